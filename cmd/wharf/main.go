@@ -1,0 +1,229 @@
+// Command wharf is a self-hosted container registry that speaks the OCI Distribution API and Amazon ECR's.
+//
+//	wharf serve                 run the registry
+//	wharf repo create NAME      create a repository
+//	wharf repo list             list repositories
+//	wharf repo delete NAME      delete a repository (--force: with its images)
+//	wharf gc                    reclaim the storage of deleted images now
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/server"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+const usage = `usage: wharf <command> [flags]
+
+commands:
+  serve                 run the registry
+  repo create NAME      create a repository
+  repo list             list repositories
+  repo delete NAME      delete a repository (--force deletes its images too)
+  gc                    reclaim the storage of deleted images now
+
+Every flag can also be set as WHARF_<FLAG> in the environment (--data-dir as WHARF_DATA_DIR) or in a JSON
+config file (--config); flags win over the environment, which wins over the file.
+Run 'wharf <command> -h' for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "serve":
+		err = serve(args)
+	case "repo":
+		err = repo(args)
+	case "gc":
+		err = gc(args)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "wharf: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wharf:", err)
+		os.Exit(1)
+	}
+}
+
+// common holds the flags every command shares: where the data is and what the registry's rules are.
+type common struct {
+	dataDir      string
+	accountID    string
+	createOnPush bool
+	logLevel     string
+	gcGrace      time.Duration
+	uploadTTL    time.Duration
+	limits       registry.Limits
+	manifestSize int64
+}
+
+func commonFlags(name string) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet("wharf "+name, flag.ContinueOnError)
+	c := &common{}
+	fs.String("config", "", "JSON config file of flag names and values")
+	fs.StringVar(&c.dataDir, "data-dir", "./wharf-data", "directory for metadata and blobs")
+	fs.StringVar(&c.accountID, "account-id", "000000000000", "12-digit id of the default account (its registry)")
+	fs.BoolVar(&c.createOnPush, "create-on-push", false, "create repositories on first push instead of refusing the push")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.gcGrace, "gc-grace", time.Hour, "garbage collection spares blobs younger than this")
+	fs.DurationVar(&c.uploadTTL, "upload-ttl", 24*time.Hour, "idle upload sessions are dropped after this")
+	fs.IntVar(&c.limits.RepositoriesPerRegistry, "max-repositories", 1000, "repositories per registry")
+	fs.IntVar(&c.limits.ImagesPerRepository, "max-images", 1000, "images per repository")
+	fs.IntVar(&c.limits.TagsPerImage, "max-tags-per-image", 100, "tags per image")
+	fs.IntVar(&c.limits.LayersPerImage, "max-layers", 127, "layers per image")
+	fs.Int64Var(&c.manifestSize, "max-manifest-size", 4<<20, "largest manifest in bytes")
+	return fs, c
+}
+
+func (c *common) logger() (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})), nil
+}
+
+func (c *common) registryConfig() registry.Config {
+	l := c.limits
+	l.ManifestSize = c.manifestSize
+	return registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: c.gcGrace, UploadTTL: c.uploadTTL}
+}
+
+// open opens the stores and the core for the one-shot commands.
+func (c *common) open() (*server.App, error) {
+	log, err := c.logger()
+	if err != nil {
+		return nil, err
+	}
+	st, err := server.OpenStores(c.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return server.New(server.Options{DataDir: c.dataDir, AccountID: c.accountID, Registry: c.registryConfig(), Log: log}, st), nil
+}
+
+func serve(args []string) error {
+	fs, c := commonFlags("serve")
+	addr := fs.String("addr", "127.0.0.1:5000", "address to listen on")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); plain HTTP when unset")
+	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
+	gcEvery := fs.Duration("gc-interval", time.Hour, "how often garbage collection runs (0: never)")
+	if err := config.Parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger()
+	if err != nil {
+		return err
+	}
+	st, err := server.OpenStores(c.dataDir)
+	if err != nil {
+		return err
+	}
+	app := server.New(server.Options{
+		Addr: *addr, DataDir: c.dataDir, AccountID: c.accountID, TLSCert: *tlsCert, TLSKey: *tlsKey,
+		Registry: c.registryConfig(), GCInterval: *gcEvery, Log: log,
+	}, st)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	runErr := app.Run(ctx, nil)
+	return errors.Join(runErr, app.Close())
+}
+
+func repo(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: wharf repo create|list|delete [flags] [NAME]")
+	}
+	sub := args[0]
+	fs, c := commonFlags("repo " + sub)
+	mutability := fs.String("image-tag-mutability", "MUTABLE", "MUTABLE or IMMUTABLE (create)")
+	scan := fs.Bool("scan-on-push", false, "scan images on push (create)")
+	force := fs.Bool("force", false, "delete the repository's images too (delete)")
+	if err := config.Parse(fs, args[1:]); err != nil {
+		return err
+	}
+	app, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	ctx := context.Background()
+	switch sub {
+	case "create":
+		if fs.NArg() != 1 {
+			return errors.New("usage: wharf repo create [flags] NAME")
+		}
+		r, err := app.Service.CreateRepository(ctx, store.Repository{RegistryID: c.accountID, Name: fs.Arg(0),
+			TagMutability: strings.ToUpper(*mutability), ScanOnPush: *scan})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("created repository %s (registry %s, tags %s)\n", r.Name, r.RegistryID, r.TagMutability)
+	case "list":
+		after := ""
+		for {
+			names, more, err := app.Service.Catalog(ctx, c.accountID, after, 1000)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				fmt.Println(n)
+			}
+			if !more {
+				return nil
+			}
+			after = names[len(names)-1]
+		}
+	case "delete":
+		if fs.NArg() != 1 {
+			return errors.New("usage: wharf repo delete [--force] NAME")
+		}
+		if _, err := app.Service.DeleteRepository(ctx, c.accountID, fs.Arg(0), *force); err != nil {
+			return err
+		}
+		fmt.Printf("deleted repository %s\n", fs.Arg(0))
+	default:
+		return fmt.Errorf("unknown repo command %q (create, list, delete)", sub)
+	}
+	return nil
+}
+
+func gc(args []string) error {
+	fs, c := commonFlags("gc")
+	if err := config.Parse(fs, args); err != nil {
+		return err
+	}
+	app, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	st, err := app.Service.CollectGarbage(context.Background())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("removed %d blobs (%d bytes), %d unused blob links, %d idle uploads\n",
+		st.BlobsDeleted, st.BytesFreed, st.LinksRemoved, st.UploadsPurged)
+	return nil
+}

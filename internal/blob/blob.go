@@ -1,0 +1,42 @@
+// Package blob defines Wharf's content-addressed blob store: one global namespace of immutable blobs named
+// by digest, filled through upload sessions that stream bytes and become visible only when committed.
+// The store knows nothing of repositories or of which blobs are in use; the metadata store does.
+// Every implementation passes the suite in blobtest.
+package blob
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Errors every implementation returns, matched with errors.Is.
+var (
+	ErrNotFound      = errors.New("blob: not found")
+	ErrUploadUnknown = errors.New("blob: upload not found")
+	ErrOffset        = errors.New("blob: upload offset does not match")
+)
+
+// Store keeps blobs. Upload ids are chosen by the caller (random, unguessable) and never reused.
+type Store interface {
+	// Open returns the blob's content. The size is known from metadata; readers need not stat.
+	Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, error)
+	// Stat returns the stored blob's size, or ErrNotFound.
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Delete removes a blob. Deleting a missing blob is not an error.
+	Delete(ctx context.Context, d digest.Digest) error
+
+	// Append adds all of r at the end of upload id, which holds offset bytes so far (0 creates it).
+	// It is all or nothing: on error the upload still holds offset bytes. It returns the bytes added.
+	Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
+	// ReadUpload reads an upload's bytes from the start.
+	ReadUpload(ctx context.Context, id string) (io.ReadCloser, error)
+	// Commit makes upload id durable as blob d and removes the upload. The caller has verified the digest.
+	Commit(ctx context.Context, id string, d digest.Digest) error
+	// Cancel removes an upload. Cancelling a missing upload is not an error.
+	Cancel(ctx context.Context, id string) error
+	// Uploads lists the ids of uploads present in the store, to remove abandoned ones.
+	Uploads(ctx context.Context) ([]string, error)
+}

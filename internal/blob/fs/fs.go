@@ -1,0 +1,212 @@
+// Package fs stores blobs as files: blobs/<algorithm>/<first two hex>/<hex>, uploads/<id>.
+// A blob appears by an atomic rename of a fsynced upload file, so a reader never sees a partial blob.
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/blob"
+)
+
+// Store is a blob.Store on a local directory.
+type Store struct {
+	blobs   string
+	uploads string
+}
+
+var _ blob.Store = (*Store)(nil)
+
+// copyBufs holds 1 MiB copy buffers: few, large reads keep uploads fast without growing memory per request.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// New opens (creating) a blob store under root.
+func New(root string) (*Store, error) {
+	s := &Store{blobs: filepath.Join(root, "blobs"), uploads: filepath.Join(root, "uploads")}
+	for _, d := range []string{s.blobs, s.uploads} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) path(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("%w: %v", blob.ErrNotFound, err)
+	}
+	hex := d.Encoded()
+	return filepath.Join(s.blobs, string(d.Algorithm()), hex[:2], hex), nil
+}
+
+func (s *Store) uploadPath(id string) (string, error) {
+	if id == "" || strings.ContainsAny(id, `/\.`) {
+		return "", blob.ErrUploadUnknown
+	}
+	return filepath.Join(s.uploads, id), nil
+}
+
+// Open opens a blob; the returned *os.File lets net/http send it with sendfile.
+func (s *Store) Open(_ context.Context, d digest.Digest) (io.ReadSeekCloser, error) {
+	p, err := s.path(d)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, blob.ErrNotFound
+	}
+	return f, err
+}
+
+func (s *Store) Stat(_ context.Context, d digest.Digest) (int64, error) {
+	p, err := s.path(d)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, blob.ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+func (s *Store) Delete(_ context.Context, d digest.Digest) error {
+	p, err := s.path(d)
+	if err != nil {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (s *Store) Append(_ context.Context, id string, offset int64, r io.Reader) (int64, error) {
+	p, err := s.uploadPath(id)
+	if err != nil {
+		return 0, err
+	}
+	flags := os.O_WRONLY
+	if offset == 0 {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(p, flags, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, blob.ErrUploadUnknown
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if fi.Size() < offset {
+		return 0, fmt.Errorf("%w: upload %s holds %d bytes, expected %d", blob.ErrOffset, id, fi.Size(), offset)
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0, err
+	}
+	bp := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(onlyWriter{f}, r, *bp)
+	copyBufs.Put(bp)
+	if err == nil {
+		err = f.Truncate(offset + n) // drop bytes of an earlier failed append beyond this one
+	}
+	if err != nil {
+		f.Truncate(offset)
+		return 0, err
+	}
+	return n, nil
+}
+
+// onlyWriter hides *os.File's ReadFrom so CopyBuffer uses our large buffer.
+type onlyWriter struct{ io.Writer }
+
+func (s *Store) ReadUpload(_ context.Context, id string) (io.ReadCloser, error) {
+	p, err := s.uploadPath(id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, blob.ErrUploadUnknown
+	}
+	return f, err
+}
+
+func (s *Store) Commit(_ context.Context, id string, d digest.Digest) error {
+	up, err := s.uploadPath(id)
+	if err != nil {
+		return err
+	}
+	bp, err := s.path(d)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(up, os.O_RDWR|os.O_CREATE, 0o644) // an empty blob may have had no append
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	dir := filepath.Dir(bp)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(up, bp); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func (s *Store) Cancel(_ context.Context, id string) error {
+	p, err := s.uploadPath(id)
+	if err != nil {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (s *Store) Uploads(_ context.Context) ([]string, error) {
+	entries, err := os.ReadDir(s.uploads)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		ids = append(ids, e.Name())
+	}
+	return ids, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

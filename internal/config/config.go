@@ -1,0 +1,69 @@
+// Package config resolves settings from flags, then WHARF_* environment variables, then an optional
+// JSON config file, then built-in defaults: the first that sets a value wins.
+package config
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// EnvName is the environment variable for a flag: WHARF_ and the name in upper case, dashes as underscores.
+func EnvName(flagName string) string {
+	return "WHARF_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Parse parses args into fs, then fills every flag the command line did not set from the environment
+// and from the config file named by the flag "config" (if fs has one and it is set). The file is a JSON
+// object whose keys are flag names.
+func Parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var file map[string]any
+	if cf := fs.Lookup("config"); cf != nil {
+		path := cf.Value.String()
+		if !set["config"] {
+			if v, ok := os.LookupEnv(EnvName("config")); ok {
+				path = v
+			}
+		}
+		if path != "" {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("config file: %w", err)
+			}
+			if err := json.Unmarshal(data, &file); err != nil {
+				return fmt.Errorf("config file %s: %w", path, err)
+			}
+			for k := range file {
+				if fs.Lookup(k) == nil {
+					return fmt.Errorf("config file %s: unknown setting %q", path, k)
+				}
+			}
+		}
+	}
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", EnvName(f.Name), v, e)
+			}
+			return
+		}
+		if v, ok := file[f.Name]; ok {
+			if e := fs.Set(f.Name, fmt.Sprint(v)); e != nil {
+				err = fmt.Errorf("config setting %s=%v: %w", f.Name, v, e)
+			}
+		}
+	})
+	return err
+}

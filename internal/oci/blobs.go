@@ -1,0 +1,171 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+var specsVersioned = specs.Versioned{SchemaVersion: 2}
+
+func (h *Handler) getBlob(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
+	d, err := registry.ParseDigest(rt.ref)
+	if err != nil {
+		return err
+	}
+	hd := w.Header()
+	if r.Method == http.MethodHead {
+		info, err := h.Service.StatBlob(ctx, reg, rt.name, d)
+		if err != nil {
+			return err
+		}
+		hd.Set("Content-Type", "application/octet-stream")
+		hd.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+		hd.Set("Docker-Content-Digest", d.String())
+		hd.Set("Etag", `"`+d.String()+`"`)
+		hd.Set("Accept-Ranges", "bytes")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	_, rc, err := h.Service.OpenBlob(ctx, reg, rt.name, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("Docker-Content-Digest", d.String())
+	hd.Set("Etag", `"`+d.String()+`"`)
+	hd.Set("Cache-Control", "max-age=31536000")
+	// ServeContent answers Range and If-None-Match; an *os.File goes out with sendfile.
+	http.ServeContent(w, r, "", time.Time{}, rc)
+	return nil
+}
+
+func (h *Handler) uploadHeaders(w http.ResponseWriter, name string, st registry.UploadState) {
+	hd := w.Header()
+	hd.Set("Location", "/v2/"+name+"/blobs/uploads/"+st.ID)
+	hd.Set("Docker-Upload-UUID", st.ID)
+	end := st.Offset - 1
+	if end < 0 {
+		end = 0
+	}
+	hd.Set("Range", fmt.Sprintf("0-%d", end))
+	hd.Set("Content-Length", "0")
+}
+
+func (h *Handler) blobCreated(w http.ResponseWriter, name string, d digest.Digest) {
+	hd := w.Header()
+	hd.Set("Location", "/v2/"+name+"/blobs/"+d.String())
+	hd.Set("Docker-Content-Digest", d.String())
+	hd.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (h *Handler) postUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
+	q := r.URL.Query()
+	if q.Has("mount") {
+		d, err := registry.ParseDigest(q.Get("mount"))
+		if err != nil {
+			return err
+		}
+		_, err = h.Service.MountBlob(ctx, reg, rt.name, d, q.Get("from"))
+		if err == nil {
+			h.blobCreated(w, rt.name, d)
+			return nil
+		}
+		if !errors.Is(err, registry.ErrBlobUnknown) {
+			return err
+		}
+		// Not mountable: the client uploads it instead, in the session opened below.
+	}
+	if q.Has("digest") {
+		d, err := registry.ParseDigest(q.Get("digest"))
+		if err != nil {
+			return err
+		}
+		if _, err := h.Service.PutBlob(ctx, reg, rt.name, d, r.Body); err != nil {
+			return err
+		}
+		h.blobCreated(w, rt.name, d)
+		return nil
+	}
+	st, err := h.Service.StartUpload(ctx, reg, rt.name)
+	if err != nil {
+		return err
+	}
+	h.uploadHeaders(w, rt.name, st)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// chunkStart reads Content-Range ("start-end", inclusive) and checks it against Content-Length.
+// Without the header the chunk goes at the end of the upload.
+func chunkStart(r *http.Request) (int64, error) {
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		return registry.AppendAtEnd, nil
+	}
+	spec := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(cr, "bytes"), "="))
+	spec = strings.TrimSpace(strings.TrimSuffix(spec, "/*"))
+	a, b, ok := strings.Cut(spec, "-")
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	bad := &registry.Error{Kind: registry.KindRangeInvalid, Message: fmt.Sprintf("invalid Content-Range %q", cr)}
+	if !ok || err1 != nil || err2 != nil || start < 0 || end < start {
+		return 0, bad
+	}
+	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
+		return 0, &registry.Error{Kind: registry.KindRangeInvalid,
+			Message: fmt.Sprintf("Content-Range %q covers %d bytes but Content-Length is %d", cr, end-start+1, r.ContentLength)}
+	}
+	return start, nil
+}
+
+func (h *Handler) patchUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
+	start, err := chunkStart(r)
+	if err == nil {
+		var st registry.UploadState
+		if st, err = h.Service.WriteUpload(ctx, reg, rt.name, rt.ref, start, r.Body); err == nil {
+			h.uploadHeaders(w, rt.name, st)
+			w.WriteHeader(http.StatusAccepted)
+			return nil
+		}
+	}
+	if errors.Is(err, registry.ErrRangeInvalid) {
+		// Tell the client where the upload stands so it can resume.
+		if st, serr := h.Service.UploadStatus(ctx, reg, rt.name, rt.ref); serr == nil {
+			h.uploadHeaders(w, rt.name, st)
+		}
+	}
+	return err
+}
+
+func (h *Handler) putUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
+	d, err := registry.ParseDigest(r.URL.Query().Get("digest"))
+	if err != nil {
+		return err
+	}
+	var body io.Reader
+	start := registry.AppendAtEnd
+	if r.ContentLength != 0 {
+		if start, err = chunkStart(r); err != nil {
+			return err
+		}
+		body = r.Body
+	}
+	if _, err := h.Service.CompleteUpload(ctx, reg, rt.name, rt.ref, d, start, body); err != nil {
+		return err
+	}
+	h.blobCreated(w, rt.name, d)
+	return nil
+}

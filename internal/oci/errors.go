@@ -1,0 +1,94 @@
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+// wireError is one error code of the distribution spec with its HTTP status.
+type wireError struct {
+	Code   string
+	Status int
+}
+
+// wireErrors maps each domain error kind to its code in the OCI error format, once.
+var wireErrors = map[registry.Kind]wireError{
+	registry.KindNameInvalid:           {"NAME_INVALID", http.StatusBadRequest},
+	registry.KindRepositoryNotFound:    {"NAME_UNKNOWN", http.StatusNotFound},
+	registry.KindRepositoryExists:      {"DENIED", http.StatusConflict},
+	registry.KindRepositoryNotEmpty:    {"DENIED", http.StatusConflict},
+	registry.KindBlobUnknown:           {"BLOB_UNKNOWN", http.StatusNotFound},
+	registry.KindUploadUnknown:         {"BLOB_UPLOAD_UNKNOWN", http.StatusNotFound},
+	registry.KindUploadInvalid:         {"BLOB_UPLOAD_INVALID", http.StatusBadRequest},
+	registry.KindRangeInvalid:          {"BLOB_UPLOAD_INVALID", http.StatusRequestedRangeNotSatisfiable},
+	registry.KindDigestInvalid:         {"DIGEST_INVALID", http.StatusBadRequest},
+	registry.KindSizeInvalid:           {"SIZE_INVALID", http.StatusRequestEntityTooLarge},
+	registry.KindManifestInvalid:       {"MANIFEST_INVALID", http.StatusBadRequest},
+	registry.KindManifestBlobUnknown:   {"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest},
+	registry.KindManifestUnknown:       {"MANIFEST_UNKNOWN", http.StatusNotFound},
+	registry.KindTagInvalid:            {"TAG_INVALID", http.StatusBadRequest},
+	registry.KindImageReferenced:       {"DENIED", http.StatusConflict},
+	registry.KindImageTagAlreadyExists: {"TAG_INVALID", http.StatusBadRequest},
+	registry.KindLimitExceeded:         {"DENIED", http.StatusForbidden},
+	registry.KindUnsupported:           {"UNSUPPORTED", http.StatusUnsupportedMediaType},
+	registry.KindTryAgain:              {"TOOMANYREQUESTS", http.StatusTooManyRequests},
+	registry.KindDenied:                {"DENIED", http.StatusForbidden},
+	registry.KindUnauthorized:          {"UNAUTHORIZED", http.StatusUnauthorized},
+	registry.KindTooManyRequests:       {"TOOMANYREQUESTS", http.StatusTooManyRequests},
+}
+
+type errorBody struct {
+	Errors []errorEntry `json:"errors"`
+}
+
+type errorEntry struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Detail  any    `json:"detail,omitempty"`
+}
+
+// writeError answers err in the OCI error format.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var de *registry.Error
+	we := wireError{"UNKNOWN", http.StatusInternalServerError}
+	msg := "internal error"
+	var detail any
+	switch {
+	case errors.As(err, &de):
+		if m, ok := wireErrors[de.Kind]; ok {
+			we = m
+			msg, detail = de.Message, de.Detail
+		} else {
+			h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		if detail != nil {
+			detail = fmt.Sprint(detail)
+		}
+	case errors.Is(err, context.Canceled):
+		we, msg = wireError{"UNKNOWN", 499}, "request canceled"
+	default:
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	switch we.Status {
+	case http.StatusUnauthorized:
+		if h.Challenge != "" {
+			w.Header().Set("WWW-Authenticate", h.Challenge)
+		}
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", "1")
+	}
+	writeErrorCode(w, we.Code, msg, detail, we.Status)
+}
+
+func writeErrorCode(w http.ResponseWriter, code, msg string, detail any, status int) {
+	body, _ := json.Marshal(errorBody{Errors: []errorEntry{{Code: code, Message: msg, Detail: detail}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}

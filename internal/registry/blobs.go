@@ -1,0 +1,389 @@
+package registry
+
+import (
+	"context"
+	"encoding"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/blob"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// BlobInfo describes a blob visible in a repository.
+type BlobInfo struct {
+	Digest digest.Digest
+	Size   int64
+}
+
+// UploadState is where an upload session stands.
+type UploadState struct {
+	ID     string
+	Offset int64
+}
+
+// AppendAtEnd as a start offset appends a chunk wherever the upload stands (a streamed PATCH).
+const AppendAtEnd int64 = -1
+
+// StatBlob returns a blob visible in the repository.
+func (s *Service) StatBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, error) {
+	var info BlobInfo
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		b, err := tx.GetLinkedBlob(r.ID, d)
+		if errors.Is(err, store.ErrNotFound) {
+			return blobUnknown(d)
+		}
+		if err != nil {
+			return err
+		}
+		info = BlobInfo{Digest: b.Digest, Size: b.Size}
+		return nil
+	})
+	return info, internal(err)
+}
+
+// OpenBlob opens a blob visible in the repository.
+func (s *Service) OpenBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, io.ReadSeekCloser, error) {
+	info, err := s.StatBlob(ctx, registryID, name, d)
+	if err != nil {
+		return info, nil, err
+	}
+	rc, err := s.blobs.Open(ctx, d)
+	if errors.Is(err, blob.ErrNotFound) {
+		s.log.Error("blob linked but missing from the blob store", "digest", d)
+		return info, nil, blobUnknown(d)
+	}
+	return info, rc, internal(err)
+}
+
+// DeleteBlob removes a blob from a repository. The bytes go when no repository holds the blob any more
+// (garbage collection). A blob an image of the repository still uses is not removed.
+func (s *Service) DeleteBlob(ctx context.Context, registryID, name string, d digest.Digest) error {
+	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		users, err := tx.ReferencedBy(r.ID, store.RefBlob, d)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return errf(KindImageReferenced, "blob %s is used by image %s in repository '%s'; delete the image first", d, users[0], name)
+		}
+		err = tx.UnlinkBlob(r.ID, d)
+		if errors.Is(err, store.ErrNotFound) {
+			return blobUnknown(d)
+		}
+		return err
+	}))
+}
+
+func blobUnknown(d digest.Digest) error {
+	return &Error{Kind: KindBlobUnknown, Message: fmt.Sprintf("blob %s is not known to this repository", d), Detail: d}
+}
+
+// MountBlob makes a blob of repository `from` visible in repository name without copying it. With from
+// empty it mounts from any repository of the registry that holds the blob. ErrBlobUnknown means the
+// blob cannot be mounted and the client should upload it.
+func (s *Service) MountBlob(ctx context.Context, registryID, name string, d digest.Digest, from string) (BlobInfo, error) {
+	dst, err := s.repoForPush(ctx, registryID, name)
+	if err != nil {
+		return BlobInfo{}, err
+	}
+	var info BlobInfo
+	err = s.meta.Update(ctx, func(tx store.Tx) error {
+		var b *store.Blob
+		if from != "" {
+			src, err := s.repo(tx, registryID, from)
+			if err != nil {
+				return blobUnknown(d)
+			}
+			if b, err = tx.GetLinkedBlob(src.ID, d); err != nil {
+				return blobUnknown(d)
+			}
+		} else {
+			holders, err := tx.BlobRepositories(registryID, d, 1)
+			if err != nil {
+				return err
+			}
+			if len(holders) == 0 {
+				return blobUnknown(d)
+			}
+			if b, err = tx.GetLinkedBlob(holders[0].ID, d); err != nil {
+				return blobUnknown(d)
+			}
+		}
+		if err := tx.LinkBlob(dst.ID, d, s.clock.Now()); err != nil {
+			return err
+		}
+		info = BlobInfo{Digest: d, Size: b.Size}
+		return nil
+	})
+	return info, internal(err)
+}
+
+// StartUpload opens an upload session in a repository.
+func (s *Service) StartUpload(ctx context.Context, registryID, name string) (UploadState, error) {
+	r, err := s.repoForPush(ctx, registryID, name)
+	if err != nil {
+		return UploadState{}, err
+	}
+	now := s.clock.Now()
+	u := &store.Upload{ID: newID(), RepositoryID: r.ID, Algorithm: digest.Canonical, StartedAt: now, UpdatedAt: now}
+	if err := s.meta.Update(ctx, func(tx store.Tx) error { return tx.CreateUpload(u) }); err != nil {
+		return UploadState{}, internal(err)
+	}
+	return UploadState{ID: u.ID}, nil
+}
+
+// upload loads an upload session of the repository.
+func (s *Service) upload(ctx context.Context, registryID, name, id string) (*store.Upload, error) {
+	var u *store.Upload
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		u, err = tx.GetUpload(id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.RepositoryID != r.ID) {
+			return errf(KindUploadUnknown, "upload %s is not known to repository '%s'", id, name)
+		}
+		return err
+	})
+	return u, internal(err)
+}
+
+// UploadStatus tells how many bytes an upload holds.
+func (s *Service) UploadStatus(ctx context.Context, registryID, name, id string) (UploadState, error) {
+	u, err := s.upload(ctx, registryID, name, id)
+	if err != nil {
+		return UploadState{}, err
+	}
+	return UploadState{ID: u.ID, Offset: u.Offset}, nil
+}
+
+// WriteUpload appends a chunk. start is where the client says the chunk begins (AppendAtEnd when it
+// does not say); a chunk that does not continue the upload exactly is refused with KindRangeInvalid.
+func (s *Service) WriteUpload(ctx context.Context, registryID, name, id string, start int64, r io.Reader) (UploadState, error) {
+	defer s.locks.lock(id)()
+	u, err := s.upload(ctx, registryID, name, id)
+	if err != nil {
+		return UploadState{}, err
+	}
+	if err := s.appendUpload(ctx, u, start, r, ""); err != nil {
+		return UploadState{}, err
+	}
+	return UploadState{ID: u.ID, Offset: u.Offset}, nil
+}
+
+// appendUpload streams r into the upload while hashing it and saves the new offset and hash state.
+// alg chooses the hash of a still empty upload ("" for the canonical one).
+func (s *Service) appendUpload(ctx context.Context, u *store.Upload, start int64, r io.Reader, alg digest.Algorithm) error {
+	if start != AppendAtEnd && start != u.Offset {
+		return &Error{Kind: KindRangeInvalid, Message: fmt.Sprintf("chunk starts at %d but the upload holds %d bytes", start, u.Offset), Detail: u.Offset}
+	}
+	if u.Offset == 0 && alg != "" && alg.Available() {
+		u.Algorithm = alg
+	}
+	h, err := restoreHash(u.Algorithm, u.HashState)
+	if err != nil {
+		return err
+	}
+	n, err := s.blobs.Append(ctx, u.ID, u.Offset, hashingReader{r, h})
+	if errors.Is(err, blob.ErrOffset) || errors.Is(err, blob.ErrUploadUnknown) {
+		return errf(KindUploadInvalid, "upload %s is damaged (%v); start the upload again", u.ID, err)
+	}
+	if err != nil {
+		return internal(err)
+	}
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return internal(err)
+	}
+	prev := u.Offset
+	u.Offset += n
+	u.HashState = state
+	u.UpdatedAt = s.clock.Now()
+	err = s.meta.Update(ctx, func(tx store.Tx) error { return tx.UpdateUpload(u, prev) })
+	if errors.Is(err, store.ErrConflict) {
+		return errf(KindUploadInvalid, "upload %s was changed concurrently; start the upload again", u.ID)
+	}
+	return internal(err)
+}
+
+// hashingReader hashes what it reads.
+type hashingReader struct {
+	r io.Reader
+	h hash.Hash
+}
+
+func (hr hashingReader) Read(p []byte) (int, error) {
+	n, err := hr.r.Read(p)
+	hr.h.Write(p[:n])
+	return n, err
+}
+
+func restoreHash(alg digest.Algorithm, state []byte) (hash.Hash, error) {
+	if !alg.Available() {
+		return nil, errf(KindInternal, "digest algorithm %q unavailable", alg)
+	}
+	h := alg.Hash()
+	if len(state) > 0 {
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+			return nil, internal(fmt.Errorf("restore hash state: %w", err))
+		}
+	}
+	return h, nil
+}
+
+// CompleteUpload ends an upload: it appends the last chunk r (nil when none; start as for WriteUpload),
+// checks the content against d and makes the blob visible in the repository. A digest mismatch cancels
+// the upload.
+func (s *Service) CompleteUpload(ctx context.Context, registryID, name, id string, d digest.Digest, start int64, r io.Reader) (BlobInfo, error) {
+	if err := d.Validate(); err != nil {
+		return BlobInfo{}, errf(KindDigestInvalid, "invalid digest %q: %v", d, err)
+	}
+	defer s.locks.lock(id)()
+	u, err := s.upload(ctx, registryID, name, id)
+	if err != nil {
+		return BlobInfo{}, err
+	}
+	if r != nil {
+		if err := s.appendUpload(ctx, u, start, r, d.Algorithm()); err != nil {
+			return BlobInfo{}, err
+		}
+	}
+	sum, err := s.uploadDigest(ctx, u, d.Algorithm())
+	if err == nil && sum != d {
+		err = &Error{Kind: KindDigestInvalid, Message: fmt.Sprintf("digest %s does not match the uploaded content (%s)", d, sum), Detail: d}
+	}
+	if err != nil {
+		s.dropUpload(ctx, u.ID)
+		return BlobInfo{}, err
+	}
+	if err := s.commitBlob(ctx, u.RepositoryID, u.ID, d, u.Offset, true); err != nil {
+		return BlobInfo{}, err
+	}
+	return BlobInfo{Digest: d, Size: u.Offset}, nil
+}
+
+// uploadDigest returns the digest of an upload's bytes with algorithm alg: from the saved hash state when
+// the upload was hashed with alg, otherwise by reading the bytes again.
+func (s *Service) uploadDigest(ctx context.Context, u *store.Upload, alg digest.Algorithm) (digest.Digest, error) {
+	if alg == u.Algorithm {
+		h, err := restoreHash(u.Algorithm, u.HashState)
+		if err != nil {
+			return "", err
+		}
+		return digest.NewDigest(alg, h), nil
+	}
+	if u.Offset == 0 {
+		return alg.FromBytes(nil), nil
+	}
+	rc, err := s.blobs.ReadUpload(ctx, u.ID)
+	if err != nil {
+		return "", internal(err)
+	}
+	defer rc.Close()
+	v := alg.Digester()
+	if _, err := io.Copy(v.Hash(), rc); err != nil {
+		return "", internal(err)
+	}
+	return v.Digest(), nil
+}
+
+// CancelUpload ends an upload and drops its bytes.
+func (s *Service) CancelUpload(ctx context.Context, registryID, name, id string) error {
+	defer s.locks.lock(id)()
+	if _, err := s.upload(ctx, registryID, name, id); err != nil {
+		return err
+	}
+	return s.dropUpload(ctx, id)
+}
+
+func (s *Service) dropUpload(ctx context.Context, id string) error {
+	err := s.meta.Update(ctx, func(tx store.Tx) error {
+		if err := tx.DeleteUpload(id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return internal(err)
+	}
+	return internal(s.blobs.Cancel(ctx, id))
+}
+
+// PutBlob stores a blob sent in one request (a monolithic upload) and makes it visible in the repository.
+func (s *Service) PutBlob(ctx context.Context, registryID, name string, d digest.Digest, r io.Reader) (BlobInfo, error) {
+	if err := d.Validate(); err != nil {
+		return BlobInfo{}, errf(KindDigestInvalid, "invalid digest %q: %v", d, err)
+	}
+	repo, err := s.repoForPush(ctx, registryID, name)
+	if err != nil {
+		return BlobInfo{}, err
+	}
+	id := newID()
+	v := d.Algorithm().Digester()
+	n, err := s.blobs.Append(ctx, id, 0, hashingReader{r, v.Hash()})
+	if err == nil && v.Digest() != d {
+		err = &Error{Kind: KindDigestInvalid, Message: fmt.Sprintf("digest %s does not match the uploaded content (%s)", d, v.Digest()), Detail: d}
+	}
+	if err != nil {
+		s.blobs.Cancel(ctx, id)
+		return BlobInfo{}, internal(err)
+	}
+	if err := s.commitBlob(ctx, repo.ID, id, d, n, false); err != nil {
+		return BlobInfo{}, err
+	}
+	return BlobInfo{Digest: d, Size: n}, nil
+}
+
+// commitBlob makes a verified upload a blob of the repository. The blob's row is made Active and young
+// first, so the garbage collector leaves it alone; then its bytes become durable under their digest; then
+// the repository links it. A crash in between leaves an unlinked blob that garbage collection removes.
+func (s *Service) commitBlob(ctx context.Context, repoID int64, uploadID string, d digest.Digest, size int64, hasRow bool) error {
+	b := store.Blob{Digest: d, Size: size, TouchedAt: s.clock.Now()}
+	var err error
+	for try := 0; try < 100; try++ { // a collection deleting this very blob ends within moments
+		if err = s.meta.Update(ctx, func(tx store.Tx) error { return tx.PutBlob(b) }); !errors.Is(err, store.ErrConflict) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return errf(KindTryAgain, "blob %s is being garbage collected; try again", d)
+	}
+	if err != nil {
+		s.blobs.Cancel(ctx, uploadID)
+		return internal(err)
+	}
+	if err := s.blobs.Commit(ctx, uploadID, d); err != nil {
+		return internal(err)
+	}
+	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+		if err := tx.LinkBlob(repoID, d, s.clock.Now()); err != nil {
+			return err
+		}
+		if hasRow {
+			if err := tx.DeleteUpload(uploadID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	}))
+}

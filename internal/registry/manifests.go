@@ -1,0 +1,336 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-dev/wharf/internal/manifest"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// ManifestInfo is a manifest as stored.
+type ManifestInfo struct {
+	Digest    digest.Digest
+	MediaType string
+	Subject   digest.Digest
+	Content   []byte
+}
+
+// PutManifestResult tells what a manifest push did.
+type PutManifestResult struct {
+	Digest  digest.Digest
+	Subject digest.Digest
+	// Unchanged is true when the repository already held this image under this tag (or, for a push by
+	// digest, this image): the push changed nothing.
+	Unchanged bool
+}
+
+// PutManifest stores a manifest in a repository under ref, a tag or the manifest's digest.
+// Every rule of an image push is applied here: size and layer limits, the manifest's own validity,
+// blobs and child manifests present in the repository, tag immutability, tags per image, images per
+// repository.
+func (s *Service) PutManifest(ctx context.Context, registryID, name, ref, contentType string, body []byte) (PutManifestResult, error) {
+	var res PutManifestResult
+	if int64(len(body)) > s.cfg.Limits.ManifestSize {
+		return res, errf(KindSizeInvalid, "manifest of %d bytes exceeds the limit of %d bytes", len(body), s.cfg.Limits.ManifestSize)
+	}
+	tag := ""
+	d := digest.Canonical.FromBytes(body)
+	if IsDigest(ref) {
+		want, err := ParseDigest(ref)
+		if err != nil {
+			return res, err
+		}
+		if want.Algorithm() != d.Algorithm() {
+			d = want.Algorithm().FromBytes(body)
+		}
+		if d != want {
+			return res, &Error{Kind: KindDigestInvalid, Message: fmt.Sprintf("manifest digest %s does not match the reference %s", d, want), Detail: want}
+		}
+	} else {
+		if err := ValidateTag(ref); err != nil {
+			return res, err
+		}
+		tag = ref
+	}
+	m, err := manifest.Parse(contentType, body)
+	if errors.Is(err, manifest.ErrUnsupported) {
+		return res, errf(KindUnsupported, "%v", err)
+	}
+	if err != nil {
+		return res, errf(KindManifestInvalid, "%v", err)
+	}
+	if len(m.Layers) > s.cfg.Limits.LayersPerImage {
+		return res, errf(KindManifestInvalid, "the image has %d layers; the limit is %d layers per image", len(m.Layers), s.cfg.Limits.LayersPerImage)
+	}
+	repo, err := s.repoForPush(ctx, registryID, name)
+	if err != nil {
+		return res, err
+	}
+	img := &store.Image{
+		RepositoryID: repo.ID,
+		Digest:       d,
+		MediaType:    m.MediaType,
+		ArtifactType: m.ArtifactType,
+		Size:         m.Size(len(body)),
+		PushedAt:     s.clock.Now(),
+		Content:      body,
+	}
+	if m.Subject != nil {
+		img.Subject = m.Subject.Digest
+		res.Subject = m.Subject.Digest
+	}
+	if len(m.Annotations) > 0 {
+		a, _ := json.Marshal(m.Annotations)
+		img.Annotations = string(a)
+	}
+	var refs []store.Ref
+	for _, b := range m.Blobs() {
+		refs = append(refs, store.Ref{Kind: store.RefBlob, Digest: b})
+	}
+	for _, c := range m.Manifests {
+		refs = append(refs, store.Ref{Kind: store.RefManifest, Digest: c.Digest})
+	}
+	res.Digest = d
+
+	err = s.meta.Update(ctx, func(tx store.Tx) error {
+		res.Unchanged = false
+		existing, err := tx.StatImage(repo.ID, d)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if err := s.checkNewImage(tx, repo, img, refs); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		}
+		if tag == "" {
+			res.Unchanged = existing != nil
+			return nil
+		}
+		unchanged, err := s.setTag(tx, repo, tag, d)
+		res.Unchanged = unchanged && existing != nil
+		return err
+	})
+	return res, internal(err)
+}
+
+// checkNewImage checks an image not yet in the repository and stores it.
+func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.Image, refs []store.Ref) error {
+	n, err := tx.CountImages(repo.ID)
+	if err != nil {
+		return err
+	}
+	if n >= s.cfg.Limits.ImagesPerRepository {
+		return errf(KindLimitExceeded, "The maximum number of images (%d) in the repository with name '%s' has been reached", s.cfg.Limits.ImagesPerRepository, repo.Name)
+	}
+	for _, r := range refs {
+		switch r.Kind {
+		case store.RefBlob:
+			if _, err := tx.GetLinkedBlob(repo.ID, r.Digest); errors.Is(err, store.ErrNotFound) {
+				return &Error{Kind: KindManifestBlobUnknown, Message: fmt.Sprintf("blob %s is not in repository '%s'; push it before the manifest", r.Digest, repo.Name), Detail: r.Digest}
+			} else if err != nil {
+				return err
+			}
+		case store.RefManifest:
+			if _, err := tx.StatImage(repo.ID, r.Digest); errors.Is(err, store.ErrNotFound) {
+				return &Error{Kind: KindManifestBlobUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'; push it before the index", r.Digest, repo.Name), Detail: r.Digest}
+			} else if err != nil {
+				return err
+			}
+		}
+	}
+	return tx.PutImage(img, refs)
+}
+
+// setTag points tag at image d, applying tag immutability and the tags-per-image limit. It reports
+// whether the tag pointed at d already.
+func (s *Service) setTag(tx store.Tx, repo *store.Repository, tag string, d digest.Digest) (bool, error) {
+	cur, err := tx.GetTag(repo.ID, tag)
+	switch {
+	case err == nil && cur.Digest == d:
+		return true, nil
+	case err == nil && repo.TagMutability == Immutable:
+		return false, &Error{Kind: KindImageTagAlreadyExists,
+			Message: fmt.Sprintf("The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable.", tag, repo.Name)}
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return false, err
+	}
+	tags, err := tx.ImageTags(repo.ID, d)
+	if err != nil {
+		return false, err
+	}
+	if len(tags) >= s.cfg.Limits.TagsPerImage {
+		return false, errf(KindLimitExceeded, "image %s already has %d tags; the limit is %d tags per image", d, len(tags), s.cfg.Limits.TagsPerImage)
+	}
+	return false, tx.PutTag(repo.ID, store.Tag{Name: tag, Digest: d, UpdatedAt: s.clock.Now()})
+}
+
+// GetManifest returns the manifest a tag or digest names. Pulls (not HEAD requests) pass record=true so
+// the image's last pull time is kept.
+func (s *Service) GetManifest(ctx context.Context, registryID, name, ref string, record bool) (*ManifestInfo, error) {
+	var info *ManifestInfo
+	var repoID int64
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		repoID = r.ID
+		var d digest.Digest
+		if IsDigest(ref) {
+			if d, err = ParseDigest(ref); err != nil {
+				return err
+			}
+		} else {
+			if err := ValidateTag(ref); err != nil {
+				return err
+			}
+			t, err := tx.GetTag(r.ID, ref)
+			if errors.Is(err, store.ErrNotFound) {
+				return manifestUnknown(name, ref)
+			}
+			if err != nil {
+				return err
+			}
+			d = t.Digest
+		}
+		img, err := tx.GetImage(r.ID, d)
+		if errors.Is(err, store.ErrNotFound) {
+			return manifestUnknown(name, ref)
+		}
+		if err != nil {
+			return err
+		}
+		info = &ManifestInfo{Digest: img.Digest, MediaType: img.MediaType, Subject: img.Subject, Content: img.Content}
+		return nil
+	})
+	if err != nil {
+		return nil, internal(err)
+	}
+	if record {
+		s.pulls.record(repoID, info.Digest, s.clock.Now())
+	}
+	return info, nil
+}
+
+func manifestUnknown(name, ref string) error {
+	return &Error{Kind: KindManifestUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'", ref, name), Detail: ref}
+}
+
+// DeleteManifest deletes an image and all its tags. An image that an index of the repository lists
+// stays until the index is deleted.
+func (s *Service) DeleteManifest(ctx context.Context, registryID, name string, d digest.Digest) error {
+	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.StatImage(r.ID, d); errors.Is(err, store.ErrNotFound) {
+			return manifestUnknown(name, d.String())
+		} else if err != nil {
+			return err
+		}
+		parents, err := tx.ReferencedBy(r.ID, store.RefManifest, d)
+		if err != nil {
+			return err
+		}
+		if len(parents) > 0 {
+			return errf(KindImageReferenced, "image %s is referenced by the manifest list %s; delete that first", d, parents[0])
+		}
+		return tx.DeleteImage(r.ID, d)
+	}))
+}
+
+// DeleteTag removes a tag. When it was the image's last tag the image goes too (ECR's rule), unless an
+// index of the repository still lists it.
+func (s *Service) DeleteTag(ctx context.Context, registryID, name, tag string) error {
+	if err := ValidateTag(tag); err != nil {
+		return err
+	}
+	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		t, err := tx.GetTag(r.ID, tag)
+		if errors.Is(err, store.ErrNotFound) {
+			return manifestUnknown(name, tag)
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteTag(r.ID, tag); err != nil {
+			return err
+		}
+		rest, err := tx.ImageTags(r.ID, t.Digest)
+		if err != nil || len(rest) > 0 {
+			return err
+		}
+		parents, err := tx.ReferencedBy(r.ID, store.RefManifest, t.Digest)
+		if err != nil || len(parents) > 0 {
+			return err
+		}
+		return tx.DeleteImage(r.ID, t.Digest)
+	}))
+}
+
+// ListTags lists a repository's tags in lexical order after `after`, at most n.
+func (s *Service) ListTags(ctx context.Context, registryID, name, after string, n int) (tags []string, more bool, err error) {
+	err = s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		ts, err := tx.ListTags(r.ID, after, n+1)
+		if err != nil {
+			return err
+		}
+		if len(ts) > n {
+			ts, more = ts[:n], true
+		}
+		tags = make([]string, len(ts))
+		for i, t := range ts {
+			tags[i] = t.Name
+		}
+		return nil
+	})
+	return tags, more, internal(err)
+}
+
+// Referrers lists the manifests of the repository whose subject is d, optionally only those of one
+// artifact type, as descriptors for the referrers API.
+func (s *Service) Referrers(ctx context.Context, registryID, name string, d digest.Digest, artifactType string) ([]ocispec.Descriptor, error) {
+	out := []ocispec.Descriptor{}
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		imgs, err := tx.Referrers(r.ID, d)
+		if err != nil {
+			return err
+		}
+		for _, img := range imgs {
+			if artifactType != "" && img.ArtifactType != artifactType {
+				continue
+			}
+			full, err := tx.GetImage(r.ID, img.Digest)
+			if err != nil {
+				return err
+			}
+			desc := ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: int64(len(full.Content)), ArtifactType: img.ArtifactType}
+			if img.Annotations != "" {
+				json.Unmarshal([]byte(img.Annotations), &desc.Annotations)
+			}
+			out = append(out, desc)
+		}
+		return nil
+	})
+	return out, internal(err)
+}

@@ -1,0 +1,55 @@
+package registry
+
+import (
+	"regexp"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Repository names follow ECR: 2 to 256 characters, lowercase components separated by slashes.
+const repoNamePattern = `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`
+
+var (
+	repoNameRE = regexp.MustCompile(`^` + repoNamePattern + `$`)
+	tagRE      = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+)
+
+// ValidateRepositoryName checks a repository name against ECR's rules.
+func ValidateRepositoryName(name string) error {
+	switch {
+	case len(name) < 2:
+		return errf(KindNameInvalid, "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must have length greater than or equal to 2'")
+	case len(name) > 256:
+		return errf(KindNameInvalid, "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must have length less than or equal to 256'")
+	case !repoNameRE.MatchString(name):
+		return errf(KindNameInvalid, "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '%s''", repoNamePattern)
+	}
+	return nil
+}
+
+// ValidateTag checks an image tag (OCI: up to 128 characters of [a-zA-Z0-9_.-], not starting with . or -).
+func ValidateTag(tag string) error {
+	if !tagRE.MatchString(tag) {
+		return errf(KindTagInvalid, "invalid tag %q: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}", tag)
+	}
+	return nil
+}
+
+// ParseDigest parses and checks a digest (sha256, sha384 or sha512, lowercase hex of the right length).
+func ParseDigest(s string) (digest.Digest, error) {
+	d, err := digest.Parse(s)
+	if err != nil {
+		return "", errf(KindDigestInvalid, "invalid digest %q: %v", s, err)
+	}
+	return d, nil
+}
+
+// IsDigest tells a reference that is a digest from one that is a tag.
+func IsDigest(ref string) bool {
+	for i := 0; i < len(ref); i++ {
+		if ref[i] == ':' {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,156 @@
+// Package registry is Wharf's domain core. It owns every rule of the registry — repository names and
+// existence, images and tags, tag mutability, limits, blob visibility, uploads and garbage collection —
+// so that the OCI API, the ECR API, the console and the CLI are thin adapters over one behaviour.
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/blob"
+	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// Limits are the service quotas of the ECR user guide; zero means the default.
+type Limits struct {
+	RepositoriesPerRegistry int   // 1,000
+	ImagesPerRepository     int   // 1,000 (ECR's default service quota, adjustable)
+	TagsPerImage            int   // 100
+	LayersPerImage          int   // 127
+	ManifestSize            int64 // 4 MiB
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.RepositoriesPerRegistry, 1000)
+	def(&l.ImagesPerRepository, 1000)
+	def(&l.TagsPerImage, 100)
+	def(&l.LayersPerImage, 127)
+	if l.ManifestSize <= 0 {
+		l.ManifestSize = 4 << 20
+	}
+	return l
+}
+
+// Config tunes the core.
+type Config struct {
+	CreateOnPush bool
+	Limits       Limits
+	// GCGrace spares blobs and blob links younger than this from garbage collection, so the layers of a
+	// push in progress survive until its manifest arrives. Default 1 hour.
+	GCGrace time.Duration
+	// UploadTTL is how long an idle upload session lives. Default 24 hours.
+	UploadTTL time.Duration
+	// PullFlushInterval is how often recorded pull times are written. Default 10 seconds.
+	PullFlushInterval time.Duration
+}
+
+// Service is the registry core.
+type Service struct {
+	meta  store.Store
+	blobs blob.Store
+	clock clock.Clock
+	cfg   Config
+	log   *slog.Logger
+	pulls *pullRecorder
+	locks keyedMutex
+}
+
+// New returns a Service over the given stores. Close flushes what it buffers.
+func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *slog.Logger) *Service {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.GCGrace <= 0 {
+		cfg.GCGrace = time.Hour
+	}
+	if cfg.UploadTTL <= 0 {
+		cfg.UploadTTL = 24 * time.Hour
+	}
+	if cfg.PullFlushInterval <= 0 {
+		cfg.PullFlushInterval = 10 * time.Second
+	}
+	s := &Service{meta: meta, blobs: blobs, clock: clk, cfg: cfg, log: log}
+	s.pulls = newPullRecorder(s, cfg.PullFlushInterval)
+	return s
+}
+
+// Close writes buffered pull times.
+func (s *Service) Close() error { return s.pulls.close() }
+
+// Limits returns the limits in force.
+func (s *Service) Limits() Limits { return s.cfg.Limits }
+
+// Now is the service clock's time.
+func (s *Service) Now() time.Time { return s.clock.Now() }
+
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// internal wraps an unexpected store or blob error.
+func internal(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &Error{Kind: KindInternal, Message: err.Error()}
+}
+
+// keyedMutex serialises work on one key (an upload) inside this process.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = make(map[string]*keyedEntry)
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

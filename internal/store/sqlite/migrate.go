@@ -1,0 +1,110 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order, each once; a database records the highest it has seen.
+// Never edit a released migration: append a new one.
+var migrations = []string{
+	// 1: repositories, blobs, links, images, tags, uploads.
+	`
+CREATE TABLE repositories (
+	id              INTEGER PRIMARY KEY,
+	registry_id     TEXT    NOT NULL,
+	name            TEXT    NOT NULL,
+	created_at      INTEGER NOT NULL,
+	tag_mutability  TEXT    NOT NULL,
+	scan_on_push    INTEGER NOT NULL,
+	encryption_type TEXT    NOT NULL,
+	kms_key         TEXT    NOT NULL DEFAULT '',
+	UNIQUE (registry_id, name)
+);
+CREATE TABLE blobs (
+	digest     TEXT    PRIMARY KEY,
+	size       INTEGER NOT NULL,
+	status     INTEGER NOT NULL,
+	touched_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE repository_blobs (
+	repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+	digest        TEXT    NOT NULL REFERENCES blobs(digest),
+	linked_at     INTEGER NOT NULL,
+	PRIMARY KEY (repository_id, digest)
+) WITHOUT ROWID;
+CREATE INDEX repository_blobs_digest ON repository_blobs(digest);
+CREATE TABLE images (
+	repository_id  INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+	digest         TEXT    NOT NULL,
+	media_type     TEXT    NOT NULL,
+	artifact_type  TEXT    NOT NULL,
+	subject        TEXT    NOT NULL,
+	size           INTEGER NOT NULL,
+	pushed_at      INTEGER NOT NULL,
+	last_pulled_at INTEGER NOT NULL DEFAULT 0,
+	annotations    TEXT    NOT NULL,
+	content        BLOB    NOT NULL,
+	PRIMARY KEY (repository_id, digest)
+);
+CREATE INDEX images_subject ON images(repository_id, subject) WHERE subject <> '';
+CREATE TABLE image_refs (
+	repository_id INTEGER NOT NULL,
+	image_digest  TEXT    NOT NULL,
+	kind          INTEGER NOT NULL,
+	digest        TEXT    NOT NULL,
+	PRIMARY KEY (repository_id, image_digest, kind, digest),
+	FOREIGN KEY (repository_id, image_digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX image_refs_target ON image_refs(repository_id, digest, kind);
+CREATE TABLE tags (
+	repository_id INTEGER NOT NULL,
+	name          TEXT    NOT NULL,
+	digest        TEXT    NOT NULL,
+	updated_at    INTEGER NOT NULL,
+	PRIMARY KEY (repository_id, name),
+	FOREIGN KEY (repository_id, digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX tags_digest ON tags(repository_id, digest);
+CREATE TABLE uploads (
+	id            TEXT    PRIMARY KEY,
+	repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+	size          INTEGER NOT NULL,
+	algorithm     TEXT    NOT NULL,
+	hash_state    BLOB    NOT NULL,
+	started_at    INTEGER NOT NULL,
+	updated_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+}
+
+func migrate(db *sql.DB) error {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var v int
+	if err := db.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this wharf (%d)", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO schema_version (version) VALUES (?)`, i+1); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

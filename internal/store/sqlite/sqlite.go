@@ -1,0 +1,207 @@
+// Package sqlite keeps Wharf's metadata in one SQLite file (WAL mode, fsync on commit).
+//
+// Writes go through a single committer goroutine that runs every transaction queued meanwhile inside one
+// SQLite transaction, each in a savepoint of its own, and commits them together: one fsync for a group of
+// concurrent pushes, while each caller still sees its own transaction succeed or fail alone.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// maxGroup bounds how many transactions share one commit.
+const maxGroup = 256
+
+// Store is a store.Store on a SQLite file.
+type Store struct {
+	w     *sql.DB // one connection: the committer's
+	r     *sql.DB // readers
+	jobs  chan *job
+	done  chan struct{}
+}
+
+type job struct {
+	ctx  context.Context
+	fn   func(store.Tx) error
+	errc chan error
+}
+
+// Open opens (creating if needed) the database at path and brings its schema up to date.
+func Open(path string) (*Store, error) {
+	common := "_busy_timeout=10000&_foreign_keys=on&_journal_mode=WAL&_synchronous=FULL&cache=private"
+	w, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?"+common+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := migrate(w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?"+common+"&_query_only=true")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(16)
+	r.SetMaxIdleConns(16)
+	r.SetConnMaxLifetime(0)
+	s := &Store{w: w, r: r, jobs: make(chan *job, maxGroup), done: make(chan struct{})}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close stops the committer and closes the database.
+func (s *Store) Close() error {
+	close(s.jobs)
+	<-s.done
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// View runs fn in a read transaction (a consistent snapshot).
+func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(&txn{ctx: ctx, q: tx})
+}
+
+// Update queues fn for the committer and waits until its group is durable.
+func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	j := &job{ctx: ctx, fn: fn, errc: make(chan error, 1)}
+	select {
+	case s.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, the job runs to its end: its result says whether it was committed.
+	return <-j.errc
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	batch := make([]*job, 0, maxGroup)
+	errs := make([]error, 0, maxGroup)
+	for j := range s.jobs {
+		batch = append(batch[:0], j)
+	fill:
+		for len(batch) < maxGroup {
+			select {
+			case j, ok := <-s.jobs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		errs = s.runGroup(batch, errs[:0])
+		for i, j := range batch {
+			j.errc <- errs[i]
+		}
+	}
+}
+
+// runGroup runs the jobs in one transaction, each in its own savepoint.
+func (s *Store) runGroup(batch []*job, errs []error) []error {
+	ctx := context.Background()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		for range batch {
+			errs = append(errs, err)
+		}
+		return errs
+	}
+	ok := false
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err := runJob(j, tx)
+		if err != nil {
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		} else {
+			ok = true
+		}
+		if _, rerr := tx.ExecContext(ctx, "RELEASE job"); rerr != nil && err == nil {
+			err = rerr
+		}
+		errs = append(errs, err)
+	}
+	if !ok {
+		tx.Rollback()
+		return errs
+	}
+	if err := tx.Commit(); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("sqlite: commit: %w", err)
+			}
+		}
+	}
+	return errs
+}
+
+func runJob(j *job, tx *sql.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sqlite: transaction panicked: %v", r)
+		}
+	}()
+	return j.fn(&txn{ctx: j.ctx, q: tx})
+}
+
+// mapErr turns driver errors into the store's.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+		switch se.ExtendedCode {
+		case sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique:
+			return fmt.Errorf("%w: %v", store.ErrExists, err)
+		case sqlite3.ErrConstraintForeignKey:
+			return fmt.Errorf("%w: %v", store.ErrNotFound, err)
+		}
+	}
+	return err
+}
+
+func ts(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func tm(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

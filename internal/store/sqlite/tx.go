@@ -1,0 +1,443 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// txn implements store.Tx over a SQLite transaction.
+type txn struct {
+	ctx context.Context
+	q   querier
+}
+
+func (t *txn) exec(query string, args ...any) (sql.Result, error) {
+	res, err := t.q.ExecContext(t.ctx, query, args...)
+	return res, mapErr(err)
+}
+
+// affected runs an exec and returns store.ErrNotFound when it touched no row.
+func (t *txn) affected(query string, args ...any) error {
+	res, err := t.exec(query, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+const (
+	repoCols  = `id, registry_id, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key`
+	repoColsR = `r.id, r.registry_id, r.name, r.created_at, r.tag_mutability, r.scan_on_push, r.encryption_type, r.kms_key`
+)
+
+func scanRepo(sc interface{ Scan(...any) error }) (*store.Repository, error) {
+	var r store.Repository
+	var created int64
+	if err := sc.Scan(&r.ID, &r.RegistryID, &r.Name, &created, &r.TagMutability, &r.ScanOnPush, &r.EncryptionType, &r.KMSKey); err != nil {
+		return nil, mapErr(err)
+	}
+	r.CreatedAt = tm(created)
+	return &r, nil
+}
+
+func (t *txn) CreateRepository(r *store.Repository) error {
+	res, err := t.exec(`INSERT INTO repositories (registry_id, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, r.RegistryID, r.Name, ts(r.CreatedAt), r.TagMutability, r.ScanOnPush, r.EncryptionType, r.KMSKey)
+	if err != nil {
+		return err
+	}
+	r.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *txn) GetRepository(registryID, name string) (*store.Repository, error) {
+	return scanRepo(t.q.QueryRowContext(t.ctx, `SELECT `+repoCols+` FROM repositories WHERE registry_id = ? AND name = ?`, registryID, name))
+}
+
+func (t *txn) GetRepositoryByID(id int64) (*store.Repository, error) {
+	return scanRepo(t.q.QueryRowContext(t.ctx, `SELECT `+repoCols+` FROM repositories WHERE id = ?`, id))
+}
+
+func (t *txn) ListRepositories(registryID, after string, limit int) ([]store.Repository, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+repoCols+` FROM repositories WHERE registry_id = ? AND name > ? ORDER BY name LIMIT ?`, registryID, after, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Repository
+	for rows.Next() {
+		r, err := scanRepo(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	return out, mapErr(rows.Err())
+}
+
+func (t *txn) CountRepositories(registryID string) (n int, err error) {
+	err = t.q.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM repositories WHERE registry_id = ?`, registryID).Scan(&n)
+	return n, mapErr(err)
+}
+
+func (t *txn) UpdateRepository(r *store.Repository) error {
+	return t.affected(`UPDATE repositories SET tag_mutability = ?, scan_on_push = ?, encryption_type = ?, kms_key = ? WHERE id = ?`,
+		r.TagMutability, r.ScanOnPush, r.EncryptionType, r.KMSKey, r.ID)
+}
+
+func (t *txn) DeleteRepository(id int64) error {
+	return t.affected(`DELETE FROM repositories WHERE id = ?`, id)
+}
+
+func (t *txn) PutBlob(b store.Blob) error {
+	res, err := t.exec(`INSERT INTO blobs (digest, size, status, touched_at) VALUES (?, ?, 0, ?)
+		ON CONFLICT (digest) DO UPDATE SET touched_at = MAX(touched_at, excluded.touched_at) WHERE status = 0`,
+		b.Digest.String(), b.Size, ts(b.TouchedAt))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrConflict
+	}
+	return nil
+}
+
+func scanBlob(sc interface{ Scan(...any) error }) (*store.Blob, error) {
+	var b store.Blob
+	var d string
+	var touched int64
+	if err := sc.Scan(&d, &b.Size, &b.Status, &touched); err != nil {
+		return nil, mapErr(err)
+	}
+	b.Digest, b.TouchedAt = digest.Digest(d), tm(touched)
+	return &b, nil
+}
+
+func (t *txn) GetBlob(d digest.Digest) (*store.Blob, error) {
+	return scanBlob(t.q.QueryRowContext(t.ctx, `SELECT digest, size, status, touched_at FROM blobs WHERE digest = ?`, d.String()))
+}
+
+func (t *txn) MarkBlobDeleting(d digest.Digest, cutoff time.Time) (bool, error) {
+	res, err := t.exec(`UPDATE blobs SET status = 1 WHERE digest = ? AND status = 0 AND touched_at < ?
+		AND NOT EXISTS (SELECT 1 FROM repository_blobs WHERE digest = blobs.digest)`, d.String(), ts(cutoff))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func (t *txn) DeleteBlob(d digest.Digest) error {
+	return t.affected(`DELETE FROM blobs WHERE digest = ?`, d.String())
+}
+
+func (t *txn) GarbageBlobs(cutoff time.Time, limit int) ([]store.Blob, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT digest, size, status, touched_at FROM blobs
+		WHERE status = 1 OR (touched_at < ? AND NOT EXISTS (SELECT 1 FROM repository_blobs WHERE digest = blobs.digest))
+		LIMIT ?`, ts(cutoff), limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Blob
+	for rows.Next() {
+		b, err := scanBlob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *b)
+	}
+	return out, mapErr(rows.Err())
+}
+
+func (t *txn) LinkBlob(repoID int64, d digest.Digest, at time.Time) error {
+	if err := t.affected(`UPDATE blobs SET touched_at = MAX(touched_at, ?) WHERE digest = ? AND status = 0`, ts(at), d.String()); err != nil {
+		return err
+	}
+	_, err := t.exec(`INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)
+		ON CONFLICT DO UPDATE SET linked_at = MAX(linked_at, excluded.linked_at)`, repoID, d.String(), ts(at))
+	return err
+}
+
+func (t *txn) GetLinkedBlob(repoID int64, d digest.Digest) (*store.Blob, error) {
+	return scanBlob(t.q.QueryRowContext(t.ctx, `SELECT b.digest, b.size, b.status, b.touched_at
+		FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+		WHERE rb.repository_id = ? AND rb.digest = ? AND b.status = 0`, repoID, d.String()))
+}
+
+func (t *txn) UnlinkBlob(repoID int64, d digest.Digest) error {
+	return t.affected(`DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?`, repoID, d.String())
+}
+
+func (t *txn) BlobRepositories(registryID string, d digest.Digest, limit int) ([]store.Repository, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+repoColsR+` FROM repository_blobs rb
+		JOIN repositories r ON r.id = rb.repository_id JOIN blobs b ON b.digest = rb.digest
+		WHERE rb.digest = ? AND r.registry_id = ? AND b.status = 0 ORDER BY r.name LIMIT ?`, d.String(), registryID, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Repository
+	for rows.Next() {
+		r, err := scanRepo(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	return out, mapErr(rows.Err())
+}
+
+func (t *txn) UnlinkUnreferenced(cutoff time.Time, limit int) (int, error) {
+	res, err := t.exec(`DELETE FROM repository_blobs WHERE (repository_id, digest) IN (
+		SELECT rb.repository_id, rb.digest FROM repository_blobs rb
+		WHERE rb.linked_at < ? AND NOT EXISTS (
+			SELECT 1 FROM image_refs r WHERE r.repository_id = rb.repository_id AND r.digest = rb.digest AND r.kind = 0)
+		LIMIT ?)`, ts(cutoff), limit)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+const imageCols = `repository_id, digest, media_type, artifact_type, subject, size, pushed_at, last_pulled_at, annotations`
+
+func scanImage(sc interface{ Scan(...any) error }, withContent bool) (*store.Image, error) {
+	var img store.Image
+	var d, subject string
+	var pushed, pulled int64
+	dest := []any{&img.RepositoryID, &d, &img.MediaType, &img.ArtifactType, &subject, &img.Size, &pushed, &pulled, &img.Annotations}
+	if withContent {
+		dest = append(dest, &img.Content)
+	}
+	if err := sc.Scan(dest...); err != nil {
+		return nil, mapErr(err)
+	}
+	img.Digest, img.Subject = digest.Digest(d), digest.Digest(subject)
+	img.PushedAt, img.LastPulledAt = tm(pushed), tm(pulled)
+	return &img, nil
+}
+
+func (t *txn) PutImage(img *store.Image, refs []store.Ref) error {
+	if _, err := t.exec(`INSERT INTO images (`+imageCols+`, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		img.RepositoryID, img.Digest.String(), img.MediaType, img.ArtifactType, img.Subject.String(), img.Size,
+		ts(img.PushedAt), ts(img.LastPulledAt), img.Annotations, img.Content); err != nil {
+		return err
+	}
+	for _, r := range refs {
+		if _, err := t.exec(`INSERT INTO image_refs (repository_id, image_digest, kind, digest) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, img.RepositoryID, img.Digest.String(), int(r.Kind), r.Digest.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) GetImage(repoID int64, d digest.Digest) (*store.Image, error) {
+	return scanImage(t.q.QueryRowContext(t.ctx, `SELECT `+imageCols+`, content FROM images WHERE repository_id = ? AND digest = ?`, repoID, d.String()), true)
+}
+
+func (t *txn) StatImage(repoID int64, d digest.Digest) (*store.Image, error) {
+	return scanImage(t.q.QueryRowContext(t.ctx, `SELECT `+imageCols+` FROM images WHERE repository_id = ? AND digest = ?`, repoID, d.String()), false)
+}
+
+func (t *txn) images(query string, args ...any) ([]store.Image, error) {
+	rows, err := t.q.QueryContext(t.ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Image
+	for rows.Next() {
+		img, err := scanImage(rows, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *img)
+	}
+	return out, mapErr(rows.Err())
+}
+
+func (t *txn) ListImages(repoID int64, after digest.Digest, limit int) ([]store.Image, error) {
+	return t.images(`SELECT `+imageCols+` FROM images WHERE repository_id = ? AND digest > ? ORDER BY digest LIMIT ?`, repoID, after.String(), limit)
+}
+
+func (t *txn) CountImages(repoID int64) (n int, err error) {
+	err = t.q.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM images WHERE repository_id = ?`, repoID).Scan(&n)
+	return n, mapErr(err)
+}
+
+func (t *txn) DeleteImage(repoID int64, d digest.Digest) error {
+	return t.affected(`DELETE FROM images WHERE repository_id = ? AND digest = ?`, repoID, d.String())
+}
+
+func (t *txn) ReferencedBy(repoID int64, kind store.RefKind, d digest.Digest) ([]digest.Digest, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT image_digest FROM image_refs WHERE repository_id = ? AND digest = ? AND kind = ? ORDER BY image_digest`, repoID, d.String(), int(kind))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []digest.Digest
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, digest.Digest(s))
+	}
+	return out, mapErr(rows.Err())
+}
+
+func (t *txn) Referrers(repoID int64, subject digest.Digest) ([]store.Image, error) {
+	return t.images(`SELECT `+imageCols+` FROM images WHERE repository_id = ? AND subject = ? AND subject <> '' ORDER BY digest`, repoID, subject.String())
+}
+
+func (t *txn) TouchPulls(repoID int64, pulls map[digest.Digest]time.Time) error {
+	for d, at := range pulls {
+		if _, err := t.exec(`UPDATE images SET last_pulled_at = MAX(last_pulled_at, ?) WHERE repository_id = ? AND digest = ?`, ts(at), repoID, d.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) PutTag(repoID int64, tag store.Tag) error {
+	_, err := t.exec(`INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
+		repoID, tag.Name, tag.Digest.String(), ts(tag.UpdatedAt))
+	return err
+}
+
+func scanTag(sc interface{ Scan(...any) error }) (*store.Tag, error) {
+	var tag store.Tag
+	var d string
+	var updated int64
+	if err := sc.Scan(&tag.Name, &d, &updated); err != nil {
+		return nil, mapErr(err)
+	}
+	tag.Digest, tag.UpdatedAt = digest.Digest(d), tm(updated)
+	return &tag, nil
+}
+
+func (t *txn) GetTag(repoID int64, name string) (*store.Tag, error) {
+	return scanTag(t.q.QueryRowContext(t.ctx, `SELECT name, digest, updated_at FROM tags WHERE repository_id = ? AND name = ?`, repoID, name))
+}
+
+func (t *txn) DeleteTag(repoID int64, name string) error {
+	return t.affected(`DELETE FROM tags WHERE repository_id = ? AND name = ?`, repoID, name)
+}
+
+func (t *txn) ListTags(repoID int64, after string, limit int) ([]store.Tag, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT name, digest, updated_at FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`, repoID, after, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := make([]store.Tag, 0, min(limit, 1024))
+	for rows.Next() {
+		tag, err := scanTag(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *tag)
+	}
+	return out, mapErr(rows.Err())
+}
+
+func (t *txn) ImageTags(repoID int64, d digest.Digest) ([]string, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT name FROM tags WHERE repository_id = ? AND digest = ? ORDER BY name`, repoID, d.String())
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, s)
+	}
+	return out, mapErr(rows.Err())
+}
+
+const uploadCols = `id, repository_id, size, algorithm, hash_state, started_at, updated_at`
+
+func scanUpload(sc interface{ Scan(...any) error }) (*store.Upload, error) {
+	var u store.Upload
+	var alg string
+	var started, updated int64
+	if err := sc.Scan(&u.ID, &u.RepositoryID, &u.Offset, &alg, &u.HashState, &started, &updated); err != nil {
+		return nil, mapErr(err)
+	}
+	u.Algorithm, u.StartedAt, u.UpdatedAt = digest.Algorithm(alg), tm(started), tm(updated)
+	return &u, nil
+}
+
+func (t *txn) CreateUpload(u *store.Upload) error {
+	_, err := t.exec(`INSERT INTO uploads (`+uploadCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.RepositoryID, u.Offset, string(u.Algorithm), nonNil(u.HashState), ts(u.StartedAt), ts(u.UpdatedAt))
+	return err
+}
+
+func (t *txn) GetUpload(id string) (*store.Upload, error) {
+	return scanUpload(t.q.QueryRowContext(t.ctx, `SELECT `+uploadCols+` FROM uploads WHERE id = ?`, id))
+}
+
+func (t *txn) UpdateUpload(u *store.Upload, prevOffset int64) error {
+	err := t.affected(`UPDATE uploads SET size = ?, algorithm = ?, hash_state = ?, updated_at = ? WHERE id = ? AND size = ?`,
+		u.Offset, string(u.Algorithm), nonNil(u.HashState), ts(u.UpdatedAt), u.ID, prevOffset)
+	if err == store.ErrNotFound {
+		return store.ErrConflict
+	}
+	return err
+}
+
+func (t *txn) DeleteUpload(id string) error {
+	return t.affected(`DELETE FROM uploads WHERE id = ?`, id)
+}
+
+func (t *txn) StaleUploads(cutoff time.Time, limit int) ([]store.Upload, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+uploadCols+` FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?`, ts(cutoff), limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Upload
+	for rows.Next() {
+		u, err := scanUpload(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *u)
+	}
+	return out, mapErr(rows.Err())
+}
+
+func (t *txn) UploadExists(id string) (bool, error) {
+	var n int
+	err := t.q.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM uploads WHERE id = ?`, id).Scan(&n)
+	return n > 0, mapErr(err)
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

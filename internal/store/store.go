@@ -1,0 +1,166 @@
+// Package store defines Wharf's transactional metadata store: repositories, images, tags, per-repository
+// blob references and upload sessions. The domain core (package registry) owns every rule; a store only
+// keeps rows and answers questions about them. Every implementation passes the suite in storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Errors every implementation returns, matched with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrExists   = errors.New("store: already exists")
+	ErrConflict = errors.New("store: conflicting concurrent change")
+)
+
+// Store runs transactions. Update's changes are durable when it returns nil; a failed Update changes nothing.
+type Store interface {
+	View(ctx context.Context, fn func(Tx) error) error
+	Update(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
+
+// Repository is a named collection of images inside one registry (an account's registry).
+type Repository struct {
+	ID             int64
+	RegistryID     string
+	Name           string
+	CreatedAt      time.Time
+	TagMutability  string // "MUTABLE" or "IMMUTABLE"
+	ScanOnPush     bool
+	EncryptionType string
+	KMSKey         string
+}
+
+// Blob is a content-addressed blob known to the registry.
+type Blob struct {
+	Digest    digest.Digest
+	Size      int64
+	Status    BlobStatus
+	TouchedAt time.Time // last upload or link; garbage collection spares young blobs
+}
+
+// BlobStatus is a blob's place in its life cycle: Active blobs may be linked; Deleting blobs are being
+// removed by the garbage collector and may not be linked again until they are gone.
+type BlobStatus int
+
+const (
+	BlobActive BlobStatus = iota
+	BlobDeleting
+)
+
+// Image is a manifest stored in a repository.
+type Image struct {
+	RepositoryID int64
+	Digest       digest.Digest
+	MediaType    string
+	ArtifactType string
+	Subject      digest.Digest // "" when the manifest has no subject
+	Size         int64         // manifest plus config plus layers, as ECR counts imageSizeInBytes
+	PushedAt     time.Time
+	LastPulledAt time.Time // zero when never pulled
+	Annotations  string    // the manifest's annotations as JSON, "" when none (for the referrers API)
+	Content      []byte    // exact manifest bytes; only filled by GetImage
+}
+
+// RefKind tells what an image references.
+type RefKind int
+
+const (
+	RefBlob     RefKind = iota // config or layer
+	RefManifest                // child of an index
+)
+
+// Ref is one reference from an image to a blob or child manifest in the same repository.
+type Ref struct {
+	Kind   RefKind
+	Digest digest.Digest
+}
+
+// Tag names an image.
+type Tag struct {
+	Name      string
+	Digest    digest.Digest
+	UpdatedAt time.Time
+}
+
+// Upload is a blob upload session. HashState is the marshaled running hash of the bytes received so far.
+type Upload struct {
+	ID           string
+	RepositoryID int64
+	Offset       int64
+	Algorithm    digest.Algorithm
+	HashState    []byte
+	StartedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Tx is one transaction. Methods return ErrNotFound for missing rows and ErrExists for duplicate keys.
+// Listing methods return rows in ascending key order, strictly after the given key, at most limit rows.
+type Tx interface {
+	CreateRepository(r *Repository) error // sets r.ID
+	GetRepository(registryID, name string) (*Repository, error)
+	GetRepositoryByID(id int64) (*Repository, error)
+	ListRepositories(registryID, after string, limit int) ([]Repository, error)
+	CountRepositories(registryID string) (int, error)
+	UpdateRepository(r *Repository) error
+	DeleteRepository(id int64) error // also its images, tags, links and uploads
+
+	// PutBlob records a blob as Active and touched at b.TouchedAt. It returns ErrConflict when the blob
+	// is being deleted.
+	PutBlob(b Blob) error
+	GetBlob(d digest.Digest) (*Blob, error)
+	// MarkBlobDeleting moves an Active blob untouched since before cutoff, with no repository link,
+	// to Deleting. It reports whether it did.
+	MarkBlobDeleting(d digest.Digest, cutoff time.Time) (bool, error)
+	DeleteBlob(d digest.Digest) error
+	// GarbageBlobs lists Active blobs untouched since before cutoff that no repository links,
+	// and Deleting blobs (an interrupted collection), at most limit.
+	GarbageBlobs(cutoff time.Time, limit int) ([]Blob, error)
+
+	// LinkBlob makes an Active blob visible in a repository (idempotent) and touches it.
+	// It returns ErrNotFound when the blob is not Active.
+	LinkBlob(repoID int64, d digest.Digest, at time.Time) error
+	// GetLinkedBlob returns the blob if the repository links it.
+	GetLinkedBlob(repoID int64, d digest.Digest) (*Blob, error)
+	UnlinkBlob(repoID int64, d digest.Digest) error
+	// BlobRepositories lists repositories of the registry that link the Active blob d.
+	BlobRepositories(registryID string, d digest.Digest, limit int) ([]Repository, error)
+	// UnlinkUnreferenced removes links made before cutoff that no image of the repository references.
+	UnlinkUnreferenced(cutoff time.Time, limit int) (int, error)
+
+	// PutImage stores an image with its references. ErrExists if the repository holds the digest already.
+	PutImage(img *Image, refs []Ref) error
+	GetImage(repoID int64, d digest.Digest) (*Image, error)   // with Content
+	StatImage(repoID int64, d digest.Digest) (*Image, error)  // without Content
+	ListImages(repoID int64, after digest.Digest, limit int) ([]Image, error)
+	CountImages(repoID int64) (int, error)
+	DeleteImage(repoID int64, d digest.Digest) error // also its tags and references
+	// ReferencedBy lists the digests of images in the repository that reference d as kind.
+	ReferencedBy(repoID int64, kind RefKind, d digest.Digest) ([]digest.Digest, error)
+	// Referrers lists the images of the repository whose subject is d.
+	Referrers(repoID int64, subject digest.Digest) ([]Image, error)
+	// TouchPulls records pull times (batched by the caller).
+	TouchPulls(repoID int64, pulls map[digest.Digest]time.Time) error
+
+	// PutTag points a tag at an image, creating or moving it.
+	PutTag(repoID int64, t Tag) error
+	GetTag(repoID int64, name string) (*Tag, error)
+	DeleteTag(repoID int64, name string) error
+	ListTags(repoID int64, after string, limit int) ([]Tag, error)
+	ImageTags(repoID int64, d digest.Digest) ([]string, error)
+
+	CreateUpload(u *Upload) error
+	GetUpload(id string) (*Upload, error)
+	// UpdateUpload saves u if the stored offset is still prevOffset; otherwise ErrConflict.
+	UpdateUpload(u *Upload, prevOffset int64) error
+	DeleteUpload(id string) error
+	// StaleUploads lists uploads last updated before cutoff.
+	StaleUploads(cutoff time.Time, limit int) ([]Upload, error)
+	UploadExists(id string) (bool, error)
+}
