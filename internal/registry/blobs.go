@@ -376,7 +376,10 @@ func (s *Service) commitBlob(ctx context.Context, repoID int64, uploadID string,
 		return internal(err)
 	}
 	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
-		if err := tx.LinkBlob(repoID, d, s.clock.Now()); err != nil {
+		if err := tx.LinkBlob(repoID, d, s.clock.Now()); errors.Is(err, store.ErrNotFound) {
+			// Only a collection that outlived the grace period gets here: it took the blob first.
+			return errf(KindTryAgain, "blob %s was garbage collected while it was stored; upload it again", d)
+		} else if err != nil {
 			return err
 		}
 		if hasRow {

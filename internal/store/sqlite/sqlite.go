@@ -11,12 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/wharf-dev/wharf/internal/store"
 )
+
+var errClosed = errors.New("sqlite: store closed")
 
 // maxGroup bounds how many transactions share one commit.
 const maxGroup = 256
@@ -27,6 +30,9 @@ type Store struct {
 	r     *sql.DB // readers
 	jobs  chan *job
 	done  chan struct{}
+
+	mu     sync.RWMutex // guards closed against Update racing Close
+	closed bool
 }
 
 type job struct {
@@ -64,7 +70,14 @@ func Open(path string) (*Store, error) {
 
 // Close stops the committer and closes the database.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
 	close(s.jobs)
+	s.mu.Unlock()
 	<-s.done
 	return errors.Join(s.r.Close(), s.w.Close())
 }
@@ -82,11 +95,18 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 // Update queues fn for the committer and waits until its group is durable.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	j := &job{ctx: ctx, fn: fn, errc: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return errClosed
+	}
 	select {
 	case s.jobs <- j:
 	case <-ctx.Done():
+		s.mu.RUnlock()
 		return ctx.Err()
 	}
+	s.mu.RUnlock()
 	// Once queued, the job runs to its end: its result says whether it was committed.
 	return <-j.errc
 }

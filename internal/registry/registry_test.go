@@ -1,0 +1,528 @@
+package registry_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/blob"
+	blobfs "github.com/wharf-dev/wharf/internal/blob/fs"
+	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/store/sqlite"
+)
+
+const reg = "000000000000"
+
+type env struct {
+	dir   string
+	clock *clock.Fake
+	meta  *sqlite.Store
+	blobs blob.Store
+	svc   *registry.Service
+	cfg   registry.Config
+}
+
+func newEnv(t *testing.T, cfg registry.Config) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir(), clock: clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), cfg: cfg}
+	e.open(t)
+	t.Cleanup(func() { e.close() })
+	return e
+}
+
+// open (re)opens the stores and the service on the env's directory, as a restarted server would.
+func (e *env) open(t *testing.T) {
+	t.Helper()
+	var err error
+	if e.meta, err = sqlite.Open(e.dir + "/wharf.db"); err != nil {
+		t.Fatal(err)
+	}
+	if e.blobs, err = blobfs.New(e.dir); err != nil {
+		t.Fatal(err)
+	}
+	e.svc = registry.New(e.meta, e.blobs, e.clock, e.cfg, nil)
+}
+
+func (e *env) close() {
+	if e.svc != nil {
+		e.svc.Close()
+		e.meta.Close()
+		e.svc = nil
+	}
+}
+
+func (e *env) repo(t *testing.T, name string, mut string) {
+	t.Helper()
+	if _, err := e.svc.CreateRepository(context.Background(), store.Repository{RegistryID: reg, Name: name, TagMutability: mut}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) blob(t *testing.T, repo string, content string) digest.Digest {
+	t.Helper()
+	d := digest.FromString(content)
+	if _, err := e.svc.PutBlob(context.Background(), reg, repo, d, strings.NewReader(content)); err != nil {
+		t.Fatalf("PutBlob: %v", err)
+	}
+	return d
+}
+
+func imageManifest(cfg digest.Digest, layers ...digest.Digest) []byte {
+	var ls []string
+	for _, l := range layers {
+		ls = append(ls, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}`, l, len(l)))
+	}
+	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":5},"layers":[%s]}`,
+		cfg, strings.Join(ls, ",")))
+}
+
+func indexManifest(children ...digest.Digest) []byte {
+	var ms []string
+	for _, c := range children {
+		ms = append(ms, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":10}`, c))
+	}
+	return []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[` + strings.Join(ms, ",") + `]}`)
+}
+
+// push uploads a config and a layer and pushes an image with them under ref.
+func (e *env) push(t *testing.T, repo, ref, seed string) digest.Digest {
+	t.Helper()
+	cfg := e.blob(t, repo, "config "+seed)
+	layer := e.blob(t, repo, "layer "+seed)
+	res, err := e.svc.PutManifest(context.Background(), reg, repo, ref, "application/vnd.oci.image.manifest.v1+json", imageManifest(cfg, layer))
+	if err != nil {
+		t.Fatalf("PutManifest %s:%s: %v", repo, ref, err)
+	}
+	return res.Digest
+}
+
+func wantKind(t *testing.T, err error, k registry.Kind) {
+	t.Helper()
+	if registry.KindOf(err) != k || err == nil {
+		t.Fatalf("got error %v (kind %d), want kind %d", err, registry.KindOf(err), k)
+	}
+}
+
+var ctx = context.Background()
+
+func TestPushNeedsRepository(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	_, err := e.svc.StartUpload(ctx, reg, "team-a/web-app")
+	wantKind(t, err, registry.KindRepositoryNotFound)
+	if err.Error() != "The repository with name 'team-a/web-app' does not exist in the registry with id '000000000000'" {
+		t.Fatalf("message: %q", err)
+	}
+	_, err = e.svc.PutManifest(ctx, reg, "team-a/web-app", "v1", "", imageManifest(digest.FromString("x")))
+	wantKind(t, err, registry.KindRepositoryNotFound)
+	if names, _, _ := e.svc.Catalog(ctx, reg, "", 10); len(names) != 0 {
+		t.Fatalf("a refused push created %v", names)
+	}
+
+	auto := newEnv(t, registry.Config{CreateOnPush: true})
+	auto.push(t, "team-a/web-app", "1.0", "a")
+	if names, _, _ := auto.svc.Catalog(ctx, reg, "", 10); len(names) != 1 || names[0] != "team-a/web-app" {
+		t.Fatalf("create-on-push: catalog %v", names)
+	}
+}
+
+func TestRepositoryNames(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	for _, bad := range []string{"a", "Team/app", "team//app", "/app", "app/", "team/../etc", "-app", "app-", strings.Repeat("a", 257), "a..b"} {
+		_, err := e.svc.CreateRepository(ctx, store.Repository{RegistryID: reg, Name: bad})
+		wantKind(t, err, registry.KindNameInvalid)
+	}
+	for _, good := range []string{"ab", "team-a/web-app", "a.b_c-d/e/f", strings.Repeat("a", 256)} {
+		if _, err := e.svc.CreateRepository(ctx, store.Repository{RegistryID: reg, Name: good}); err != nil {
+			t.Fatalf("%q: %v", good, err)
+		}
+	}
+	_, err := e.svc.CreateRepository(ctx, store.Repository{RegistryID: reg, Name: "ab"})
+	wantKind(t, err, registry.KindRepositoryExists)
+}
+
+func TestBlobsAreVisibleOnlyWhereMounted(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.repo(t, "one", "")
+	e.repo(t, "two", "")
+	cfg := e.blob(t, "one", "config")
+	layer := e.blob(t, "one", "layer")
+	_, err := e.svc.StatBlob(ctx, reg, "two", layer)
+	wantKind(t, err, registry.KindBlobUnknown)
+	_, err = e.svc.PutManifest(ctx, reg, "two", "v1", "", imageManifest(cfg, layer))
+	wantKind(t, err, registry.KindManifestBlobUnknown)
+	if _, err := e.svc.MountBlob(ctx, reg, "two", cfg, "one"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.MountBlob(ctx, reg, "two", layer, ""); err != nil { // anonymous mount
+		t.Fatal(err)
+	}
+	if _, err := e.svc.MountBlob(ctx, reg, "two", digest.FromString("nowhere"), "one"); !errors.Is(err, registry.ErrBlobUnknown) {
+		t.Fatalf("mount of a missing blob: %v", err)
+	}
+	if _, err := e.svc.PutManifest(ctx, reg, "two", "v1", "", imageManifest(cfg, layer)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTagsMoveAndImmutability(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.repo(t, "mutable", registry.Mutable)
+	e.repo(t, "fixed", registry.Immutable)
+	first := e.push(t, "mutable", "latest", "1")
+	second := e.push(t, "mutable", "latest", "2")
+	m, err := e.svc.GetManifest(ctx, reg, "mutable", "latest", false)
+	if err != nil || m.Digest != second {
+		t.Fatalf("latest = %v, %v; want the second push", m, err)
+	}
+	if _, err := e.svc.GetManifest(ctx, reg, "mutable", first.String(), false); err != nil {
+		t.Fatalf("the untagged first image must stay: %v", err)
+	}
+
+	v1 := e.push(t, "fixed", "v1", "1")
+	res, err := e.svc.PutManifest(ctx, reg, "fixed", "v1", "", imageManifest(digest.FromString("config 1"), digest.FromString("layer 1")))
+	if err != nil || !res.Unchanged || res.Digest != v1 {
+		t.Fatalf("re-pushing the same image to an immutable tag: %+v, %v", res, err)
+	}
+	cfg, layer := e.blob(t, "fixed", "config 2"), e.blob(t, "fixed", "layer 2")
+	_, err = e.svc.PutManifest(ctx, reg, "fixed", "v1", "", imageManifest(cfg, layer))
+	wantKind(t, err, registry.KindImageTagAlreadyExists)
+	if err.Error() != "The image tag 'v1' already exists in the 'fixed' repository and cannot be overwritten because the repository is immutable." {
+		t.Fatalf("message: %q", err)
+	}
+	if m, _ := e.svc.GetManifest(ctx, reg, "fixed", "v1", false); m.Digest != v1 {
+		t.Fatal("immutable tag moved")
+	}
+}
+
+func TestLimits(t *testing.T) {
+	e := newEnv(t, registry.Config{Limits: registry.Limits{TagsPerImage: 2, LayersPerImage: 2, ManifestSize: 1024, ImagesPerRepository: 2, RepositoriesPerRegistry: 2}})
+	e.repo(t, "app", "")
+	d := e.push(t, "app", "a", "1")
+	for _, tag := range []string{"b"} {
+		if _, err := e.svc.PutManifest(ctx, reg, "app", tag, "", imageManifest(digest.FromString("config 1"), digest.FromString("layer 1"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := e.svc.PutManifest(ctx, reg, "app", "c", "", imageManifest(digest.FromString("config 1"), digest.FromString("layer 1")))
+	wantKind(t, err, registry.KindLimitExceeded)
+
+	l := []digest.Digest{e.blob(t, "app", "l1"), e.blob(t, "app", "l2"), e.blob(t, "app", "l3")}
+	cfg := e.blob(t, "app", "cfg")
+	_, err = e.svc.PutManifest(ctx, reg, "app", "three", "", imageManifest(cfg, l...))
+	wantKind(t, err, registry.KindManifestInvalid)
+
+	big := append(imageManifest(cfg), bytes.Repeat([]byte(" "), 1024)...)
+	_, err = e.svc.PutManifest(ctx, reg, "app", "big", "", big)
+	wantKind(t, err, registry.KindSizeInvalid)
+
+	e.push(t, "app", "second", "2")
+	_, err = e.svc.PutManifest(ctx, reg, "app", "third", "", imageManifest(cfg, l[0]))
+	wantKind(t, err, registry.KindLimitExceeded)
+	if res, err := e.svc.PutManifest(ctx, reg, "app", d.String(), "", imageManifest(digest.FromString("config 1"), digest.FromString("layer 1"))); err != nil || !res.Unchanged {
+		t.Fatalf("re-pushing an existing image at the image limit: %+v, %v", res, err)
+	}
+
+	e.repo(t, "other", "")
+	_, err = e.svc.CreateRepository(ctx, store.Repository{RegistryID: reg, Name: "third"})
+	wantKind(t, err, registry.KindLimitExceeded)
+}
+
+func TestDeleteTagAndManifest(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.repo(t, "app", "")
+	d := e.push(t, "app", "v1", "1")
+	if _, err := e.svc.PutManifest(ctx, reg, "app", "latest", "", imageManifest(digest.FromString("config 1"), digest.FromString("layer 1"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteTag(ctx, reg, "app", "latest"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.GetManifest(ctx, reg, "app", d.String(), false); err != nil {
+		t.Fatalf("image went with a tag that was not its last: %v", err)
+	}
+	if err := e.svc.DeleteTag(ctx, reg, "app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.svc.GetManifest(ctx, reg, "app", d.String(), false)
+	wantKind(t, err, registry.KindManifestUnknown)
+
+	// An index keeps its children: they can't be deleted first, and deleting the index's tag keeps them.
+	child := e.push(t, "app", child0, "c")
+	if err := e.svc.DeleteTag(ctx, reg, "app", child0); err != nil {
+		t.Fatal(err)
+	}
+	child = e.push(t, "app", child.String(), "c")
+	idx, err := e.svc.PutManifest(ctx, reg, "app", "multi", "", indexManifest(child))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, e.svc.DeleteManifest(ctx, reg, "app", child), registry.KindImageReferenced)
+	if err := e.svc.DeleteManifest(ctx, reg, "app", idx.Digest); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteManifest(ctx, reg, "app", child); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, e.svc.DeleteManifest(ctx, reg, "app", child), registry.KindManifestUnknown)
+}
+
+const child0 = "child"
+
+func TestIndexNeedsChildren(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.repo(t, "app", "")
+	_, err := e.svc.PutManifest(ctx, reg, "app", "multi", "", indexManifest(digest.FromString("absent")))
+	wantKind(t, err, registry.KindManifestBlobUnknown)
+}
+
+func TestChunkedUploadSurvivesRestart(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.repo(t, "app", "")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	st, err := e.svc.StartUpload(ctx, reg, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = e.svc.WriteUpload(ctx, reg, "app", st.ID, 0, bytes.NewReader(data[:300000])); err != nil || st.Offset != 300000 {
+		t.Fatalf("first chunk: %+v, %v", st, err)
+	}
+	e.close()
+	e.open(t) // the server restarts
+	if n, err := e.svc.RemoveAbandonedUploads(ctx); err != nil || n != 0 {
+		t.Fatalf("restart cleanup removed %d live uploads: %v", n, err)
+	}
+	_, err = e.svc.WriteUpload(ctx, reg, "app", st.ID, 0, bytes.NewReader(data[:10]))
+	wantKind(t, err, registry.KindRangeInvalid)
+	if st, err = e.svc.WriteUpload(ctx, reg, "app", st.ID, 300000, bytes.NewReader(data[300000:700000])); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = e.svc.WriteUpload(ctx, reg, "app", st.ID, registry.AppendAtEnd, bytes.NewReader(data[700000:900000])); err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromBytes(data)
+	if _, err := e.svc.CompleteUpload(ctx, reg, "app", st.ID, d, 900000, bytes.NewReader(data[900000:])); err != nil {
+		t.Fatal(err)
+	}
+	_, rc, err := e.svc.OpenBlob(ctx, reg, "app", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatal("blob bytes differ")
+	}
+	_, err = e.svc.UploadStatus(ctx, reg, "app", st.ID)
+	wantKind(t, err, registry.KindUploadUnknown)
+}
+
+func TestUploadDigestRules(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.repo(t, "app", "")
+	e.repo(t, "other", "")
+	data := []byte("some layer bytes")
+
+	// sha512 for an upload hashed as sha256 so far: the bytes are read again.
+	st, _ := e.svc.StartUpload(ctx, reg, "app")
+	e.svc.WriteUpload(ctx, reg, "app", st.ID, 0, bytes.NewReader(data))
+	d512 := digest.SHA512.FromBytes(data)
+	if _, err := e.svc.CompleteUpload(ctx, reg, "app", st.ID, d512, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.StatBlob(ctx, reg, "app", d512); err != nil {
+		t.Fatal(err)
+	}
+
+	// A wrong digest cancels the upload and shows nothing.
+	st, _ = e.svc.StartUpload(ctx, reg, "app")
+	wrong := digest.FromString("something else")
+	_, err := e.svc.CompleteUpload(ctx, reg, "app", st.ID, wrong, 0, bytes.NewReader(data))
+	wantKind(t, err, registry.KindDigestInvalid)
+	_, err = e.svc.StatBlob(ctx, reg, "app", wrong)
+	wantKind(t, err, registry.KindBlobUnknown)
+	_, err = e.svc.StatBlob(ctx, reg, "app", digest.FromBytes(data))
+	wantKind(t, err, registry.KindBlobUnknown)
+	_, err = e.svc.UploadStatus(ctx, reg, "app", st.ID)
+	wantKind(t, err, registry.KindUploadUnknown)
+	if ids, _ := e.blobs.Uploads(ctx); len(ids) != 0 {
+		t.Fatalf("upload files left: %v", ids)
+	}
+
+	// An upload belongs to its repository.
+	st, _ = e.svc.StartUpload(ctx, reg, "app")
+	_, err = e.svc.WriteUpload(ctx, reg, "other", st.ID, 0, bytes.NewReader(data))
+	wantKind(t, err, registry.KindUploadUnknown)
+
+	// Monolithic upload with a mismatching digest.
+	_, err = e.svc.PutBlob(ctx, reg, "app", wrong, bytes.NewReader(data))
+	wantKind(t, err, registry.KindDigestInvalid)
+	if ids, _ := e.blobs.Uploads(ctx); len(ids) != 0 { // the open session above has written nothing
+		t.Fatalf("upload files: %v", ids)
+	}
+}
+
+func TestGarbageCollection(t *testing.T) {
+	e := newEnv(t, registry.Config{GCGrace: time.Hour})
+	e.repo(t, "app", "")
+	e.repo(t, "other", "")
+	keep := e.push(t, "app", "keep", "keep")
+	gone := e.push(t, "app", "gone", "gone")
+	if _, err := e.svc.MountBlob(ctx, reg, "other", digest.FromString("layer gone"), "app"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteManifest(ctx, reg, "app", gone); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.svc.CollectGarbage(ctx)
+	if err != nil || st.BlobsDeleted != 0 {
+		t.Fatalf("young blobs collected: %+v, %v", st, err)
+	}
+	e.clock.Advance(2 * time.Hour)
+	young := e.blob(t, "app", "pushed just now, manifest still to come")
+	st, err = e.svc.CollectGarbage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "config gone" is freed; "layer gone" is still mounted... until its link in "other" expires too,
+	// which it has (mounted two hours ago, no image uses it there).
+	if st.BlobsDeleted != 2 || st.LinksRemoved != 3 {
+		t.Fatalf("stats %+v; want 2 blobs and 3 links (app: config+layer, other: layer)", st)
+	}
+	for _, d := range []digest.Digest{digest.FromString("config gone"), digest.FromString("layer gone")} {
+		if _, err := e.blobs.Stat(ctx, d); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("blob %s still stored: %v", d, err)
+		}
+	}
+	for _, d := range []digest.Digest{digest.FromString("config keep"), digest.FromString("layer keep"), young} {
+		if _, err := e.blobs.Stat(ctx, d); err != nil {
+			t.Fatalf("blob %s lost: %v", d, err)
+		}
+	}
+	if _, rc, err := e.svc.OpenBlob(ctx, reg, "app", digest.FromString("layer keep")); err != nil {
+		t.Fatal(err)
+	} else {
+		rc.Close()
+	}
+	if _, err := e.svc.GetManifest(ctx, reg, "app", keep.String(), false); err != nil {
+		t.Fatal(err)
+	}
+	// Re-pushing a collected blob works.
+	e.push(t, "app", "gone-again", "gone")
+}
+
+func TestIdleUploadsExpire(t *testing.T) {
+	e := newEnv(t, registry.Config{UploadTTL: time.Hour})
+	e.repo(t, "app", "")
+	st, _ := e.svc.StartUpload(ctx, reg, "app")
+	e.svc.WriteUpload(ctx, reg, "app", st.ID, 0, strings.NewReader("partial"))
+	e.clock.Advance(2 * time.Hour)
+	gs, err := e.svc.CollectGarbage(ctx)
+	if err != nil || gs.UploadsPurged != 1 {
+		t.Fatalf("%+v, %v", gs, err)
+	}
+	if ids, _ := e.blobs.Uploads(ctx); len(ids) != 0 {
+		t.Fatalf("upload files left: %v", ids)
+	}
+}
+
+// TestGarbageCollectionDuringPushes runs collections with a tiny grace period against pushes that keep
+// re-using the same blobs: a push may be refused cleanly, but no stored image may reference a missing blob.
+func TestGarbageCollectionDuringPushes(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.svc.Close()
+	e.svc = registry.New(e.meta, e.blobs, clock.Real{}, registry.Config{GCGrace: 10 * time.Millisecond, Limits: registry.Limits{ImagesPerRepository: 100000}}, nil)
+	e.repo(t, "app", "")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var collected, pushed, refused int
+	stopped := false
+	halt := func() {
+		if !stopped {
+			stopped = true
+			close(stop)
+			wg.Wait()
+		}
+	}
+	defer halt()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			st, err := e.svc.CollectGarbage(ctx)
+			if err != nil {
+				t.Errorf("gc: %v", err)
+				return
+			}
+			collected += st.BlobsDeleted
+		}
+	}()
+	for i := 0; i < 300; i++ {
+		seed := fmt.Sprint(i % 30)
+		cfg := digest.FromString("config " + seed)
+		layer := digest.FromString("layer " + seed)
+		_, err1 := e.svc.PutBlob(ctx, reg, "app", cfg, strings.NewReader("config "+seed))
+		_, err2 := e.svc.PutBlob(ctx, reg, "app", layer, strings.NewReader("layer "+seed))
+		if err := errors.Join(err1, err2); err != nil {
+			wantKind(t, err, registry.KindTryAgain)
+			refused++
+			continue
+		}
+		res, err := e.svc.PutManifest(ctx, reg, "app", fmt.Sprintf("t%d", i), "", imageManifest(cfg, layer))
+		if err != nil {
+			wantKind(t, err, registry.KindManifestBlobUnknown) // the collector took a blob first
+			refused++
+			continue
+		}
+		pushed++
+		if i%2 == 0 {
+			if err := e.svc.DeleteManifest(ctx, reg, "app", res.Digest); err != nil && !errors.Is(err, registry.ErrManifestUnknown) {
+				t.Fatal(err)
+			}
+		}
+	}
+	halt()
+	if pushed == 0 || collected == 0 {
+		t.Fatalf("pushed %d, collected %d: the race was not exercised", pushed, collected)
+	}
+	t.Logf("pushed %d, refused %d, blobs collected %d", pushed, refused, collected)
+	tags, _, err := e.svc.ListTags(ctx, reg, "app", "", 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range tags {
+		m, err := e.svc.GetManifest(ctx, reg, "app", tag, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkImageBlobs(t, e, m.Content)
+	}
+}
+
+// checkImageBlobs asserts every blob an image manifest names is visible and stored.
+func checkImageBlobs(t *testing.T, e *env, manifest []byte) {
+	t.Helper()
+	for _, part := range strings.Split(string(manifest), `"digest":"`)[1:] {
+		d := digest.Digest(part[:strings.IndexByte(part, '"')])
+		if _, err := e.svc.StatBlob(ctx, reg, "app", d); err != nil {
+			t.Fatalf("image references blob %s not in its repository: %v", d, err)
+		}
+		if _, err := e.blobs.Stat(ctx, d); err != nil {
+			t.Fatalf("image references blob %s missing from storage: %v", d, err)
+		}
+	}
+}

@@ -1,0 +1,422 @@
+// Package storetest is the conformance suite every store.Store implementation must pass.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// Run runs the suite. open returns a new, empty store each time it is called.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Repositories", testRepositories},
+		{"BlobsAndLinks", testBlobsAndLinks},
+		{"ImagesAndTags", testImagesAndTags},
+		{"Referrers", testReferrers},
+		{"Uploads", testUploads},
+		{"Garbage", testGarbage},
+		{"FailedUpdateChangesNothing", testRollback},
+		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"DeleteRepositoryCascades", testDeleteRepository},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			tc.fn(t, s)
+		})
+	}
+}
+
+var (
+	ctx = context.Background()
+	t0  = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+)
+
+func dg(s string) digest.Digest { return digest.FromString(s) }
+
+func update(t *testing.T, s store.Store, fn func(tx store.Tx) error) {
+	t.Helper()
+	if err := s.Update(ctx, fn); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+}
+
+func view(t *testing.T, s store.Store, fn func(tx store.Tx) error) {
+	t.Helper()
+	if err := s.View(ctx, fn); err != nil {
+		t.Fatalf("view: %v", err)
+	}
+}
+
+func mkRepo(t *testing.T, s store.Store, reg, name string) *store.Repository {
+	t.Helper()
+	r := &store.Repository{RegistryID: reg, Name: name, CreatedAt: t0, TagMutability: "MUTABLE", EncryptionType: "AES256"}
+	update(t, s, func(tx store.Tx) error { return tx.CreateRepository(r) })
+	if r.ID == 0 {
+		t.Fatal("CreateRepository did not set ID")
+	}
+	return r
+}
+
+func mkBlob(t *testing.T, s store.Store, repoID int64, d digest.Digest, size int64, at time.Time) {
+	t.Helper()
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.PutBlob(store.Blob{Digest: d, Size: size, TouchedAt: at}); err != nil {
+			return err
+		}
+		return tx.LinkBlob(repoID, d, at)
+	})
+}
+
+func testRepositories(t *testing.T, s store.Store) {
+	a := mkRepo(t, s, "111111111111", "team/b")
+	mkRepo(t, s, "111111111111", "team/a")
+	mkRepo(t, s, "222222222222", "team/a")
+	err := s.Update(ctx, func(tx store.Tx) error {
+		return tx.CreateRepository(&store.Repository{RegistryID: "111111111111", Name: "team/b", TagMutability: "MUTABLE"})
+	})
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate repository: got %v, want ErrExists", err)
+	}
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.GetRepository("111111111111", "team/b")
+		if err != nil || got.ID != a.ID || got.Name != "team/b" || !got.CreatedAt.Equal(t0) || got.EncryptionType != "AES256" {
+			t.Fatalf("GetRepository = %+v, %v", got, err)
+		}
+		if _, err := tx.GetRepository("333333333333", "team/b"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("other registry: %v", err)
+		}
+		list, err := tx.ListRepositories("111111111111", "", 10)
+		if err != nil || len(list) != 2 || list[0].Name != "team/a" || list[1].Name != "team/b" {
+			t.Fatalf("ListRepositories = %+v, %v", list, err)
+		}
+		list, _ = tx.ListRepositories("111111111111", "team/a", 10)
+		if len(list) != 1 || list[0].Name != "team/b" {
+			t.Fatalf("ListRepositories after team/a = %+v", list)
+		}
+		if n, _ := tx.CountRepositories("111111111111"); n != 2 {
+			t.Fatalf("CountRepositories = %d", n)
+		}
+		return nil
+	})
+	a.TagMutability = "IMMUTABLE"
+	a.ScanOnPush = true
+	update(t, s, func(tx store.Tx) error { return tx.UpdateRepository(a) })
+	view(t, s, func(tx store.Tx) error {
+		got, _ := tx.GetRepositoryByID(a.ID)
+		if got.TagMutability != "IMMUTABLE" || !got.ScanOnPush {
+			t.Fatalf("after update: %+v", got)
+		}
+		return nil
+	})
+}
+
+func testBlobsAndLinks(t *testing.T, s store.Store) {
+	r1 := mkRepo(t, s, "000000000000", "one")
+	r2 := mkRepo(t, s, "000000000000", "two")
+	d := dg("layer")
+	mkBlob(t, s, r1.ID, d, 42, t0)
+	view(t, s, func(tx store.Tx) error {
+		if b, err := tx.GetLinkedBlob(r1.ID, d); err != nil || b.Size != 42 {
+			t.Fatalf("GetLinkedBlob in r1 = %+v, %v", b, err)
+		}
+		if _, err := tx.GetLinkedBlob(r2.ID, d); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("blob visible in a repository that never pushed it: %v", err)
+		}
+		holders, err := tx.BlobRepositories("000000000000", d, 10)
+		if err != nil || len(holders) != 1 || holders[0].ID != r1.ID {
+			t.Fatalf("BlobRepositories = %+v, %v", holders, err)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error { return tx.LinkBlob(r2.ID, d, t0.Add(time.Minute)) })
+	update(t, s, func(tx store.Tx) error { return tx.LinkBlob(r2.ID, d, t0.Add(time.Minute)) }) // idempotent
+	update(t, s, func(tx store.Tx) error { return tx.UnlinkBlob(r1.ID, d) })
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.GetLinkedBlob(r1.ID, d); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unlinked blob still visible: %v", err)
+		}
+		if b, err := tx.GetBlob(d); err != nil || !b.TouchedAt.Equal(t0.Add(time.Minute)) {
+			t.Fatalf("link did not touch the blob: %+v, %v", b, err)
+		}
+		return nil
+	})
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.UnlinkBlob(r1.ID, d) }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unlink twice: %v", err)
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.LinkBlob(r1.ID, dg("never stored"), t0) }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("linking an unknown blob: %v", err)
+	}
+}
+
+func testImagesAndTags(t *testing.T, s store.Store) {
+	r := mkRepo(t, s, "000000000000", "app")
+	cfg, layer := dg("config"), dg("layer")
+	mkBlob(t, s, r.ID, cfg, 10, t0)
+	mkBlob(t, s, r.ID, layer, 20, t0)
+	img := &store.Image{RepositoryID: r.ID, Digest: dg("manifest"), MediaType: "application/vnd.oci.image.manifest.v1+json",
+		ArtifactType: "application/vnd.oci.image.config.v1+json", Size: 30, PushedAt: t0, Content: []byte(`{"a":1}`)}
+	refs := []store.Ref{{Kind: store.RefBlob, Digest: cfg}, {Kind: store.RefBlob, Digest: layer}}
+	update(t, s, func(tx store.Tx) error { return tx.PutImage(img, refs) })
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.PutImage(img, refs) }); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate image: %v", err)
+	}
+	update(t, s, func(tx store.Tx) error {
+		for _, name := range []string{"v2", "v1", "latest"} {
+			if err := tx.PutTag(r.ID, store.Tag{Name: name, Digest: img.Digest, UpdatedAt: t0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		return tx.PutTag(r.ID, store.Tag{Name: "x", Digest: dg("missing"), UpdatedAt: t0})
+	}); err == nil {
+		t.Fatal("a tag pointing at a missing image was stored")
+	}
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.GetImage(r.ID, img.Digest)
+		if err != nil || string(got.Content) != `{"a":1}` || got.Size != 30 || got.MediaType != img.MediaType || !got.PushedAt.Equal(t0) {
+			t.Fatalf("GetImage = %+v, %v", got, err)
+		}
+		if st, _ := tx.StatImage(r.ID, img.Digest); st.Content != nil {
+			t.Fatal("StatImage returned content")
+		}
+		tags, _ := tx.ListTags(r.ID, "", 10)
+		if len(tags) != 3 || tags[0].Name != "latest" || tags[2].Name != "v2" {
+			t.Fatalf("ListTags = %+v", tags)
+		}
+		tags, _ = tx.ListTags(r.ID, "latest", 1)
+		if len(tags) != 1 || tags[0].Name != "v1" {
+			t.Fatalf("ListTags page = %+v", tags)
+		}
+		names, _ := tx.ImageTags(r.ID, img.Digest)
+		if fmt.Sprint(names) != "[latest v1 v2]" {
+			t.Fatalf("ImageTags = %v", names)
+		}
+		users, _ := tx.ReferencedBy(r.ID, store.RefBlob, layer)
+		if len(users) != 1 || users[0] != img.Digest {
+			t.Fatalf("ReferencedBy = %v", users)
+		}
+		if n, _ := tx.CountImages(r.ID); n != 1 {
+			t.Fatalf("CountImages = %d", n)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error {
+		return tx.TouchPulls(r.ID, map[digest.Digest]time.Time{img.Digest: t0.Add(time.Hour)})
+	})
+	update(t, s, func(tx store.Tx) error { return tx.DeleteTag(r.ID, "v1") })
+	update(t, s, func(tx store.Tx) error { return tx.DeleteImage(r.ID, img.Digest) })
+	view(t, s, func(tx store.Tx) error {
+		if tags, _ := tx.ListTags(r.ID, "", 10); len(tags) != 0 {
+			t.Fatalf("tags survived their image: %+v", tags)
+		}
+		if users, _ := tx.ReferencedBy(r.ID, store.RefBlob, layer); len(users) != 0 {
+			t.Fatalf("references survived their image: %v", users)
+		}
+		return nil
+	})
+}
+
+func testReferrers(t *testing.T, s store.Store) {
+	r := mkRepo(t, s, "000000000000", "app")
+	subject := dg("subject")
+	for i, at := range []string{"application/vnd.example.sbom", "application/vnd.example.sig"} {
+		img := &store.Image{RepositoryID: r.ID, Digest: dg(at), MediaType: "application/vnd.oci.image.manifest.v1+json",
+			ArtifactType: at, Subject: subject, Annotations: fmt.Sprintf(`{"n":"%d"}`, i), PushedAt: t0, Content: []byte("{}")}
+		update(t, s, func(tx store.Tx) error { return tx.PutImage(img, nil) })
+	}
+	view(t, s, func(tx store.Tx) error {
+		refs, err := tx.Referrers(r.ID, subject)
+		if err != nil || len(refs) != 2 || refs[0].Subject != subject || refs[0].Annotations == "" {
+			t.Fatalf("Referrers = %+v, %v", refs, err)
+		}
+		if refs, _ := tx.Referrers(r.ID, dg("other")); len(refs) != 0 {
+			t.Fatalf("Referrers of another subject = %+v", refs)
+		}
+		return nil
+	})
+}
+
+func testUploads(t *testing.T, s store.Store) {
+	r := mkRepo(t, s, "000000000000", "app")
+	u := &store.Upload{ID: "u1", RepositoryID: r.ID, Algorithm: digest.SHA256, StartedAt: t0, UpdatedAt: t0}
+	update(t, s, func(tx store.Tx) error { return tx.CreateUpload(u) })
+	u.Offset, u.HashState, u.UpdatedAt = 100, []byte("state"), t0.Add(time.Minute)
+	update(t, s, func(tx store.Tx) error { return tx.UpdateUpload(u, 0) })
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.UpdateUpload(u, 0) }); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale offset: %v, want ErrConflict", err)
+	}
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.GetUpload("u1")
+		if err != nil || got.Offset != 100 || string(got.HashState) != "state" || got.RepositoryID != r.ID {
+			t.Fatalf("GetUpload = %+v, %v", got, err)
+		}
+		stale, _ := tx.StaleUploads(t0.Add(2*time.Minute), 10)
+		if len(stale) != 1 {
+			t.Fatalf("StaleUploads = %+v", stale)
+		}
+		if stale, _ := tx.StaleUploads(t0, 10); len(stale) != 0 {
+			t.Fatalf("StaleUploads before update = %+v", stale)
+		}
+		if ok, _ := tx.UploadExists("u1"); !ok {
+			t.Fatal("UploadExists = false")
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error { return tx.DeleteUpload("u1") })
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.GetUpload("u1"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleted upload: %v", err)
+		}
+		return nil
+	})
+}
+
+func testGarbage(t *testing.T, s store.Store) {
+	r := mkRepo(t, s, "000000000000", "app")
+	used, unused, young := dg("used"), dg("unused"), dg("young")
+	mkBlob(t, s, r.ID, used, 1, t0)
+	mkBlob(t, s, r.ID, unused, 2, t0)
+	mkBlob(t, s, r.ID, young, 3, t0.Add(time.Hour))
+	img := &store.Image{RepositoryID: r.ID, Digest: dg("m"), MediaType: "x", PushedAt: t0, Content: []byte("{}")}
+	update(t, s, func(tx store.Tx) error { return tx.PutImage(img, []store.Ref{{Kind: store.RefBlob, Digest: used}}) })
+
+	cutoff := t0.Add(30 * time.Minute)
+	var n int
+	update(t, s, func(tx store.Tx) (err error) { n, err = tx.UnlinkUnreferenced(cutoff, 100); return err })
+	if n != 1 {
+		t.Fatalf("UnlinkUnreferenced removed %d links, want 1 (the old unused one)", n)
+	}
+	view(t, s, func(tx store.Tx) error {
+		g, err := tx.GarbageBlobs(cutoff, 100)
+		if err != nil || len(g) != 1 || g[0].Digest != unused {
+			t.Fatalf("GarbageBlobs = %+v, %v", g, err)
+		}
+		return nil
+	})
+	var marked bool
+	update(t, s, func(tx store.Tx) (err error) { marked, err = tx.MarkBlobDeleting(used, cutoff); return err })
+	if marked {
+		t.Fatal("a linked blob was marked for deletion")
+	}
+	update(t, s, func(tx store.Tx) (err error) { marked, err = tx.MarkBlobDeleting(unused, cutoff); return err })
+	if !marked {
+		t.Fatal("an unused blob was not marked")
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		return tx.PutBlob(store.Blob{Digest: unused, Size: 2, TouchedAt: t0.Add(2 * time.Hour)})
+	}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("PutBlob on a Deleting blob: %v, want ErrConflict", err)
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.LinkBlob(r.ID, unused, t0) }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("LinkBlob on a Deleting blob: %v, want ErrNotFound", err)
+	}
+	view(t, s, func(tx store.Tx) error {
+		if holders, _ := tx.BlobRepositories("000000000000", unused, 10); len(holders) != 0 {
+			t.Fatalf("a Deleting blob is mountable: %+v", holders)
+		}
+		g, _ := tx.GarbageBlobs(cutoff, 100)
+		if len(g) != 1 || g[0].Status != store.BlobDeleting {
+			t.Fatalf("GarbageBlobs with a Deleting blob = %+v", g)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error { return tx.DeleteBlob(unused) })
+	update(t, s, func(tx store.Tx) error { return tx.PutBlob(store.Blob{Digest: unused, Size: 2, TouchedAt: t0}) })
+}
+
+func testRollback(t *testing.T, s store.Store) {
+	boom := errors.New("boom")
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.CreateRepository(&store.Repository{RegistryID: "000000000000", Name: "ghost", TagMutability: "MUTABLE"}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update returned %v, want the function's error", err)
+	}
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.GetRepository("000000000000", "ghost"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a failed transaction left its repository: %v", err)
+		}
+		return nil
+	})
+}
+
+func testConcurrentUpdates(t *testing.T, s store.Store) {
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = s.Update(ctx, func(tx store.Tx) error {
+				r := &store.Repository{RegistryID: "000000000000", Name: fmt.Sprintf("r%02d", i%(n/2)), TagMutability: "MUTABLE"}
+				return tx.CreateRepository(r)
+			})
+		}(i)
+	}
+	wg.Wait()
+	ok, dup := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrExists):
+			dup++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if ok != n/2 || dup != n/2 {
+		t.Fatalf("%d created, %d duplicates; want %d each", ok, dup, n/2)
+	}
+	view(t, s, func(tx store.Tx) error {
+		if c, _ := tx.CountRepositories("000000000000"); c != n/2 {
+			t.Fatalf("%d repositories, want %d", c, n/2)
+		}
+		return nil
+	})
+}
+
+func testDeleteRepository(t *testing.T, s store.Store) {
+	r := mkRepo(t, s, "000000000000", "gone")
+	d := dg("b")
+	mkBlob(t, s, r.ID, d, 1, t0)
+	img := &store.Image{RepositoryID: r.ID, Digest: dg("m"), MediaType: "x", PushedAt: t0, Content: []byte("{}")}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.PutImage(img, []store.Ref{{Kind: store.RefBlob, Digest: d}}); err != nil {
+			return err
+		}
+		if err := tx.PutTag(r.ID, store.Tag{Name: "t", Digest: img.Digest, UpdatedAt: t0}); err != nil {
+			return err
+		}
+		return tx.CreateUpload(&store.Upload{ID: "up", RepositoryID: r.ID, Algorithm: digest.SHA256, StartedAt: t0, UpdatedAt: t0})
+	})
+	update(t, s, func(tx store.Tx) error { return tx.DeleteRepository(r.ID) })
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.GetUpload("up"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("upload survived its repository: %v", err)
+		}
+		g, _ := tx.GarbageBlobs(t0.Add(time.Hour), 10)
+		if len(g) != 1 || g[0].Digest != d {
+			t.Fatalf("the blob of a deleted repository is not garbage: %+v", g)
+		}
+		return nil
+	})
+}
