@@ -53,7 +53,15 @@ func parseRoute(method, path string) (route, bool) {
 	if rest == "_catalog" {
 		return route{kind: "catalog", action: "ecr:DescribeRepositories"}, true
 	}
+	// Split the escaped path so an encoded slash stays inside its segment, then unescape each segment.
 	seg := strings.Split(rest, "/")
+	for i, s := range seg {
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			return route{}, false
+		}
+		seg[i] = u
+	}
 	n := len(seg)
 	name := func(k int) string { return strings.Join(seg[:n-k], "/") }
 	switch {
@@ -106,7 +114,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	rt, ok := parseRoute(r.Method, r.URL.Path)
+	rt, ok := parseRoute(r.Method, r.URL.EscapedPath())
 	if !ok {
 		writeErrorCode(w, "NAME_INVALID", "no such endpoint: "+r.URL.Path, nil, http.StatusNotFound)
 		return

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -99,8 +100,6 @@ func New(opts Options, st *Stores) *App {
 		Log:         opts.Log,
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v2/", ociHandler)
-	mux.Handle("/v2", ociHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Meta.View(r.Context(), func(tx store.Tx) error { _, err := tx.CountRepositories(account); return err }); err != nil {
 			http.Error(w, "metadata store: "+err.Error(), http.StatusServiceUnavailable)
@@ -109,7 +108,16 @@ func New(opts Options, st *Stores) *App {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	return &App{opts: opts, stores: st, Service: svc, Handler: m.instrument(mux), log: opts.Log}
+	// /v2 paths go straight to the registry API, which validates names itself, so hostile paths get an
+	// answer in the OCI error format instead of the mux's cleaning redirects.
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/v2" || strings.HasPrefix(p, "/v2/") {
+			ociHandler.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return &App{opts: opts, stores: st, Service: svc, Handler: m.instrument(root), log: opts.Log}
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.

@@ -136,8 +136,8 @@ type Tx interface {
 
 	// PutImage stores an image with its references. ErrExists if the repository holds the digest already.
 	PutImage(img *Image, refs []Ref) error
-	GetImage(repoID int64, d digest.Digest) (*Image, error)   // with Content
-	StatImage(repoID int64, d digest.Digest) (*Image, error)  // without Content
+	GetImage(repoID int64, d digest.Digest) (*Image, error)  // with Content
+	StatImage(repoID int64, d digest.Digest) (*Image, error) // without Content
 	ListImages(repoID int64, after digest.Digest, limit int) ([]Image, error)
 	CountImages(repoID int64) (int, error)
 	DeleteImage(repoID int64, d digest.Digest) error // also its tags and references

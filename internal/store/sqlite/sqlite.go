@@ -26,10 +26,10 @@ const maxGroup = 256
 
 // Store is a store.Store on a SQLite file.
 type Store struct {
-	w     *sql.DB // one connection: the committer's
-	r     *sql.DB // readers
-	jobs  chan *job
-	done  chan struct{}
+	w    *sql.DB // one connection: the committer's
+	r    *sql.DB // readers
+	jobs chan *job
+	done chan struct{}
 
 	mu     sync.RWMutex // guards closed against Update racing Close
 	closed bool
