@@ -130,7 +130,7 @@ func serve(args []string) error {
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); plain HTTP when unset")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	gcEvery := fs.Duration("gc-interval", time.Hour, "how often garbage collection runs (0: never)")
-	if err := config.Parse(fs, args); err != nil {
+	if _, err := config.Parse(fs, args); err != nil {
 		return err
 	}
 	log, err := c.logger()
@@ -160,7 +160,8 @@ func repo(args []string) error {
 	mutability := fs.String("image-tag-mutability", "MUTABLE", "MUTABLE or IMMUTABLE (create)")
 	scan := fs.Bool("scan-on-push", false, "scan images on push (create)")
 	force := fs.Bool("force", false, "delete the repository's images too (delete)")
-	if err := config.Parse(fs, args[1:]); err != nil {
+	pos, err := config.Parse(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	app, err := c.open()
@@ -171,10 +172,10 @@ func repo(args []string) error {
 	ctx := context.Background()
 	switch sub {
 	case "create":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return errors.New("usage: wharf repo create [flags] NAME")
 		}
-		r, err := app.Service.CreateRepository(ctx, store.Repository{RegistryID: c.accountID, Name: fs.Arg(0),
+		r, err := app.Service.CreateRepository(ctx, store.Repository{RegistryID: c.accountID, Name: pos[0],
 			TagMutability: strings.ToUpper(*mutability), ScanOnPush: *scan})
 		if err != nil {
 			return err
@@ -196,13 +197,13 @@ func repo(args []string) error {
 			after = names[len(names)-1]
 		}
 	case "delete":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return errors.New("usage: wharf repo delete [--force] NAME")
 		}
-		if _, err := app.Service.DeleteRepository(ctx, c.accountID, fs.Arg(0), *force); err != nil {
+		if _, err := app.Service.DeleteRepository(ctx, c.accountID, pos[0], *force); err != nil {
 			return err
 		}
-		fmt.Printf("deleted repository %s\n", fs.Arg(0))
+		fmt.Printf("deleted repository %s\n", pos[0])
 	default:
 		return fmt.Errorf("unknown repo command %q (create, list, delete)", sub)
 	}
@@ -211,7 +212,7 @@ func repo(args []string) error {
 
 func gc(args []string) error {
 	fs, c := commonFlags("gc")
-	if err := config.Parse(fs, args); err != nil {
+	if _, err := config.Parse(fs, args); err != nil {
 		return err
 	}
 	app, err := c.open()

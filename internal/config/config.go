@@ -15,13 +15,27 @@ func EnvName(flagName string) string {
 	return "WHARF_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// Parse parses args into fs, then fills every flag the command line did not set from the environment
+// Parse parses args into fs (flags may come before or after positional arguments, which it returns),
+// then fills every flag the command line did not set from the environment
 // and from the config file named by the flag "config" (if fs has one and it is set). The file is a JSON
 // object whose keys are flag names.
-func Parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
+func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
 	}
+	return positional, resolve(fs)
+}
+
+func resolve(fs *flag.FlagSet) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 

@@ -1,0 +1,175 @@
+// Package e2e runs the real wharf binary against real clients: the OCI conformance suite, crane, oras and
+// skopeo. It needs those tools on PATH (scripts/test.sh installs them) and runs when WHARF_E2E=1.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var wharfBin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("WHARF_E2E") != "1" {
+		fmt.Println("e2e: skipped; WHARF_E2E=1 runs these tests (scripts/test.sh sets it)")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "wharf-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	wharfBin = filepath.Join(dir, "wharf")
+	build := exec.Command("go", "build", "-o", wharfBin, "../cmd/wharf")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Println("e2e: building wharf:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// tool finds a client on PATH; missing tools fail the test, they never skip it.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not on PATH (scripts/test.sh installs it): %v", name, err)
+	}
+	return p
+}
+
+type server struct {
+	t    *testing.T
+	dir  string
+	addr string
+	args []string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer runs wharf serve on a fresh loopback port with its data in dir.
+func startServer(t *testing.T, dir string, args ...string) *server {
+	s := &server{t: t, dir: dir, addr: freeAddr(t), args: args}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) start() {
+	s.t.Helper()
+	s.log = &bytes.Buffer{}
+	args := append([]string{"serve", "--addr", s.addr, "--data-dir", s.dir, "--log-level", "warn"}, s.args...)
+	s.cmd = exec.Command(wharfBin, args...)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get("http://" + s.addr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("wharf did not become healthy; its log:\n%s", s.log)
+}
+
+func (s *server) stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+	s.cmd = nil
+}
+
+func (s *server) kill() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+// wharf runs a wharf subcommand on the server's data directory.
+func (s *server) wharf(args ...string) string {
+	s.t.Helper()
+	return run(s.t, wharfBin, append(args, "--data-dir", s.dir)...)
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+func runEnv(t *testing.T, env []string, stdin io.Reader, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = stdin
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// writeTar writes a tar archive holding one file and returns its path.
+func writeTar(t *testing.T, dir, name string, content []byte) string {
+	t.Helper()
+	src := filepath.Join(dir, "src-"+name)
+	os.MkdirAll(src, 0o755)
+	if err := os.WriteFile(filepath.Join(src, name), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, name+".tar")
+	run(t, "tar", "-C", src, "-cf", out, name)
+	return out
+}
