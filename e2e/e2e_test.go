@@ -53,7 +53,7 @@ func tool(t *testing.T, name string) string {
 	return p
 }
 
-type server struct {
+type wharfProc struct {
 	t    *testing.T
 	dir  string
 	addr string
@@ -72,14 +72,14 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer runs wharf serve on a fresh loopback port with its data in dir.
-func startServer(t *testing.T, dir string, args ...string) *server {
-	s := &server{t: t, dir: dir, addr: freeAddr(t), args: args}
+func startServer(t *testing.T, dir string, args ...string) *wharfProc {
+	s := &wharfProc{t: t, dir: dir, addr: freeAddr(t), args: args}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
 }
 
-func (s *server) start() {
+func (s *wharfProc) start() {
 	s.t.Helper()
 	s.log = &bytes.Buffer{}
 	args := append([]string{"serve", "--addr", s.addr, "--data-dir", s.dir, "--log-level", "warn"}, s.args...)
@@ -102,7 +102,7 @@ func (s *server) start() {
 	s.t.Fatalf("wharf did not become healthy; its log:\n%s", s.log)
 }
 
-func (s *server) stop() {
+func (s *wharfProc) stop() {
 	if s.cmd == nil {
 		return
 	}
@@ -118,14 +118,14 @@ func (s *server) stop() {
 	s.cmd = nil
 }
 
-func (s *server) kill() {
+func (s *wharfProc) kill() {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.cmd = nil
 }
 
 // wharf runs a wharf subcommand on the server's data directory.
-func (s *server) wharf(args ...string) string {
+func (s *wharfProc) wharf(args ...string) string {
 	s.t.Helper()
 	return run(s.t, wharfBin, append(args, "--data-dir", s.dir)...)
 }

@@ -87,7 +87,7 @@ func commonFlags(name string) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.accountID, "account-id", "000000000000", "12-digit id of the default account (its registry)")
 	fs.BoolVar(&c.createOnPush, "create-on-push", false, "create repositories on first push instead of refusing the push")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&c.gcGrace, "gc-grace", time.Hour, "garbage collection spares blobs younger than this")
+	fs.DurationVar(&c.gcGrace, "gc-grace", time.Hour, "garbage collection spares blobs younger than this (0s: none; only when no push is running)")
 	fs.DurationVar(&c.uploadTTL, "upload-ttl", 24*time.Hour, "idle upload sessions are dropped after this")
 	fs.IntVar(&c.limits.RepositoriesPerRegistry, "max-repositories", 1000, "repositories per registry")
 	fs.IntVar(&c.limits.ImagesPerRepository, "max-images", 1000, "images per repository")
@@ -108,7 +108,11 @@ func (c *common) logger() (*slog.Logger, error) {
 func (c *common) registryConfig() registry.Config {
 	l := c.limits
 	l.ManifestSize = c.manifestSize
-	return registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: c.gcGrace, UploadTTL: c.uploadTTL}
+	grace := c.gcGrace
+	if grace <= 0 {
+		grace = time.Nanosecond // "0s": collect everything unused now (the core reads zero as its default)
+	}
+	return registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: grace, UploadTTL: c.uploadTTL}
 }
 
 // open opens the stores and the core for the one-shot commands.
