@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs every test of Wharf: unit and store conformance suites, end-to-end tests with real clients (the OCI
+# conformance suite, crane, oras, skopeo), and a short fuzzing pass. It installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CRANE_VERSION=v0.22.1
+ORAS_VERSION=v1.3.6
+CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
+TOOLS="$PWD/.tools/bin"
+mkdir -p "$TOOLS"
+export PATH="$TOOLS:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+install_go_tool() { # name package version
+  local stamp="$TOOLS/.$1-$3"
+  if [ ! -x "$TOOLS/$1" ] || [ ! -f "$stamp" ]; then
+    step "installing $1 $3"
+    GOBIN="$TOOLS" go install "$2@$3"
+    touch "$stamp"
+  fi
+}
+install_go_tool crane github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
+install_go_tool oras oras.land/oras/cmd/oras "$ORAS_VERSION"
+
+if [ ! -x "$TOOLS/oci-conformance.test" ] || [ ! -f "$TOOLS/.conformance-$CONFORMANCE_VERSION" ]; then
+  step "building the OCI distribution-spec conformance suite $CONFORMANCE_VERSION"
+  tmp=$(mktemp -d)
+  dir=$(cd "$tmp" && go mod init tmp >/dev/null 2>&1 &&
+    go mod download -json "github.com/opencontainers/distribution-spec/conformance@$CONFORMANCE_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$tmp"
+  (cd "$dir" && GOFLAGS=-mod=mod go test -c -o "$TOOLS/oci-conformance.test" .)
+  touch "$TOOLS/.conformance-$CONFORMANCE_VERSION"
+fi
+
+if ! command -v skopeo >/dev/null 2>&1; then
+  step "installing skopeo (Debian package)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null
+fi
+
+step "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted"
+  exit 1
+fi
+go vet ./...
+
+step "tests (unit, store conformance, end to end)"
+WHARF_E2E=1 go test -count=1 -timeout 20m ./...
+
+step "fuzzing the parsers"
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "${FUZZTIME:-15s}" ./internal/manifest
+go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "${FUZZTIME:-15s}" ./internal/oci
+
+step "all tests passed"
