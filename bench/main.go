@@ -1,0 +1,335 @@
+// Command bench measures a live Wharf over loopback and prints one line per scenario.
+//
+//	go run ./bench                 # builds wharf, starts it on a temporary data directory, measures
+//	go run ./bench -addr HOST:PORT # measures a server you started (create-on-push must be on)
+//
+// Upload scenarios stay under 1 GiB each (this VM slows writes once it has handed a GiB back to its host);
+// repeat runs and compare medians.
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+var (
+	addr     = flag.String("addr", "", "measure this running server instead of starting one")
+	blobMiB  = flag.Int("blob-mib", 64, "size of each uploaded blob in MiB")
+	blobs    = flag.Int("blobs", 8, "blobs per upload scenario")
+	tags     = flag.Int("tags", 1000, "tags in the manifest scenarios")
+	getReqs  = flag.Int("gets", 100000, "manifest GETs in the GET scenario")
+	getConns = flag.Int("clients", 32, "concurrent clients for manifest GETs")
+)
+
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128, DisableCompression: true}}
+
+func main() {
+	flag.Parse()
+	base, pid, stop := target()
+	defer stop()
+	b := &bench{base: base, pid: pid}
+
+	b.uploadMonolithic()
+	b.uploadChunked()
+	b.download()
+	b.manifestPuts(1)
+	b.manifestPuts(10)
+	b.manifestGets()
+	b.tagsList()
+	b.concurrentPulls(10)
+	if pid > 0 {
+		fmt.Printf("%-34s %s\n", "peak RSS (VmHWM)", vmHWM(pid))
+	}
+}
+
+type bench struct {
+	base string
+	pid  int
+	big  digest.Digest // a pushed blob to download
+}
+
+// target starts wharf unless -addr was given; it returns the base URL, the server's pid and a stop func.
+func target() (string, int, func()) {
+	if *addr != "" {
+		return "http://" + *addr, 0, func() {}
+	}
+	dir, err := os.MkdirTemp("", "wharf-bench")
+	check(err)
+	bin := filepath.Join(dir, "wharf")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/wharf")
+	build.Stderr = os.Stderr
+	check(build.Run())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	a := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "serve", "--addr", a, "--data-dir", filepath.Join(dir, "data"), "--create-on-push",
+		"--log-level", "warn", "--max-images", "1000000", "--max-repositories", "100000", "--gc-interval", "0")
+	cmd.Stderr = os.Stderr
+	check(cmd.Start())
+	for i := 0; i < 200; i++ {
+		if res, err := http.Get("http://" + a + "/healthz"); err == nil && res.StatusCode == 200 {
+			res.Body.Close()
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	fmt.Printf("wharf at %s, data in %s\n", a, dir)
+	return "http://" + a, cmd.Process.Pid, func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func do(method, url string, body io.Reader, size int64, hdr ...string) *http.Response {
+	req, err := http.NewRequest(method, url, body)
+	check(err)
+	if size >= 0 {
+		req.ContentLength = size
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := client.Do(req)
+	check(err)
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode >= 300 {
+		check(fmt.Errorf("%s %s: %s", method, url, res.Status))
+	}
+	return res
+}
+
+// blobsToUpload makes n distinct blobs sharing one buffer (only the first 8 bytes differ) with their digests.
+func blobsToUpload(n int) ([]byte, []digest.Digest, func(i int) []byte) {
+	size := *blobMiB << 20
+	buf := make([]byte, size)
+	rand.Read(buf)
+	ds := make([]digest.Digest, n)
+	variant := func(i int) []byte {
+		copy(buf, fmt.Sprintf("%08d", i))
+		return buf
+	}
+	for i := range ds {
+		ds[i] = digest.FromBytes(variant(i))
+	}
+	return buf, ds, variant
+}
+
+func mbps(bytes int64, d time.Duration) string {
+	return fmt.Sprintf("%.0f MB/s", float64(bytes)/1e6/d.Seconds())
+}
+
+func (b *bench) uploadMonolithic() {
+	_, ds, variant := blobsToUpload(*blobs)
+	var total time.Duration
+	for i, d := range ds {
+		data := variant(i)
+		start := time.Now()
+		res := do("POST", b.base+"/v2/bench/mono/blobs/uploads/", nil, 0)
+		do("PUT", b.base+res.Header.Get("Location")+"?digest="+d.String(), bytes.NewReader(data), int64(len(data)),
+			"Content-Type", "application/octet-stream")
+		total += time.Since(start)
+	}
+	b.big = ds[0]
+	fmt.Printf("%-34s %s (%d x %d MiB)\n", "upload, monolithic POST+PUT", mbps(int64(len(ds))*int64(*blobMiB)<<20, total), len(ds), *blobMiB)
+}
+
+func (b *bench) uploadChunked() {
+	_, ds, variant := blobsToUpload(*blobs)
+	const chunk = 5 << 20
+	var total time.Duration
+	for i, d := range ds {
+		data := variant(i)
+		start := time.Now()
+		res := do("POST", b.base+"/v2/bench/chunked/blobs/uploads/", nil, 0)
+		loc := res.Header.Get("Location")
+		for off := 0; off < len(data); off += chunk {
+			end := min(off+chunk, len(data))
+			res = do("PATCH", b.base+loc, bytes.NewReader(data[off:end]), int64(end-off),
+				"Content-Range", fmt.Sprintf("%d-%d", off, end-1), "Content-Type", "application/octet-stream")
+			loc = res.Header.Get("Location")
+		}
+		do("PUT", b.base+loc+"?digest="+d.String(), nil, 0)
+		total += time.Since(start)
+	}
+	fmt.Printf("%-34s %s (%d x %d MiB in 5 MiB PATCHes)\n", "upload, chunked", mbps(int64(len(ds))*int64(*blobMiB)<<20, total), len(ds), *blobMiB)
+}
+
+func (b *bench) download() {
+	const rounds = 16
+	start := time.Now()
+	var n int64
+	for i := 0; i < rounds; i++ {
+		res, err := client.Get(b.base + "/v2/bench/mono/blobs/" + b.big.String())
+		check(err)
+		c, _ := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		n += c
+	}
+	fmt.Printf("%-34s %s (%d x %d MiB)\n", "download", mbps(n, time.Since(start)), rounds, *blobMiB)
+}
+
+// pushBase pushes one config and layer to repo; manifests then only reference them.
+func (b *bench) pushBase(repo string) (digest.Digest, digest.Digest) {
+	cfg := []byte(`{"architecture":"amd64","os":"linux"}`)
+	layer := []byte("a small layer")
+	for _, blob := range [][]byte{cfg, layer} {
+		do("POST", b.base+"/v2/"+repo+"/blobs/uploads/?digest="+digest.FromBytes(blob).String(), bytes.NewReader(blob), int64(len(blob)))
+	}
+	return digest.FromBytes(cfg), digest.FromBytes(layer)
+}
+
+func manifestBody(cfg, layer digest.Digest, i int) []byte {
+	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":37},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":13}],"annotations":{"n":"%d"}}`, cfg, layer, i))
+}
+
+func (b *bench) manifestPuts(clients int) {
+	repo := fmt.Sprintf("bench/puts-%d", clients)
+	cfg, layer := b.pushBase(repo)
+	n := *tags
+	start := time.Now()
+	var wg sync.WaitGroup
+	next := make(chan int, n)
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				body := manifestBody(cfg, layer, i)
+				do("PUT", fmt.Sprintf("%s/v2/%s/manifests/t%04d", b.base, repo, i), bytes.NewReader(body), int64(len(body)),
+					"Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	fmt.Printf("%-34s %.0f/s (%d manifests, %d clients)\n", fmt.Sprintf("manifest PUT, %d client(s)", clients), float64(n)/el.Seconds(), n, clients)
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[int(float64(len(ds)-1)*p)]
+}
+
+func (b *bench) manifestGets() {
+	repo := "bench/puts-10" // 1,000 tags pushed by the PUT scenario
+	n, conns := *getReqs, *getConns
+	lat := make([][]time.Duration, conns)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := 0; c < conns; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			mine := make([]time.Duration, 0, n/conns)
+			for i := c; i < n; i += conns {
+				url := fmt.Sprintf("%s/v2/%s/manifests/t%04d", b.base, repo, i%*tags)
+				t0 := time.Now()
+				res, err := client.Get(url)
+				check(err)
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					check(fmt.Errorf("GET %s: %s", url, res.Status))
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			lat[c] = mine
+		}(c)
+	}
+	wg.Wait()
+	el := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	fmt.Printf("%-34s %.0f/s, p50 %s, p99 %s (%d GETs by tag, %d clients, %d tags)\n", "manifest GET",
+		float64(n)/el.Seconds(), round(percentile(all, .5)), round(percentile(all, .99)), n, conns, *tags)
+}
+
+func round(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
+}
+
+func (b *bench) tagsList() {
+	url := b.base + "/v2/bench/puts-10/tags/list"
+	var ds []time.Duration
+	var count int
+	for i := 0; i < 300; i++ {
+		t0 := time.Now()
+		res, err := client.Get(url)
+		check(err)
+		var tl struct{ Tags []string }
+		json.NewDecoder(res.Body).Decode(&tl)
+		res.Body.Close()
+		ds = append(ds, time.Since(t0))
+		count = len(tl.Tags)
+	}
+	fmt.Printf("%-34s p50 %s, p99 %s (%d tags)\n", "tags/list", round(percentile(ds, .5)), round(percentile(ds, .99)), count)
+}
+
+func (b *bench) concurrentPulls(clients int) {
+	var wg sync.WaitGroup
+	start := time.Now()
+	var mu sync.Mutex
+	var n int64
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := client.Get(b.base + "/v2/bench/mono/blobs/" + b.big.String())
+			check(err)
+			k, _ := io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			mu.Lock()
+			n += k
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("%-34s %s (%d clients x %d MiB)\n", fmt.Sprintf("download, %d concurrent pulls", clients), mbps(n, time.Since(start)), clients, *blobMiB)
+}
+
+func vmHWM(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.Atoi(f[1])
+			return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+		}
+	}
+	return "unknown"
+}
