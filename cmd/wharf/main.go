@@ -13,6 +13,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with --pprof-addr, on its own listener
 	"os"
 	"os/signal"
 	"strings"
@@ -134,6 +136,7 @@ func serve(args []string) error {
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); plain HTTP when unset")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	gcEvery := fs.Duration("gc-interval", time.Hour, "how often garbage collection runs (0: never)")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	if _, err := config.Parse(fs, args); err != nil {
 		return err
 	}
@@ -149,6 +152,12 @@ func serve(args []string) error {
 		Addr: *addr, DataDir: c.dataDir, AccountID: c.accountID, TLSCert: *tlsCert, TLSKey: *tlsKey,
 		Registry: c.registryConfig(), GCInterval: *gcEvery, Log: log,
 	}, st)
+	if *pprofAddr != "" {
+		go func() {
+			log.Info("profiler listening", "addr", *pprofAddr)
+			log.Warn("profiler stopped", "err", http.ListenAndServe(*pprofAddr, nil))
+		}()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	runErr := app.Run(ctx, nil)

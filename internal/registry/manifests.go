@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -117,6 +118,7 @@ func (s *Service) PutManifest(ctx context.Context, registryID, name, ref, conten
 		res.Unchanged = unchanged && existing != nil
 		return err
 	})
+	s.cache.invalidate()
 	return res, internal(err)
 }
 
@@ -174,6 +176,15 @@ func (s *Service) setTag(tx store.Tx, repo *store.Repository, tag string, d dige
 // GetManifest returns the manifest a tag or digest names. Pulls (not HEAD requests) pass record=true so
 // the image's last pull time is kept.
 func (s *Service) GetManifest(ctx context.Context, registryID, name, ref string, record bool) (*ManifestInfo, error) {
+	key := cacheKey{registryID, name, ref}
+	now := s.clock.Now()
+	if e, ok := s.cache.get(key, now); ok && e.info != nil {
+		if record {
+			s.pulls.record(e.repoID, e.info.Digest, now)
+		}
+		return e.info, nil
+	}
+	gen := s.cache.gen.Load()
 	var info *ManifestInfo
 	var repoID int64
 	err := s.meta.View(ctx, func(tx store.Tx) error {
@@ -213,8 +224,9 @@ func (s *Service) GetManifest(ctx context.Context, registryID, name, ref string,
 	if err != nil {
 		return nil, internal(err)
 	}
+	s.cache.put(key, cacheEntry{info: info, repoID: repoID, size: len(info.Content)}, gen, now)
 	if record {
-		s.pulls.record(repoID, info.Digest, s.clock.Now())
+		s.pulls.record(repoID, info.Digest, now)
 	}
 	return info, nil
 }
@@ -226,6 +238,7 @@ func manifestUnknown(name, ref string) error {
 // DeleteManifest deletes an image and all its tags. An image that an index of the repository lists
 // stays until the index is deleted.
 func (s *Service) DeleteManifest(ctx context.Context, registryID, name string, d digest.Digest) error {
+	defer s.cache.invalidate()
 	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)
 		if err != nil {
@@ -253,6 +266,7 @@ func (s *Service) DeleteTag(ctx context.Context, registryID, name, tag string) e
 	if err := ValidateTag(tag); err != nil {
 		return err
 	}
+	defer s.cache.invalidate()
 	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)
 		if err != nil {
@@ -282,25 +296,34 @@ func (s *Service) DeleteTag(ctx context.Context, registryID, name, tag string) e
 
 // ListTags lists a repository's tags in lexical order after `after`, at most n.
 func (s *Service) ListTags(ctx context.Context, registryID, name, after string, n int) (tags []string, more bool, err error) {
+	key := cacheKey{registryID, name, "\x00tags\x00" + after + "\x00" + strconv.Itoa(n)}
+	now := s.clock.Now()
+	if e, ok := s.cache.get(key, now); ok && e.tags != nil {
+		return e.tags.tags, e.tags.more, nil
+	}
+	gen := s.cache.gen.Load()
 	err = s.meta.View(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)
 		if err != nil {
 			return err
 		}
-		ts, err := tx.ListTags(r.ID, after, n+1)
-		if err != nil {
+		if tags, err = tx.ListTagNames(r.ID, after, n+1); err != nil {
 			return err
 		}
-		if len(ts) > n {
-			ts, more = ts[:n], true
-		}
-		tags = make([]string, len(ts))
-		for i, t := range ts {
-			tags[i] = t.Name
+		if len(tags) > n {
+			tags, more = tags[:n], true
 		}
 		return nil
 	})
-	return tags, more, internal(err)
+	if err != nil {
+		return nil, false, internal(err)
+	}
+	size := 64
+	for _, t := range tags {
+		size += len(t) + 16
+	}
+	s.cache.put(key, cacheEntry{tags: &tagPage{tags, more}, size: size}, gen, now)
+	return tags, more, nil
 }
 
 // Referrers lists the manifests of the repository whose subject is d, optionally only those of one

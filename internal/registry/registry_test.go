@@ -526,3 +526,51 @@ func checkImageBlobs(t *testing.T, e *env, manifest []byte) {
 		}
 	}
 }
+
+// TestManifestCache: changes through the same service show at once; changes by another process sharing
+// the store (a CLI command, another node) show within the cache TTL.
+func TestManifestCache(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.repo(t, "app", "")
+	d1 := e.push(t, "app", "v1", "1")
+	other := registry.New(e.meta, e.blobs, e.clock, registry.Config{}, nil)
+	defer other.Close()
+	get := func(svc *registry.Service) digest.Digest {
+		m, err := svc.GetManifest(ctx, reg, "app", "v1", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Digest
+	}
+	if get(e.svc) != d1 {
+		t.Fatal("first read")
+	}
+	d2 := e.push(t, "app", "v1", "2") // through the same service
+	if get(e.svc) != d2 {
+		t.Fatal("own write not visible at once")
+	}
+	cfg, layer := digest.FromString("config 3"), digest.FromString("layer 3")
+	for _, c := range []string{"config 3", "layer 3"} {
+		if _, err := other.PutBlob(ctx, reg, "app", digest.FromString(c), strings.NewReader(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := other.PutManifest(ctx, reg, "app", "v1", "", imageManifest(cfg, layer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(1100 * time.Millisecond)
+	if got := get(e.svc); got != res.Digest {
+		t.Fatalf("another writer's tag move not visible after the TTL: %s", got)
+	}
+	if tags, _, _ := e.svc.ListTags(ctx, reg, "app", "", 10); len(tags) != 1 {
+		t.Fatalf("tags %v", tags)
+	}
+	if err := other.DeleteTag(ctx, reg, "app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(1100 * time.Millisecond)
+	if tags, _, _ := e.svc.ListTags(ctx, reg, "app", "", 10); len(tags) != 0 {
+		t.Fatalf("deleted tag still listed after the TTL: %v", tags)
+	}
+}

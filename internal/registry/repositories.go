@@ -116,6 +116,7 @@ func (s *Service) Catalog(ctx context.Context, registryID, after string, n int) 
 
 // DeleteRepository deletes a repository; with force also the images it still holds.
 func (s *Service) DeleteRepository(ctx context.Context, registryID, name string, force bool) (*store.Repository, error) {
+	defer s.cache.invalidate()
 	var r *store.Repository
 	err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
 		if r, err = s.repo(tx, registryID, name); err != nil {

@@ -53,6 +53,10 @@ type Config struct {
 	UploadTTL time.Duration
 	// PullFlushInterval is how often recorded pull times are written. Default 10 seconds.
 	PullFlushInterval time.Duration
+	// ManifestCacheTTL bounds how long a cached manifest may be served after another process (a CLI
+	// command, another node) changed its tag. Changes made through this Service invalidate at once.
+	// Default 1 second; negative disables the cache.
+	ManifestCacheTTL time.Duration
 }
 
 // Service is the registry core.
@@ -64,6 +68,7 @@ type Service struct {
 	log   *slog.Logger
 	pulls *pullRecorder
 	locks keyedMutex
+	cache *manifestCache
 }
 
 // New returns a Service over the given stores. Close flushes what it buffers.
@@ -84,7 +89,10 @@ func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *s
 	if cfg.PullFlushInterval <= 0 {
 		cfg.PullFlushInterval = 10 * time.Second
 	}
-	s := &Service{meta: meta, blobs: blobs, clock: clk, cfg: cfg, log: log}
+	if cfg.ManifestCacheTTL == 0 {
+		cfg.ManifestCacheTTL = time.Second
+	}
+	s := &Service{meta: meta, blobs: blobs, clock: clk, cfg: cfg, log: log, cache: newManifestCache(cfg.ManifestCacheTTL, 32<<20)}
 	s.pulls = newPullRecorder(s, cfg.PullFlushInterval)
 	return s
 }

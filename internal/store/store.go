@@ -153,6 +153,7 @@ type Tx interface {
 	GetTag(repoID int64, name string) (*Tag, error)
 	DeleteTag(repoID int64, name string) error
 	ListTags(repoID int64, after string, limit int) ([]Tag, error)
+	ListTagNames(repoID int64, after string, limit int) ([]string, error)
 	ImageTags(repoID int64, d digest.Digest) ([]string, error)
 
 	CreateUpload(u *Upload) error

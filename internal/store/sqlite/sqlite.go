@@ -33,6 +33,33 @@ type Store struct {
 
 	mu     sync.RWMutex // guards closed against Update racing Close
 	closed bool
+
+	stmts *stmtCache // prepared statements of the readers
+}
+
+// stmtCache prepares each query once per database; database/sql then keeps it prepared per connection.
+type stmtCache struct {
+	db *sql.DB
+	m  sync.Map // query -> *sql.Stmt
+}
+
+func (c *stmtCache) get(query string) (*sql.Stmt, error) {
+	if st, ok := c.m.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := c.db.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := c.m.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+func (c *stmtCache) close() {
+	c.m.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 }
 
 type job struct {
@@ -63,7 +90,8 @@ func Open(path string) (*Store, error) {
 	r.SetMaxOpenConns(16)
 	r.SetMaxIdleConns(16)
 	r.SetConnMaxLifetime(0)
-	s := &Store{w: w, r: r, jobs: make(chan *job, maxGroup), done: make(chan struct{})}
+	s := &Store{w: w, r: r, jobs: make(chan *job, maxGroup), done: make(chan struct{}),
+		stmts: &stmtCache{db: r}}
 	go s.commitLoop()
 	return s, nil
 }
@@ -79,6 +107,7 @@ func (s *Store) Close() error {
 	close(s.jobs)
 	s.mu.Unlock()
 	<-s.done
+	s.stmts.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -89,7 +118,7 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(&txn{ctx: ctx, q: tx})
+	return fn(&txn{ctx: ctx, tx: tx, stmts: s.stmts})
 }
 
 // Update queues fn for the committer and waits until its group is durable.
@@ -189,7 +218,7 @@ func runJob(j *job, tx *sql.Tx) (err error) {
 			err = fmt.Errorf("sqlite: transaction panicked: %v", r)
 		}
 	}()
-	return j.fn(&txn{ctx: j.ctx, q: tx})
+	return j.fn(&txn{ctx: j.ctx, tx: tx})
 }
 
 // mapErr turns driver errors into the store's.

@@ -10,21 +10,57 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// txn implements store.Tx over a SQLite transaction.
+// txn implements store.Tx over a SQLite transaction. Read transactions prepare each statement once per
+// connection (stmts); the committer's single connection is busy inside its transaction, so writes
+// prepare as they go (stmts is nil).
 type txn struct {
-	ctx context.Context
-	q   querier
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts *stmtCache
 }
 
 func (t *txn) exec(query string, args ...any) (sql.Result, error) {
-	res, err := t.q.ExecContext(t.ctx, query, args...)
+	res, err := t.tx.ExecContext(t.ctx, query, args...)
 	return res, mapErr(err)
+}
+
+func (t *txn) query(query string, args ...any) (*sql.Rows, error) {
+	if t.stmts == nil {
+		return t.tx.QueryContext(t.ctx, query, args...)
+	}
+	st, err := t.stmts.get(query)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
+}
+
+// row is *sql.Row's Scan for a cached statement.
+type row struct {
+	rows *sql.Rows
+	err  error
+}
+
+func (r row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return r.rows.Close()
+}
+
+func (t *txn) queryRow(query string, args ...any) row {
+	rows, err := t.query(query, args...)
+	return row{rows, err}
 }
 
 // affected runs an exec and returns store.ErrNotFound when it touched no row.
@@ -65,15 +101,15 @@ func (t *txn) CreateRepository(r *store.Repository) error {
 }
 
 func (t *txn) GetRepository(registryID, name string) (*store.Repository, error) {
-	return scanRepo(t.q.QueryRowContext(t.ctx, `SELECT `+repoCols+` FROM repositories WHERE registry_id = ? AND name = ?`, registryID, name))
+	return scanRepo(t.queryRow(`SELECT `+repoCols+` FROM repositories WHERE registry_id = ? AND name = ?`, registryID, name))
 }
 
 func (t *txn) GetRepositoryByID(id int64) (*store.Repository, error) {
-	return scanRepo(t.q.QueryRowContext(t.ctx, `SELECT `+repoCols+` FROM repositories WHERE id = ?`, id))
+	return scanRepo(t.queryRow(`SELECT `+repoCols+` FROM repositories WHERE id = ?`, id))
 }
 
 func (t *txn) ListRepositories(registryID, after string, limit int) ([]store.Repository, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+repoCols+` FROM repositories WHERE registry_id = ? AND name > ? ORDER BY name LIMIT ?`, registryID, after, limit)
+	rows, err := t.query(`SELECT `+repoCols+` FROM repositories WHERE registry_id = ? AND name > ? ORDER BY name LIMIT ?`, registryID, after, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -90,7 +126,7 @@ func (t *txn) ListRepositories(registryID, after string, limit int) ([]store.Rep
 }
 
 func (t *txn) CountRepositories(registryID string) (n int, err error) {
-	err = t.q.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM repositories WHERE registry_id = ?`, registryID).Scan(&n)
+	err = t.queryRow(`SELECT COUNT(*) FROM repositories WHERE registry_id = ?`, registryID).Scan(&n)
 	return n, mapErr(err)
 }
 
@@ -128,7 +164,7 @@ func scanBlob(sc interface{ Scan(...any) error }) (*store.Blob, error) {
 }
 
 func (t *txn) GetBlob(d digest.Digest) (*store.Blob, error) {
-	return scanBlob(t.q.QueryRowContext(t.ctx, `SELECT digest, size, status, touched_at FROM blobs WHERE digest = ?`, d.String()))
+	return scanBlob(t.queryRow(`SELECT digest, size, status, touched_at FROM blobs WHERE digest = ?`, d.String()))
 }
 
 func (t *txn) MarkBlobDeleting(d digest.Digest, cutoff time.Time) (bool, error) {
@@ -146,7 +182,7 @@ func (t *txn) DeleteBlob(d digest.Digest) error {
 }
 
 func (t *txn) GarbageBlobs(cutoff time.Time, limit int) ([]store.Blob, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT digest, size, status, touched_at FROM blobs
+	rows, err := t.query(`SELECT digest, size, status, touched_at FROM blobs
 		WHERE status = 1 OR (touched_at < ? AND NOT EXISTS (SELECT 1 FROM repository_blobs WHERE digest = blobs.digest))
 		LIMIT ?`, ts(cutoff), limit)
 	if err != nil {
@@ -174,7 +210,7 @@ func (t *txn) LinkBlob(repoID int64, d digest.Digest, at time.Time) error {
 }
 
 func (t *txn) GetLinkedBlob(repoID int64, d digest.Digest) (*store.Blob, error) {
-	return scanBlob(t.q.QueryRowContext(t.ctx, `SELECT b.digest, b.size, b.status, b.touched_at
+	return scanBlob(t.queryRow(`SELECT b.digest, b.size, b.status, b.touched_at
 		FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
 		WHERE rb.repository_id = ? AND rb.digest = ? AND b.status = 0`, repoID, d.String()))
 }
@@ -184,7 +220,7 @@ func (t *txn) UnlinkBlob(repoID int64, d digest.Digest) error {
 }
 
 func (t *txn) BlobRepositories(registryID string, d digest.Digest, limit int) ([]store.Repository, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+repoColsR+` FROM repository_blobs rb
+	rows, err := t.query(`SELECT `+repoColsR+` FROM repository_blobs rb
 		JOIN repositories r ON r.id = rb.repository_id JOIN blobs b ON b.digest = rb.digest
 		WHERE rb.digest = ? AND r.registry_id = ? AND b.status = 0 ORDER BY r.name LIMIT ?`, d.String(), registryID, limit)
 	if err != nil {
@@ -249,15 +285,15 @@ func (t *txn) PutImage(img *store.Image, refs []store.Ref) error {
 }
 
 func (t *txn) GetImage(repoID int64, d digest.Digest) (*store.Image, error) {
-	return scanImage(t.q.QueryRowContext(t.ctx, `SELECT `+imageCols+`, content FROM images WHERE repository_id = ? AND digest = ?`, repoID, d.String()), true)
+	return scanImage(t.queryRow(`SELECT `+imageCols+`, content FROM images WHERE repository_id = ? AND digest = ?`, repoID, d.String()), true)
 }
 
 func (t *txn) StatImage(repoID int64, d digest.Digest) (*store.Image, error) {
-	return scanImage(t.q.QueryRowContext(t.ctx, `SELECT `+imageCols+` FROM images WHERE repository_id = ? AND digest = ?`, repoID, d.String()), false)
+	return scanImage(t.queryRow(`SELECT `+imageCols+` FROM images WHERE repository_id = ? AND digest = ?`, repoID, d.String()), false)
 }
 
 func (t *txn) images(query string, args ...any) ([]store.Image, error) {
-	rows, err := t.q.QueryContext(t.ctx, query, args...)
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -278,7 +314,7 @@ func (t *txn) ListImages(repoID int64, after digest.Digest, limit int) ([]store.
 }
 
 func (t *txn) CountImages(repoID int64) (n int, err error) {
-	err = t.q.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM images WHERE repository_id = ?`, repoID).Scan(&n)
+	err = t.queryRow(`SELECT COUNT(*) FROM images WHERE repository_id = ?`, repoID).Scan(&n)
 	return n, mapErr(err)
 }
 
@@ -287,7 +323,7 @@ func (t *txn) DeleteImage(repoID int64, d digest.Digest) error {
 }
 
 func (t *txn) ReferencedBy(repoID int64, kind store.RefKind, d digest.Digest) ([]digest.Digest, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT image_digest FROM image_refs WHERE repository_id = ? AND digest = ? AND kind = ? ORDER BY image_digest`, repoID, d.String(), int(kind))
+	rows, err := t.query(`SELECT image_digest FROM image_refs WHERE repository_id = ? AND digest = ? AND kind = ? ORDER BY image_digest`, repoID, d.String(), int(kind))
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -335,7 +371,7 @@ func scanTag(sc interface{ Scan(...any) error }) (*store.Tag, error) {
 }
 
 func (t *txn) GetTag(repoID int64, name string) (*store.Tag, error) {
-	return scanTag(t.q.QueryRowContext(t.ctx, `SELECT name, digest, updated_at FROM tags WHERE repository_id = ? AND name = ?`, repoID, name))
+	return scanTag(t.queryRow(`SELECT name, digest, updated_at FROM tags WHERE repository_id = ? AND name = ?`, repoID, name))
 }
 
 func (t *txn) DeleteTag(repoID int64, name string) error {
@@ -343,7 +379,7 @@ func (t *txn) DeleteTag(repoID int64, name string) error {
 }
 
 func (t *txn) ListTags(repoID int64, after string, limit int) ([]store.Tag, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT name, digest, updated_at FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`, repoID, after, limit)
+	rows, err := t.query(`SELECT name, digest, updated_at FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`, repoID, after, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -359,8 +395,13 @@ func (t *txn) ListTags(repoID int64, after string, limit int) ([]store.Tag, erro
 	return out, mapErr(rows.Err())
 }
 
-func (t *txn) ImageTags(repoID int64, d digest.Digest) ([]string, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT name FROM tags WHERE repository_id = ? AND digest = ? ORDER BY name`, repoID, d.String())
+func (t *txn) ListTagNames(repoID int64, after string, limit int) ([]string, error) {
+	return t.strings(`SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`, repoID, after, limit)
+}
+
+// strings runs a query of one text column.
+func (t *txn) strings(query string, args ...any) ([]string, error) {
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -374,6 +415,10 @@ func (t *txn) ImageTags(repoID int64, d digest.Digest) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, mapErr(rows.Err())
+}
+
+func (t *txn) ImageTags(repoID int64, d digest.Digest) ([]string, error) {
+	return t.strings(`SELECT name FROM tags WHERE repository_id = ? AND digest = ? ORDER BY name`, repoID, d.String())
 }
 
 const uploadCols = `id, repository_id, size, algorithm, hash_state, started_at, updated_at`
@@ -396,7 +441,7 @@ func (t *txn) CreateUpload(u *store.Upload) error {
 }
 
 func (t *txn) GetUpload(id string) (*store.Upload, error) {
-	return scanUpload(t.q.QueryRowContext(t.ctx, `SELECT `+uploadCols+` FROM uploads WHERE id = ?`, id))
+	return scanUpload(t.queryRow(`SELECT `+uploadCols+` FROM uploads WHERE id = ?`, id))
 }
 
 func (t *txn) UpdateUpload(u *store.Upload, prevOffset int64) error {
@@ -413,7 +458,7 @@ func (t *txn) DeleteUpload(id string) error {
 }
 
 func (t *txn) StaleUploads(cutoff time.Time, limit int) ([]store.Upload, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+uploadCols+` FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?`, ts(cutoff), limit)
+	rows, err := t.query(`SELECT `+uploadCols+` FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?`, ts(cutoff), limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -431,7 +476,7 @@ func (t *txn) StaleUploads(cutoff time.Time, limit int) ([]store.Upload, error) 
 
 func (t *txn) UploadExists(id string) (bool, error) {
 	var n int
-	err := t.q.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM uploads WHERE id = ?`, id).Scan(&n)
+	err := t.queryRow(`SELECT COUNT(*) FROM uploads WHERE id = ?`, id).Scan(&n)
 	return n > 0, mapErr(err)
 }
 

@@ -201,6 +201,9 @@ func testImagesAndTags(t *testing.T, s store.Store) {
 		if len(tags) != 1 || tags[0].Name != "v1" {
 			t.Fatalf("ListTags page = %+v", tags)
 		}
+		if names, _ := tx.ListTagNames(r.ID, "latest", 5); fmt.Sprint(names) != "[v1 v2]" {
+			t.Fatalf("ListTagNames = %v", names)
+		}
 		names, _ := tx.ImageTags(r.ID, img.Digest)
 		if fmt.Sprint(names) != "[latest v1 v2]" {
 			t.Fatalf("ImageTags = %v", names)
