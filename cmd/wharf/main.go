@@ -77,6 +77,7 @@ type common struct {
 	logLevel     string
 	gcGrace      time.Duration
 	uploadTTL    time.Duration
+	cacheTTL     time.Duration
 	limits       registry.Limits
 	manifestSize int64
 }
@@ -91,6 +92,7 @@ func commonFlags(name string) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.gcGrace, "gc-grace", time.Hour, "garbage collection spares blobs younger than this (0s: none; only when no push is running)")
 	fs.DurationVar(&c.uploadTTL, "upload-ttl", 24*time.Hour, "idle upload sessions are dropped after this")
+	fs.DurationVar(&c.cacheTTL, "manifest-cache-ttl", time.Second, "longest a cached manifest or tag list is served after another process changed it (negative: no cache)")
 	fs.IntVar(&c.limits.RepositoriesPerRegistry, "max-repositories", 1000, "repositories per registry")
 	fs.IntVar(&c.limits.ImagesPerRepository, "max-images", 1000, "images per repository")
 	fs.IntVar(&c.limits.TagsPerImage, "max-tags-per-image", 100, "tags per image")
@@ -114,7 +116,11 @@ func (c *common) registryConfig() registry.Config {
 	if grace <= 0 {
 		grace = time.Nanosecond // "0s": collect everything unused now (the core reads zero as its default)
 	}
-	return registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: grace, UploadTTL: c.uploadTTL}
+	cacheTTL := c.cacheTTL
+	if cacheTTL == 0 {
+		cacheTTL = -1 // 0 means no cache here; the core reads zero as its default
+	}
+	return registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: grace, UploadTTL: c.uploadTTL, ManifestCacheTTL: cacheTTL}
 }
 
 // open opens the stores and the core for the one-shot commands.

@@ -127,10 +127,11 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 	} else if n > 0 {
 		a.log.Info("removed abandoned upload files", "count", n)
 	}
-	ln, err := net.Listen("tcp", a.opts.Addr)
+	tcp, err := net.Listen("tcp", a.opts.Addr)
 	if err != nil {
 		return err
 	}
+	var ln net.Listener = bigBufferListener{tcp}
 	srv := &http.Server{
 		Handler:           a.Handler,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -175,6 +176,18 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 		err = nil
 	}
 	return err
+}
+
+// bigBufferListener gives accepted connections a large send buffer, so one layer download keeps the
+// socket full between sendfile calls instead of waking up for every few hundred kilobytes.
+type bigBufferListener struct{ net.Listener }
+
+func (l bigBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4 << 20)
+	}
+	return c, err
 }
 
 func (a *App) collectPeriodically(ctx context.Context) {
