@@ -220,6 +220,15 @@ func testImagesAndTags(t *testing.T, s store.Store) {
 	update(t, s, func(tx store.Tx) error {
 		return tx.TouchPulls(r.ID, map[digest.Digest]time.Time{img.Digest: t0.Add(time.Hour)})
 	})
+	update(t, s, func(tx store.Tx) error { // an older pull time never moves it back
+		return tx.TouchPulls(r.ID, map[digest.Digest]time.Time{img.Digest: t0})
+	})
+	view(t, s, func(tx store.Tx) error {
+		if got, _ := tx.StatImage(r.ID, img.Digest); !got.LastPulledAt.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("LastPulledAt = %v", got.LastPulledAt)
+		}
+		return nil
+	})
 	update(t, s, func(tx store.Tx) error { return tx.DeleteTag(r.ID, "v1") })
 	update(t, s, func(tx store.Tx) error { return tx.DeleteImage(r.ID, img.Digest) })
 	view(t, s, func(tx store.Tx) error {
