@@ -334,6 +334,9 @@ func (h *Handler) tags(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	} else if _, err := h.Service.Repository(ctx, reg, name); err != nil {
 		return err
 	}
+	if tags == nil {
+		tags = []string{}
+	}
 	if asked < 0 {
 		asked = n
 	}
@@ -358,6 +361,9 @@ func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, r *http.Re
 		if repos, more, err = h.Service.Catalog(ctx, reg, last, n); err != nil {
 			return err
 		}
+	}
+	if repos == nil {
+		repos = []string{}
 	}
 	h.writePage(w, "/v2/_catalog", n, repos, more, struct {
 		Repositories []string `json:"repositories"`

@@ -75,6 +75,24 @@ func (t *txn) affected(query string, args ...any) error {
 	return nil
 }
 
+// collect runs a query and scans every row with scan.
+func collect[T any](t *txn, scan func(interface{ Scan(...any) error }) (*T, error), query string, args ...any) ([]T, error) {
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, mapErr(rows.Err())
+}
+
 const (
 	repoCols  = `id, registry_id, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key`
 	repoColsR = `r.id, r.registry_id, r.name, r.created_at, r.tag_mutability, r.scan_on_push, r.encryption_type, r.kms_key`
@@ -109,20 +127,7 @@ func (t *txn) GetRepositoryByID(id int64) (*store.Repository, error) {
 }
 
 func (t *txn) ListRepositories(registryID, after string, limit int) ([]store.Repository, error) {
-	rows, err := t.query(`SELECT `+repoCols+` FROM repositories WHERE registry_id = ? AND name > ? ORDER BY name LIMIT ?`, registryID, after, limit)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Repository
-	for rows.Next() {
-		r, err := scanRepo(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *r)
-	}
-	return out, mapErr(rows.Err())
+	return collect(t, scanRepo, `SELECT `+repoCols+` FROM repositories WHERE registry_id = ? AND name > ? ORDER BY name LIMIT ?`, registryID, after, limit)
 }
 
 func (t *txn) CountRepositories(registryID string) (n int, err error) {
@@ -182,22 +187,9 @@ func (t *txn) DeleteBlob(d digest.Digest) error {
 }
 
 func (t *txn) GarbageBlobs(cutoff time.Time, limit int) ([]store.Blob, error) {
-	rows, err := t.query(`SELECT digest, size, status, touched_at FROM blobs
+	return collect(t, scanBlob, `SELECT digest, size, status, touched_at FROM blobs
 		WHERE status = 1 OR (touched_at < ? AND NOT EXISTS (SELECT 1 FROM repository_blobs WHERE digest = blobs.digest))
 		LIMIT ?`, ts(cutoff), limit)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Blob
-	for rows.Next() {
-		b, err := scanBlob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *b)
-	}
-	return out, mapErr(rows.Err())
 }
 
 func (t *txn) LinkBlob(repoID int64, d digest.Digest, at time.Time) error {
@@ -220,22 +212,9 @@ func (t *txn) UnlinkBlob(repoID int64, d digest.Digest) error {
 }
 
 func (t *txn) BlobRepositories(registryID string, d digest.Digest, limit int) ([]store.Repository, error) {
-	rows, err := t.query(`SELECT `+repoColsR+` FROM repository_blobs rb
+	return collect(t, scanRepo, `SELECT `+repoColsR+` FROM repository_blobs rb
 		JOIN repositories r ON r.id = rb.repository_id JOIN blobs b ON b.digest = rb.digest
 		WHERE rb.digest = ? AND r.registry_id = ? AND b.status = 0 ORDER BY r.name LIMIT ?`, d.String(), registryID, limit)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Repository
-	for rows.Next() {
-		r, err := scanRepo(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *r)
-	}
-	return out, mapErr(rows.Err())
 }
 
 func (t *txn) UnlinkUnreferenced(cutoff time.Time, limit int) (int, error) {
@@ -293,20 +272,7 @@ func (t *txn) StatImage(repoID int64, d digest.Digest) (*store.Image, error) {
 }
 
 func (t *txn) images(query string, args ...any) ([]store.Image, error) {
-	rows, err := t.query(query, args...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Image
-	for rows.Next() {
-		img, err := scanImage(rows, false)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *img)
-	}
-	return out, mapErr(rows.Err())
+	return collect(t, func(sc interface{ Scan(...any) error }) (*store.Image, error) { return scanImage(sc, false) }, query, args...)
 }
 
 func (t *txn) ListImages(repoID int64, after digest.Digest, limit int) ([]store.Image, error) {
@@ -323,20 +289,12 @@ func (t *txn) DeleteImage(repoID int64, d digest.Digest) error {
 }
 
 func (t *txn) ReferencedBy(repoID int64, kind store.RefKind, d digest.Digest) ([]digest.Digest, error) {
-	rows, err := t.query(`SELECT image_digest FROM image_refs WHERE repository_id = ? AND digest = ? AND kind = ? ORDER BY image_digest`, repoID, d.String(), int(kind))
-	if err != nil {
-		return nil, mapErr(err)
+	ds, err := t.strings(`SELECT image_digest FROM image_refs WHERE repository_id = ? AND digest = ? AND kind = ? ORDER BY image_digest`, repoID, d.String(), int(kind))
+	out := make([]digest.Digest, len(ds))
+	for i, v := range ds {
+		out[i] = digest.Digest(v)
 	}
-	defer rows.Close()
-	var out []digest.Digest
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, digest.Digest(s))
-	}
-	return out, mapErr(rows.Err())
+	return out, err
 }
 
 func (t *txn) Referrers(repoID int64, subject digest.Digest) ([]store.Image, error) {
@@ -379,20 +337,7 @@ func (t *txn) DeleteTag(repoID int64, name string) error {
 }
 
 func (t *txn) ListTags(repoID int64, after string, limit int) ([]store.Tag, error) {
-	rows, err := t.query(`SELECT name, digest, updated_at FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`, repoID, after, limit)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	out := make([]store.Tag, 0, min(limit, 1024))
-	for rows.Next() {
-		tag, err := scanTag(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *tag)
-	}
-	return out, mapErr(rows.Err())
+	return collect(t, scanTag, `SELECT name, digest, updated_at FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`, repoID, after, limit)
 }
 
 func (t *txn) ListTagNames(repoID int64, after string, limit int) ([]string, error) {
@@ -401,20 +346,10 @@ func (t *txn) ListTagNames(repoID int64, after string, limit int) ([]string, err
 
 // strings runs a query of one text column.
 func (t *txn) strings(query string, args ...any) ([]string, error) {
-	rows, err := t.query(query, args...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, s)
-	}
-	return out, mapErr(rows.Err())
+	return collect(t, func(sc interface{ Scan(...any) error }) (*string, error) {
+		var v string
+		return &v, mapErr(sc.Scan(&v))
+	}, query, args...)
 }
 
 func (t *txn) ImageTags(repoID int64, d digest.Digest) ([]string, error) {
@@ -458,20 +393,7 @@ func (t *txn) DeleteUpload(id string) error {
 }
 
 func (t *txn) StaleUploads(cutoff time.Time, limit int) ([]store.Upload, error) {
-	rows, err := t.query(`SELECT `+uploadCols+` FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?`, ts(cutoff), limit)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Upload
-	for rows.Next() {
-		u, err := scanUpload(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *u)
-	}
-	return out, mapErr(rows.Err())
+	return collect(t, scanUpload, `SELECT `+uploadCols+` FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?`, ts(cutoff), limit)
 }
 
 func (t *txn) UploadExists(id string) (bool, error) {
