@@ -13,17 +13,8 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/identity"
 )
-
-// Principal is who is calling.
-type Principal struct {
-	ARN       string // arn:aws:iam::<account>:user/<name>, or "" for an anonymous caller
-	AccountID string
-	Name      string
-}
-
-// Anonymous reports whether the caller presented no identity.
-func (p Principal) Anonymous() bool { return p.ARN == "" }
 
 // Call is one request as the pipeline sees it.
 type Call struct {
@@ -32,14 +23,14 @@ type Call struct {
 	RegistryID string // the registry (account) addressed
 	Repository string // the repository addressed, "" for registry-wide actions
 	Source     string // a second repository read by the call (a cross-repository mount), or ""
-	Caller     Principal
+	Caller     identity.Principal
 	SourceIP   string
 	Start      time.Time
 }
 
 // Identifier tells who sent a request.
 type Identifier interface {
-	Identify(r *http.Request) (Principal, error)
+	Identify(r *http.Request) (identity.Principal, error)
 }
 
 // Throttler refuses calls over their rate.
@@ -130,6 +121,6 @@ func (a LogAuditor) Record(c *Call, err error, elapsed time.Duration) {
 		return
 	}
 	a.Log.Log(context.Background(), level, "call", "protocol", c.Protocol, "action", c.Action,
-		"registry", c.RegistryID, "repository", c.Repository, "caller", c.Caller.ARN, "ip", c.SourceIP,
+		"registry", c.RegistryID, "repository", c.Repository, "caller", c.Caller.ARN(), "ip", c.SourceIP,
 		"elapsed", elapsed, "err", err)
 }

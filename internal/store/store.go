@@ -100,6 +100,35 @@ type Upload struct {
 	UpdatedAt    time.Time
 }
 
+// Account is an AWS-style account: the owner of one registry per region.
+type Account struct {
+	ID        string // 12 digits
+	CreatedAt time.Time
+}
+
+// User is an IAM user of an account.
+type User struct {
+	AccountID string
+	Name      string
+	UserID    string // AIDA…, unique
+	CreatedAt time.Time
+}
+
+// AccessKey is a user's access key. Secret is stored as the caller gives it (encrypted).
+type AccessKey struct {
+	ID        string // AKIA…
+	AccountID string
+	UserName  string
+	Secret    []byte
+	Status    string // "Active" or "Inactive"
+	CreatedAt time.Time
+}
+
+// ResourceTag is a key/value tag on a repository.
+type ResourceTag struct {
+	Key, Value string
+}
+
 // Tx is one transaction. Methods return ErrNotFound for missing rows and ErrExists for duplicate keys.
 // Listing methods return rows in ascending key order, strictly after the given key, at most limit rows.
 type Tx interface {
@@ -155,6 +184,24 @@ type Tx interface {
 	ListTags(repoID int64, after string, limit int) ([]Tag, error)
 	ListTagNames(repoID int64, after string, limit int) ([]string, error)
 	ImageTags(repoID int64, d digest.Digest) ([]string, error)
+
+	CreateAccount(a Account) error
+	GetAccount(id string) (*Account, error)
+	CreateUser(u User) error
+	GetUser(accountID, name string) (*User, error)
+	ListUsers(accountID string) ([]User, error)
+	DeleteUser(accountID, name string) error // also its access keys
+	CreateAccessKey(k AccessKey) error
+	GetAccessKey(id string) (*AccessKey, error)
+	ListAccessKeys(accountID, userName string) ([]AccessKey, error)
+	SetAccessKeyStatus(id, status string) error
+	DeleteAccessKey(id string) error
+
+	// RepositoryTags lists a repository's resource tags by key.
+	RepositoryTags(repoID int64) ([]ResourceTag, error)
+	// PutRepositoryTags adds tags, replacing the values of keys already present.
+	PutRepositoryTags(repoID int64, tags []ResourceTag) error
+	DeleteRepositoryTags(repoID int64, keys []string) error
 
 	CreateUpload(u *Upload) error
 	GetUpload(id string) (*Upload, error)

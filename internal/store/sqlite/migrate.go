@@ -76,6 +76,36 @@ CREATE TABLE uploads (
 	updated_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 2: accounts, IAM users, access keys (secrets sealed by the caller), repository resource tags.
+	`
+CREATE TABLE accounts (
+	id         TEXT    PRIMARY KEY,
+	created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE users (
+	account_id TEXT    NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name       TEXT    NOT NULL,
+	user_id    TEXT    NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+CREATE TABLE access_keys (
+	id         TEXT    PRIMARY KEY,
+	account_id TEXT    NOT NULL,
+	user_name  TEXT    NOT NULL,
+	secret     BLOB    NOT NULL,
+	status     TEXT    NOT NULL,
+	created_at INTEGER NOT NULL,
+	FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX access_keys_user ON access_keys(account_id, user_name);
+CREATE TABLE repository_tags (
+	repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+	key           TEXT    NOT NULL,
+	value         TEXT    NOT NULL,
+	PRIMARY KEY (repository_id, key)
+) WITHOUT ROWID;
+`,
 }
 
 func migrate(db *sql.DB) error {

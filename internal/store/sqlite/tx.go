@@ -408,3 +408,104 @@ func nonNil(b []byte) []byte {
 	}
 	return b
 }
+
+func (t *txn) CreateAccount(a store.Account) error {
+	_, err := t.exec(`INSERT INTO accounts (id, created_at) VALUES (?, ?)`, a.ID, ts(a.CreatedAt))
+	return err
+}
+
+func (t *txn) GetAccount(id string) (*store.Account, error) {
+	var a store.Account
+	var created int64
+	if err := t.queryRow(`SELECT id, created_at FROM accounts WHERE id = ?`, id).Scan(&a.ID, &created); err != nil {
+		return nil, mapErr(err)
+	}
+	a.CreatedAt = tm(created)
+	return &a, nil
+}
+
+func scanUser(sc interface{ Scan(...any) error }) (*store.User, error) {
+	var u store.User
+	var created int64
+	if err := sc.Scan(&u.AccountID, &u.Name, &u.UserID, &created); err != nil {
+		return nil, mapErr(err)
+	}
+	u.CreatedAt = tm(created)
+	return &u, nil
+}
+
+func (t *txn) CreateUser(u store.User) error {
+	_, err := t.exec(`INSERT INTO users (account_id, name, user_id, created_at) VALUES (?, ?, ?, ?)`, u.AccountID, u.Name, u.UserID, ts(u.CreatedAt))
+	return err
+}
+
+func (t *txn) GetUser(accountID, name string) (*store.User, error) {
+	return scanUser(t.queryRow(`SELECT account_id, name, user_id, created_at FROM users WHERE account_id = ? AND name = ?`, accountID, name))
+}
+
+func (t *txn) ListUsers(accountID string) ([]store.User, error) {
+	return collect(t, scanUser, `SELECT account_id, name, user_id, created_at FROM users WHERE account_id = ? ORDER BY name`, accountID)
+}
+
+func (t *txn) DeleteUser(accountID, name string) error {
+	return t.affected(`DELETE FROM users WHERE account_id = ? AND name = ?`, accountID, name)
+}
+
+const keyCols = `id, account_id, user_name, secret, status, created_at`
+
+func scanKey(sc interface{ Scan(...any) error }) (*store.AccessKey, error) {
+	var k store.AccessKey
+	var created int64
+	if err := sc.Scan(&k.ID, &k.AccountID, &k.UserName, &k.Secret, &k.Status, &created); err != nil {
+		return nil, mapErr(err)
+	}
+	k.CreatedAt = tm(created)
+	return &k, nil
+}
+
+func (t *txn) CreateAccessKey(k store.AccessKey) error {
+	_, err := t.exec(`INSERT INTO access_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?)`, k.ID, k.AccountID, k.UserName, k.Secret, k.Status, ts(k.CreatedAt))
+	return err
+}
+
+func (t *txn) GetAccessKey(id string) (*store.AccessKey, error) {
+	return scanKey(t.queryRow(`SELECT `+keyCols+` FROM access_keys WHERE id = ?`, id))
+}
+
+func (t *txn) ListAccessKeys(accountID, userName string) ([]store.AccessKey, error) {
+	return collect(t, scanKey, `SELECT `+keyCols+` FROM access_keys WHERE account_id = ? AND user_name = ? ORDER BY id`, accountID, userName)
+}
+
+func (t *txn) SetAccessKeyStatus(id, status string) error {
+	return t.affected(`UPDATE access_keys SET status = ? WHERE id = ?`, status, id)
+}
+
+func (t *txn) DeleteAccessKey(id string) error {
+	return t.affected(`DELETE FROM access_keys WHERE id = ?`, id)
+}
+
+func (t *txn) RepositoryTags(repoID int64) ([]store.ResourceTag, error) {
+	return collect(t, func(sc interface{ Scan(...any) error }) (*store.ResourceTag, error) {
+		var rt store.ResourceTag
+		return &rt, mapErr(sc.Scan(&rt.Key, &rt.Value))
+	}, `SELECT key, value FROM repository_tags WHERE repository_id = ? ORDER BY key`, repoID)
+}
+
+func (t *txn) PutRepositoryTags(repoID int64, tags []store.ResourceTag) error {
+	for _, rt := range tags {
+		if _, err := t.exec(`INSERT INTO repository_tags (repository_id, key, value) VALUES (?, ?, ?)
+			ON CONFLICT (repository_id, key) DO UPDATE SET value = excluded.value`, repoID, rt.Key, rt.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) DeleteRepositoryTags(repoID int64, keys []string) error {
+	for _, k := range keys {
+		if _, err := t.exec(`DELETE FROM repository_tags WHERE repository_id = ? AND key = ?`, repoID, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

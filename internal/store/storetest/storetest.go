@@ -29,6 +29,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FailedUpdateChangesNothing", testRollback},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"DeleteRepositoryCascades", testDeleteRepository},
+		{"Identities", testIdentities},
+		{"RepositoryTags", testRepositoryTags},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -428,6 +430,67 @@ func testDeleteRepository(t *testing.T, s store.Store) {
 		g, _ := tx.GarbageBlobs(t0.Add(time.Hour), 10)
 		if len(g) != 1 || g[0].Digest != d {
 			t.Fatalf("the blob of a deleted repository is not garbage: %+v", g)
+		}
+		return nil
+	})
+}
+
+func testIdentities(t *testing.T, s store.Store) {
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.CreateAccount(store.Account{ID: "111122223333", CreatedAt: t0}); err != nil {
+			return err
+		}
+		if err := tx.CreateUser(store.User{AccountID: "111122223333", Name: "alice", UserID: "AIDAALICE", CreatedAt: t0}); err != nil {
+			return err
+		}
+		return tx.CreateAccessKey(store.AccessKey{ID: "AKIAALICE", AccountID: "111122223333", UserName: "alice", Secret: []byte("sealed"), Status: "Active", CreatedAt: t0})
+	})
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		return tx.CreateUser(store.User{AccountID: "999999999999", Name: "ghost", UserID: "AIDAGHOST", CreatedAt: t0})
+	}); err == nil {
+		t.Fatal("a user of a missing account was stored")
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.CreateAccount(store.Account{ID: "111122223333"}) }); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate account: %v", err)
+	}
+	update(t, s, func(tx store.Tx) error { return tx.SetAccessKeyStatus("AKIAALICE", "Inactive") })
+	view(t, s, func(tx store.Tx) error {
+		k, err := tx.GetAccessKey("AKIAALICE")
+		if err != nil || k.UserName != "alice" || string(k.Secret) != "sealed" || k.Status != "Inactive" {
+			t.Fatalf("GetAccessKey = %+v, %v", k, err)
+		}
+		if keys, _ := tx.ListAccessKeys("111122223333", "alice"); len(keys) != 1 {
+			t.Fatalf("ListAccessKeys = %+v", keys)
+		}
+		if u, err := tx.GetUser("111122223333", "alice"); err != nil || u.UserID != "AIDAALICE" {
+			t.Fatalf("GetUser = %+v, %v", u, err)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error { return tx.DeleteUser("111122223333", "alice") })
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.GetAccessKey("AKIAALICE"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("access key survived its user: %v", err)
+		}
+		return nil
+	})
+}
+
+func testRepositoryTags(t *testing.T, s store.Store) {
+	r := mkRepo(t, s, "000000000000", "tagged")
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutRepositoryTags(r.ID, []store.ResourceTag{{Key: "team", Value: "devs"}, {Key: "env", Value: "prod"}})
+	})
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.PutRepositoryTags(r.ID, []store.ResourceTag{{Key: "team", Value: "ops"}}); err != nil {
+			return err
+		}
+		return tx.DeleteRepositoryTags(r.ID, []string{"env", "absent"})
+	})
+	view(t, s, func(tx store.Tx) error {
+		tags, err := tx.RepositoryTags(r.ID)
+		if err != nil || len(tags) != 1 || tags[0] != (store.ResourceTag{Key: "team", Value: "ops"}) {
+			t.Fatalf("RepositoryTags = %+v, %v", tags, err)
 		}
 		return nil
 	})

@@ -1,0 +1,347 @@
+// Package identity keeps accounts, IAM users and their access keys, verifies who a caller is, and issues
+// and checks the registry's authorization tokens (the password of `aws ecr get-login-password`).
+package identity
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// Principal is who is calling.
+type Principal struct {
+	AccountID   string
+	UserName    string
+	UserID      string
+	AccessKeyID string
+}
+
+// ARN is the principal's IAM ARN, as AWS shows it in errors and audit records.
+func (p Principal) ARN() string {
+	if p.AccountID == "" {
+		return ""
+	}
+	return "arn:aws:iam::" + p.AccountID + ":user/" + p.UserName
+}
+
+// Anonymous reports whether the caller presented no identity.
+func (p Principal) Anonymous() bool { return p.AccountID == "" }
+
+// Credentials are an access key pair, shown once when created.
+type Credentials struct {
+	AccessKeyID     string
+	SecretAccessKey string
+}
+
+// Errors of authentication, matched with errors.Is.
+var (
+	ErrUnknownKey   = errors.New("the security token included in the request is invalid")
+	ErrInactiveKey  = errors.New("the access key is inactive")
+	ErrBadToken     = errors.New("authorization token is invalid")
+	ErrExpiredToken = errors.New("authorization token has expired")
+	ErrExists       = errors.New("already exists")
+	ErrNotFound     = errors.New("not found")
+	ErrInvalid      = errors.New("invalid")
+)
+
+// AdminUser is the user each account starts with; it may do everything in its account.
+const AdminUser = "admin"
+
+var (
+	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	userRE    = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+)
+
+// Service manages identities. Key lookups are cached for a few seconds, so verifying a request costs no
+// query, and a deleted or disabled key stops working within that time.
+type Service struct {
+	meta   store.Store
+	keys   *Keyring
+	clock  clock.Clock
+	region string
+	ttl    time.Duration
+	cache  sync.Map // access key id -> cachedKey
+}
+
+type cachedKey struct {
+	secret    string
+	principal Principal
+	err       error
+	at        time.Time
+}
+
+// New returns an identity service for a region.
+func New(meta store.Store, keys *Keyring, clk clock.Clock, region string) *Service {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return &Service{meta: meta, keys: keys, clock: clk, region: region, ttl: 5 * time.Second}
+}
+
+// Region is the region this installation serves.
+func (s *Service) Region() string { return s.region }
+
+func randomID(prefix string, n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return prefix + string(b)
+}
+
+func newSecret() string {
+	b := make([]byte, 30)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b) // 40 characters, like AWS secrets
+}
+
+// ValidAccountID tells a 12-digit account id.
+func ValidAccountID(id string) bool { return accountRE.MatchString(id) }
+
+// Bootstrap makes sure an account exists with its admin user. When the account is new it creates an admin
+// access key — the given one, or a random one — and returns it; given credentials that are not stored yet
+// are added to the admin user. It returns nil credentials when there was nothing to create.
+func (s *Service) Bootstrap(ctx context.Context, accountID string, given *Credentials) (*Credentials, error) {
+	if !ValidAccountID(accountID) {
+		return nil, fmt.Errorf("%w: account id %q is not 12 digits", ErrInvalid, accountID)
+	}
+	var out *Credentials
+	err := s.meta.Update(ctx, func(tx store.Tx) error {
+		out = nil
+		now := s.clock.Now()
+		_, err := tx.GetAccount(accountID)
+		fresh := errors.Is(err, store.ErrNotFound)
+		if err != nil && !fresh {
+			return err
+		}
+		if fresh {
+			if err := tx.CreateAccount(store.Account{ID: accountID, CreatedAt: now}); err != nil {
+				return err
+			}
+			if err := tx.CreateUser(store.User{AccountID: accountID, Name: AdminUser, UserID: randomID("AIDA", 17), CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		creds := given
+		if creds == nil {
+			if !fresh {
+				return nil
+			}
+			creds = &Credentials{AccessKeyID: randomID("AKIA", 16), SecretAccessKey: newSecret()}
+		} else if k, err := tx.GetAccessKey(creds.AccessKeyID); err == nil {
+			if k.AccountID != accountID {
+				return fmt.Errorf("%w: access key %s belongs to account %s", ErrExists, k.ID, k.AccountID)
+			}
+			return nil // already there
+		}
+		out = creds
+		return tx.CreateAccessKey(s.sealedKey(accountID, AdminUser, creds, now))
+	})
+	return out, err
+}
+
+func (s *Service) sealedKey(accountID, user string, c *Credentials, now time.Time) store.AccessKey {
+	return store.AccessKey{ID: c.AccessKeyID, AccountID: accountID, UserName: user,
+		Secret: s.keys.Seal([]byte(c.SecretAccessKey), c.AccessKeyID), Status: "Active", CreatedAt: now}
+}
+
+// CreateAccount creates an account with its admin user and returns the admin's new access key.
+func (s *Service) CreateAccount(ctx context.Context, accountID string) (*Credentials, error) {
+	if !ValidAccountID(accountID) {
+		return nil, fmt.Errorf("%w: account id %q is not 12 digits", ErrInvalid, accountID)
+	}
+	var exists bool
+	if err := s.meta.View(ctx, func(tx store.Tx) error {
+		_, err := tx.GetAccount(accountID)
+		exists = err == nil
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if exists {
+		return nil, fmt.Errorf("%w: account %s", ErrExists, accountID)
+	}
+	return s.Bootstrap(ctx, accountID, nil)
+}
+
+// CreateUser adds an IAM user to an account.
+func (s *Service) CreateUser(ctx context.Context, accountID, name string) (*store.User, error) {
+	if !userRE.MatchString(name) {
+		return nil, fmt.Errorf("%w: user name %q", ErrInvalid, name)
+	}
+	u := store.User{AccountID: accountID, Name: name, UserID: randomID("AIDA", 17), CreatedAt: s.clock.Now()}
+	err := s.meta.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetAccount(accountID); err != nil {
+			return fmt.Errorf("%w: account %s", ErrNotFound, accountID)
+		}
+		err := tx.CreateUser(u)
+		if errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("%w: user %s", ErrExists, name)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// CreateAccessKey gives a user a new access key.
+func (s *Service) CreateAccessKey(ctx context.Context, accountID, user string) (*Credentials, error) {
+	c := &Credentials{AccessKeyID: randomID("AKIA", 16), SecretAccessKey: newSecret()}
+	err := s.meta.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetUser(accountID, user); err != nil {
+			return fmt.Errorf("%w: user %s in account %s", ErrNotFound, user, accountID)
+		}
+		return tx.CreateAccessKey(s.sealedKey(accountID, user, c, s.clock.Now()))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// SetAccessKeyStatus activates ("Active") or disables ("Inactive") a key.
+func (s *Service) SetAccessKeyStatus(ctx context.Context, keyID, status string) error {
+	if status != "Active" && status != "Inactive" {
+		return fmt.Errorf("%w: status %q", ErrInvalid, status)
+	}
+	defer s.cache.Delete(keyID)
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetAccessKeyStatus(keyID, status) }), "access key "+keyID)
+}
+
+// DeleteAccessKey removes a key; tokens issued with it stop working.
+func (s *Service) DeleteAccessKey(ctx context.Context, keyID string) error {
+	defer s.cache.Delete(keyID)
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error { return tx.DeleteAccessKey(keyID) }), "access key "+keyID)
+}
+
+// DeleteUser removes a user and its keys.
+func (s *Service) DeleteUser(ctx context.Context, accountID, name string) error {
+	err := s.meta.Update(ctx, func(tx store.Tx) error { return tx.DeleteUser(accountID, name) })
+	s.cache.Range(func(k, v any) bool {
+		if p := v.(cachedKey).principal; p.AccountID == accountID && p.UserName == name {
+			s.cache.Delete(k)
+		}
+		return true
+	})
+	return s.notFound(err, "user "+name)
+}
+
+func (s *Service) notFound(err error, what string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrNotFound, what)
+	}
+	return err
+}
+
+// LookupKey returns an active access key's secret and owner. Answers are cached for a few seconds.
+func (s *Service) LookupKey(ctx context.Context, keyID string) (string, Principal, error) {
+	now := s.clock.Now()
+	if v, ok := s.cache.Load(keyID); ok {
+		c := v.(cachedKey)
+		if now.Sub(c.at) < s.ttl && !now.Before(c.at) {
+			return c.secret, c.principal, c.err
+		}
+	}
+	c := cachedKey{at: now}
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		k, err := tx.GetAccessKey(keyID)
+		if errors.Is(err, store.ErrNotFound) {
+			c.err = ErrUnknownKey
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		u, err := tx.GetUser(k.AccountID, k.UserName)
+		if err != nil {
+			return err
+		}
+		secret, err := s.keys.Open(k.Secret, k.ID)
+		if err != nil {
+			return err
+		}
+		c.secret = string(secret)
+		c.principal = Principal{AccountID: k.AccountID, UserName: k.UserName, UserID: u.UserID, AccessKeyID: k.ID}
+		if k.Status != "Active" {
+			c.err = ErrInactiveKey
+		}
+		return nil
+	})
+	if err != nil {
+		return "", Principal{}, err // not cached: a store failure is no answer
+	}
+	s.cache.Store(keyID, c)
+	return c.secret, c.principal, c.err
+}
+
+// token is what an authorization token says; it is signed, so any node can check it without a lookup table.
+type token struct {
+	Version   int    `json:"v"`
+	AccountID string `json:"a"`
+	Region    string `json:"r"`
+	User      string `json:"u"`
+	KeyID     string `json:"k"`
+	Expires   int64  `json:"e"`
+}
+
+// IssueToken returns a registry password for the principal, valid until expires.
+func (s *Service) IssueToken(p Principal, expires time.Time) string {
+	body, _ := json.Marshal(token{Version: 1, AccountID: p.AccountID, Region: s.region, User: p.UserName, KeyID: p.AccessKeyID, Expires: expires.Unix()})
+	enc := base64.RawURLEncoding
+	payload := enc.EncodeToString(body)
+	return payload + "." + enc.EncodeToString(s.keys.Sign([]byte(payload)))
+}
+
+// VerifyToken checks a registry password: its signature, its region, its expiry, and that the access key
+// it was issued with is still active.
+func (s *Service) VerifyToken(ctx context.Context, password string) (Principal, error) {
+	payload, sig, ok := strings.Cut(strings.TrimSpace(password), ".")
+	if !ok {
+		return Principal{}, ErrBadToken
+	}
+	enc := base64.RawURLEncoding
+	got, err := enc.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, s.keys.Sign([]byte(payload))) {
+		return Principal{}, ErrBadToken
+	}
+	body, err := enc.DecodeString(payload)
+	if err != nil {
+		return Principal{}, ErrBadToken
+	}
+	var t token
+	if err := json.Unmarshal(body, &t); err != nil || t.Version != 1 {
+		return Principal{}, ErrBadToken
+	}
+	if t.Region != s.region {
+		return Principal{}, fmt.Errorf("%w: issued for region %s", ErrBadToken, t.Region)
+	}
+	if !s.clock.Now().Before(time.Unix(t.Expires, 0)) {
+		return Principal{}, ErrExpiredToken
+	}
+	_, p, err := s.LookupKey(ctx, t.KeyID)
+	if err != nil {
+		return Principal{}, err
+	}
+	if p.AccountID != t.AccountID || p.UserName != t.User {
+		return Principal{}, ErrBadToken
+	}
+	return p, nil
+}
