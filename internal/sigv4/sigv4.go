@@ -1,0 +1,255 @@
+// Package sigv4 verifies AWS Signature Version 4 on incoming requests (the Authorization header form), as
+// AWS services do: same canonical request, same signing key, a 15-minute clock-skew window, constant-time
+// comparison. It knows nothing of where secrets live; the caller looks them up.
+package sigv4
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxSkew is how far a request's X-Amz-Date may be from the server's clock.
+const MaxSkew = 15 * time.Minute
+
+const (
+	algorithm  = "AWS4-HMAC-SHA256"
+	timeFormat = "20060102T150405Z"
+)
+
+// Error is a signature failure with the AWS error code, message and status to answer it with.
+type Error struct {
+	Code    string
+	Message string
+	Status  int
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func fail(status int, code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Status: status}
+}
+
+// Signature failures AWS answers with.
+var (
+	errMissing = fail(http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+	// ErrUnknownKey is answered for unknown, inactive or deleted keys and unknown session tokens.
+	ErrUnknownKey = fail(http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid.")
+	errMismatch   = fail(http.StatusBadRequest, "InvalidSignatureException",
+		"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+)
+
+// Credential is what a verified request was signed with.
+type Credential struct {
+	AccessKeyID  string
+	Region       string
+	Service      string
+	SessionToken string
+}
+
+// Lookup returns the secret of an access key, or ErrUnknownKey (or another error) when there is none.
+type Lookup func(ctx context.Context, accessKeyID string) (secret string, err error)
+
+// Verifier checks requests for one region and a set of signing names.
+type Verifier struct {
+	Region   string
+	Services []string // signing names accepted, e.g. "ecr"
+	Lookup   Lookup
+}
+
+type authHeader struct {
+	keyID, date, region, service string
+	signed                       []string
+	signature                    string
+}
+
+func parseAuth(h string) (authHeader, error) {
+	var a authHeader
+	rest, ok := strings.CutPrefix(h, algorithm+" ")
+	if !ok {
+		return a, fail(http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires the %s algorithm", algorithm)
+	}
+	for _, part := range strings.Split(rest, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "Credential":
+			f := strings.Split(v, "/")
+			if len(f) != 5 || f[4] != "aws4_request" {
+				return a, fail(http.StatusBadRequest, "IncompleteSignatureException", "Credential must have the form <key>/<date>/<region>/<service>/aws4_request")
+			}
+			a.keyID, a.date, a.region, a.service = f[0], f[1], f[2], f[3]
+		case "SignedHeaders":
+			a.signed = strings.Split(v, ";")
+		case "Signature":
+			a.signature = v
+		}
+	}
+	if a.keyID == "" || len(a.signed) == 0 || a.signature == "" {
+		return a, fail(http.StatusBadRequest, "IncompleteSignatureException",
+			"Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters. Authorization=%s", h)
+	}
+	return a, nil
+}
+
+// Verify checks the request's signature over body (the request body, already read) at time now.
+func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, now time.Time) (Credential, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return Credential{}, errMissing
+	}
+	a, err := parseAuth(h)
+	if err != nil {
+		return Credential{}, err
+	}
+	amzDate := r.Header.Get("X-Amz-Date")
+	if amzDate == "" {
+		amzDate = r.Header.Get("Date")
+	}
+	t, err := time.Parse(timeFormat, amzDate)
+	if err != nil {
+		return Credential{}, fail(http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+	}
+	if d := now.Sub(t); d > MaxSkew || d < -MaxSkew {
+		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException",
+			"Signature expired: %s is now earlier than %s (%s - 15 min.)", amzDate, now.Add(-MaxSkew).UTC().Format(timeFormat), now.UTC().Format(timeFormat))
+	}
+	if a.date != t.Format("20060102") {
+		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException", "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", a.date, t.Format("20060102"))
+	}
+	if a.region != v.Region {
+		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException", "Credential should be scoped to a valid region, not '%s'. ", a.region)
+	}
+	known := false
+	for _, s := range v.Services {
+		known = known || s == a.service
+	}
+	if !known {
+		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException", "Credential should be scoped to correct service: '%s'. ", strings.Join(v.Services, "', '"))
+	}
+	signsHost := false
+	for _, s := range a.signed {
+		signsHost = signsHost || s == "host"
+	}
+	if !signsHost {
+		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	secret, err := v.Lookup(ctx, a.keyID)
+	if err != nil {
+		return Credential{}, err
+	}
+	payloadHash := r.Header.Get("X-Amz-Content-Sha256")
+	if payloadHash == "" || payloadHash == "UNSIGNED-PAYLOAD" && len(body) > 0 {
+		sum := sha256.Sum256(body)
+		payloadHash = hex.EncodeToString(sum[:])
+	}
+	creq := canonicalRequest(r, a.signed, payloadHash)
+	sum := sha256.Sum256([]byte(creq))
+	scope := a.date + "/" + a.region + "/" + a.service + "/aws4_request"
+	toSign := algorithm + "\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
+	want := hex.EncodeToString(hmacSHA256(signingKey(secret, a.date, a.region, a.service), toSign))
+	if !hmac.Equal([]byte(want), []byte(a.signature)) {
+		return Credential{}, errMismatch
+	}
+	return Credential{AccessKeyID: a.keyID, Region: a.region, Service: a.service, SessionToken: r.Header.Get("X-Amz-Security-Token")}, nil
+}
+
+func hmacSHA256(key []byte, msg string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}
+
+func signingKey(secret, date, region, service string) []byte {
+	k := hmacSHA256([]byte("AWS4"+secret), date)
+	k = hmacSHA256(k, region)
+	k = hmacSHA256(k, service)
+	return hmacSHA256(k, "aws4_request")
+}
+
+func canonicalRequest(r *http.Request, signed []string, payloadHash string) string {
+	var b strings.Builder
+	b.WriteString(r.Method)
+	b.WriteByte('\n')
+	b.WriteString(canonicalURI(r.URL))
+	b.WriteByte('\n')
+	b.WriteString(canonicalQuery(r.URL.Query()))
+	b.WriteByte('\n')
+	for _, name := range signed {
+		b.WriteString(name)
+		b.WriteByte(':')
+		b.WriteString(headerValue(r, name))
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	b.WriteString(strings.Join(signed, ";"))
+	b.WriteByte('\n')
+	b.WriteString(payloadHash)
+	return b.String()
+}
+
+func headerValue(r *http.Request, name string) string {
+	var vals []string
+	switch name {
+	case "host":
+		vals = []string{r.Host}
+	case "content-length":
+		if v := r.Header.Values("Content-Length"); len(v) > 0 {
+			vals = v
+		} else {
+			vals = []string{strconv.FormatInt(r.ContentLength, 10)}
+		}
+	default:
+		vals = r.Header.Values(name)
+	}
+	for i, v := range vals {
+		vals[i] = strings.Join(strings.Fields(v), " ")
+	}
+	return strings.Join(vals, ",")
+}
+
+func canonicalURI(u *url.URL) string {
+	p := u.EscapedPath()
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+func canonicalQuery(q url.Values) string {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		vals := append([]string(nil), q[k]...)
+		sort.Strings(vals)
+		for _, v := range vals {
+			parts = append(parts, escape(k)+"="+escape(v))
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// escape is SigV4's URI encoding: everything but unreserved characters, spaces as %20.
+func escape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}

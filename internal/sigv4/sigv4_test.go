@@ -1,0 +1,120 @@
+package sigv4
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+func verifier() *Verifier {
+	return &Verifier{Region: "us-east-1", Services: []string{"ecr"}, Lookup: func(_ context.Context, id string) (string, error) {
+		if id == "AKIDEXAMPLE" {
+			return "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", nil
+		}
+		return "", ErrUnknownKey
+	}}
+}
+
+// signed builds a request the way the AWS SDK for Go v2 signs it, received by a server.
+func signed(t *testing.T, body string, at time.Time, mutate func(*http.Request), key, secret, region, service string) (*http.Request, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://localhost:5000/?b=2&a=1&a=0", bytes.NewReader([]byte(body)))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories")
+	sum := sha256.Sum256([]byte(body))
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: key, SecretAccessKey: secret},
+		req, hex.EncodeToString(sum[:]), service, region, at); err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(req)
+	}
+	// What the server sees.
+	in := httptest.NewRequest(req.Method, req.URL.String(), bytes.NewReader([]byte(body)))
+	in.Header = req.Header.Clone()
+	in.Host = req.Host
+	if in.Host == "" {
+		in.Host = req.URL.Host
+	}
+	return in, []byte(body)
+}
+
+func code(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+func TestVerify(t *testing.T) {
+	const key, secret = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+	v := verifier()
+	r, body := signed(t, `{"maxResults":2}`, now, nil, key, secret, "us-east-1", "ecr")
+	c, err := v.Verify(context.Background(), r, body, now.Add(3*time.Minute))
+	if err != nil || c.AccessKeyID != key || c.Service != "ecr" {
+		t.Fatalf("Verify = %+v, %v", c, err)
+	}
+	cases := []struct {
+		name   string
+		req    func() (*http.Request, []byte)
+		at     time.Time
+		code   string
+		status int
+	}{
+		{"wrong secret", func() (*http.Request, []byte) { return signed(t, "{}", now, nil, key, "nope", "us-east-1", "ecr") }, now, "InvalidSignatureException", 400},
+		{"unknown key", func() (*http.Request, []byte) { return signed(t, "{}", now, nil, "AKIAUNKNOWN", secret, "us-east-1", "ecr") }, now, "UnrecognizedClientException", 400},
+		{"body changed", func() (*http.Request, []byte) {
+			r, _ := signed(t, `{"a":1}`, now, nil, key, secret, "us-east-1", "ecr")
+			return r, []byte(`{"a":2}`)
+		}, now, "InvalidSignatureException", 400},
+		{"header changed", func() (*http.Request, []byte) {
+			return signed(t, "{}", now, func(r *http.Request) {
+				r.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.DeleteRepository")
+			}, key, secret, "us-east-1", "ecr")
+		}, now, "InvalidSignatureException", 400},
+		{"clock skew", func() (*http.Request, []byte) { return signed(t, "{}", now, nil, key, secret, "us-east-1", "ecr") }, now.Add(16 * time.Minute), "InvalidSignatureException", 400},
+		{"future", func() (*http.Request, []byte) { return signed(t, "{}", now, nil, key, secret, "us-east-1", "ecr") }, now.Add(-16 * time.Minute), "InvalidSignatureException", 400},
+		{"other region", func() (*http.Request, []byte) { return signed(t, "{}", now, nil, key, secret, "eu-west-1", "ecr") }, now, "InvalidSignatureException", 400},
+		{"other service", func() (*http.Request, []byte) { return signed(t, "{}", now, nil, key, secret, "us-east-1", "s3") }, now, "InvalidSignatureException", 400},
+		{"no authorization", func() (*http.Request, []byte) {
+			return signed(t, "{}", now, func(r *http.Request) { r.Header.Del("Authorization") }, key, secret, "us-east-1", "ecr")
+		}, now, "MissingAuthenticationTokenException", 403},
+		{"garbled authorization", func() (*http.Request, []byte) {
+			return signed(t, "{}", now, func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 nonsense") }, key, secret, "us-east-1", "ecr")
+		}, now, "IncompleteSignatureException", 400},
+		{"no date", func() (*http.Request, []byte) {
+			return signed(t, "{}", now, func(r *http.Request) { r.Header.Del("X-Amz-Date") }, key, secret, "us-east-1", "ecr")
+		}, now, "IncompleteSignatureException", 400},
+	}
+	for _, tc := range cases {
+		r, body := tc.req()
+		_, err := v.Verify(context.Background(), r, body, tc.at)
+		var e *Error
+		if !errors.As(err, &e) || e.Code != tc.code || e.Status != tc.status {
+			t.Errorf("%s: got %v, want %s (%d)", tc.name, err, tc.code, tc.status)
+		}
+	}
+}
+
+func FuzzParseAuth(f *testing.F) {
+	f.Add("AWS4-HMAC-SHA256 Credential=AKID/20260501/us-east-1/ecr/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc")
+	f.Add("AWS4-HMAC-SHA256 Credential=/////, SignedHeaders=, Signature=")
+	f.Fuzz(func(t *testing.T, h string) {
+		a, err := parseAuth(h)
+		if err == nil && (a.keyID == "" || a.signature == "" || len(a.signed) == 0) {
+			t.Fatalf("accepted incomplete header %q", h)
+		}
+	})
+}
