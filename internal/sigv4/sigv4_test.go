@@ -74,7 +74,9 @@ func TestVerify(t *testing.T) {
 		status int
 	}{
 		{"wrong secret", func() (*http.Request, []byte) { return signed(t, "{}", now, nil, key, "nope", "us-east-1", "ecr") }, now, "InvalidSignatureException", 400},
-		{"unknown key", func() (*http.Request, []byte) { return signed(t, "{}", now, nil, "AKIAUNKNOWN", secret, "us-east-1", "ecr") }, now, "UnrecognizedClientException", 400},
+		{"unknown key", func() (*http.Request, []byte) {
+			return signed(t, "{}", now, nil, "AKIAUNKNOWN", secret, "us-east-1", "ecr")
+		}, now, "UnrecognizedClientException", 400},
 		{"body changed", func() (*http.Request, []byte) {
 			r, _ := signed(t, `{"a":1}`, now, nil, key, secret, "us-east-1", "ecr")
 			return r, []byte(`{"a":2}`)
