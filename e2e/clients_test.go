@@ -20,6 +20,7 @@ func TestConformance(t *testing.T) {
 	results := t.TempDir()
 	env := []string{
 		"OCI_REGISTRY=" + s.addr, "OCI_TLS=disabled", "OCI_RESULTS_DIR=" + results,
+		"OCI_USERNAME=AWS", "OCI_PASSWORD=" + s.password(),
 		"OCI_REPO1=conformance/repo1", "OCI_REPO2=conformance/repo2",
 		"OCI_API_BLOBS_UPLOAD_CANCEL=true", "OCI_API_BLOBS_DIGEST_HEADER=true", "OCI_API_MANIFESTS_DIGEST_HEADER=true",
 	}
@@ -43,6 +44,7 @@ func TestCraneRoundTrip(t *testing.T) {
 	crane := tool(t, "crane")
 	s := startServer(t, t.TempDir())
 	s.wharf("repo", "create", "team-a/web-app")
+	s.login()
 	work := t.TempDir()
 	big := make([]byte, 3<<20)
 	rand.Read(big)
@@ -110,6 +112,7 @@ func TestOrasArtifacts(t *testing.T) {
 	oras := tool(t, "oras")
 	s := startServer(t, t.TempDir())
 	s.wharf("repo", "create", "team-a/artifacts")
+	s.login()
 	work := t.TempDir()
 	if err := os.WriteFile(filepath.Join(work, "config.yaml"), []byte("key: value\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -161,6 +164,7 @@ func TestSkopeoCopy(t *testing.T) {
 	crane := tool(t, "crane")
 	s := startServer(t, t.TempDir())
 	s.wharf("repo", "create", "team-a/web-app")
+	s.login()
 	work := t.TempDir()
 	payload := make([]byte, 1<<20)
 	rand.Read(payload)

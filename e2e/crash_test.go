@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,9 +23,15 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
+// basicAuth is the Authorization header for a registry password.
+func basicAuth(password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte("AWS:"+password))
+}
+
 func do(t *testing.T, method, url string, body []byte, hdr ...string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	req.Header.Set("Authorization", authHeader)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -37,6 +44,21 @@ func do(t *testing.T, method, url string, body []byte, hdr ...string) *http.Resp
 	return res
 }
 
+// authHeader authenticates the raw HTTP requests of these tests.
+var authHeader string
+
+// doRaw sends an authenticated request and returns the response with its body unread.
+func doRaw(t *testing.T, method, url string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	req.Header.Set("Authorization", authHeader)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // TestChunkedUploadAcrossRestart starts a chunked upload, restarts the server in the middle (once
 // gracefully, once with SIGKILL), and completes it afterwards.
 func TestChunkedUploadAcrossRestart(t *testing.T) {
@@ -44,6 +66,7 @@ func TestChunkedUploadAcrossRestart(t *testing.T) {
 		t.Run(fmt.Sprintf("kill=%v", hard), func(t *testing.T) {
 			s := startServer(t, t.TempDir())
 			s.wharf("repo", "create", "app")
+			authHeader = basicAuth(s.password())
 			base := "http://" + s.addr
 			data := make([]byte, 12<<20)
 			rand.Read(data)
@@ -72,10 +95,7 @@ func TestChunkedUploadAcrossRestart(t *testing.T) {
 			if res.StatusCode != 201 {
 				t.Fatalf("completing after restart: %d", res.StatusCode)
 			}
-			got, err := http.Get(base + "/v2/app/blobs/" + d.String())
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := doRaw(t, "GET", base+"/v2/app/blobs/"+d.String())
 			b, _ := io.ReadAll(got.Body)
 			got.Body.Close()
 			if !bytes.Equal(b, data) {
@@ -92,6 +112,7 @@ func TestKillDuringPushes(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	s.wharf("repo", "create", "app")
+	authHeader = basicAuth(s.password())
 	base := "http://" + s.addr
 	var pushed atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
@@ -145,6 +166,7 @@ func TestKillDuringPushes(t *testing.T) {
 func pushImage(ctx context.Context, base, tag string) error {
 	req := func(method, url string, body []byte, hdr ...string) (*http.Response, error) {
 		r, _ := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+		r.Header.Set("Authorization", authHeader)
 		for i := 0; i+1 < len(hdr); i += 2 {
 			r.Header.Set(hdr[i], hdr[i+1])
 		}
@@ -246,6 +268,7 @@ func TestGarbageCollectionCommand(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	s.wharf("repo", "create", "app")
+	s.login()
 	work := t.TempDir()
 	keep := make([]byte, 1<<20)
 	drop := make([]byte, 1<<20)

@@ -79,11 +79,18 @@ func startServer(t *testing.T, dir string, args ...string) *wharfProc {
 	return s
 }
 
+// The admin key of the default account in every test server.
+const (
+	adminKeyID  = "AKIAE2EADMIN00000001"
+	adminSecret = "e2e-admin-secret-0000000000000000000000"
+)
+
 func (s *wharfProc) start() {
 	s.t.Helper()
 	s.log = &bytes.Buffer{}
 	args := append([]string{"serve", "--addr", s.addr, "--data-dir", s.dir, "--log-level", "warn"}, s.args...)
 	s.cmd = exec.Command(wharfBin, args...)
+	s.cmd.Env = append(os.Environ(), "WHARF_ADMIN_ACCESS_KEY_ID="+adminKeyID, "WHARF_ADMIN_SECRET_ACCESS_KEY="+adminSecret)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -122,6 +129,48 @@ func (s *wharfProc) kill() {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.cmd = nil
+}
+
+// awsEnv is the environment of the aws CLI talking to this server as the admin.
+func (s *wharfProc) awsEnv() []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + adminKeyID, "AWS_SECRET_ACCESS_KEY=" + adminSecret, "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_ENDPOINT_URL_ECR=http://" + s.addr, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+}
+
+// aws runs the aws CLI against this server.
+func (s *wharfProc) aws(args ...string) string {
+	s.t.Helper()
+	out, err := runEnv(s.t, s.awsEnv(), nil, tool(s.t, "aws"), args...)
+	if err != nil {
+		s.t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// password returns a registry password from `aws ecr get-login-password`.
+func (s *wharfProc) password() string {
+	s.t.Helper()
+	return strings.TrimSpace(s.aws("ecr", "get-login-password"))
+}
+
+// login logs crane, oras and skopeo in with the password of `aws ecr get-login-password`, piped as a user
+// would, into configuration files private to the test.
+func (s *wharfProc) login() string {
+	s.t.Helper()
+	cfg := s.t.TempDir()
+	s.t.Setenv("DOCKER_CONFIG", cfg)
+	s.t.Setenv("REGISTRY_AUTH_FILE", filepath.Join(cfg, "auth.json"))
+	pw := s.password()
+	for _, c := range [][]string{
+		{"crane", "auth", "login", s.addr, "-u", "AWS", "--password-stdin"},
+		{"oras", "login", "--plain-http", "-u", "AWS", "--password-stdin", s.addr},
+		{"skopeo", "login", "--tls-verify=false", "-u", "AWS", "--password-stdin", s.addr},
+	} {
+		if out, err := runEnv(s.t, nil, strings.NewReader(pw), tool(s.t, c[0]), c[1:]...); err != nil {
+			s.t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+	return pw
 }
 
 // wharf runs a wharf subcommand on the server's data directory.

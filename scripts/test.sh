@@ -35,11 +35,15 @@ if [ ! -x "$TOOLS/oci-conformance.test" ] || [ ! -f "$TOOLS/.conformance-$CONFOR
   touch "$TOOLS/.conformance-$CONFORMANCE_VERSION"
 fi
 
-if ! command -v skopeo >/dev/null 2>&1; then
-  step "installing skopeo (Debian package)"
+missing=""
+command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
+command -v aws >/dev/null 2>&1 || missing="$missing awscli"
+python3 -c 'import boto3' >/dev/null 2>&1 || missing="$missing python3-boto3"
+if [ -n "$missing" ]; then
+  step "installing Debian packages:$missing"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 
 step "gofmt and go vet"

@@ -5,10 +5,12 @@
 //	wharf repo list             list repositories
 //	wharf repo delete NAME      delete a repository (--force: with its images)
 //	wharf gc                    reclaim the storage of deleted images now
+//	wharf admin …               manage accounts, users and access keys
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/store"
@@ -35,6 +38,10 @@ commands:
   repo list             list repositories
   repo delete NAME      delete a repository (--force deletes its images too)
   gc                    reclaim the storage of deleted images now
+  admin create-account --account-id ID      create an account; prints its admin key as JSON
+  admin create-user --account-id ID NAME    create an IAM user
+  admin create-access-key --account-id ID NAME   create an access key for a user; prints it as JSON
+  admin delete-access-key KEY-ID            delete an access key
 
 Every flag can also be set as WHARF_<FLAG> in the environment (--data-dir as WHARF_DATA_DIR) or in a JSON
 config file (--config); flags win over the environment, which wins over the file.
@@ -54,6 +61,8 @@ func main() {
 		err = repo(args)
 	case "gc":
 		err = gc(args)
+	case "admin":
+		err = admin(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -73,6 +82,9 @@ func main() {
 type common struct {
 	dataDir      string
 	accountID    string
+	region       string
+	hostname     string
+	serverSecret string
 	createOnPush bool
 	logLevel     string
 	gcGrace      time.Duration
@@ -88,6 +100,9 @@ func commonFlags(name string) (*flag.FlagSet, *common) {
 	fs.String("config", "", "JSON config file of flag names and values")
 	fs.StringVar(&c.dataDir, "data-dir", "./wharf-data", "directory for metadata and blobs")
 	fs.StringVar(&c.accountID, "account-id", "000000000000", "12-digit id of the default account (its registry)")
+	fs.StringVar(&c.region, "region", "us-east-1", "the region this installation serves")
+	fs.StringVar(&c.hostname, "hostname", "", "registry host in repository URIs and proxyEndpoint (default: the listen address)")
+	fs.StringVar(&c.serverSecret, "server-secret", "", "base64 secret that seals access keys and signs tokens, shared by all nodes (default: <data-dir>/server.key)")
 	fs.BoolVar(&c.createOnPush, "create-on-push", false, "create repositories on first push instead of refusing the push")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.gcGrace, "gc-grace", time.Hour, "garbage collection spares blobs younger than this (0s: none; only when no push is running)")
@@ -133,7 +148,22 @@ func (c *common) open() (*server.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return server.New(server.Options{DataDir: c.dataDir, AccountID: c.accountID, Registry: c.registryConfig(), Log: log}, st), nil
+	app, err := server.New(c.options(log), st)
+	if err != nil {
+		st.Meta.Close()
+		return nil, err
+	}
+	return app, nil
+}
+
+func (c *common) options(log *slog.Logger) server.Options {
+	o := server.Options{DataDir: c.dataDir, AccountID: c.accountID, Region: c.region, Hostname: c.hostname,
+		ServerSecret: c.serverSecret, Registry: c.registryConfig(), Log: log}
+	id, secret := os.Getenv("WHARF_ADMIN_ACCESS_KEY_ID"), os.Getenv("WHARF_ADMIN_SECRET_ACCESS_KEY")
+	if id != "" && secret != "" {
+		o.AdminCredentials = &identity.Credentials{AccessKeyID: id, SecretAccessKey: secret}
+	}
+	return o
 }
 
 func serve(args []string) error {
@@ -154,10 +184,21 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	app := server.New(server.Options{
-		Addr: *addr, DataDir: c.dataDir, AccountID: c.accountID, TLSCert: *tlsCert, TLSKey: *tlsKey,
-		Registry: c.registryConfig(), GCInterval: *gcEvery, Log: log,
-	}, st)
+	opts := c.options(log)
+	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = *addr, *tlsCert, *tlsKey, *gcEvery, true
+	app, err := server.New(opts, st)
+	if err != nil {
+		st.Meta.Close()
+		return err
+	}
+	if app.NewAdmin != nil {
+		path, err := server.WriteAdminCredentials(c.dataDir, app.NewAdmin)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Created the admin of account %s. Its access key, shown once, is also in %s:\n  AWS_ACCESS_KEY_ID=%s\n  AWS_SECRET_ACCESS_KEY=%s\n",
+			c.accountID, path, app.NewAdmin.AccessKeyID, app.NewAdmin.SecretAccessKey)
+	}
 	if *pprofAddr != "" {
 		go func() {
 			log.Info("profiler listening", "addr", *pprofAddr)
@@ -246,4 +287,57 @@ func gc(args []string) error {
 	fmt.Printf("removed %d blobs (%d bytes), %d unused blob links, %d idle uploads\n",
 		st.BlobsDeleted, st.BytesFreed, st.LinksRemoved, st.UploadsPurged)
 	return nil
+}
+
+func admin(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: wharf admin create-account|create-user|create-access-key|delete-access-key [flags]")
+	}
+	sub := args[0]
+	fs, c := commonFlags("admin " + sub)
+	pos, err := config.Parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	app, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	ctx := context.Background()
+	printJSON := func(creds *identity.Credentials) error {
+		return json.NewEncoder(os.Stdout).Encode(map[string]string{"AccessKeyId": creds.AccessKeyID, "SecretAccessKey": creds.SecretAccessKey})
+	}
+	switch sub {
+	case "create-account":
+		creds, err := app.Identity.CreateAccount(ctx, c.accountID)
+		if err != nil {
+			return err
+		}
+		return printJSON(creds)
+	case "create-user":
+		if len(pos) != 1 {
+			return errors.New("usage: wharf admin create-user --account-id ID NAME")
+		}
+		u, err := app.Identity.CreateUser(ctx, c.accountID, pos[0])
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(map[string]string{"UserName": u.Name, "UserId": u.UserID, "Arn": "arn:aws:iam::" + u.AccountID + ":user/" + u.Name})
+	case "create-access-key":
+		if len(pos) != 1 {
+			return errors.New("usage: wharf admin create-access-key --account-id ID USER")
+		}
+		creds, err := app.Identity.CreateAccessKey(ctx, c.accountID, pos[0])
+		if err != nil {
+			return err
+		}
+		return printJSON(creds)
+	case "delete-access-key":
+		if len(pos) != 1 {
+			return errors.New("usage: wharf admin delete-access-key KEY-ID")
+		}
+		return app.Identity.DeleteAccessKey(ctx, pos[0])
+	}
+	return fmt.Errorf("unknown admin command %q", sub)
 }

@@ -40,6 +40,9 @@ var wireErrors = map[registry.Kind]wireError{
 	registry.KindDenied:                {"DENIED", http.StatusForbidden},
 	registry.KindUnauthorized:          {"UNAUTHORIZED", http.StatusUnauthorized},
 	registry.KindTooManyRequests:       {"TOOMANYREQUESTS", http.StatusTooManyRequests},
+	registry.KindInvalidParameter:      {"UNSUPPORTED", http.StatusBadRequest},
+	registry.KindInvalidTagParameter:   {"UNSUPPORTED", http.StatusBadRequest},
+	registry.KindTooManyTags:           {"UNSUPPORTED", http.StatusBadRequest},
 }
 
 type errorBody struct {

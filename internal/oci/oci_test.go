@@ -3,6 +3,7 @@ package oci_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,9 +11,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/store"
@@ -21,21 +24,33 @@ import (
 const ociManifest = "application/vnd.oci.image.manifest.v1+json"
 
 type client struct {
-	t   *testing.T
-	url string
-	app *server.App
+	t    *testing.T
+	url  string
+	app  *server.App
+	auth string // Authorization header sent with every request
 }
+
+var admin = &identity.Credentials{AccessKeyID: "AKIATESTADMIN0000001", SecretAccessKey: "test-secret"}
 
 func newServer(t *testing.T, cfg registry.Config) *client {
 	t.Helper()
-	st, err := server.OpenStores(t.TempDir())
+	dir := t.TempDir()
+	st, err := server.OpenStores(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := server.New(server.Options{Registry: cfg}, st)
+	app, err := server.New(server.Options{DataDir: dir, Registry: cfg, Bootstrap: true, AdminCredentials: admin}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(app.Handler)
 	t.Cleanup(func() { srv.Close(); app.Close() })
-	return &client{t: t, url: srv.URL, app: app}
+	_, p, err := app.Identity.LookupKey(context.Background(), admin.AccessKeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := app.Identity.IssueToken(p, time.Now().Add(time.Hour))
+	return &client{t: t, url: srv.URL, app: app, auth: "Basic " + base64.StdEncoding.EncodeToString([]byte("AWS:"+token))}
 }
 
 func (c *client) repo(name, mutability string) {
@@ -75,6 +90,9 @@ func (c *client) do(method, path string, body []byte, hdr ...string) resp {
 	req, err := http.NewRequest(method, c.url+path, rd)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
@@ -317,4 +335,42 @@ func TestManifestResponses(t *testing.T) {
 	if !strings.Contains(string(r.body), `"manifests":[]`) {
 		t.Fatalf("filtered referrers: %s", r.body)
 	}
+}
+
+func TestAuthentication(t *testing.T) {
+	c := newServer(t, registry.Config{})
+	c.repo("app", "")
+	good := c.auth
+	for _, tc := range []struct{ name, auth string }{
+		{"none", ""},
+		{"wrong user", "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:x"))},
+		{"garbage token", "Basic " + base64.StdEncoding.EncodeToString([]byte("AWS:not-a-token"))},
+		{"unknown scheme", "Digest abc"},
+	} {
+		c.auth = tc.auth
+		r := c.do("GET", "/v2/", nil)
+		if r.status != 401 || r.code() != "UNAUTHORIZED" || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic realm=") {
+			t.Fatalf("%s: %d %s %v", tc.name, r.status, r.body, r.header)
+		}
+		c.expect(c.do("GET", "/v2/app/tags/list", nil), 401, "UNAUTHORIZED")
+	}
+	// Bearer carrying the password, and Bearer carrying ECR's base64 token, both work.
+	_, p, _ := c.app.Identity.LookupKey(context.Background(), admin.AccessKeyID)
+	token := c.app.Identity.IssueToken(p, time.Now().Add(time.Hour))
+	for _, auth := range []string{good, "Bearer " + token, "Bearer " + base64.StdEncoding.EncodeToString([]byte("AWS:"+token))} {
+		c.auth = auth
+		c.expect(c.do("GET", "/v2/app/tags/list", nil), 200, "")
+	}
+	// An expired token is refused.
+	c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("AWS:"+c.app.Identity.IssueToken(p, time.Now().Add(-time.Second))))
+	c.expect(c.do("GET", "/v2/app/tags/list", nil), 401, "UNAUTHORIZED")
+	// Another account's registry is closed to this caller.
+	c.auth = good
+	other, err := c.app.Identity.CreateAccount(context.Background(), "111122223333")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, op, _ := c.app.Identity.LookupKey(context.Background(), other.AccessKeyID)
+	c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("AWS:"+c.app.Identity.IssueToken(op, time.Now().Add(time.Hour))))
+	c.expect(c.do("GET", "/v2/app/tags/list", nil), 403, "DENIED")
 }

@@ -20,7 +20,7 @@ import (
 type Call struct {
 	Protocol   string // "oci", "ecr", "console", …
 	Action     string // the ECR action it needs, e.g. "ecr:PutImage"; "" when any identified caller may
-	RegistryID string // the registry (account) addressed
+	RegistryID string // the registry (account) addressed; "" for the caller's own
 	Repository string // the repository addressed, "" for registry-wide actions
 	Source     string // a second repository read by the call (a cross-repository mount), or ""
 	Caller     identity.Principal
@@ -73,6 +73,9 @@ func (p *Pipeline) Do(r *http.Request, c *Call, op func(ctx context.Context) err
 		if c.Caller, err = p.Identify.Identify(r); err != nil {
 			return err
 		}
+	}
+	if c.RegistryID == "" { // a caller addresses its own registry unless it names another
+		c.RegistryID = c.Caller.AccountID
 	}
 	if p.Throttle != nil {
 		if err = p.Throttle.Allow(ctx, c); err != nil {

@@ -32,6 +32,9 @@ const (
 	KindDenied
 	KindUnauthorized
 	KindTooManyRequests
+	KindInvalidParameter
+	KindInvalidTagParameter
+	KindTooManyTags
 )
 
 // Error is a domain error: a kind for the adapters and a message for people.

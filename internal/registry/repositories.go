@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/wharf-dev/wharf/internal/store"
 )
@@ -13,27 +14,147 @@ const (
 	Immutable = "IMMUTABLE"
 )
 
-// CreateRepository creates a repository. Zero fields take ECR's defaults: MUTABLE tags, no scan on push,
-// AES256 encryption.
-func (s *Service) CreateRepository(ctx context.Context, r store.Repository) (*store.Repository, error) {
+// CreateRepository creates a repository with its resource tags, all or nothing. Zero fields take ECR's
+// defaults: MUTABLE tags, no scan on push, AES256 encryption.
+func (s *Service) CreateRepository(ctx context.Context, r store.Repository, tags ...store.ResourceTag) (*store.Repository, error) {
 	if err := ValidateRepositoryName(r.Name); err != nil {
+		return nil, err
+	}
+	if err := validateResourceTags(nil, tags); err != nil {
 		return nil, err
 	}
 	if r.TagMutability == "" {
 		r.TagMutability = Mutable
 	}
 	if r.TagMutability != Mutable && r.TagMutability != Immutable {
-		return nil, errf(KindNameInvalid, "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'")
+		return nil, errf(KindInvalidParameter, "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'")
 	}
 	if r.EncryptionType == "" {
 		r.EncryptionType = "AES256"
 	}
 	r.CreatedAt = s.clock.Now()
-	err := s.meta.Update(ctx, func(tx store.Tx) error { return s.createRepository(tx, &r) })
+	err := s.meta.Update(ctx, func(tx store.Tx) error {
+		if err := s.createRepository(tx, &r); err != nil {
+			return err
+		}
+		return tx.PutRepositoryTags(r.ID, tags)
+	})
 	if err != nil {
 		return nil, internal(err)
 	}
 	return &r, nil
+}
+
+// ListRepositories lists a registry's repositories by name after `after`, at most n.
+func (s *Service) ListRepositories(ctx context.Context, registryID, after string, n int) (repos []store.Repository, more bool, err error) {
+	err = s.meta.View(ctx, func(tx store.Tx) error {
+		if repos, err = tx.ListRepositories(registryID, after, n+1); err != nil {
+			return err
+		}
+		if len(repos) > n {
+			repos, more = repos[:n], true
+		}
+		return nil
+	})
+	return repos, more, internal(err)
+}
+
+// UpdateRepository changes a repository's settings: fn edits them, and the result is checked and stored.
+func (s *Service) UpdateRepository(ctx context.Context, registryID, name string, fn func(r *store.Repository)) (*store.Repository, error) {
+	var r *store.Repository
+	err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
+		if r, err = s.repo(tx, registryID, name); err != nil {
+			return err
+		}
+		fn(r)
+		if r.TagMutability != Mutable && r.TagMutability != Immutable {
+			return errf(KindInvalidParameter, "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'")
+		}
+		return tx.UpdateRepository(r)
+	})
+	if err != nil {
+		return nil, internal(err)
+	}
+	s.cache.invalidate()
+	return r, nil
+}
+
+// Resource tag limits of the user guide.
+const (
+	maxResourceTags = 50
+	maxTagKey       = 128
+	maxTagValue     = 256
+)
+
+// validateResourceTags checks tags to add to a repository that has tags `have`.
+func validateResourceTags(have []store.ResourceTag, add []store.ResourceTag) error {
+	keys := map[string]bool{}
+	for _, t := range have {
+		keys[t.Key] = true
+	}
+	for _, t := range add {
+		switch {
+		case len(t.Key) == 0 || len(t.Key) > maxTagKey:
+			return errf(KindInvalidTagParameter, "Invalid parameter at 'tags.key' failed to satisfy constraint: 'Member must have length between 1 and %d'", maxTagKey)
+		case len(t.Value) > maxTagValue:
+			return errf(KindInvalidTagParameter, "Invalid parameter at 'tags.value' failed to satisfy constraint: 'Member must have length less than or equal to %d'", maxTagValue)
+		case len(t.Key) >= 4 && strings.EqualFold(t.Key[:4], "aws:"):
+			return errf(KindInvalidTagParameter, "The tag key '%s' uses the reserved prefix 'aws:'", t.Key)
+		}
+		keys[t.Key] = true
+	}
+	if len(keys) > maxResourceTags {
+		return errf(KindTooManyTags, "The number of tags (%d) exceeds the limit of %d tags per resource", len(keys), maxResourceTags)
+	}
+	return nil
+}
+
+// TagRepository adds resource tags to a repository (replacing values of existing keys).
+func (s *Service) TagRepository(ctx context.Context, registryID, name string, tags []store.ResourceTag) error {
+	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		have, err := tx.RepositoryTags(r.ID)
+		if err != nil {
+			return err
+		}
+		if err := validateResourceTags(have, tags); err != nil {
+			return err
+		}
+		return tx.PutRepositoryTags(r.ID, tags)
+	}))
+}
+
+// UntagRepository removes resource tags by key; absent keys are ignored.
+func (s *Service) UntagRepository(ctx context.Context, registryID, name string, keys []string) error {
+	for _, k := range keys {
+		if len(k) >= 4 && strings.EqualFold(k[:4], "aws:") {
+			return errf(KindInvalidTagParameter, "The tag key '%s' uses the reserved prefix 'aws:'", k)
+		}
+	}
+	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		return tx.DeleteRepositoryTags(r.ID, keys)
+	}))
+}
+
+// RepositoryTags lists a repository's resource tags.
+func (s *Service) RepositoryTags(ctx context.Context, registryID, name string) ([]store.ResourceTag, error) {
+	var tags []store.ResourceTag
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		tags, err = tx.RepositoryTags(r.ID)
+		return err
+	})
+	return tags, internal(err)
 }
 
 func (s *Service) createRepository(tx store.Tx, r *store.Repository) error {

@@ -17,9 +17,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wharf-dev/wharf/internal/authz"
 	"github.com/wharf-dev/wharf/internal/blob"
 	blobfs "github.com/wharf-dev/wharf/internal/blob/fs"
 	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/ecrapi"
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -32,6 +35,14 @@ type Options struct {
 	Addr       string
 	DataDir    string
 	AccountID  string // the default registry
+	Region     string // default us-east-1
+	Hostname   string // registry host in repository URIs and proxyEndpoint; default the listen address
+	// Bootstrap makes sure the default account and its admin user exist (wharf serve does; one-shot
+	// commands do not). AdminCredentials, when set, is the admin's key instead of a random one.
+	Bootstrap        bool
+	AdminCredentials *identity.Credentials
+	// ServerSecret seals access keys and signs tokens; every node shares it. Default: <data-dir>/server.key.
+	ServerSecret string
 	TLSCert    string
 	TLSKey     string
 	Registry   registry.Config
@@ -65,15 +76,18 @@ func OpenStores(dataDir string) (*Stores, error) {
 
 // App is a running Wharf.
 type App struct {
-	opts    Options
-	stores  *Stores
-	Service *registry.Service
-	Handler http.Handler
-	log     *slog.Logger
+	opts     Options
+	stores   *Stores
+	Service  *registry.Service
+	Identity *identity.Service
+	Handler  http.Handler
+	log      *slog.Logger
+	// NewAdmin holds the default account's admin key when this start created it (shown once).
+	NewAdmin *identity.Credentials
 }
 
-// New builds an App over open stores.
-func New(opts Options, st *Stores) *App {
+// New builds an App over open stores: it makes sure the default account and its admin exist.
+func New(opts Options, st *Stores) (*App, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -83,21 +97,64 @@ func New(opts Options, st *Stores) *App {
 	if opts.AccountID == "" {
 		opts.AccountID = "000000000000"
 	}
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = opts.Addr
+	}
+	secret, err := identity.LoadOrCreateSecret(opts.DataDir, opts.ServerSecret)
+	if err != nil {
+		return nil, fmt.Errorf("server secret: %w", err)
+	}
+	keys, err := identity.NewKeyring(secret)
+	if err != nil {
+		return nil, err
+	}
+	ids := identity.New(st.Meta, keys, opts.Clock, opts.Region)
+	var newAdmin *identity.Credentials
+	if opts.Bootstrap {
+		if newAdmin, err = ids.Bootstrap(context.Background(), opts.AccountID, opts.AdminCredentials); err != nil {
+			return nil, fmt.Errorf("bootstrapping account %s: %w", opts.AccountID, err)
+		}
+	}
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	m := newMetrics()
-	pipe := &pipeline.Pipeline{
-		// Identify, Throttle and Authorize are added by the authentication and IAM work; until then
-		// every caller is anonymous and may do everything.
-		Audit: []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}},
-		Clock: opts.Clock,
-	}
+	audit := []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}}
+	authorize := authz.AccountAuthorizer{Region: opts.Region}
 	account := opts.AccountID
 	ociHandler := &oci.Handler{
-		Service:     svc,
-		Pipeline:    pipe,
-		RegistryFor: func(*http.Request) string { return account },
-		Challenge:   `Basic realm="wharf"`,
+		Service: svc,
+		Pipeline: &pipeline.Pipeline{
+			Identify:  oci.TokenIdentifier{Identity: ids},
+			Authorize: authorize,
+			Audit:     audit,
+			Clock:     opts.Clock,
+		},
+		RegistryFor: registryFor(account, opts.Region),
+		Challenge:   fmt.Sprintf(`Basic realm="https://%s/",service="ecr.amazonaws.com"`, opts.Hostname),
 		Log:         opts.Log,
+	}
+	scheme := "http"
+	if opts.TLSCert != "" {
+		scheme = "https"
+	}
+	ecrHandler := &ecrapi.Handler{
+		Service:  svc,
+		Identity: ids,
+		Pipeline: &pipeline.Pipeline{
+			Identify:  ecrapi.SigV4Identifier{Identity: ids, Verifier: ecrapi.NewVerifier(ids, opts.Region), Clock: opts.Clock},
+			Authorize: authorize,
+			Audit:     audit,
+			Clock:     opts.Clock,
+		},
+		Clock:        opts.Clock,
+		Log:          opts.Log,
+		Region:       opts.Region,
+		RegistryHost: opts.Hostname,
+		Scheme:       scheme,
+		TokenTTL:     12 * time.Hour,
+		Paging:       &ecrapi.Paging{Keys: keys},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -115,9 +172,13 @@ func New(opts Options, st *Stores) *App {
 			ociHandler.ServeHTTP(w, r)
 			return
 		}
+		if ecrapi.IsECRRequest(r) {
+			ecrHandler.ServeHTTP(w, r)
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
-	return &App{opts: opts, stores: st, Service: svc, Handler: m.instrument(root), log: opts.Log}
+	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: m.instrument(root), log: opts.Log, NewAdmin: newAdmin}, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -188,6 +249,26 @@ func (l bigBufferListener) Accept() (net.Conn, error) {
 		tc.SetWriteBuffer(4 << 20)
 	}
 	return c, err
+}
+
+// registryFor picks the registry a registry request addresses: the account of an ECR-style host name
+// (<account>.dkr.ecr.<region>.…), else the default account.
+func registryFor(defaultAccount, region string) func(*http.Request) string {
+	return func(r *http.Request) string {
+		host := r.Host
+		if acct, rest, ok := strings.Cut(host, ".dkr.ecr."); ok && identity.ValidAccountID(acct) && strings.HasPrefix(rest, region+".") {
+			return acct
+		}
+		return defaultAccount
+	}
+}
+
+// WriteAdminCredentials writes an admin key to <data-dir>/admin-credentials in the aws CLI's credentials
+// file format, readable by its owner only.
+func WriteAdminCredentials(dataDir string, c *identity.Credentials) (string, error) {
+	path := filepath.Join(dataDir, "admin-credentials")
+	body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
+	return path, os.WriteFile(path, []byte(body), 0o600)
 }
 
 func (a *App) collectPeriodically(ctx context.Context) {

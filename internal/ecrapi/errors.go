@@ -1,0 +1,89 @@
+package ecrapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/sigv4"
+)
+
+// awsError is an error in AWS's JSON protocol: {"__type": code, "message": …}.
+type awsError struct {
+	Code    string
+	Message string
+	Status  int
+}
+
+func (e *awsError) Error() string { return e.Code + ": " + e.Message }
+
+func invalidParameter(msg string) error {
+	return &awsError{"InvalidParameterException", msg, http.StatusBadRequest}
+}
+
+// codes maps domain error kinds to ECR error codes, once. Operations whose model names a more specific
+// code for a kind (PutImage's LayersNotFoundException, say) translate before returning.
+var codes = map[registry.Kind]string{
+	registry.KindNameInvalid:           "InvalidParameterException",
+	registry.KindInvalidParameter:      "InvalidParameterException",
+	registry.KindRepositoryNotFound:    "RepositoryNotFoundException",
+	registry.KindRepositoryExists:      "RepositoryAlreadyExistsException",
+	registry.KindRepositoryNotEmpty:    "RepositoryNotEmptyException",
+	registry.KindBlobUnknown:           "LayersNotFoundException",
+	registry.KindUploadUnknown:         "UploadNotFoundException",
+	registry.KindUploadInvalid:         "InvalidLayerPartException",
+	registry.KindRangeInvalid:          "InvalidLayerPartException",
+	registry.KindDigestInvalid:         "InvalidParameterException",
+	registry.KindSizeInvalid:           "InvalidParameterException",
+	registry.KindManifestInvalid:       "InvalidParameterException",
+	registry.KindManifestBlobUnknown:   "LayersNotFoundException",
+	registry.KindManifestUnknown:       "ImageNotFoundException",
+	registry.KindTagInvalid:            "InvalidParameterException",
+	registry.KindImageReferenced:       "InvalidParameterException",
+	registry.KindImageTagAlreadyExists: "ImageTagAlreadyExistsException",
+	registry.KindLimitExceeded:         "LimitExceededException",
+	registry.KindUnsupported:           "UnsupportedImageTypeException",
+	registry.KindTryAgain:              "ThrottlingException",
+	registry.KindDenied:                "AccessDeniedException",
+	registry.KindUnauthorized:          "UnrecognizedClientException",
+	registry.KindTooManyRequests:       "ThrottlingException",
+	registry.KindInvalidTagParameter:   "InvalidTagParameterException",
+	registry.KindTooManyTags:           "TooManyTagsException",
+}
+
+func toAWS(err error) *awsError {
+	var ae *awsError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var se *sigv4.Error
+	if errors.As(err, &se) {
+		return &awsError{se.Code, se.Message, se.Status}
+	}
+	var de *registry.Error
+	if errors.As(err, &de) {
+		if code, ok := codes[de.Kind]; ok {
+			status := http.StatusBadRequest
+			if de.Kind == registry.KindDenied {
+				status = http.StatusBadRequest // ECR answers AccessDeniedException with 400 over JSON 1.1
+			}
+			return &awsError{code, de.Message, status}
+		}
+	}
+	return &awsError{"ServerException", "internal error", http.StatusInternalServerError}
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, err error) {
+	ae := toAWS(err)
+	if ae.Code == "ServerException" {
+		h.Log.Error("ECR API call failed", "err", err)
+	}
+	body, _ := json.Marshal(map[string]string{"__type": ae.Code, "message": ae.Message})
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("x-amzn-ErrorType", ae.Code)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(ae.Status)
+	w.Write(body)
+}

@@ -1,0 +1,206 @@
+// Package ecrapi serves Amazon ECR's API (AWS JSON 1.1 over POST /, SigV4-signed) over the registry core,
+// with the shapes and error codes of botocore's model.
+package ecrapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/sigv4"
+)
+
+// TargetPrefix starts every X-Amz-Target of the ECR API.
+const TargetPrefix = "AmazonEC2ContainerRegistry_V20150921."
+
+// maxBody bounds a request body: UploadLayerPart carries parts of up to 10 MiB (as base64) and more.
+const maxBody = 24 << 20
+
+// Handler serves the ECR API.
+type Handler struct {
+	Service  *registry.Service
+	Identity *identity.Service
+	Pipeline *pipeline.Pipeline
+	Clock    clock.Clock
+	Log      *slog.Logger
+	Region   string
+	// RegistryHost is the host of the registry endpoint, for repository URIs and proxyEndpoint.
+	RegistryHost string
+	// Scheme of proxyEndpoint: "https", or "http" when Wharf serves plain HTTP.
+	Scheme string
+	// TokenTTL is how long an authorization token lasts (12 hours).
+	TokenTTL time.Duration
+	// Paging signs and checks nextToken values.
+	Paging *Paging
+}
+
+// IsECRRequest tells an ECR API call from other traffic on the shared listener.
+func IsECRRequest(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
+}
+
+// op is one operation: its ECR action and how it runs.
+type op struct {
+	action string
+	run    func(h *Handler, ctx context.Context, c *pipeline.Call, body []byte) (any, error)
+	// repo names the repository the call addresses, from the decoded input (for authorization).
+	repo func(body []byte) (registryID, name string)
+}
+
+var ops = map[string]op{}
+
+// register adds an operation whose input decodes into I.
+func register[I any](name string, run func(h *Handler, ctx context.Context, c *pipeline.Call, in *I) (any, error)) {
+	ops[name] = op{
+		action: "ecr:" + name,
+		run: func(h *Handler, ctx context.Context, c *pipeline.Call, body []byte) (any, error) {
+			in := new(I)
+			if err := decode(body, in); err != nil {
+				return nil, err
+			}
+			return run(h, ctx, c, in)
+		},
+	}
+}
+
+// target names the registry and repository an input addresses.
+type target struct {
+	RegistryID     string `json:"registryId"`
+	RepositoryName string `json:"repositoryName"`
+	ResourceArn    string `json:"resourceArn"`
+}
+
+func decode(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return &awsError{"SerializationException", "Start of structure or map found where not expected, or malformed JSON: " + err.Error(), http.StatusBadRequest}
+	}
+	return nil
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newRequestID()
+	w.Header().Set("x-amzn-RequestId", reqID)
+	name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	if len(body) > maxBody {
+		h.writeError(w, &awsError{"InvalidParameterException", "request body too large", http.StatusRequestEntityTooLarge})
+		return
+	}
+	o, ok := ops[name]
+	if !ok {
+		h.writeError(w, &awsError{"UnknownOperationException", "", http.StatusBadRequest})
+		return
+	}
+	var t target
+	json.Unmarshal(body, &t) // a malformed body is reported by the operation's own decoding
+	call := &pipeline.Call{Protocol: "ecr", Action: o.action, RegistryID: t.RegistryID, Repository: t.RepositoryName}
+	if t.ResourceArn != "" {
+		if reg, repo, ok := parseRepositoryARN(t.ResourceArn); ok {
+			call.RegistryID, call.Repository = reg, repo
+		}
+	}
+	var out any
+	err = h.Pipeline.Do(withBody(r, body), call, func(ctx context.Context) error {
+		var err error
+		out, err = o.run(h, ctx, call, body)
+		return err
+	})
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(data)
+}
+
+// withBody lets the identify step read the body again.
+func withBody(r *http.Request, body []byte) *http.Request {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return r
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// SigV4Identifier identifies ECR callers by their SigV4 signature.
+type SigV4Identifier struct {
+	Identity *identity.Service
+	Verifier *sigv4.Verifier
+	Clock    clock.Clock
+}
+
+// Identify implements pipeline.Identifier.
+func (s SigV4Identifier) Identify(r *http.Request) (identity.Principal, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return identity.Principal{}, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	cred, err := s.Verifier.Verify(r.Context(), r, body, s.Clock.Now())
+	if err != nil {
+		return identity.Principal{}, err
+	}
+	if cred.SessionToken != "" { // no temporary credentials are issued yet
+		return identity.Principal{}, sigv4.ErrUnknownKey
+	}
+	_, p, err := s.Identity.LookupKey(r.Context(), cred.AccessKeyID)
+	if err != nil {
+		return identity.Principal{}, sigv4.ErrUnknownKey
+	}
+	return p, nil
+}
+
+// NewVerifier returns the SigV4 verifier of the ECR API: identities looked up in the identity service.
+func NewVerifier(ids *identity.Service, region string) *sigv4.Verifier {
+	return &sigv4.Verifier{Region: region, Services: []string{"ecr"}, Lookup: func(ctx context.Context, key string) (string, error) {
+		secret, _, err := ids.LookupKey(ctx, key)
+		if errors.Is(err, identity.ErrUnknownKey) || errors.Is(err, identity.ErrInactiveKey) {
+			return "", sigv4.ErrUnknownKey
+		}
+		return secret, err
+	}}
+}
+
+func parseRepositoryARN(arn string) (registryID, name string, ok bool) {
+	// arn:aws:ecr:<region>:<account>:repository/<name>
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "ecr" {
+		return "", "", false
+	}
+	name, ok = strings.CutPrefix(parts[5], "repository/")
+	return parts[4], name, ok && name != ""
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
