@@ -32,23 +32,23 @@ import (
 
 // Options are the settings of a Wharf instance.
 type Options struct {
-	Addr       string
-	DataDir    string
-	AccountID  string // the default registry
-	Region     string // default us-east-1
-	Hostname   string // registry host in repository URIs and proxyEndpoint; default the listen address
+	Addr      string
+	DataDir   string
+	AccountID string // the default registry
+	Region    string // default us-east-1
+	Hostname  string // registry host in repository URIs and proxyEndpoint; default the listen address
 	// Bootstrap makes sure the default account and its admin user exist (wharf serve does; one-shot
 	// commands do not). AdminCredentials, when set, is the admin's key instead of a random one.
 	Bootstrap        bool
 	AdminCredentials *identity.Credentials
 	// ServerSecret seals access keys and signs tokens; every node shares it. Default: <data-dir>/server.key.
 	ServerSecret string
-	TLSCert    string
-	TLSKey     string
-	Registry   registry.Config
-	GCInterval time.Duration // 0 disables the periodic collection
-	Clock      clock.Clock
-	Log        *slog.Logger
+	TLSCert      string
+	TLSKey       string
+	Registry     registry.Config
+	GCInterval   time.Duration // 0 disables the periodic collection
+	Clock        clock.Clock
+	Log          *slog.Logger
 }
 
 // Stores are the two storage back ends.
