@@ -51,6 +51,11 @@ var codes = map[registry.Kind]string{
 	registry.KindTooManyRequests:       "ThrottlingException",
 	registry.KindInvalidTagParameter:   "InvalidTagParameterException",
 	registry.KindTooManyTags:           "TooManyTagsException",
+	registry.KindManifestChildUnknown:  "ReferencedImagesNotFoundException",
+	registry.KindImageAlreadyExists:    "ImageAlreadyExistsException",
+	registry.KindLayerPartTooSmall:     "LayerPartTooSmallException",
+	registry.KindEmptyUpload:           "EmptyUploadException",
+	registry.KindLayerAlreadyExists:    "LayerAlreadyExistsException",
 }
 
 func toAWS(err error) *awsError {

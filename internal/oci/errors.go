@@ -43,6 +43,7 @@ var wireErrors = map[registry.Kind]wireError{
 	registry.KindInvalidParameter:      {"UNSUPPORTED", http.StatusBadRequest},
 	registry.KindInvalidTagParameter:   {"UNSUPPORTED", http.StatusBadRequest},
 	registry.KindTooManyTags:           {"UNSUPPORTED", http.StatusBadRequest},
+	registry.KindManifestChildUnknown:  {"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest},
 }
 
 type errorBody struct {

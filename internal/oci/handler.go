@@ -279,10 +279,10 @@ func (h *Handler) deleteManifest(ctx context.Context, w http.ResponseWriter, reg
 	if registry.IsDigest(rt.ref) {
 		var d digest.Digest
 		if d, err = registry.ParseDigest(rt.ref); err == nil {
-			err = h.Service.DeleteManifest(ctx, reg, rt.name, d)
+			_, err = h.Service.DeleteManifest(ctx, reg, rt.name, d)
 		}
 	} else {
-		err = h.Service.DeleteTag(ctx, reg, rt.name, rt.ref)
+		_, err = h.Service.DeleteTag(ctx, reg, rt.name, rt.ref)
 	}
 	if err != nil {
 		return err

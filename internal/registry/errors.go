@@ -35,6 +35,11 @@ const (
 	KindInvalidParameter
 	KindInvalidTagParameter
 	KindTooManyTags
+	KindManifestChildUnknown // an index names a manifest the repository does not hold
+	KindImageAlreadyExists
+	KindLayerPartTooSmall
+	KindEmptyUpload
+	KindLayerAlreadyExists
 )
 
 // Error is a domain error: a kind for the adapters and a message for people.

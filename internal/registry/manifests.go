@@ -141,7 +141,7 @@ func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.
 			}
 		case store.RefManifest:
 			if _, err := tx.StatImage(repo.ID, r.Digest); errors.Is(err, store.ErrNotFound) {
-				return &Error{Kind: KindManifestBlobUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'; push it before the index", r.Digest, repo.Name), Detail: r.Digest}
+				return &Error{Kind: KindManifestChildUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'; push it before the index", r.Digest, repo.Name), Detail: r.Digest}
 			} else if err != nil {
 				return err
 			}
@@ -235,11 +235,12 @@ func manifestUnknown(name, ref string) error {
 	return &Error{Kind: KindManifestUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'", ref, name), Detail: ref}
 }
 
-// DeleteManifest deletes an image and all its tags. An image that an index of the repository lists
-// stays until the index is deleted.
-func (s *Service) DeleteManifest(ctx context.Context, registryID, name string, d digest.Digest) error {
+// DeleteManifest deletes an image and all its tags, and returns the tags it had. An image that an index of
+// the repository lists stays until the index is deleted.
+func (s *Service) DeleteManifest(ctx context.Context, registryID, name string, d digest.Digest) ([]string, error) {
 	defer s.cache.invalidate()
-	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+	var tags []string
+	err := s.meta.Update(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)
 		if err != nil {
 			return err
@@ -256,18 +257,23 @@ func (s *Service) DeleteManifest(ctx context.Context, registryID, name string, d
 		if len(parents) > 0 {
 			return errf(KindImageReferenced, "image %s is referenced by the manifest list %s; delete that first", d, parents[0])
 		}
+		if tags, err = tx.ImageTags(r.ID, d); err != nil {
+			return err
+		}
 		return tx.DeleteImage(r.ID, d)
-	}))
+	})
+	return tags, internal(err)
 }
 
-// DeleteTag removes a tag. When it was the image's last tag the image goes too (ECR's rule), unless an
-// index of the repository still lists it.
-func (s *Service) DeleteTag(ctx context.Context, registryID, name, tag string) error {
+// DeleteTag removes a tag and returns the image it named. When it was the image's last tag the image goes
+// too (ECR's rule), unless an index of the repository still lists it.
+func (s *Service) DeleteTag(ctx context.Context, registryID, name, tag string) (digest.Digest, error) {
 	if err := ValidateTag(tag); err != nil {
-		return err
+		return "", err
 	}
 	defer s.cache.invalidate()
-	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+	var d digest.Digest
+	err := s.meta.Update(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)
 		if err != nil {
 			return err
@@ -279,6 +285,7 @@ func (s *Service) DeleteTag(ctx context.Context, registryID, name, tag string) e
 		if err != nil {
 			return err
 		}
+		d = t.Digest
 		if err := tx.DeleteTag(r.ID, tag); err != nil {
 			return err
 		}
@@ -291,7 +298,8 @@ func (s *Service) DeleteTag(ctx context.Context, registryID, name, tag string) e
 			return err
 		}
 		return tx.DeleteImage(r.ID, t.Digest)
-	}))
+	})
+	return d, internal(err)
 }
 
 // ListTags lists a repository's tags in lexical order after `after`, at most n.

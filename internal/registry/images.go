@@ -1,0 +1,99 @@
+package registry
+
+import (
+	"context"
+	"errors"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// ImageDetail is an image with its tags, as DescribeImages and ListImages show it.
+type ImageDetail struct {
+	store.Image
+	Tags []string
+}
+
+// TagStatus filters images by whether they have tags.
+type TagStatus string
+
+const (
+	AnyTagStatus TagStatus = "ANY"
+	Tagged       TagStatus = "TAGGED"
+	Untagged     TagStatus = "UNTAGGED"
+)
+
+// ListImages lists a repository's images by digest after `after`, at most n per page, with their tags;
+// status filters the page (so a page may hold fewer than n). more tells whether images follow; last is
+// the digest to continue after.
+func (s *Service) ListImages(ctx context.Context, registryID, name string, after digest.Digest, n int, status TagStatus) (out []ImageDetail, last digest.Digest, more bool, err error) {
+	err = s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		imgs, err := tx.ListImages(r.ID, after, n+1)
+		if err != nil {
+			return err
+		}
+		if len(imgs) > n {
+			imgs, more = imgs[:n], true
+		}
+		for _, img := range imgs {
+			last = img.Digest
+			tags, err := tx.ImageTags(r.ID, img.Digest)
+			if err != nil {
+				return err
+			}
+			if status == Tagged && len(tags) == 0 || status == Untagged && len(tags) > 0 {
+				continue
+			}
+			out = append(out, ImageDetail{Image: img, Tags: tags})
+		}
+		return nil
+	})
+	return out, last, more, internal(err)
+}
+
+// ImageRef names an image by digest, tag or both.
+type ImageRef struct {
+	Digest digest.Digest
+	Tag    string
+}
+
+// FindImage resolves an image reference. With both a digest and a tag, the tag must name that digest.
+func (s *Service) FindImage(ctx context.Context, registryID, name string, ref ImageRef) (*ImageDetail, error) {
+	var out *ImageDetail
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		d := ref.Digest
+		if ref.Tag != "" {
+			t, err := tx.GetTag(r.ID, ref.Tag)
+			if errors.Is(err, store.ErrNotFound) || err == nil && d != "" && t.Digest != d {
+				return manifestUnknown(name, ref.Tag)
+			}
+			if err != nil {
+				return err
+			}
+			d = t.Digest
+		}
+		img, err := tx.GetImage(r.ID, d)
+		if errors.Is(err, store.ErrNotFound) {
+			return manifestUnknown(name, d.String())
+		}
+		if err != nil {
+			return err
+		}
+		tags, err := tx.ImageTags(r.ID, d)
+		if err != nil {
+			return err
+		}
+		out = &ImageDetail{Image: *img, Tags: tags}
+		return nil
+	})
+	return out, internal(err)
+}
