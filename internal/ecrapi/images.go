@@ -1,0 +1,337 @@
+package ecrapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+type imageID struct {
+	ImageDigest string `json:"imageDigest,omitempty"`
+	ImageTag    string `json:"imageTag,omitempty"`
+}
+
+func (id imageID) String() string {
+	q := func(s string) string {
+		if s == "" {
+			return "null"
+		}
+		return s
+	}
+	return fmt.Sprintf("{imageDigest:'%s', imageTag:'%s'}", q(id.ImageDigest), q(id.ImageTag))
+}
+
+type imageFailure struct {
+	ImageID       imageID `json:"imageId"`
+	FailureCode   string  `json:"failureCode"`
+	FailureReason string  `json:"failureReason"`
+}
+
+type imageDetailJSON struct {
+	RegistryID             string   `json:"registryId"`
+	RepositoryName         string   `json:"repositoryName"`
+	ImageDigest            string   `json:"imageDigest"`
+	ImageTags              []string `json:"imageTags,omitempty"`
+	ImageSizeInBytes       int64    `json:"imageSizeInBytes"`
+	ImagePushedAt          float64  `json:"imagePushedAt"`
+	ImageManifestMediaType string   `json:"imageManifestMediaType"`
+	ArtifactMediaType      string   `json:"artifactMediaType,omitempty"`
+	LastRecordedPullTime   *float64 `json:"lastRecordedPullTime,omitempty"`
+	SubjectManifestDigest  string   `json:"subjectManifestDigest,omitempty"`
+}
+
+type imageJSON struct {
+	RegistryID             string  `json:"registryId"`
+	RepositoryName         string  `json:"repositoryName"`
+	ImageID                imageID `json:"imageId"`
+	ImageManifest          string  `json:"imageManifest"`
+	ImageManifestMediaType string  `json:"imageManifestMediaType"`
+}
+
+type listImagesInput struct {
+	RepositoryName string  `json:"repositoryName"`
+	NextToken      *string `json:"nextToken"`
+	MaxResults     *int    `json:"maxResults"`
+	Filter         *struct {
+		TagStatus string `json:"tagStatus"`
+	} `json:"filter"`
+	ImageIDs []imageID `json:"imageIds"`
+}
+
+type batchImagesInput struct {
+	RepositoryName     string    `json:"repositoryName"`
+	ImageIDs           []imageID `json:"imageIds"`
+	AcceptedMediaTypes []string  `json:"acceptedMediaTypes"`
+}
+
+type putImageInput struct {
+	RepositoryName         string `json:"repositoryName"`
+	ImageManifest          string `json:"imageManifest"`
+	ImageManifestMediaType string `json:"imageManifestMediaType"`
+	ImageTag               string `json:"imageTag"`
+	ImageDigest            string `json:"imageDigest"`
+}
+
+func tagStatus(in *listImagesInput) (registry.TagStatus, error) {
+	if in.Filter == nil || in.Filter.TagStatus == "" {
+		return registry.AnyTagStatus, nil
+	}
+	switch s := registry.TagStatus(in.Filter.TagStatus); s {
+	case registry.AnyTagStatus, registry.Tagged, registry.Untagged:
+		return s, nil
+	}
+	return "", invalidParameter("Invalid parameter at 'filter.tagStatus' failed to satisfy constraint: 'Member must satisfy enum value set: [TAGGED, UNTAGGED, ANY]'")
+}
+
+// ref checks an image identifier: a valid digest, a valid tag, or both.
+func ref(id imageID) (registry.ImageRef, string, string) {
+	if id.ImageDigest == "" && id.ImageTag == "" {
+		return registry.ImageRef{}, "MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null"
+	}
+	r := registry.ImageRef{Tag: id.ImageTag}
+	if id.ImageDigest != "" {
+		d, err := digest.Parse(id.ImageDigest)
+		if err != nil {
+			return r, "InvalidImageDigest", "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'"
+		}
+		r.Digest = d
+	}
+	if id.ImageTag != "" && registry.ValidateTag(id.ImageTag) != nil {
+		return r, "InvalidImageTag", "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}'"
+	}
+	return r, "", ""
+}
+
+func (h *Handler) detail(c *pipeline.Call, name string, img *registry.ImageDetail) imageDetailJSON {
+	d := imageDetailJSON{
+		RegistryID: c.RegistryID, RepositoryName: name, ImageDigest: img.Digest.String(), ImageTags: img.Tags,
+		ImageSizeInBytes: img.Size, ImagePushedAt: epoch(img.PushedAt), ImageManifestMediaType: img.MediaType,
+		ArtifactMediaType: img.ArtifactType, SubjectManifestDigest: img.Subject.String(),
+	}
+	if !img.LastPulledAt.IsZero() {
+		t := epoch(img.LastPulledAt)
+		d.LastRecordedPullTime = &t
+	}
+	return d
+}
+
+func init() {
+	register("ListImages", func(h *Handler, ctx context.Context, c *pipeline.Call, in *listImagesInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		status, err := tagStatus(in)
+		if err != nil {
+			return nil, err
+		}
+		scope := "ListImages/" + c.RegistryID + "/" + in.RepositoryName
+		n, after, err := h.Paging.page(scope, in.MaxResults, in.NextToken)
+		if err != nil {
+			return nil, err
+		}
+		imgs, last, more, err := h.Service.ListImages(ctx, c.RegistryID, in.RepositoryName, digest.Digest(after), n, status)
+		if err != nil {
+			return nil, err
+		}
+		ids := []imageID{}
+		for _, img := range imgs {
+			if len(img.Tags) == 0 {
+				ids = append(ids, imageID{ImageDigest: img.Digest.String()})
+			}
+			for _, t := range img.Tags {
+				ids = append(ids, imageID{ImageDigest: img.Digest.String(), ImageTag: t})
+			}
+		}
+		return map[string]any{"imageIds": ids, "nextToken": h.Paging.next(scope, more, last.String())}, nil
+	})
+
+	register("DescribeImages", func(h *Handler, ctx context.Context, c *pipeline.Call, in *listImagesInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		details := []imageDetailJSON{}
+		if len(in.ImageIDs) > 0 {
+			if in.NextToken != nil || in.MaxResults != nil {
+				return nil, invalidParameter("Invalid parameter: imageIds cannot be combined with maxResults or nextToken")
+			}
+			for _, id := range in.ImageIDs {
+				r, code, reason := ref(id)
+				if code != "" {
+					return nil, invalidParameter(reason)
+				}
+				img, err := h.Service.FindImage(ctx, c.RegistryID, in.RepositoryName, r)
+				if errors.Is(err, registry.ErrManifestUnknown) {
+					return nil, &awsError{"ImageNotFoundException", fmt.Sprintf("The image with imageId %s does not exist within the repository with name '%s' in the registry with id '%s'", id, in.RepositoryName, c.RegistryID), 400}
+				}
+				if err != nil {
+					return nil, err
+				}
+				details = append(details, h.detail(c, in.RepositoryName, img))
+			}
+			return map[string]any{"imageDetails": details}, nil
+		}
+		status, err := tagStatus(in)
+		if err != nil {
+			return nil, err
+		}
+		scope := "DescribeImages/" + c.RegistryID + "/" + in.RepositoryName
+		n, after, err := h.Paging.page(scope, in.MaxResults, in.NextToken)
+		if err != nil {
+			return nil, err
+		}
+		imgs, last, more, err := h.Service.ListImages(ctx, c.RegistryID, in.RepositoryName, digest.Digest(after), n, status)
+		if err != nil {
+			return nil, err
+		}
+		for i := range imgs {
+			details = append(details, h.detail(c, in.RepositoryName, &imgs[i]))
+		}
+		return map[string]any{"imageDetails": details, "nextToken": h.Paging.next(scope, more, last.String())}, nil
+	})
+
+	register("BatchGetImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *batchImagesInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		if _, err := h.Service.Repository(ctx, c.RegistryID, in.RepositoryName); err != nil {
+			return nil, err
+		}
+		images, failures := []imageJSON{}, []imageFailure{}
+		for _, id := range in.ImageIDs {
+			r, code, reason := ref(id)
+			if code != "" {
+				failures = append(failures, imageFailure{id, code, reason})
+				continue
+			}
+			img, err := h.Service.FindImage(ctx, c.RegistryID, in.RepositoryName, r)
+			if errors.Is(err, registry.ErrManifestUnknown) {
+				failures = append(failures, imageFailure{id, "ImageNotFound", "Requested image not found"})
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if len(in.AcceptedMediaTypes) > 0 && !slices.Contains(in.AcceptedMediaTypes, img.MediaType) {
+				failures = append(failures, imageFailure{id, "ImageNotFound", "Requested image not found in the accepted media types; it is " + img.MediaType})
+				continue
+			}
+			out := imageID{ImageDigest: img.Digest.String(), ImageTag: id.ImageTag}
+			images = append(images, imageJSON{c.RegistryID, in.RepositoryName, out, string(img.Content), img.MediaType})
+		}
+		return map[string]any{"images": images, "failures": failures}, nil
+	})
+
+	register("PutImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *putImageInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		if err := required("imageManifest", in.ImageManifest); err != nil {
+			return nil, err
+		}
+		body := []byte(in.ImageManifest)
+		ref := in.ImageTag
+		if in.ImageDigest != "" {
+			want, err := digest.Parse(in.ImageDigest)
+			if err != nil {
+				return nil, invalidParameter("Invalid parameter at 'imageDigest' failed to satisfy constraint: 'invalid digest'")
+			}
+			if got := want.Algorithm().FromBytes(body); got != want {
+				return nil, &awsError{"ImageDigestDoesNotMatchException", fmt.Sprintf("Invalid parameter at 'imageDigest' failed to satisfy constraint: 'The digest of the manifest, %s, does not match the digest provided, %s'", got, want), 400}
+			}
+		}
+		if ref == "" {
+			ref = digest.FromBytes(body).String()
+			if in.ImageDigest != "" {
+				ref = in.ImageDigest
+			}
+		}
+		res, err := h.Service.PutManifest(ctx, c.RegistryID, in.RepositoryName, ref, in.ImageManifestMediaType, body)
+		if err != nil {
+			return nil, err
+		}
+		if res.Unchanged {
+			tag := in.ImageTag
+			if tag == "" {
+				tag = "null"
+			}
+			return nil, &awsError{"ImageAlreadyExistsException", fmt.Sprintf("Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", res.Digest, tag, in.RepositoryName, c.RegistryID), 400}
+		}
+		img, err := h.Service.FindImage(ctx, c.RegistryID, in.RepositoryName, registry.ImageRef{Digest: res.Digest})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"image": imageJSON{c.RegistryID, in.RepositoryName, imageID{res.Digest.String(), in.ImageTag}, in.ImageManifest, img.MediaType}}, nil
+	})
+
+	register("BatchDeleteImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *batchImagesInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		if _, err := h.Service.Repository(ctx, c.RegistryID, in.RepositoryName); err != nil {
+			return nil, err
+		}
+		deleted, failures := []imageID{}, []imageFailure{}
+		for _, id := range in.ImageIDs {
+			r, code, reason := ref(id)
+			if code != "" {
+				failures = append(failures, imageFailure{id, code, reason})
+				continue
+			}
+			ids, err := h.deleteImage(ctx, c, in.RepositoryName, r)
+			switch {
+			case errors.Is(err, registry.ErrManifestUnknown):
+				failures = append(failures, imageFailure{id, "ImageNotFound", "Requested image not found"})
+			case registry.KindOf(err) == registry.KindImageReferenced:
+				failures = append(failures, imageFailure{id, "ImageReferencedByManifestList", "Requested image is referenced by a manifest list"})
+			case errors.Is(err, errTagMismatch):
+				failures = append(failures, imageFailure{id, "ImageTagDoesNotMatchDigest", "Invalid request parameters: given tag does not match the given digest"})
+			case err != nil:
+				return nil, err
+			default:
+				deleted = append(deleted, ids...)
+			}
+		}
+		return map[string]any{"imageIds": deleted, "failures": failures}, nil
+	})
+}
+
+var errTagMismatch = errors.New("tag does not match digest")
+
+// deleteImage deletes by tag (the tag, and the image with its last tag) or by digest (the image and all
+// its tags), and returns the identifiers it removed.
+func (h *Handler) deleteImage(ctx context.Context, c *pipeline.Call, name string, r registry.ImageRef) ([]imageID, error) {
+	if r.Digest != "" && r.Tag != "" {
+		img, err := h.Service.FindImage(ctx, c.RegistryID, name, registry.ImageRef{Tag: r.Tag})
+		if err != nil {
+			return nil, err
+		}
+		if img.Digest != r.Digest {
+			return nil, errTagMismatch
+		}
+	}
+	if r.Tag != "" {
+		d, err := h.Service.DeleteTag(ctx, c.RegistryID, name, r.Tag)
+		if err != nil {
+			return nil, err
+		}
+		return []imageID{{ImageDigest: d.String(), ImageTag: r.Tag}}, nil
+	}
+	tags, err := h.Service.DeleteManifest(ctx, c.RegistryID, name, r.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if len(tags) == 0 {
+		return []imageID{{ImageDigest: r.Digest.String()}}, nil
+	}
+	out := make([]imageID, len(tags))
+	for i, t := range tags {
+		out[i] = imageID{ImageDigest: r.Digest.String(), ImageTag: t}
+	}
+	return out, nil
+}
