@@ -300,11 +300,17 @@ type token struct {
 	User      string `json:"u"`
 	KeyID     string `json:"k"`
 	Expires   int64  `json:"e"`
+	Scope     string `json:"s,omitempty"` // a scoped token opens only this (a presigned layer URL)
 }
 
 // IssueToken returns a registry password for the principal, valid until expires.
 func (s *Service) IssueToken(p Principal, expires time.Time) string {
-	body, _ := json.Marshal(token{Version: 1, AccountID: p.AccountID, Region: s.region, User: p.UserName, KeyID: p.AccessKeyID, Expires: expires.Unix()})
+	return s.IssueScopedToken(p, expires, "")
+}
+
+// IssueScopedToken returns a token that opens only scope (for example one layer's download URL).
+func (s *Service) IssueScopedToken(p Principal, expires time.Time, scope string) string {
+	body, _ := json.Marshal(token{Version: 1, AccountID: p.AccountID, Region: s.region, User: p.UserName, KeyID: p.AccessKeyID, Expires: expires.Unix(), Scope: scope})
 	enc := base64.RawURLEncoding
 	payload := enc.EncodeToString(body)
 	return payload + "." + enc.EncodeToString(s.keys.Sign([]byte(payload)))
@@ -313,6 +319,11 @@ func (s *Service) IssueToken(p Principal, expires time.Time) string {
 // VerifyToken checks a registry password: its signature, its region, its expiry, and that the access key
 // it was issued with is still active.
 func (s *Service) VerifyToken(ctx context.Context, password string) (Principal, error) {
+	return s.VerifyScopedToken(ctx, password, "")
+}
+
+// VerifyScopedToken checks a token issued for scope ("" for a registry password).
+func (s *Service) VerifyScopedToken(ctx context.Context, password, scope string) (Principal, error) {
 	payload, sig, ok := strings.Cut(strings.TrimSpace(password), ".")
 	if !ok {
 		return Principal{}, ErrBadToken
@@ -327,7 +338,7 @@ func (s *Service) VerifyToken(ctx context.Context, password string) (Principal, 
 		return Principal{}, ErrBadToken
 	}
 	var t token
-	if err := json.Unmarshal(body, &t); err != nil || t.Version != 1 {
+	if err := json.Unmarshal(body, &t); err != nil || t.Version != 1 || t.Scope != scope {
 		return Principal{}, ErrBadToken
 	}
 	if t.Region != s.region {

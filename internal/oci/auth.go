@@ -24,6 +24,13 @@ func unauthorized(msg string) error {
 // Identify implements pipeline.Identifier.
 func (t TokenIdentifier) Identify(r *http.Request) (identity.Principal, error) {
 	h := r.Header.Get("Authorization")
+	if tok := r.URL.Query().Get(PresignParam); tok != "" && h == "" {
+		p, err := t.Identity.VerifyScopedToken(r.Context(), tok, PresignScope(r.Method, r.URL.Path))
+		if err != nil {
+			return identity.Principal{}, unauthorized("The download URL is invalid or has expired.")
+		}
+		return p, nil
+	}
 	if h == "" {
 		return identity.Principal{}, nil
 	}
@@ -55,6 +62,17 @@ func (t TokenIdentifier) Identify(r *http.Request) (identity.Principal, error) {
 		return identity.Principal{}, err
 	}
 	return p, nil
+}
+
+// PresignParam is the query parameter of a presigned layer download URL (GetDownloadUrlForLayer).
+const PresignParam = "X-Wharf-Token"
+
+// PresignScope is what a presigned URL's token opens: one method on one path.
+func PresignScope(method, path string) string {
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	return method + " " + path
 }
 
 func decodeBasic(s string) (user, pass string, ok bool) {

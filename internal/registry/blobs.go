@@ -213,6 +213,8 @@ func (s *Service) appendUpload(ctx context.Context, u *store.Upload, start int64
 	prev := u.Offset
 	u.Offset += n
 	u.HashState = state
+	u.Parts++
+	u.LastPart = n
 	u.UpdatedAt = s.clock.Now()
 	err = s.meta.Update(ctx, func(tx store.Tx) error { return tx.UpdateUpload(u, prev) })
 	if errors.Is(err, store.ErrConflict) {

@@ -96,6 +96,8 @@ type Upload struct {
 	Offset       int64
 	Algorithm    digest.Algorithm
 	HashState    []byte
+	Parts        int   // chunks received so far
+	LastPart     int64 // size of the last chunk
 	StartedAt    time.Time
 	UpdatedAt    time.Time
 }

@@ -106,6 +106,11 @@ CREATE TABLE repository_tags (
 	PRIMARY KEY (repository_id, key)
 ) WITHOUT ROWID;
 `,
+	// 3: ECR's layer-part rules need each upload's part count and last part size.
+	`
+ALTER TABLE uploads ADD COLUMN parts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE uploads ADD COLUMN last_part INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 func migrate(db *sql.DB) error {

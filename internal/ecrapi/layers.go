@@ -1,0 +1,136 @@
+package ecrapi
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/oci"
+	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+// downloadURLTTL is how long a GetDownloadUrlForLayer URL works.
+const downloadURLTTL = time.Hour
+
+type layerInput struct {
+	RepositoryName string   `json:"repositoryName"`
+	UploadID       string   `json:"uploadId"`
+	PartFirstByte  *int64   `json:"partFirstByte"`
+	PartLastByte   *int64   `json:"partLastByte"`
+	LayerPartBlob  []byte   `json:"layerPartBlob"` // base64 in JSON
+	LayerDigests   []string `json:"layerDigests"`
+	LayerDigest    string   `json:"layerDigest"`
+}
+
+func init() {
+	register("InitiateLayerUpload", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		st, err := h.Service.StartUpload(ctx, c.RegistryID, in.RepositoryName)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"uploadId": st.ID, "partSize": registry.MaxLayerPart}, nil
+	})
+
+	register("UploadLayerPart", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
+		for field, v := range map[string]string{"repositoryName": in.RepositoryName, "uploadId": in.UploadID} {
+			if err := required(field, v); err != nil {
+				return nil, err
+			}
+		}
+		if in.PartFirstByte == nil || in.PartLastByte == nil || in.LayerPartBlob == nil {
+			return nil, invalidParameter("Invalid parameter: partFirstByte, partLastByte and layerPartBlob are required")
+		}
+		st, err := h.Service.UploadLayerPart(ctx, c.RegistryID, in.RepositoryName, in.UploadID, *in.PartFirstByte, *in.PartLastByte, in.LayerPartBlob)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"registryId": c.RegistryID, "repositoryName": in.RepositoryName, "uploadId": st.ID, "lastByteReceived": st.Offset - 1}, nil
+	})
+
+	register("CompleteLayerUpload", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
+		for field, v := range map[string]string{"repositoryName": in.RepositoryName, "uploadId": in.UploadID} {
+			if err := required(field, v); err != nil {
+				return nil, err
+			}
+		}
+		if len(in.LayerDigests) != 1 {
+			return nil, invalidParameter("Invalid parameter at 'layerDigests' failed to satisfy constraint: 'Member must have length equal to 1'")
+		}
+		d, err := digest.Parse(in.LayerDigests[0])
+		if err != nil {
+			return nil, invalidParameter("Invalid parameter at 'layerDigests' failed to satisfy constraint: 'invalid digest'")
+		}
+		info, err := h.Service.CompleteLayerUpload(ctx, c.RegistryID, in.RepositoryName, in.UploadID, d)
+		if errors.Is(err, registry.ErrDigestInvalid) {
+			return nil, &awsError{"InvalidLayerException", err.Error(), 400}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"registryId": c.RegistryID, "repositoryName": in.RepositoryName, "uploadId": in.UploadID, "layerDigest": info.Digest.String()}, nil
+	})
+
+	register("BatchCheckLayerAvailability", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		if _, err := h.Service.Repository(ctx, c.RegistryID, in.RepositoryName); err != nil {
+			return nil, err
+		}
+		type layer struct {
+			LayerDigest       string `json:"layerDigest"`
+			LayerAvailability string `json:"layerAvailability"`
+			LayerSize         int64  `json:"layerSize"`
+			MediaType         string `json:"mediaType"`
+		}
+		type failure struct {
+			LayerDigest   string `json:"layerDigest"`
+			FailureCode   string `json:"failureCode"`
+			FailureReason string `json:"failureReason"`
+		}
+		layers, failures := []layer{}, []failure{}
+		for _, s := range in.LayerDigests {
+			d, err := digest.Parse(s)
+			if err != nil {
+				failures = append(failures, failure{s, "InvalidLayerDigest", "Invalid layer digest"})
+				continue
+			}
+			info, err := h.Service.StatBlob(ctx, c.RegistryID, in.RepositoryName, d)
+			if errors.Is(err, registry.ErrBlobUnknown) {
+				failures = append(failures, failure{s, "MissingLayerDigest", "Could not find layer"})
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			layers = append(layers, layer{s, "AVAILABLE", info.Size, "application/vnd.docker.image.rootfs.diff.tar.gzip"})
+		}
+		return map[string]any{"layers": layers, "failures": failures}, nil
+	})
+
+	register("GetDownloadUrlForLayer", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		d, err := digest.Parse(in.LayerDigest)
+		if err != nil {
+			return nil, invalidParameter("Invalid parameter at 'layerDigest' failed to satisfy constraint: 'invalid digest'")
+		}
+		if _, err := h.Service.StatBlob(ctx, c.RegistryID, in.RepositoryName, d); errors.Is(err, registry.ErrBlobUnknown) {
+			return nil, &awsError{"LayersNotFoundException", "The specified layers could not be found, or the specified layer is not valid for this repository.", 400}
+		} else if err != nil {
+			return nil, err
+		}
+		path := "/v2/" + in.RepositoryName + "/blobs/" + d.String()
+		tok := h.Identity.IssueScopedToken(c.Caller, h.Clock.Now().Add(downloadURLTTL), oci.PresignScope("GET", path))
+		u := h.Scheme + "://" + h.registryHost(c.RegistryID) + path + "?" + url.Values{oci.PresignParam: {tok}}.Encode()
+		return map[string]any{"downloadUrl": u, "layerDigest": d.String()}, nil
+	})
+}
