@@ -1,0 +1,345 @@
+package ecrapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/server"
+)
+
+var admin = identity.Credentials{AccessKeyID: "AKIAUNITADMIN0000001", SecretAccessKey: "unit-secret"}
+
+type api struct {
+	t     *testing.T
+	url   string
+	app   *server.App
+	creds identity.Credentials
+}
+
+func newAPI(t *testing.T, cfg registry.Config) *api {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := server.OpenStores(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := server.New(server.Options{DataDir: dir, Registry: cfg, Bootstrap: true, AdminCredentials: &admin, Hostname: "registry.example"}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app.Handler)
+	t.Cleanup(func() { srv.Close(); app.Close() })
+	return &api{t: t, url: srv.URL, app: app, creds: admin}
+}
+
+type result struct {
+	status int
+	body   map[string]any
+	raw    string
+}
+
+func (r result) errCode() string { s, _ := r.body["__type"].(string); return s }
+func (r result) message() string { s, _ := r.body["message"].(string); return s }
+
+// raw sends a body signed as the AWS SDK signs it; at is the signing time.
+func (a *api) raw(op string, body []byte, at time.Time, creds identity.Credentials) result {
+	a.t.Helper()
+	req, _ := http.NewRequest("POST", a.url+"/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921."+op)
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey},
+		req, hex.EncodeToString(sum[:]), "ecr", "us-east-1", at); err != nil {
+		a.t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	var m map[string]any
+	json.Unmarshal(data, &m)
+	if res.Header.Get("x-amzn-RequestId") == "" {
+		a.t.Fatalf("%s: no x-amzn-RequestId", op)
+	}
+	return result{res.StatusCode, m, string(data)}
+}
+
+func (a *api) call(op string, in any) result {
+	a.t.Helper()
+	body, _ := json.Marshal(in)
+	return a.raw(op, body, time.Now(), a.creds)
+}
+
+func (a *api) ok(op string, in any) map[string]any {
+	a.t.Helper()
+	r := a.call(op, in)
+	if r.status != 200 {
+		a.t.Fatalf("%s: %d %s", op, r.status, r.raw)
+	}
+	return r.body
+}
+
+func (a *api) fails(r result, status int, code string) {
+	a.t.Helper()
+	if r.status != status || r.errCode() != code {
+		a.t.Fatalf("got %d %s (%s), want %d %s", r.status, r.errCode(), r.raw, status, code)
+	}
+}
+
+func TestProtocolErrors(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.fails(a.raw("NoSuchOperation", []byte("{}"), time.Now(), admin), 400, "UnknownOperationException")
+	a.fails(a.raw("CreateRepository", []byte(`{"repositoryName":`), time.Now(), admin), 400, "SerializationException")
+	a.fails(a.raw("CreateRepository", []byte(`{"repositoryName": 12}`), time.Now(), admin), 400, "SerializationException")
+	a.fails(a.raw("DescribeRepositories", []byte("{}"), time.Now(), identity.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: "wrong"}), 400, "InvalidSignatureException")
+	a.fails(a.raw("DescribeRepositories", []byte("{}"), time.Now(), identity.Credentials{AccessKeyID: "AKIANOBODY0000000000", SecretAccessKey: "x"}), 400, "UnrecognizedClientException")
+	r := a.raw("DescribeRepositories", []byte("{}"), time.Now().Add(-20*time.Minute), admin)
+	a.fails(r, 400, "InvalidSignatureException")
+	if !strings.HasPrefix(r.message(), "Signature expired") {
+		t.Fatalf("clock skew message %q", r.message())
+	}
+	req, _ := http.NewRequest("POST", a.url+"/", strings.NewReader("{}"))
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories")
+	res, _ := http.DefaultClient.Do(req)
+	data, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 403 || !strings.Contains(string(data), "MissingAuthenticationTokenException") {
+		t.Fatalf("unsigned: %d %s", res.StatusCode, data)
+	}
+	// Nothing was created by any of these.
+	if repos := a.ok("DescribeRepositories", map[string]any{})["repositories"].([]any); len(repos) != 0 {
+		t.Fatalf("repositories after refused calls: %v", repos)
+	}
+}
+
+func TestRepositories(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	out := a.ok("CreateRepository", map[string]any{"repositoryName": "team/app", "imageTagMutability": "IMMUTABLE",
+		"imageScanningConfiguration": map[string]bool{"scanOnPush": true}, "tags": []map[string]string{{"Key": "team", "Value": "devs"}}})
+	repo := out["repository"].(map[string]any)
+	if repo["repositoryArn"] != "arn:aws:ecr:us-east-1:000000000000:repository/team/app" || repo["repositoryUri"] != "registry.example/team/app" ||
+		repo["imageTagMutability"] != "IMMUTABLE" || repo["encryptionConfiguration"].(map[string]any)["encryptionType"] != "AES256" {
+		t.Fatalf("repository %v", repo)
+	}
+	r := a.call("CreateRepository", map[string]any{"repositoryName": "team/app"})
+	a.fails(r, 400, "RepositoryAlreadyExistsException")
+	if r.message() != "The repository with name 'team/app' already exists in the registry with id '000000000000'" {
+		t.Fatalf("message %q", r.message())
+	}
+	r = a.call("CreateRepository", map[string]any{"repositoryName": "Bad_Name"})
+	a.fails(r, 400, "InvalidParameterException")
+	if !strings.HasPrefix(r.message(), "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression") {
+		t.Fatalf("message %q", r.message())
+	}
+	// Tags are all or nothing: a bad tag creates no repository.
+	for _, tags := range [][]map[string]string{
+		{{"Key": "aws:reserved", "Value": "x"}},
+		{{"Key": strings.Repeat("k", 129), "Value": "x"}},
+		{{"Key": "k", "Value": strings.Repeat("v", 257)}},
+	} {
+		a.fails(a.call("CreateRepository", map[string]any{"repositoryName": "tagged", "tags": tags}), 400, "InvalidTagParameterException")
+	}
+	var many []map[string]string
+	for i := 0; i < 51; i++ {
+		many = append(many, map[string]string{"Key": fmt.Sprint("k", i), "Value": "v"})
+	}
+	a.fails(a.call("CreateRepository", map[string]any{"repositoryName": "tagged", "tags": many}), 400, "TooManyTagsException")
+	a.fails(a.call("DescribeRepositories", map[string]any{"repositoryNames": []string{"tagged"}}), 400, "RepositoryNotFoundException")
+
+	arn := repo["repositoryArn"].(string)
+	a.ok("TagResource", map[string]any{"resourceArn": arn, "tags": []map[string]string{{"Key": "env", "Value": "prod"}}})
+	a.ok("UntagResource", map[string]any{"resourceArn": arn, "tagKeys": []string{"team"}})
+	tags := a.ok("ListTagsForResource", map[string]any{"resourceArn": arn})["tags"].([]any)
+	if len(tags) != 1 || tags[0].(map[string]any)["Key"] != "env" {
+		t.Fatalf("tags %v", tags)
+	}
+	a.fails(a.call("TagResource", map[string]any{"resourceArn": arn, "tags": many}), 400, "TooManyTagsException")
+	a.ok("PutImageTagMutability", map[string]any{"repositoryName": "team/app", "imageTagMutability": "MUTABLE"})
+	a.ok("PutImageScanningConfiguration", map[string]any{"repositoryName": "team/app", "imageScanningConfiguration": map[string]bool{"scanOnPush": false}})
+	got := a.ok("DescribeRepositories", map[string]any{"repositoryNames": []string{"team/app"}})["repositories"].([]any)[0].(map[string]any)
+	if got["imageTagMutability"] != "MUTABLE" || got["imageScanningConfiguration"].(map[string]any)["scanOnPush"] != false {
+		t.Fatalf("settings not stored: %v", got)
+	}
+	if reg := a.ok("DescribeRegistry", map[string]any{}); reg["registryId"] != "000000000000" {
+		t.Fatalf("DescribeRegistry %v", reg)
+	}
+	a.fails(a.call("DeleteRepository", map[string]any{"repositoryName": "nope"}), 400, "RepositoryNotFoundException")
+}
+
+func TestPaginationTokens(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	for i := 0; i < 5; i++ {
+		a.ok("CreateRepository", map[string]any{"repositoryName": fmt.Sprintf("repo-%d", i)})
+	}
+	var names []string
+	var token any
+	for pages := 0; ; pages++ {
+		in := map[string]any{"maxResults": 2}
+		if token != nil {
+			in["nextToken"] = token
+		}
+		out := a.ok("DescribeRepositories", in)
+		for _, r := range out["repositories"].([]any) {
+			names = append(names, r.(map[string]any)["repositoryName"].(string))
+		}
+		if token = out["nextToken"]; token == nil {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if len(names) != 5 {
+		t.Fatalf("paged through %v", names)
+	}
+	first := a.ok("DescribeRepositories", map[string]any{"maxResults": 1})["nextToken"].(string)
+	// A token of one listing is refused by another; forged and tampered tokens are refused.
+	for _, bad := range []string{first + "x", "forged", base64.RawURLEncoding.EncodeToString([]byte(`{"s":"DescribeRepositories/000000000000","a":"repo-3"}`)) + ".AAAA"} {
+		a.fails(a.call("DescribeRepositories", map[string]any{"nextToken": bad}), 400, "InvalidParameterException")
+	}
+	a.fails(a.call("ListImages", map[string]any{"repositoryName": "repo-0", "nextToken": first}), 400, "InvalidParameterException")
+	a.fails(a.call("DescribeRepositories", map[string]any{"maxResults": 1001}), 400, "InvalidParameterException")
+	a.fails(a.call("DescribeRepositories", map[string]any{"repositoryNames": []string{"repo-0"}, "maxResults": 1}), 400, "InvalidParameterException")
+}
+
+const ociManifest = "application/vnd.oci.image.manifest.v1+json"
+
+// pushLayer uploads a layer through the ECR layer operations and returns its digest.
+func (a *api) pushLayer(repo string, data []byte) string {
+	a.t.Helper()
+	id := a.ok("InitiateLayerUpload", map[string]any{"repositoryName": repo})["uploadId"].(string)
+	a.ok("UploadLayerPart", map[string]any{"repositoryName": repo, "uploadId": id, "partFirstByte": 0, "partLastByte": len(data) - 1, "layerPartBlob": data})
+	d := fmt.Sprintf("sha256:%x", sha256.Sum256(data))
+	a.ok("CompleteLayerUpload", map[string]any{"repositoryName": repo, "uploadId": id, "layerDigests": []string{d}})
+	return d
+}
+
+func TestImagesAndLayers(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	cfg := a.pushLayer("app", []byte(`{"architecture":"amd64","os":"linux"}`))
+	layer := a.pushLayer("app", []byte("layer bytes"))
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":37},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":11}]}`, ociManifest, cfg, layer)
+	put := a.ok("PutImage", map[string]any{"repositoryName": "app", "imageManifest": manifest, "imageTag": "v1"})
+	digest := put["image"].(map[string]any)["imageId"].(map[string]any)["imageDigest"].(string)
+	a.fails(a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": manifest, "imageTag": "v1"}), 400, "ImageAlreadyExistsException")
+	a.ok("PutImage", map[string]any{"repositoryName": "app", "imageManifest": manifest, "imageTag": "latest"}) // retag
+	a.fails(a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": manifest, "imageTag": "v9", "imageDigest": "sha256:" + strings.Repeat("0", 64)}), 400, "ImageDigestDoesNotMatchException")
+	missing := strings.Replace(manifest, layer, "sha256:"+strings.Repeat("1", 64), 1)
+	a.fails(a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": missing, "imageTag": "v2"}), 400, "LayersNotFoundException")
+	index := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"%s","digest":"sha256:%s","size":1}]}`, ociManifest, strings.Repeat("2", 64))
+	a.fails(a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": index, "imageTag": "multi"}), 400, "ReferencedImagesNotFoundException")
+
+	details := a.ok("DescribeImages", map[string]any{"repositoryName": "app"})["imageDetails"].([]any)
+	d := details[0].(map[string]any)
+	if len(details) != 1 || d["imageSizeInBytes"].(float64) != 48 || d["imageManifestMediaType"] != ociManifest || len(d["imageTags"].([]any)) != 2 {
+		t.Fatalf("DescribeImages %v", details)
+	}
+	r := a.call("DescribeImages", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageTag": "nope"}}})
+	a.fails(r, 400, "ImageNotFoundException")
+	if r.message() != "The image with imageId {imageDigest:'null', imageTag:'nope'} does not exist within the repository with name 'app' in the registry with id '000000000000'" {
+		t.Fatalf("message %q", r.message())
+	}
+	got := a.ok("BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageTag": "v1"}, {"imageTag": "nope"}}})
+	if imgs := got["images"].([]any); len(imgs) != 1 || imgs[0].(map[string]any)["imageManifest"] != manifest {
+		t.Fatalf("BatchGetImage images %v", imgs)
+	}
+	if f := got["failures"].([]any); len(f) != 1 || f[0].(map[string]any)["failureCode"] != "ImageNotFound" {
+		t.Fatalf("BatchGetImage failures %v", f)
+	}
+	ids := a.ok("ListImages", map[string]any{"repositoryName": "app", "filter": map[string]string{"tagStatus": "UNTAGGED"}})["imageIds"].([]any)
+	if len(ids) != 0 {
+		t.Fatalf("untagged images %v", ids)
+	}
+	avail := a.ok("BatchCheckLayerAvailability", map[string]any{"repositoryName": "app", "layerDigests": []string{layer, "sha256:" + strings.Repeat("3", 64)}})
+	if len(avail["layers"].([]any)) != 1 || len(avail["failures"].([]any)) != 1 {
+		t.Fatalf("BatchCheckLayerAvailability %v", avail)
+	}
+	url := a.ok("GetDownloadUrlForLayer", map[string]any{"repositoryName": "app", "layerDigest": layer})["downloadUrl"].(string)
+	path := url[strings.Index(url, "/v2/"):]
+	res, err := http.Get(a.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != "layer bytes" {
+		t.Fatalf("download URL: %d %q", res.StatusCode, body)
+	}
+	// The URL opens that layer only.
+	res, _ = http.Get(a.url + strings.Replace(path, layer, cfg, 1))
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Fatalf("presigned URL reused for another blob: %d", res.StatusCode)
+	}
+
+	del := a.ok("BatchDeleteImage", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageTag": "latest"}, {"imageTag": "nope"}}})
+	if len(del["imageIds"].([]any)) != 1 || len(del["failures"].([]any)) != 1 {
+		t.Fatalf("BatchDeleteImage by tag %v", del)
+	}
+	a.ok("DescribeImages", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageDigest": digest}}})
+	del = a.ok("BatchDeleteImage", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageDigest": digest}}})
+	if len(del["imageIds"].([]any)) != 1 {
+		t.Fatalf("BatchDeleteImage by digest %v", del)
+	}
+	a.fails(a.call("DescribeImages", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageDigest": digest}}}), 400, "ImageNotFoundException")
+	a.ok("DeleteRepository", map[string]any{"repositoryName": "app"})
+}
+
+func TestLayerPartRules(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	start := func() string {
+		return a.ok("InitiateLayerUpload", map[string]any{"repositoryName": "app"})["uploadId"].(string)
+	}
+	part := func(id string, first int, data []byte) result {
+		return a.call("UploadLayerPart", map[string]any{"repositoryName": "app", "uploadId": id, "partFirstByte": first, "partLastByte": first + len(data) - 1, "layerPartBlob": data})
+	}
+	small := make([]byte, 1<<20)
+	id := start()
+	a.ok("UploadLayerPart", map[string]any{"repositoryName": "app", "uploadId": id, "partFirstByte": 0, "partLastByte": len(small) - 1, "layerPartBlob": small})
+	a.fails(part(id, len(small), small), 400, "LayerPartTooSmallException")
+	a.fails(part(id, 5, small), 400, "InvalidLayerPartException")
+	a.fails(part(start(), 0, make([]byte, 10<<20+1)), 400, "InvalidLayerPartException")
+	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": start(), "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "EmptyUploadException")
+	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": id, "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "InvalidLayerException")
+	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": "nope", "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "UploadNotFoundException")
+	d := a.pushLayer("app", []byte("x"))
+	id = start()
+	part(id, 0, []byte("x"))
+	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": id, "layerDigests": []string{d}}), 400, "LayerAlreadyExistsException")
+}
+
+func TestCrossAccountDenied(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	other, err := a.app.Identity.CreateAccount(context.Background(), "111122223333")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := a.raw("DescribeImages", []byte(`{"registryId":"000000000000","repositoryName":"app"}`), time.Now(), *other)
+	a.fails(r, 400, "AccessDeniedException")
+	if !strings.HasPrefix(r.message(), "User: arn:aws:iam::111122223333:user/admin is not authorized to perform: ecr:DescribeImages on resource: arn:aws:ecr:us-east-1:000000000000:repository/app") {
+		t.Fatalf("message %q", r.message())
+	}
+	// Its own registry is its own: the repository there does not exist.
+	a.fails(a.raw("DescribeImages", []byte(`{"repositoryName":"app"}`), time.Now(), *other), 400, "RepositoryNotFoundException")
+}
