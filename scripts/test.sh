@@ -60,5 +60,7 @@ WHARF_E2E=1 go test -count=1 -timeout 20m ./...
 step "fuzzing the parsers"
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "${FUZZTIME:-15s}" ./internal/manifest
 go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "${FUZZTIME:-15s}" ./internal/oci
+go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "${FUZZTIME:-15s}" ./internal/ecrapi
+go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "${FUZZTIME:-15s}" ./internal/sigv4
 
 step "all tests passed"

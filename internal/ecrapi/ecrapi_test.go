@@ -26,13 +26,13 @@ import (
 var admin = identity.Credentials{AccessKeyID: "AKIAUNITADMIN0000001", SecretAccessKey: "unit-secret"}
 
 type api struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	app   *server.App
 	creds identity.Credentials
 }
 
-func newAPI(t *testing.T, cfg registry.Config) *api {
+func newAPI(t testing.TB, cfg registry.Config) *api {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := server.OpenStores(dir)
@@ -342,4 +342,35 @@ func TestCrossAccountDenied(t *testing.T) {
 	}
 	// Its own registry is its own: the repository there does not exist.
 	a.fails(a.raw("DescribeImages", []byte(`{"repositoryName":"app"}`), time.Now(), *other), 400, "RepositoryNotFoundException")
+}
+
+// FuzzRequests sends arbitrary signed bodies to arbitrary operations: every answer must be a well-formed
+// AWS JSON answer, never a panic or a 500.
+func FuzzRequests(f *testing.F) {
+	for _, s := range []struct{ op, body string }{
+		{"CreateRepository", `{"repositoryName":"fuzz","tags":[{"Key":"a","Value":"b"}]}`},
+		{"DescribeImages", `{"repositoryName":"fuzz","imageIds":[{"imageTag":"x"}],"filter":{"tagStatus":"ANY"}}`},
+		{"PutImage", `{"repositoryName":"fuzz","imageManifest":"{\"schemaVersion\":2}","imageTag":"t"}`},
+		{"UploadLayerPart", `{"repositoryName":"fuzz","uploadId":"x","partFirstByte":0,"partLastByte":-1,"layerPartBlob":"AAAA"}`},
+		{"BatchDeleteImage", `{"repositoryName":"fuzz","imageIds":[{}]}`},
+		{"DescribeRepositories", `{"nextToken":"a.b","maxResults":0}`},
+	} {
+		f.Add(s.op, []byte(s.body))
+	}
+	a := newAPI(f, registry.Config{})
+	f.Fuzz(func(t *testing.T, op string, body []byte) {
+		a.t = t
+		for _, c := range op {
+			if c <= ' ' || c >= 0x7f {
+				return // not a header value a client can send
+			}
+		}
+		if len(body) > 1<<16 {
+			return
+		}
+		r := a.raw(op, body, time.Now(), admin)
+		if r.status >= 500 || (r.status != 200 && r.errCode() == "") {
+			t.Fatalf("%s %q: %d %s", op, body, r.status, r.raw)
+		}
+	})
 }
