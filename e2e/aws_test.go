@@ -1,0 +1,294 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/smithy-go"
+)
+
+// awsFails runs an aws CLI command that must fail with an AWS error code.
+func (s *wharfProc) awsFails(code string, args ...string) string {
+	s.t.Helper()
+	out, err := runEnv(s.t, s.awsEnv(), nil, tool(s.t, "aws"), args...)
+	if err == nil || !strings.Contains(out, "("+code+")") {
+		s.t.Fatalf("aws %s: want %s, got %v\n%s", strings.Join(args, " "), code, err, out)
+	}
+	return out
+}
+
+func jsonOf(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("%v: %s", err, s)
+	}
+}
+
+// TestAWSCLIWalkthrough runs the user guide's CLI walkthroughs with the real aws CLI, a registry client in
+// docker's place.
+func TestAWSCLIWalkthrough(t *testing.T) {
+	crane := tool(t, "crane")
+	s := startServer(t, t.TempDir())
+	var created struct{ Repository map[string]any }
+	jsonOf(t, s.aws("ecr", "create-repository", "--repository-name", "my-awesome-app", "--image-tag-mutability", "IMMUTABLE",
+		"--image-scanning-configuration", "scanOnPush=true", "--tags", "Key=team,Value=devs"), &created)
+	r := created.Repository
+	if r["repositoryUri"] != s.addr+"/my-awesome-app" || r["imageTagMutability"] != "IMMUTABLE" ||
+		r["imageScanningConfiguration"].(map[string]any)["scanOnPush"] != true || r["registryId"] != "000000000000" {
+		t.Fatalf("create-repository: %v", r)
+	}
+	s.login() // aws ecr get-login-password | crane/oras/skopeo login --password-stdin
+	work := t.TempDir()
+	ref := s.addr + "/my-awesome-app"
+	for i := 1; i <= 5; i++ {
+		run(t, crane, "append", "--insecure", "-f", writeTar(t, work, fmt.Sprintf("f%d", i), []byte(fmt.Sprint("file ", i))), "-t", fmt.Sprintf("%s:v%d", ref, i))
+	}
+
+	var images struct{ ImageDetails []map[string]any }
+	jsonOf(t, s.aws("ecr", "describe-images", "--repository-name", "my-awesome-app", "--page-size", "2"), &images)
+	if len(images.ImageDetails) != 5 {
+		t.Fatalf("describe-images --page-size 2 returned %d of 5 images", len(images.ImageDetails))
+	}
+	for _, d := range images.ImageDetails {
+		if d["imageSizeInBytes"].(float64) <= 0 || d["imagePushedAt"] == nil || d["imageManifestMediaType"] == "" || len(d["imageTags"].([]any)) != 1 {
+			t.Fatalf("image detail %v", d)
+		}
+	}
+	if ids := s.aws("ecr", "list-images", "--repository-name", "my-awesome-app", "--filter", "tagStatus=TAGGED", "--query", "length(imageIds)"); strings.TrimSpace(ids) != "5" {
+		t.Fatalf("list-images: %s", ids)
+	}
+
+	// Retag without pulling or pushing: batch-get-image, then put-image with the manifest.
+	manifest := strings.TrimSpace(s.aws("ecr", "batch-get-image", "--repository-name", "my-awesome-app", "--image-ids", "imageTag=v1",
+		"--output", "text", "--query", "images[].imageManifest"))
+	s.aws("ecr", "put-image", "--repository-name", "my-awesome-app", "--image-tag", "release", "--image-manifest", manifest)
+	if d1, d2 := run(t, crane, "digest", "--insecure", ref+":v1"), run(t, crane, "digest", "--insecure", ref+":release"); d1 != d2 {
+		t.Fatalf("retagged image has another digest: %s %s", d1, d2)
+	}
+	// The repository is immutable: v1 cannot point at another image, by put-image or by a push.
+	other := strings.TrimSpace(s.aws("ecr", "batch-get-image", "--repository-name", "my-awesome-app", "--image-ids", "imageTag=v2",
+		"--output", "text", "--query", "images[].imageManifest"))
+	out := s.awsFails("ImageTagAlreadyExistsException", "ecr", "put-image", "--repository-name", "my-awesome-app", "--image-tag", "v1", "--image-manifest", other)
+	if !strings.Contains(out, "The image tag 'v1' already exists in the 'my-awesome-app' repository and cannot be overwritten because the repository is immutable.") {
+		t.Fatalf("message: %s", out)
+	}
+	if out, err := runEnv(t, nil, nil, crane, "copy", "--insecure", ref+":v2", ref+":v1"); err == nil || !strings.Contains(out, "cannot be overwritten because the repository is immutable") {
+		t.Fatalf("pushing over an immutable tag: %v\n%s", err, out)
+	}
+	s.awsFails("ImageAlreadyExistsException", "ecr", "put-image", "--repository-name", "my-awesome-app", "--image-tag", "release", "--image-manifest", manifest)
+
+	// Delete by tag (the image stays while it has tags) and by digest (the image and all its tags).
+	var del struct {
+		ImageIds []map[string]string
+		Failures []map[string]any
+	}
+	jsonOf(t, s.aws("ecr", "batch-delete-image", "--repository-name", "my-awesome-app", "--image-ids", "imageTag=release", "imageTag=nope"), &del)
+	if len(del.ImageIds) != 1 || len(del.Failures) != 1 || del.Failures[0]["failureCode"] != "ImageNotFound" {
+		t.Fatalf("batch-delete-image by tag: %+v", del)
+	}
+	run(t, crane, "digest", "--insecure", ref+":v1")
+	d2 := strings.TrimSpace(run(t, crane, "digest", "--insecure", ref+":v2"))
+	jsonOf(t, s.aws("ecr", "batch-delete-image", "--repository-name", "my-awesome-app", "--image-ids", "imageDigest="+d2), &del)
+	if len(del.ImageIds) != 1 || len(del.Failures) != 0 {
+		t.Fatalf("batch-delete-image by digest: %+v", del)
+	}
+	s.awsFails("ImageNotFoundException", "ecr", "describe-images", "--repository-name", "my-awesome-app", "--image-ids", "imageDigest="+d2)
+
+	// The seed's curl example with the authorization token.
+	token := strings.TrimSpace(s.aws("ecr", "get-authorization-token", "--output", "text", "--query", "authorizationData[].authorizationToken"))
+	req, _ := http.NewRequest("GET", "http://"+s.addr+"/v2/my-awesome-app/tags/list", nil)
+	req.Header.Set("Authorization", "Basic "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"v1"`) || strings.Contains(string(body), `"v2"`) {
+		t.Fatalf("curl tags/list: %d %s", res.StatusCode, body)
+	}
+
+	s.aws("ecr", "tag-resource", "--resource-arn", "arn:aws:ecr:us-east-1:000000000000:repository/my-awesome-app", "--tags", "Key=env,Value=prod")
+	if tags := s.aws("ecr", "list-tags-for-resource", "--resource-arn", "arn:aws:ecr:us-east-1:000000000000:repository/my-awesome-app", "--query", "length(tags)"); strings.TrimSpace(tags) != "2" {
+		t.Fatalf("tags: %s", tags)
+	}
+	s.aws("ecr", "put-image-tag-mutability", "--repository-name", "my-awesome-app", "--image-tag-mutability", "MUTABLE")
+	s.aws("ecr", "put-image-scanning-configuration", "--repository-name", "my-awesome-app", "--image-scanning-configuration", "scanOnPush=false")
+	s.aws("ecr", "describe-registry")
+
+	s.awsFails("RepositoryNotEmptyException", "ecr", "delete-repository", "--repository-name", "my-awesome-app")
+	s.aws("ecr", "delete-repository", "--repository-name", "my-awesome-app", "--force")
+	s.awsFails("RepositoryNotFoundException", "ecr", "describe-repositories", "--repository-names", "my-awesome-app")
+
+	// Wrong credentials are refused with AWS's errors.
+	env := append(s.awsEnv(), "AWS_SECRET_ACCESS_KEY=wrong")
+	if out, err := runEnv(t, env, nil, tool(t, "aws"), "ecr", "describe-repositories"); err == nil || !strings.Contains(out, "InvalidSignatureException") {
+		t.Fatalf("wrong secret: %v %s", err, out)
+	}
+}
+
+// TestBoto3 runs the same flows through boto3, including the layer upload operations and a paginator.
+func TestBoto3(t *testing.T) {
+	python := tool(t, "python3")
+	s := startServer(t, t.TempDir())
+	script := filepath.Join(t.TempDir(), "flow.py")
+	os.WriteFile(script, []byte(boto3Flow), 0o644)
+	out, err := runEnv(t, append(s.awsEnv(), "WHARF_ADDR="+s.addr), nil, python, script)
+	if err != nil || !strings.Contains(out, "boto3 flow ok") {
+		t.Fatalf("boto3: %v\n%s", err, out)
+	}
+}
+
+const boto3Flow = `
+import base64, hashlib, json, os, urllib.request
+import boto3
+from botocore.exceptions import ClientError
+
+ecr = boto3.client("ecr")  # endpoint from AWS_ENDPOINT_URL_ECR
+repo = ecr.create_repository(repositoryName="team/boto", tags=[{"Key": "team", "Value": "devs"}])["repository"]
+assert repo["repositoryArn"] == "arn:aws:ecr:us-east-1:000000000000:repository/team/boto", repo
+assert repo["createdAt"].year >= 2024, repo["createdAt"]
+
+def push_layer(data):
+    up = ecr.initiate_layer_upload(repositoryName="team/boto")
+    part = 5 * 1024 * 1024
+    for first in range(0, len(data), part):
+        chunk = data[first:first + part]
+        r = ecr.upload_layer_part(repositoryName="team/boto", uploadId=up["uploadId"], partFirstByte=first,
+                                  partLastByte=first + len(chunk) - 1, layerPartBlob=chunk)
+        assert r["lastByteReceived"] == first + len(chunk) - 1, r
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    done = ecr.complete_layer_upload(repositoryName="team/boto", uploadId=up["uploadId"], layerDigests=[digest])
+    assert done["layerDigest"] == digest, done
+    return digest
+
+config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+layer = os.urandom(6 * 1024 * 1024 + 123)
+cd, ld = push_layer(config), push_layer(layer)
+for i in range(5):
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": len(layer)}],
+        "annotations": {"n": str(i)}})
+    ecr.put_image(repositoryName="team/boto", imageManifest=manifest, imageTag="t%d" % i)
+
+pages = ecr.get_paginator("describe_images").paginate(repositoryName="team/boto", PaginationConfig={"PageSize": 2})
+details = [d for p in pages for d in p["imageDetails"]]
+assert len(details) == 5, len(details)
+assert all(d["imageSizeInBytes"] == len(config) + len(layer) for d in details), details
+
+avail = ecr.batch_check_layer_availability(repositoryName="team/boto", layerDigests=[ld])
+assert avail["layers"][0]["layerAvailability"] == "AVAILABLE", avail
+url = ecr.get_download_url_for_layer(repositoryName="team/boto", layerDigest=ld)["downloadUrl"]
+assert urllib.request.urlopen(url).read() == layer
+
+try:
+    ecr.describe_repositories(repositoryNames=["nope"])
+    raise SystemExit("describe of a missing repository succeeded")
+except ClientError as e:
+    assert e.response["Error"]["Code"] == "RepositoryNotFoundException", e.response
+    assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+token = ecr.get_authorization_token()["authorizationData"][0]
+user, password = base64.b64decode(token["authorizationToken"]).decode().split(":", 1)
+assert user == "AWS"
+req = urllib.request.Request("http://%s/v2/team/boto/tags/list" % os.environ["WHARF_ADDR"], headers={"Authorization": "Basic " + token["authorizationToken"]})
+assert json.load(urllib.request.urlopen(req))["tags"] == ["t0", "t1", "t2", "t3", "t4"]
+ecr.delete_repository(repositoryName="team/boto", force=True)
+print("boto3 flow ok")
+`
+
+// TestGoSDK drives the API with the AWS SDK for Go v2 ECR client.
+func TestGoSDK(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	ctx := context.Background()
+	client := ecr.New(ecr.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String("http://" + s.addr),
+		Credentials:  credentials.NewStaticCredentialsProvider(adminKeyID, adminSecret, ""),
+	})
+	for i := 0; i < 3; i++ {
+		if _, err := client.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(fmt.Sprintf("go/sdk-%d", i)),
+			ImageTagMutability: types.ImageTagMutabilityImmutable}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	p := ecr.NewDescribeRepositoriesPaginator(client, &ecr.DescribeRepositoriesInput{MaxResults: aws.Int32(1)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Repositories {
+			names = append(names, *r.RepositoryName)
+			if r.ImageTagMutability != types.ImageTagMutabilityImmutable || r.CreatedAt == nil {
+				t.Fatalf("repository %+v", r)
+			}
+		}
+	}
+	if len(names) != 3 {
+		t.Fatalf("paginated %v", names)
+	}
+	_, err := client.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("go/sdk-0")})
+	var exists *types.RepositoryAlreadyExistsException
+	if !errors.As(err, &exists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	var apiErr smithy.APIError
+	_, err = client.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("go/none")})
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "RepositoryNotFoundException" {
+		t.Fatalf("missing repository: %v", err)
+	}
+	tok, err := client.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := tok.AuthorizationData[0]
+	raw, _ := base64.StdEncoding.DecodeString(*d.AuthorizationToken)
+	if !strings.HasPrefix(string(raw), "AWS:") || d.ExpiresAt == nil || *d.ProxyEndpoint != "http://"+s.addr {
+		t.Fatalf("authorization data %+v", d)
+	}
+	req, _ := http.NewRequest("GET", "http://"+s.addr+"/v2/_catalog", nil)
+	req.SetBasicAuth("AWS", strings.TrimPrefix(string(raw), "AWS:"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "go/sdk-2") {
+		t.Fatalf("catalog with the SDK's token: %d %s", res.StatusCode, body)
+	}
+	// A different layer each run keeps the uploads honest.
+	data := make([]byte, 1000)
+	rand.Read(data)
+	up, err := client.InitiateLayerUpload(ctx, &ecr.InitiateLayerUploadInput{RepositoryName: aws.String("go/sdk-0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.UploadLayerPart(ctx, &ecr.UploadLayerPartInput{RepositoryName: aws.String("go/sdk-0"), UploadId: up.UploadId,
+		PartFirstByte: aws.Int64(0), PartLastByte: aws.Int64(999), LayerPartBlob: data}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.CompleteLayerUpload(ctx, &ecr.CompleteLayerUploadInput{RepositoryName: aws.String("go/sdk-0"), UploadId: up.UploadId,
+		LayerDigests: []string{"sha256:" + strings.Repeat("0", 64)}})
+	var invalid *types.InvalidLayerException
+	if !errors.As(err, &invalid) {
+		t.Fatalf("wrong digest: %v", err)
+	}
+}
