@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"flag"
 	"fmt"
@@ -25,6 +26,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -35,8 +39,17 @@ var (
 	tags     = flag.Int("tags", 1000, "tags in the manifest scenarios")
 	getReqs  = flag.Int("gets", 100000, "manifest GETs in the GET scenario")
 	getConns = flag.Int("clients", 32, "concurrent clients for manifest GETs")
-	only     = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,download,put,get,tags,pulls (default all)")
+	only     = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,download,put,get,tags,ecr,pulls (default all)")
 )
+
+// The admin key of a server the bench starts; with -addr, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+const (
+	benchKeyID  = "AKIABENCHADMIN000001"
+	benchSecret = "bench-secret"
+)
+
+// authHeader carries the registry password of `aws ecr get-login-password` on every registry request.
+var authHeader string
 
 func want(name string) bool {
 	return *only == "" || strings.Contains(","+*only+",", ","+name+",")
@@ -48,7 +61,10 @@ func main() {
 	flag.Parse()
 	base, pid, stop := target()
 	defer stop()
-	b := &bench{base: base, pid: pid}
+	b := &bench{base: base, pid: pid, ecr: ecrClient(base)}
+	tok, err := b.ecr.GetAuthorizationToken(context.Background(), &ecr.GetAuthorizationTokenInput{})
+	check(err)
+	authHeader = "Basic " + *tok.AuthorizationData[0].AuthorizationToken
 
 	if want("upload") || want("download") || want("pulls") {
 		b.uploadMonolithic()
@@ -59,7 +75,7 @@ func main() {
 	if want("download") {
 		b.download()
 	}
-	if want("put") || want("get") || want("tags") {
+	if want("put") || want("get") || want("tags") || want("ecr") {
 		b.manifestPuts(1)
 		b.manifestPuts(10)
 	}
@@ -68,6 +84,9 @@ func main() {
 	}
 	if want("tags") {
 		b.tagsList()
+	}
+	if want("ecr") {
+		b.ecrCalls()
 	}
 	if want("pulls") {
 		b.concurrentPulls(10)
@@ -81,6 +100,17 @@ type bench struct {
 	base string
 	pid  int
 	big  digest.Digest // a pushed blob to download
+	ecr  *ecr.Client
+}
+
+func ecrClient(base string) *ecr.Client {
+	id, secret := benchKeyID, benchSecret
+	if *addr != "" {
+		id, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	return ecr.New(ecr.Options{Region: "us-east-1", BaseEndpoint: aws.String(base),
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""),
+		HTTPClient:  client})
 }
 
 // target starts wharf unless -addr was given; it returns the base URL, the server's pid and a stop func.
@@ -101,6 +131,7 @@ func target() (string, int, func()) {
 	cmd := exec.Command(bin, "serve", "--addr", a, "--data-dir", filepath.Join(dir, "data"), "--create-on-push",
 		"--log-level", "warn", "--max-images", "1000000", "--max-repositories", "100000", "--gc-interval", "0")
 	cmd.Stderr = os.Stderr
+	cmd.Env = append(os.Environ(), "WHARF_ADMIN_ACCESS_KEY_ID="+benchKeyID, "WHARF_ADMIN_SECRET_ACCESS_KEY="+benchSecret)
 	check(cmd.Start())
 	for i := 0; i < 200; i++ {
 		if res, err := http.Get("http://" + a + "/healthz"); err == nil && res.StatusCode == 200 {
@@ -130,6 +161,7 @@ func do(method, url string, body io.Reader, size int64, hdr ...string) *http.Res
 	if size >= 0 {
 		req.ContentLength = size
 	}
+	req.Header.Set("Authorization", authHeader)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -140,6 +172,16 @@ func do(method, url string, body io.Reader, size int64, hdr ...string) *http.Res
 	if res.StatusCode >= 300 {
 		check(fmt.Errorf("%s %s: %s", method, url, res.Status))
 	}
+	return res
+}
+
+// get sends an authenticated GET and returns the response with its body unread.
+func get(url string) *http.Response {
+	req, err := http.NewRequest("GET", url, nil)
+	check(err)
+	req.Header.Set("Authorization", authHeader)
+	res, err := client.Do(req)
+	check(err)
 	return res
 }
 
@@ -204,8 +246,7 @@ func (b *bench) download() {
 	start := time.Now()
 	var n int64
 	for i := 0; i < rounds; i++ {
-		res, err := client.Get(b.base + "/v2/bench/mono/blobs/" + b.big.String())
-		check(err)
+		res := get(b.base + "/v2/bench/mono/blobs/" + b.big.String())
 		c := drain(res.Body)
 		res.Body.Close()
 		n += c
@@ -276,7 +317,7 @@ func dialRaw(base string) *rawClient {
 
 // get sends a GET and reads the whole response, returning its status and body length.
 func (c *rawClient) get(path string) (int, int) {
-	_, err := io.WriteString(c.conn, "GET "+path+" HTTP/1.1\r\nHost: "+c.host+"\r\nAccept: application/vnd.oci.image.manifest.v1+json\r\n\r\n")
+	_, err := io.WriteString(c.conn, "GET "+path+" HTTP/1.1\r\nHost: "+c.host+"\r\nAuthorization: "+authHeader+"\r\nAccept: application/vnd.oci.image.manifest.v1+json\r\n\r\n")
 	check(err)
 	line, err := c.r.ReadSlice('\n')
 	check(err)
@@ -355,6 +396,38 @@ func (b *bench) tagsList() {
 	fmt.Printf("%-34s p50 %s, p99 %s (%d tags, %d bytes)\n", "tags/list", round(percentile(ds, .5)), round(percentile(ds, .99)), *tags, size)
 }
 
+// ecrCalls measures SigV4-signed DescribeImages calls (a page of 100 of the 1,000 images) from 16 clients.
+func (b *bench) ecrCalls() {
+	const clients, perClient = 16, 100
+	ctx := context.Background()
+	start := time.Now()
+	var wg sync.WaitGroup
+	lat := make([][]time.Duration, clients)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for i := 0; i < perClient; i++ {
+				t0 := time.Now()
+				out, err := b.ecr.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("bench/puts-10")})
+				check(err)
+				if len(out.ImageDetails) != 100 {
+					check(fmt.Errorf("DescribeImages returned %d images", len(out.ImageDetails)))
+				}
+				lat[c] = append(lat[c], time.Since(t0))
+			}
+		}(c)
+	}
+	wg.Wait()
+	el := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	fmt.Printf("%-34s %.0f/s, p50 %s, p99 %s (DescribeImages, 100 of %d images per call, %d clients, SigV4)\n", "ECR API calls",
+		float64(clients*perClient)/el.Seconds(), round(percentile(all, .5)), round(percentile(all, .99)), *tags, clients)
+}
+
 func (b *bench) concurrentPulls(clients int) {
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -364,8 +437,7 @@ func (b *bench) concurrentPulls(clients int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := client.Get(b.base + "/v2/bench/mono/blobs/" + b.big.String())
-			check(err)
+			res := get(b.base + "/v2/bench/mono/blobs/" + b.big.String())
 			k := drain(res.Body)
 			res.Body.Close()
 			mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/clock"
@@ -72,7 +73,17 @@ type Service struct {
 	region string
 	ttl    time.Duration
 	cache  sync.Map // access key id -> cachedKey
+
+	tokens     sync.Map // token -> verifiedToken: a registry request costs no signature check or decoding
+	tokenCount atomic.Int64
 }
+
+// verifiedToken is a token whose signature and contents were checked once.
+type verifiedToken struct {
+	t token
+}
+
+const maxCachedTokens = 10000
 
 type cachedKey struct {
 	secret    string
@@ -324,21 +335,48 @@ func (s *Service) VerifyToken(ctx context.Context, password string) (Principal, 
 
 // VerifyScopedToken checks a token issued for scope ("" for a registry password).
 func (s *Service) VerifyScopedToken(ctx context.Context, password, scope string) (Principal, error) {
-	payload, sig, ok := strings.Cut(strings.TrimSpace(password), ".")
+	password = strings.TrimSpace(password)
+	if v, ok := s.tokens.Load(password); ok {
+		return s.checkToken(ctx, v.(verifiedToken).t, scope)
+	}
+	t, err := s.decodeToken(password)
+	if err != nil {
+		return Principal{}, err
+	}
+	if s.tokenCount.Add(1) > maxCachedTokens {
+		s.tokens.Clear()
+		s.tokenCount.Store(1)
+	}
+	s.tokens.Store(password, verifiedToken{t})
+	return s.checkToken(ctx, t, scope)
+}
+
+// decodeToken checks a token's signature and decodes it.
+func (s *Service) decodeToken(password string) (token, error) {
+	var t token
+	payload, sig, ok := strings.Cut(password, ".")
 	if !ok {
-		return Principal{}, ErrBadToken
+		return t, ErrBadToken
 	}
 	enc := base64.RawURLEncoding
 	got, err := enc.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, s.keys.Sign([]byte(payload))) {
-		return Principal{}, ErrBadToken
+		return t, ErrBadToken
 	}
 	body, err := enc.DecodeString(payload)
 	if err != nil {
-		return Principal{}, ErrBadToken
+		return t, ErrBadToken
 	}
-	var t token
-	if err := json.Unmarshal(body, &t); err != nil || t.Version != 1 || t.Scope != scope {
+	if err := json.Unmarshal(body, &t); err != nil || t.Version != 1 {
+		return t, ErrBadToken
+	}
+	return t, nil
+}
+
+// checkToken checks what a valid token says against the request and the present: scope, region, expiry,
+// and that the access key it was issued with is still active.
+func (s *Service) checkToken(ctx context.Context, t token, scope string) (Principal, error) {
+	if t.Scope != scope {
 		return Principal{}, ErrBadToken
 	}
 	if t.Region != s.region {

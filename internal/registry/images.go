@@ -40,12 +40,16 @@ func (s *Service) ListImages(ctx context.Context, registryID, name string, after
 		if len(imgs) > n {
 			imgs, more = imgs[:n], true
 		}
+		if len(imgs) == 0 {
+			return nil
+		}
+		byDigest, err := tx.TagsBetween(r.ID, imgs[0].Digest, imgs[len(imgs)-1].Digest)
+		if err != nil {
+			return err
+		}
 		for _, img := range imgs {
 			last = img.Digest
-			tags, err := tx.ImageTags(r.ID, img.Digest)
-			if err != nil {
-				return err
-			}
+			tags := byDigest[img.Digest]
 			if status == Tagged && len(tags) == 0 || status == Untagged && len(tags) > 0 {
 				continue
 			}

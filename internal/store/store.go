@@ -186,6 +186,8 @@ type Tx interface {
 	ListTags(repoID int64, after string, limit int) ([]Tag, error)
 	ListTagNames(repoID int64, after string, limit int) ([]string, error)
 	ImageTags(repoID int64, d digest.Digest) ([]string, error)
+	// TagsBetween returns the tags of the repository's images with digests from first to last, by digest.
+	TagsBetween(repoID int64, first, last digest.Digest) (map[digest.Digest][]string, error)
 
 	CreateAccount(a Account) error
 	GetAccount(id string) (*Account, error)

@@ -344,6 +344,19 @@ func (t *txn) ListTagNames(repoID int64, after string, limit int) ([]string, err
 	return t.strings(`SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`, repoID, after, limit)
 }
 
+func (t *txn) TagsBetween(repoID int64, first, last digest.Digest) (map[digest.Digest][]string, error) {
+	type pair struct{ d, name string }
+	pairs, err := collect(t, func(sc interface{ Scan(...any) error }) (*pair, error) {
+		var p pair
+		return &p, mapErr(sc.Scan(&p.d, &p.name))
+	}, `SELECT digest, name FROM tags WHERE repository_id = ? AND digest BETWEEN ? AND ? ORDER BY digest, name`, repoID, first.String(), last.String())
+	out := make(map[digest.Digest][]string)
+	for _, p := range pairs {
+		out[digest.Digest(p.d)] = append(out[digest.Digest(p.d)], p.name)
+	}
+	return out, err
+}
+
 // strings runs a query of one text column.
 func (t *txn) strings(query string, args ...any) ([]string, error) {
 	return collect(t, func(sc interface{ Scan(...any) error }) (*string, error) {

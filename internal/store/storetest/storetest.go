@@ -206,6 +206,9 @@ func testImagesAndTags(t *testing.T, s store.Store) {
 		if names, _ := tx.ListTagNames(r.ID, "latest", 5); fmt.Sprint(names) != "[v1 v2]" {
 			t.Fatalf("ListTagNames = %v", names)
 		}
+		if m, err := tx.TagsBetween(r.ID, img.Digest, img.Digest); err != nil || fmt.Sprint(m[img.Digest]) != "[latest v1 v2]" || len(m) != 1 {
+			t.Fatalf("TagsBetween = %v, %v", m, err)
+		}
 		names, _ := tx.ImageTags(r.ID, img.Digest)
 		if fmt.Sprint(names) != "[latest v1 v2]" {
 			t.Fatalf("ImageTags = %v", names)
