@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -290,5 +291,119 @@ func TestGoSDK(t *testing.T) {
 	var invalid *types.InvalidLayerException
 	if !errors.As(err, &invalid) {
 		t.Fatalf("wrong digest: %v", err)
+	}
+
+	// An image written only through the ECR API pulls with a registry client, byte for byte.
+	layerTar := writeTar(t, t.TempDir(), "sdk.txt", []byte("written through the ECR API\n"))
+	layer, _ := os.ReadFile(layerTar)
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:` + sha256Hex(layer) + `"]}}`)
+	for _, blob := range [][]byte{layer, config} {
+		up, err := client.InitiateLayerUpload(ctx, &ecr.InitiateLayerUploadInput{RepositoryName: aws.String("go/sdk-1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.UploadLayerPart(ctx, &ecr.UploadLayerPartInput{RepositoryName: aws.String("go/sdk-1"), UploadId: up.UploadId,
+			PartFirstByte: aws.Int64(0), PartLastByte: aws.Int64(int64(len(blob) - 1)), LayerPartBlob: blob}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.CompleteLayerUpload(ctx, &ecr.CompleteLayerUploadInput{RepositoryName: aws.String("go/sdk-1"), UploadId: up.UploadId,
+			LayerDigests: []string{"sha256:" + sha256Hex(blob)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}`,
+		sha256Hex(config), len(config), sha256Hex(layer), len(layer))
+	if _, err := client.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("go/sdk-1"), ImageManifest: aws.String(manifest), ImageTag: aws.String("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	s.login()
+	if out := run(t, tool(t, "crane"), "export", "--insecure", s.addr+"/go/sdk-1:v1", "-"); !strings.Contains(out, "written through the ECR API") {
+		t.Fatal("crane cannot read an image written through the ECR API")
+	}
+	if got := run(t, tool(t, "crane"), "manifest", "--insecure", s.addr+"/go/sdk-1:v1"); got != manifest {
+		t.Fatalf("manifest bytes changed:\n%s\n%s", got, manifest)
+	}
+}
+
+// TestFirstStartAndAdmin starts Wharf with no credentials given: it writes the admin's key to
+// <data-dir>/admin-credentials, which the aws CLI reads as it is; `wharf admin` then creates another
+// account whose key works on that account's own registry, chosen by an ECR-style host name.
+func TestFirstStartAndAdmin(t *testing.T) {
+	dir := t.TempDir()
+	s := &wharfProc{t: t, dir: dir, addr: freeAddr(t)}
+	s.log = nil
+	s.startWithEnv(nil)
+	t.Cleanup(s.stop)
+	creds := filepath.Join(dir, "admin-credentials")
+	fi, err := os.Stat(creds)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin-credentials: %v %v", fi, err)
+	}
+	if !strings.Contains(s.log.String(), "AWS_ACCESS_KEY_ID=AKIA") {
+		t.Fatalf("first start did not print the admin key:\n%s", s.log)
+	}
+	env := []string{"AWS_SHARED_CREDENTIALS_FILE=" + creds, "AWS_CONFIG_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_ENDPOINT_URL_ECR=http://" + s.addr, "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY="}
+	if out, err := runEnv(t, env, nil, tool(t, "aws"), "ecr", "create-repository", "--repository-name", "first"); err != nil {
+		t.Fatalf("aws with admin-credentials: %v\n%s", err, out)
+	}
+	// A restart keeps the key and prints nothing new.
+	s.stop()
+	s.startWithEnv(nil)
+	if strings.Contains(s.log.String(), "AWS_ACCESS_KEY_ID=") {
+		t.Fatal("a restart created another admin key")
+	}
+
+	var key struct{ AccessKeyId, SecretAccessKey string }
+	jsonOf(t, s.wharf("admin", "create-account", "--account-id", "111122223333"), &key)
+	if !strings.HasPrefix(key.AccessKeyId, "AKIA") || key.SecretAccessKey == "" {
+		t.Fatalf("create-account printed %+v", key)
+	}
+	other := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.SecretAccessKey, "AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
+	out, err := runEnv(t, other, nil, tool(t, "aws"), "ecr", "create-repository", "--repository-name", "theirs", "--query", "repository.repositoryArn", "--output", "text")
+	if err != nil || strings.TrimSpace(out) != "arn:aws:ecr:us-east-1:111122223333:repository/theirs" {
+		t.Fatalf("the new account's repository: %v %s", err, out)
+	}
+	out, err = runEnv(t, other, nil, tool(t, "aws"), "ecr", "describe-repositories", "--registry-id", "000000000000")
+	if err == nil || !strings.Contains(out, "AccessDeniedException") {
+		t.Fatalf("another account's registry: %v %s", err, out)
+	}
+	pw, err := runEnv(t, other, nil, tool(t, "aws"), "ecr", "get-login-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The registry of account 111122223333, addressed by its ECR host name.
+	req, _ := http.NewRequest("GET", "http://"+s.addr+"/v2/_catalog", nil)
+	req.Host = "111122223333.dkr.ecr.us-east-1.example.com"
+	req.Header.Set("Authorization", basicAuth(strings.TrimSpace(pw)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != `{"repositories":["theirs"]}` {
+		t.Fatalf("catalog by ECR host: %d %s", res.StatusCode, body)
+	}
+	// Users and keys made while the server runs work at once; a deleted key stops.
+	s.wharf("admin", "create-user", "--account-id", "111122223333", "bob")
+	jsonOf(t, s.wharf("admin", "create-access-key", "--account-id", "111122223333", "bob"), &key)
+	bob := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.SecretAccessKey, "AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
+	if out, err := runEnv(t, bob, nil, tool(t, "aws"), "ecr", "describe-repositories"); err != nil || !strings.Contains(out, "theirs") {
+		t.Fatalf("bob: %v %s", err, out)
+	}
+	s.wharf("admin", "delete-access-key", key.AccessKeyId)
+	deadline := time.Now().Add(15 * time.Second) // key lookups are cached for a few seconds
+	for {
+		out, err := runEnv(t, bob, nil, tool(t, "aws"), "ecr", "describe-repositories")
+		if err != nil && strings.Contains(out, "UnrecognizedClientException") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a deleted key still works: %v %s", err, out)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -87,10 +87,15 @@ const (
 
 func (s *wharfProc) start() {
 	s.t.Helper()
+	s.startWithEnv([]string{"WHARF_ADMIN_ACCESS_KEY_ID=" + adminKeyID, "WHARF_ADMIN_SECRET_ACCESS_KEY=" + adminSecret})
+}
+
+func (s *wharfProc) startWithEnv(env []string) {
+	s.t.Helper()
 	s.log = &bytes.Buffer{}
 	args := append([]string{"serve", "--addr", s.addr, "--data-dir", s.dir, "--log-level", "warn"}, s.args...)
 	s.cmd = exec.Command(wharfBin, args...)
-	s.cmd.Env = append(os.Environ(), "WHARF_ADMIN_ACCESS_KEY_ID="+adminKeyID, "WHARF_ADMIN_SECRET_ACCESS_KEY="+adminSecret)
+	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)

@@ -291,6 +291,22 @@ func TestImagesAndLayers(t *testing.T) {
 		t.Fatalf("presigned URL reused for another blob: %d", res.StatusCode)
 	}
 
+	// A pull through the registry API shows as lastRecordedPullTime (written in batches).
+	if d["lastRecordedPullTime"] != nil {
+		t.Fatalf("never pulled, yet lastRecordedPullTime = %v", d["lastRecordedPullTime"])
+	}
+	tok := a.ok("GetAuthorizationToken", map[string]any{})["authorizationData"].([]any)[0].(map[string]any)["authorizationToken"].(string)
+	req, _ := http.NewRequest("GET", a.url+"/v2/app/manifests/v1", nil)
+	req.Header.Set("Authorization", "Basic "+tok)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("pull: %v %v", res, err)
+	}
+	a.app.Service.FlushPulls()
+	d = a.ok("DescribeImages", map[string]any{"repositoryName": "app"})["imageDetails"].([]any)[0].(map[string]any)
+	if pulled, ok := d["lastRecordedPullTime"].(float64); !ok || pulled < d["imagePushedAt"].(float64) {
+		t.Fatalf("lastRecordedPullTime after a pull: %v", d["lastRecordedPullTime"])
+	}
+
 	del := a.ok("BatchDeleteImage", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageTag": "latest"}, {"imageTag": "nope"}}})
 	if len(del["imageIds"].([]any)) != 1 || len(del["failures"].([]any)) != 1 {
 		t.Fatalf("BatchDeleteImage by tag %v", del)
