@@ -407,3 +407,41 @@ func TestFirstStartAndAdmin(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// TestGuideGettingStarted follows the user guide's "Using the AWS CLI with Amazon ECR" chapter step by
+// step: get-login, create-repository, push, pull, batch-delete-image by tag, delete-repository --force.
+func TestGuideGettingStarted(t *testing.T) {
+	crane := tool(t, "crane")
+	s := startServer(t, t.TempDir())
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	// Step 1: the docker login command that get-login prints, run with crane.
+	login := strings.Fields(s.aws("ecr", "get-login", "--region", "us-east-1", "--no-include-email"))
+	if len(login) != 7 || strings.Join(login[:5], " ") != "docker login -u AWS -p" || login[6] != "http://"+s.addr {
+		t.Fatalf("get-login printed %q", login)
+	}
+	run(t, crane, "auth", "login", s.addr, "-u", "AWS", "-p", login[5])
+	// Step 3: create a repository.
+	var created struct{ Repository map[string]any }
+	jsonOf(t, s.aws("ecr", "create-repository", "--repository-name", "ubuntu"), &created)
+	if created.Repository["repositoryArn"] != "arn:aws:ecr:us-east-1:000000000000:repository/ubuntu" {
+		t.Fatalf("create-repository: %v", created)
+	}
+	// Steps 4 and 5: push and pull.
+	ref := s.addr + "/ubuntu:trusty"
+	run(t, crane, "append", "--insecure", "-f", writeTar(t, t.TempDir(), "etc-os-release", []byte("NAME=Ubuntu\n")), "-t", ref)
+	if !strings.Contains(run(t, crane, "export", "--insecure", ref, "-"), "NAME=Ubuntu") {
+		t.Fatal("pull returned other content")
+	}
+	// Step 6: delete the image by tag.
+	var del struct {
+		ImageIds []map[string]string
+		Failures []any
+	}
+	jsonOf(t, s.aws("ecr", "batch-delete-image", "--repository-name", "ubuntu", "--image-ids", "imageTag=trusty"), &del)
+	if len(del.ImageIds) != 1 || del.ImageIds[0]["imageTag"] != "trusty" || len(del.Failures) != 0 {
+		t.Fatalf("batch-delete-image: %+v", del)
+	}
+	// Step 7: delete the repository.
+	s.aws("ecr", "delete-repository", "--repository-name", "ubuntu", "--force")
+	s.awsFails("RepositoryNotFoundException", "ecr", "describe-repositories", "--repository-names", "ubuntu")
+}
