@@ -25,19 +25,11 @@ func (a AccountAuthorizer) Authorize(_ context.Context, c *pipeline.Call) error 
 	if c.Action == "" || c.Action == "ecr:GetAuthorizationToken" {
 		return nil
 	}
-	for _, acct := range []string{c.RegistryID, sourceAccount(c)} {
-		if acct != "" && acct != c.Caller.AccountID {
-			return Denied(c.Caller, c.Action, ResourceARN(a.Region, c.RegistryID, c.Repository))
-		}
+	// A cross-repository mount reads c.Source in the same registry, so the registry decides for both.
+	if c.RegistryID != c.Caller.AccountID {
+		return Denied(c.Caller, c.Action, ResourceARN(a.Region, c.RegistryID, c.Repository))
 	}
 	return nil
-}
-
-func sourceAccount(c *pipeline.Call) string {
-	if c.Source == "" {
-		return ""
-	}
-	return c.RegistryID
 }
 
 // ResourceARN is the ARN of a repository, or of the registry's repositories when name is empty.

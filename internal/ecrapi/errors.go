@@ -69,12 +69,8 @@ func toAWS(err error) *awsError {
 	}
 	var de *registry.Error
 	if errors.As(err, &de) {
-		if code, ok := codes[de.Kind]; ok {
-			status := http.StatusBadRequest
-			if de.Kind == registry.KindDenied {
-				status = http.StatusBadRequest // ECR answers AccessDeniedException with 400 over JSON 1.1
-			}
-			return &awsError{code, de.Message, status}
+		if code, ok := codes[de.Kind]; ok { // every ECR error is a 400 in AWS JSON 1.1, AccessDenied too
+			return &awsError{code, de.Message, http.StatusBadRequest}
 		}
 	}
 	return &awsError{"ServerException", "internal error", http.StatusInternalServerError}

@@ -57,8 +57,6 @@ func IsECRRequest(r *http.Request) bool {
 type op struct {
 	action string
 	run    func(h *Handler, ctx context.Context, c *pipeline.Call, body []byte) (any, error)
-	// repo names the repository the call addresses, from the decoded input (for authorization).
-	repo func(body []byte) (registryID, name string)
 }
 
 var ops = map[string]op{}
