@@ -196,33 +196,24 @@ func init() {
 	})
 
 	register("BatchGetImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *batchImagesInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		if _, err := h.Service.Repository(ctx, c.RegistryID, in.RepositoryName); err != nil {
-			return nil, err
-		}
-		images, failures := []imageJSON{}, []imageFailure{}
-		for _, id := range in.ImageIDs {
-			r, code, reason := ref(id)
-			if code != "" {
-				failures = append(failures, imageFailure{id, code, reason})
-				continue
-			}
+		images := []imageJSON{}
+		failures, err := h.eachImage(ctx, c, in, func(id imageID, r registry.ImageRef) (*imageFailure, error) {
 			img, err := h.Service.FindImage(ctx, c.RegistryID, in.RepositoryName, r)
 			if errors.Is(err, registry.ErrManifestUnknown) {
-				failures = append(failures, imageFailure{id, "ImageNotFound", "Requested image not found"})
-				continue
+				return &imageFailure{id, "ImageNotFound", "Requested image not found"}, nil
 			}
 			if err != nil {
 				return nil, err
 			}
 			if len(in.AcceptedMediaTypes) > 0 && !slices.Contains(in.AcceptedMediaTypes, img.MediaType) {
-				failures = append(failures, imageFailure{id, "ImageNotFound", "Requested image not found in the accepted media types; it is " + img.MediaType})
-				continue
+				return &imageFailure{id, "ImageNotFound", "Requested image not found in the accepted media types; it is " + img.MediaType}, nil
 			}
 			out := imageID{ImageDigest: img.Digest.String(), ImageTag: id.ImageTag}
 			images = append(images, imageJSON{c.RegistryID, in.RepositoryName, out, string(img.Content), img.MediaType})
+			return nil, nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		return map[string]any{"images": images, "failures": failures}, nil
 	})
@@ -270,35 +261,54 @@ func init() {
 	})
 
 	register("BatchDeleteImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *batchImagesInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		if _, err := h.Service.Repository(ctx, c.RegistryID, in.RepositoryName); err != nil {
-			return nil, err
-		}
-		deleted, failures := []imageID{}, []imageFailure{}
-		for _, id := range in.ImageIDs {
-			r, code, reason := ref(id)
-			if code != "" {
-				failures = append(failures, imageFailure{id, code, reason})
-				continue
-			}
+		deleted := []imageID{}
+		failures, err := h.eachImage(ctx, c, in, func(id imageID, r registry.ImageRef) (*imageFailure, error) {
 			ids, err := h.deleteImage(ctx, c, in.RepositoryName, r)
 			switch {
 			case errors.Is(err, registry.ErrManifestUnknown):
-				failures = append(failures, imageFailure{id, "ImageNotFound", "Requested image not found"})
+				return &imageFailure{id, "ImageNotFound", "Requested image not found"}, nil
 			case registry.KindOf(err) == registry.KindImageReferenced:
-				failures = append(failures, imageFailure{id, "ImageReferencedByManifestList", "Requested image is referenced by a manifest list"})
+				return &imageFailure{id, "ImageReferencedByManifestList", "Requested image is referenced by a manifest list"}, nil
 			case errors.Is(err, errTagMismatch):
-				failures = append(failures, imageFailure{id, "ImageTagDoesNotMatchDigest", "Invalid request parameters: given tag does not match the given digest"})
+				return &imageFailure{id, "ImageTagDoesNotMatchDigest", "Invalid request parameters: given tag does not match the given digest"}, nil
 			case err != nil:
 				return nil, err
-			default:
-				deleted = append(deleted, ids...)
 			}
+			deleted = append(deleted, ids...)
+			return nil, nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		return map[string]any{"imageIds": deleted, "failures": failures}, nil
 	})
+}
+
+// eachImage checks a batch call's repository and runs fn on each image id; malformed ids and what fn
+// reports become the call's per-id failures.
+func (h *Handler) eachImage(ctx context.Context, c *pipeline.Call, in *batchImagesInput, fn func(imageID, registry.ImageRef) (*imageFailure, error)) ([]imageFailure, error) {
+	if err := required("repositoryName", in.RepositoryName); err != nil {
+		return nil, err
+	}
+	if _, err := h.Service.Repository(ctx, c.RegistryID, in.RepositoryName); err != nil {
+		return nil, err
+	}
+	failures := []imageFailure{}
+	for _, id := range in.ImageIDs {
+		r, code, reason := ref(id)
+		if code != "" {
+			failures = append(failures, imageFailure{id, code, reason})
+			continue
+		}
+		f, err := fn(id, r)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			failures = append(failures, *f)
+		}
+	}
+	return failures, nil
 }
 
 var errTagMismatch = errors.New("tag does not match digest")
