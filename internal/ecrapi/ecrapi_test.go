@@ -390,3 +390,15 @@ func FuzzRequests(f *testing.F) {
 		}
 	})
 }
+
+func TestLimits(t *testing.T) {
+	a := newAPI(t, registry.Config{Limits: registry.Limits{RepositoriesPerRegistry: 1, ImagesPerRepository: 1}})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "one"})
+	a.fails(a.call("CreateRepository", map[string]any{"repositoryName": "two"}), 400, "LimitExceededException")
+	cfg := a.pushLayer("one", []byte(`{}`))
+	image := func(n int) string {
+		return fmt.Sprintf(`{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[],"annotations":{"n":"%d"}}`, ociManifest, cfg, n)
+	}
+	a.ok("PutImage", map[string]any{"repositoryName": "one", "imageManifest": image(1), "imageTag": "a"})
+	a.fails(a.call("PutImage", map[string]any{"repositoryName": "one", "imageManifest": image(2), "imageTag": "b"}), 400, "LimitExceededException")
+}
