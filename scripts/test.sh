@@ -62,5 +62,6 @@ go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "${FUZZTIME:-15s}" ./internal/ma
 go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "${FUZZTIME:-15s}" ./internal/oci
 go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "${FUZZTIME:-15s}" ./internal/ecrapi
 go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "${FUZZTIME:-15s}" ./internal/sigv4
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "${FUZZTIME:-15s}" ./internal/iam
 
 step "all tests passed"

@@ -1,0 +1,192 @@
+package iam
+
+import (
+	"strings"
+)
+
+// Principal is who makes a request, as policies see it.
+type Principal struct {
+	ARN      string // arn:aws:iam::A:user/alice, arn:aws:sts::A:assumed-role/R/S, arn:aws:iam::A:root
+	Account  string
+	Type     string // "User", "AssumedRole", "Account"
+	RoleARN  string // the role of an assumed-role session
+	UserName string // IAM users only
+	UserID   string
+}
+
+// Request is one authorization question: may Principal perform Action on Resource?
+type Request struct {
+	Principal       Principal
+	Action          string              // "ecr:BatchGetImage"
+	Resource        string              // the resource ARN, or "*" for actions without resource-level permissions
+	ResourceAccount string              // the account that owns the resource
+	Context         map[string][]string // further condition keys (aws:ResourceTag/…, aws:TagKeys, aws:SourceIp, …)
+}
+
+// Decision is the answer. Reason completes AWS's AccessDenied message after the resource.
+type Decision struct {
+	Allowed bool
+	Reason  string
+}
+
+// principalMatch tells how a resource policy statement named the caller.
+type principalMatch int
+
+const (
+	noMatch      principalMatch = iota
+	directMatch                 // "*", the user, the role of a session, the session
+	accountMatch                // the caller's account: delegates to the account's own policies
+)
+
+// Evaluate applies AWS's evaluation logic to the principal's identity policies and the resource's policies:
+// an explicit deny anywhere wins; within one account either side may allow (an account-wide grant in a
+// resource policy delegates to identity policies); across accounts both sides must allow.
+func Evaluate(req Request, identity []*Policy, resource []*Policy) Decision {
+	ctx := requestContext(req)
+	vars := func(key string) (string, bool) {
+		v, ok := ctx[key]
+		if !ok || len(v) != 1 {
+			return "", false
+		}
+		return v[0], true
+	}
+	idAllow, resAllow, resDirect := false, false, false
+	for _, p := range identity {
+		for i := range p.Statements {
+			s := &p.Statements[i]
+			if !s.applies(req, ctx, vars, p.Version, false) {
+				continue
+			}
+			if s.Effect == "Deny" {
+				return denied("with an explicit deny in an identity-based policy")
+			}
+			idAllow = true
+		}
+	}
+	for _, p := range resource {
+		for i := range p.Statements {
+			s := &p.Statements[i]
+			m := s.principalMatch(req.Principal)
+			if m == noMatch || !s.applies(req, ctx, vars, p.Version, true) {
+				continue
+			}
+			if s.Effect == "Deny" {
+				return denied("with an explicit deny in a resource-based policy")
+			}
+			resAllow = true
+			resDirect = resDirect || m == directMatch
+		}
+	}
+	if req.Principal.Account == req.ResourceAccount || req.ResourceAccount == "" {
+		if idAllow || resDirect {
+			return Decision{Allowed: true}
+		}
+		return denied("because no identity-based policy allows the "+req.Action+" action")
+	}
+	switch {
+	case !idAllow:
+		return denied("because no identity-based policy allows the "+req.Action+" action")
+	case !resAllow:
+		return denied("because no resource-based policy allows the "+req.Action+" action")
+	}
+	return Decision{Allowed: true}
+}
+
+func denied(reason string) Decision { return Decision{Reason: reason} }
+
+// requestContext is the request's condition keys, lower-cased, with the principal's global keys added.
+func requestContext(req Request) map[string][]string {
+	ctx := make(map[string][]string, len(req.Context)+5)
+	for k, v := range req.Context {
+		ctx[strings.ToLower(k)] = v
+	}
+	p := req.Principal
+	arn := p.ARN
+	if p.RoleARN != "" {
+		arn = p.RoleARN
+	}
+	ctx["aws:principalarn"] = []string{arn}
+	ctx["aws:principalaccount"] = []string{p.Account}
+	ctx["aws:principaltype"] = []string{p.Type}
+	if p.UserID != "" {
+		ctx["aws:userid"] = []string{p.UserID}
+	}
+	if p.Type == "User" && p.UserName != "" {
+		ctx["aws:username"] = []string{p.UserName}
+	}
+	return ctx
+}
+
+// applies tells whether the statement covers the request's action, resource and conditions.
+func (s *Statement) applies(req Request, ctx map[string][]string, vars func(string) (string, bool), version string, resourcePolicy bool) bool {
+	if len(s.Action) > 0 && !anyAction(s.Action, req.Action) || len(s.NotAction) > 0 && anyAction(s.NotAction, req.Action) {
+		return false
+	}
+	switch {
+	case len(s.Resource) > 0:
+		if !anyResource(s.Resource, req.Resource, vars, version) {
+			return false
+		}
+	case len(s.NotResource) > 0:
+		if anyResource(s.NotResource, req.Resource, vars, version) {
+			return false
+		}
+	case !resourcePolicy:
+		return false
+	}
+	for _, c := range s.Conditions {
+		if !c.eval(ctx, vars, version) {
+			return false
+		}
+	}
+	return true
+}
+
+func anyAction(patterns []string, action string) bool {
+	for _, p := range patterns {
+		if wildcard(p, action, true) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyResource(patterns []string, resource string, vars func(string) (string, bool), version string) bool {
+	for _, p := range patterns {
+		if p == "*" {
+			return true
+		}
+		resolved, ok := substitute(p, vars, version)
+		if ok && wildcard(resolved, resource, false) {
+			return true
+		}
+	}
+	return false
+}
+
+// principalMatch tells whether (and how) the statement's Principal or NotPrincipal covers p.
+func (s *Statement) principalMatch(p Principal) principalMatch {
+	if s.notPrincipal {
+		if matchPrincipals(s.NotPrincipal, p) != noMatch {
+			return noMatch
+		}
+		return directMatch
+	}
+	return matchPrincipals(s.Principal, p)
+}
+
+func matchPrincipals(ps principals, p Principal) principalMatch {
+	best := noMatch
+	for _, v := range ps["AWS"] {
+		switch {
+		case v == "*" || v == p.ARN || p.RoleARN != "" && v == p.RoleARN:
+			return directMatch
+		case v == p.Account || v == "arn:aws:iam::"+p.Account+":root":
+			if p.Type == "Account" {
+				return directMatch
+			}
+			best = accountMatch
+		}
+	}
+	return best
+}
