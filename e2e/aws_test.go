@@ -389,6 +389,13 @@ func TestFirstStartAndAdmin(t *testing.T) {
 	// Users and keys made while the server runs work at once; a deleted key stops.
 	s.wharf("admin", "create-user", "--account-id", "111122223333", "bob")
 	jsonOf(t, s.wharf("admin", "create-access-key", "--account-id", "111122223333", "bob"), &key)
+	if out, err := runEnv(t, []string{"AWS_ACCESS_KEY_ID=" + key.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.SecretAccessKey, "AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}, nil, tool(t, "aws"), "ecr", "describe-repositories"); err == nil ||
+		!strings.Contains(out, "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: ecr:DescribeRepositories on resource: arn:aws:ecr:us-east-1:111122223333:repository/* because no identity-based policy allows the ecr:DescribeRepositories action") {
+		t.Fatalf("a user without policies: %v %s", err, out)
+	}
+	s.wharf("admin", "attach-user-policy", "--account-id", "111122223333", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly", "bob")
+	time.Sleep(1100 * time.Millisecond) // policies another process changed show within a second
 	bob := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.SecretAccessKey, "AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
 	if out, err := runEnv(t, bob, nil, tool(t, "aws"), "ecr", "describe-repositories"); err != nil || !strings.Contains(out, "theirs") {

@@ -42,6 +42,8 @@ commands:
   admin create-user --account-id ID NAME    create an IAM user
   admin create-access-key --account-id ID NAME   create an access key for a user; prints it as JSON
   admin delete-access-key KEY-ID            delete an access key
+  admin attach-user-policy --account-id ID --policy-arn ARN NAME   attach an AWS managed policy
+  admin put-user-policy --account-id ID --policy-name P --policy-document FILE|JSON NAME   set an inline policy
 
 Every flag can also be set as WHARF_<FLAG> in the environment (--data-dir as WHARF_DATA_DIR) or in a JSON
 config file (--config); flags win over the environment, which wins over the file.
@@ -295,6 +297,9 @@ func admin(args []string) error {
 	}
 	sub := args[0]
 	fs, c := commonFlags("admin " + sub)
+	policyARN := fs.String("policy-arn", "", "managed policy ARN (attach-user-policy)")
+	policyName := fs.String("policy-name", "", "inline policy name (put-user-policy)")
+	policyDoc := fs.String("policy-document", "", "policy JSON, or file://PATH (put-user-policy)")
 	pos, err := config.Parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -338,6 +343,24 @@ func admin(args []string) error {
 			return errors.New("usage: wharf admin delete-access-key KEY-ID")
 		}
 		return app.Identity.DeleteAccessKey(ctx, pos[0])
+	case "attach-user-policy":
+		if len(pos) != 1 || *policyARN == "" {
+			return errors.New("usage: wharf admin attach-user-policy --account-id ID --policy-arn ARN USER")
+		}
+		return app.Identity.AttachUserPolicy(ctx, c.accountID, pos[0], *policyARN)
+	case "put-user-policy":
+		if len(pos) != 1 || *policyName == "" || *policyDoc == "" {
+			return errors.New("usage: wharf admin put-user-policy --account-id ID --policy-name NAME --policy-document JSON|file://PATH USER")
+		}
+		doc := *policyDoc
+		if path, ok := strings.CutPrefix(doc, "file://"); ok {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			doc = string(data)
+		}
+		return app.Identity.PutUserPolicy(ctx, c.accountID, pos[0], *policyName, doc)
 	}
 	return fmt.Errorf("unknown admin command %q", sub)
 }

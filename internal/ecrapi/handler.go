@@ -46,6 +46,15 @@ type Handler struct {
 	TokenTTL time.Duration
 	// Paging signs and checks nextToken values.
 	Paging *Paging
+	// PoliciesChanged is called after a call that changed policies or resource tags, so cached
+	// authorization facts are dropped.
+	PoliciesChanged func()
+}
+
+// changesPolicies names the operations after which cached authorization facts are stale.
+var changesPolicies = map[string]bool{
+	"CreateRepository": true, "DeleteRepository": true, "TagResource": true, "UntagResource": true,
+	"SetRepositoryPolicy": true, "DeleteRepositoryPolicy": true,
 }
 
 // IsECRRequest tells an ECR API call from other traffic on the shared listener.
@@ -77,9 +86,11 @@ func register[I any](name string, run func(h *Handler, ctx context.Context, c *p
 
 // target names the registry and repository an input addresses.
 type target struct {
-	RegistryID     string `json:"registryId"`
-	RepositoryName string `json:"repositoryName"`
-	ResourceArn    string `json:"resourceArn"`
+	RegistryID     string    `json:"registryId"`
+	RepositoryName string    `json:"repositoryName"`
+	ResourceArn    string    `json:"resourceArn"`
+	Tags           []tagJSON `json:"tags"`
+	TagKeys        []string  `json:"tagKeys"`
 }
 
 func decode(body []byte, v any) error {
@@ -114,6 +125,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var t target
 	json.Unmarshal(body, &t) // a malformed body is reported by the operation's own decoding
 	call := &pipeline.Call{Protocol: "ecr", Action: o.action, RegistryID: t.RegistryID, Repository: t.RepositoryName}
+	if len(t.Tags) > 0 {
+		call.RequestTags = make(map[string]string, len(t.Tags))
+		for _, tag := range t.Tags {
+			call.RequestTags[tag.Key] = tag.Value
+			call.TagKeys = append(call.TagKeys, tag.Key)
+		}
+	}
+	call.TagKeys = append(call.TagKeys, t.TagKeys...)
 	if t.ResourceArn != "" {
 		if reg, repo, ok := parseRepositoryARN(t.ResourceArn); ok {
 			call.RegistryID, call.Repository = reg, repo
@@ -128,6 +147,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.writeError(w, err)
 		return
+	}
+	if changesPolicies[name] && h.PoliciesChanged != nil {
+		h.PoliciesChanged()
 	}
 	data, err := json.Marshal(out)
 	if err != nil {

@@ -205,3 +205,29 @@ func FuzzParse(f *testing.F) {
 			Context: map[string][]string{"aws:TagKeys": {"a"}}}, []*Policy{p}, []*Policy{p})
 	})
 }
+
+func TestManagedPolicies(t *testing.T) {
+	cases := []struct {
+		arn, action string
+		allow       bool
+	}{
+		{ECRReadOnly, "ecr:BatchGetImage", true},
+		{ECRReadOnly, "ecr:PutImage", false},
+		{ECRPowerUser, "ecr:PutImage", true},
+		{ECRPowerUser, "ecr:DeleteRepository", false},
+		{ECRFullAccess, "ecr:DeleteRepository", true},
+		{ECRPullOnly, "ecr:BatchGetImage", true},
+		{ECRPullOnly, "ecr:ListImages", false},
+		{AdministratorAccess, "iam:CreateUser", true},
+	}
+	for _, c := range cases {
+		p, ok := Managed(c.arn)
+		if !ok {
+			t.Fatalf("%s unknown", c.arn)
+		}
+		d := Evaluate(Request{Principal: alice, Action: c.action, Resource: repoR, ResourceAccount: acctA}, []*Policy{p}, nil)
+		if d.Allowed != c.allow {
+			t.Errorf("%s %s: allowed=%v", c.arn, c.action, d.Allowed)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/iam"
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
@@ -145,6 +146,9 @@ func (s *Service) Bootstrap(ctx context.Context, accountID string, given *Creden
 			if err := tx.CreateUser(store.User{AccountID: accountID, Name: AdminUser, UserID: randomID("AIDA", 17), CreatedAt: now}); err != nil {
 				return err
 			}
+			if err := tx.AttachUserPolicy(accountID, AdminUser, iam.AdministratorAccess); err != nil {
+				return err
+			}
 		}
 		creds := given
 		if creds == nil {
@@ -226,6 +230,32 @@ func (s *Service) CreateAccessKey(ctx context.Context, accountID, user string) (
 		return nil, err
 	}
 	return c, nil
+}
+
+// PutUserPolicy gives a user an inline policy (replacing one of the same name).
+func (s *Service) PutUserPolicy(ctx context.Context, accountID, user, name, document string) error {
+	if _, err := iam.Parse(document, iam.IdentityPolicy); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetUser(accountID, user); err != nil {
+			return err
+		}
+		return tx.PutUserPolicy(accountID, user, name, document)
+	}), "user "+user)
+}
+
+// AttachUserPolicy attaches an AWS managed policy to a user.
+func (s *Service) AttachUserPolicy(ctx context.Context, accountID, user, policyARN string) error {
+	if _, ok := iam.Managed(policyARN); !ok {
+		return fmt.Errorf("%w: policy %s does not exist", ErrNotFound, policyARN)
+	}
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetUser(accountID, user); err != nil {
+			return err
+		}
+		return tx.AttachUserPolicy(accountID, user, policyARN)
+	}), "user "+user)
 }
 
 // SetAccessKeyStatus activates ("Active") or disables ("Inactive") a key.

@@ -46,6 +46,8 @@ var wireErrors = map[registry.Kind]wireError{
 	registry.KindManifestChildUnknown:  {"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest},
 }
 
+// Kinds that only the ECR API produces have no registry-protocol code; they answer as internal errors.
+
 type errorBody struct {
 	Errors []errorEntry `json:"errors"`
 }

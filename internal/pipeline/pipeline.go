@@ -23,6 +23,10 @@ type Call struct {
 	RegistryID string // the registry (account) addressed; "" for the caller's own
 	Repository string // the repository addressed, "" for registry-wide actions
 	Source     string // a second repository read by the call (a cross-repository mount), or ""
+	// RequestTags are the resource tags a call sets (CreateRepository, TagResource); TagKeys the keys it
+	// names (those, or UntagResource's): the aws:RequestTag/… and aws:TagKeys condition keys.
+	RequestTags map[string]string
+	TagKeys     []string
 	Caller     identity.Principal
 	SourceIP   string
 	Start      time.Time

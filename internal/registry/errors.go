@@ -40,6 +40,8 @@ const (
 	KindLayerPartTooSmall
 	KindEmptyUpload
 	KindLayerAlreadyExists
+	KindRepositoryPolicyNotFound
+	KindRegistryPolicyNotFound
 )
 
 // Error is a domain error: a kind for the adapters and a message for people.

@@ -121,7 +121,7 @@ func New(opts Options, st *Stores) (*App, error) {
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	m := newMetrics()
 	audit := []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}}
-	authorize := authz.AccountAuthorizer{Region: opts.Region}
+	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
 	account := opts.AccountID
 	ociHandler := &oci.Handler{
 		Service: svc,
@@ -148,13 +148,14 @@ func New(opts Options, st *Stores) (*App, error) {
 			Audit:     audit,
 			Clock:     opts.Clock,
 		},
-		Clock:        opts.Clock,
-		Log:          opts.Log,
-		Region:       opts.Region,
-		RegistryHost: opts.Hostname,
-		Scheme:       scheme,
-		TokenTTL:     12 * time.Hour,
-		Paging:       &ecrapi.Paging{Keys: keys},
+		Clock:           opts.Clock,
+		Log:             opts.Log,
+		Region:          opts.Region,
+		RegistryHost:    opts.Hostname,
+		Scheme:          scheme,
+		TokenTTL:        12 * time.Hour,
+		Paging:          &ecrapi.Paging{Keys: keys},
+		PoliciesChanged: authorize.Invalidate,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

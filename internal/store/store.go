@@ -201,6 +201,20 @@ type Tx interface {
 	SetAccessKeyStatus(id, status string) error
 	DeleteAccessKey(id string) error
 
+	// PutUserPolicy stores (or replaces) a user's inline policy.
+	PutUserPolicy(accountID, user, name, document string) error
+	DeleteUserPolicy(accountID, user, name string) error
+	// UserPolicies returns a user's inline policies by name.
+	UserPolicies(accountID, user string) (map[string]string, error)
+	AttachUserPolicy(accountID, user, policyARN string) error
+	DetachUserPolicy(accountID, user, policyARN string) error
+	AttachedUserPolicies(accountID, user string) ([]string, error)
+	// SetRepositoryPolicy stores a repository's policy; "" deletes it.
+	SetRepositoryPolicy(repoID int64, document string) error
+	RepositoryPolicy(repoID int64) (string, error) // ErrNotFound when none
+	SetRegistryPolicy(registryID, document string) error
+	RegistryPolicy(registryID string) (string, error)
+
 	// RepositoryTags lists a repository's resource tags by key.
 	RepositoryTags(repoID int64) ([]ResourceTag, error)
 	// PutRepositoryTags adds tags, replacing the values of keys already present.

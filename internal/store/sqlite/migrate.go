@@ -111,6 +111,32 @@ CREATE TABLE repository_tags (
 ALTER TABLE uploads ADD COLUMN parts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE uploads ADD COLUMN last_part INTEGER NOT NULL DEFAULT 0;
 `,
+	// 4: IAM policies: users' inline and attached policies, repository and registry policies.
+	`
+CREATE TABLE user_policies (
+	account_id TEXT NOT NULL,
+	user_name  TEXT NOT NULL,
+	name       TEXT NOT NULL,
+	document   TEXT NOT NULL,
+	PRIMARY KEY (account_id, user_name, name),
+	FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE TABLE user_attached_policies (
+	account_id TEXT NOT NULL,
+	user_name  TEXT NOT NULL,
+	policy_arn TEXT NOT NULL,
+	PRIMARY KEY (account_id, user_name, policy_arn),
+	FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE TABLE repository_policies (
+	repository_id INTEGER PRIMARY KEY REFERENCES repositories(id) ON DELETE CASCADE,
+	document      TEXT NOT NULL
+);
+CREATE TABLE registry_policies (
+	registry_id TEXT PRIMARY KEY,
+	document    TEXT NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 func migrate(db *sql.DB) error {

@@ -522,3 +522,69 @@ func (t *txn) DeleteRepositoryTags(repoID int64, keys []string) error {
 	}
 	return nil
 }
+
+func (t *txn) PutUserPolicy(accountID, user, name, document string) error {
+	_, err := t.exec(`INSERT INTO user_policies (account_id, user_name, name, document) VALUES (?, ?, ?, ?)
+		ON CONFLICT (account_id, user_name, name) DO UPDATE SET document = excluded.document`, accountID, user, name, document)
+	return err
+}
+
+func (t *txn) DeleteUserPolicy(accountID, user, name string) error {
+	return t.affected(`DELETE FROM user_policies WHERE account_id = ? AND user_name = ? AND name = ?`, accountID, user, name)
+}
+
+func (t *txn) UserPolicies(accountID, user string) (map[string]string, error) {
+	type kv struct{ k, v string }
+	rows, err := collect(t, func(sc interface{ Scan(...any) error }) (*kv, error) {
+		var p kv
+		return &p, mapErr(sc.Scan(&p.k, &p.v))
+	}, `SELECT name, document FROM user_policies WHERE account_id = ? AND user_name = ? ORDER BY name`, accountID, user)
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		out[r.k] = r.v
+	}
+	return out, err
+}
+
+func (t *txn) AttachUserPolicy(accountID, user, policyARN string) error {
+	_, err := t.exec(`INSERT INTO user_attached_policies (account_id, user_name, policy_arn) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, accountID, user, policyARN)
+	return err
+}
+
+func (t *txn) DetachUserPolicy(accountID, user, policyARN string) error {
+	return t.affected(`DELETE FROM user_attached_policies WHERE account_id = ? AND user_name = ? AND policy_arn = ?`, accountID, user, policyARN)
+}
+
+func (t *txn) AttachedUserPolicies(accountID, user string) ([]string, error) {
+	return t.strings(`SELECT policy_arn FROM user_attached_policies WHERE account_id = ? AND user_name = ? ORDER BY policy_arn`, accountID, user)
+}
+
+func (t *txn) SetRepositoryPolicy(repoID int64, document string) error {
+	if document == "" {
+		return t.affected(`DELETE FROM repository_policies WHERE repository_id = ?`, repoID)
+	}
+	_, err := t.exec(`INSERT INTO repository_policies (repository_id, document) VALUES (?, ?)
+		ON CONFLICT (repository_id) DO UPDATE SET document = excluded.document`, repoID, document)
+	return err
+}
+
+func (t *txn) RepositoryPolicy(repoID int64) (string, error) {
+	var doc string
+	err := t.queryRow(`SELECT document FROM repository_policies WHERE repository_id = ?`, repoID).Scan(&doc)
+	return doc, mapErr(err)
+}
+
+func (t *txn) SetRegistryPolicy(registryID, document string) error {
+	if document == "" {
+		return t.affected(`DELETE FROM registry_policies WHERE registry_id = ?`, registryID)
+	}
+	_, err := t.exec(`INSERT INTO registry_policies (registry_id, document) VALUES (?, ?)
+		ON CONFLICT (registry_id) DO UPDATE SET document = excluded.document`, registryID, document)
+	return err
+}
+
+func (t *txn) RegistryPolicy(registryID string) (string, error) {
+	var doc string
+	err := t.queryRow(`SELECT document FROM registry_policies WHERE registry_id = ?`, registryID).Scan(&doc)
+	return doc, mapErr(err)
+}

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteRepositoryCascades", testDeleteRepository},
 		{"Identities", testIdentities},
 		{"RepositoryTags", testRepositoryTags},
+		{"Policies", testPolicies},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -494,6 +495,65 @@ func testRepositoryTags(t *testing.T, s store.Store) {
 		tags, err := tx.RepositoryTags(r.ID)
 		if err != nil || len(tags) != 1 || tags[0] != (store.ResourceTag{Key: "team", Value: "ops"}) {
 			t.Fatalf("RepositoryTags = %+v, %v", tags, err)
+		}
+		return nil
+	})
+}
+
+func testPolicies(t *testing.T, s store.Store) {
+	r := mkRepo(t, s, "111122223333", "guarded")
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.CreateAccount(store.Account{ID: "111122223333", CreatedAt: t0}); err != nil {
+			return err
+		}
+		if err := tx.CreateUser(store.User{AccountID: "111122223333", Name: "alice", UserID: "AIDAA", CreatedAt: t0}); err != nil {
+			return err
+		}
+		for _, err := range []error{
+			tx.PutUserPolicy("111122223333", "alice", "pull", `{"v":1}`),
+			tx.PutUserPolicy("111122223333", "alice", "pull", `{"v":2}`),
+			tx.AttachUserPolicy("111122223333", "alice", "arn:aws:iam::aws:policy/AdministratorAccess"),
+			tx.AttachUserPolicy("111122223333", "alice", "arn:aws:iam::aws:policy/AdministratorAccess"),
+			tx.SetRepositoryPolicy(r.ID, `{"repo":1}`),
+			tx.SetRegistryPolicy("111122223333", `{"reg":1}`),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
+		if p, _ := tx.UserPolicies("111122223333", "alice"); p["pull"] != `{"v":2}` || len(p) != 1 {
+			t.Fatalf("UserPolicies = %v", p)
+		}
+		if a, _ := tx.AttachedUserPolicies("111122223333", "alice"); len(a) != 1 {
+			t.Fatalf("AttachedUserPolicies = %v", a)
+		}
+		if d, err := tx.RepositoryPolicy(r.ID); err != nil || d != `{"repo":1}` {
+			t.Fatalf("RepositoryPolicy = %q, %v", d, err)
+		}
+		if d, err := tx.RegistryPolicy("111122223333"); err != nil || d != `{"reg":1}` {
+			t.Fatalf("RegistryPolicy = %q, %v", d, err)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.SetRepositoryPolicy(r.ID, ""); err != nil {
+			return err
+		}
+		return tx.DetachUserPolicy("111122223333", "alice", "arn:aws:iam::aws:policy/AdministratorAccess")
+	})
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.RepositoryPolicy(r.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleted repository policy: %v", err)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error { return tx.DeleteUser("111122223333", "alice") })
+	view(t, s, func(tx store.Tx) error {
+		if p, _ := tx.UserPolicies("111122223333", "alice"); len(p) != 0 {
+			t.Fatalf("policies survived their user: %v", p)
 		}
 		return nil
 	})

@@ -1,0 +1,212 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/iam"
+	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// unscoped actions have no resource-level permissions: policies must allow them on "*".
+var unscoped = map[string]bool{
+	"ecr:GetAuthorizationToken": true, "ecr:DescribeRegistry": true, "ecr:CreateRepository": true,
+	"ecr:GetRegistryPolicy": true, "ecr:PutRegistryPolicy": true, "ecr:DeleteRegistryPolicy": true,
+}
+
+// PolicyAuthorizer evaluates IAM policies: the caller's identity policies (inline and attached) and the
+// repository's policy, with the request's condition keys. Loaded policies are cached for a second;
+// Invalidate drops them at once after a change made through this process.
+type PolicyAuthorizer struct {
+	Meta   store.Store
+	Region string
+	Clock  clock.Clock
+
+	gen   atomic.Uint64
+	mu    sync.Mutex
+	users map[string]cached // account/user -> []*iam.Policy
+	repos map[string]cached // registry/name -> repoFacts
+}
+
+type cached struct {
+	v   any
+	gen uint64
+	at  time.Time
+}
+
+type repoFacts struct {
+	policy *iam.Policy
+	tags   []store.ResourceTag
+}
+
+const cacheFor = time.Second
+
+// NewPolicyAuthorizer returns an authorizer reading policies from meta.
+func NewPolicyAuthorizer(meta store.Store, region string, clk clock.Clock) *PolicyAuthorizer {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return &PolicyAuthorizer{Meta: meta, Region: region, Clock: clk, users: map[string]cached{}, repos: map[string]cached{}}
+}
+
+// Invalidate forgets cached policies and tags.
+func (a *PolicyAuthorizer) Invalidate() { a.gen.Add(1) }
+
+func (a *PolicyAuthorizer) lookup(m map[string]cached, key string, load func() (any, error)) (any, error) {
+	now := a.Clock.Now()
+	gen := a.gen.Load()
+	a.mu.Lock()
+	e, ok := m[key]
+	a.mu.Unlock()
+	if ok && e.gen == gen && now.Sub(e.at) < cacheFor && !now.Before(e.at) {
+		return e.v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if len(m) > 10000 {
+		clear(m)
+	}
+	m[key] = cached{v, gen, now}
+	a.mu.Unlock()
+	return v, nil
+}
+
+// Authorize implements pipeline.Authorizer.
+func (a *PolicyAuthorizer) Authorize(ctx context.Context, c *pipeline.Call) error {
+	if c.Caller.Anonymous() {
+		return &registry.Error{Kind: registry.KindUnauthorized, Message: "authentication required"}
+	}
+	if c.Action == "" {
+		return nil // the registry's ping: any identified caller
+	}
+	if err := a.check(ctx, c, c.Action, c.Repository); err != nil {
+		return err
+	}
+	if c.Source != "" && c.Source != c.Repository { // a cross-repository mount reads the source too
+		return a.check(ctx, c, "ecr:BatchGetImage", c.Source)
+	}
+	return nil
+}
+
+func (a *PolicyAuthorizer) check(ctx context.Context, c *pipeline.Call, action, repo string) error {
+	resource := "*"
+	if !unscoped[action] {
+		resource = ResourceARN(a.Region, c.RegistryID, repo)
+	}
+	identityPolicies, err := a.identityPolicies(ctx, c.Caller)
+	if err != nil {
+		return err
+	}
+	req := iam.Request{
+		Principal: iam.Principal{ARN: c.Caller.ARN(), Account: c.Caller.AccountID, Type: "User",
+			UserName: c.Caller.UserName, UserID: c.Caller.UserID},
+		Action: action, Resource: resource, ResourceAccount: c.RegistryID,
+		Context: map[string][]string{"aws:CurrentTime": {a.Clock.Now().Format(time.RFC3339)}},
+	}
+	if c.SourceIP != "" {
+		req.Context["aws:SourceIp"] = []string{c.SourceIP}
+	}
+	for k, v := range c.RequestTags {
+		req.Context["aws:RequestTag/"+k] = []string{v}
+	}
+	if len(c.TagKeys) > 0 {
+		req.Context["aws:TagKeys"] = c.TagKeys
+	}
+	var resourcePolicies []*iam.Policy
+	if repo != "" {
+		facts, err := a.repoFacts(ctx, c.RegistryID, repo)
+		if err != nil {
+			return err
+		}
+		if facts.policy != nil {
+			resourcePolicies = []*iam.Policy{facts.policy}
+		}
+		for _, t := range facts.tags {
+			req.Context["aws:ResourceTag/"+t.Key] = []string{t.Value}
+			req.Context["ecr:ResourceTag/"+t.Key] = []string{t.Value}
+		}
+	}
+	d := iam.Evaluate(req, identityPolicies, resourcePolicies)
+	if d.Allowed {
+		return nil
+	}
+	return &registry.Error{Kind: registry.KindDenied, Message: fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s",
+		c.Caller.ARN(), action, resource, d.Reason)}
+}
+
+func (a *PolicyAuthorizer) identityPolicies(ctx context.Context, p identity.Principal) ([]*iam.Policy, error) {
+	v, err := a.lookup(a.users, p.AccountID+"/"+p.UserName, func() (any, error) {
+		var out []*iam.Policy
+		err := a.Meta.View(ctx, func(tx store.Tx) error {
+			inline, err := tx.UserPolicies(p.AccountID, p.UserName)
+			if err != nil {
+				return err
+			}
+			for name, doc := range inline {
+				pol, err := iam.Parse(doc, iam.IdentityPolicy)
+				if err != nil {
+					return fmt.Errorf("stored policy %s of %s: %w", name, p.ARN(), err)
+				}
+				out = append(out, pol)
+			}
+			attached, err := tx.AttachedUserPolicies(p.AccountID, p.UserName)
+			if err != nil {
+				return err
+			}
+			for _, arn := range attached {
+				if pol, ok := iam.Managed(arn); ok {
+					out = append(out, pol)
+				}
+			}
+			return nil
+		})
+		return out, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]*iam.Policy), nil
+}
+
+func (a *PolicyAuthorizer) repoFacts(ctx context.Context, registryID, name string) (repoFacts, error) {
+	v, err := a.lookup(a.repos, registryID+"/"+name, func() (any, error) {
+		var f repoFacts
+		err := a.Meta.View(ctx, func(tx store.Tx) error {
+			r, err := tx.GetRepository(registryID, name)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // a missing repository has no policy; the operation reports it missing
+			}
+			if err != nil {
+				return err
+			}
+			if f.tags, err = tx.RepositoryTags(r.ID); err != nil {
+				return err
+			}
+			doc, err := tx.RepositoryPolicy(r.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			f.policy, err = iam.Parse(doc, iam.ResourcePolicy)
+			return err
+		})
+		return f, err
+	})
+	if err != nil {
+		return repoFacts{}, err
+	}
+	return v.(repoFacts), nil
+}

@@ -1,0 +1,120 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/wharf-dev/wharf/internal/iam"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// MaxPolicyText is the longest repository or registry policy ECR accepts.
+const MaxPolicyText = 10240
+
+// registryPolicyActions are the only actions a registry policy may grant.
+var registryPolicyActions = []string{"ecr:replicateimage", "ecr:batchimportupstreamimage", "ecr:createrepository", "ecr:*"}
+
+func checkPolicyText(text, what string, kind iam.Kind) (*iam.Policy, error) {
+	if len(text) > MaxPolicyText {
+		return nil, errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length less than or equal to %d'", MaxPolicyText)
+	}
+	p, err := iam.Parse(text, kind)
+	if err != nil {
+		return nil, errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid %s policy provided'", what)
+	}
+	return p, nil
+}
+
+// SetRepositoryPolicy sets a repository's policy after checking its grammar and size.
+func (s *Service) SetRepositoryPolicy(ctx context.Context, registryID, name, text string) error {
+	if _, err := checkPolicyText(text, "repository", iam.ResourcePolicy); err != nil {
+		return err
+	}
+	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		return tx.SetRepositoryPolicy(r.ID, text)
+	}))
+}
+
+// RepositoryPolicy returns a repository's policy text.
+func (s *Service) RepositoryPolicy(ctx context.Context, registryID, name string) (string, error) {
+	var text string
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		text, err = tx.RepositoryPolicy(r.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(KindRepositoryPolicyNotFound, "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", name, registryID)
+		}
+		return err
+	})
+	return text, internal(err)
+}
+
+// DeleteRepositoryPolicy removes a repository's policy and returns the text it had.
+func (s *Service) DeleteRepositoryPolicy(ctx context.Context, registryID, name string) (string, error) {
+	var text string
+	err := s.meta.Update(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		text, err = tx.RepositoryPolicy(r.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(KindRepositoryPolicyNotFound, "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", name, registryID)
+		}
+		if err != nil {
+			return err
+		}
+		return tx.SetRepositoryPolicy(r.ID, "")
+	})
+	return text, internal(err)
+}
+
+// PutRegistryPolicy sets the registry's policy: replication and pull-through-cache grants only.
+func (s *Service) PutRegistryPolicy(ctx context.Context, registryID, text string) error {
+	p, err := checkPolicyText(text, "registry", iam.ResourcePolicy)
+	if err != nil {
+		return err
+	}
+	for _, st := range p.Statements {
+		for _, a := range append(append([]string{}, st.Action...), st.NotAction...) {
+			ok := false
+			for _, allowed := range registryPolicyActions {
+				ok = ok || strings.EqualFold(a, allowed)
+			}
+			if !ok {
+				return errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'")
+			}
+		}
+	}
+	return internal(s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetRegistryPolicy(registryID, text) }))
+}
+
+// RegistryPolicy returns the registry's policy text.
+func (s *Service) RegistryPolicy(ctx context.Context, registryID string) (string, error) {
+	var text string
+	err := s.meta.View(ctx, func(tx store.Tx) (err error) {
+		text, err = tx.RegistryPolicy(registryID)
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(KindRegistryPolicyNotFound, "Registry policy does not exist in the registry with id '%s'", registryID)
+		}
+		return err
+	})
+	return text, internal(err)
+}
+
+// DeleteRegistryPolicy removes the registry's policy and returns the text it had.
+func (s *Service) DeleteRegistryPolicy(ctx context.Context, registryID string) (string, error) {
+	text, err := s.RegistryPolicy(ctx, registryID)
+	if err != nil {
+		return "", err
+	}
+	return text, internal(s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetRegistryPolicy(registryID, "") }))
+}
