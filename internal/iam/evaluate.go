@@ -81,13 +81,13 @@ func Evaluate(req Request, identity []*Policy, resource []*Policy) Decision {
 		if idAllow || resDirect {
 			return Decision{Allowed: true}
 		}
-		return denied("because no identity-based policy allows the "+req.Action+" action")
+		return denied("because no identity-based policy allows the " + req.Action + " action")
 	}
 	switch {
 	case !idAllow:
-		return denied("because no identity-based policy allows the "+req.Action+" action")
+		return denied("because no identity-based policy allows the " + req.Action + " action")
 	case !resAllow:
-		return denied("because no resource-based policy allows the "+req.Action+" action")
+		return denied("because no resource-based policy allows the " + req.Action + " action")
 	}
 	return Decision{Allowed: true}
 }

@@ -27,9 +27,9 @@ type Call struct {
 	// names (those, or UntagResource's): the aws:RequestTag/… and aws:TagKeys condition keys.
 	RequestTags map[string]string
 	TagKeys     []string
-	Caller     identity.Principal
-	SourceIP   string
-	Start      time.Time
+	Caller      identity.Principal
+	SourceIP    string
+	Start       time.Time
 }
 
 // Identifier tells who sent a request.
