@@ -402,3 +402,146 @@ func TestLimits(t *testing.T) {
 	a.ok("PutImage", map[string]any{"repositoryName": "one", "imageManifest": image(1), "imageTag": "a"})
 	a.fails(a.call("PutImage", map[string]any{"repositoryName": "one", "imageManifest": image(2), "imageTag": "b"}), 400, "LimitExceededException")
 }
+
+// user creates an IAM user in the default account and returns its key.
+func (a *api) user(name string) identity.Credentials {
+	a.t.Helper()
+	ctx := context.Background()
+	if _, err := a.app.Identity.CreateUser(ctx, "000000000000", name); err != nil {
+		a.t.Fatal(err)
+	}
+	c, err := a.app.Identity.CreateAccessKey(ctx, "000000000000", name)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return *c
+}
+
+func (a *api) as(creds identity.Credentials, op string, in any) result {
+	a.t.Helper()
+	body, _ := json.Marshal(in)
+	return a.raw(op, body, time.Now(), creds)
+}
+
+func TestPolicies(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	ctx := context.Background()
+	a.ok("CreateRepository", map[string]any{"repositoryName": "team/app", "tags": []map[string]string{{"Key": "env", "Value": "dev"}}})
+	bob := a.user("bob")
+
+	r := a.as(bob, "DescribeImages", map[string]any{"repositoryName": "team/app"})
+	a.fails(r, 400, "AccessDeniedException")
+	if r.message() != "User: arn:aws:iam::000000000000:user/bob is not authorized to perform: ecr:DescribeImages on resource: arn:aws:ecr:us-east-1:000000000000:repository/team/app because no identity-based policy allows the ecr:DescribeImages action" {
+		t.Fatalf("message %q", r.message())
+	}
+	r = a.as(bob, "GetAuthorizationToken", map[string]any{})
+	if !strings.Contains(r.message(), "on resource: * because no identity-based policy allows the ecr:GetAuthorizationToken action") {
+		t.Fatalf("GetAuthorizationToken: %s", r.raw)
+	}
+
+	// A managed policy.
+	if err := a.app.Identity.AttachUserPolicy(ctx, "000000000000", "bob", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // changed outside the API: cached for up to a second
+	if r := a.as(bob, "DescribeImages", map[string]any{"repositoryName": "team/app"}); r.status != 200 {
+		t.Fatalf("ReadOnly DescribeImages: %s", r.raw)
+	}
+	a.fails(a.as(bob, "InitiateLayerUpload", map[string]any{"repositoryName": "team/app"}), 400, "AccessDeniedException")
+
+	// A repository policy naming bob grants on its own (same account); a Deny wins over everything.
+	a.ok("SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": `{"Version":"2012-10-17","Statement":[
+		{"Sid":"bob pushes","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":["ecr:InitiateLayerUpload"]}]}`})
+	if r := a.as(bob, "InitiateLayerUpload", map[string]any{"repositoryName": "team/app"}); r.status != 200 {
+		t.Fatalf("repository policy grant: %s", r.raw)
+	}
+	a.ok("SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Deny","Principal":"*","Action":"ecr:DescribeImages","Condition":{"StringEquals":{"aws:username":"bob"}}}]}`})
+	r = a.as(bob, "DescribeImages", map[string]any{"repositoryName": "team/app"})
+	if !strings.HasSuffix(r.message(), "with an explicit deny in a resource-based policy") {
+		t.Fatalf("explicit deny: %s", r.raw)
+	}
+	text := a.ok("GetRepositoryPolicy", map[string]any{"repositoryName": "team/app"})["policyText"].(string)
+	if !strings.Contains(text, `"Deny"`) {
+		t.Fatalf("GetRepositoryPolicy: %s", text)
+	}
+	a.ok("DeleteRepositoryPolicy", map[string]any{"repositoryName": "team/app"})
+	r = a.call("GetRepositoryPolicy", map[string]any{"repositoryName": "team/app"})
+	a.fails(r, 400, "RepositoryPolicyNotFoundException")
+	if r.message() != "Repository policy does not exist for the repository with name 'team/app' in the registry with id '000000000000'" {
+		t.Fatalf("message %q", r.message())
+	}
+	for _, bad := range []string{`{"Statement":{"Effect":"Allow","Action":"ecr:*"}}`, `not json`, `{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*","Padding":"` + strings.Repeat("x", 10240) + `"}}`} {
+		r = a.call("SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": bad})
+		a.fails(r, 400, "InvalidParameterException")
+		if !strings.HasPrefix(r.message(), "Invalid parameter at 'PolicyText' failed to satisfy constraint:") {
+			t.Fatalf("message %q", r.message())
+		}
+	}
+
+	// Tag-based access control: bob may create repositories only tagged team=devs, and touch only dev ones.
+	if err := a.app.Identity.PutUserPolicy(ctx, "000000000000", "bob", "tags", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"ecr:CreateRepository","Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/team":"devs"}}},
+		{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"StringEquals":{"ecr:ResourceTag/env":"dev"}}}]}`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	a.fails(a.as(bob, "CreateRepository", map[string]any{"repositoryName": "untagged"}), 400, "AccessDeniedException")
+	if r := a.as(bob, "CreateRepository", map[string]any{"repositoryName": "tagged", "tags": []map[string]string{{"Key": "team", "Value": "devs"}}}); r.status != 200 {
+		t.Fatalf("tagged create: %s", r.raw)
+	}
+	if r := a.as(bob, "PutImageTagMutability", map[string]any{"repositoryName": "team/app", "imageTagMutability": "IMMUTABLE"}); r.status != 200 {
+		t.Fatalf("dev repository: %s", r.raw)
+	}
+	a.fails(a.as(bob, "PutImageTagMutability", map[string]any{"repositoryName": "tagged", "imageTagMutability": "IMMUTABLE"}), 400, "AccessDeniedException")
+
+	// Registry policies accept replication and pull-through-cache grants only.
+	a.ok("PutRegistryPolicy", map[string]any{"policyText": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["ecr:ReplicateImage","ecr:CreateRepository"],"Resource":"*"}]}`})
+	a.fails(a.call("PutRegistryPolicy", map[string]any{"policyText": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}`}), 400, "InvalidParameterException")
+	a.ok("GetRegistryPolicy", map[string]any{})
+	a.ok("DeleteRegistryPolicy", map[string]any{})
+	a.fails(a.call("GetRegistryPolicy", map[string]any{}), 400, "RegistryPolicyNotFoundException")
+}
+
+func TestCrossAccountByPolicy(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "shared"})
+	other, err := a.app.Identity.CreateAccount(context.Background(), "444455556666")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]any{"registryId": "000000000000", "repositoryName": "shared"}
+	r := a.as(*other, "InitiateLayerUpload", in)
+	if !strings.HasSuffix(r.message(), "because no resource-based policy allows the ecr:InitiateLayerUpload action") {
+		t.Fatalf("cross-account without a repository policy: %s", r.raw)
+	}
+	a.ok("SetRepositoryPolicy", map[string]any{"repositoryName": "shared", "policyText": `{"Version":"2012-10-17","Statement":[
+		{"Sid":"AllowCrossAccountPush","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},
+		 "Action":["ecr:BatchCheckLayerAvailability","ecr:CompleteLayerUpload","ecr:InitiateLayerUpload","ecr:PutImage","ecr:UploadLayerPart","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`})
+	if r := a.as(*other, "InitiateLayerUpload", in); r.status != 200 {
+		t.Fatalf("cross-account push allowed by the repository policy: %s", r.raw)
+	}
+	a.fails(a.as(*other, "DeleteRepository", in), 400, "AccessDeniedException")
+	// Its own token opens the other registry's repository on the registry API too.
+	tok := a.as(*other, "GetAuthorizationToken", map[string]any{}).body["authorizationData"].([]any)[0].(map[string]any)["authorizationToken"].(string)
+	req, _ := http.NewRequest("GET", a.url+"/v2/shared/tags/list", nil)
+	req.Header.Set("Authorization", "Basic "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 403 { // ListImages is not granted
+		t.Fatalf("tags/list without ecr:ListImages: %d", res.StatusCode)
+	}
+	req, _ = http.NewRequest("POST", a.url+"/v2/shared/blobs/uploads/", nil)
+	req.Header.Set("Authorization", "Basic "+tok)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 202 {
+		t.Fatalf("cross-account upload start: %d", res.StatusCode)
+	}
+}
