@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,16 +113,17 @@ func (a *PolicyAuthorizer) check(ctx context.Context, c *pipeline.Call, action, 
 		Principal: iam.Principal{ARN: c.Caller.ARN(), Account: c.Caller.AccountID, Type: "User",
 			UserName: c.Caller.UserName, UserID: c.Caller.UserID},
 		Action: action, Resource: resource, ResourceAccount: c.RegistryID,
-		Context: map[string][]string{"aws:CurrentTime": {a.Clock.Now().Format(time.RFC3339)}},
+		// Condition keys are case-insensitive; they are given lower-cased (tag keys included).
+		Context: map[string][]string{"aws:currenttime": {a.Clock.Now().Format(time.RFC3339)}},
 	}
 	if c.SourceIP != "" {
-		req.Context["aws:SourceIp"] = []string{c.SourceIP}
+		req.Context["aws:sourceip"] = []string{c.SourceIP}
 	}
 	for k, v := range c.RequestTags {
-		req.Context["aws:RequestTag/"+k] = []string{v}
+		req.Context["aws:requesttag/"+strings.ToLower(k)] = []string{v}
 	}
 	if len(c.TagKeys) > 0 {
-		req.Context["aws:TagKeys"] = c.TagKeys
+		req.Context["aws:tagkeys"] = c.TagKeys
 	}
 	var resourcePolicies []*iam.Policy
 	if repo != "" {
@@ -133,8 +135,9 @@ func (a *PolicyAuthorizer) check(ctx context.Context, c *pipeline.Call, action, 
 			resourcePolicies = []*iam.Policy{facts.policy}
 		}
 		for _, t := range facts.tags {
-			req.Context["aws:ResourceTag/"+t.Key] = []string{t.Value}
-			req.Context["ecr:ResourceTag/"+t.Key] = []string{t.Value}
+			k := strings.ToLower(t.Key)
+			req.Context["aws:resourcetag/"+k] = []string{t.Value}
+			req.Context["ecr:resourcetag/"+k] = []string{t.Value}
 		}
 	}
 	d := iam.Evaluate(req, identityPolicies, resourcePolicies)

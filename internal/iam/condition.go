@@ -9,11 +9,14 @@ import (
 
 // condition is one key under one operator: `"StringEquals": {"aws:ResourceTag/env": ["dev", "test"]}`.
 type condition struct {
-	op       string // base operator, e.g. "StringEquals"
+	op       string // operator without set prefix and IfExists, e.g. "StringNotEquals"
+	base     string // the positive operator it tests, e.g. "StringEquals"
+	neg      bool   // a negated operator: true when no value matches
 	ifExists bool
 	set      string // "", "ForAllValues" or "ForAnyValue"
 	key      string // lower case
 	values   []string
+	prefixes []netip.Prefix // IpAddress values, parsed once
 }
 
 var operators = map[string]bool{
@@ -49,7 +52,26 @@ func newCondition(op, key string, values []string) (condition, error) {
 	if len(values) == 0 {
 		return c, invalid("condition %s %s has no values", op, key)
 	}
-	c.op = name
+	c.op, c.neg, c.base = name, negated(name), name
+	if c.neg {
+		c.base = positive(name)
+	}
+	if c.base == "IpAddress" {
+		for _, v := range values {
+			if !strings.Contains(v, "/") {
+				if strings.Contains(v, ":") {
+					v += "/128"
+				} else {
+					v += "/32"
+				}
+			}
+			pfx, err := netip.ParsePrefix(v)
+			if err != nil {
+				return c, invalid("condition %s %s: %q is not an IP address or CIDR block", op, key, v)
+			}
+			c.prefixes = append(c.prefixes, pfx.Masked())
+		}
+	}
 	return c, nil
 }
 
@@ -100,17 +122,21 @@ func (c condition) eval(ctx map[string][]string, vars func(string) (string, bool
 		return false
 	}
 	if !present || len(reqValues) == 0 {
-		return c.ifExists || negated(c.op)
+		return c.ifExists || c.neg
 	}
 	return c.matchOne(reqValues[0], vars, version)
 }
 
 // matchOne applies the operator to one request value against all policy values.
 func (c condition) matchOne(v string, vars func(string) (string, bool), version string) bool {
-	base := c.op
-	neg := negated(base)
-	if neg {
-		base = positive(base)
+	base, neg := c.base, c.neg
+	if base == "IpAddress" {
+		ip, err := netip.ParseAddr(v)
+		hit := false
+		for _, p := range c.prefixes {
+			hit = hit || err == nil && p.Contains(ip)
+		}
+		return hit != neg
 	}
 	any := false
 	for _, pv := range c.values {

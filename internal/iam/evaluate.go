@@ -43,6 +43,8 @@ const (
 // resource policy delegates to identity policies); across accounts both sides must allow.
 func Evaluate(req Request, identity []*Policy, resource []*Policy) Decision {
 	ctx := requestContext(req)
+	action := req.Action
+	req.Action = strings.ToLower(req.Action) // policies hold their actions lower-cased
 	vars := func(key string) (string, bool) {
 		v, ok := ctx[key]
 		if !ok || len(v) != 1 {
@@ -81,13 +83,13 @@ func Evaluate(req Request, identity []*Policy, resource []*Policy) Decision {
 		if idAllow || resDirect {
 			return Decision{Allowed: true}
 		}
-		return denied("because no identity-based policy allows the " + req.Action + " action")
+		return denied("because no identity-based policy allows the " + action + " action")
 	}
 	switch {
 	case !idAllow:
-		return denied("because no identity-based policy allows the " + req.Action + " action")
+		return denied("because no identity-based policy allows the " + action + " action")
 	case !resAllow:
-		return denied("because no resource-based policy allows the " + req.Action + " action")
+		return denied("because no resource-based policy allows the " + action + " action")
 	}
 	return Decision{Allowed: true}
 }
@@ -98,21 +100,22 @@ func denied(reason string) Decision { return Decision{Reason: reason} }
 func requestContext(req Request) map[string][]string {
 	ctx := make(map[string][]string, len(req.Context)+5)
 	for k, v := range req.Context {
-		ctx[strings.ToLower(k)] = v
+		ctx[strings.ToLower(k)] = v // no copy when the key is lower-case already
 	}
 	p := req.Principal
 	arn := p.ARN
 	if p.RoleARN != "" {
 		arn = p.RoleARN
 	}
-	ctx["aws:principalarn"] = []string{arn}
-	ctx["aws:principalaccount"] = []string{p.Account}
-	ctx["aws:principaltype"] = []string{p.Type}
+	vals := [...]string{arn, p.Account, p.Type, p.UserID, p.UserName}
+	ctx["aws:principalarn"] = vals[0:1:1]
+	ctx["aws:principalaccount"] = vals[1:2:2]
+	ctx["aws:principaltype"] = vals[2:3:3]
 	if p.UserID != "" {
-		ctx["aws:userid"] = []string{p.UserID}
+		ctx["aws:userid"] = vals[3:4:4]
 	}
 	if p.Type == "User" && p.UserName != "" {
-		ctx["aws:username"] = []string{p.UserName}
+		ctx["aws:username"] = vals[4:5:5]
 	}
 	return ctx
 }
@@ -144,7 +147,7 @@ func (s *Statement) applies(req Request, ctx map[string][]string, vars func(stri
 
 func anyAction(patterns []string, action string) bool {
 	for _, p := range patterns {
-		if wildcard(p, action, true) {
+		if wildcard(p, action, false) {
 			return true
 		}
 	}

@@ -231,3 +231,14 @@ func TestManagedPolicies(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkEvaluate(b *testing.B) {
+	req, identity, resource := BenchmarkSetup()
+	if !Evaluate(req, identity, resource).Allowed {
+		b.Fatal("the benchmark request should be allowed by the last repository statement")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Evaluate(req, identity, resource)
+	}
+}

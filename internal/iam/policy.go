@@ -179,6 +179,13 @@ func parseStatement(raw json.RawMessage, kind Kind) (*Statement, error) {
 			return nil, invalid("action %q is not of the form service:Action", a)
 		}
 	}
+	// Actions match case-insensitively: keep them lower-cased once.
+	for i := range s.Action {
+		s.Action[i] = strings.ToLower(s.Action[i])
+	}
+	for i := range s.NotAction {
+		s.NotAction[i] = strings.ToLower(s.NotAction[i])
+	}
 	if s.Resource, err = stringList(sj.Resource); err != nil {
 		return nil, invalid("Resource: %v", err)
 	}
