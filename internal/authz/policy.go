@@ -100,6 +100,11 @@ func (a *PolicyAuthorizer) Authorize(ctx context.Context, c *pipeline.Call) erro
 	return nil
 }
 
+// Permits implements pipeline.Filter.
+func (a *PolicyAuthorizer) Permits(ctx context.Context, c *pipeline.Call, action, repository string) bool {
+	return !c.Caller.Anonymous() && a.check(ctx, c, action, repository) == nil
+}
+
 func (a *PolicyAuthorizer) check(ctx context.Context, c *pipeline.Call, action, repo string) error {
 	resource := "*"
 	if !unscoped[action] {

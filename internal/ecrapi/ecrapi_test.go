@@ -545,3 +545,42 @@ func TestCrossAccountByPolicy(t *testing.T) {
 		t.Fatalf("cross-account upload start: %d", res.StatusCode)
 	}
 }
+
+func TestCatalogShowsWhatCallerMaySee(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	for _, n := range []string{"a/one", "a/two", "b/three"} {
+		a.ok("CreateRepository", map[string]any{"repositoryName": n})
+	}
+	carol := a.user("carol")
+	if err := a.app.Identity.PutUserPolicy(context.Background(), "000000000000", "carol", "a-only", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"},
+		{"Effect":"Allow","Action":"ecr:DescribeRepositories","Resource":"arn:aws:ecr:us-east-1:000000000000:repository/a/*"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	r := a.as(carol, "GetAuthorizationToken", map[string]any{})
+	tok := r.body["authorizationData"].([]any)[0].(map[string]any)["authorizationToken"].(string)
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest("GET", a.url+path, nil)
+		req.Header.Set("Authorization", "Basic "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body) + " " + res.Header.Get("Link")
+	}
+	if code, body := get("/v2/_catalog"); code != 200 || !strings.HasPrefix(body, `{"repositories":["a/one","a/two"]}`) {
+		t.Fatalf("catalog: %d %s", code, body)
+	}
+	if code, body := get("/v2/_catalog?n=2"); code != 200 || !strings.Contains(body, `["a/one","a/two"]`) || !strings.Contains(body, "last=a%2Ftwo") {
+		t.Fatalf("catalog page: %d %s", code, body)
+	}
+	if code, body := get("/v2/_catalog?n=2&last=a/two"); code != 200 || !strings.HasPrefix(body, `{"repositories":[]}`) {
+		t.Fatalf("catalog last page: %d %s", code, body)
+	}
+	if code, _ := get("/v2/b/three/tags/list"); code != 403 {
+		t.Fatalf("tags/list of a repository carol may not list: %d", code)
+	}
+}

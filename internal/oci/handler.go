@@ -51,7 +51,8 @@ func parseRoute(method, path string) (route, bool) {
 		return route{kind: "ping"}, true
 	}
 	if rest == "_catalog" {
-		return route{kind: "catalog", action: "ecr:DescribeRepositories"}, true
+		// Any identified caller may list; the listing holds the repositories it may describe.
+		return route{kind: "catalog"}, true
 	}
 	// Split the escaped path so an encoded slash stays inside its segment, then unescape each segment.
 	seg := strings.Split(rest, "/")
@@ -130,7 +131,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call.Source = r.URL.Query().Get("from")
 	}
 	err := h.Pipeline.Do(r, call, func(ctx context.Context) error {
-		return h.serve(ctx, w, r, rt, call.RegistryID)
+		return h.serve(ctx, w, r, rt, call)
 	})
 	if err != nil {
 		h.writeError(w, r, err)
@@ -138,8 +139,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve runs the operation; it writes the success response and returns any error unwritten.
-func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route, reg string) error {
-	m := r.Method
+func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route, call *pipeline.Call) error {
+	m, reg := r.Method, call.RegistryID
 	switch rt.kind {
 	case "ping":
 		if m != http.MethodGet && m != http.MethodHead {
@@ -156,7 +157,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		if m != http.MethodGet {
 			return unsupported(m)
 		}
-		return h.catalog(ctx, w, r, reg)
+		return h.catalog(ctx, w, r, call)
 	case "tags":
 		if m != http.MethodGet {
 			return unsupported(m)
@@ -308,9 +309,9 @@ func pageParams(r *http.Request) (n int, last string, err error) {
 
 const maxPage = 10000
 
-func (h *Handler) writePage(w http.ResponseWriter, path string, n int, items []string, more bool, body any) {
-	if more && len(items) > 0 {
-		q := url.Values{"n": {strconv.Itoa(n)}, "last": {items[len(items)-1]}}
+func (h *Handler) writePage(w http.ResponseWriter, path string, n int, next string, more bool, body any) {
+	if more && next != "" {
+		q := url.Values{"n": {strconv.Itoa(n)}, "last": {next}}
 		w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, path, q.Encode()))
 	}
 	writeJSON(w, "application/json", http.StatusOK, body)
@@ -340,14 +341,19 @@ func (h *Handler) tags(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if asked < 0 {
 		asked = n
 	}
-	h.writePage(w, "/v2/"+name+"/tags/list", asked, tags, more, struct {
+	next := ""
+	if len(tags) > 0 {
+		next = tags[len(tags)-1]
+	}
+	h.writePage(w, "/v2/"+name+"/tags/list", asked, next, more, struct {
 		Name string   `json:"name"`
 		Tags []string `json:"tags"`
 	}{name, tags})
 	return nil
 }
 
-func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string) error {
+func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, r *http.Request, call *pipeline.Call) error {
+	reg := call.RegistryID
 	n, last, err := pageParams(r)
 	if err != nil {
 		return err
@@ -358,14 +364,20 @@ func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, r *http.Re
 	repos := []string{}
 	more := false
 	if n > 0 {
-		if repos, more, err = h.Service.Catalog(ctx, reg, last, n); err != nil {
+		var page []string
+		if page, more, err = h.Service.Catalog(ctx, reg, last, n); err != nil {
 			return err
 		}
+		for _, name := range page {
+			if h.Pipeline.Permits(ctx, call, "ecr:DescribeRepositories", name) {
+				repos = append(repos, name)
+			}
+		}
+		if len(page) > 0 {
+			last = page[len(page)-1] // the next page starts after the last name read, shown or not
+		}
 	}
-	if repos == nil {
-		repos = []string{}
-	}
-	h.writePage(w, "/v2/_catalog", n, repos, more, struct {
+	h.writePage(w, "/v2/_catalog", n, last, more, struct {
 		Repositories []string `json:"repositories"`
 	}{repos})
 	return nil

@@ -11,7 +11,7 @@ import (
 func TestParseRoute(t *testing.T) {
 	cases := map[string]route{
 		"/v2/":                                {kind: "ping"},
-		"/v2/_catalog":                        {kind: "catalog", action: "ecr:DescribeRepositories"},
+		"/v2/_catalog":                        {kind: "catalog"},
 		"/v2/a/b/tags/list":                   {kind: "tags", name: "a/b", action: "ecr:ListImages"},
 		"/v2/team/blobs/manifests/v1":         {kind: "manifest", name: "team/blobs", ref: "v1", action: "ecr:BatchGetImage"},
 		"/v2/x/blobs/sha256:ab":               {kind: "blob", name: "x", ref: "sha256:ab", action: "ecr:GetDownloadUrlForLayer"},

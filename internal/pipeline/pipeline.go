@@ -47,6 +47,22 @@ type Authorizer interface {
 	Authorize(ctx context.Context, c *Call) error
 }
 
+// Filter is implemented by authorizers that can tell, inside an operation, whether the caller may perform
+// an action on one repository: listings show only what the caller may see.
+type Filter interface {
+	Permits(ctx context.Context, c *Call, action, repository string) bool
+}
+
+// Permits asks the pipeline's authorizer whether the call's caller may perform action on repository;
+// with no authorizer everything is permitted.
+func (p *Pipeline) Permits(ctx context.Context, c *Call, action, repository string) bool {
+	f, ok := p.Authorize.(Filter)
+	if !ok {
+		return p.Authorize == nil
+	}
+	return f.Permits(ctx, c, action, repository)
+}
+
 // Auditor records every call and its outcome.
 type Auditor interface {
 	Record(c *Call, err error, elapsed time.Duration)
