@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
-	"github.com/wharf-dev/wharf/internal/sigv4"
 )
 
 // TargetPrefix starts every X-Amz-Target of the ECR API.
@@ -172,45 +170,6 @@ func newRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
-// SigV4Identifier identifies ECR callers by their SigV4 signature.
-type SigV4Identifier struct {
-	Identity *identity.Service
-	Verifier *sigv4.Verifier
-	Clock    clock.Clock
-}
-
-// Identify implements pipeline.Identifier.
-func (s SigV4Identifier) Identify(r *http.Request) (identity.Principal, error) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return identity.Principal{}, err
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	cred, err := s.Verifier.Verify(r.Context(), r, body, s.Clock.Now())
-	if err != nil {
-		return identity.Principal{}, err
-	}
-	if cred.SessionToken != "" { // no temporary credentials are issued yet
-		return identity.Principal{}, sigv4.ErrUnknownKey
-	}
-	_, p, err := s.Identity.LookupKey(r.Context(), cred.AccessKeyID)
-	if err != nil {
-		return identity.Principal{}, sigv4.ErrUnknownKey
-	}
-	return p, nil
-}
-
-// NewVerifier returns the SigV4 verifier of the ECR API: identities looked up in the identity service.
-func NewVerifier(ids *identity.Service, region string) *sigv4.Verifier {
-	return &sigv4.Verifier{Region: region, Services: []string{"ecr"}, Lookup: func(ctx context.Context, key string) (string, error) {
-		secret, _, err := ids.LookupKey(ctx, key)
-		if errors.Is(err, identity.ErrUnknownKey) || errors.Is(err, identity.ErrInactiveKey) {
-			return "", sigv4.ErrUnknownKey
-		}
-		return secret, err
-	}}
 }
 
 func parseRepositoryARN(arn string) (registryID, name string, ok bool) {

@@ -26,6 +26,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/sigv4"
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
 )
@@ -143,7 +144,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		Service:  svc,
 		Identity: ids,
 		Pipeline: &pipeline.Pipeline{
-			Identify:  ecrapi.SigV4Identifier{Identity: ids, Verifier: ecrapi.NewVerifier(ids, opts.Region), Clock: opts.Clock},
+			Identify:  sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "ecr"),
 			Authorize: authorize,
 			Audit:     audit,
 			Clock:     opts.Clock,

@@ -1,0 +1,52 @@
+package sigv4
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/identity"
+)
+
+// Identifier identifies the callers of the AWS APIs (ECR, IAM, STS) by their SigV4 signature.
+type Identifier struct {
+	Identity *identity.Service
+	Verifier *Verifier
+	Clock    clock.Clock
+}
+
+// NewIdentifier verifies signatures for the given signing names with keys of the identity service.
+func NewIdentifier(ids *identity.Service, region string, clk clock.Clock, services ...string) Identifier {
+	v := &Verifier{Region: region, Services: services, Lookup: func(ctx context.Context, key string) (string, error) {
+		secret, _, err := ids.LookupKey(ctx, key)
+		if errors.Is(err, identity.ErrUnknownKey) || errors.Is(err, identity.ErrInactiveKey) {
+			return "", ErrUnknownKey
+		}
+		return secret, err
+	}}
+	return Identifier{Identity: ids, Verifier: v, Clock: clk}
+}
+
+// Identify implements pipeline.Identifier. It reads the body and leaves it readable again.
+func (s Identifier) Identify(r *http.Request) (identity.Principal, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return identity.Principal{}, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	cred, err := s.Verifier.Verify(r.Context(), r, body, s.Clock.Now())
+	if err != nil {
+		return identity.Principal{}, err
+	}
+	if cred.SessionToken != "" { // no temporary credentials are issued yet
+		return identity.Principal{}, ErrUnknownKey
+	}
+	_, p, err := s.Identity.LookupKey(r.Context(), cred.AccessKeyID)
+	if err != nil {
+		return identity.Principal{}, ErrUnknownKey
+	}
+	return p, nil
+}
