@@ -91,6 +91,9 @@ func (a *PolicyAuthorizer) Authorize(ctx context.Context, c *pipeline.Call) erro
 	if c.Action == "" {
 		return nil // the registry's ping: any identified caller
 	}
+	if c.Resource != "" {
+		return a.checkResource(ctx, c, c.Action, c.Resource, "")
+	}
 	if err := a.check(ctx, c, c.Action, c.Repository); err != nil {
 		return err
 	}
@@ -110,6 +113,11 @@ func (a *PolicyAuthorizer) check(ctx context.Context, c *pipeline.Call, action, 
 	if !unscoped[action] {
 		resource = ResourceARN(a.Region, c.RegistryID, repo)
 	}
+	return a.checkResource(ctx, c, action, resource, repo)
+}
+
+// checkResource decides an action on a resource ARN; repo names the repository whose policy and tags apply.
+func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, action, resource, repo string) error {
 	identityPolicies, err := a.identityPolicies(ctx, c.Caller)
 	if err != nil {
 		return err

@@ -258,6 +258,78 @@ func (s *Service) AttachUserPolicy(ctx context.Context, accountID, user, policyA
 	}), "user "+user)
 }
 
+// GetUser returns a user.
+func (s *Service) GetUser(ctx context.Context, accountID, name string) (*store.User, error) {
+	var u *store.User
+	err := s.meta.View(ctx, func(tx store.Tx) (err error) { u, err = tx.GetUser(accountID, name); return err })
+	return u, s.notFound(err, "user "+name)
+}
+
+// ListUsers lists an account's users by name.
+func (s *Service) ListUsers(ctx context.Context, accountID string) ([]store.User, error) {
+	var us []store.User
+	err := s.meta.View(ctx, func(tx store.Tx) (err error) { us, err = tx.ListUsers(accountID); return err })
+	return us, err
+}
+
+// AccessKeys lists a user's access keys (secrets are never returned).
+func (s *Service) AccessKeys(ctx context.Context, accountID, user string) ([]store.AccessKey, error) {
+	var ks []store.AccessKey
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetUser(accountID, user); err != nil {
+			return err
+		}
+		var err error
+		ks, err = tx.ListAccessKeys(accountID, user)
+		return err
+	})
+	for i := range ks {
+		ks[i].Secret = nil
+	}
+	return ks, s.notFound(err, "user "+user)
+}
+
+// UserPolicies returns a user's inline policies by name and its attached managed policy ARNs.
+func (s *Service) UserPolicies(ctx context.Context, accountID, user string) (map[string]string, []string, error) {
+	var inline map[string]string
+	var attached []string
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetUser(accountID, user); err != nil {
+			return err
+		}
+		var err error
+		if inline, err = tx.UserPolicies(accountID, user); err != nil {
+			return err
+		}
+		attached, err = tx.AttachedUserPolicies(accountID, user)
+		return err
+	})
+	return inline, attached, s.notFound(err, "user "+user)
+}
+
+// DeleteUserPolicy removes a user's inline policy.
+func (s *Service) DeleteUserPolicy(ctx context.Context, accountID, user, name string) error {
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error { return tx.DeleteUserPolicy(accountID, user, name) }), "policy "+name+" of user "+user)
+}
+
+// DetachUserPolicy detaches a managed policy from a user.
+func (s *Service) DetachUserPolicy(ctx context.Context, accountID, user, policyARN string) error {
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error { return tx.DetachUserPolicy(accountID, user, policyARN) }), "attached policy "+policyARN)
+}
+
+// KeyOwner tells which account and user an access key belongs to.
+func (s *Service) KeyOwner(ctx context.Context, keyID string) (accountID, user string, err error) {
+	err = s.meta.View(ctx, func(tx store.Tx) error {
+		k, err := tx.GetAccessKey(keyID)
+		if err != nil {
+			return err
+		}
+		accountID, user = k.AccountID, k.UserName
+		return nil
+	})
+	return accountID, user, s.notFound(err, "access key "+keyID)
+}
+
 // SetAccessKeyStatus activates ("Active") or disables ("Inactive") a key.
 func (s *Service) SetAccessKeyStatus(ctx context.Context, keyID, status string) error {
 	if status != "Active" && status != "Inactive" {

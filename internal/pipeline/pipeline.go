@@ -22,11 +22,15 @@ type Call struct {
 	Action     string // the ECR action it needs, e.g. "ecr:PutImage"; "" when any identified caller may
 	RegistryID string // the registry (account) addressed; "" for the caller's own
 	Repository string // the repository addressed, "" for registry-wide actions
+	Resource   string // the resource ARN when it is not a repository (IAM users, roles), else ""
 	Source     string // a second repository read by the call (a cross-repository mount), or ""
 	// RequestTags are the resource tags a call sets (CreateRepository, TagResource); TagKeys the keys it
 	// names (those, or UntagResource's): the aws:RequestTag/… and aws:TagKeys condition keys.
 	RequestTags map[string]string
 	TagKeys     []string
+	// Resolve, when set, completes the call once the caller is known (a resource named relative to the
+	// caller's own account).
+	Resolve func(*Call)
 	Caller      identity.Principal
 	SourceIP    string
 	Start       time.Time
@@ -96,6 +100,9 @@ func (p *Pipeline) Do(r *http.Request, c *Call, op func(ctx context.Context) err
 	}
 	if c.RegistryID == "" { // a caller addresses its own registry unless it names another
 		c.RegistryID = c.Caller.AccountID
+	}
+	if c.Resolve != nil {
+		c.Resolve(c)
 	}
 	if p.Throttle != nil {
 		if err = p.Throttle.Allow(ctx, c); err != nil {

@@ -22,6 +22,7 @@ import (
 	blobfs "github.com/wharf-dev/wharf/internal/blob/fs"
 	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/ecrapi"
+	"github.com/wharf-dev/wharf/internal/iamapi"
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/pipeline"
@@ -158,6 +159,18 @@ func New(opts Options, st *Stores) (*App, error) {
 		Paging:          &ecrapi.Paging{Keys: keys},
 		PoliciesChanged: authorize.Invalidate,
 	}
+	iamHandler := &iamapi.Handler{
+		Clock:    opts.Clock,
+		Identity: ids,
+		Pipeline: &pipeline.Pipeline{
+			Identify:  sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "iam", "sts"),
+			Authorize: authorize,
+			Audit:     audit,
+			Clock:     opts.Clock,
+		},
+		Log:             opts.Log,
+		PoliciesChanged: authorize.Invalidate,
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Meta.View(r.Context(), func(tx store.Tx) error { _, err := tx.CountRepositories(account); return err }); err != nil {
@@ -176,6 +189,10 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 		if ecrapi.IsECRRequest(r) {
 			ecrHandler.ServeHTTP(w, r)
+			return
+		}
+		if iamapi.IsQueryRequest(r) {
+			iamHandler.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
