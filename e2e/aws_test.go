@@ -452,3 +452,85 @@ func TestGuideGettingStarted(t *testing.T) {
 	s.aws("ecr", "delete-repository", "--repository-name", "ubuntu", "--force")
 	s.awsFails("RepositoryNotFoundException", "ecr", "describe-repositories", "--repository-names", "ubuntu")
 }
+
+// TestIAMWithAWSCLI manages a user with `aws iam` and `aws sts`, then uses the user's key with the policies
+// given to it: the notes' minimal push policy lets it push to one repository and nothing else.
+func TestIAMWithAWSCLI(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	iamArgs := func(args ...string) []string { return append(args, "--endpoint-url", "http://"+s.addr) }
+	var who struct{ Arn, Account string }
+	jsonOf(t, s.aws(iamArgs("sts", "get-caller-identity")...), &who)
+	if who.Arn != "arn:aws:iam::000000000000:user/admin" || who.Account != "000000000000" {
+		t.Fatalf("get-caller-identity: %+v", who)
+	}
+	s.aws(iamArgs("iam", "create-user", "--user-name", "ci")...)
+	s.awsFails("EntityAlreadyExists", iamArgs("iam", "create-user", "--user-name", "ci")...)
+	var key struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	jsonOf(t, s.aws(iamArgs("iam", "create-access-key", "--user-name", "ci")...), &key)
+	ci := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKey.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.AccessKey.SecretAccessKey,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
+	asCI := func(args ...string) (string, error) { return runEnv(t, ci, nil, tool(t, "aws"), args...) }
+
+	s.aws("ecr", "create-repository", "--repository-name", "my-awesome-app")
+	s.aws("ecr", "create-repository", "--repository-name", "other-app")
+	if out, err := asCI("ecr", "describe-repositories"); err == nil || !strings.Contains(out, "AccessDeniedException") {
+		t.Fatalf("a user without policies: %v %s", err, out)
+	}
+	// The practitioner's notes' minimal push policy.
+	policy := `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["ecr:GetDownloadUrlForLayer","ecr:BatchGetImage","ecr:BatchCheckLayerAvailability","ecr:PutImage",
+		 "ecr:InitiateLayerUpload","ecr:UploadLayerPart","ecr:CompleteLayerUpload"],
+		 "Resource":"arn:aws:ecr:us-east-1:000000000000:repository/my-awesome-app"},
+		{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}`
+	s.aws(iamArgs("iam", "put-user-policy", "--user-name", "ci", "--policy-name", "push", "--policy-document", policy)...)
+	var got struct{ PolicyDocument map[string]any }
+	jsonOf(t, s.aws(iamArgs("iam", "get-user-policy", "--user-name", "ci", "--policy-name", "push")...), &got)
+	if got.PolicyDocument["Version"] != "2012-10-17" {
+		t.Fatalf("get-user-policy: %+v", got)
+	}
+	s.awsFails("MalformedPolicyDocument", iamArgs("iam", "put-user-policy", "--user-name", "ci", "--policy-name", "bad", "--policy-document", `{"Statement":{"Effect":"Allow"}}`)...)
+	out, err := asCI(iamArgs("sts", "get-caller-identity", "--query", "Arn", "--output", "text")...)
+	if err != nil || strings.TrimSpace(out) != "arn:aws:iam::000000000000:user/ci" {
+		t.Fatalf("ci's identity: %v %s", err, out)
+	}
+	pw, err := asCI("ecr", "get-login-password")
+	if err != nil {
+		t.Fatalf("get-login-password: %v %s", err, pw)
+	}
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	crane := tool(t, "crane")
+	if out, err := runEnv(t, nil, strings.NewReader(strings.TrimSpace(pw)), crane, "auth", "login", s.addr, "-u", "AWS", "--password-stdin"); err != nil {
+		t.Fatalf("crane login: %v %s", err, out)
+	}
+	work := t.TempDir()
+	run(t, crane, "append", "--insecure", "-f", writeTar(t, work, "app", []byte("app\n")), "-t", s.addr+"/my-awesome-app:v1")
+	out, err = runEnv(t, nil, nil, crane, "append", "--insecure", "-f", writeTar(t, work, "other", []byte("other\n")), "-t", s.addr+"/other-app:v1")
+	if err == nil || !strings.Contains(out, "403 Forbidden") && !strings.Contains(out, "is not authorized to perform: ecr:") {
+		t.Fatalf("push to a repository the policy does not name: %v\n%s", err, out)
+	}
+	if out, err := asCI(iamArgs("iam", "create-user", "--user-name", "eve")...); err == nil || !strings.Contains(out, "AccessDenied") {
+		t.Fatalf("ci creating users: %v %s", err, out)
+	}
+	// Managed policies, then deleting the key.
+	s.aws(iamArgs("iam", "attach-user-policy", "--user-name", "ci", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")...)
+	if out := s.aws(iamArgs("iam", "list-attached-user-policies", "--user-name", "ci", "--query", "AttachedPolicies[].PolicyName", "--output", "text")...); strings.TrimSpace(out) != "AmazonEC2ContainerRegistryReadOnly" {
+		t.Fatalf("attached: %s", out)
+	}
+	if out, err := asCI("ecr", "describe-repositories", "--query", "length(repositories)"); err != nil || strings.TrimSpace(out) != "2" {
+		t.Fatalf("ReadOnly describe-repositories: %v %s", err, out)
+	}
+	s.aws(iamArgs("iam", "delete-access-key", "--user-name", "ci", "--access-key-id", key.AccessKey.AccessKeyId)...)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := asCI("ecr", "describe-repositories")
+		if err != nil && strings.Contains(out, "UnrecognizedClientException") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a deleted key still works: %v %s", err, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	s.aws(iamArgs("iam", "delete-user", "--user-name", "ci")...)
+	s.awsFails("NoSuchEntity", iamArgs("iam", "get-user", "--user-name", "ci")...)
+}

@@ -176,7 +176,7 @@ func init() {
 			UserName       string `xml:"UserName"`
 			PolicyName     string `xml:"PolicyName"`
 			PolicyDocument string `xml:"PolicyDocument"`
-		}{q.Get("UserName"), q.Get("PolicyName"), url.QueryEscape(doc)}, nil // IAM returns documents URL-encoded
+		}{q.Get("UserName"), q.Get("PolicyName"), url.PathEscape(doc)}, nil // IAM returns documents URL-encoded (RFC 3986)
 	})
 	reg("iam", "ListUserPolicies", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		inline, _, err := h.Identity.UserPolicies(ctx, c.Caller.AccountID, q.Get("UserName"))

@@ -30,10 +30,10 @@ type Call struct {
 	TagKeys     []string
 	// Resolve, when set, completes the call once the caller is known (a resource named relative to the
 	// caller's own account).
-	Resolve func(*Call)
-	Caller      identity.Principal
-	SourceIP    string
-	Start       time.Time
+	Resolve  func(*Call)
+	Caller   identity.Principal
+	SourceIP string
+	Start    time.Time
 }
 
 // Identifier tells who sent a request.
