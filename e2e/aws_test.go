@@ -465,7 +465,9 @@ func TestIAMWithAWSCLI(t *testing.T) {
 	}
 	s.aws(iamArgs("iam", "create-user", "--user-name", "ci")...)
 	s.awsFails("EntityAlreadyExists", iamArgs("iam", "create-user", "--user-name", "ci")...)
-	var key struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
 	jsonOf(t, s.aws(iamArgs("iam", "create-access-key", "--user-name", "ci")...), &key)
 	ci := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKey.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.AccessKey.SecretAccessKey,
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
