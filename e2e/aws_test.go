@@ -536,3 +536,44 @@ func TestIAMWithAWSCLI(t *testing.T) {
 	s.aws(iamArgs("iam", "delete-user", "--user-name", "ci")...)
 	s.awsFails("NoSuchEntity", iamArgs("iam", "get-user", "--user-name", "ci")...)
 }
+
+// TestIAMGroupsAndRoles: a group's policies apply to its members; roles are created with trust policies.
+func TestIAMGroupsAndRoles(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	e := func(args ...string) []string { return append(args, "--endpoint-url", "http://"+s.addr) }
+	s.aws("ecr", "create-repository", "--repository-name", "grouped")
+	s.aws(e("iam", "create-user", "--user-name", "dan")...)
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
+	jsonOf(t, s.aws(e("iam", "create-access-key", "--user-name", "dan")...), &key)
+	dan := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKey.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.AccessKey.SecretAccessKey,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
+	if out, err := runEnv(t, dan, nil, tool(t, "aws"), "ecr", "describe-repositories"); err == nil {
+		t.Fatalf("dan before joining a group: %s", out)
+	}
+	var g struct{ Group map[string]string }
+	jsonOf(t, s.aws(e("iam", "create-group", "--group-name", "devs")...), &g)
+	if g.Group["Arn"] != "arn:aws:iam::000000000000:group/devs" {
+		t.Fatalf("create-group: %v", g)
+	}
+	s.aws(e("iam", "attach-group-policy", "--group-name", "devs", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")...)
+	s.aws(e("iam", "add-user-to-group", "--group-name", "devs", "--user-name", "dan")...)
+	if out, err := runEnv(t, dan, nil, tool(t, "aws"), "ecr", "describe-repositories", "--query", "repositories[].repositoryName", "--output", "text"); err != nil || strings.TrimSpace(out) != "grouped" {
+		t.Fatalf("dan as a member of devs: %v %s", err, out)
+	}
+	s.aws(e("iam", "put-group-policy", "--group-name", "devs", "--policy-name", "no-delete", "--policy-document",
+		`{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"ecr:Describe*","Resource":"*"}}`)...)
+	if out, err := runEnv(t, dan, nil, tool(t, "aws"), "ecr", "describe-repositories"); err == nil || !strings.Contains(out, "with an explicit deny in an identity-based policy") {
+		t.Fatalf("a group's deny: %v %s", err, out)
+	}
+	var r struct{ Role map[string]any }
+	jsonOf(t, s.aws(e("iam", "create-role", "--role-name", "ci", "--assume-role-policy-document",
+		`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/dan"},"Action":"sts:AssumeRole"}}`)...), &r)
+	if r.Role["Arn"] != "arn:aws:iam::000000000000:role/ci" || r.Role["MaxSessionDuration"].(float64) != 3600 {
+		t.Fatalf("create-role: %v", r)
+	}
+	s.awsFails("MalformedPolicyDocument", e("iam", "create-role", "--role-name", "bad", "--assume-role-policy-document", `{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}`)...)
+	s.aws(e("iam", "attach-role-policy", "--role-name", "ci", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPowerUser")...)
+	s.aws(e("iam", "put-role-policy", "--role-name", "ci", "--policy-name", "p", "--policy-document", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:*","Resource":"*"}}`)...)
+}

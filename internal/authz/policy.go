@@ -180,6 +180,28 @@ func (a *PolicyAuthorizer) identityPolicies(ctx context.Context, p identity.Prin
 			if err != nil {
 				return err
 			}
+			groups, err := tx.UserGroups(p.AccountID, p.UserName)
+			if err != nil {
+				return err
+			}
+			for _, g := range groups { // a group's policies apply to its members
+				docs, err := tx.OwnerPolicies(p.AccountID, store.GroupPolicies, g)
+				if err != nil {
+					return err
+				}
+				for name, doc := range docs {
+					pol, err := iam.Parse(doc, iam.IdentityPolicy)
+					if err != nil {
+						return fmt.Errorf("stored policy %s of group %s: %w", name, g, err)
+					}
+					out = append(out, pol)
+				}
+				more, err := tx.AttachedOwnerPolicies(p.AccountID, store.GroupPolicies, g)
+				if err != nil {
+					return err
+				}
+				attached = append(attached, more...)
+			}
 			for _, arn := range attached {
 				if pol, ok := iam.Managed(arn); ok {
 					out = append(out, pol)

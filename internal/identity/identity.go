@@ -330,6 +330,96 @@ func (s *Service) KeyOwner(ctx context.Context, keyID string) (accountID, user s
 	return accountID, user, s.notFound(err, "access key "+keyID)
 }
 
+// CreateGroup adds an IAM group to an account.
+func (s *Service) CreateGroup(ctx context.Context, accountID, name string) (*store.Group, error) {
+	if !userRE.MatchString(name) {
+		return nil, fmt.Errorf("%w: group name %q", ErrInvalid, name)
+	}
+	g := store.Group{AccountID: accountID, Name: name, GroupID: randomID("AGPA", 17), CreatedAt: s.clock.Now()}
+	err := s.meta.Update(ctx, func(tx store.Tx) error {
+		err := tx.CreateGroup(g)
+		if errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("%w: group %s", ErrExists, name)
+		}
+		return err
+	})
+	return &g, s.notFound(err, "account "+accountID)
+}
+
+// AddUserToGroup makes a user a member of a group: the group's policies apply to it.
+func (s *Service) AddUserToGroup(ctx context.Context, accountID, group, user string) error {
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetGroup(accountID, group); err != nil {
+			return err
+		}
+		if _, err := tx.GetUser(accountID, user); err != nil {
+			return err
+		}
+		return tx.AddUserToGroup(accountID, group, user)
+	}), "group "+group+" or user "+user)
+}
+
+// CreateRole adds a role whose trust policy says who may assume it.
+func (s *Service) CreateRole(ctx context.Context, accountID, name, trustPolicy string, maxSession time.Duration) (*store.Role, error) {
+	if !userRE.MatchString(name) {
+		return nil, fmt.Errorf("%w: role name %q", ErrInvalid, name)
+	}
+	if _, err := iam.Parse(trustPolicy, iam.ResourcePolicy); err != nil {
+		return nil, fmt.Errorf("%w: trust policy: %v", ErrInvalid, err)
+	}
+	if maxSession == 0 {
+		maxSession = time.Hour
+	}
+	if maxSession < time.Hour || maxSession > 12*time.Hour {
+		return nil, fmt.Errorf("%w: MaxSessionDuration must be between 3600 and 43200 seconds", ErrInvalid)
+	}
+	r := store.Role{AccountID: accountID, Name: name, RoleID: randomID("AROA", 17), TrustPolicy: trustPolicy, MaxSession: maxSession, CreatedAt: s.clock.Now()}
+	err := s.meta.Update(ctx, func(tx store.Tx) error {
+		err := tx.CreateRole(r)
+		if errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("%w: role %s", ErrExists, name)
+		}
+		return err
+	})
+	return &r, s.notFound(err, "account "+accountID)
+}
+
+// PutOwnerPolicy gives a group or role (kind store.GroupPolicies or store.RolePolicies) an inline policy.
+func (s *Service) PutOwnerPolicy(ctx context.Context, accountID, kind, owner, name, document string) error {
+	if _, err := iam.Parse(document, iam.IdentityPolicy); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
+		if err := ownerExists(tx, accountID, kind, owner); err != nil {
+			return err
+		}
+		return tx.PutOwnerPolicy(accountID, kind, owner, name, document)
+	}), kind+" "+owner)
+}
+
+// AttachOwnerPolicy attaches an AWS managed policy to a group or role.
+func (s *Service) AttachOwnerPolicy(ctx context.Context, accountID, kind, owner, policyARN string) error {
+	if _, ok := iam.Managed(policyARN); !ok {
+		return fmt.Errorf("%w: policy %s does not exist", ErrNotFound, policyARN)
+	}
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
+		if err := ownerExists(tx, accountID, kind, owner); err != nil {
+			return err
+		}
+		return tx.AttachOwnerPolicy(accountID, kind, owner, policyARN)
+	}), kind+" "+owner)
+}
+
+func ownerExists(tx store.Tx, accountID, kind, owner string) error {
+	var err error
+	if kind == store.GroupPolicies {
+		_, err = tx.GetGroup(accountID, owner)
+	} else {
+		_, err = tx.GetRole(accountID, owner)
+	}
+	return err
+}
+
 // SetAccessKeyStatus activates ("Active") or disables ("Inactive") a key.
 func (s *Service) SetAccessKeyStatus(ctx context.Context, keyID, status string) error {
 	if status != "Active" && status != "Inactive" {

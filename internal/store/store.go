@@ -126,6 +126,30 @@ type AccessKey struct {
 	CreatedAt time.Time
 }
 
+// Group is an IAM group.
+type Group struct {
+	AccountID string
+	Name      string
+	GroupID   string
+	CreatedAt time.Time
+}
+
+// Role is an IAM role: TrustPolicy says who may assume it.
+type Role struct {
+	AccountID   string
+	Name        string
+	RoleID      string
+	TrustPolicy string
+	MaxSession  time.Duration
+	CreatedAt   time.Time
+}
+
+// Owners of inline and attached policies besides users.
+const (
+	GroupPolicies = "group"
+	RolePolicies  = "role"
+)
+
 // ResourceTag is a key/value tag on a repository.
 type ResourceTag struct {
 	Key, Value string
@@ -209,6 +233,18 @@ type Tx interface {
 	AttachUserPolicy(accountID, user, policyARN string) error
 	DetachUserPolicy(accountID, user, policyARN string) error
 	AttachedUserPolicies(accountID, user string) ([]string, error)
+	CreateGroup(g Group) error
+	GetGroup(accountID, name string) (*Group, error)
+	AddUserToGroup(accountID, group, user string) error
+	UserGroups(accountID, user string) ([]string, error)
+	CreateRole(r Role) error
+	GetRole(accountID, name string) (*Role, error)
+	// Put/Attach/list policies of a group or role (kind GroupPolicies or RolePolicies).
+	PutOwnerPolicy(accountID, kind, owner, name, document string) error
+	OwnerPolicies(accountID, kind, owner string) (map[string]string, error)
+	AttachOwnerPolicy(accountID, kind, owner, policyARN string) error
+	AttachedOwnerPolicies(accountID, kind, owner string) ([]string, error)
+
 	// SetRepositoryPolicy stores a repository's policy; "" deletes it.
 	SetRepositoryPolicy(repoID int64, document string) error
 	RepositoryPolicy(repoID int64) (string, error) // ErrNotFound when none

@@ -137,6 +137,49 @@ CREATE TABLE registry_policies (
 	document    TEXT NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 5: IAM groups and roles, and the inline and attached policies of both.
+	`
+CREATE TABLE iam_groups (
+	account_id TEXT    NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name       TEXT    NOT NULL,
+	group_id   TEXT    NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+CREATE TABLE iam_group_members (
+	account_id TEXT NOT NULL,
+	group_name TEXT NOT NULL,
+	user_name  TEXT NOT NULL,
+	PRIMARY KEY (account_id, group_name, user_name),
+	FOREIGN KEY (account_id, group_name) REFERENCES iam_groups(account_id, name) ON DELETE CASCADE,
+	FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX iam_group_members_user ON iam_group_members(account_id, user_name);
+CREATE TABLE iam_roles (
+	account_id   TEXT    NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name         TEXT    NOT NULL,
+	role_id      TEXT    NOT NULL UNIQUE,
+	trust_policy TEXT    NOT NULL,
+	max_session  INTEGER NOT NULL,
+	created_at   INTEGER NOT NULL,
+	PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+CREATE TABLE iam_owner_policies (
+	account_id TEXT NOT NULL,
+	kind       TEXT NOT NULL,
+	owner      TEXT NOT NULL,
+	name       TEXT NOT NULL,
+	document   TEXT NOT NULL,
+	PRIMARY KEY (account_id, kind, owner, name)
+) WITHOUT ROWID;
+CREATE TABLE iam_owner_attached (
+	account_id TEXT NOT NULL,
+	kind       TEXT NOT NULL,
+	owner      TEXT NOT NULL,
+	policy_arn TEXT NOT NULL,
+	PRIMARY KEY (account_id, kind, owner, policy_arn)
+) WITHOUT ROWID;
+`,
 }
 
 func migrate(db *sql.DB) error {

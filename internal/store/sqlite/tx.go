@@ -588,3 +588,69 @@ func (t *txn) RegistryPolicy(registryID string) (string, error) {
 	err := t.queryRow(`SELECT document FROM registry_policies WHERE registry_id = ?`, registryID).Scan(&doc)
 	return doc, mapErr(err)
 }
+
+func (t *txn) CreateGroup(g store.Group) error {
+	_, err := t.exec(`INSERT INTO iam_groups (account_id, name, group_id, created_at) VALUES (?, ?, ?, ?)`, g.AccountID, g.Name, g.GroupID, ts(g.CreatedAt))
+	return err
+}
+
+func (t *txn) GetGroup(accountID, name string) (*store.Group, error) {
+	var g store.Group
+	var created int64
+	err := t.queryRow(`SELECT account_id, name, group_id, created_at FROM iam_groups WHERE account_id = ? AND name = ?`, accountID, name).
+		Scan(&g.AccountID, &g.Name, &g.GroupID, &created)
+	g.CreatedAt = tm(created)
+	return &g, mapErr(err)
+}
+
+func (t *txn) AddUserToGroup(accountID, group, user string) error {
+	_, err := t.exec(`INSERT INTO iam_group_members (account_id, group_name, user_name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, accountID, group, user)
+	return err
+}
+
+func (t *txn) UserGroups(accountID, user string) ([]string, error) {
+	return t.strings(`SELECT group_name FROM iam_group_members WHERE account_id = ? AND user_name = ? ORDER BY group_name`, accountID, user)
+}
+
+func (t *txn) CreateRole(r store.Role) error {
+	_, err := t.exec(`INSERT INTO iam_roles (account_id, name, role_id, trust_policy, max_session, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		r.AccountID, r.Name, r.RoleID, r.TrustPolicy, int64(r.MaxSession/time.Second), ts(r.CreatedAt))
+	return err
+}
+
+func (t *txn) GetRole(accountID, name string) (*store.Role, error) {
+	var r store.Role
+	var maxSession, created int64
+	err := t.queryRow(`SELECT account_id, name, role_id, trust_policy, max_session, created_at FROM iam_roles WHERE account_id = ? AND name = ?`, accountID, name).
+		Scan(&r.AccountID, &r.Name, &r.RoleID, &r.TrustPolicy, &maxSession, &created)
+	r.MaxSession, r.CreatedAt = time.Duration(maxSession)*time.Second, tm(created)
+	return &r, mapErr(err)
+}
+
+func (t *txn) PutOwnerPolicy(accountID, kind, owner, name, document string) error {
+	_, err := t.exec(`INSERT INTO iam_owner_policies (account_id, kind, owner, name, document) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (account_id, kind, owner, name) DO UPDATE SET document = excluded.document`, accountID, kind, owner, name, document)
+	return err
+}
+
+func (t *txn) OwnerPolicies(accountID, kind, owner string) (map[string]string, error) {
+	type kv struct{ k, v string }
+	rows, err := collect(t, func(sc interface{ Scan(...any) error }) (*kv, error) {
+		var p kv
+		return &p, mapErr(sc.Scan(&p.k, &p.v))
+	}, `SELECT name, document FROM iam_owner_policies WHERE account_id = ? AND kind = ? AND owner = ? ORDER BY name`, accountID, kind, owner)
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		out[r.k] = r.v
+	}
+	return out, err
+}
+
+func (t *txn) AttachOwnerPolicy(accountID, kind, owner, policyARN string) error {
+	_, err := t.exec(`INSERT INTO iam_owner_attached (account_id, kind, owner, policy_arn) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, accountID, kind, owner, policyARN)
+	return err
+}
+
+func (t *txn) AttachedOwnerPolicies(accountID, kind, owner string) ([]string, error) {
+	return t.strings(`SELECT policy_arn FROM iam_owner_attached WHERE account_id = ? AND kind = ? AND owner = ? ORDER BY policy_arn`, accountID, kind, owner)
+}

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Identities", testIdentities},
 		{"RepositoryTags", testRepositoryTags},
 		{"Policies", testPolicies},
+		{"GroupsAndRoles", testGroupsAndRoles},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -554,6 +555,47 @@ func testPolicies(t *testing.T, s store.Store) {
 	view(t, s, func(tx store.Tx) error {
 		if p, _ := tx.UserPolicies("111122223333", "alice"); len(p) != 0 {
 			t.Fatalf("policies survived their user: %v", p)
+		}
+		return nil
+	})
+}
+
+func testGroupsAndRoles(t *testing.T, s store.Store) {
+	update(t, s, func(tx store.Tx) error {
+		for _, err := range []error{
+			tx.CreateAccount(store.Account{ID: "111122223333", CreatedAt: t0}),
+			tx.CreateUser(store.User{AccountID: "111122223333", Name: "alice", UserID: "AIDAA", CreatedAt: t0}),
+			tx.CreateGroup(store.Group{AccountID: "111122223333", Name: "devs", GroupID: "AGPAD", CreatedAt: t0}),
+			tx.AddUserToGroup("111122223333", "devs", "alice"),
+			tx.AddUserToGroup("111122223333", "devs", "alice"),
+			tx.CreateRole(store.Role{AccountID: "111122223333", Name: "ci", RoleID: "AROAC", TrustPolicy: "{}", MaxSession: time.Hour, CreatedAt: t0}),
+			tx.PutOwnerPolicy("111122223333", store.GroupPolicies, "devs", "p", `{"g":1}`),
+			tx.AttachOwnerPolicy("111122223333", store.RolePolicies, "ci", "arn:aws:iam::aws:policy/AdministratorAccess"),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.AddUserToGroup("111122223333", "nope", "alice") }); err == nil {
+		t.Fatal("a user joined a missing group")
+	}
+	view(t, s, func(tx store.Tx) error {
+		if g, _ := tx.UserGroups("111122223333", "alice"); fmt.Sprint(g) != "[devs]" {
+			t.Fatalf("UserGroups = %v", g)
+		}
+		if r, err := tx.GetRole("111122223333", "ci"); err != nil || r.MaxSession != time.Hour || r.RoleID != "AROAC" {
+			t.Fatalf("GetRole = %+v, %v", r, err)
+		}
+		if p, _ := tx.OwnerPolicies("111122223333", store.GroupPolicies, "devs"); p["p"] != `{"g":1}` {
+			t.Fatalf("OwnerPolicies = %v", p)
+		}
+		if a, _ := tx.AttachedOwnerPolicies("111122223333", store.RolePolicies, "ci"); len(a) != 1 {
+			t.Fatalf("AttachedOwnerPolicies = %v", a)
+		}
+		if _, err := tx.GetGroup("111122223333", "devs"); err != nil {
+			t.Fatalf("GetGroup: %v", err)
 		}
 		return nil
 	})
