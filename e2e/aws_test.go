@@ -575,5 +575,48 @@ func TestIAMGroupsAndRoles(t *testing.T) {
 	}
 	s.awsFails("MalformedPolicyDocument", e("iam", "create-role", "--role-name", "bad", "--assume-role-policy-document", `{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}`)...)
 	s.aws(e("iam", "attach-role-policy", "--role-name", "ci", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPowerUser")...)
-	s.aws(e("iam", "put-role-policy", "--role-name", "ci", "--policy-name", "p", "--policy-document", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:*","Resource":"*"}}`)...)
+	s.aws(e("iam", "put-role-policy", "--role-name", "ci", "--policy-name", "p", "--policy-document", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:Describe*","Resource":"*"}}`)...)
+
+	// dan assumes ci: the session acts with the role's policies, and its registry token ends with it.
+	var sess struct {
+		Credentials     struct{ AccessKeyId, SecretAccessKey, SessionToken, Expiration string }
+		AssumedRoleUser struct{ Arn string }
+	}
+	out, err := runEnv(t, dan, nil, tool(t, "aws"), e("sts", "assume-role", "--role-arn", "arn:aws:iam::000000000000:role/ci", "--role-session-name", "build-42", "--duration-seconds", "900")...)
+	if err != nil {
+		t.Fatalf("assume-role: %v %s", err, out)
+	}
+	jsonOf(t, out, &sess)
+	if sess.AssumedRoleUser.Arn != "arn:aws:sts::000000000000:assumed-role/ci/build-42" || !strings.HasPrefix(sess.Credentials.AccessKeyId, "ASIA") {
+		t.Fatalf("assume-role: %+v", sess)
+	}
+	session := []string{"AWS_ACCESS_KEY_ID=" + sess.Credentials.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + sess.Credentials.SecretAccessKey,
+		"AWS_SESSION_TOKEN=" + sess.Credentials.SessionToken, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
+	if out, err := runEnv(t, session, nil, tool(t, "aws"), e("sts", "get-caller-identity", "--query", "Arn", "--output", "text")...); err != nil || strings.TrimSpace(out) != sess.AssumedRoleUser.Arn {
+		t.Fatalf("session identity: %v %s", err, out)
+	}
+	if out, err := runEnv(t, session, nil, tool(t, "aws"), "ecr", "describe-repositories", "--query", "repositories[].repositoryName", "--output", "text"); err != nil || strings.TrimSpace(out) != "grouped" {
+		t.Fatalf("session describe: %v %s", err, out)
+	}
+	if out, err := runEnv(t, session, nil, tool(t, "aws"), "ecr", "delete-repository", "--repository-name", "grouped"); err == nil ||
+		!strings.Contains(out, "User: arn:aws:sts::000000000000:assumed-role/ci/build-42 is not authorized to perform: ecr:DeleteRepository") {
+		t.Fatalf("session delete: %v %s", err, out)
+	}
+	var tok struct{ AuthorizationData []struct{ ExpiresAt float64 } }
+	out, err = runEnv(t, session, nil, tool(t, "aws"), "ecr", "get-authorization-token")
+	if err != nil {
+		t.Fatalf("session token: %v %s", err, out)
+	}
+	jsonOf(t, out, &tok)
+	if left := time.Until(time.Unix(int64(tok.AuthorizationData[0].ExpiresAt), 0)); left > 16*time.Minute || left < 10*time.Minute {
+		t.Fatalf("a session's registry token lasts %v; it should end with the 15-minute session", left)
+	}
+	bad := append([]string{}, session...)
+	bad[2] = "AWS_SESSION_TOKEN=" + sess.Credentials.SessionToken + "x"
+	if out, err := runEnv(t, bad, nil, tool(t, "aws"), "ecr", "describe-repositories"); err == nil || !strings.Contains(out, "UnrecognizedClientException") {
+		t.Fatalf("tampered session token: %v %s", err, out)
+	}
+	// The admin may do everything, but ci's trust policy names dan only.
+	s.awsFails("AccessDenied", e("sts", "assume-role", "--role-arn", "arn:aws:iam::000000000000:role/ci", "--role-session-name", "x1")...)
 }

@@ -122,10 +122,17 @@ func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, 
 	if err != nil {
 		return err
 	}
+	principal := iam.Principal{ARN: c.Caller.ARN(), Account: c.Caller.AccountID, Type: "User", UserName: c.Caller.UserName, UserID: c.Caller.UserID}
+	if c.Caller.RoleName != "" {
+		principal.Type, principal.RoleARN = "AssumedRole", c.Caller.RoleARN()
+	}
+	resourceAccount := c.RegistryID
+	if rest, ok := strings.CutPrefix(resource, "arn:aws:iam::"); ok { // an IAM resource: its account is in its ARN
+		resourceAccount, _, _ = strings.Cut(rest, ":")
+	}
 	req := iam.Request{
-		Principal: iam.Principal{ARN: c.Caller.ARN(), Account: c.Caller.AccountID, Type: "User",
-			UserName: c.Caller.UserName, UserID: c.Caller.UserID},
-		Action: action, Resource: resource, ResourceAccount: c.RegistryID,
+		Principal: principal,
+		Action:    action, Resource: resource, ResourceAccount: resourceAccount,
 		// Condition keys are case-insensitive; they are given lower-cased (tag keys included).
 		Context: map[string][]string{"aws:currenttime": {a.Clock.Now().Format(time.RFC3339)}},
 	}
@@ -139,6 +146,16 @@ func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, 
 		req.Context["aws:tagkeys"] = c.TagKeys
 	}
 	var resourcePolicies []*iam.Policy
+	if strings.EqualFold(action, "sts:AssumeRole") { // the role's trust policy is its resource policy
+		trust, err := a.trustPolicy(ctx, resourceAccount, resource[strings.LastIndex(resource, "/")+1:])
+		if err != nil {
+			return err
+		}
+		if trust != nil {
+			resourcePolicies = []*iam.Policy{trust}
+		}
+		req.ResourceRequired = true
+	}
 	if repo != "" {
 		facts, err := a.repoFacts(ctx, c.RegistryID, repo)
 		if err != nil {
@@ -161,7 +178,68 @@ func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, 
 		c.Caller.ARN(), action, resource, d.Reason)}
 }
 
+// trustPolicy returns a role's trust policy, or nil when the role does not exist.
+func (a *PolicyAuthorizer) trustPolicy(ctx context.Context, account, role string) (*iam.Policy, error) {
+	v, err := a.lookup(a.repos, "role:"+account+"/"+role, func() (any, error) {
+		var p *iam.Policy
+		err := a.Meta.View(ctx, func(tx store.Tx) error {
+			r, err := tx.GetRole(account, role)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			p, err = iam.Parse(r.TrustPolicy, iam.ResourcePolicy)
+			return err
+		})
+		return p, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*iam.Policy), nil
+}
+
+// rolePolicies returns a role's inline and attached policies: a session's identity policies.
+func (a *PolicyAuthorizer) rolePolicies(ctx context.Context, account, role string) ([]*iam.Policy, error) {
+	v, err := a.lookup(a.users, "role:"+account+"/"+role, func() (any, error) {
+		var out []*iam.Policy
+		err := a.Meta.View(ctx, func(tx store.Tx) error {
+			docs, err := tx.OwnerPolicies(account, store.RolePolicies, role)
+			if err != nil {
+				return err
+			}
+			for name, doc := range docs {
+				pol, err := iam.Parse(doc, iam.IdentityPolicy)
+				if err != nil {
+					return fmt.Errorf("stored policy %s of role %s: %w", name, role, err)
+				}
+				out = append(out, pol)
+			}
+			attached, err := tx.AttachedOwnerPolicies(account, store.RolePolicies, role)
+			if err != nil {
+				return err
+			}
+			for _, arn := range attached {
+				if pol, ok := iam.Managed(arn); ok {
+					out = append(out, pol)
+				}
+			}
+			return nil
+		})
+		return out, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]*iam.Policy), nil
+}
+
 func (a *PolicyAuthorizer) identityPolicies(ctx context.Context, p identity.Principal) ([]*iam.Policy, error) {
+	if p.RoleName != "" {
+		return a.rolePolicies(ctx, p.AccountID, p.RoleName)
+	}
 	v, err := a.lookup(a.users, p.AccountID+"/"+p.UserName, func() (any, error) {
 		var out []*iam.Policy
 		err := a.Meta.View(ctx, func(tx store.Tx) error {

@@ -242,6 +242,9 @@ func init() {
 		RegistryIDs []string `json:"registryIds"`
 	}) (any, error) {
 		expires := h.Clock.Now().Add(h.TokenTTL)
+		if c.Caller.RoleName != "" && c.Caller.SessionExpires.Before(expires) {
+			expires = c.Caller.SessionExpires // temporary credentials: the token ends with them
+		}
 		password := h.Identity.IssueToken(c.Caller, expires)
 		ids := in.RegistryIDs
 		if len(ids) == 0 {

@@ -21,6 +21,9 @@ type Request struct {
 	Resource        string              // the resource ARN, or "*" for actions without resource-level permissions
 	ResourceAccount string              // the account that owns the resource
 	Context         map[string][]string // further condition keys (aws:ResourceTag/…, aws:TagKeys, aws:SourceIp, …)
+	// ResourceRequired makes the resource policy's allow necessary even within one account: a role's trust
+	// policy must always let a principal assume the role.
+	ResourceRequired bool
 }
 
 // Decision is the answer. Reason completes AWS's AccessDenied message after the resource.
@@ -78,6 +81,9 @@ func Evaluate(req Request, identity []*Policy, resource []*Policy) Decision {
 			resAllow = true
 			resDirect = resDirect || m == directMatch
 		}
+	}
+	if req.ResourceRequired && !resAllow {
+		return denied("because no resource-based policy allows the " + action + " action")
 	}
 	if req.Principal.Account == req.ResourceAccount || req.ResourceAccount == "" {
 		if idAllow || resDirect {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/pipeline"
@@ -103,4 +104,45 @@ func init() {
 		}
 		return nil, h.Identity.AttachOwnerPolicy(ctx, c.Caller.AccountID, store.RolePolicies, q.Get("RoleName"), q.Get("PolicyArn"))
 	})
+}
+
+func init() {
+	reg("sts", "AssumeRole", func(_ string, q url.Values) string { return q.Get("RoleArn") },
+		func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+			if err := need(q, "RoleArn", "RoleSessionName"); err != nil {
+				return nil, err
+			}
+			rest, ok := strings.CutPrefix(q.Get("RoleArn"), "arn:aws:iam::")
+			acct, name, ok2 := strings.Cut(rest, ":role/")
+			if !ok || !ok2 {
+				return nil, validation("RoleArn " + q.Get("RoleArn") + " is not a role ARN")
+			}
+			var d time.Duration
+			if v := q.Get("DurationSeconds"); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return nil, validation("DurationSeconds must be a number of seconds")
+				}
+				d = time.Duration(n) * time.Second
+			}
+			sess, err := h.Identity.AssumeRole(ctx, acct, name, q.Get("RoleSessionName"), d)
+			if err != nil {
+				return nil, err
+			}
+			type creds struct {
+				AccessKeyID     string `xml:"AccessKeyId"`
+				SecretAccessKey string `xml:"SecretAccessKey"`
+				SessionToken    string `xml:"SessionToken"`
+				Expiration      string `xml:"Expiration"`
+			}
+			type user struct {
+				AssumedRoleID string `xml:"AssumedRoleId"`
+				Arn           string `xml:"Arn"`
+			}
+			return struct {
+				Credentials     creds `xml:"Credentials"`
+				AssumedRoleUser user  `xml:"AssumedRoleUser"`
+			}{creds{sess.AccessKeyID, sess.SecretAccessKey, sess.SessionToken, isoTime(sess.Principal.SessionExpires)},
+				user{sess.Principal.UserID, sess.Principal.ARN()}}, nil
+		})
 }

@@ -24,17 +24,32 @@ import (
 // Principal is who is calling.
 type Principal struct {
 	AccountID   string
-	UserName    string
-	UserID      string
+	UserName    string // an IAM user's name, or "" for a role session
+	UserID      string // AIDA… for users, <role id>:<session> for sessions
 	AccessKeyID string
+	// A role session (STS AssumeRole) names its role and session and ends at SessionExpires.
+	RoleName       string
+	SessionName    string
+	SessionExpires time.Time
 }
 
-// ARN is the principal's IAM ARN, as AWS shows it in errors and audit records.
+// ARN is the principal's ARN, as AWS shows it in errors and audit records.
 func (p Principal) ARN() string {
-	if p.AccountID == "" {
+	switch {
+	case p.AccountID == "":
 		return ""
+	case p.RoleName != "":
+		return "arn:aws:sts::" + p.AccountID + ":assumed-role/" + p.RoleName + "/" + p.SessionName
 	}
 	return "arn:aws:iam::" + p.AccountID + ":user/" + p.UserName
+}
+
+// RoleARN is the ARN of a session's role, "" for users.
+func (p Principal) RoleARN() string {
+	if p.RoleName == "" {
+		return ""
+	}
+	return "arn:aws:iam::" + p.AccountID + ":role/" + p.RoleName
 }
 
 // Anonymous reports whether the caller presented no identity.
@@ -497,13 +512,18 @@ func (s *Service) LookupKey(ctx context.Context, keyID string) (string, Principa
 
 // token is what an authorization token says; it is signed, so any node can check it without a lookup table.
 type token struct {
-	Version   int    `json:"v"`
-	AccountID string `json:"a"`
-	Region    string `json:"r"`
-	User      string `json:"u"`
-	KeyID     string `json:"k"`
-	Expires   int64  `json:"e"`
-	Scope     string `json:"s,omitempty"` // a scoped token opens only this (a presigned layer URL)
+	Version    int    `json:"v"`
+	AccountID  string `json:"a"`
+	Region     string `json:"r"`
+	User       string `json:"u"`
+	KeyID      string `json:"k"`
+	Expires    int64  `json:"e"`
+	Scope      string `json:"s,omitempty"` // a scoped token opens only this (a presigned layer URL)
+	Type       string `json:"t,omitempty"` // "" for registry tokens, "session" for STS session tokens
+	Role       string `json:"ro,omitempty"`
+	RoleID     string `json:"ri,omitempty"`
+	Session    string `json:"se,omitempty"`
+	SessionEnd int64  `json:"sx,omitempty"` // a registry token of a session: when the session ends
 }
 
 // IssueToken returns a registry password for the principal, valid until expires.
@@ -513,7 +533,11 @@ func (s *Service) IssueToken(p Principal, expires time.Time) string {
 
 // IssueScopedToken returns a token that opens only scope (for example one layer's download URL).
 func (s *Service) IssueScopedToken(p Principal, expires time.Time, scope string) string {
-	body, _ := json.Marshal(token{Version: 1, AccountID: p.AccountID, Region: s.region, User: p.UserName, KeyID: p.AccessKeyID, Expires: expires.Unix(), Scope: scope})
+	if p.RoleName != "" && p.SessionExpires.Before(expires) {
+		expires = p.SessionExpires // a session's token ends with the session
+	}
+	body, _ := json.Marshal(token{Version: 1, AccountID: p.AccountID, Region: s.region, User: p.UserName, KeyID: p.AccessKeyID,
+		Expires: expires.Unix(), Scope: scope, Role: p.RoleName, RoleID: roleIDOf(p), Session: p.SessionName, SessionEnd: p.SessionExpires.Unix()})
 	enc := base64.RawURLEncoding
 	payload := enc.EncodeToString(body)
 	return payload + "." + enc.EncodeToString(s.keys.Sign([]byte(payload)))
@@ -568,7 +592,7 @@ func (s *Service) decodeToken(password string) (token, error) {
 // checkToken checks what a valid token says against the request and the present: scope, region, expiry,
 // and that the access key it was issued with is still active.
 func (s *Service) checkToken(ctx context.Context, t token, scope string) (Principal, error) {
-	if t.Scope != scope {
+	if t.Scope != scope || t.Type != "" {
 		return Principal{}, ErrBadToken
 	}
 	if t.Region != s.region {
@@ -576,6 +600,10 @@ func (s *Service) checkToken(ctx context.Context, t token, scope string) (Princi
 	}
 	if !s.clock.Now().Before(time.Unix(t.Expires, 0)) {
 		return Principal{}, ErrExpiredToken
+	}
+	if t.Role != "" { // a role session: its credentials are not stored; the token says it all
+		return Principal{AccountID: t.AccountID, UserID: t.RoleID + ":" + t.Session, AccessKeyID: t.KeyID,
+			RoleName: t.Role, SessionName: t.Session, SessionExpires: time.Unix(t.SessionEnd, 0)}, nil
 	}
 	_, p, err := s.LookupKey(ctx, t.KeyID)
 	if err != nil {

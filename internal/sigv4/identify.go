@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/identity"
@@ -21,6 +22,9 @@ type Identifier struct {
 // NewIdentifier verifies signatures for the given signing names with keys of the identity service.
 func NewIdentifier(ids *identity.Service, region string, clk clock.Clock, services ...string) Identifier {
 	v := &Verifier{Region: region, Services: services, Lookup: func(ctx context.Context, key string) (string, error) {
+		if secret, ok := ids.SessionSecret(key); ok { // temporary credentials: checked with their token below
+			return secret, nil
+		}
 		secret, _, err := ids.LookupKey(ctx, key)
 		if errors.Is(err, identity.ErrUnknownKey) || errors.Is(err, identity.ErrInactiveKey) {
 			return "", ErrUnknownKey
@@ -41,8 +45,15 @@ func (s Identifier) Identify(r *http.Request) (identity.Principal, error) {
 	if err != nil {
 		return identity.Principal{}, err
 	}
-	if cred.SessionToken != "" { // no temporary credentials are issued yet
-		return identity.Principal{}, ErrUnknownKey
+	if cred.SessionToken != "" || strings.HasPrefix(cred.AccessKeyID, "ASIA") {
+		p, err := s.Identity.VerifySession(cred.SessionToken, cred.AccessKeyID)
+		if errors.Is(err, identity.ErrExpiredToken) {
+			return identity.Principal{}, &Error{Code: "ExpiredTokenException", Message: "The security token included in the request is expired", Status: http.StatusBadRequest}
+		}
+		if err != nil {
+			return identity.Principal{}, ErrUnknownKey
+		}
+		return p, nil
 	}
 	_, p, err := s.Identity.LookupKey(r.Context(), cred.AccessKeyID)
 	if err != nil {
