@@ -146,6 +146,9 @@ func (c condition) matchOne(v string, vars func(string) (string, bool), version 
 				continue // an unresolved variable matches nothing
 			}
 			pv = resolved
+			if base != "StringLike" && base != "ArnLike" && base != "ArnEquals" {
+				pv = strings.ReplaceAll(pv, string(literal), "") // no wildcards to escape
+			}
 		}
 		if match(base, pv, v) {
 			any = true
@@ -229,6 +232,9 @@ func parseDate(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// literal marks, in a pattern made by substitute, that the next byte is itself (a ${*} or ${?} escape).
+const literal = '\x00'
+
 // wildcard matches s against a pattern of * (any run) and ? (one character).
 func wildcard(pattern, s string, fold bool) bool {
 	if fold {
@@ -238,6 +244,18 @@ func wildcard(pattern, s string, fold bool) bool {
 	star, mark := -1, 0
 	for i < len(s) {
 		switch {
+		case p+1 < len(pattern) && pattern[p] == literal:
+			if pattern[p+1] != s[i] {
+				if star < 0 {
+					return false
+				}
+				p = star + 1
+				mark++
+				i = mark
+				continue
+			}
+			p += 2
+			i++
 		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
 			p++
 			i++
@@ -280,7 +298,11 @@ func substitute(s string, vars func(string) (string, bool), version string) (str
 		expr := s[i+2 : i+j]
 		s = s[i+j+1:]
 		switch expr {
-		case "*", "?", "$":
+		case "*", "?":
+			b.WriteByte(literal) // the character itself, not a wildcard
+			b.WriteString(expr)
+			continue
+		case "$":
 			b.WriteString(expr)
 			continue
 		}

@@ -176,7 +176,9 @@ func anyResource(patterns []string, resource string, vars func(string) (string, 
 // principalMatch tells whether (and how) the statement's Principal or NotPrincipal covers p.
 func (s *Statement) principalMatch(p Principal) principalMatch {
 	if s.notPrincipal {
-		if matchPrincipals(s.NotPrincipal, p) != noMatch {
+		// Only principals listed themselves are spared: an account listed in NotPrincipal spares the
+		// account, not its users and sessions (which is why AWS asks to list both).
+		if matchPrincipals(s.NotPrincipal, p) == directMatch {
 			return noMatch
 		}
 		return directMatch
