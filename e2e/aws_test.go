@@ -620,3 +620,42 @@ func TestIAMGroupsAndRoles(t *testing.T) {
 	// The admin may do everything, but ci's trust policy names dan only.
 	s.awsFails("AccessDenied", e("sts", "assume-role", "--role-arn", "arn:aws:iam::000000000000:role/ci", "--role-session-name", "x1")...)
 }
+
+// TestAdminGroupsAndRoles: `wharf admin` manages groups and roles for people without the aws CLI.
+func TestAdminGroupsAndRoles(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	s.aws("ecr", "create-repository", "--repository-name", "seen")
+	s.wharf("admin", "create-user", "--account-id", "000000000000", "erin")
+	var key struct{ AccessKeyId, SecretAccessKey string }
+	jsonOf(t, s.wharf("admin", "create-access-key", "--account-id", "000000000000", "erin"), &key)
+	s.wharf("admin", "create-group", "--account-id", "000000000000", "readers")
+	s.wharf("admin", "add-user-to-group", "--account-id", "000000000000", "--group", "readers", "erin")
+	s.wharf("admin", "attach-group-policy", "--account-id", "000000000000", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly", "readers")
+	var role struct{ Arn string }
+	jsonOf(t, s.wharf("admin", "create-role", "--account-id", "000000000000", "--policy-document",
+		`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/erin"},"Action":"sts:AssumeRole"}}`, "deployer"), &role)
+	s.wharf("admin", "attach-role-policy", "--account-id", "000000000000", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryFullAccess", "deployer")
+	time.Sleep(1100 * time.Millisecond) // changes by another process show within a second
+	erin := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.SecretAccessKey, "AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
+	if out, err := runEnv(t, erin, nil, tool(t, "aws"), "ecr", "describe-repositories", "--query", "repositories[].repositoryName", "--output", "text"); err != nil || strings.TrimSpace(out) != "seen" {
+		t.Fatalf("erin through the readers group: %v %s", err, out)
+	}
+	if out, err := runEnv(t, erin, nil, tool(t, "aws"), "ecr", "delete-repository", "--repository-name", "seen"); err == nil {
+		t.Fatalf("erin deleted a repository: %s", out)
+	}
+	out, err := runEnv(t, erin, nil, tool(t, "aws"), "sts", "assume-role", "--role-arn", role.Arn, "--role-session-name", "deploy", "--endpoint-url", "http://"+s.addr)
+	if err != nil {
+		t.Fatalf("assume deployer: %v %s", err, out)
+	}
+	var sess struct {
+		Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken string }
+	}
+	jsonOf(t, out, &sess)
+	deployer := []string{"AWS_ACCESS_KEY_ID=" + sess.Credentials.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + sess.Credentials.SecretAccessKey,
+		"AWS_SESSION_TOKEN=" + sess.Credentials.SessionToken, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
+	if out, err := runEnv(t, deployer, nil, tool(t, "aws"), "ecr", "delete-repository", "--repository-name", "seen"); err != nil {
+		t.Fatalf("the deployer session deletes: %v %s", err, out)
+	}
+}

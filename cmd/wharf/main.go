@@ -44,6 +44,9 @@ commands:
   admin delete-access-key KEY-ID            delete an access key
   admin attach-user-policy --account-id ID --policy-arn ARN NAME   attach an AWS managed policy
   admin put-user-policy --account-id ID --policy-name P --policy-document FILE|JSON NAME   set an inline policy
+  admin create-group --account-id ID NAME; admin add-user-to-group --account-id ID --group G USER
+  admin create-role --account-id ID --policy-document TRUST NAME
+  admin attach-group-policy|attach-role-policy --account-id ID --policy-arn ARN NAME
 
 Every flag can also be set as WHARF_<FLAG> in the environment (--data-dir as WHARF_DATA_DIR) or in a JSON
 config file (--config); flags win over the environment, which wins over the file.
@@ -299,7 +302,8 @@ func admin(args []string) error {
 	fs, c := commonFlags("admin " + sub)
 	policyARN := fs.String("policy-arn", "", "managed policy ARN (attach-user-policy)")
 	policyName := fs.String("policy-name", "", "inline policy name (put-user-policy)")
-	policyDoc := fs.String("policy-document", "", "policy JSON, or file://PATH (put-user-policy)")
+	policyDoc := fs.String("policy-document", "", "policy JSON, or file://PATH (put-user-policy; create-role: the trust policy)")
+	group := fs.String("group", "", "group name (add-user-to-group)")
 	pos, err := config.Parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -352,15 +356,53 @@ func admin(args []string) error {
 		if len(pos) != 1 || *policyName == "" || *policyDoc == "" {
 			return errors.New("usage: wharf admin put-user-policy --account-id ID --policy-name NAME --policy-document JSON|file://PATH USER")
 		}
-		doc := *policyDoc
-		if path, ok := strings.CutPrefix(doc, "file://"); ok {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			doc = string(data)
+		doc, err := readDocument(*policyDoc)
+		if err != nil {
+			return err
 		}
 		return app.Identity.PutUserPolicy(ctx, c.accountID, pos[0], *policyName, doc)
+	case "create-group":
+		if len(pos) != 1 {
+			return errors.New("usage: wharf admin create-group --account-id ID NAME")
+		}
+		_, err := app.Identity.CreateGroup(ctx, c.accountID, pos[0])
+		return err
+	case "add-user-to-group":
+		if len(pos) != 1 || *group == "" {
+			return errors.New("usage: wharf admin add-user-to-group --account-id ID --group GROUP USER")
+		}
+		return app.Identity.AddUserToGroup(ctx, c.accountID, *group, pos[0])
+	case "create-role":
+		if len(pos) != 1 || *policyDoc == "" {
+			return errors.New("usage: wharf admin create-role --account-id ID --policy-document TRUST-POLICY NAME")
+		}
+		doc, err := readDocument(*policyDoc)
+		if err != nil {
+			return err
+		}
+		r, err := app.Identity.CreateRole(ctx, c.accountID, pos[0], doc, 0)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(map[string]string{"RoleName": r.Name, "RoleId": r.RoleID, "Arn": "arn:aws:iam::" + r.AccountID + ":role/" + r.Name})
+	case "attach-group-policy", "attach-role-policy":
+		if len(pos) != 1 || *policyARN == "" {
+			return fmt.Errorf("usage: wharf admin %s --account-id ID --policy-arn ARN NAME", sub)
+		}
+		kind := store.GroupPolicies
+		if sub == "attach-role-policy" {
+			kind = store.RolePolicies
+		}
+		return app.Identity.AttachOwnerPolicy(ctx, c.accountID, kind, pos[0], *policyARN)
 	}
 	return fmt.Errorf("unknown admin command %q", sub)
+}
+
+// readDocument returns a policy given inline or as file://PATH.
+func readDocument(arg string) (string, error) {
+	if path, ok := strings.CutPrefix(arg, "file://"); ok {
+		data, err := os.ReadFile(path)
+		return string(data), err
+	}
+	return arg, nil
 }
