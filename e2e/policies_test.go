@@ -98,6 +98,12 @@ func TestGuidePolicyExamples(t *testing.T) {
 			t.Fatalf("seeding %s: %v %s", r, err, out)
 		}
 	}
+	// The guide's policies name users that must exist ('Principal not found' otherwise).
+	for _, u := range []string{"push-pull-user-2", "pull-user-2"} {
+		if out, err := runEnv(t, admin, nil, tool(t, "aws"), "iam", "create-user", "--user-name", u, "--endpoint-url", "http://"+s.addr); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
 	pp1 := newActor(t, s, admin, "push-pull-user-1")
 	other := newActor(t, s, admin, "someone-else")
 	pull1 := newActor(t, s, admin, "pull-user-1")

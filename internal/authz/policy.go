@@ -97,10 +97,31 @@ func (a *PolicyAuthorizer) Authorize(ctx context.Context, c *pipeline.Call) erro
 	if err := a.check(ctx, c, c.Action, c.Repository); err != nil {
 		return err
 	}
+	if c.Action == "ecr:CreateRepository" && len(c.RequestTags) > 0 {
+		// Tags in a create request need ecr:TagResource on the new repository too (a dependent action).
+		if err := a.checkResource(ctx, c, "ecr:TagResource", ResourceARN(a.Region, c.RegistryID, c.Repository), ""); err != nil {
+			return err
+		}
+	}
 	if c.Source != "" && c.Source != c.Repository { // a cross-repository mount reads the source too
 		return a.check(ctx, c, "ecr:BatchGetImage", c.Source)
 	}
 	return nil
+}
+
+// PermitsWithPolicy tells whether the caller could still perform action on the repository if its policy
+// were candidate: SetRepositoryPolicy refuses, without force, a policy that locks its caller out.
+func (a *PolicyAuthorizer) PermitsWithPolicy(ctx context.Context, c *pipeline.Call, action, repo string, candidate *iam.Policy) bool {
+	ids, err := a.identityPolicies(ctx, c.Caller)
+	if err != nil {
+		return false
+	}
+	principal := iam.Principal{ARN: c.Caller.ARN(), Account: c.Caller.AccountID, Type: "User", UserName: c.Caller.UserName, UserID: c.Caller.UserID}
+	if c.Caller.RoleName != "" {
+		principal.Type, principal.RoleARN = "AssumedRole", c.Caller.RoleARN()
+	}
+	return iam.Evaluate(iam.Request{Principal: principal, Action: action, Resource: ResourceARN(a.Region, c.RegistryID, repo),
+		ResourceAccount: c.RegistryID}, ids, []*iam.Policy{candidate}).Allowed
 }
 
 // Permits implements pipeline.Filter.

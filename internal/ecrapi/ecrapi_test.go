@@ -481,7 +481,7 @@ func TestPolicies(t *testing.T) {
 
 	// Tag-based access control: bob may create repositories only tagged team=devs, and touch only dev ones.
 	if err := a.app.Identity.PutUserPolicy(ctx, "000000000000", "bob", "tags", `{"Version":"2012-10-17","Statement":[
-		{"Effect":"Allow","Action":"ecr:CreateRepository","Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/team":"devs"}}},
+		{"Effect":"Allow","Action":["ecr:CreateRepository","ecr:TagResource"],"Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/team":"devs"}}},
 		{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"StringEquals":{"ecr:ResourceTag/env":"dev"}}}]}`); err != nil {
 		t.Fatal(err)
 	}
@@ -494,6 +494,27 @@ func TestPolicies(t *testing.T) {
 		t.Fatalf("dev repository: %s", r.raw)
 	}
 	a.fails(a.as(bob, "PutImageTagMutability", map[string]any{"repositoryName": "tagged", "imageTagMutability": "IMMUTABLE"}), 400, "AccessDeniedException")
+
+	// A policy naming principals Wharf does not know is refused; so is one that would lock its setter out.
+	r = a.call("SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/nobody"},"Action":"ecr:*"}}`})
+	if r.errCode() != "InvalidParameterException" || !strings.Contains(r.message(), "'Principal not found'") {
+		t.Fatalf("unknown principal: %s", r.raw)
+	}
+	bobAdmin := a.user("bob-admin")
+	if err := a.app.Identity.PutUserPolicy(ctx, "000000000000", "bob-admin", "repo", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:*Policy","Resource":"*"}}`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	lockout := `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"ecr:SetRepositoryPolicy"}}`
+	r = a.as(bobAdmin, "SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": lockout})
+	if r.errCode() != "InvalidParameterException" || !strings.Contains(r.message(), "force") {
+		t.Fatalf("lock-out without force: %s", r.raw)
+	}
+	if r := a.as(bobAdmin, "SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": lockout, "force": true}); r.status != 200 {
+		t.Fatalf("lock-out with force: %s", r.raw)
+	}
+	a.fails(a.as(bobAdmin, "SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": lockout, "force": true}), 400, "AccessDeniedException")
+	a.ok("DeleteRepositoryPolicy", map[string]any{"repositoryName": "team/app"})
 
 	// Registry policies accept replication and pull-through-cache grants only.
 	a.ok("PutRegistryPolicy", map[string]any{"policyText": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["ecr:ReplicateImage","ecr:CreateRepository"],"Resource":"*"}]}`})

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/iam"
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -47,6 +48,9 @@ type Handler struct {
 	// PoliciesChanged is called after a call that changed policies or resource tags, so cached
 	// authorization facts are dropped.
 	PoliciesChanged func()
+	// LockoutCheck tells whether the caller could still perform an action on a repository under a
+	// candidate repository policy (SetRepositoryPolicy without force).
+	LockoutCheck func(ctx context.Context, c *pipeline.Call, action, repo string, candidate *iam.Policy) bool
 }
 
 // changesPolicies names the operations after which cached authorization facts are stale.

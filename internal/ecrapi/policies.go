@@ -3,6 +3,7 @@ package ecrapi
 import (
 	"context"
 
+	"github.com/wharf-dev/wharf/internal/iam"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 )
 
@@ -19,6 +20,11 @@ func init() {
 		}
 		if err := required("policyText", in.PolicyText); err != nil {
 			return nil, err
+		}
+		if !in.Force && h.LockoutCheck != nil {
+			if p, err := iam.Parse(in.PolicyText, iam.ResourcePolicy); err == nil && !h.LockoutCheck(ctx, c, "ecr:SetRepositoryPolicy", in.RepositoryName, p) {
+				return nil, invalidParameter("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'The repository policy would prevent you from setting another policy in the future; use force to set it anyway'")
+			}
 		}
 		if err := h.Service.SetRepositoryPolicy(ctx, c.RegistryID, in.RepositoryName, in.PolicyText); err != nil {
 			return nil, err

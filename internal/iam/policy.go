@@ -273,3 +273,13 @@ func parsePrincipals(raw json.RawMessage) (principals, error) {
 	}
 	return out, nil
 }
+
+// AWSPrincipals lists the AWS principals a policy names in Principal and NotPrincipal ("*" included).
+func (p *Policy) AWSPrincipals() []string {
+	var out []string
+	for _, s := range p.Statements {
+		out = append(out, s.Principal["AWS"]...)
+		out = append(out, s.NotPrincipal["AWS"]...)
+	}
+	return out
+}

@@ -26,9 +26,11 @@ func checkPolicyText(text, what string, kind iam.Kind) (*iam.Policy, error) {
 	return p, nil
 }
 
-// SetRepositoryPolicy sets a repository's policy after checking its grammar and size.
+// SetRepositoryPolicy sets a repository's policy after checking its grammar, its size and that the
+// principals it names exist.
 func (s *Service) SetRepositoryPolicy(ctx context.Context, registryID, name, text string) error {
-	if _, err := checkPolicyText(text, "repository", iam.ResourcePolicy); err != nil {
+	p, err := checkPolicyText(text, "repository", iam.ResourcePolicy)
+	if err != nil {
 		return err
 	}
 	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
@@ -36,8 +38,48 @@ func (s *Service) SetRepositoryPolicy(ctx context.Context, registryID, name, tex
 		if err != nil {
 			return err
 		}
+		for _, principal := range p.AWSPrincipals() {
+			if !principalExists(tx, principal) {
+				return errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Principal not found'")
+			}
+		}
 		return tx.SetRepositoryPolicy(r.ID, text)
 	}))
+}
+
+// principalExists tells whether an AWS principal of a policy names an account, user or role Wharf knows.
+func principalExists(tx store.Tx, principal string) bool {
+	if principal == "*" {
+		return true
+	}
+	if len(principal) == 12 {
+		_, err := tx.GetAccount(principal)
+		return err == nil
+	}
+	var acct, rest string
+	switch {
+	case strings.HasPrefix(principal, "arn:aws:iam::"):
+		acct, rest, _ = strings.Cut(strings.TrimPrefix(principal, "arn:aws:iam::"), ":")
+	case strings.HasPrefix(principal, "arn:aws:sts::"):
+		acct, rest, _ = strings.Cut(strings.TrimPrefix(principal, "arn:aws:sts::"), ":")
+	default:
+		return false
+	}
+	var err error
+	switch {
+	case rest == "root":
+		_, err = tx.GetAccount(acct)
+	case strings.HasPrefix(rest, "user/"):
+		_, err = tx.GetUser(acct, rest[len("user/"):])
+	case strings.HasPrefix(rest, "role/"):
+		_, err = tx.GetRole(acct, rest[len("role/"):])
+	case strings.HasPrefix(rest, "assumed-role/"):
+		role, _, _ := strings.Cut(rest[len("assumed-role/"):], "/")
+		_, err = tx.GetRole(acct, role)
+	default:
+		return false
+	}
+	return err == nil
 }
 
 // RepositoryPolicy returns a repository's policy text.

@@ -158,6 +158,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		TokenTTL:        12 * time.Hour,
 		Paging:          &ecrapi.Paging{Keys: keys},
 		PoliciesChanged: authorize.Invalidate,
+		LockoutCheck:    authorize.PermitsWithPolicy,
 	}
 	iamHandler := &iamapi.Handler{
 		Clock:    opts.Clock,
