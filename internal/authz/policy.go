@@ -32,9 +32,26 @@ type PolicyAuthorizer struct {
 	Clock  clock.Clock
 
 	gen   atomic.Uint64
+	now   atomic.Pointer[stamp] // aws:CurrentTime, formatted once a second
 	mu    sync.Mutex
 	users map[string]cached // account/user -> []*iam.Policy
 	repos map[string]cached // registry/name -> repoFacts
+}
+
+type stamp struct {
+	sec  int64
+	text []string
+}
+
+// currentTime is the aws:CurrentTime value, formatted at most once a second.
+func (a *PolicyAuthorizer) currentTime() []string {
+	now := a.Clock.Now()
+	if st := a.now.Load(); st != nil && st.sec == now.Unix() {
+		return st.text
+	}
+	st := &stamp{now.Unix(), []string{now.Format(time.RFC3339)}}
+	a.now.Store(st)
+	return st.text
 }
 
 type cached struct {
@@ -155,7 +172,7 @@ func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, 
 		Principal: principal,
 		Action:    action, Resource: resource, ResourceAccount: resourceAccount,
 		// Condition keys are case-insensitive; they are given lower-cased (tag keys included).
-		Context: map[string][]string{"aws:currenttime": {a.Clock.Now().Format(time.RFC3339)}},
+		Context: map[string][]string{"aws:currenttime": a.currentTime()},
 	}
 	if c.SourceIP != "" {
 		req.Context["aws:sourceip"] = []string{c.SourceIP}
