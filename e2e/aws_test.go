@@ -513,6 +513,30 @@ func TestIAMWithAWSCLI(t *testing.T) {
 	if out, err := asCI(iamArgs("iam", "create-user", "--user-name", "eve")...); err == nil || !strings.Contains(out, "AccessDenied") {
 		t.Fatalf("ci creating users: %v %s", err, out)
 	}
+	// Listing, disabling and re-enabling the key, and the other user-policy calls.
+	if out := s.aws(iamArgs("iam", "list-users", "--query", "Users[].UserName", "--output", "text")...); strings.Fields(out)[0] != "admin" || !strings.Contains(out, "ci") {
+		t.Fatalf("list-users: %s", out)
+	}
+	if out := s.aws(iamArgs("iam", "list-access-keys", "--user-name", "ci", "--query", "AccessKeyMetadata[0].Status", "--output", "text")...); strings.TrimSpace(out) != "Active" {
+		t.Fatalf("list-access-keys: %s", out)
+	}
+	s.aws(iamArgs("iam", "update-access-key", "--user-name", "ci", "--access-key-id", key.AccessKey.AccessKeyId, "--status", "Inactive")...)
+	if out, err := asCI("ecr", "describe-repositories"); err == nil || !strings.Contains(out, "UnrecognizedClientException") {
+		t.Fatalf("an inactive key: %v %s", err, out)
+	}
+	s.aws(iamArgs("iam", "update-access-key", "--user-name", "ci", "--access-key-id", key.AccessKey.AccessKeyId, "--status", "Active")...)
+	s.aws(iamArgs("iam", "put-user-policy", "--user-name", "ci", "--policy-name", "extra", "--policy-document", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:ListImages","Resource":"*"}}`)...)
+	if out := s.aws(iamArgs("iam", "list-user-policies", "--user-name", "ci", "--query", "PolicyNames", "--output", "text")...); strings.Join(strings.Fields(out), ",") != "extra,push" {
+		t.Fatalf("list-user-policies: %s", out)
+	}
+	s.aws(iamArgs("iam", "delete-user-policy", "--user-name", "ci", "--policy-name", "extra")...)
+	s.awsFails("NoSuchEntity", iamArgs("iam", "get-user-policy", "--user-name", "ci", "--policy-name", "extra")...)
+	s.aws(iamArgs("iam", "attach-user-policy", "--user-name", "ci", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryFullAccess")...)
+	s.aws(iamArgs("iam", "detach-user-policy", "--user-name", "ci", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryFullAccess")...)
+	if out, err := asCI("ecr", "delete-repository", "--repository-name", "other-app"); err == nil {
+		t.Fatalf("a detached policy still grants: %s", out)
+	}
+
 	// Managed policies, then deleting the key.
 	s.aws(iamArgs("iam", "attach-user-policy", "--user-name", "ci", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")...)
 	if out := s.aws(iamArgs("iam", "list-attached-user-policies", "--user-name", "ci", "--query", "AttachedPolicies[].PolicyName", "--output", "text")...); strings.TrimSpace(out) != "AmazonEC2ContainerRegistryReadOnly" {
@@ -635,6 +659,10 @@ func TestAdminGroupsAndRoles(t *testing.T) {
 	jsonOf(t, s.wharf("admin", "create-role", "--account-id", "000000000000", "--policy-document",
 		`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/erin"},"Action":"sts:AssumeRole"}}`, "deployer"), &role)
 	s.wharf("admin", "attach-role-policy", "--account-id", "000000000000", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryFullAccess", "deployer")
+	s.wharf("admin", "put-role-policy", "--account-id", "000000000000", "--policy-name", "tags", "--policy-document",
+		`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:TagResource","Resource":"*"}}`, "deployer")
+	s.wharf("admin", "put-group-policy", "--account-id", "000000000000", "--policy-name", "list", "--policy-document",
+		`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:ListImages","Resource":"*"}}`, "readers")
 	time.Sleep(1100 * time.Millisecond) // changes by another process show within a second
 	erin := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.SecretAccessKey, "AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
@@ -657,5 +685,10 @@ func TestAdminGroupsAndRoles(t *testing.T) {
 		"AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
 	if out, err := runEnv(t, deployer, nil, tool(t, "aws"), "ecr", "delete-repository", "--repository-name", "seen"); err != nil {
 		t.Fatalf("the deployer session deletes: %v %s", err, out)
+	}
+	s.wharf("admin", "delete-user", "--account-id", "000000000000", "erin")
+	time.Sleep(6 * time.Second) // key lookups are cached for a few seconds
+	if out, err := runEnv(t, erin, nil, tool(t, "aws"), "ecr", "describe-repositories"); err == nil || !strings.Contains(out, "UnrecognizedClientException") {
+		t.Fatalf("a deleted user's key: %v %s", err, out)
 	}
 }

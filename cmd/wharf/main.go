@@ -47,6 +47,8 @@ commands:
   admin create-group --account-id ID NAME; admin add-user-to-group --account-id ID --group G USER
   admin create-role --account-id ID --policy-document TRUST NAME
   admin attach-group-policy|attach-role-policy --account-id ID --policy-arn ARN NAME
+  admin put-group-policy|put-role-policy --account-id ID --policy-name P --policy-document FILE|JSON NAME
+  admin delete-user --account-id ID NAME
 
 Every flag can also be set as WHARF_<FLAG> in the environment (--data-dir as WHARF_DATA_DIR) or in a JSON
 config file (--config); flags win over the environment, which wins over the file.
@@ -385,6 +387,24 @@ func admin(args []string) error {
 			return err
 		}
 		return json.NewEncoder(os.Stdout).Encode(map[string]string{"RoleName": r.Name, "RoleId": r.RoleID, "Arn": "arn:aws:iam::" + r.AccountID + ":role/" + r.Name})
+	case "put-group-policy", "put-role-policy":
+		if len(pos) != 1 || *policyName == "" || *policyDoc == "" {
+			return fmt.Errorf("usage: wharf admin %s --account-id ID --policy-name NAME --policy-document JSON|file://PATH NAME", sub)
+		}
+		doc, err := readDocument(*policyDoc)
+		if err != nil {
+			return err
+		}
+		kind := store.GroupPolicies
+		if sub == "put-role-policy" {
+			kind = store.RolePolicies
+		}
+		return app.Identity.PutOwnerPolicy(ctx, c.accountID, kind, pos[0], *policyName, doc)
+	case "delete-user":
+		if len(pos) != 1 {
+			return errors.New("usage: wharf admin delete-user --account-id ID NAME")
+		}
+		return app.Identity.DeleteUser(ctx, c.accountID, pos[0])
 	case "attach-group-policy", "attach-role-policy":
 		if len(pos) != 1 || *policyARN == "" {
 			return fmt.Errorf("usage: wharf admin %s --account-id ID --policy-arn ARN NAME", sub)
