@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 
+	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
@@ -71,14 +72,16 @@ func (h *Handler) blobCreated(w http.ResponseWriter, name string, d digest.Diges
 	w.WriteHeader(http.StatusCreated)
 }
 
-func (h *Handler) postUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
+func (h *Handler) postUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, call *pipeline.Call, rt route) error {
+	reg := call.RegistryID
 	q := r.URL.Query()
 	if q.Has("mount") {
 		d, err := registry.ParseDigest(q.Get("mount"))
 		if err != nil {
 			return err
 		}
-		_, err = h.Service.MountBlob(ctx, reg, rt.name, d, q.Get("from"))
+		readable := func(repo string) bool { return h.Pipeline.Permits(ctx, call, "ecr:BatchGetImage", repo) }
+		_, err = h.Service.MountBlob(ctx, reg, rt.name, d, q.Get("from"), readable)
 		if err == nil {
 			h.blobCreated(w, rt.name, d)
 			return nil

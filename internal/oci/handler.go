@@ -197,7 +197,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		if m != http.MethodPost {
 			return unsupported(m)
 		}
-		return h.postUpload(ctx, w, r, reg, rt)
+		return h.postUpload(ctx, w, r, call, rt)
 	case "upload":
 		switch m {
 		case http.MethodGet:

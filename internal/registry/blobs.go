@@ -93,35 +93,41 @@ func blobUnknown(d digest.Digest) error {
 }
 
 // MountBlob makes a blob of repository `from` visible in repository name without copying it. With from
-// empty it mounts from any repository of the registry that holds the blob. ErrBlobUnknown means the
-// blob cannot be mounted and the client should upload it.
-func (s *Service) MountBlob(ctx context.Context, registryID, name string, d digest.Digest, from string) (BlobInfo, error) {
+// empty it mounts from a repository of the registry that holds the blob and that readable accepts (nil:
+// any) — the caller's read permission. ErrBlobUnknown means the blob cannot be mounted and the client
+// should upload it.
+func (s *Service) MountBlob(ctx context.Context, registryID, name string, d digest.Digest, from string, readable func(repo string) bool) (BlobInfo, error) {
 	dst, err := s.repoForPush(ctx, registryID, name)
 	if err != nil {
 		return BlobInfo{}, err
 	}
+	if from == "" {
+		var holders []store.Repository
+		if err := s.meta.View(ctx, func(tx store.Tx) (err error) {
+			holders, err = tx.BlobRepositories(registryID, d, 100)
+			return err
+		}); err != nil {
+			return BlobInfo{}, internal(err)
+		}
+		for _, h := range holders {
+			if readable == nil || readable(h.Name) {
+				from = h.Name
+				break
+			}
+		}
+		if from == "" {
+			return BlobInfo{}, blobUnknown(d)
+		}
+	}
 	var info BlobInfo
 	err = s.meta.Update(ctx, func(tx store.Tx) error {
-		var b *store.Blob
-		if from != "" {
-			src, err := s.repo(tx, registryID, from)
-			if err != nil {
-				return blobUnknown(d)
-			}
-			if b, err = tx.GetLinkedBlob(src.ID, d); err != nil {
-				return blobUnknown(d)
-			}
-		} else {
-			holders, err := tx.BlobRepositories(registryID, d, 1)
-			if err != nil {
-				return err
-			}
-			if len(holders) == 0 {
-				return blobUnknown(d)
-			}
-			if b, err = tx.GetLinkedBlob(holders[0].ID, d); err != nil {
-				return blobUnknown(d)
-			}
+		src, err := s.repo(tx, registryID, from)
+		if err != nil {
+			return blobUnknown(d)
+		}
+		b, err := tx.GetLinkedBlob(src.ID, d)
+		if err != nil {
+			return blobUnknown(d)
 		}
 		if err := tx.LinkBlob(dst.ID, d, s.clock.Now()); err != nil {
 			return err

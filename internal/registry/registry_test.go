@@ -160,13 +160,16 @@ func TestBlobsAreVisibleOnlyWhereMounted(t *testing.T) {
 	wantKind(t, err, registry.KindBlobUnknown)
 	_, err = e.svc.PutManifest(ctx, reg, "two", "v1", "", imageManifest(cfg, layer))
 	wantKind(t, err, registry.KindManifestBlobUnknown)
-	if _, err := e.svc.MountBlob(ctx, reg, "two", cfg, "one"); err != nil {
+	if _, err := e.svc.MountBlob(ctx, reg, "two", cfg, "one", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.MountBlob(ctx, reg, "two", layer, ""); err != nil { // anonymous mount
+	if _, err := e.svc.MountBlob(ctx, reg, "two", layer, "", func(string) bool { return false }); !errors.Is(err, registry.ErrBlobUnknown) {
+		t.Fatalf("anonymous mount from a repository the caller may not read: %v", err)
+	}
+	if _, err := e.svc.MountBlob(ctx, reg, "two", layer, "", func(r string) bool { return r == "one" }); err != nil { // anonymous mount
 		t.Fatal(err)
 	}
-	if _, err := e.svc.MountBlob(ctx, reg, "two", digest.FromString("nowhere"), "one"); !errors.Is(err, registry.ErrBlobUnknown) {
+	if _, err := e.svc.MountBlob(ctx, reg, "two", digest.FromString("nowhere"), "one", nil); !errors.Is(err, registry.ErrBlobUnknown) {
 		t.Fatalf("mount of a missing blob: %v", err)
 	}
 	if _, err := e.svc.PutManifest(ctx, reg, "two", "v1", "", imageManifest(cfg, layer)); err != nil {
@@ -377,7 +380,7 @@ func TestGarbageCollection(t *testing.T) {
 	e.repo(t, "other", "")
 	keep := e.push(t, "app", "keep", "keep")
 	gone := e.push(t, "app", "gone", "gone")
-	if _, err := e.svc.MountBlob(ctx, reg, "other", digest.FromString("layer gone"), "app"); err != nil {
+	if _, err := e.svc.MountBlob(ctx, reg, "other", digest.FromString("layer gone"), "app", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.DeleteManifest(ctx, reg, "app", gone); err != nil {
