@@ -243,28 +243,9 @@ func (a *PolicyAuthorizer) trustPolicy(ctx context.Context, account, role string
 func (a *PolicyAuthorizer) rolePolicies(ctx context.Context, account, role string) ([]*iam.Policy, error) {
 	v, err := a.lookup(a.users, "role:"+account+"/"+role, func() (any, error) {
 		var out []*iam.Policy
-		err := a.Meta.View(ctx, func(tx store.Tx) error {
-			docs, err := tx.OwnerPolicies(account, store.RolePolicies, role)
-			if err != nil {
-				return err
-			}
-			for name, doc := range docs {
-				pol, err := iam.Parse(doc, iam.IdentityPolicy)
-				if err != nil {
-					return fmt.Errorf("stored policy %s of role %s: %w", name, role, err)
-				}
-				out = append(out, pol)
-			}
-			attached, err := tx.AttachedOwnerPolicies(account, store.RolePolicies, role)
-			if err != nil {
-				return err
-			}
-			for _, arn := range attached {
-				if pol, ok := iam.Managed(arn); ok {
-					out = append(out, pol)
-				}
-			}
-			return nil
+		err := a.Meta.View(ctx, func(tx store.Tx) (err error) {
+			out, err = ownerPolicies(tx, out, account, store.RolePolicies, role)
+			return err
 		})
 		return out, err
 	})
@@ -272,6 +253,36 @@ func (a *PolicyAuthorizer) rolePolicies(ctx context.Context, account, role strin
 		return nil, err
 	}
 	return v.([]*iam.Policy), nil
+}
+
+// ownerPolicies appends a group's or role's inline and attached policies to out.
+func ownerPolicies(tx store.Tx, out []*iam.Policy, account, kind, owner string) ([]*iam.Policy, error) {
+	docs, err := tx.OwnerPolicies(account, kind, owner)
+	if err != nil {
+		return nil, err
+	}
+	attached, err := tx.AttachedOwnerPolicies(account, kind, owner)
+	if err != nil {
+		return nil, err
+	}
+	return appendPolicies(out, docs, attached, kind+" "+owner)
+}
+
+// appendPolicies parses inline documents and resolves attached managed policies.
+func appendPolicies(out []*iam.Policy, inline map[string]string, attached []string, owner string) ([]*iam.Policy, error) {
+	for name, doc := range inline {
+		pol, err := iam.Parse(doc, iam.IdentityPolicy)
+		if err != nil {
+			return nil, fmt.Errorf("stored policy %s of %s: %w", name, owner, err)
+		}
+		out = append(out, pol)
+	}
+	for _, arn := range attached {
+		if pol, ok := iam.Managed(arn); ok {
+			out = append(out, pol)
+		}
+	}
+	return out, nil
 }
 
 func (a *PolicyAuthorizer) identityPolicies(ctx context.Context, p identity.Principal) ([]*iam.Policy, error) {
@@ -285,15 +296,11 @@ func (a *PolicyAuthorizer) identityPolicies(ctx context.Context, p identity.Prin
 			if err != nil {
 				return err
 			}
-			for name, doc := range inline {
-				pol, err := iam.Parse(doc, iam.IdentityPolicy)
-				if err != nil {
-					return fmt.Errorf("stored policy %s of %s: %w", name, p.ARN(), err)
-				}
-				out = append(out, pol)
-			}
 			attached, err := tx.AttachedUserPolicies(p.AccountID, p.UserName)
 			if err != nil {
+				return err
+			}
+			if out, err = appendPolicies(out, inline, attached, p.ARN()); err != nil {
 				return err
 			}
 			groups, err := tx.UserGroups(p.AccountID, p.UserName)
@@ -301,26 +308,8 @@ func (a *PolicyAuthorizer) identityPolicies(ctx context.Context, p identity.Prin
 				return err
 			}
 			for _, g := range groups { // a group's policies apply to its members
-				docs, err := tx.OwnerPolicies(p.AccountID, store.GroupPolicies, g)
-				if err != nil {
+				if out, err = ownerPolicies(tx, out, p.AccountID, store.GroupPolicies, g); err != nil {
 					return err
-				}
-				for name, doc := range docs {
-					pol, err := iam.Parse(doc, iam.IdentityPolicy)
-					if err != nil {
-						return fmt.Errorf("stored policy %s of group %s: %w", name, g, err)
-					}
-					out = append(out, pol)
-				}
-				more, err := tx.AttachedOwnerPolicies(p.AccountID, store.GroupPolicies, g)
-				if err != nil {
-					return err
-				}
-				attached = append(attached, more...)
-			}
-			for _, arn := range attached {
-				if pol, ok := iam.Managed(arn); ok {
-					out = append(out, pol)
 				}
 			}
 			return nil
