@@ -99,8 +99,8 @@ func positive(op string) string {
 }
 
 // eval tells whether the condition holds for the request context.
-func (c condition) eval(ctx map[string][]string, vars func(string) (string, bool), version string) bool {
-	reqValues, present := ctx[c.key]
+func (c condition) eval(ctx *context, vars func(string) (string, bool), version string) bool {
+	reqValues, present := ctx.get(c.key)
 	if c.op == "Null" {
 		want := strings.EqualFold(c.values[0], "true")
 		return want == (!present || len(reqValues) == 0)
@@ -236,10 +236,8 @@ func parseDate(s string) (time.Time, bool) {
 const literal = '\x00'
 
 // wildcard matches s against a pattern of * (any run) and ? (one character).
+// With fold, s is compared lower-cased (ASCII) against a pattern that is lower-case already.
 func wildcard(pattern, s string, fold bool) bool {
-	if fold {
-		pattern, s = strings.ToLower(pattern), strings.ToLower(s)
-	}
 	p, i := 0, 0
 	star, mark := -1, 0
 	for i < len(s) {
@@ -256,7 +254,7 @@ func wildcard(pattern, s string, fold bool) bool {
 			}
 			p += 2
 			i++
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i] || fold && pattern[p] == lowerASCII(s[i])):
 			p++
 			i++
 		case p < len(pattern) && pattern[p] == '*':
@@ -274,6 +272,13 @@ func wildcard(pattern, s string, fold bool) bool {
 		p++
 	}
 	return p == len(pattern)
+}
+
+func lowerASCII(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
 }
 
 // substitute resolves ${…} policy variables (2012-10-17 only; under 2008-10-17 they are literal text).

@@ -45,16 +45,9 @@ const (
 // an explicit deny anywhere wins; within one account either side may allow (an account-wide grant in a
 // resource policy delegates to identity policies); across accounts both sides must allow.
 func Evaluate(req Request, identity []*Policy, resource []*Policy) Decision {
-	ctx := requestContext(req)
+	ctx := newContext(req)
 	action := req.Action
-	req.Action = strings.ToLower(req.Action) // policies hold their actions lower-cased
-	vars := func(key string) (string, bool) {
-		v, ok := ctx[key]
-		if !ok || len(v) != 1 {
-			return "", false
-		}
-		return v[0], true
-	}
+	vars := ctx.single
 	idAllow, resAllow, resDirect := false, false, false
 	for _, p := range identity {
 		for i := range p.Statements {
@@ -102,11 +95,23 @@ func Evaluate(req Request, identity []*Policy, resource []*Policy) Decision {
 
 func denied(reason string) Decision { return Decision{Reason: reason} }
 
-// requestContext is the request's condition keys, lower-cased, with the principal's global keys added.
-func requestContext(req Request) map[string][]string {
-	ctx := make(map[string][]string, len(req.Context)+5)
-	for k, v := range req.Context {
-		ctx[strings.ToLower(k)] = v // no copy when the key is lower-case already
+// context answers condition-key lookups: the principal's global keys, then the request's own keys
+// (lower-cased, copied only when the caller did not give them lower-case).
+type context struct {
+	keys                                map[string][]string
+	arn, account, typ, userID, userName []string
+}
+
+func newContext(req Request) *context {
+	c := &context{keys: req.Context}
+	for k := range req.Context {
+		if k != strings.ToLower(k) {
+			c.keys = make(map[string][]string, len(req.Context))
+			for k, v := range req.Context {
+				c.keys[strings.ToLower(k)] = v
+			}
+			break
+		}
 	}
 	p := req.Principal
 	arn := p.ARN
@@ -114,20 +119,45 @@ func requestContext(req Request) map[string][]string {
 		arn = p.RoleARN
 	}
 	vals := [...]string{arn, p.Account, p.Type, p.UserID, p.UserName}
-	ctx["aws:principalarn"] = vals[0:1:1]
-	ctx["aws:principalaccount"] = vals[1:2:2]
-	ctx["aws:principaltype"] = vals[2:3:3]
+	c.arn, c.account, c.typ = vals[0:1:1], vals[1:2:2], vals[2:3:3]
 	if p.UserID != "" {
-		ctx["aws:userid"] = vals[3:4:4]
+		c.userID = vals[3:4:4]
 	}
 	if p.Type == "User" && p.UserName != "" {
-		ctx["aws:username"] = vals[4:5:5]
+		c.userName = vals[4:5:5]
 	}
-	return ctx
+	return c
+}
+
+// get returns a key's values (the key lower-case).
+func (c *context) get(key string) ([]string, bool) {
+	switch key {
+	case "aws:principalarn":
+		return c.arn, true
+	case "aws:principalaccount":
+		return c.account, true
+	case "aws:principaltype":
+		return c.typ, true
+	case "aws:userid":
+		return c.userID, c.userID != nil
+	case "aws:username":
+		return c.userName, c.userName != nil
+	}
+	v, ok := c.keys[key]
+	return v, ok
+}
+
+// single returns a single-valued key's value, for policy variables.
+func (c *context) single(key string) (string, bool) {
+	v, ok := c.get(key)
+	if !ok || len(v) != 1 {
+		return "", false
+	}
+	return v[0], true
 }
 
 // applies tells whether the statement covers the request's action, resource and conditions.
-func (s *Statement) applies(req Request, ctx map[string][]string, vars func(string) (string, bool), version string, resourcePolicy bool) bool {
+func (s *Statement) applies(req Request, ctx *context, vars func(string) (string, bool), version string, resourcePolicy bool) bool {
 	if len(s.Action) > 0 && !anyAction(s.Action, req.Action) || len(s.NotAction) > 0 && anyAction(s.NotAction, req.Action) {
 		return false
 	}
@@ -153,7 +183,7 @@ func (s *Statement) applies(req Request, ctx map[string][]string, vars func(stri
 
 func anyAction(patterns []string, action string) bool {
 	for _, p := range patterns {
-		if wildcard(p, action, false) {
+		if wildcard(p, action, true) { // patterns are lower-cased already; the action is folded as it is read
 			return true
 		}
 	}
