@@ -58,10 +58,13 @@ step "tests (unit, store conformance, end to end)"
 WHARF_E2E=1 go test -count=1 -timeout 20m ./...
 
 step "fuzzing the parsers"
-go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "${FUZZTIME:-15s}" ./internal/manifest
-go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "${FUZZTIME:-15s}" ./internal/oci
-go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "${FUZZTIME:-15s}" ./internal/ecrapi
-go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "${FUZZTIME:-15s}" ./internal/sigv4
-go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "${FUZZTIME:-15s}" ./internal/iam
+# Bounded by executions, not by time: a time limit can end on a worker still busy with an input, which Go
+# reports as a failure ("context deadline exceeded") on a loaded machine. FUZZSCALE multiplies the counts.
+scale=${FUZZSCALE:-1}
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/manifest
+go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "$((100000 * scale))x" ./internal/oci
+go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "$((20000 * scale))x" ./internal/ecrapi
+go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "$((200000 * scale))x" ./internal/sigv4
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/iam
 
 step "all tests passed"
