@@ -108,6 +108,28 @@ func ref(id imageID) (registry.ImageRef, string, string) {
 	return r, "", ""
 }
 
+// imagePage reads one page of a repository's images for a listing operation: the tagStatus filter,
+// maxResults and a nextToken bound to this operation and repository.
+func (h *Handler) imagePage(ctx context.Context, c *pipeline.Call, op string, in *listImagesInput) ([]registry.ImageDetail, *string, error) {
+	if err := required("repositoryName", in.RepositoryName); err != nil {
+		return nil, nil, err
+	}
+	status, err := tagStatus(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	scope := op + "/" + c.RegistryID + "/" + in.RepositoryName
+	n, after, err := h.Paging.page(scope, in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, nil, err
+	}
+	imgs, last, more, err := h.Service.ListImages(ctx, c.RegistryID, in.RepositoryName, digest.Digest(after), n, status)
+	if err != nil {
+		return nil, nil, err
+	}
+	return imgs, h.Paging.next(scope, more, last.String()), nil
+}
+
 func (h *Handler) detail(c *pipeline.Call, name string, img *registry.ImageDetail) imageDetailJSON {
 	d := imageDetailJSON{
 		RegistryID: c.RegistryID, RepositoryName: name, ImageDigest: img.Digest.String(), ImageTags: img.Tags,
@@ -123,19 +145,7 @@ func (h *Handler) detail(c *pipeline.Call, name string, img *registry.ImageDetai
 
 func init() {
 	register("ListImages", func(h *Handler, ctx context.Context, c *pipeline.Call, in *listImagesInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		status, err := tagStatus(in)
-		if err != nil {
-			return nil, err
-		}
-		scope := "ListImages/" + c.RegistryID + "/" + in.RepositoryName
-		n, after, err := h.Paging.page(scope, in.MaxResults, in.NextToken)
-		if err != nil {
-			return nil, err
-		}
-		imgs, last, more, err := h.Service.ListImages(ctx, c.RegistryID, in.RepositoryName, digest.Digest(after), n, status)
+		imgs, next, err := h.imagePage(ctx, c, "ListImages", in)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +158,7 @@ func init() {
 				ids = append(ids, imageID{ImageDigest: img.Digest.String(), ImageTag: t})
 			}
 		}
-		return map[string]any{"imageIds": ids, "nextToken": h.Paging.next(scope, more, last.String())}, nil
+		return map[string]any{"imageIds": ids, "nextToken": next}, nil
 	})
 
 	register("DescribeImages", func(h *Handler, ctx context.Context, c *pipeline.Call, in *listImagesInput) (any, error) {
@@ -176,23 +186,14 @@ func init() {
 			}
 			return map[string]any{"imageDetails": details}, nil
 		}
-		status, err := tagStatus(in)
-		if err != nil {
-			return nil, err
-		}
-		scope := "DescribeImages/" + c.RegistryID + "/" + in.RepositoryName
-		n, after, err := h.Paging.page(scope, in.MaxResults, in.NextToken)
-		if err != nil {
-			return nil, err
-		}
-		imgs, last, more, err := h.Service.ListImages(ctx, c.RegistryID, in.RepositoryName, digest.Digest(after), n, status)
+		imgs, next, err := h.imagePage(ctx, c, "DescribeImages", in)
 		if err != nil {
 			return nil, err
 		}
 		for i := range imgs {
 			details = append(details, h.detail(c, in.RepositoryName, &imgs[i]))
 		}
-		return map[string]any{"imageDetails": details, "nextToken": h.Paging.next(scope, more, last.String())}, nil
+		return map[string]any{"imageDetails": details, "nextToken": next}, nil
 	})
 
 	register("BatchGetImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *batchImagesInput) (any, error) {

@@ -85,15 +85,8 @@ func principalExists(tx store.Tx, principal string) bool {
 // RepositoryPolicy returns a repository's policy text.
 func (s *Service) RepositoryPolicy(ctx context.Context, registryID, name string) (string, error) {
 	var text string
-	err := s.meta.View(ctx, func(tx store.Tx) error {
-		r, err := s.repo(tx, registryID, name)
-		if err != nil {
-			return err
-		}
-		text, err = tx.RepositoryPolicy(r.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return errf(KindRepositoryPolicyNotFound, "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", name, registryID)
-		}
+	err := s.meta.View(ctx, func(tx store.Tx) (err error) {
+		_, text, err = s.repositoryPolicy(tx, registryID, name)
 		return err
 	})
 	return text, internal(err)
@@ -103,20 +96,27 @@ func (s *Service) RepositoryPolicy(ctx context.Context, registryID, name string)
 func (s *Service) DeleteRepositoryPolicy(ctx context.Context, registryID, name string) (string, error) {
 	var text string
 	err := s.meta.Update(ctx, func(tx store.Tx) error {
-		r, err := s.repo(tx, registryID, name)
+		r, t, err := s.repositoryPolicy(tx, registryID, name)
 		if err != nil {
 			return err
 		}
-		text, err = tx.RepositoryPolicy(r.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return errf(KindRepositoryPolicyNotFound, "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", name, registryID)
-		}
-		if err != nil {
-			return err
-		}
+		text = t
 		return tx.SetRepositoryPolicy(r.ID, "")
 	})
 	return text, internal(err)
+}
+
+// repositoryPolicy looks a repository and its policy up, with ECR's error when there is no policy.
+func (s *Service) repositoryPolicy(tx store.Tx, registryID, name string) (*store.Repository, string, error) {
+	r, err := s.repo(tx, registryID, name)
+	if err != nil {
+		return nil, "", err
+	}
+	text, err := tx.RepositoryPolicy(r.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", errf(KindRepositoryPolicyNotFound, "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", name, registryID)
+	}
+	return r, text, err
 }
 
 // PutRegistryPolicy sets the registry's policy: replication and pull-through-cache grants only.

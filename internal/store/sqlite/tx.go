@@ -534,11 +534,16 @@ func (t *txn) DeleteUserPolicy(accountID, user, name string) error {
 }
 
 func (t *txn) UserPolicies(accountID, user string) (map[string]string, error) {
+	return t.documents(`SELECT name, document FROM user_policies WHERE account_id = ? AND user_name = ? ORDER BY name`, accountID, user)
+}
+
+// documents runs a query of (name, document) rows into a map.
+func (t *txn) documents(query string, args ...any) (map[string]string, error) {
 	type kv struct{ k, v string }
 	rows, err := collect(t, func(sc interface{ Scan(...any) error }) (*kv, error) {
 		var p kv
 		return &p, mapErr(sc.Scan(&p.k, &p.v))
-	}, `SELECT name, document FROM user_policies WHERE account_id = ? AND user_name = ? ORDER BY name`, accountID, user)
+	}, query, args...)
 	out := make(map[string]string, len(rows))
 	for _, r := range rows {
 		out[r.k] = r.v
@@ -634,16 +639,7 @@ func (t *txn) PutOwnerPolicy(accountID, kind, owner, name, document string) erro
 }
 
 func (t *txn) OwnerPolicies(accountID, kind, owner string) (map[string]string, error) {
-	type kv struct{ k, v string }
-	rows, err := collect(t, func(sc interface{ Scan(...any) error }) (*kv, error) {
-		var p kv
-		return &p, mapErr(sc.Scan(&p.k, &p.v))
-	}, `SELECT name, document FROM iam_owner_policies WHERE account_id = ? AND kind = ? AND owner = ? ORDER BY name`, accountID, kind, owner)
-	out := make(map[string]string, len(rows))
-	for _, r := range rows {
-		out[r.k] = r.v
-	}
-	return out, err
+	return t.documents(`SELECT name, document FROM iam_owner_policies WHERE account_id = ? AND kind = ? AND owner = ? ORDER BY name`, accountID, kind, owner)
 }
 
 func (t *txn) AttachOwnerPolicy(accountID, kind, owner, policyARN string) error {
