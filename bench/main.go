@@ -347,28 +347,38 @@ func (c *rawClient) get(path string) (int, int) {
 func (b *bench) manifestGets() {
 	repo := "bench/puts-10" // 1,000 tags pushed by the PUT scenario
 	n, conns := *getReqs, *getConns
-	lat := make([][]time.Duration, conns)
 	clients := make([]*rawClient, conns)
 	for c := range clients {
 		clients[c] = dialRaw(b.base)
 	}
+	el, all := load(conns, func(c, i int) {
+		path := fmt.Sprintf("/v2/%s/manifests/t%04d", repo, i%*tags)
+		if status, _ := clients[c].get(path); status != 200 {
+			check(fmt.Errorf("GET %s: %d", path, status))
+		}
+	}, n)
+	for _, c := range clients {
+		c.conn.Close()
+	}
+	fmt.Printf("%-34s %.0f/s, p50 %s, p99 %s (%d GETs by tag, %d clients, %d tags)\n", "manifest GET",
+		float64(n)/el.Seconds(), round(percentile(all, .5)), round(percentile(all, .99)), n, conns, *tags)
+}
+
+// load runs n calls of do spread over clients goroutines (do gets the client and the call number) and
+// returns the elapsed time and every call's latency.
+func load(clients int, do func(c, i int), n int) (time.Duration, []time.Duration) {
+	lat := make([][]time.Duration, clients)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for c := 0; c < conns; c++ {
+	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
-			defer clients[c].conn.Close()
-			mine := make([]time.Duration, 0, n/conns)
-			for i := c; i < n; i += conns {
-				path := fmt.Sprintf("/v2/%s/manifests/t%04d", repo, i%*tags)
+			for i := c; i < n; i += clients {
 				t0 := time.Now()
-				if status, _ := clients[c].get(path); status != 200 {
-					check(fmt.Errorf("GET %s: %d", path, status))
-				}
-				mine = append(mine, time.Since(t0))
+				do(c, i)
+				lat[c] = append(lat[c], time.Since(t0))
 			}
-			lat[c] = mine
 		}(c)
 	}
 	wg.Wait()
@@ -377,8 +387,7 @@ func (b *bench) manifestGets() {
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	fmt.Printf("%-34s %.0f/s, p50 %s, p99 %s (%d GETs by tag, %d clients, %d tags)\n", "manifest GET",
-		float64(n)/el.Seconds(), round(percentile(all, .5)), round(percentile(all, .99)), n, conns, *tags)
+	return el, all
 }
 
 func round(d time.Duration) string {
@@ -419,30 +428,13 @@ func policyEvaluation() {
 func (b *bench) ecrCalls() {
 	const clients, perClient = 16, 100
 	ctx := context.Background()
-	start := time.Now()
-	var wg sync.WaitGroup
-	lat := make([][]time.Duration, clients)
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			for i := 0; i < perClient; i++ {
-				t0 := time.Now()
-				out, err := b.ecr.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("bench/puts-10")})
-				check(err)
-				if len(out.ImageDetails) != 100 {
-					check(fmt.Errorf("DescribeImages returned %d images", len(out.ImageDetails)))
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-			}
-		}(c)
-	}
-	wg.Wait()
-	el := time.Since(start)
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
+	el, all := load(clients, func(int, int) {
+		out, err := b.ecr.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("bench/puts-10")})
+		check(err)
+		if len(out.ImageDetails) != 100 {
+			check(fmt.Errorf("DescribeImages returned %d images", len(out.ImageDetails)))
+		}
+	}, clients*perClient)
 	fmt.Printf("%-34s %.0f/s, p50 %s, p99 %s (DescribeImages, 100 of %d images per call, %d clients, SigV4)\n", "ECR API calls",
 		float64(clients*perClient)/el.Seconds(), round(percentile(all, .5)), round(percentile(all, .99)), *tags, clients)
 }

@@ -145,6 +145,17 @@ func (c *common) registryConfig() registry.Config {
 	return registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: grace, UploadTTL: c.uploadTTL, ManifestCacheTTL: cacheTTL}
 }
 
+// parseAndOpen parses a one-shot command's flags and opens the stores and the core; it returns the
+// positional arguments.
+func (c *common) parseAndOpen(fs *flag.FlagSet, args []string) ([]string, *server.App, error) {
+	pos, err := config.Parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	app, err := c.open()
+	return pos, app, err
+}
+
 // open opens the stores and the core for the one-shot commands.
 func (c *common) open() (*server.App, error) {
 	log, err := c.logger()
@@ -227,11 +238,7 @@ func repo(args []string) error {
 	mutability := fs.String("image-tag-mutability", "MUTABLE", "MUTABLE or IMMUTABLE (create)")
 	scan := fs.Bool("scan-on-push", false, "scan images on push (create)")
 	force := fs.Bool("force", false, "delete the repository's images too (delete)")
-	pos, err := config.Parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	app, err := c.open()
+	pos, app, err := c.parseAndOpen(fs, args[1:])
 	if err != nil {
 		return err
 	}
@@ -279,10 +286,7 @@ func repo(args []string) error {
 
 func gc(args []string) error {
 	fs, c := commonFlags("gc")
-	if _, err := config.Parse(fs, args); err != nil {
-		return err
-	}
-	app, err := c.open()
+	_, app, err := c.parseAndOpen(fs, args)
 	if err != nil {
 		return err
 	}
@@ -298,19 +302,15 @@ func gc(args []string) error {
 
 func admin(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: wharf admin create-account|create-user|create-access-key|delete-access-key [flags]")
+		return errors.New("usage: wharf admin COMMAND [flags] [NAME]; 'wharf help' lists the commands")
 	}
 	sub := args[0]
 	fs, c := commonFlags("admin " + sub)
-	policyARN := fs.String("policy-arn", "", "managed policy ARN (attach-user-policy)")
-	policyName := fs.String("policy-name", "", "inline policy name (put-user-policy)")
+	policyARN := fs.String("policy-arn", "", "managed policy ARN (attach-user-policy, attach-group-policy, attach-role-policy)")
+	policyName := fs.String("policy-name", "", "inline policy name (put-user-policy, put-group-policy, put-role-policy)")
 	policyDoc := fs.String("policy-document", "", "policy JSON, or file://PATH (put-user-policy; create-role: the trust policy)")
 	group := fs.String("group", "", "group name (add-user-to-group)")
-	pos, err := config.Parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	app, err := c.open()
+	pos, app, err := c.parseAndOpen(fs, args[1:])
 	if err != nil {
 		return err
 	}
