@@ -50,9 +50,3 @@ func Managed(arn string) (*Policy, bool) {
 	p, ok := managedPolicies[arn]
 	return p, ok
 }
-
-// ManagedDocument returns the text of an AWS managed policy.
-func ManagedDocument(arn string) (string, bool) {
-	d, ok := managedDocuments[arn]
-	return d, ok
-}

@@ -103,9 +103,6 @@ func (s *Service) Close() error { return s.pulls.close() }
 // Limits returns the limits in force.
 func (s *Service) Limits() Limits { return s.cfg.Limits }
 
-// Now is the service clock's time.
-func (s *Service) Now() time.Time { return s.clock.Now() }
-
 func newID() string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
