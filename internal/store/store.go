@@ -155,6 +155,37 @@ type ResourceTag struct {
 	Key, Value string
 }
 
+// LifecyclePolicy is a repository's lifecycle policy.
+type LifecyclePolicy struct {
+	RepositoryID    int64
+	Text            string
+	UpdatedAt       time.Time
+	LastEvaluatedAt time.Time // zero until the policy was first applied
+}
+
+// Expiry is an image a lifecycle policy expires (or, in a preview, would expire).
+type Expiry struct {
+	Digest   digest.Digest `json:"digest"`
+	Tags     []string      `json:"tags,omitempty"`
+	PushedAt time.Time     `json:"pushedAt"`
+	Rule     int           `json:"rule"` // the rulePriority of the rule that expires it
+}
+
+// LifecycleEvent records that lifecycle expired an image.
+type LifecycleEvent struct {
+	At time.Time
+	Expiry
+}
+
+// LifecyclePreview is a repository's latest lifecycle policy preview.
+type LifecyclePreview struct {
+	RepositoryID int64
+	Text         string
+	Status       string // "IN_PROGRESS", "COMPLETE" or "FAILED"
+	StartedAt    time.Time
+	Results      []Expiry
+}
+
 // Tx is one transaction. Methods return ErrNotFound for missing rows and ErrExists for duplicate keys.
 // Listing methods return rows in ascending key order, strictly after the given key, at most limit rows.
 type Tx interface {
@@ -256,6 +287,27 @@ type Tx interface {
 	// PutRepositoryTags adds tags, replacing the values of keys already present.
 	PutRepositoryTags(repoID int64, tags []ResourceTag) error
 	DeleteRepositoryTags(repoID int64, keys []string) error
+
+	// SetLifecyclePolicy creates or replaces a repository's lifecycle policy.
+	SetLifecyclePolicy(p LifecyclePolicy) error
+	LifecyclePolicy(repoID int64) (*LifecyclePolicy, error)
+	DeleteLifecyclePolicy(repoID int64) error
+	// LifecyclePolicies lists lifecycle policies by repository id.
+	LifecyclePolicies(afterRepoID int64, limit int) ([]LifecyclePolicy, error)
+	SetLifecycleEvaluated(repoID int64, at time.Time) error
+	AddLifecycleEvents(repoID int64, events []LifecycleEvent) error
+	// LifecycleEvents lists a repository's lifecycle events, newest first.
+	LifecycleEvents(repoID int64, limit int) ([]LifecycleEvent, error)
+	// PruneLifecycleEvents deletes events older than cutoff.
+	PruneLifecycleEvents(cutoff time.Time) (int, error)
+	// PutLifecyclePreview creates or replaces a repository's preview.
+	PutLifecyclePreview(p LifecyclePreview) error
+	LifecyclePreview(repoID int64) (*LifecyclePreview, error)
+
+	// AcquireLease takes or renews the named lease for holder until now+ttl. It reports false when another
+	// holder has it and it has not expired.
+	AcquireLease(name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	ReleaseLease(name, holder string) error
 
 	CreateUpload(u *Upload) error
 	GetUpload(id string) (*Upload, error)

@@ -180,6 +180,38 @@ CREATE TABLE iam_owner_attached (
 	PRIMARY KEY (account_id, kind, owner, policy_arn)
 ) WITHOUT ROWID;
 `,
+	// 6: lifecycle policies, their events and previews; leases for work one node does at a time.
+	`
+CREATE TABLE lifecycle_policies (
+	repository_id     INTEGER PRIMARY KEY REFERENCES repositories(id) ON DELETE CASCADE,
+	document          TEXT    NOT NULL,
+	updated_at        INTEGER NOT NULL,
+	last_evaluated_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE lifecycle_events (
+	id            INTEGER PRIMARY KEY,
+	repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+	at            INTEGER NOT NULL,
+	digest        TEXT    NOT NULL,
+	tags          TEXT    NOT NULL,
+	pushed_at     INTEGER NOT NULL,
+	rule_priority INTEGER NOT NULL
+);
+CREATE INDEX lifecycle_events_repository ON lifecycle_events(repository_id, at);
+CREATE INDEX lifecycle_events_at ON lifecycle_events(at);
+CREATE TABLE lifecycle_previews (
+	repository_id INTEGER PRIMARY KEY REFERENCES repositories(id) ON DELETE CASCADE,
+	document      TEXT    NOT NULL,
+	status        TEXT    NOT NULL,
+	started_at    INTEGER NOT NULL,
+	results       TEXT    NOT NULL
+);
+CREATE TABLE leases (
+	name       TEXT    PRIMARY KEY,
+	holder     TEXT    NOT NULL,
+	expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 func migrate(db *sql.DB) error {

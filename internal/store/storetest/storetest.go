@@ -33,6 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RepositoryTags", testRepositoryTags},
 		{"Policies", testPolicies},
 		{"GroupsAndRoles", testGroupsAndRoles},
+		{"Lifecycle", testLifecycle},
+		{"Leases", testLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -599,4 +601,169 @@ func testGroupsAndRoles(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+}
+
+func testLifecycle(t *testing.T, s store.Store) {
+	r := mkRepo(t, s, "111111111111", "app")
+	other := mkRepo(t, s, "111111111111", "other")
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.LifecyclePolicy(r.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LifecyclePolicy before any: %v", err)
+		}
+		if _, err := tx.LifecyclePreview(r.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LifecyclePreview before any: %v", err)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.DeleteLifecyclePolicy(r.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("DeleteLifecyclePolicy before any: %v", err)
+		}
+		if err := tx.SetLifecycleEvaluated(r.ID, t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("SetLifecycleEvaluated of no policy: %v", err)
+		}
+		if err := tx.SetLifecyclePolicy(store.LifecyclePolicy{RepositoryID: r.ID, Text: "first", UpdatedAt: t0}); err != nil {
+			return err
+		}
+		if err := tx.SetLifecyclePolicy(store.LifecyclePolicy{RepositoryID: other.ID, Text: "other", UpdatedAt: t0}); err != nil {
+			return err
+		}
+		if err := tx.SetLifecyclePolicy(store.LifecyclePolicy{RepositoryID: r.ID, Text: "second", UpdatedAt: t0.Add(time.Hour)}); err != nil {
+			return err
+		}
+		return tx.SetLifecycleEvaluated(r.ID, t0.Add(2*time.Hour))
+	})
+	view(t, s, func(tx store.Tx) error {
+		p, err := tx.LifecyclePolicy(r.ID)
+		if err != nil || p.Text != "second" || !p.UpdatedAt.Equal(t0.Add(time.Hour)) || !p.LastEvaluatedAt.Equal(t0.Add(2*time.Hour)) {
+			t.Errorf("LifecyclePolicy = %+v, %v", p, err)
+		}
+		all, err := tx.LifecyclePolicies(0, 10)
+		if err != nil || len(all) != 2 || all[0].RepositoryID != r.ID || all[1].RepositoryID != other.ID || !all[1].LastEvaluatedAt.IsZero() {
+			t.Errorf("LifecyclePolicies = %+v, %v", all, err)
+		}
+		if page, _ := tx.LifecyclePolicies(r.ID, 10); len(page) != 1 || page[0].Text != "other" {
+			t.Errorf("LifecyclePolicies after %d = %+v", r.ID, page)
+		}
+		return nil
+	})
+
+	events := []store.LifecycleEvent{
+		{At: t0, Expiry: store.Expiry{Digest: dg("a"), Tags: []string{"v1", "prod"}, PushedAt: t0.Add(-48 * time.Hour), Rule: 1}},
+		{At: t0.Add(time.Hour), Expiry: store.Expiry{Digest: dg("b"), PushedAt: t0.Add(-24 * time.Hour), Rule: 3}},
+	}
+	update(t, s, func(tx store.Tx) error { return tx.AddLifecycleEvents(r.ID, events) })
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.LifecycleEvents(r.ID, 10)
+		if err != nil || len(got) != 2 || got[0].Digest != dg("b") || got[1].Digest != dg("a") || got[1].Rule != 1 ||
+			len(got[1].Tags) != 2 || got[1].Tags[1] != "prod" || !got[1].PushedAt.Equal(events[0].PushedAt) || !got[0].At.Equal(events[1].At) {
+			t.Errorf("LifecycleEvents = %+v, %v", got, err)
+		}
+		if got, _ := tx.LifecycleEvents(other.ID, 10); len(got) != 0 {
+			t.Errorf("events of another repository: %+v", got)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error {
+		n, err := tx.PruneLifecycleEvents(t0.Add(time.Minute))
+		if n != 1 {
+			t.Errorf("PruneLifecycleEvents removed %d, want 1", n)
+		}
+		return err
+	})
+
+	preview := store.LifecyclePreview{RepositoryID: r.ID, Text: "p", Status: "IN_PROGRESS", StartedAt: t0}
+	update(t, s, func(tx store.Tx) error { return tx.PutLifecyclePreview(preview) })
+	preview.Status = "COMPLETE"
+	preview.Results = []store.Expiry{events[0].Expiry, events[1].Expiry}
+	update(t, s, func(tx store.Tx) error { return tx.PutLifecyclePreview(preview) })
+	view(t, s, func(tx store.Tx) error {
+		p, err := tx.LifecyclePreview(r.ID)
+		if err != nil || p.Status != "COMPLETE" || p.Text != "p" || !p.StartedAt.Equal(t0) || len(p.Results) != 2 ||
+			p.Results[0].Digest != dg("a") || p.Results[0].Tags[0] != "v1" || !p.Results[1].PushedAt.Equal(events[1].PushedAt) || p.Results[1].Rule != 3 {
+			t.Errorf("LifecyclePreview = %+v, %v", p, err)
+		}
+		return nil
+	})
+
+	update(t, s, func(tx store.Tx) error { return tx.DeleteRepository(r.ID) })
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.LifecyclePolicy(r.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("policy outlived its repository: %v", err)
+		}
+		if _, err := tx.LifecyclePreview(r.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("preview outlived its repository: %v", err)
+		}
+		if got, _ := tx.LifecycleEvents(r.ID, 10); len(got) != 0 {
+			t.Errorf("events outlived their repository: %+v", got)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error { return tx.DeleteLifecyclePolicy(other.ID) })
+	view(t, s, func(tx store.Tx) error {
+		if all, _ := tx.LifecyclePolicies(0, 10); len(all) != 0 {
+			t.Errorf("policies left: %+v", all)
+		}
+		return nil
+	})
+}
+
+func testLeases(t *testing.T, s store.Store) {
+	acquire := func(holder string, at time.Time) bool {
+		var ok bool
+		update(t, s, func(tx store.Tx) (err error) {
+			ok, err = tx.AcquireLease("lifecycle", holder, at, time.Minute)
+			return err
+		})
+		return ok
+	}
+	if !acquire("node-1", t0) {
+		t.Fatal("a free lease was refused")
+	}
+	if acquire("node-2", t0.Add(30*time.Second)) {
+		t.Fatal("a held lease was given to another holder")
+	}
+	if !acquire("node-1", t0.Add(50*time.Second)) {
+		t.Fatal("the holder could not renew")
+	}
+	if acquire("node-2", t0.Add(100*time.Second)) {
+		t.Fatal("a renewed lease expired at its first term")
+	}
+	if !acquire("node-2", t0.Add(111*time.Second)) {
+		t.Fatal("an expired lease was not taken over")
+	}
+	update(t, s, func(tx store.Tx) error { return tx.ReleaseLease("lifecycle", "node-1") }) // not the holder: no effect
+	if acquire("node-1", t0.Add(112*time.Second)) {
+		t.Fatal("a release by a former holder freed the lease")
+	}
+	update(t, s, func(tx store.Tx) error { return tx.ReleaseLease("lifecycle", "node-2") })
+	if !acquire("node-1", t0.Add(113*time.Second)) {
+		t.Fatal("a released lease stayed taken")
+	}
+	var mu sync.Mutex
+	winners := 0
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ok bool
+			err := s.Update(ctx, func(tx store.Tx) (err error) {
+				ok, err = tx.AcquireLease("gc", fmt.Sprintf("racer-%d", i), t0, time.Minute)
+				return err
+			})
+			if err != nil {
+				t.Errorf("AcquireLease: %v", err)
+			}
+			mu.Lock()
+			if ok {
+				winners++
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if winners != 1 {
+		t.Fatalf("%d concurrent holders of one lease", winners)
+	}
 }
