@@ -22,10 +22,7 @@ func TestGuideExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var imgs []lifecycle.Image
-			for i, img := range ex.Images {
-				imgs = append(imgs, lifecycle.Image{Digest: "sha256:" + img.Name, Tags: img.Tags, PushedAt: lifecycletest.PushedAt(now, ex.Images, i)})
-			}
+			imgs := toImages(ex.Images, now)
 			var got []string
 			for _, e := range p.Evaluate(imgs, now) {
 				name := ex.Images[e.Index].Name
@@ -167,72 +164,6 @@ func TestPatternRules(t *testing.T) {
 	}
 }
 
-// randomPolicy builds a valid policy from a small vocabulary of prefixes, so rules overlap often.
-func randomPolicy(r *rand.Rand) (string, *lifecycle.Policy) {
-	vocab := []string{"a", "ab", "b", "prod", "pr", "v1", "v"}
-	n := 1 + r.IntN(6)
-	prios := r.Perm(20)[:n]
-	var rules []string
-	seen := map[string]bool{}
-	untagged := false
-	for i := 0; i < n; i++ {
-		prio := prios[i] + 1
-		count := fmt.Sprintf(`"countType":"imageCountMoreThan","countNumber":%d`, 1+r.IntN(4))
-		if r.IntN(2) == 0 {
-			count = fmt.Sprintf(`"countType":"sinceImagePushed","countUnit":"days","countNumber":%d`, 1+r.IntN(10))
-		}
-		switch k := r.IntN(5); {
-		case k == 0 && !untagged:
-			untagged = true
-			rules = append(rules, rule(prio, `"tagStatus":"untagged",`+count))
-		default:
-			list, suffix := "tagPrefixList", ""
-			if r.IntN(3) == 0 {
-				list, suffix = "tagPatternList", "*"
-			}
-			var set []string
-			for _, w := range vocab {
-				if r.IntN(4) == 0 {
-					set = append(set, `"`+w+suffix+`"`)
-				}
-			}
-			if len(set) == 0 {
-				set = []string{`"` + vocab[r.IntN(len(vocab))] + suffix + `"`}
-			}
-			key := strings.Join(set, ",")
-			if seen[list+key] {
-				continue
-			}
-			seen[list+key] = true
-			rules = append(rules, rule(prio, `"tagStatus":"tagged","`+list+`":[`+key+`],`+count))
-		}
-	}
-	if r.IntN(3) == 0 {
-		rules = append(rules, rule(100, `"tagStatus":"any","countType":"imageCountMoreThan","countNumber":`+fmt.Sprint(1+r.IntN(5))))
-	}
-	text := policy(rules...)
-	p, err := lifecycle.Parse(text)
-	if err != nil {
-		panic(fmt.Sprintf("random policy invalid: %v\n%s", err, text))
-	}
-	return text, p
-}
-
-func randomImages(r *rand.Rand) []lifecycle.Image {
-	tags := []string{"a1", "ab2", "b3", "prod-4", "pr5", "v1.0", "v2", "latest"}
-	imgs := make([]lifecycle.Image, r.IntN(40))
-	for i := range imgs {
-		imgs[i].Digest = fmt.Sprintf("sha256:%04d", i)
-		imgs[i].PushedAt = now.Add(-time.Duration(r.IntN(15*24)) * time.Hour)
-		for _, t := range tags {
-			if r.IntN(5) == 0 {
-				imgs[i].Tags = append(imgs[i].Tags, t)
-			}
-		}
-	}
-	return imgs
-}
-
 // TestEvaluationProperties checks, for random repositories and policies, the evaluation rules as
 // properties that together define the outcome:
 //   - every verdict names a rule that selects the image and would mark it (beyond its count or age);
@@ -242,8 +173,12 @@ func randomImages(r *rand.Rand) []lifecycle.Image {
 func TestEvaluationProperties(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for iter := 0; iter < 3000; iter++ {
-		text, p := randomPolicy(r)
-		imgs := randomImages(r)
+		text := lifecycletest.RandomPolicy(r)
+		p, err := lifecycle.Parse(text)
+		if err != nil {
+			t.Fatalf("random policy invalid: %v\n%s", err, text)
+		}
+		imgs := toImages(lifecycletest.RandomImages(r, 40), now)
 		verdicts := p.Evaluate(imgs, now)
 		byImage := map[int]int{}
 		for k, v := range verdicts {
@@ -280,6 +215,14 @@ func TestEvaluationProperties(t *testing.T) {
 			}
 		}
 	}
+}
+
+func toImages(imgs []lifecycletest.Image, now time.Time) []lifecycle.Image {
+	out := make([]lifecycle.Image, len(imgs))
+	for i, img := range imgs {
+		out[i] = lifecycle.Image{Digest: "sha256:" + img.Name, Tags: img.Tags, PushedAt: lifecycletest.PushedAt(now, imgs, i)}
+	}
+	return out
 }
 
 // wouldMark is the rule alone, written independently of Evaluate: the images it would expire if it were the

@@ -42,6 +42,9 @@ const (
 	KindLayerAlreadyExists
 	KindRepositoryPolicyNotFound
 	KindRegistryPolicyNotFound
+	KindLifecyclePolicyNotFound
+	KindLifecyclePreviewNotFound
+	KindLifecyclePreviewInProgress
 )
 
 // Error is a domain error: a kind for the adapters and a message for people.

@@ -69,6 +69,10 @@ type Service struct {
 	pulls *pullRecorder
 	locks keyedMutex
 	cache *manifestCache
+	// background counts work that outlives a call (lifecycle previews); Close waits for it.
+	background sync.WaitGroup
+	// previewGate, when set by a test, holds previews in progress until it is closed.
+	previewGate chan struct{}
 }
 
 // New returns a Service over the given stores. Close flushes what it buffers.
@@ -98,7 +102,10 @@ func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *s
 }
 
 // Close writes buffered pull times.
-func (s *Service) Close() error { return s.pulls.close() }
+func (s *Service) Close() error {
+	s.background.Wait()
+	return s.pulls.close()
+}
 
 // Limits returns the limits in force.
 func (s *Service) Limits() Limits { return s.cfg.Limits }
