@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/server"
@@ -30,22 +31,30 @@ type api struct {
 	url   string
 	app   *server.App
 	creds identity.Credentials
+	clock *clock.Fake // when set, the server's clock; requests are signed at its time
 }
 
-func newAPI(t testing.TB, cfg registry.Config) *api {
+func newAPI(t testing.TB, cfg registry.Config) *api { return newAPIAt(t, cfg, nil) }
+
+// newAPIAt serves the API on a server whose clock is clk (the wall clock when nil).
+func newAPIAt(t testing.TB, cfg registry.Config, clk *clock.Fake) *api {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := server.OpenStores(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := server.New(server.Options{DataDir: dir, Registry: cfg, Bootstrap: true, AdminCredentials: &admin, Hostname: "registry.example"}, st)
+	opts := server.Options{DataDir: dir, Registry: cfg, Bootstrap: true, AdminCredentials: &admin, Hostname: "registry.example"}
+	if clk != nil {
+		opts.Clock = clk
+	}
+	app, err := server.New(opts, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(app.Handler)
 	t.Cleanup(func() { srv.Close(); app.Close() })
-	return &api{t: t, url: srv.URL, app: app, creds: admin}
+	return &api{t: t, url: srv.URL, app: app, creds: admin, clock: clk}
 }
 
 type result struct {
@@ -85,7 +94,14 @@ func (a *api) raw(op string, body []byte, at time.Time, creds identity.Credentia
 func (a *api) call(op string, in any) result {
 	a.t.Helper()
 	body, _ := json.Marshal(in)
-	return a.raw(op, body, time.Now(), a.creds)
+	return a.raw(op, body, a.now(), a.creds)
+}
+
+func (a *api) now() time.Time {
+	if a.clock != nil {
+		return a.clock.Now()
+	}
+	return time.Now()
 }
 
 func (a *api) ok(op string, in any) map[string]any {
@@ -370,6 +386,8 @@ func FuzzRequests(f *testing.F) {
 		{"UploadLayerPart", `{"repositoryName":"fuzz","uploadId":"x","partFirstByte":0,"partLastByte":-1,"layerPartBlob":"AAAA"}`},
 		{"BatchDeleteImage", `{"repositoryName":"fuzz","imageIds":[{}]}`},
 		{"DescribeRepositories", `{"nextToken":"a.b","maxResults":0}`},
+		{"PutLifecyclePolicy", `{"repositoryName":"fuzz","lifecyclePolicyText":"{\"rules\":[{\"rulePriority\":1}]}"}`},
+		{"GetLifecyclePolicyPreview", `{"repositoryName":"fuzz","maxResults":1000,"filter":{"tagStatus":"NONE"},"imageIds":[{"imageTag":"a"}]}`},
 	} {
 		f.Add(s.op, []byte(s.body))
 	}
@@ -420,7 +438,7 @@ func (a *api) user(name string) identity.Credentials {
 func (a *api) as(creds identity.Credentials, op string, in any) result {
 	a.t.Helper()
 	body, _ := json.Marshal(in)
-	return a.raw(op, body, time.Now(), creds)
+	return a.raw(op, body, a.now(), creds)
 }
 
 func TestPolicies(t *testing.T) {

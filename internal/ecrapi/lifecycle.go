@@ -1,0 +1,178 @@
+package ecrapi
+
+import (
+	"context"
+	"slices"
+	"strconv"
+
+	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+type lifecyclePolicyInput struct {
+	RepositoryName      string `json:"repositoryName"`
+	LifecyclePolicyText string `json:"lifecyclePolicyText"`
+}
+
+type lifecyclePolicyOutput struct {
+	RegistryID          string   `json:"registryId"`
+	RepositoryName      string   `json:"repositoryName"`
+	LifecyclePolicyText string   `json:"lifecyclePolicyText"`
+	LastEvaluatedAt     *float64 `json:"lastEvaluatedAt,omitempty"`
+	Status              string   `json:"status,omitempty"`
+}
+
+func policyOutput(c *pipeline.Call, name string, p *store.LifecyclePolicy) lifecyclePolicyOutput {
+	out := lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: name, LifecyclePolicyText: p.Text}
+	if !p.LastEvaluatedAt.IsZero() {
+		t := epoch(p.LastEvaluatedAt)
+		out.LastEvaluatedAt = &t
+	}
+	return out
+}
+
+type previewInput struct {
+	RepositoryName string    `json:"repositoryName"`
+	ImageIDs       []imageID `json:"imageIds"`
+	NextToken      *string   `json:"nextToken"`
+	MaxResults     *int      `json:"maxResults"`
+	Filter         *struct {
+		TagStatus string `json:"tagStatus"`
+	} `json:"filter"`
+}
+
+type previewResultJSON struct {
+	ImageTags     []string `json:"imageTags,omitempty"`
+	ImageDigest   string   `json:"imageDigest"`
+	ImagePushedAt float64  `json:"imagePushedAt"`
+	Action        struct {
+		Type string `json:"type"`
+	} `json:"action"`
+	AppliedRulePriority int `json:"appliedRulePriority"`
+}
+
+type previewOutput struct {
+	RegistryID          string              `json:"registryId"`
+	RepositoryName      string              `json:"repositoryName"`
+	LifecyclePolicyText string              `json:"lifecyclePolicyText"`
+	Status              string              `json:"status"`
+	NextToken           *string             `json:"nextToken,omitempty"`
+	PreviewResults      []previewResultJSON `json:"previewResults"`
+	Summary             struct {
+		ExpiringImageTotalCount int `json:"expiringImageTotalCount"`
+	} `json:"summary"`
+}
+
+func init() {
+	register("PutLifecyclePolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *lifecyclePolicyInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		if err := required("lifecyclePolicyText", in.LifecyclePolicyText); err != nil {
+			return nil, err
+		}
+		if err := h.Service.PutLifecyclePolicy(ctx, c.RegistryID, in.RepositoryName, in.LifecyclePolicyText); err != nil {
+			return nil, err
+		}
+		return lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: in.RepositoryName, LifecyclePolicyText: in.LifecyclePolicyText}, nil
+	})
+
+	register("GetLifecyclePolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *lifecyclePolicyInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		p, err := h.Service.LifecyclePolicy(ctx, c.RegistryID, in.RepositoryName)
+		if err != nil {
+			return nil, err
+		}
+		return policyOutput(c, in.RepositoryName, p), nil
+	})
+
+	register("DeleteLifecyclePolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *lifecyclePolicyInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		p, err := h.Service.DeleteLifecyclePolicy(ctx, c.RegistryID, in.RepositoryName)
+		if err != nil {
+			return nil, err
+		}
+		return policyOutput(c, in.RepositoryName, p), nil
+	})
+
+	register("StartLifecyclePolicyPreview", func(h *Handler, ctx context.Context, c *pipeline.Call, in *lifecyclePolicyInput) (any, error) {
+		if err := required("repositoryName", in.RepositoryName); err != nil {
+			return nil, err
+		}
+		text, err := h.Service.StartLifecyclePreview(ctx, c.RegistryID, in.RepositoryName, in.LifecyclePolicyText)
+		if err != nil {
+			return nil, err
+		}
+		return lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: in.RepositoryName, LifecyclePolicyText: text, Status: registry.PreviewInProgress}, nil
+	})
+
+	register("GetLifecyclePolicyPreview", func(h *Handler, ctx context.Context, c *pipeline.Call, in *previewInput) (any, error) {
+		return h.lifecyclePreview(ctx, c, in)
+	})
+}
+
+// lifecyclePreview pages through a repository's latest preview: results oldest image first, narrowed by
+// imageIds or by the filter's tagStatus. The summary counts every image the preview expires.
+func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *previewInput) (any, error) {
+	if err := required("repositoryName", in.RepositoryName); err != nil {
+		return nil, err
+	}
+	if len(in.ImageIDs) > 0 && (in.MaxResults != nil || in.NextToken != nil) {
+		return nil, invalidParameter("Invalid parameter: imageIds cannot be combined with maxResults or nextToken")
+	}
+	if len(in.ImageIDs) > 100 {
+		return nil, invalidParameter("Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length less than or equal to 100'")
+	}
+	if in.MaxResults != nil && (*in.MaxResults < 1 || *in.MaxResults > 100) {
+		return nil, invalidParameter("Invalid parameter at 'maxResults' failed to satisfy constraint: 'Member must have value less than or equal to 100 and greater than or equal to 1'")
+	}
+	status, err := tagStatus(&listImagesInput{Filter: in.Filter})
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.Service.LifecyclePreview(ctx, c.RegistryID, in.RepositoryName)
+	if err != nil {
+		return nil, err
+	}
+	// A token belongs to one preview: a new preview invalidates the tokens of the last one.
+	scope := "GetLifecyclePolicyPreview/" + c.RegistryID + "/" + in.RepositoryName + "/" + strconv.FormatInt(p.StartedAt.UnixNano(), 10)
+	n, after, err := h.Paging.page(scope, in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	start, _ := strconv.Atoi(after)
+
+	out := previewOutput{RegistryID: c.RegistryID, RepositoryName: in.RepositoryName, LifecyclePolicyText: p.Text, Status: p.Status, PreviewResults: []previewResultJSON{}}
+	out.Summary.ExpiringImageTotalCount = len(p.Results)
+	var matching []store.Expiry
+	for _, e := range p.Results {
+		if status == registry.Tagged && len(e.Tags) == 0 || status == registry.Untagged && len(e.Tags) > 0 {
+			continue
+		}
+		if len(in.ImageIDs) > 0 && !slices.ContainsFunc(in.ImageIDs, func(id imageID) bool {
+			return id.ImageDigest == e.Digest.String() || id.ImageTag != "" && slices.Contains(e.Tags, id.ImageTag)
+		}) {
+			continue
+		}
+		matching = append(matching, e)
+	}
+	if start > len(matching) {
+		start = len(matching)
+	}
+	end := min(start+n, len(matching))
+	if len(in.ImageIDs) > 0 {
+		end = len(matching)
+	}
+	for _, e := range matching[start:end] {
+		r := previewResultJSON{ImageTags: e.Tags, ImageDigest: e.Digest.String(), ImagePushedAt: epoch(e.PushedAt), AppliedRulePriority: e.Rule}
+		r.Action.Type = "EXPIRE"
+		out.PreviewResults = append(out.PreviewResults, r)
+	}
+	out.NextToken = h.Paging.next(scope, end < len(matching), strconv.Itoa(end))
+	return out, nil
+}
