@@ -66,5 +66,6 @@ go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "$((100000 * scale))x" ./in
 go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "$((20000 * scale))x" ./internal/ecrapi
 go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "$((200000 * scale))x" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/iam
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((100000 * scale))x" ./internal/lifecycle
 
 step "all tests passed"

@@ -5,6 +5,7 @@
 //	wharf repo list             list repositories
 //	wharf repo delete NAME      delete a repository (--force: with its images)
 //	wharf gc                    reclaim the storage of deleted images now
+//	wharf lifecycle run|history apply lifecycle policies now; list what they expired
 //	wharf admin …               manage accounts, users and access keys
 package main
 
@@ -38,6 +39,8 @@ commands:
   repo list             list repositories
   repo delete NAME      delete a repository (--force deletes its images too)
   gc                    reclaim the storage of deleted images now
+  lifecycle run [--dry-run] [--repository NAME]   apply lifecycle policies now (--dry-run: only report)
+  lifecycle history --repository NAME [--limit N] list the images lifecycle expired, newest first
   admin create-account --account-id ID      create an account; prints its admin key as JSON
   admin create-user --account-id ID NAME    create an IAM user
   admin create-access-key --account-id ID NAME   create an access key for a user; prints it as JSON
@@ -68,6 +71,8 @@ func main() {
 		err = repo(args)
 	case "gc":
 		err = gc(args)
+	case "lifecycle":
+		err = lifecycleCmd(args)
 	case "admin":
 		err = admin(args)
 	case "-h", "--help", "help":
@@ -190,6 +195,7 @@ func serve(args []string) error {
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); plain HTTP when unset")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	gcEvery := fs.Duration("gc-interval", time.Hour, "how often garbage collection runs (0: never)")
+	lifecycleEvery := fs.Duration("lifecycle-interval", time.Hour, "how often each repository's lifecycle policy is applied (0: never)")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	if _, err := config.Parse(fs, args); err != nil {
 		return err
@@ -204,6 +210,7 @@ func serve(args []string) error {
 	}
 	opts := c.options(log)
 	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = *addr, *tlsCert, *tlsKey, *gcEvery, true
+	opts.LifecycleInterval = *lifecycleEvery
 	app, err := server.New(opts, st)
 	if err != nil {
 		st.Meta.Close()
@@ -297,6 +304,62 @@ func gc(args []string) error {
 	}
 	fmt.Printf("removed %d blobs (%d bytes), %d unused blob links, %d idle uploads\n",
 		st.BlobsDeleted, st.BytesFreed, st.LinksRemoved, st.UploadsPurged)
+	return nil
+}
+
+// lifecycleCmd applies lifecycle policies on demand or shows what they expired. It works while a server
+// runs on the same storage: one process applies policies at a time, so it waits for a running pass.
+func lifecycleCmd(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: wharf lifecycle run|history [flags]")
+	}
+	sub := args[0]
+	fs, c := commonFlags("lifecycle " + sub)
+	dryRun := fs.Bool("dry-run", false, "report what the policies expire without deleting anything (run)")
+	repository := fs.String("repository", "", "only this repository (run); the repository (history)")
+	limit := fs.Int("limit", 100, "at most this many events (history)")
+	_, app, err := c.parseAndOpen(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	ctx := context.Background()
+	switch sub {
+	case "run":
+		run := registry.LifecycleRun{RegistryID: c.accountID, Repository: *repository, DryRun: *dryRun}
+		results, err := app.Service.RunLifecycle(ctx, run)
+		for wait := 0; errors.Is(err, registry.ErrLifecycleBusy) && wait < 60; wait++ {
+			time.Sleep(time.Second)
+			results, err = app.Service.RunLifecycle(ctx, run)
+		}
+		verb, total := "expired", 0
+		if *dryRun {
+			verb = "would expire"
+		}
+		for _, res := range results {
+			for _, e := range res.Expired {
+				fmt.Printf("%s\t%s\t%s\t%s\trule %d\n", verb, res.Repository, e.Digest, strings.Join(e.Tags, ","), e.Rule)
+				total++
+			}
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%d images %s\n", total, verb)
+	case "history":
+		if *repository == "" {
+			return errors.New("usage: wharf lifecycle history --repository NAME [--limit N]")
+		}
+		events, err := app.Service.LifecycleHistory(ctx, c.accountID, *repository, *limit)
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			fmt.Printf("%s\t%s\t%s\trule %d\tpushed %s\n", e.At.Format(time.RFC3339), e.Digest, strings.Join(e.Tags, ","), e.Rule, e.PushedAt.Format(time.RFC3339))
+		}
+	default:
+		return fmt.Errorf("unknown lifecycle command %q (run, history)", sub)
+	}
 	return nil
 }
 

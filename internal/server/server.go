@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,8 +50,10 @@ type Options struct {
 	TLSKey       string
 	Registry     registry.Config
 	GCInterval   time.Duration // 0 disables the periodic collection
-	Clock        clock.Clock
-	Log          *slog.Logger
+	// LifecycleInterval is how often each repository's lifecycle policy is applied (0: never).
+	LifecycleInterval time.Duration
+	Clock             clock.Clock
+	Log               *slog.Logger
 }
 
 // Stores are the two storage back ends.
@@ -84,6 +87,7 @@ type App struct {
 	Identity *identity.Service
 	Handler  http.Handler
 	log      *slog.Logger
+	audit    []pipeline.Auditor
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
 	NewAdmin *identity.Credentials
 }
@@ -198,7 +202,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: m.instrument(root), log: opts.Log, NewAdmin: newAdmin}, nil
+	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: m.instrument(root), log: opts.Log, audit: audit, NewAdmin: newAdmin}, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -235,12 +239,25 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 		ready <- ln.Addr().String()
 	}
 
-	gcDone := make(chan struct{})
-	gcCtx, stopGC := context.WithCancel(ctx)
-	go func() {
-		defer close(gcDone)
-		a.collectPeriodically(gcCtx)
-	}()
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	for _, task := range []struct {
+		every time.Duration
+		run   func(context.Context)
+	}{
+		{a.opts.GCInterval, a.collectGarbage},
+		// Lifecycle looks for due repositories every minute (or more often with a shorter interval), so
+		// each policy is applied about an interval after it was set or last applied, across restarts.
+		{min(a.opts.LifecycleInterval, time.Minute), a.applyLifecycle},
+	} {
+		if task.every > 0 {
+			background.Add(1)
+			go func() {
+				defer background.Done()
+				every(bgCtx, task.every, task.run)
+			}()
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -251,8 +268,8 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 		err = srv.Shutdown(sctx)
 		cancel()
 	}
-	stopGC()
-	<-gcDone
+	stopBackground()
+	background.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -291,20 +308,46 @@ func WriteAdminCredentials(dataDir string, c *identity.Credentials) (string, err
 	return path, os.WriteFile(path, []byte(body), 0o600)
 }
 
-func (a *App) collectPeriodically(ctx context.Context) {
-	if a.opts.GCInterval <= 0 {
-		return
-	}
-	t := time.NewTicker(a.opts.GCInterval)
+// every runs fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := a.Service.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
-				a.log.Error("garbage collection failed", "err", err)
-			}
+			fn(ctx)
+		}
+	}
+}
+
+func (a *App) collectGarbage(ctx context.Context) {
+	if _, err := a.Service.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
+		a.log.Error("garbage collection failed", "err", err)
+	}
+}
+
+// applyLifecycle applies the lifecycle policies that are due, logs every image it expires and records
+// each repository's expiry in the audit trail (as ECR's PolicyExecutionEvent).
+func (a *App) applyLifecycle(ctx context.Context) {
+	start := a.opts.Clock.Now()
+	results, err := a.Service.RunLifecycle(ctx, registry.LifecycleRun{Due: a.opts.LifecycleInterval})
+	switch {
+	case errors.Is(err, registry.ErrLifecycleBusy):
+		a.log.Debug("lifecycle: another process is applying policies")
+	case err != nil && ctx.Err() == nil:
+		a.log.Error("applying lifecycle policies failed", "err", err)
+	}
+	for _, res := range results {
+		for _, e := range res.Expired {
+			a.log.Info("lifecycle expired an image", "registry", res.RegistryID, "repository", res.Repository,
+				"digest", e.Digest, "tags", e.Tags, "rule_priority", e.Rule)
+		}
+		call := &pipeline.Call{Protocol: "lifecycle", Action: "ecr:PolicyExecutionEvent", RegistryID: res.RegistryID,
+			Repository: res.Repository, Start: start}
+		for _, au := range a.audit {
+			au.Record(call, nil, a.opts.Clock.Now().Sub(start))
 		}
 	}
 }
