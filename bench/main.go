@@ -42,7 +42,7 @@ var (
 	tags     = flag.Int("tags", 1000, "tags in the manifest scenarios")
 	getReqs  = flag.Int("gets", 100000, "manifest GETs in the GET scenario")
 	getConns = flag.Int("clients", 32, "concurrent clients for manifest GETs")
-	only     = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,download,put,get,tags,ecr,pulls,policy (default all)")
+	only     = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,download,put,get,tags,ecr,pulls,policy,lifecycle (default all)")
 )
 
 // The admin key of a server the bench starts; with -addr, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
@@ -96,6 +96,10 @@ func main() {
 	}
 	if want("policy") {
 		policyEvaluation()
+	}
+	if want("lifecycle") {
+		lifecycleEvaluation()
+		lifecyclePass()
 	}
 	if pid > 0 {
 		fmt.Printf("%-34s %s\n", "peak RSS (VmHWM)", vmHWM(pid))

@@ -283,30 +283,11 @@ func FuzzParse(f *testing.F) {
 
 // BenchmarkEvaluate evaluates a 50-rule policy on a repository of 10,000 images with 3 tags each.
 func BenchmarkEvaluate(b *testing.B) {
-	var rules []string
-	for i := 0; i < 48; i++ {
-		rules = append(rules, rule(i+1, fmt.Sprintf(`"tagStatus":"tagged","tagPrefixList":["svc%d-","env%d"],"countType":"imageCountMoreThan","countNumber":%d`, i, i%5, 5+i)))
-	}
-	rules = append(rules, rule(49, `"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7`))
-	rules = append(rules, rule(50, `"tagStatus":"any","countType":"imageCountMoreThan","countNumber":5000`))
-	p, err := lifecycle.Parse(policy(rules...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(3, 4))
-	imgs := make([]lifecycle.Image, 10000)
-	for i := range imgs {
-		imgs[i] = lifecycle.Image{
-			Digest:   fmt.Sprintf("sha256:%064d", i),
-			Tags:     []string{fmt.Sprintf("svc%d-%d", r.IntN(60), i), fmt.Sprintf("env%d-%d", r.IntN(6), i), fmt.Sprintf("build-%d", i)},
-			PushedAt: now.Add(-time.Duration(r.IntN(90*24*60)) * time.Minute),
-		}
-	}
+	p, imgs, at := lifecycle.BenchmarkSetup()
 	b.ReportAllocs()
-	b.ResetTimer()
 	var n int
-	for i := 0; i < b.N; i++ {
-		n = len(p.Evaluate(imgs, now))
+	for b.Loop() {
+		n = len(p.Evaluate(imgs, at))
 	}
 	b.ReportMetric(float64(n), "expired")
 }
