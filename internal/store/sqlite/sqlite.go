@@ -12,11 +12,11 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
-	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/store/sqlstore"
 )
 
 var errClosed = errors.New("sqlite: store closed")
@@ -34,33 +34,22 @@ type Store struct {
 	mu     sync.RWMutex // guards closed against Update racing Close
 	closed bool
 
-	stmts *stmtCache // prepared statements of the readers
+	stmts *sqlstore.StmtCache // prepared statements of the readers
 }
 
-// stmtCache prepares each query once per database; database/sql then keeps it prepared per connection.
-type stmtCache struct {
-	db *sql.DB
-	m  sync.Map // query -> *sql.Stmt
-}
-
-func (c *stmtCache) get(query string) (*sql.Stmt, error) {
-	if st, ok := c.m.Load(query); ok {
-		return st.(*sql.Stmt), nil
+// dialect is SQLite's: ? placeholders, and its constraint error codes.
+var dialect = &sqlstore.Dialect{Constraint: func(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+		switch se.ExtendedCode {
+		case sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique:
+			return store.ErrExists
+		case sqlite3.ErrConstraintForeignKey:
+			return store.ErrNotFound
+		}
 	}
-	st, err := c.db.Prepare(query)
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := c.m.LoadOrStore(query, st); loaded {
-		st.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return st, nil
-}
-
-func (c *stmtCache) close() {
-	c.m.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
-}
+	return nil
+}}
 
 type job struct {
 	ctx  context.Context
@@ -78,7 +67,7 @@ func Open(path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	if err := migrate(w); err != nil {
+	if err := sqlstore.Migrate(w, dialect); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
@@ -91,7 +80,7 @@ func Open(path string) (*Store, error) {
 	r.SetMaxIdleConns(16)
 	r.SetConnMaxLifetime(0)
 	s := &Store{w: w, r: r, jobs: make(chan *job, maxGroup), done: make(chan struct{}),
-		stmts: &stmtCache{db: r}}
+		stmts: sqlstore.NewStmtCache(r)}
 	go s.commitLoop()
 	return s, nil
 }
@@ -107,7 +96,7 @@ func (s *Store) Close() error {
 	close(s.jobs)
 	s.mu.Unlock()
 	<-s.done
-	s.stmts.close()
+	s.stmts.Close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -118,7 +107,7 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(&txn{ctx: ctx, tx: tx, stmts: s.stmts})
+	return fn(sqlstore.NewTx(ctx, tx, s.stmts, dialect))
 }
 
 // Update queues fn for the committer and waits until its group is durable.
@@ -218,39 +207,5 @@ func runJob(j *job, tx *sql.Tx) (err error) {
 			err = fmt.Errorf("sqlite: transaction panicked: %v", r)
 		}
 	}()
-	return j.fn(&txn{ctx: j.ctx, tx: tx})
-}
-
-// mapErr turns driver errors into the store's.
-func mapErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.ErrNotFound
-	}
-	var se sqlite3.Error
-	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
-		switch se.ExtendedCode {
-		case sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique:
-			return fmt.Errorf("%w: %v", store.ErrExists, err)
-		case sqlite3.ErrConstraintForeignKey:
-			return fmt.Errorf("%w: %v", store.ErrNotFound, err)
-		}
-	}
-	return err
-}
-
-func ts(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func tm(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
+	return j.fn(sqlstore.NewTx(j.ctx, tx, nil, dialect))
 }

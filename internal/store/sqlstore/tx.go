@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -10,35 +10,45 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
-// txn implements store.Tx over a SQLite transaction. Read transactions prepare each statement once per
-// connection (stmts); the committer's single connection is busy inside its transaction, so writes
-// prepare as they go (stmts is nil).
+// txn implements store.Tx over a database/sql transaction. With a statement cache, each statement is
+// prepared once per connection; without one (a writer whose connection is busy inside its transaction),
+// statements are prepared as they go.
 type txn struct {
 	ctx   context.Context
 	tx    *sql.Tx
-	stmts *stmtCache
+	stmts *StmtCache
+	d     *Dialect
+}
+
+// NewTx returns the store.Tx of a transaction in dialect d; stmts may be nil.
+func NewTx(ctx context.Context, tx *sql.Tx, stmts *StmtCache, d *Dialect) store.Tx {
+	return &txn{ctx: ctx, tx: tx, stmts: stmts, d: d}
 }
 
 func (t *txn) exec(query string, args ...any) (sql.Result, error) {
-	res, err := t.tx.ExecContext(t.ctx, query, args...)
-	return res, mapErr(err)
+	res, err := t.tx.ExecContext(t.ctx, t.d.rewrite(query), args...)
+	return res, t.d.mapErr(err)
 }
 
 func (t *txn) query(query string, args ...any) (*sql.Rows, error) {
+	query = t.d.rewrite(query)
 	if t.stmts == nil {
-		return t.tx.QueryContext(t.ctx, query, args...)
+		rows, err := t.tx.QueryContext(t.ctx, query, args...)
+		return rows, t.d.mapErr(err)
 	}
 	st, err := t.stmts.get(query)
 	if err != nil {
 		return nil, err
 	}
-	return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
+	rows, err := t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
+	return rows, t.d.mapErr(err)
 }
 
 // row is *sql.Row's Scan for a cached statement.
 type row struct {
 	rows *sql.Rows
 	err  error
+	d    *Dialect
 }
 
 func (r row) Scan(dest ...any) error {
@@ -48,19 +58,19 @@ func (r row) Scan(dest ...any) error {
 	defer r.rows.Close()
 	if !r.rows.Next() {
 		if err := r.rows.Err(); err != nil {
-			return err
+			return r.d.mapErr(err)
 		}
 		return sql.ErrNoRows
 	}
 	if err := r.rows.Scan(dest...); err != nil {
 		return err
 	}
-	return r.rows.Close()
+	return r.d.mapErr(r.rows.Close())
 }
 
 func (t *txn) queryRow(query string, args ...any) row {
 	rows, err := t.query(query, args...)
-	return row{rows, err}
+	return row{rows, err, t.d}
 }
 
 // affected runs an exec and returns store.ErrNotFound when it touched no row.
@@ -100,22 +110,17 @@ const (
 
 func scanRepo(sc interface{ Scan(...any) error }) (*store.Repository, error) {
 	var r store.Repository
-	var created int64
-	if err := sc.Scan(&r.ID, &r.RegistryID, &r.Name, &created, &r.TagMutability, &r.ScanOnPush, &r.EncryptionType, &r.KMSKey); err != nil {
+	var created, scan int64
+	if err := sc.Scan(&r.ID, &r.RegistryID, &r.Name, &created, &r.TagMutability, &scan, &r.EncryptionType, &r.KMSKey); err != nil {
 		return nil, mapErr(err)
 	}
-	r.CreatedAt = tm(created)
+	r.CreatedAt, r.ScanOnPush = tm(created), scan != 0
 	return &r, nil
 }
 
 func (t *txn) CreateRepository(r *store.Repository) error {
-	res, err := t.exec(`INSERT INTO repositories (registry_id, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, r.RegistryID, r.Name, ts(r.CreatedAt), r.TagMutability, r.ScanOnPush, r.EncryptionType, r.KMSKey)
-	if err != nil {
-		return err
-	}
-	r.ID, err = res.LastInsertId()
-	return err
+	return t.queryRow(`INSERT INTO repositories (registry_id, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, r.RegistryID, r.Name, ts(r.CreatedAt), r.TagMutability, boolInt(r.ScanOnPush), r.EncryptionType, r.KMSKey).Scan(&r.ID)
 }
 
 func (t *txn) GetRepository(registryID, name string) (*store.Repository, error) {
@@ -137,7 +142,7 @@ func (t *txn) CountRepositories(registryID string) (n int, err error) {
 
 func (t *txn) UpdateRepository(r *store.Repository) error {
 	return t.affected(`UPDATE repositories SET tag_mutability = ?, scan_on_push = ?, encryption_type = ?, kms_key = ? WHERE id = ?`,
-		r.TagMutability, r.ScanOnPush, r.EncryptionType, r.KMSKey, r.ID)
+		r.TagMutability, boolInt(r.ScanOnPush), r.EncryptionType, r.KMSKey, r.ID)
 }
 
 func (t *txn) DeleteRepository(id int64) error {
@@ -146,7 +151,7 @@ func (t *txn) DeleteRepository(id int64) error {
 
 func (t *txn) PutBlob(b store.Blob) error {
 	res, err := t.exec(`INSERT INTO blobs (digest, size, status, touched_at) VALUES (?, ?, 0, ?)
-		ON CONFLICT (digest) DO UPDATE SET touched_at = MAX(touched_at, excluded.touched_at) WHERE status = 0`,
+		ON CONFLICT (digest) DO UPDATE SET touched_at = GREATEST(blobs.touched_at, excluded.touched_at) WHERE blobs.status = 0`,
 		b.Digest.String(), b.Size, ts(b.TouchedAt))
 	if err != nil {
 		return err
@@ -193,11 +198,11 @@ func (t *txn) GarbageBlobs(cutoff time.Time, limit int) ([]store.Blob, error) {
 }
 
 func (t *txn) LinkBlob(repoID int64, d digest.Digest, at time.Time) error {
-	if err := t.affected(`UPDATE blobs SET touched_at = MAX(touched_at, ?) WHERE digest = ? AND status = 0`, ts(at), d.String()); err != nil {
+	if err := t.affected(`UPDATE blobs SET touched_at = GREATEST(touched_at, ?) WHERE digest = ? AND status = 0`, ts(at), d.String()); err != nil {
 		return err
 	}
 	_, err := t.exec(`INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)
-		ON CONFLICT DO UPDATE SET linked_at = MAX(linked_at, excluded.linked_at)`, repoID, d.String(), ts(at))
+		ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = GREATEST(repository_blobs.linked_at, excluded.linked_at)`, repoID, d.String(), ts(at))
 	return err
 }
 
@@ -303,7 +308,7 @@ func (t *txn) Referrers(repoID int64, subject digest.Digest) ([]store.Image, err
 
 func (t *txn) TouchPulls(repoID int64, pulls map[digest.Digest]time.Time) error {
 	for d, at := range pulls {
-		if _, err := t.exec(`UPDATE images SET last_pulled_at = MAX(last_pulled_at, ?) WHERE repository_id = ? AND digest = ?`, ts(at), repoID, d.String()); err != nil {
+		if _, err := t.exec(`UPDATE images SET last_pulled_at = GREATEST(last_pulled_at, ?) WHERE repository_id = ? AND digest = ?`, ts(at), repoID, d.String()); err != nil {
 			return err
 		}
 	}
@@ -413,6 +418,13 @@ func (t *txn) UploadExists(id string) (bool, error) {
 	var n int
 	err := t.queryRow(`SELECT COUNT(*) FROM uploads WHERE id = ?`, id).Scan(&n)
 	return n > 0, mapErr(err)
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func nonNil(b []byte) []byte {
