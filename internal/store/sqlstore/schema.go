@@ -219,9 +219,6 @@ CREATE TABLE leases (
 // Migrate brings a database's schema up to date: each migration once, in order, each in its own
 // transaction. On PostgreSQL an advisory lock serialises nodes that start together.
 func Migrate(db *sql.DB, d *Dialect) error {
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return err
-	}
 	for {
 		done, err := migrateOne(db, d)
 		if err != nil || done {
@@ -244,6 +241,9 @@ func migrateOne(db *sql.DB, d *Dialect) (done bool, err error) {
 		if _, err := tx.Exec(`SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return false, err
 		}
+	}
+	if _, err := tx.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return false, err
 	}
 	var v int
 	if err := tx.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {

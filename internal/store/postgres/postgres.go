@@ -1,0 +1,119 @@
+// Package postgres keeps Wharf's metadata in PostgreSQL, for several stateless nodes sharing one database.
+// It runs the same SQL and the same schema migrations as the embedded SQLite store (package sqlstore).
+//
+// Writes run in SERIALIZABLE transactions, retried when PostgreSQL reports a serialization failure, so every
+// Update behaves as if it ran alone, as on SQLite, whatever the other nodes do meanwhile.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/store/sqlstore"
+)
+
+// dialect is PostgreSQL's: $n placeholders, and its SQLSTATE codes for constraint violations.
+var dialect = &sqlstore.Dialect{Postgres: true, Constraint: func(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return store.ErrExists
+		case "23503": // foreign_key_violation
+			return store.ErrNotFound
+		}
+	}
+	return nil
+}}
+
+// maxAttempts bounds the retries of an Update that keeps meeting concurrent changes.
+const maxAttempts = 20
+
+// Store is a store.Store on a PostgreSQL database.
+type Store struct {
+	db *sql.DB
+}
+
+// Open connects to the database at url (postgres://user:password@host:port/database?…) and brings its
+// schema up to date.
+func Open(url string) (*Store, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := sqlstore.Migrate(db, dialect); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.db.Close() }
+
+// View runs fn in a read-only transaction on one snapshot.
+func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(sqlstore.NewTx(ctx, tx, nil, dialect))
+}
+
+// Update runs fn in a serializable transaction and commits it, running it again (up to maxAttempts times)
+// when PostgreSQL aborts it for a concurrent change. fn must not have effects outside the transaction.
+func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		if err = s.update(ctx, fn); !retryable(err) {
+			return err
+		}
+		select { // back off a little, more with each attempt, so contenders spread out
+		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("%w: %v", store.ErrConflict, err)
+}
+
+func (s *Store) update(ctx context.Context, fn func(store.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			tx.Rollback()
+			err = fmt.Errorf("postgres: transaction panicked: %v", r)
+		}
+	}()
+	if err := fn(sqlstore.NewTx(ctx, tx, nil, dialect)); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// retryable tells a serialization failure or a deadlock, which running the transaction again resolves.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
