@@ -35,16 +35,52 @@ if [ ! -x "$TOOLS/oci-conformance.test" ] || [ ! -f "$TOOLS/.conformance-$CONFOR
   touch "$TOOLS/.conformance-$CONFORMANCE_VERSION"
 fi
 
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
 command -v aws >/dev/null 2>&1 || missing="$missing awscli"
 python3 -c 'import boto3' >/dev/null 2>&1 || missing="$missing python3-boto3"
 if [ -n "$missing" ]; then
   step "installing Debian packages:$missing"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
+
+# A free loopback port.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# A real PostgreSQL server for the PostgreSQL store's tests and the multi-node tests: Debian's package
+# (installed when missing), a throwaway cluster in a temporary directory, on 127.0.0.1 only.
+start_postgres() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [ -z "$bin" ]; then
+    step "installing Debian package: postgresql"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+  PGTMP=$(mktemp -d /tmp/wharf-pg.XXXXXX)
+  local port as=()
+  port=$(free_port)
+  if [ "$(id -u)" = 0 ]; then # PostgreSQL refuses to run as root
+    chown postgres "$PGTMP"
+    as=(runuser -u postgres --)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$PGTMP/data" -U wharf --auth=trust -E UTF8 >/dev/null
+  "${as[@]}" "$bin/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/log" -w -o \
+    "-p $port -k $PGTMP -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+  PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$PGTMP/data" -m immediate stop)
+  export WHARF_TEST_POSTGRES="postgres://wharf@127.0.0.1:$port/postgres?sslmode=disable"
+}
+cleanup() {
+  if [ -n "${PG_STOP+x}" ]; then "${PG_STOP[@]}" >/dev/null 2>&1 || true; fi
+  if [ -n "${PGTMP:-}" ]; then rm -rf "$PGTMP"; fi
+}
+trap cleanup EXIT
+step "starting PostgreSQL"
+start_postgres
+echo "PostgreSQL at $WHARF_TEST_POSTGRES"
 
 step "gofmt and go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*'))
