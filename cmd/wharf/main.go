@@ -104,13 +104,21 @@ type common struct {
 	cacheTTL     time.Duration
 	limits       registry.Limits
 	manifestSize int64
+	storage      server.Storage
+	blobRedirect bool
 }
 
 func commonFlags(name string) (*flag.FlagSet, *common) {
 	fs := flag.NewFlagSet("wharf "+name, flag.ContinueOnError)
 	c := &common{}
 	fs.String("config", "", "JSON config file of flag names and values")
-	fs.StringVar(&c.dataDir, "data-dir", "./wharf-data", "directory for metadata and blobs")
+	fs.StringVar(&c.dataDir, "data-dir", "./wharf-data", "directory for metadata and blobs (with the embedded stores)")
+	fs.StringVar(&c.storage.Metadata, "metadata", "", "PostgreSQL URL for the metadata, postgres://user:password@host:port/db (default: SQLite in the data directory)")
+	fs.StringVar(&c.storage.Blobs, "blobs", "", "S3 bucket for the blobs, s3://bucket/prefix (default: files in the data directory)")
+	fs.StringVar(&c.storage.S3Endpoint, "s3-endpoint", "", "endpoint of an S3-compatible service (MinIO, Ceph, versitygw …); default AWS S3")
+	fs.StringVar(&c.storage.S3Region, "s3-region", "", "region of the bucket (default: AWS_REGION)")
+	fs.BoolVar(&c.storage.S3ForcePathStyle, "s3-force-path-style", false, "address the bucket in the path (most S3-compatible services)")
+	fs.BoolVar(&c.blobRedirect, "blob-redirect", true, "send registry clients to presigned S3 URLs for layer bytes (false: proxy them through Wharf)")
 	fs.StringVar(&c.accountID, "account-id", "000000000000", "12-digit id of the default account (its registry)")
 	fs.StringVar(&c.region, "region", "us-east-1", "the region this installation serves")
 	fs.StringVar(&c.hostname, "hostname", "", "registry host in repository URIs and proxyEndpoint (default: the listen address)")
@@ -147,7 +155,8 @@ func (c *common) registryConfig() registry.Config {
 	if cacheTTL == 0 {
 		cacheTTL = -1 // 0 means no cache here; the core reads zero as its default
 	}
-	return registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: grace, UploadTTL: c.uploadTTL, ManifestCacheTTL: cacheTTL}
+	return registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: grace, UploadTTL: c.uploadTTL, ManifestCacheTTL: cacheTTL,
+		BlobRedirect: c.blobRedirect}
 }
 
 // parseAndOpen parses a one-shot command's flags and opens the stores and the core; it returns the
@@ -167,7 +176,7 @@ func (c *common) open() (*server.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := server.OpenStores(c.dataDir)
+	st, err := c.openStorage()
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +186,15 @@ func (c *common) open() (*server.App, error) {
 		return nil, err
 	}
 	return app, nil
+}
+
+func (c *common) openStorage() (*server.Stores, error) {
+	st := c.storage
+	st.DataDir = c.dataDir
+	if st.Metadata != "" && c.serverSecret == "" {
+		return nil, errors.New("with --metadata on PostgreSQL, set --server-secret (WHARF_SERVER_SECRET): every node must share it")
+	}
+	return server.OpenStorage(context.Background(), st)
 }
 
 func (c *common) options(log *slog.Logger) server.Options {
@@ -204,7 +222,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := server.OpenStores(c.dataDir)
+	st, err := c.openStorage()
 	if err != nil {
 		return err
 	}
@@ -299,6 +317,10 @@ func gc(args []string) error {
 	}
 	defer app.Close()
 	st, err := app.Service.CollectGarbage(context.Background())
+	for wait := 0; errors.Is(err, registry.ErrGCBusy) && wait < 60; wait++ { // a server's pass is running
+		time.Sleep(time.Second)
+		st, err = app.Service.CollectGarbage(context.Background())
+	}
 	if err != nil {
 		return err
 	}

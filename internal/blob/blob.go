@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -39,4 +40,10 @@ type Store interface {
 	Cancel(ctx context.Context, id string) error
 	// Uploads lists the ids of uploads present in the store, to remove abandoned ones.
 	Uploads(ctx context.Context) ([]string, error)
+}
+
+// Presigner is implemented by stores whose blobs clients can fetch directly (S3): URL returns a URL that
+// GETs blob d without credentials until ttl has passed.
+type Presigner interface {
+	URL(ctx context.Context, d digest.Digest, ttl time.Duration) (string, error)
 }

@@ -128,6 +128,12 @@ func init() {
 		} else if err != nil {
 			return nil, err
 		}
+		// Like ECR, a presigned URL of the object store when there is one.
+		if u, err := h.Service.BlobURL(ctx, c.RegistryID, in.RepositoryName, d, downloadURLTTL); err != nil {
+			return nil, err
+		} else if u != "" {
+			return map[string]any{"downloadUrl": u, "layerDigest": d.String()}, nil
+		}
 		path := "/v2/" + in.RepositoryName + "/blobs/" + d.String()
 		tok := h.Identity.IssueScopedToken(c.Caller, h.Clock.Now().Add(downloadURLTTL), oci.PresignScope("GET", path))
 		u := h.Scheme + "://" + h.registryHost(c.RegistryID) + path + "?" + url.Values{oci.PresignParam: {tok}}.Encode()

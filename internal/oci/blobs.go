@@ -19,6 +19,9 @@ import (
 
 var specsVersioned = specs.Versioned{SchemaVersion: 2}
 
+// redirectTTL is how long the presigned URL of a blob redirect works: long enough for a slow pull to start.
+const redirectTTL = 20 * time.Minute
+
 func (h *Handler) getBlob(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
 	d, err := registry.ParseDigest(rt.ref)
 	if err != nil {
@@ -36,6 +39,14 @@ func (h *Handler) getBlob(ctx context.Context, w http.ResponseWriter, r *http.Re
 		hd.Set("Etag", `"`+d.String()+`"`)
 		hd.Set("Accept-Ranges", "bytes")
 		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	// With an object store behind, the bytes come from it directly: a redirect to a presigned URL.
+	if u, err := h.Service.BlobURL(ctx, reg, rt.name, d, redirectTTL); err != nil {
+		return err
+	} else if u != "" {
+		hd.Set("Docker-Content-Digest", d.String())
+		http.Redirect(w, r, u, http.StatusTemporaryRedirect)
 		return nil
 	}
 	_, rc, err := h.Service.OpenBlob(ctx, reg, rt.name, d)

@@ -65,6 +65,20 @@ func (s *Service) OpenBlob(ctx context.Context, registryID, name string, d diges
 	return info, rc, internal(err)
 }
 
+// BlobURL returns a URL from which a client fetches a blob visible in the repository directly from the blob
+// store, valid for ttl, when the blob store can presign one and Config.BlobRedirect is on; otherwise "".
+func (s *Service) BlobURL(ctx context.Context, registryID, name string, d digest.Digest, ttl time.Duration) (string, error) {
+	p, ok := s.blobs.(blob.Presigner)
+	if !ok || !s.cfg.BlobRedirect {
+		return "", nil
+	}
+	if _, err := s.StatBlob(ctx, registryID, name, d); err != nil {
+		return "", err
+	}
+	u, err := p.URL(ctx, d, ttl)
+	return u, internal(err)
+}
+
 // DeleteBlob removes a blob from a repository. The bytes go when no repository holds the blob any more
 // (garbage collection). A blob an image of the repository still uses is not removed.
 func (s *Service) DeleteBlob(ctx context.Context, registryID, name string, d digest.Digest) error {

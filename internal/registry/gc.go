@@ -17,6 +17,31 @@ type GCStats struct {
 
 const gcBatch = 500
 
+// gcLease is held by the one process collecting garbage.
+const gcLease = "gc"
+
+// ErrGCBusy is returned when another process is collecting garbage.
+var ErrGCBusy = errf(KindTryAgain, "garbage collection is running in another process; try again later")
+
+// lease takes the named lease for this call under a new holder id, or returns busy when another process
+// holds it. release gives it back.
+func (s *Service) lease(ctx context.Context, name string, busy error) (holder string, release func(), err error) {
+	holder = newID()
+	var ok bool
+	if err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
+		ok, err = tx.AcquireLease(name, holder, s.clock.Now(), leaseTTL)
+		return err
+	}); err != nil {
+		return "", nil, internal(err)
+	}
+	if !ok {
+		return "", nil, busy
+	}
+	return holder, func() {
+		s.meta.Update(context.WithoutCancel(ctx), func(tx store.Tx) error { return tx.ReleaseLease(name, holder) })
+	}, nil
+}
+
 // CollectGarbage reclaims storage online, while pushes and pulls go on:
 //  1. upload sessions idle longer than the upload TTL are dropped;
 //  2. repository links to blobs that no image of the repository uses are removed, once older than the
@@ -24,8 +49,15 @@ const gcBatch = 500
 //  3. blobs no repository links, untouched for the grace period, are marked Deleting in one transaction
 //     that re-checks those conditions, then their bytes are deleted, then their rows. A push that meets a
 //     Deleting blob waits for it to be gone and stores it again, so no image ever references a deleted blob.
+//
+// One process collects at a time (a lease in the metadata store); another gets ErrGCBusy.
 func (s *Service) CollectGarbage(ctx context.Context) (GCStats, error) {
 	var st GCStats
+	_, release, err := s.lease(ctx, gcLease, ErrGCBusy)
+	if err != nil {
+		return st, err
+	}
+	defer release()
 	now := s.clock.Now()
 	cutoff := now.Add(-s.cfg.GCGrace)
 

@@ -195,20 +195,15 @@ var ErrLifecycleBusy = errf(KindTryAgain, "lifecycle policies are being applied 
 // and sets the policy's lastEvaluatedAt. One process at a time does this (a lease in the metadata store);
 // a dry run takes no lease and changes nothing.
 func (s *Service) RunLifecycle(ctx context.Context, run LifecycleRun) ([]LifecycleResult, error) {
-	holder := newID()
+	var holder string
 	if !run.DryRun {
-		var ok bool
-		if err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
-			ok, err = tx.AcquireLease(lifecycleLease, holder, s.clock.Now(), leaseTTL)
-			return err
-		}); err != nil {
-			return nil, internal(err)
-		}
-		if !ok {
-			return nil, ErrLifecycleBusy
+		var release func()
+		var err error
+		if holder, release, err = s.lease(ctx, lifecycleLease, ErrLifecycleBusy); err != nil {
+			return nil, err
 		}
 		defer func() {
-			s.meta.Update(context.WithoutCancel(ctx), func(tx store.Tx) error { return tx.ReleaseLease(lifecycleLease, holder) })
+			release()
 			s.cache.invalidate()
 		}()
 	}

@@ -57,6 +57,9 @@ type Config struct {
 	// command, another node) changed its tag. Changes made through this Service invalidate at once.
 	// Default 1 second; negative disables the cache.
 	ManifestCacheTTL time.Duration
+	// BlobRedirect sends clients to the blob store for layer bytes (a presigned S3 URL) when the blob store
+	// can presign; off, Wharf proxies the bytes.
+	BlobRedirect bool
 }
 
 // Service is the registry core.

@@ -21,6 +21,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/authz"
 	"github.com/wharf-dev/wharf/internal/blob"
 	blobfs "github.com/wharf-dev/wharf/internal/blob/fs"
+	blobs3 "github.com/wharf-dev/wharf/internal/blob/s3"
 	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/ecrapi"
 	"github.com/wharf-dev/wharf/internal/iamapi"
@@ -30,6 +31,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/sigv4"
 	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/store/postgres"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
 )
 
@@ -64,14 +66,55 @@ type Stores struct {
 
 // OpenStores opens the embedded stores in a data directory: SQLite metadata and filesystem blobs.
 func OpenStores(dataDir string) (*Stores, error) {
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, err
+	return OpenStorage(context.Background(), Storage{DataDir: dataDir})
+}
+
+// Storage says where metadata and blobs live. The zero values are the embedded stores in DataDir.
+type Storage struct {
+	DataDir string
+	// Metadata is "" (SQLite in DataDir) or a PostgreSQL URL, postgres://user:password@host:port/db?….
+	Metadata string
+	// Blobs is "" (files in DataDir) or an S3 bucket and key prefix, s3://bucket/prefix.
+	Blobs            string
+	S3Endpoint       string // an S3-compatible service instead of AWS S3
+	S3Region         string // default: AWS_REGION
+	S3ForcePathStyle bool
+}
+
+// Shared tells whether several nodes can share this storage (nothing of it is on a node's disk).
+func (s Storage) Shared() bool { return s.Metadata != "" && s.Blobs != "" }
+
+// OpenStorage opens the metadata and blob stores.
+func OpenStorage(ctx context.Context, s Storage) (*Stores, error) {
+	if (s.Metadata == "" || s.Blobs == "") && s.DataDir != "" {
+		if err := os.MkdirAll(s.DataDir, 0o755); err != nil {
+			return nil, err
+		}
 	}
-	meta, err := sqlite.Open(filepath.Join(dataDir, "wharf.db"))
+	var meta store.Store
+	var err error
+	switch {
+	case s.Metadata == "":
+		meta, err = sqlite.Open(filepath.Join(s.DataDir, "wharf.db"))
+	case strings.HasPrefix(s.Metadata, "postgres://"), strings.HasPrefix(s.Metadata, "postgresql://"):
+		meta, err = postgres.Open(s.Metadata)
+	default:
+		return nil, fmt.Errorf("--metadata %q: want a postgres:// URL, or nothing for SQLite in the data directory", s.Metadata)
+	}
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := blobfs.New(dataDir)
+	var blobs blob.Store
+	switch {
+	case s.Blobs == "":
+		blobs, err = blobfs.New(s.DataDir)
+	case strings.HasPrefix(s.Blobs, "s3://"):
+		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(s.Blobs, "s3://"), "/")
+		blobs, err = blobs3.New(ctx, blobs3.Config{Bucket: bucket, Prefix: prefix, Endpoint: s.S3Endpoint,
+			Region: s.S3Region, ForcePathStyle: s.S3ForcePathStyle, UploadGrace: time.Hour})
+	default:
+		err = fmt.Errorf("--blobs %q: want s3://bucket/prefix, or nothing for files in the data directory", s.Blobs)
+	}
 	if err != nil {
 		meta.Close()
 		return nil, err
@@ -323,7 +366,9 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 }
 
 func (a *App) collectGarbage(ctx context.Context) {
-	if _, err := a.Service.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
+	if _, err := a.Service.CollectGarbage(ctx); errors.Is(err, registry.ErrGCBusy) {
+		a.log.Debug("garbage collection: another process is collecting")
+	} else if err != nil && ctx.Err() == nil {
 		a.log.Error("garbage collection failed", "err", err)
 	}
 }

@@ -47,6 +47,10 @@ type Config struct {
 	Endpoint       string // another S3-compatible service, e.g. http://127.0.0.1:9000
 	ForcePathStyle bool   // bucket in the path instead of the host name (most S3-compatible services)
 	PartSize       int64  // multipart part size; default 16 MiB, at least MinPartSize
+	// UploadGrace hides uploads touched more recently than this from Uploads, so a node cleaning up
+	// abandoned uploads leaves alone those other nodes are still writing (a monolithic upload has no
+	// session yet). Zero lists every upload.
+	UploadGrace time.Duration
 }
 
 // Store is a blob.Store on an S3 bucket.
@@ -56,6 +60,7 @@ type Store struct {
 	bucket  string
 	prefix  string
 	part    int64
+	grace   time.Duration
 }
 
 // New returns a store on the configured bucket. It checks that the bucket is reachable.
@@ -80,7 +85,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	s := &Store{client: client, presign: s3.NewPresignClient(client), bucket: cfg.Bucket, prefix: cfg.Prefix, part: cfg.PartSize}
+	s := &Store{client: client, presign: s3.NewPresignClient(client), bucket: cfg.Bucket, prefix: cfg.Prefix, part: cfg.PartSize,
+		grace: cfg.UploadGrace}
 	if s.part == 0 {
 		s.part = 16 << 20
 	}
@@ -539,19 +545,32 @@ func (s *Store) deleteKey(ctx context.Context, key string) error {
 	return nil
 }
 
-// Uploads lists the uploads in the bucket.
+// Uploads lists the uploads in the bucket untouched for the upload grace period.
 func (s *Store) Uploads(ctx context.Context) ([]string, error) {
 	prefix := s.prefix + "uploads/"
+	touched := map[string]time.Time{}
 	var ids []string
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix, Delimiter: aws.String("/")})
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, err
 		}
-		for _, cp := range page.CommonPrefixes {
-			ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), prefix), "/"))
+		for _, o := range page.Contents {
+			id, _, _ := strings.Cut(strings.TrimPrefix(aws.ToString(o.Key), prefix), "/")
+			if _, seen := touched[id]; !seen {
+				ids = append(ids, id)
+			}
+			if t := aws.ToTime(o.LastModified); t.After(touched[id]) {
+				touched[id] = t
+			}
 		}
 	}
-	return ids, nil
+	out := ids[:0]
+	for _, id := range ids {
+		if s.grace <= 0 || time.Since(touched[id]) >= s.grace {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }

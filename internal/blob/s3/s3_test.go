@@ -21,10 +21,14 @@ import (
 )
 
 // server returns the S3 endpoint and bucket scripts/test.sh starts (WHARF_TEST_S3=http://host:port/bucket,
-// with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Without one the test is skipped in a plain `go test`,
+// with WHARF_TEST_S3_ACCESS_KEY and WHARF_TEST_S3_SECRET_KEY). Without one the test is skipped in a plain `go test`,
 // and fails when the end-to-end suite runs (WHARF_E2E=1).
 func server(t *testing.T) (endpoint, bucket string) {
 	u := os.Getenv("WHARF_TEST_S3")
+	if key := os.Getenv("WHARF_TEST_S3_ACCESS_KEY"); key != "" {
+		t.Setenv("AWS_ACCESS_KEY_ID", key)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", os.Getenv("WHARF_TEST_S3_SECRET_KEY"))
+	}
 	if u == "" {
 		if os.Getenv("WHARF_E2E") == "1" {
 			t.Fatal("WHARF_TEST_S3 is not set; scripts/test.sh starts an S3 server and sets it")
