@@ -58,6 +58,7 @@ type wharfProc struct {
 	dir  string
 	addr string
 	args []string
+	env  []string // more environment of the server process
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
 }
@@ -87,7 +88,7 @@ const (
 
 func (s *wharfProc) start() {
 	s.t.Helper()
-	s.startWithEnv([]string{"WHARF_ADMIN_ACCESS_KEY_ID=" + adminKeyID, "WHARF_ADMIN_SECRET_ACCESS_KEY=" + adminSecret})
+	s.startWithEnv(append([]string{"WHARF_ADMIN_ACCESS_KEY_ID=" + adminKeyID, "WHARF_ADMIN_SECRET_ACCESS_KEY=" + adminSecret}, s.env...))
 }
 
 func (s *wharfProc) startWithEnv(env []string) {
@@ -178,10 +179,29 @@ func (s *wharfProc) login() string {
 	return pw
 }
 
-// wharf runs a wharf subcommand on the server's data directory.
+// wharf runs a wharf subcommand on the server's storage.
 func (s *wharfProc) wharf(args ...string) string {
 	s.t.Helper()
-	return run(s.t, wharfBin, append(args, "--data-dir", s.dir)...)
+	out, err := runEnv(s.t, s.env, nil, wharfBin, append(append(args, "--data-dir", s.dir), s.storageArgs()...)...)
+	if err != nil {
+		s.t.Fatalf("wharf %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// storageArgs are the server's flags that say where its storage is (and the secret its nodes share).
+func (s *wharfProc) storageArgs() []string {
+	var out []string
+	for i := 0; i < len(s.args); i++ {
+		switch s.args[i] {
+		case "--metadata", "--blobs", "--s3-endpoint", "--server-secret":
+			out = append(out, s.args[i], s.args[i+1])
+			i++
+		case "--s3-force-path-style":
+			out = append(out, s.args[i])
+		}
+	}
+	return out
 }
 
 func run(t *testing.T, name string, args ...string) string {

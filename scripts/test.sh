@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 CRANE_VERSION=v0.22.1
 ORAS_VERSION=v1.3.6
+VERSITYGW_VERSION=v1.8.0
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 TOOLS="$PWD/.tools/bin"
 mkdir -p "$TOOLS"
@@ -23,6 +24,7 @@ install_go_tool() { # name package version
 }
 install_go_tool crane github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
 install_go_tool oras oras.land/oras/cmd/oras "$ORAS_VERSION"
+install_go_tool versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"
 
 if [ ! -x "$TOOLS/oci-conformance.test" ] || [ ! -f "$TOOLS/.conformance-$CONFORMANCE_VERSION" ]; then
   step "building the OCI distribution-spec conformance suite $CONFORMANCE_VERSION"
@@ -73,14 +75,34 @@ start_postgres() {
   PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$PGTMP/data" -m immediate stop)
   export WHARF_TEST_POSTGRES="postgres://wharf@127.0.0.1:$port/postgres?sslmode=disable"
 }
+# A real S3 server for the S3 blob store's tests and the multi-node tests: versitygw (an S3 gateway, built
+# from its Go module above) over a temporary directory, on 127.0.0.1 only, with one bucket.
+start_s3() {
+  S3TMP=$(mktemp -d /tmp/wharf-s3.XXXXXX)
+  mkdir "$S3TMP/wharf-test"
+  local port
+  port=$(free_port)
+  export WHARF_TEST_S3_ACCESS_KEY=wharf-test WHARF_TEST_S3_SECRET_KEY=wharf-test-secret
+  versitygw --access "$WHARF_TEST_S3_ACCESS_KEY" --secret "$WHARF_TEST_S3_SECRET_KEY" --port "127.0.0.1:$port" \
+    posix "$S3TMP" >"$S3TMP.log" 2>&1 &
+  S3_PID=$!
+  for _ in $(seq 100); do
+    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  export WHARF_TEST_S3="http://127.0.0.1:$port/wharf-test"
+}
 cleanup() {
   if [ -n "${PG_STOP+x}" ]; then "${PG_STOP[@]}" >/dev/null 2>&1 || true; fi
   if [ -n "${PGTMP:-}" ]; then rm -rf "$PGTMP"; fi
+  if [ -n "${S3_PID:-}" ]; then kill "$S3_PID" 2>/dev/null || true; wait "$S3_PID" 2>/dev/null || true; fi
+  if [ -n "${S3TMP:-}" ]; then rm -rf "$S3TMP" "$S3TMP.log"; fi
 }
 trap cleanup EXIT
-step "starting PostgreSQL"
+step "starting PostgreSQL and an S3 server"
 start_postgres
-echo "PostgreSQL at $WHARF_TEST_POSTGRES"
+start_s3
+echo "PostgreSQL at $WHARF_TEST_POSTGRES, S3 at $WHARF_TEST_S3"
 
 step "gofmt and go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*'))

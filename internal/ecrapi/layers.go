@@ -129,7 +129,7 @@ func init() {
 			return nil, err
 		}
 		// Like ECR, a presigned URL of the object store when there is one.
-		if u, err := h.Service.BlobURL(ctx, c.RegistryID, in.RepositoryName, d, downloadURLTTL); err != nil {
+		if u, _, err := h.Service.BlobURL(ctx, c.RegistryID, in.RepositoryName, d, downloadURLTTL); err != nil {
 			return nil, err
 		} else if u != "" {
 			return map[string]any{"downloadUrl": u, "layerDigest": d.String()}, nil

@@ -41,10 +41,16 @@ func (h *Handler) getBlob(ctx context.Context, w http.ResponseWriter, r *http.Re
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	// With an object store behind, the bytes come from it directly: a redirect to a presigned URL.
-	if u, err := h.Service.BlobURL(ctx, reg, rt.name, d, redirectTTL); err != nil {
+	// With an object store behind, the bytes come from it directly: a redirect to a presigned URL. A
+	// range the blob cannot satisfy is answered here, as object stores ignore ranges they cannot parse.
+	if u, info, err := h.Service.BlobURL(ctx, reg, rt.name, d, redirectTTL); err != nil {
 		return err
 	} else if u != "" {
+		if rg := r.Header.Get("Range"); rg != "" && !satisfiable(rg, info.Size) {
+			hd.Set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return nil
+		}
 		hd.Set("Docker-Content-Digest", d.String())
 		http.Redirect(w, r, u, http.StatusTemporaryRedirect)
 		return nil
@@ -61,6 +67,38 @@ func (h *Handler) getBlob(ctx context.Context, w http.ResponseWriter, r *http.Re
 	// ServeContent answers Range and If-None-Match; an *os.File goes out with sendfile.
 	http.ServeContent(w, r, "", time.Time{}, rc)
 	return nil
+}
+
+// satisfiable tells whether a Range header names at least one byte of a blob of size bytes: bytes=a-b,
+// bytes=a- or bytes=-n, or a list of them. Anything else is not satisfiable.
+func satisfiable(header string, size int64) bool {
+	spec, ok := strings.CutPrefix(header, "bytes=")
+	if !ok {
+		return false
+	}
+	for _, r := range strings.Split(spec, ",") {
+		first, last, ok := strings.Cut(strings.TrimSpace(r), "-")
+		if !ok {
+			return false
+		}
+		if first == "" { // the last n bytes
+			n, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || n <= 0 || size == 0 {
+				return false
+			}
+			continue
+		}
+		a, err := strconv.ParseInt(first, 10, 64)
+		if err != nil || a < 0 || a >= size {
+			return false
+		}
+		if last != "" {
+			if b, err := strconv.ParseInt(last, 10, 64); err != nil || b < a {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (h *Handler) uploadHeaders(w http.ResponseWriter, name string, st registry.UploadState) {

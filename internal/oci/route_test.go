@@ -54,3 +54,19 @@ func FuzzParseRoute(f *testing.F) {
 		}
 	})
 }
+
+func TestSatisfiableRange(t *testing.T) {
+	for _, c := range []struct {
+		header string
+		size   int64
+		want   bool
+	}{
+		{"bytes=0-99", 100, true}, {"bytes=500-", 1000, true}, {"bytes=-500", 1000, true}, {"bytes=2000-5000", 3000, true},
+		{"bytes=500-0", 1000, false}, {"bytes=1000-", 1000, false}, {"bytes=-0", 1000, false}, {"bytes=0-0", 0, false},
+		{"items=0-1", 10, false}, {"bytes=a-b", 10, false}, {"bytes=5", 10, false}, {"bytes=0-1, 3-2", 10, false}, {"bytes=0-1,4-5", 10, true},
+	} {
+		if got := satisfiable(c.header, c.size); got != c.want {
+			t.Errorf("satisfiable(%q, %d) = %v", c.header, c.size, got)
+		}
+	}
+}

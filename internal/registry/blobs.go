@@ -67,16 +67,17 @@ func (s *Service) OpenBlob(ctx context.Context, registryID, name string, d diges
 
 // BlobURL returns a URL from which a client fetches a blob visible in the repository directly from the blob
 // store, valid for ttl, when the blob store can presign one and Config.BlobRedirect is on; otherwise "".
-func (s *Service) BlobURL(ctx context.Context, registryID, name string, d digest.Digest, ttl time.Duration) (string, error) {
+func (s *Service) BlobURL(ctx context.Context, registryID, name string, d digest.Digest, ttl time.Duration) (string, BlobInfo, error) {
 	p, ok := s.blobs.(blob.Presigner)
 	if !ok || !s.cfg.BlobRedirect {
-		return "", nil
+		return "", BlobInfo{}, nil
 	}
-	if _, err := s.StatBlob(ctx, registryID, name, d); err != nil {
-		return "", err
+	info, err := s.StatBlob(ctx, registryID, name, d)
+	if err != nil {
+		return "", info, err
 	}
 	u, err := p.URL(ctx, d, ttl)
-	return u, internal(err)
+	return u, info, internal(err)
 }
 
 // DeleteBlob removes a blob from a repository. The bytes go when no repository holds the blob any more
