@@ -6,6 +6,8 @@
 //	wharf repo delete NAME      delete a repository (--force: with its images)
 //	wharf gc                    reclaim the storage of deleted images now
 //	wharf lifecycle run|history apply lifecycle policies now; list what they expired
+//	wharf migrate               bring the metadata schema up to date
+//	wharf migrate-storage       copy a single-node installation into PostgreSQL and S3
 //	wharf admin …               manage accounts, users and access keys
 package main
 
@@ -20,6 +22,7 @@ import (
 	_ "net/http/pprof" // served only with --pprof-addr, on its own listener
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +32,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/store/sqlstore"
 )
 
 const usage = `usage: wharf <command> [flags]
@@ -39,6 +43,8 @@ commands:
   repo list             list repositories
   repo delete NAME      delete a repository (--force deletes its images too)
   gc                    reclaim the storage of deleted images now
+  migrate               bring the metadata schema up to date (serve does it too)
+  migrate-storage --from-data-dir DIR --metadata postgres://… --blobs s3://…   copy a single-node installation
   lifecycle run [--dry-run] [--repository NAME]   apply lifecycle policies now (--dry-run: only report)
   lifecycle history --repository NAME [--limit N] list the images lifecycle expired, newest first
   admin create-account --account-id ID      create an account; prints its admin key as JSON
@@ -73,6 +79,10 @@ func main() {
 		err = gc(args)
 	case "lifecycle":
 		err = lifecycleCmd(args)
+	case "migrate":
+		err = migrateCmd(args)
+	case "migrate-storage":
+		err = migrateStorage(args)
 	case "admin":
 		err = admin(args)
 	case "-h", "--help", "help":
@@ -326,6 +336,66 @@ func gc(args []string) error {
 	}
 	fmt.Printf("removed %d blobs (%d bytes), %d unused blob links, %d idle uploads\n",
 		st.BlobsDeleted, st.BytesFreed, st.LinksRemoved, st.UploadsPurged)
+	return nil
+}
+
+// migrateCmd runs the schema migrations of the metadata store (serve and every command also do, first).
+func migrateCmd(args []string) error {
+	fs, c := commonFlags("migrate")
+	if _, err := config.Parse(fs, args); err != nil {
+		return err
+	}
+	st, err := server.OpenStorage(context.Background(), server.Storage{DataDir: c.dataDir, Metadata: c.storage.Metadata})
+	if err != nil {
+		return err
+	}
+	defer st.Meta.Close()
+	fmt.Printf("metadata schema is at version %d\n", sqlstore.SchemaVersion())
+	return nil
+}
+
+// migrateStorage copies the embedded storage of --from-data-dir into the storage the flags name.
+func migrateStorage(args []string) error {
+	fs, c := commonFlags("migrate-storage")
+	fromDir := fs.String("from-data-dir", "", "data directory of the installation to copy (its wharf.db and blobs)")
+	if _, err := config.Parse(fs, args); err != nil {
+		return err
+	}
+	if *fromDir == "" || (c.storage.Metadata == "" && c.storage.Blobs == "") {
+		return errors.New("usage: wharf migrate-storage --from-data-dir DIR --metadata postgres://… --blobs s3://bucket/prefix [--s3-endpoint URL]")
+	}
+	log, err := c.logger()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if _, err := os.Stat(filepath.Join(*fromDir, "wharf.db")); err != nil {
+		return fmt.Errorf("--from-data-dir: %w", err)
+	}
+	from, err := server.OpenStores(*fromDir)
+	if err != nil {
+		return err
+	}
+	defer from.Meta.Close()
+	dest := c.storage
+	dest.DataDir = c.dataDir
+	to, err := server.OpenStorage(ctx, dest)
+	if err != nil {
+		return err
+	}
+	defer to.Meta.Close()
+	rep, err := server.MigrateStorage(ctx, from, to, log)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, n := range rep.Rows {
+		total += n
+	}
+	fmt.Printf("copied %d blobs (%d bytes, every digest verified) and %d metadata rows (%d repositories, %d images, %d tags)\n",
+		rep.Blobs, rep.Bytes, total, rep.Rows["repositories"], rep.Rows["images"], rep.Rows["tags"])
+	fmt.Printf("start the nodes with --server-secret set to the contents of %s (access keys are sealed with it)\n",
+		filepath.Join(*fromDir, "server.key"))
 	return nil
 }
 

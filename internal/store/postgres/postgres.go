@@ -64,6 +64,12 @@ func Open(url string) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
+// SQL returns the database, for copying it whole (storage migration).
+func (s *Store) SQL() *sql.DB { return s.db }
+
+// Dialect returns the store's SQL dialect.
+func (s *Store) Dialect() *sqlstore.Dialect { return dialect }
+
 // Close closes the connections.
 func (s *Store) Close() error { return s.db.Close() }
 

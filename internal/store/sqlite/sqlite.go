@@ -85,6 +85,12 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
+// SQL returns the database, for copying it whole (storage migration).
+func (s *Store) SQL() *sql.DB { return s.w }
+
+// Dialect returns the store's SQL dialect.
+func (s *Store) Dialect() *sqlstore.Dialect { return dialect }
+
 // Close stops the committer and closes the database.
 func (s *Store) Close() error {
 	s.mu.Lock()

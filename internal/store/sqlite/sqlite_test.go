@@ -2,10 +2,12 @@ package sqlite_test
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
+	"github.com/wharf-dev/wharf/internal/store/sqlstore"
 	"github.com/wharf-dev/wharf/internal/store/storetest"
 )
 
@@ -44,5 +46,26 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("after reopen: %v", err)
+	}
+}
+
+// TestCopyCoversEveryTable: the table list that storage migration copies names every table of the schema.
+func TestCopyCoversEveryTable(t *testing.T) {
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.SQL().Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_version', 'leases', 'uploads')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		rows.Scan(&name)
+		if !slices.Contains(sqlstore.Tables, name) {
+			t.Errorf("table %s is not in sqlstore.Tables: storage migration would not copy it", name)
+		}
 	}
 }

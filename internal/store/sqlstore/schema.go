@@ -216,6 +216,9 @@ CREATE TABLE leases (
 `,
 }
 
+// SchemaVersion is the schema version this build migrates databases to.
+func SchemaVersion() int { return len(migrations) }
+
 // Migrate brings a database's schema up to date: each migration once, in order, each in its own
 // transaction. On PostgreSQL an advisory lock serialises nodes that start together.
 func Migrate(db *sql.DB, d *Dialect) error {

@@ -1,0 +1,93 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// Tables lists the tables a copy takes, in an order that satisfies their foreign keys (a table after the
+// tables it references). Left out: leases (held by the processes of one installation) and uploads in
+// progress (their bytes live in the source's blob store; clients start them again).
+var Tables = []string{
+	"accounts", "users", "access_keys", "user_policies", "user_attached_policies",
+	"iam_groups", "iam_group_members", "iam_roles", "iam_owner_policies", "iam_owner_attached", "registry_policies",
+	"repositories", "repository_tags", "repository_policies", "blobs", "repository_blobs",
+	"images", "image_refs", "tags", "lifecycle_policies", "lifecycle_events", "lifecycle_previews",
+}
+
+// identityTables have an id column the database numbers.
+var identityTables = []string{"repositories", "lifecycle_events"}
+
+// CopyTables copies every row of every table from one database (in dialect from) into another, empty one
+// (in dialect to), in one transaction of the destination, and returns the rows copied per table.
+func CopyTables(ctx context.Context, src *sql.DB, from *Dialect, dst *sql.DB, to *Dialect) (map[string]int, error) {
+	var n int
+	if err := dst.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM accounts) + (SELECT COUNT(*) FROM repositories)`).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		return nil, fmt.Errorf("the destination database already holds accounts or repositories; copy only into an empty one")
+	}
+	read, err := src.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer read.Rollback()
+	write, err := dst.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer write.Rollback()
+	counts := map[string]int{}
+	for _, table := range Tables {
+		if counts[table], err = copyTable(ctx, read, write, table, to); err != nil {
+			return nil, fmt.Errorf("copying %s: %w", table, err)
+		}
+	}
+	if to.Postgres { // identity columns continue after the copied ids
+		for _, table := range identityTables {
+			if _, err := write.ExecContext(ctx, fmt.Sprintf(
+				`SELECT setval(pg_get_serial_sequence('%s', 'id'), COALESCE((SELECT MAX(id) FROM %s), 0) + 1, false)`, table, table)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return counts, write.Commit()
+}
+
+func copyTable(ctx context.Context, read, write *sql.Tx, table string, to *Dialect) (int, error) {
+	rows, err := read.QueryContext(ctx, "SELECT * FROM "+table)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, err
+	}
+	insert := to.rewrite(fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", table, strings.Join(cols, ", "),
+		strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")))
+	stmt, err := write.PrepareContext(ctx, insert)
+	if err != nil {
+		return 0, err
+	}
+	defer stmt.Close()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return n, err
+		}
+		if _, err := stmt.ExecContext(ctx, vals...); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
