@@ -42,6 +42,7 @@ var (
 	tags     = flag.Int("tags", 1000, "tags in the manifest scenarios")
 	getReqs  = flag.Int("gets", 100000, "manifest GETs in the GET scenario")
 	getConns = flag.Int("clients", 32, "concurrent clients for manifest GETs")
+	cluster  = flag.Bool("cluster", false, "compare one embedded node with three nodes on PostgreSQL and S3 (see bench/cluster.go), and nothing else")
 	only     = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,download,put,get,tags,ecr,pulls,policy,lifecycle (default all)")
 )
 
@@ -62,6 +63,10 @@ var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, M
 
 func main() {
 	flag.Parse()
+	if *cluster {
+		clusterBench()
+		return
+	}
 	base, pid, stop := target()
 	defer stop()
 	b := &bench{base: base, pid: pid, ecr: ecrClient(base)}
@@ -107,10 +112,11 @@ func main() {
 }
 
 type bench struct {
-	base string
-	pid  int
-	big  digest.Digest // a pushed blob to download
-	ecr  *ecr.Client
+	base  string
+	nodes []string // every node's base URL, for the cluster scenarios
+	pid   int
+	big   digest.Digest // a pushed blob to download
+	ecr   *ecr.Client
 }
 
 func ecrClient(base string) *ecr.Client {

@@ -310,6 +310,13 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	}
 	next := *st
 	next.Parts = append([]part(nil), st.Parts...)
+	saved := false
+	defer func() { // a multipart upload started by a failed Append is named by no state: abort it
+		if !saved && st.Multipart == "" && next.Multipart != "" {
+			key, _ := s.uploadKey(id, "sealed")
+			s.client.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &key, UploadId: &next.Multipart})
+		}
+	}()
 
 	buf := make([]byte, 0, s.part)
 	if st.Tail != "" { // continue from the tail: it becomes the start of the next part
@@ -356,6 +363,7 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	if err := s.saveState(ctx, id, &next); err != nil {
 		return 0, err
 	}
+	saved = true
 	if st.Tail != "" && st.Tail != next.Tail {
 		oldKey, _ := s.uploadKey(id, st.Tail)
 		s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &oldKey})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -128,5 +129,39 @@ func TestPresignedURL(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !bytes.Equal(body, data) {
 		t.Fatalf("GET presigned: %d %q", res.StatusCode, body)
+	}
+}
+
+type failAfter struct{ r io.Reader }
+
+func (f failAfter) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errors.New("connection reset")
+	}
+	return n, err
+}
+
+// TestFailedAppendAcrossParts: an Append that fails after filling a part leaves the upload as it was.
+func TestFailedAppendAcrossParts(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	data := make([]byte, 14<<20)
+	rand.Read(data)
+	if _, err := s.Append(ctx, "f", 0, bytes.NewReader(data[:3<<20])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "f", 3<<20, failAfter{bytes.NewReader(data[3<<20 : 12<<20])}); err == nil {
+		t.Fatal("a failing reader did not fail the append")
+	}
+	if _, err := s.Append(ctx, "f", 3<<20, bytes.NewReader(data[3<<20:])); err != nil {
+		t.Fatalf("append after the failed one: %v", err)
+	}
+	d := digest.FromBytes(data)
+	if err := s.Commit(ctx, "f", d); err != nil {
+		t.Fatal(err)
+	}
+	if size, err := s.Stat(ctx, d); err != nil || size != int64(len(data)) {
+		t.Fatalf("Stat = %d, %v", size, err)
 	}
 }
