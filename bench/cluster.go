@@ -58,15 +58,14 @@ func clusterBench() {
 		"--s3-endpoint", endpoint, "--s3-force-path-style", "--server-secret", base64.StdEncoding.EncodeToString(secret)}
 	env := []string{"AWS_ACCESS_KEY_ID=" + os.Getenv("WHARF_TEST_S3_ACCESS_KEY"), "AWS_SECRET_ACCESS_KEY=" + os.Getenv("WHARF_TEST_S3_SECRET_KEY"), "AWS_REGION=us-east-1"}
 
-	var stops []func()
 	defer func() {
-		for _, stop := range stops {
+		for _, stop := range cleanups {
 			stop()
 		}
 	}()
 	node := func(name string, args ...string) string {
 		a, stop := startNode(bin, filepath.Join(dir, name), env, args...)
-		stops = append(stops, stop)
+		cleanups = append(cleanups, stop)
 		return a
 	}
 	single := node("single")
@@ -114,14 +113,17 @@ func startNode(bin, dir string, env []string, args ...string) (string, func()) {
 	cmd.Stderr = os.Stderr
 	cmd.Env = append(append(os.Environ(), env...), "WHARF_ADMIN_ACCESS_KEY_ID="+benchKeyID, "WHARF_ADMIN_SECRET_ACCESS_KEY="+benchSecret)
 	check(cmd.Start())
+	stop := func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
 	for i := 0; i < 400; i++ {
 		if res, err := http.Get("http://" + a + "/healthz"); err == nil && res.StatusCode == 200 {
 			res.Body.Close()
-			break
+			return a, stop
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	return a, func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
+	stop()
+	check(fmt.Errorf("wharf %v did not become healthy", args))
+	return "", nil
 }
 
 // parallelPush pushes pushers × each blobs monolithically at once, pusher p through node p, and returns

@@ -164,9 +164,15 @@ func target() (string, int, func()) {
 	}
 }
 
+// cleanups run before the bench exits on an error (servers it started).
+var cleanups []func()
+
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
 		os.Exit(1)
 	}
 }

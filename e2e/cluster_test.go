@@ -81,7 +81,9 @@ func startCluster(t *testing.T, n int, extra ...string) ([]*wharfProc, server.St
 	args, env, st := sharedStorage(t)
 	var nodes []*wharfProc
 	for i := 0; i < n; i++ {
-		s := &wharfProc{t: t, dir: t.TempDir(), addr: freeAddr(t), args: append(append([]string{}, args...), extra...), env: env}
+		// A data directory that does not exist yet: on shared storage a node needs none but for its first
+		// start's admin-credentials file.
+		s := &wharfProc{t: t, dir: filepath.Join(t.TempDir(), "node"), addr: freeAddr(t), args: append(append([]string{}, args...), extra...), env: env}
 		s.start()
 		t.Cleanup(s.stop)
 		nodes = append(nodes, s)

@@ -346,6 +346,9 @@ func registryFor(defaultAccount, region string) func(*http.Request) string {
 // WriteAdminCredentials writes an admin key to <data-dir>/admin-credentials in the aws CLI's credentials
 // file format, readable by its owner only.
 func WriteAdminCredentials(dataDir string, c *identity.Credentials) (string, error) {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil { // with shared storage nothing else created it
+		return "", err
+	}
 	path := filepath.Join(dataDir, "admin-credentials")
 	body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
 	return path, os.WriteFile(path, []byte(body), 0o600)

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -33,8 +34,13 @@ var dialect = &sqlstore.Dialect{Postgres: true, Constraint: func(err error) erro
 	return nil
 }}
 
-// maxAttempts bounds the retries of an Update that keeps meeting concurrent changes.
-const maxAttempts = 20
+// maxAttempts bounds the retries of an Update that keeps meeting concurrent changes; after optimistic
+// attempts, an Update runs holding writeLock, so updates that keep conflicting take turns and all finish.
+const (
+	maxAttempts        = 30
+	optimisticAttempts = 3
+	writeLock          = 0x77686172660002 // advisory lock key
+)
 
 // Store is a store.Store on a PostgreSQL database.
 type Store struct {
@@ -88,11 +94,11 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		if err = s.update(ctx, fn); !retryable(err) {
+		if err = s.update(ctx, fn, attempt > optimisticAttempts); !retryable(err) {
 			return err
 		}
-		select { // back off a little, more with each attempt, so contenders spread out
-		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
+		select { // back off a little, at random, so contenders spread out
+		case <-time.After(time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(time.Millisecond)))):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -100,8 +106,21 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	return fmt.Errorf("%w: %v", store.ErrConflict, err)
 }
 
-func (s *Store) update(ctx context.Context, fn func(store.Tx) error) (err error) {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+// update runs fn once. In turns, it first takes writeLock on its connection, so that the updates that
+// failed their optimistic attempts run one after the other.
+func (s *Store) update(ctx context.Context, fn func(store.Tx) error, inTurns bool) (err error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if inTurns {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, writeLock); err != nil {
+			return err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, writeLock)
+	}
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
 	if err != nil {
 		return err
 	}

@@ -214,6 +214,12 @@ CREATE TABLE leases (
 	expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 7: each repository counts its images, so the image limit is checked without counting rows (a scan that,
+	// in a serializable PostgreSQL transaction, conflicts with every concurrent push).
+	`
+ALTER TABLE repositories ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0;
+UPDATE repositories SET image_count = (SELECT COUNT(*) FROM images WHERE images.repository_id = repositories.id);
+`,
 }
 
 // SchemaVersion is the schema version this build migrates databases to.

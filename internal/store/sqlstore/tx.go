@@ -259,6 +259,9 @@ func (t *txn) PutImage(img *store.Image, refs []store.Ref) error {
 		ts(img.PushedAt), ts(img.LastPulledAt), img.Annotations, img.Content); err != nil {
 		return err
 	}
+	if _, err := t.exec(`UPDATE repositories SET image_count = image_count + 1 WHERE id = ?`, img.RepositoryID); err != nil {
+		return err
+	}
 	for _, r := range refs {
 		if _, err := t.exec(`INSERT INTO image_refs (repository_id, image_digest, kind, digest) VALUES (?, ?, ?, ?)
 			ON CONFLICT DO NOTHING`, img.RepositoryID, img.Digest.String(), int(r.Kind), r.Digest.String()); err != nil {
@@ -285,12 +288,16 @@ func (t *txn) ListImages(repoID int64, after digest.Digest, limit int) ([]store.
 }
 
 func (t *txn) CountImages(repoID int64) (n int, err error) {
-	err = t.queryRow(`SELECT COUNT(*) FROM images WHERE repository_id = ?`, repoID).Scan(&n)
+	err = t.queryRow(`SELECT image_count FROM repositories WHERE id = ?`, repoID).Scan(&n)
 	return n, mapErr(err)
 }
 
 func (t *txn) DeleteImage(repoID int64, d digest.Digest) error {
-	return t.affected(`DELETE FROM images WHERE repository_id = ? AND digest = ?`, repoID, d.String())
+	if err := t.affected(`DELETE FROM images WHERE repository_id = ? AND digest = ?`, repoID, d.String()); err != nil {
+		return err
+	}
+	_, err := t.exec(`UPDATE repositories SET image_count = image_count - 1 WHERE id = ?`, repoID)
+	return err
 }
 
 func (t *txn) ReferencedBy(repoID int64, kind store.RefKind, d digest.Digest) ([]digest.Digest, error) {

@@ -239,7 +239,22 @@ func testImagesAndTags(t *testing.T, s store.Store) {
 		return nil
 	})
 	update(t, s, func(tx store.Tx) error { return tx.DeleteTag(r.ID, "v1") })
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.PutImage(img, nil) }); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("PutImage of a digest already there: %v", err)
+	}
+	view(t, s, func(tx store.Tx) error {
+		if n, _ := tx.CountImages(r.ID); n != 1 {
+			t.Fatalf("CountImages after a refused PutImage = %d", n)
+		}
+		return nil
+	})
 	update(t, s, func(tx store.Tx) error { return tx.DeleteImage(r.ID, img.Digest) })
+	view(t, s, func(tx store.Tx) error {
+		if n, _ := tx.CountImages(r.ID); n != 0 {
+			t.Fatalf("CountImages after DeleteImage = %d", n)
+		}
+		return nil
+	})
 	view(t, s, func(tx store.Tx) error {
 		if tags, _ := tx.ListTags(r.ID, "", 10); len(tags) != 0 {
 			t.Fatalf("tags survived their image: %+v", tags)
