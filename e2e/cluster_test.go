@@ -184,6 +184,14 @@ func TestThreeNodes(t *testing.T) {
 	login(n2)
 	layout := t.TempDir()
 	run(t, crane, "pull", "--insecure", "--format", "oci", n2.addr+"/team/app:spread", layout) // crane checks every digest
+	// A node configured to proxy layer bytes instead serves them itself.
+	proxy := &wharfProc{t: t, dir: t.TempDir(), addr: freeAddr(t), args: append(append([]string{}, n1.args...), "--blob-redirect=false"), env: env}
+	proxy.start()
+	res, proxied := send(t, "GET", "http://"+proxy.addr+"/v2/team/app/blobs/"+ld.String(), password, nil)
+	if res.StatusCode != 200 || digest.FromBytes(proxied) != ld || res.Header.Get("Docker-Content-Digest") != ld.String() {
+		t.Fatalf("layer GET through the proxying node: %d, %d bytes", res.StatusCode, len(proxied))
+	}
+	proxy.stop()
 	var ecrURL struct{ DownloadUrl string }
 	jsonOf(t, n2.aws("ecr", "get-download-url-for-layer", "--repository-name", "team/app", "--layer-digest", ld.String()), &ecrURL)
 	if !strings.HasPrefix(ecrURL.DownloadUrl, st.S3Endpoint+"/") {

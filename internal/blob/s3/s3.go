@@ -12,7 +12,8 @@
 // (S3's minimum is 5 MiB), keeping what is left over in a tail object that the next Append continues from.
 // The state object, written last, says which parts and which tail make up the upload, so a failed Append
 // leaves the upload as it was, and the next chunk may arrive on any node. Commit completes the multipart
-// upload straight into the blob's key.
+// upload and copies it to the blob's key (S3 has no rename; the copy happens inside the object store); an
+// upload smaller than a part is copied from its tail.
 package s3
 
 import (
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -84,6 +86,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		// Checksums only where S3 requires them: not every S3-compatible service knows the newer ones.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		// Layer bytes are hashed once already (their digest); signing them would hash them again.
+		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 	})
 	s := &Store{client: client, presign: s3.NewPresignClient(client), bucket: cfg.Bucket, prefix: cfg.Prefix, part: cfg.PartSize,
 		grace: cfg.UploadGrace}
@@ -460,8 +464,9 @@ func (s *Store) ReadUpload(ctx context.Context, id string) (io.ReadCloser, error
 	return out.Body, nil
 }
 
-// Commit makes the upload blob d: the multipart upload is sealed and copied to the blob's key. The
-// blob's bytes appear under its key all at once (S3 writes are atomic), and never partially.
+// Commit makes the upload blob d: the upload is sealed and copied to the blob's key (or its tail copied,
+// when it never filled a part). The blob's bytes appear under its key all at once (S3 writes are
+// atomic), and never partially.
 func (s *Store) Commit(ctx context.Context, id string, d digest.Digest) error {
 	blobKey, err := s.blobKey(d)
 	if err != nil {
@@ -471,11 +476,21 @@ func (s *Store) Commit(ctx context.Context, id string, d digest.Digest) error {
 	if err != nil {
 		return err
 	}
-	if err := s.seal(ctx, id, st); err != nil {
-		return err
+	from, _ := s.uploadKey(id, "sealed")
+	switch {
+	case !st.Sealed && st.Multipart == "" && st.Tail == "":
+		if err := s.put(ctx, blobKey, nil); err != nil { // the empty blob
+			return err
+		}
+		return s.Cancel(ctx, id)
+	case !st.Sealed && st.Multipart == "": // all under one part: the tail is the blob
+		from, _ = s.uploadKey(id, st.Tail)
+	default:
+		if err := s.seal(ctx, id, st); err != nil {
+			return err
+		}
 	}
-	sealedKey, _ := s.uploadKey(id, "sealed")
-	if err := s.copy(ctx, sealedKey, blobKey, st.Size); err != nil {
+	if err := s.copy(ctx, from, blobKey, st.Size); err != nil {
 		return err
 	}
 	return s.Cancel(ctx, id)
