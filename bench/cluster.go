@@ -157,22 +157,5 @@ func (b *bench) parallelPush(pushers, each int) string {
 
 // parallelPull pulls one blob with clients at once, client c through node c (following S3 redirects).
 func (b *bench) parallelPull(clients int) string {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var n int64
-	start := time.Now()
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := get(b.nodes[c%len(b.nodes)] + "/v2/bench/cluster/blobs/" + b.big.String())
-			k := drain(res.Body)
-			res.Body.Close()
-			mu.Lock()
-			n += k
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return fmt.Sprintf("pull %s (%d clients x %d MiB)", mbps(n, time.Since(start)), clients, *blobMiB)
+	return fmt.Sprintf("pull %s (%d clients x %d MiB)", b.pulls(clients, "bench/cluster"), clients, *blobMiB)
 }

@@ -456,6 +456,16 @@ func (b *bench) ecrCalls() {
 }
 
 func (b *bench) concurrentPulls(clients int) {
+	fmt.Printf("%-34s %s (%d clients x %d MiB)\n", fmt.Sprintf("download, %d concurrent pulls", clients), b.pulls(clients, "bench/mono"), clients, *blobMiB)
+}
+
+// pulls downloads the big blob of repo with clients at once, client c through node c, and returns the
+// throughput.
+func (b *bench) pulls(clients int, repo string) string {
+	nodes := b.nodes
+	if len(nodes) == 0 {
+		nodes = []string{b.base}
+	}
 	var wg sync.WaitGroup
 	start := time.Now()
 	var mu sync.Mutex
@@ -464,7 +474,7 @@ func (b *bench) concurrentPulls(clients int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := get(b.base + "/v2/bench/mono/blobs/" + b.big.String())
+			res := get(nodes[c%len(nodes)] + "/v2/" + repo + "/blobs/" + b.big.String())
 			k := drain(res.Body)
 			res.Body.Close()
 			mu.Lock()
@@ -473,7 +483,7 @@ func (b *bench) concurrentPulls(clients int) {
 		}()
 	}
 	wg.Wait()
-	fmt.Printf("%-34s %s (%d clients x %d MiB)\n", fmt.Sprintf("download, %d concurrent pulls", clients), mbps(n, time.Since(start)), clients, *blobMiB)
+	return mbps(n, time.Since(start))
 }
 
 // drain reads r to its end in 1 MiB reads (io.Discard's own ReadFrom reads 8 KiB at a time, which makes
