@@ -258,7 +258,14 @@ func TestImagesAndLayers(t *testing.T) {
 	digest := put["image"].(map[string]any)["imageId"].(map[string]any)["imageDigest"].(string)
 	a.fails(a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": manifest, "imageTag": "v1"}), 400, "ImageAlreadyExistsException")
 	a.ok("PutImage", map[string]any{"repositoryName": "app", "imageManifest": manifest, "imageTag": "latest"}) // retag
-	a.fails(a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": manifest, "imageTag": "v9", "imageDigest": "sha256:" + strings.Repeat("0", 64)}), 400, "ImageDigestDoesNotMatchException")
+	mismatch := a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": manifest, "imageTag": "v9", "imageDigest": "sha256:" + strings.Repeat("0", 64)})
+	a.fails(mismatch, 400, "ImageDigestDoesNotMatchException")
+	if want := "Invalid parameter at 'imageDigest' failed to satisfy constraint: 'The digest of the manifest, " + digest + ", does not match the digest provided, sha256:" + strings.Repeat("0", 64) + "'"; mismatch.message() != want {
+		t.Fatalf("message %q", mismatch.message())
+	}
+	a.fails(a.call("DescribeImages", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageTag": "v9"}}}), 400, "ImageNotFoundException")
+	a.ok("PutImage", map[string]any{"repositoryName": "app", "imageManifest": manifest, "imageTag": "v8", "imageDigest": digest}) // digest and tag agree
+	a.ok("BatchDeleteImage", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageTag": "v8"}}})
 	missing := strings.Replace(manifest, layer, "sha256:"+strings.Repeat("1", 64), 1)
 	a.fails(a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": missing, "imageTag": "v2"}), 400, "LayersNotFoundException")
 	index := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"%s","digest":"sha256:%s","size":1}]}`, ociManifest, strings.Repeat("2", 64))

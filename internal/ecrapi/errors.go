@@ -61,6 +61,7 @@ var codes = map[registry.Kind]string{
 	registry.KindLifecyclePolicyNotFound:    "LifecyclePolicyNotFoundException",
 	registry.KindLifecyclePreviewNotFound:   "LifecyclePolicyPreviewNotFoundException",
 	registry.KindLifecyclePreviewInProgress: "LifecyclePolicyPreviewInProgressException",
+	registry.KindManifestDigestMismatch:     "ImageDigestDoesNotMatchException",
 }
 
 func toAWS(err error) *awsError {
@@ -75,7 +76,11 @@ func toAWS(err error) *awsError {
 	var de *registry.Error
 	if errors.As(err, &de) {
 		if code, ok := codes[de.Kind]; ok { // every ECR error is a 400 in AWS JSON 1.1, AccessDenied too
-			return &awsError{code, de.Message, http.StatusBadRequest}
+			msg := de.Message
+			if de.Kind == registry.KindManifestDigestMismatch {
+				msg = "Invalid parameter at 'imageDigest' failed to satisfy constraint: '" + msg + "'"
+			}
+			return &awsError{code, msg, http.StatusBadRequest}
 		}
 	}
 	return &awsError{"ServerException", "internal error", http.StatusInternalServerError}

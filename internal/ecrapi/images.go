@@ -226,24 +226,15 @@ func init() {
 		if err := required("imageManifest", in.ImageManifest); err != nil {
 			return nil, err
 		}
-		body := []byte(in.ImageManifest)
-		ref := in.ImageTag
+		ref := registry.ImageRef{Tag: in.ImageTag}
 		if in.ImageDigest != "" {
-			want, err := digest.Parse(in.ImageDigest)
+			d, err := digest.Parse(in.ImageDigest)
 			if err != nil {
 				return nil, invalidParameter("Invalid parameter at 'imageDigest' failed to satisfy constraint: 'invalid digest'")
 			}
-			if got := want.Algorithm().FromBytes(body); got != want {
-				return nil, &awsError{"ImageDigestDoesNotMatchException", fmt.Sprintf("Invalid parameter at 'imageDigest' failed to satisfy constraint: 'The digest of the manifest, %s, does not match the digest provided, %s'", got, want), 400}
-			}
+			ref.Digest = d
 		}
-		if ref == "" {
-			ref = digest.FromBytes(body).String()
-			if in.ImageDigest != "" {
-				ref = in.ImageDigest
-			}
-		}
-		res, err := h.Service.PutManifest(ctx, c.RegistryID, in.RepositoryName, ref, in.ImageManifestMediaType, body)
+		res, err := h.Service.PutImage(ctx, c.RegistryID, in.RepositoryName, ref, in.ImageManifestMediaType, []byte(in.ImageManifest))
 		if err != nil {
 			return nil, err
 		}

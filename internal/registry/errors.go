@@ -45,6 +45,7 @@ const (
 	KindLifecyclePolicyNotFound
 	KindLifecyclePreviewNotFound
 	KindLifecyclePreviewInProgress
+	KindManifestDigestMismatch // the manifest's bytes do not hash to the digest the caller gave
 )
 
 // Error is a domain error: a kind for the adapters and a message for people.

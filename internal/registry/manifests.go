@@ -36,28 +36,38 @@ type PutManifestResult struct {
 // blobs and child manifests present in the repository, tag immutability, tags per image, images per
 // repository.
 func (s *Service) PutManifest(ctx context.Context, registryID, name, ref, contentType string, body []byte) (PutManifestResult, error) {
+	if IsDigest(ref) {
+		d, err := ParseDigest(ref)
+		if err != nil {
+			return PutManifestResult{}, err
+		}
+		return s.PutImage(ctx, registryID, name, ImageRef{Digest: d}, contentType, body)
+	}
+	return s.PutImage(ctx, registryID, name, ImageRef{Tag: ref}, contentType, body)
+}
+
+// PutImage stores a manifest as an image, tagged when ref has a tag. With a digest in ref, the manifest
+// must hash to it (ECR's PutImage imageDigest, a registry push by digest).
+func (s *Service) PutImage(ctx context.Context, registryID, name string, ref ImageRef, contentType string, body []byte) (PutManifestResult, error) {
 	var res PutManifestResult
 	if int64(len(body)) > s.cfg.Limits.ManifestSize {
 		return res, errf(KindSizeInvalid, "manifest of %d bytes exceeds the limit of %d bytes", len(body), s.cfg.Limits.ManifestSize)
 	}
-	tag := ""
+	tag := ref.Tag
 	d := digest.Canonical.FromBytes(body)
-	if IsDigest(ref) {
-		want, err := ParseDigest(ref)
-		if err != nil {
-			return res, err
-		}
+	if want := ref.Digest; want != "" {
 		if want.Algorithm() != d.Algorithm() {
 			d = want.Algorithm().FromBytes(body)
 		}
 		if d != want {
-			return res, &Error{Kind: KindDigestInvalid, Message: fmt.Sprintf("manifest digest %s does not match the reference %s", d, want), Detail: want}
+			return res, &Error{Kind: KindManifestDigestMismatch, Detail: want,
+				Message: fmt.Sprintf("The digest of the manifest, %s, does not match the digest provided, %s", d, want)}
 		}
-	} else {
-		if err := ValidateTag(ref); err != nil {
+	}
+	if tag != "" {
+		if err := ValidateTag(tag); err != nil {
 			return res, err
 		}
-		tag = ref
 	}
 	m, err := manifest.Parse(contentType, body)
 	if errors.Is(err, manifest.ErrUnsupported) {

@@ -579,3 +579,20 @@ func TestManifestCache(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestPutImageDigestMustMatch: a digest given with a tag must be the manifest's; a mismatch stores nothing.
+func TestPutImageDigestMustMatch(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.repo(t, "app", "MUTABLE")
+	body := imageManifest(e.blob(t, "app", "config x"), e.blob(t, "app", "layer x"))
+	wrong := digest.FromString("another manifest")
+	_, err := e.svc.PutImage(ctx, reg, "app", registry.ImageRef{Digest: wrong, Tag: "v1"}, "application/vnd.oci.image.manifest.v1+json", body)
+	wantKind(t, err, registry.KindManifestDigestMismatch)
+	if _, err := e.svc.FindImage(ctx, reg, "app", registry.ImageRef{Tag: "v1"}); registry.KindOf(err) != registry.KindManifestUnknown {
+		t.Fatalf("a mismatching PutImage tagged something: %v", err)
+	}
+	res, err := e.svc.PutImage(ctx, reg, "app", registry.ImageRef{Digest: digest.FromBytes(body), Tag: "v1"}, "application/vnd.oci.image.manifest.v1+json", body)
+	if err != nil || res.Digest != digest.FromBytes(body) {
+		t.Fatalf("PutImage with its own digest: %v", err)
+	}
+}
