@@ -196,7 +196,11 @@ func (s *Service) UploadStatus(ctx context.Context, registryID, name, id string)
 // WriteUpload appends a chunk. start is where the client says the chunk begins (AppendAtEnd when it
 // does not say); a chunk that does not continue the upload exactly is refused with KindRangeInvalid.
 func (s *Service) WriteUpload(ctx context.Context, registryID, name, id string, start int64, r io.Reader) (UploadState, error) {
-	defer s.locks.lock(id)()
+	release, err := s.claimUpload(ctx, id)
+	if err != nil {
+		return UploadState{}, err
+	}
+	defer release()
 	u, err := s.upload(ctx, registryID, name, id)
 	if err != nil {
 		return UploadState{}, err
@@ -205,6 +209,23 @@ func (s *Service) WriteUpload(ctx context.Context, registryID, name, id string, 
 		return UploadState{}, err
 	}
 	return UploadState{ID: u.ID, Offset: u.Offset}, nil
+}
+
+// claimUpload keeps other requests for an upload out until release: in this process by a lock, and with
+// shared blob storage in every process by a lease in the metadata store. Otherwise two nodes could write the
+// same chunk at once, and the bytes stored could differ from those the saved hash state describes.
+func (s *Service) claimUpload(ctx context.Context, id string) (release func(), err error) {
+	unlock := s.locks.lock(id)
+	if !s.cfg.SharedBlobs {
+		return unlock, nil
+	}
+	busy := errf(KindUploadInvalid, "upload %s is being written by another request; send the chunk again when it has finished", id)
+	_, free, err := s.lease(ctx, "upload/"+id, busy)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return func() { free(); unlock() }, nil
 }
 
 // appendUpload streams r into the upload while hashing it and saves the new offset and hash state.
@@ -276,7 +297,11 @@ func (s *Service) CompleteUpload(ctx context.Context, registryID, name, id strin
 	if err := d.Validate(); err != nil {
 		return BlobInfo{}, errf(KindDigestInvalid, "invalid digest %q: %v", d, err)
 	}
-	defer s.locks.lock(id)()
+	release, err := s.claimUpload(ctx, id)
+	if err != nil {
+		return BlobInfo{}, err
+	}
+	defer release()
 	u, err := s.upload(ctx, registryID, name, id)
 	if err != nil {
 		return BlobInfo{}, err
@@ -327,7 +352,11 @@ func (s *Service) uploadDigest(ctx context.Context, u *store.Upload, alg digest.
 
 // CancelUpload ends an upload and drops its bytes.
 func (s *Service) CancelUpload(ctx context.Context, registryID, name, id string) error {
-	defer s.locks.lock(id)()
+	release, err := s.claimUpload(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if _, err := s.upload(ctx, registryID, name, id); err != nil {
 		return err
 	}

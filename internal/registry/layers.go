@@ -20,7 +20,11 @@ const (
 // UploadLayerPart appends one part of an ECR API layer upload: bytes first..last (inclusive) of the layer.
 // Parts follow one another exactly, hold at most 10 MiB, and every part but the last holds at least 5 MiB.
 func (s *Service) UploadLayerPart(ctx context.Context, registryID, name, id string, first, last int64, data []byte) (UploadState, error) {
-	defer s.locks.lock(id)()
+	release, err := s.claimUpload(ctx, id)
+	if err != nil {
+		return UploadState{}, err
+	}
+	defer release()
 	u, err := s.upload(ctx, registryID, name, id)
 	if err != nil {
 		return UploadState{}, err

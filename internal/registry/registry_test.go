@@ -596,3 +596,35 @@ func TestPutImageDigestMustMatch(t *testing.T) {
 		t.Fatalf("PutImage with its own digest: %v", err)
 	}
 }
+
+// TestUploadClaimedAcrossProcesses: with shared blob storage, a chunk for an upload another process is
+// writing is refused and changes nothing; once that process is done, the chunk goes in.
+func TestUploadClaimedAcrossProcesses(t *testing.T) {
+	e := newEnv(t, registry.Config{SharedBlobs: true})
+	e.repo(t, "app", "MUTABLE")
+	st, err := e.svc.StartUpload(ctx, reg, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.WriteUpload(ctx, reg, "app", st.ID, 0, strings.NewReader("first ")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.meta.Update(ctx, func(tx store.Tx) error { // another node is writing a chunk
+		_, err := tx.AcquireLease("upload/"+st.ID, "another-node", e.clock.Now(), 5*time.Minute)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.WriteUpload(ctx, reg, "app", st.ID, 6, strings.NewReader("second"))
+	wantKind(t, err, registry.KindUploadInvalid)
+	_, err = e.svc.CompleteUpload(ctx, reg, "app", st.ID, digest.FromString("first second"), 6, strings.NewReader("second"))
+	wantKind(t, err, registry.KindUploadInvalid)
+	if got, _ := e.svc.UploadStatus(ctx, reg, "app", st.ID); got.Offset != 6 {
+		t.Fatalf("a refused chunk changed the upload: offset %d", got.Offset)
+	}
+	e.meta.Update(ctx, func(tx store.Tx) error { return tx.ReleaseLease("upload/"+st.ID, "another-node") })
+	info, err := e.svc.CompleteUpload(ctx, reg, "app", st.ID, digest.FromString("first second"), 6, strings.NewReader("second"))
+	if err != nil || info.Size != 12 {
+		t.Fatalf("after the other writer: %v, %+v", err, info)
+	}
+}

@@ -57,6 +57,10 @@ type Config struct {
 	// command, another node) changed its tag. Changes made through this Service invalidate at once.
 	// Default 1 second; negative disables the cache.
 	ManifestCacheTTL time.Duration
+	// SharedBlobs says that other processes append to uploads in the same blob store (several nodes on
+	// S3): each chunk of an upload then holds a lease on it in the metadata store, so that two requests for
+	// one upload on two nodes cannot interleave their bytes.
+	SharedBlobs bool
 	// BlobRedirect sends clients to the blob store for layer bytes (a presigned S3 URL) when the blob store
 	// can presign; off, Wharf proxies the bytes.
 	BlobRedirect bool

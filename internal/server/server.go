@@ -62,6 +62,8 @@ type Options struct {
 type Stores struct {
 	Meta  store.Store
 	Blobs blob.Store
+	// SharedBlobs tells that other nodes write to the blob store too.
+	SharedBlobs bool
 }
 
 // OpenStores opens the embedded stores in a data directory: SQLite metadata and filesystem blobs.
@@ -119,7 +121,7 @@ func OpenStorage(ctx context.Context, s Storage) (*Stores, error) {
 		meta.Close()
 		return nil, err
 	}
-	return &Stores{Meta: meta, Blobs: blobs}, nil
+	return &Stores{Meta: meta, Blobs: blobs, SharedBlobs: s.Blobs != ""}, nil
 }
 
 // App is a running Wharf.
@@ -167,6 +169,7 @@ func New(opts Options, st *Stores) (*App, error) {
 			return nil, fmt.Errorf("bootstrapping account %s: %w", opts.AccountID, err)
 		}
 	}
+	opts.Registry.SharedBlobs = opts.Registry.SharedBlobs || st.SharedBlobs
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	m := newMetrics()
 	audit := []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}}
