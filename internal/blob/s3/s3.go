@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,7 +49,7 @@ type Config struct {
 	Region         string // default: AWS_REGION, else us-east-1
 	Endpoint       string // another S3-compatible service, e.g. http://127.0.0.1:9000
 	ForcePathStyle bool   // bucket in the path instead of the host name (most S3-compatible services)
-	PartSize       int64  // multipart part size; default 16 MiB, at least MinPartSize
+	PartSize       int64  // multipart part size; default 8 MiB (blobs up to 80 GB), at least MinPartSize
 	// UploadGrace hides uploads touched more recently than this from Uploads, so a node cleaning up
 	// abandoned uploads leaves alone those other nodes are still writing (a monolithic upload has no
 	// session yet). Zero lists every upload.
@@ -63,6 +64,7 @@ type Store struct {
 	prefix  string
 	part    int64
 	grace   time.Duration
+	buffers sync.Pool // *[]byte of capacity part
 }
 
 // New returns a store on the configured bucket. It checks that the bucket is reachable.
@@ -92,11 +94,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{client: client, presign: s3.NewPresignClient(client), bucket: cfg.Bucket, prefix: cfg.Prefix, part: cfg.PartSize,
 		grace: cfg.UploadGrace}
 	if s.part == 0 {
-		s.part = 16 << 20
+		s.part = 8 << 20
 	}
 	if s.part < MinPartSize {
 		return nil, fmt.Errorf("s3: part size %d is under S3's minimum of %d", s.part, MinPartSize)
 	}
+	s.buffers.New = func() any { b := make([]byte, 0, s.part); return &b }
 	if s.prefix != "" && !strings.HasSuffix(s.prefix, "/") {
 		s.prefix += "/"
 	}
@@ -322,7 +325,10 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 		}
 	}()
 
-	buf := make([]byte, 0, s.part)
+	// One part's buffer per upload being written, reused: memory is bounded by concurrent uploads × part size.
+	pooled := s.buffers.Get().(*[]byte)
+	defer s.buffers.Put(pooled)
+	buf := (*pooled)[:0]
 	if st.Tail != "" { // continue from the tail: it becomes the start of the next part
 		tailKey, _ := s.uploadKey(id, st.Tail)
 		out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &tailKey})
