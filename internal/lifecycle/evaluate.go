@@ -96,17 +96,17 @@ func (r *Rule) Selects(tags []string) bool {
 		return false
 	}
 	if r.TagPatterns != nil {
-		return all(r.TagPatterns, tags, MatchPattern)
+		for _, p := range r.TagPatterns {
+			if !slices.ContainsFunc(tags, func(t string) bool { return MatchPattern(t, p) }) {
+				return false
+			}
+		}
+		return true
 	}
-	return all(r.TagPrefixes, tags, strings.HasPrefix)
-}
-
-// all tells whether every one of want matches at least one tag.
-func all(want, tags []string, match func(tag, want string) bool) bool {
-	for _, w := range want {
+	for _, p := range r.TagPrefixes { // every prefix must start one of the tags
 		found := false
 		for _, t := range tags {
-			if match(t, w) {
+			if len(t) >= len(p) && t[:len(p)] == p {
 				found = true
 				break
 			}
