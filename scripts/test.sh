@@ -115,6 +115,9 @@ go vet ./...
 step "tests (unit, store conformance, end to end)"
 WHARF_E2E=1 go test -count=1 -timeout 20m ./...
 
+step "the core's tests again, with the metadata in PostgreSQL"
+WHARF_CORE_ON_POSTGRES=1 go test -count=1 -timeout 10m ./internal/registry
+
 step "fuzzing the parsers"
 # Bounded by executions, not by time: a time limit can end on a worker still busy with an input, which Go
 # reports as a failure ("context deadline exceeded") on a loaded machine. FUZZSCALE multiplies the counts.

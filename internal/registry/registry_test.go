@@ -3,11 +3,14 @@ package registry_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/store/postgres"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
 )
 
@@ -25,26 +29,66 @@ const reg = "000000000000"
 
 type env struct {
 	dir   string
+	pg    string // the PostgreSQL database of this env, when the core is tested on PostgreSQL
 	clock *clock.Fake
-	meta  *sqlite.Store
+	meta  store.Store
 	blobs blob.Store
 	svc   *registry.Service
 	cfg   registry.Config
 }
 
+// The core's tests run on SQLite; with WHARF_CORE_ON_POSTGRES=1 (and the server of WHARF_TEST_POSTGRES,
+// as scripts/test.sh does) they run again with the metadata in PostgreSQL.
+var onPostgres = os.Getenv("WHARF_CORE_ON_POSTGRES") == "1"
+
+var databases atomic.Int64
+
 func newEnv(t *testing.T, cfg registry.Config) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir(), clock: clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), cfg: cfg}
+	if onPostgres {
+		e.pg = freshPostgres(t)
+	}
 	e.open(t)
 	t.Cleanup(func() { e.close() })
 	return e
+}
+
+// freshPostgres creates an empty database on the test server and returns its URL.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("WHARF_TEST_POSTGRES")
+	if base == "" {
+		t.Fatal("WHARF_CORE_ON_POSTGRES=1 needs WHARF_TEST_POSTGRES")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := fmt.Sprintf("wharf_core_%d_%d", os.Getpid(), databases.Add(1))
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if admin, err := sql.Open("pgx", base); err == nil {
+			admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+			admin.Close()
+		}
+	})
+	return strings.Replace(base, "/postgres?", "/"+name+"?", 1)
 }
 
 // open (re)opens the stores and the service on the env's directory, as a restarted server would.
 func (e *env) open(t *testing.T) {
 	t.Helper()
 	var err error
-	if e.meta, err = sqlite.Open(e.dir + "/wharf.db"); err != nil {
+	if e.pg != "" {
+		e.meta, err = postgres.Open(e.pg)
+	} else {
+		e.meta, err = sqlite.Open(e.dir + "/wharf.db")
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if e.blobs, err = blobfs.New(e.dir); err != nil {
