@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -47,15 +49,29 @@ type Store struct {
 	db *sql.DB
 }
 
-// Open connects to the database at url (postgres://user:password@host:port/database?…) and brings its
-// schema up to date.
-func Open(url string) (*Store, error) {
-	db, err := sql.Open("pgx", url)
+// DefaultMaxConns is how many connections a node opens at most, unless the URL says pool_max_conns=N: with
+// PostgreSQL's default of 100 connections, a few nodes fit.
+const DefaultMaxConns = 16
+
+// Open connects to the database at dsn (postgres://user:password@host:port/database?…, with an optional
+// pool_max_conns) and brings its schema up to date.
+func Open(dsn string) (*Store, error) {
+	maxConns := DefaultMaxConns
+	if u, err := url.Parse(dsn); err == nil && u.Query().Has("pool_max_conns") {
+		q := u.Query()
+		if maxConns, err = strconv.Atoi(q.Get("pool_max_conns")); err != nil || maxConns < 1 {
+			return nil, fmt.Errorf("postgres: pool_max_conns %q is not a positive number", q.Get("pool_max_conns"))
+		}
+		q.Del("pool_max_conns")
+		u.RawQuery = q.Encode()
+		dsn = u.String()
+	}
+	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

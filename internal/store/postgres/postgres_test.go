@@ -105,3 +105,18 @@ func TestMigrationsOnceAcrossNodes(t *testing.T) {
 		t.Fatalf("another node does not see the repository: %v", err)
 	}
 }
+
+func TestPoolSizeInURL(t *testing.T) {
+	dsn := freshDatabase(t, server(t))
+	s, err := postgres.Open(dsn + "&pool_max_conns=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.SQL().Stats().MaxOpenConnections; got != 3 {
+		t.Fatalf("MaxOpenConnections = %d, want 3", got)
+	}
+	if _, err := postgres.Open(dsn + "&pool_max_conns=lots"); err == nil {
+		t.Fatal("a bad pool_max_conns was accepted")
+	}
+}
