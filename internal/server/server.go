@@ -83,9 +83,6 @@ type Storage struct {
 	S3ForcePathStyle bool
 }
 
-// Shared tells whether several nodes can share this storage (nothing of it is on a node's disk).
-func (s Storage) Shared() bool { return s.Metadata != "" && s.Blobs != "" }
-
 // OpenStorage opens the metadata and blob stores.
 func OpenStorage(ctx context.Context, s Storage) (*Stores, error) {
 	if (s.Metadata == "" || s.Blobs == "") && s.DataDir != "" {
