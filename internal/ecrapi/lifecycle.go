@@ -32,16 +32,6 @@ func policyOutput(c *pipeline.Call, name string, p *store.LifecyclePolicy) lifec
 	return out
 }
 
-type previewInput struct {
-	RepositoryName string    `json:"repositoryName"`
-	ImageIDs       []imageID `json:"imageIds"`
-	NextToken      *string   `json:"nextToken"`
-	MaxResults     *int      `json:"maxResults"`
-	Filter         *struct {
-		TagStatus string `json:"tagStatus"`
-	} `json:"filter"`
-}
-
 type previewResultJSON struct {
 	ImageTags     []string `json:"imageTags,omitempty"`
 	ImageDigest   string   `json:"imageDigest"`
@@ -111,14 +101,14 @@ func init() {
 		return lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: in.RepositoryName, LifecyclePolicyText: text, Status: registry.PreviewInProgress}, nil
 	})
 
-	register("GetLifecyclePolicyPreview", func(h *Handler, ctx context.Context, c *pipeline.Call, in *previewInput) (any, error) {
+	register("GetLifecyclePolicyPreview", func(h *Handler, ctx context.Context, c *pipeline.Call, in *listImagesInput) (any, error) {
 		return h.lifecyclePreview(ctx, c, in)
 	})
 }
 
-// lifecyclePreview pages through a repository's latest preview: results oldest image first, narrowed by
+// lifecyclePreview pages through a repository's latest preview (its input has ListImages' members): results oldest image first, narrowed by
 // imageIds or by the filter's tagStatus. The summary counts every image the preview expires.
-func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *previewInput) (any, error) {
+func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *listImagesInput) (any, error) {
 	if err := required("repositoryName", in.RepositoryName); err != nil {
 		return nil, err
 	}
@@ -131,7 +121,7 @@ func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *pr
 	if in.MaxResults != nil && (*in.MaxResults < 1 || *in.MaxResults > 100) {
 		return nil, invalidParameter("Invalid parameter at 'maxResults' failed to satisfy constraint: 'Member must have value less than or equal to 100 and greater than or equal to 1'")
 	}
-	status, err := tagStatus(&listImagesInput{Filter: in.Filter})
+	status, err := tagStatus(in)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +141,7 @@ func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *pr
 	out.Summary.ExpiringImageTotalCount = len(p.Results)
 	var matching []store.Expiry
 	for _, e := range p.Results {
-		if status == registry.Tagged && len(e.Tags) == 0 || status == registry.Untagged && len(e.Tags) > 0 {
+		if !status.Matches(e.Tags) {
 			continue
 		}
 		if len(in.ImageIDs) > 0 && !slices.ContainsFunc(in.ImageIDs, func(id imageID) bool {

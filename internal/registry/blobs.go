@@ -196,36 +196,38 @@ func (s *Service) UploadStatus(ctx context.Context, registryID, name, id string)
 // WriteUpload appends a chunk. start is where the client says the chunk begins (AppendAtEnd when it
 // does not say); a chunk that does not continue the upload exactly is refused with KindRangeInvalid.
 func (s *Service) WriteUpload(ctx context.Context, registryID, name, id string, start int64, r io.Reader) (UploadState, error) {
-	release, err := s.claimUpload(ctx, id)
+	u, release, err := s.claimUpload(ctx, registryID, name, id)
 	if err != nil {
 		return UploadState{}, err
 	}
 	defer release()
-	u, err := s.upload(ctx, registryID, name, id)
-	if err != nil {
-		return UploadState{}, err
-	}
 	if err := s.appendUpload(ctx, u, start, r, ""); err != nil {
 		return UploadState{}, err
 	}
 	return UploadState{ID: u.ID, Offset: u.Offset}, nil
 }
 
-// claimUpload keeps other requests for an upload out until release: in this process by a lock, and with
-// shared blob storage in every process by a lease in the metadata store. Otherwise two nodes could write the
-// same chunk at once, and the bytes stored could differ from those the saved hash state describes.
-func (s *Service) claimUpload(ctx context.Context, id string) (release func(), err error) {
-	unlock := s.locks.lock(id)
-	if !s.cfg.SharedBlobs {
-		return unlock, nil
+// claimUpload looks up an upload of the repository and keeps other requests for it out until release: in
+// this process by a lock, and with shared blob storage in every process by a lease in the metadata store.
+// Otherwise two nodes could write the same chunk at once, and the bytes stored could differ from those the
+// saved hash state describes.
+func (s *Service) claimUpload(ctx context.Context, registryID, name, id string) (u *store.Upload, release func(), err error) {
+	release = s.locks.lock(id)
+	if s.cfg.SharedBlobs {
+		busy := errf(KindUploadInvalid, "upload %s is being written by another request; send the chunk again when it has finished", id)
+		_, free, err := s.lease(ctx, "upload/"+id, busy)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		unlock := release
+		release = func() { free(); unlock() }
 	}
-	busy := errf(KindUploadInvalid, "upload %s is being written by another request; send the chunk again when it has finished", id)
-	_, free, err := s.lease(ctx, "upload/"+id, busy)
-	if err != nil {
-		unlock()
-		return nil, err
+	if u, err = s.upload(ctx, registryID, name, id); err != nil {
+		release()
+		return nil, nil, err
 	}
-	return func() { free(); unlock() }, nil
+	return u, release, nil
 }
 
 // appendUpload streams r into the upload while hashing it and saves the new offset and hash state.
@@ -297,15 +299,11 @@ func (s *Service) CompleteUpload(ctx context.Context, registryID, name, id strin
 	if err := d.Validate(); err != nil {
 		return BlobInfo{}, errf(KindDigestInvalid, "invalid digest %q: %v", d, err)
 	}
-	release, err := s.claimUpload(ctx, id)
+	u, release, err := s.claimUpload(ctx, registryID, name, id)
 	if err != nil {
 		return BlobInfo{}, err
 	}
 	defer release()
-	u, err := s.upload(ctx, registryID, name, id)
-	if err != nil {
-		return BlobInfo{}, err
-	}
 	if r != nil {
 		if err := s.appendUpload(ctx, u, start, r, d.Algorithm()); err != nil {
 			return BlobInfo{}, err
@@ -352,14 +350,11 @@ func (s *Service) uploadDigest(ctx context.Context, u *store.Upload, alg digest.
 
 // CancelUpload ends an upload and drops its bytes.
 func (s *Service) CancelUpload(ctx context.Context, registryID, name, id string) error {
-	release, err := s.claimUpload(ctx, id)
+	_, release, err := s.claimUpload(ctx, registryID, name, id)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if _, err := s.upload(ctx, registryID, name, id); err != nil {
-		return err
-	}
 	return s.dropUpload(ctx, id)
 }
 

@@ -24,6 +24,11 @@ const (
 	Untagged     TagStatus = "UNTAGGED"
 )
 
+// Matches tells whether an image with these tags passes the filter.
+func (st TagStatus) Matches(tags []string) bool {
+	return !(st == Tagged && len(tags) == 0 || st == Untagged && len(tags) > 0)
+}
+
 // ListImages lists a repository's images by digest after `after`, at most n per page, with their tags;
 // status filters the page (so a page may hold fewer than n). more tells whether images follow; last is
 // the digest to continue after.
@@ -50,7 +55,7 @@ func (s *Service) ListImages(ctx context.Context, registryID, name string, after
 		for _, img := range imgs {
 			last = img.Digest
 			tags := byDigest[img.Digest]
-			if status == Tagged && len(tags) == 0 || status == Untagged && len(tags) > 0 {
+			if !status.Matches(tags) {
 				continue
 			}
 			out = append(out, ImageDetail{Image: img, Tags: tags})

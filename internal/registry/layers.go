@@ -20,15 +20,11 @@ const (
 // UploadLayerPart appends one part of an ECR API layer upload: bytes first..last (inclusive) of the layer.
 // Parts follow one another exactly, hold at most 10 MiB, and every part but the last holds at least 5 MiB.
 func (s *Service) UploadLayerPart(ctx context.Context, registryID, name, id string, first, last int64, data []byte) (UploadState, error) {
-	release, err := s.claimUpload(ctx, id)
+	u, release, err := s.claimUpload(ctx, registryID, name, id)
 	if err != nil {
 		return UploadState{}, err
 	}
 	defer release()
-	u, err := s.upload(ctx, registryID, name, id)
-	if err != nil {
-		return UploadState{}, err
-	}
 	switch {
 	case last < first || last-first+1 != int64(len(data)):
 		return UploadState{}, &Error{Kind: KindUploadInvalid, Message: fmt.Sprintf("The layer part covers bytes %d-%d but holds %d bytes", first, last, len(data))}

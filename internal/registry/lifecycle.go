@@ -373,8 +373,8 @@ func (s *Service) StartLifecyclePreview(ctx context.Context, registryID, name, t
 			if err != nil {
 				return err
 			}
-			if p, err = lifecycle.Parse(stored.Text); err != nil {
-				return errf(KindInvalidParameter, "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: '%s'", err)
+			if p, err = checkLifecycleText(stored.Text); err != nil {
+				return err
 			}
 			text = stored.Text
 		}
