@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -90,6 +91,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		// Layer bytes are hashed once already (their digest); signing them would hash them again.
 		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+		// S3 servers over a file system (versitygw's posix backend) remove a key's parent directories once
+		// a delete empties them; a write into that directory at that moment fails with this code. None of
+		// our keys has keys under it, so the code only ever means that race, and a retry succeeds.
+		o.Retryer = retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 5 }), "ExistingObjectIsDirectory")
 	})
 	s := &Store{client: client, presign: s3.NewPresignClient(client), bucket: cfg.Bucket, prefix: cfg.Prefix, part: cfg.PartSize,
 		grace: cfg.UploadGrace}
