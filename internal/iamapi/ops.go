@@ -44,6 +44,14 @@ func need(q url.Values, names ...string) error {
 	return nil
 }
 
+// userName is the request's UserName, or the caller's own name when it names none (as AWS does).
+func userName(c *pipeline.Call, q url.Values) string {
+	if name := q.Get("UserName"); name != "" {
+		return name
+	}
+	return c.Caller.UserName
+}
+
 func lowerFirst(s string) string { return strings.ToLower(s[:1]) + s[1:] }
 
 // reg adds an IAM (or STS) operation.
@@ -70,10 +78,7 @@ func init() {
 		}
 		return userARN(acct, q)
 	}, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		name := q.Get("UserName")
-		if name == "" {
-			name = c.Caller.UserName // the caller itself
-		}
+		name := userName(c, q)
 		u, err := h.Identity.GetUser(ctx, c.Caller.AccountID, name)
 		if err != nil {
 			return nil, noSuchEntity("The user with name " + name + " cannot be found.")
@@ -106,10 +111,7 @@ func init() {
 		return nil, nil
 	})
 	reg("iam", "CreateAccessKey", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		name := q.Get("UserName")
-		if name == "" {
-			name = c.Caller.UserName
-		}
+		name := userName(c, q)
 		creds, err := h.Identity.CreateAccessKey(ctx, c.Caller.AccountID, name)
 		if err != nil {
 			return nil, err
@@ -119,10 +121,7 @@ func init() {
 		}{accessKeyXML{name, creds.AccessKeyID, "Active", creds.SecretAccessKey, isoTime(h.now())}}, nil
 	})
 	reg("iam", "ListAccessKeys", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		name := q.Get("UserName")
-		if name == "" {
-			name = c.Caller.UserName
-		}
+		name := userName(c, q)
 		keys, err := h.Identity.AccessKeys(ctx, c.Caller.AccountID, name)
 		if err != nil {
 			return nil, err
