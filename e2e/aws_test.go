@@ -463,6 +463,13 @@ func TestIAMWithAWSCLI(t *testing.T) {
 	if who.Arn != "arn:aws:iam::000000000000:user/admin" || who.Account != "000000000000" {
 		t.Fatalf("get-caller-identity: %+v", who)
 	}
+	// Without --user-name, GetUser and ListAccessKeys answer for the caller itself.
+	if out := s.aws(iamArgs("iam", "get-user", "--query", "User.UserName", "--output", "text")...); strings.TrimSpace(out) != "admin" {
+		t.Fatalf("get-user of the caller: %s", out)
+	}
+	if out := s.aws(iamArgs("iam", "list-access-keys", "--query", "AccessKeyMetadata[0].UserName", "--output", "text")...); strings.TrimSpace(out) != "admin" {
+		t.Fatalf("list-access-keys of the caller: %s", out)
+	}
 	s.aws(iamArgs("iam", "create-user", "--user-name", "ci")...)
 	s.awsFails("EntityAlreadyExists", iamArgs("iam", "create-user", "--user-name", "ci")...)
 	var key struct {
