@@ -29,9 +29,9 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/server"
-	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/sqlstore"
 )
 
@@ -217,6 +217,21 @@ func (c *common) options(log *slog.Logger) server.Options {
 	return o
 }
 
+// do runs one command through the pipeline, as the root of account: like every other call it is
+// identified, authorized on its targets and audited.
+func do(app *server.App, account, action string, targets []pipeline.Target, run func(ctx context.Context) error) error {
+	return app.Do(context.Background(), account, pipeline.Op{
+		Action:  action,
+		Resolve: func(*pipeline.Call) ([]pipeline.Target, error) { return targets, nil },
+		Run:     func(ctx context.Context, _ *pipeline.Call) error { return run(ctx) },
+	})
+}
+
+// iamTarget is the target of an IAM action on an entity ("user/NAME", "group/NAME", "role/NAME").
+func iamTarget(action, account, entity string) []pipeline.Target {
+	return []pipeline.Target{{Action: action, Resource: "arn:aws:iam::" + account + ":" + entity}}
+}
+
 func serve(args []string) error {
 	fs, c := commonFlags("serve")
 	addr := fs.String("addr", "127.0.0.1:5000", "address to listen on")
@@ -244,7 +259,11 @@ func serve(args []string) error {
 		st.Meta.Close()
 		return err
 	}
-	if app.NewAdmin != nil {
+	switch {
+	case app.NewAdmin != nil && opts.AdminCredentials != nil:
+		// The operator chose this key: Wharf neither prints its secret nor writes it anywhere.
+		fmt.Printf("Gave the admin of account %s the access key %s from WHARF_ADMIN_ACCESS_KEY_ID.\n", c.accountID, app.NewAdmin.AccessKeyID)
+	case app.NewAdmin != nil:
 		path, err := server.WriteAdminCredentials(c.dataDir, app.NewAdmin)
 		if err != nil {
 			return err
@@ -278,38 +297,47 @@ func repo(args []string) error {
 		return err
 	}
 	defer app.Close()
-	ctx := context.Background()
+	acct := c.accountID
 	switch sub {
 	case "create":
 		if len(pos) != 1 {
 			return errors.New("usage: wharf repo create [flags] NAME")
 		}
-		r, err := app.Service.CreateRepository(ctx, store.Repository{RegistryID: c.accountID, Name: pos[0],
-			TagMutability: strings.ToUpper(*mutability), ScanOnPush: *scan})
+		var r *registry.Repository
+		err := do(app, acct, "ecr:CreateRepository", []pipeline.Target{pipeline.Repository("ecr:CreateRepository", acct, pos[0])}, func(ctx context.Context) (err error) {
+			r, err = app.Service.CreateRepository(ctx, registry.Repository{RegistryID: acct, Name: pos[0],
+				TagMutability: strings.ToUpper(*mutability), ScanOnPush: *scan})
+			return err
+		})
 		if err != nil {
 			return err
 		}
 		fmt.Printf("created repository %s (registry %s, tags %s)\n", r.Name, r.RegistryID, r.TagMutability)
 	case "list":
-		after := ""
-		for {
-			names, more, err := app.Service.Catalog(ctx, c.accountID, after, 1000)
-			if err != nil {
-				return err
+		return do(app, acct, "ecr:DescribeRepositories", []pipeline.Target{pipeline.Repository("ecr:DescribeRepositories", acct, "")}, func(ctx context.Context) error {
+			for after := ""; ; {
+				names, more, err := app.Service.Catalog(ctx, acct, after, 1000)
+				if err != nil {
+					return err
+				}
+				for _, n := range names {
+					fmt.Println(n)
+				}
+				if !more {
+					return nil
+				}
+				after = names[len(names)-1]
 			}
-			for _, n := range names {
-				fmt.Println(n)
-			}
-			if !more {
-				return nil
-			}
-			after = names[len(names)-1]
-		}
+		})
 	case "delete":
 		if len(pos) != 1 {
 			return errors.New("usage: wharf repo delete [--force] NAME")
 		}
-		if _, err := app.Service.DeleteRepository(ctx, c.accountID, pos[0], *force); err != nil {
+		err := do(app, acct, "ecr:DeleteRepository", []pipeline.Target{pipeline.Repository("ecr:DeleteRepository", acct, pos[0])}, func(ctx context.Context) error {
+			_, err := app.Service.DeleteRepository(ctx, acct, pos[0], *force)
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		fmt.Printf("deleted repository %s\n", pos[0])
@@ -326,10 +354,17 @@ func gc(args []string) error {
 		return err
 	}
 	defer app.Close()
-	st, err := app.Service.CollectGarbage(context.Background())
+	var st registry.GCStats
+	collect := func() error {
+		return do(app, c.accountID, "wharf:CollectGarbage", nil, func(ctx context.Context) (err error) {
+			st, err = app.Service.CollectGarbage(ctx)
+			return err
+		})
+	}
+	err = collect()
 	for wait := 0; errors.Is(err, registry.ErrGCBusy) && wait < 60; wait++ { // a server's pass is running
 		time.Sleep(time.Second)
-		st, err = app.Service.CollectGarbage(context.Background())
+		err = collect()
 	}
 	if err != nil {
 		return err
@@ -415,14 +450,21 @@ func lifecycleCmd(args []string) error {
 		return err
 	}
 	defer app.Close()
-	ctx := context.Background()
+	acct := c.accountID
 	switch sub {
 	case "run":
-		run := registry.LifecycleRun{RegistryID: c.accountID, Repository: *repository, DryRun: *dryRun}
-		results, err := app.Service.RunLifecycle(ctx, run)
+		run := registry.LifecycleRun{RegistryID: acct, Repository: *repository, DryRun: *dryRun}
+		var results []registry.LifecycleResult
+		apply := func() error {
+			return do(app, acct, "ecr:PolicyExecutionEvent", []pipeline.Target{pipeline.Repository("ecr:PolicyExecutionEvent", acct, *repository)}, func(ctx context.Context) (err error) {
+				results, err = app.Service.RunLifecycle(ctx, run)
+				return err
+			})
+		}
+		err := apply()
 		for wait := 0; errors.Is(err, registry.ErrLifecycleBusy) && wait < 60; wait++ {
 			time.Sleep(time.Second)
-			results, err = app.Service.RunLifecycle(ctx, run)
+			err = apply()
 		}
 		verb, total := "expired", 0
 		if *dryRun {
@@ -442,7 +484,11 @@ func lifecycleCmd(args []string) error {
 		if *repository == "" {
 			return errors.New("usage: wharf lifecycle history --repository NAME [--limit N]")
 		}
-		events, err := app.Service.LifecycleHistory(ctx, c.accountID, *repository, *limit)
+		var events []registry.LifecycleEvent
+		err := do(app, acct, "ecr:GetLifecyclePolicy", []pipeline.Target{pipeline.Repository("ecr:GetLifecyclePolicy", acct, *repository)}, func(ctx context.Context) (err error) {
+			events, err = app.Service.LifecycleHistory(ctx, acct, *repository, *limit)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -470,107 +516,145 @@ func admin(args []string) error {
 		return err
 	}
 	defer app.Close()
-	ctx := context.Background()
+	acct := c.accountID
 	printJSON := func(creds *identity.Credentials) error {
 		return json.NewEncoder(os.Stdout).Encode(map[string]string{"AccessKeyId": creds.AccessKeyID, "SecretAccessKey": creds.SecretAccessKey})
 	}
+	one := func(usage string) (string, error) {
+		if len(pos) != 1 {
+			return "", errors.New("usage: wharf admin " + usage)
+		}
+		return pos[0], nil
+	}
 	switch sub {
 	case "create-account":
-		creds, err := app.Identity.CreateAccount(ctx, c.accountID)
+		var creds *identity.Credentials
+		err := do(app, acct, "wharf:CreateAccount", nil, func(ctx context.Context) (err error) {
+			creds, err = app.Identity.CreateAccount(ctx, acct)
+			return err
+		})
 		if err != nil {
 			return err
 		}
 		return printJSON(creds)
 	case "create-user":
-		if len(pos) != 1 {
-			return errors.New("usage: wharf admin create-user --account-id ID NAME")
-		}
-		u, err := app.Identity.CreateUser(ctx, c.accountID, pos[0])
+		name, err := one("create-user --account-id ID NAME")
 		if err != nil {
+			return err
+		}
+		var u *identity.User
+		if err := do(app, acct, "iam:CreateUser", iamTarget("iam:CreateUser", acct, "user/"+name), func(ctx context.Context) (err error) {
+			u, err = app.Identity.CreateUser(ctx, acct, name)
+			return err
+		}); err != nil {
 			return err
 		}
 		return json.NewEncoder(os.Stdout).Encode(map[string]string{"UserName": u.Name, "UserId": u.UserID, "Arn": "arn:aws:iam::" + u.AccountID + ":user/" + u.Name})
 	case "create-access-key":
-		if len(pos) != 1 {
-			return errors.New("usage: wharf admin create-access-key --account-id ID USER")
-		}
-		creds, err := app.Identity.CreateAccessKey(ctx, c.accountID, pos[0])
+		name, err := one("create-access-key --account-id ID USER")
 		if err != nil {
+			return err
+		}
+		var creds *identity.Credentials
+		if err := do(app, acct, "iam:CreateAccessKey", iamTarget("iam:CreateAccessKey", acct, "user/"+name), func(ctx context.Context) (err error) {
+			creds, err = app.Identity.CreateAccessKey(ctx, acct, name)
+			return err
+		}); err != nil {
 			return err
 		}
 		return printJSON(creds)
 	case "delete-access-key":
-		if len(pos) != 1 {
-			return errors.New("usage: wharf admin delete-access-key KEY-ID")
+		key, err := one("delete-access-key KEY-ID")
+		if err != nil {
+			return err
 		}
-		return app.Identity.DeleteAccessKey(ctx, pos[0])
-	case "attach-user-policy":
-		if len(pos) != 1 || *policyARN == "" {
-			return errors.New("usage: wharf admin attach-user-policy --account-id ID --policy-arn ARN USER")
+		owner, user, err := app.Identity.KeyOwner(context.Background(), key) // acts in the key's own account
+		if err != nil {
+			return err
 		}
-		return app.Identity.AttachUserPolicy(ctx, c.accountID, pos[0], *policyARN)
-	case "put-user-policy":
-		if len(pos) != 1 || *policyName == "" || *policyDoc == "" {
-			return errors.New("usage: wharf admin put-user-policy --account-id ID --policy-name NAME --policy-document JSON|file://PATH USER")
+		return do(app, owner, "iam:DeleteAccessKey", iamTarget("iam:DeleteAccessKey", owner, "user/"+user), func(ctx context.Context) error {
+			return app.Identity.DeleteAccessKey(ctx, key)
+		})
+	case "attach-user-policy", "attach-group-policy", "attach-role-policy":
+		name, err := one(sub + " --account-id ID --policy-arn ARN NAME")
+		if err != nil || *policyARN == "" {
+			return errors.New("usage: wharf admin " + sub + " --account-id ID --policy-arn ARN NAME")
+		}
+		kind, action := ownerKind(sub)
+		return do(app, acct, action, iamTarget(action, acct, kind+"/"+name), func(ctx context.Context) error {
+			if kind == "user" {
+				return app.Identity.AttachUserPolicy(ctx, acct, name, *policyARN)
+			}
+			return app.Identity.AttachOwnerPolicy(ctx, acct, kind, name, *policyARN)
+		})
+	case "put-user-policy", "put-group-policy", "put-role-policy":
+		name, err := one(sub + " --account-id ID --policy-name NAME --policy-document JSON|file://PATH NAME")
+		if err != nil || *policyName == "" || *policyDoc == "" {
+			return errors.New("usage: wharf admin " + sub + " --account-id ID --policy-name NAME --policy-document JSON|file://PATH NAME")
 		}
 		doc, err := readDocument(*policyDoc)
 		if err != nil {
 			return err
 		}
-		return app.Identity.PutUserPolicy(ctx, c.accountID, pos[0], *policyName, doc)
+		kind, action := ownerKind(sub)
+		return do(app, acct, action, iamTarget(action, acct, kind+"/"+name), func(ctx context.Context) error {
+			if kind == "user" {
+				return app.Identity.PutUserPolicy(ctx, acct, name, *policyName, doc)
+			}
+			return app.Identity.PutOwnerPolicy(ctx, acct, kind, name, *policyName, doc)
+		})
 	case "create-group":
-		if len(pos) != 1 {
-			return errors.New("usage: wharf admin create-group --account-id ID NAME")
+		name, err := one("create-group --account-id ID NAME")
+		if err != nil {
+			return err
 		}
-		_, err := app.Identity.CreateGroup(ctx, c.accountID, pos[0])
-		return err
+		return do(app, acct, "iam:CreateGroup", iamTarget("iam:CreateGroup", acct, "group/"+name), func(ctx context.Context) error {
+			_, err := app.Identity.CreateGroup(ctx, acct, name)
+			return err
+		})
 	case "add-user-to-group":
-		if len(pos) != 1 || *group == "" {
+		name, err := one("add-user-to-group --account-id ID --group GROUP USER")
+		if err != nil || *group == "" {
 			return errors.New("usage: wharf admin add-user-to-group --account-id ID --group GROUP USER")
 		}
-		return app.Identity.AddUserToGroup(ctx, c.accountID, *group, pos[0])
+		return do(app, acct, "iam:AddUserToGroup", iamTarget("iam:AddUserToGroup", acct, "group/"+*group), func(ctx context.Context) error {
+			return app.Identity.AddUserToGroup(ctx, acct, *group, name)
+		})
 	case "create-role":
-		if len(pos) != 1 || *policyDoc == "" {
+		name, err := one("create-role --account-id ID --policy-document TRUST-POLICY NAME")
+		if err != nil || *policyDoc == "" {
 			return errors.New("usage: wharf admin create-role --account-id ID --policy-document TRUST-POLICY NAME")
 		}
 		doc, err := readDocument(*policyDoc)
 		if err != nil {
 			return err
 		}
-		r, err := app.Identity.CreateRole(ctx, c.accountID, pos[0], doc, 0)
-		if err != nil {
+		var r *identity.Role
+		if err := do(app, acct, "iam:CreateRole", iamTarget("iam:CreateRole", acct, "role/"+name), func(ctx context.Context) (err error) {
+			r, err = app.Identity.CreateRole(ctx, acct, name, doc, 0)
+			return err
+		}); err != nil {
 			return err
 		}
 		return json.NewEncoder(os.Stdout).Encode(map[string]string{"RoleName": r.Name, "RoleId": r.RoleID, "Arn": "arn:aws:iam::" + r.AccountID + ":role/" + r.Name})
-	case "put-group-policy", "put-role-policy":
-		if len(pos) != 1 || *policyName == "" || *policyDoc == "" {
-			return fmt.Errorf("usage: wharf admin %s --account-id ID --policy-name NAME --policy-document JSON|file://PATH NAME", sub)
-		}
-		doc, err := readDocument(*policyDoc)
+	case "delete-user":
+		name, err := one("delete-user --account-id ID NAME")
 		if err != nil {
 			return err
 		}
-		kind := store.GroupPolicies
-		if sub == "put-role-policy" {
-			kind = store.RolePolicies
-		}
-		return app.Identity.PutOwnerPolicy(ctx, c.accountID, kind, pos[0], *policyName, doc)
-	case "delete-user":
-		if len(pos) != 1 {
-			return errors.New("usage: wharf admin delete-user --account-id ID NAME")
-		}
-		return app.Identity.DeleteUser(ctx, c.accountID, pos[0])
-	case "attach-group-policy", "attach-role-policy":
-		if len(pos) != 1 || *policyARN == "" {
-			return fmt.Errorf("usage: wharf admin %s --account-id ID --policy-arn ARN NAME", sub)
-		}
-		kind := store.GroupPolicies
-		if sub == "attach-role-policy" {
-			kind = store.RolePolicies
-		}
-		return app.Identity.AttachOwnerPolicy(ctx, c.accountID, kind, pos[0], *policyARN)
+		return do(app, acct, "iam:DeleteUser", iamTarget("iam:DeleteUser", acct, "user/"+name), func(ctx context.Context) error {
+			return app.Identity.DeleteUser(ctx, acct, name)
+		})
 	}
 	return fmt.Errorf("unknown admin command %q", sub)
+}
+
+// ownerKind tells which kind of entity an attach-…-policy or put-…-policy command names, and its IAM action.
+func ownerKind(sub string) (kind, action string) {
+	verb, rest, _ := strings.Cut(sub, "-")
+	kind, _, _ = strings.Cut(rest, "-")
+	action = "iam:" + strings.ToUpper(verb[:1]) + verb[1:] + strings.ToUpper(kind[:1]) + kind[1:] + "Policy"
+	return kind, action
 }
 
 // readDocument returns a policy given inline or as file://PATH.

@@ -100,76 +100,88 @@ func (a *PolicyAuthorizer) lookup(m map[string]cached, key string, load func() (
 	return v, nil
 }
 
-// Authorize implements pipeline.Authorizer.
+// Authorize implements pipeline.Authorizer: the caller must be identified and allowed every target's
+// action on it.
 func (a *PolicyAuthorizer) Authorize(ctx context.Context, c *pipeline.Call) error {
 	if c.Caller.Anonymous() {
 		return &registry.Error{Kind: registry.KindUnauthorized, Message: "authentication required"}
 	}
-	if c.Action == "" {
-		return nil // the registry's ping: any identified caller
-	}
-	if c.Resource != "" {
-		return a.checkResource(ctx, c, c.Action, c.Resource, "")
-	}
-	if err := a.check(ctx, c, c.Action, c.Repository); err != nil {
-		return err
-	}
-	if c.Action == "ecr:CreateRepository" && len(c.RequestTags) > 0 {
-		// Tags in a create request need ecr:TagResource on the new repository too (a dependent action).
-		if err := a.checkResource(ctx, c, "ecr:TagResource", ResourceARN(a.Region, c.RegistryID, c.Repository), ""); err != nil {
+	for _, t := range c.Targets {
+		if err := a.authorizeTarget(ctx, c, t); err != nil {
 			return err
 		}
 	}
-	if c.Source != "" && c.Source != c.Repository { // a cross-repository mount reads the source too
-		return a.check(ctx, c, "ecr:BatchGetImage", c.Source)
-	}
 	return nil
+}
+
+func (a *PolicyAuthorizer) authorizeTarget(ctx context.Context, c *pipeline.Call, t pipeline.Target) error {
+	if t.RegistryID == "" {
+		t.RegistryID = c.RegistryID
+	}
+	resource, repo := t.Resource, ""
+	if resource == "" {
+		resource, repo = "*", t.Repository
+		if !unscoped[t.Action] {
+			resource = ResourceARN(a.Region, t.RegistryID, t.Repository)
+		}
+	}
+	switch {
+	case c.Caller.Service != "": // Wharf's own background work
+		return nil
+	case c.Caller.Root && accountOf(resource, t.RegistryID) == c.Caller.AccountID: // the account itself
+		return nil
+	}
+	return a.checkResource(ctx, c, t, resource, repo)
+}
+
+// accountOf is the account a resource belongs to: an IAM resource's is in its ARN, a registry's
+// repositories belong to the registry's account.
+func accountOf(resource, registryID string) string {
+	if rest, ok := strings.CutPrefix(resource, "arn:aws:iam::"); ok {
+		acct, _, _ := strings.Cut(rest, ":")
+		return acct
+	}
+	return registryID
 }
 
 // PermitsWithPolicy tells whether the caller could still perform action on the repository if its policy
 // were candidate: SetRepositoryPolicy refuses, without force, a policy that locks its caller out.
 func (a *PolicyAuthorizer) PermitsWithPolicy(ctx context.Context, c *pipeline.Call, action, repo string, candidate *iam.Policy) bool {
+	if c.Caller.Service != "" || c.Caller.Root && c.Caller.AccountID == c.RegistryID {
+		return true
+	}
 	ids, err := a.identityPolicies(ctx, c.Caller)
 	if err != nil {
 		return false
 	}
-	principal := iam.Principal{ARN: c.Caller.ARN(), Account: c.Caller.AccountID, Type: "User", UserName: c.Caller.UserName, UserID: c.Caller.UserID}
-	if c.Caller.RoleName != "" {
-		principal.Type, principal.RoleARN = "AssumedRole", c.Caller.RoleARN()
-	}
-	return iam.Evaluate(iam.Request{Principal: principal, Action: action, Resource: ResourceARN(a.Region, c.RegistryID, repo),
+	return iam.Evaluate(iam.Request{Principal: principalOf(c.Caller), Action: action, Resource: ResourceARN(a.Region, c.RegistryID, repo),
 		ResourceAccount: c.RegistryID}, ids, []*iam.Policy{candidate}).Allowed
 }
 
-// Permits implements pipeline.Filter.
-func (a *PolicyAuthorizer) Permits(ctx context.Context, c *pipeline.Call, action, repository string) bool {
-	return !c.Caller.Anonymous() && a.check(ctx, c, action, repository) == nil
-}
-
-func (a *PolicyAuthorizer) check(ctx context.Context, c *pipeline.Call, action, repo string) error {
-	resource := "*"
-	if !unscoped[action] {
-		resource = ResourceARN(a.Region, c.RegistryID, repo)
+func principalOf(p identity.Principal) iam.Principal {
+	principal := iam.Principal{ARN: p.ARN(), Account: p.AccountID, Type: "User", UserName: p.UserName, UserID: p.UserID}
+	if p.RoleName != "" {
+		principal.Type, principal.RoleARN = "AssumedRole", p.RoleARN()
 	}
-	return a.checkResource(ctx, c, action, resource, repo)
+	return principal
 }
 
-// checkResource decides an action on a resource ARN; repo names the repository whose policy and tags apply.
-func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, action, resource, repo string) error {
+// Permits implements pipeline.Authorizer.
+func (a *PolicyAuthorizer) Permits(ctx context.Context, c *pipeline.Call, action, repository string) bool {
+	return !c.Caller.Anonymous() && a.authorizeTarget(ctx, c, pipeline.Repository(action, c.RegistryID, repository)) == nil
+}
+
+// checkResource decides a target's action on a resource ARN by the policies that apply; repo names the
+// repository whose policy and tags apply ("" for none).
+func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, t pipeline.Target, resource, repo string) error {
+	action := t.Action
 	identityPolicies, err := a.identityPolicies(ctx, c.Caller)
 	if err != nil {
 		return err
 	}
-	principal := iam.Principal{ARN: c.Caller.ARN(), Account: c.Caller.AccountID, Type: "User", UserName: c.Caller.UserName, UserID: c.Caller.UserID}
-	if c.Caller.RoleName != "" {
-		principal.Type, principal.RoleARN = "AssumedRole", c.Caller.RoleARN()
-	}
-	resourceAccount := c.RegistryID
-	if rest, ok := strings.CutPrefix(resource, "arn:aws:iam::"); ok { // an IAM resource: its account is in its ARN
-		resourceAccount, _, _ = strings.Cut(rest, ":")
-	}
+	resourceAccount := accountOf(resource, t.RegistryID)
 	req := iam.Request{
-		Principal: principal,
+		Principal: principalOf(c.Caller),
 		Action:    action, Resource: resource, ResourceAccount: resourceAccount,
 		// Condition keys are case-insensitive; they are given lower-cased (tag keys included).
 		Context: map[string][]string{"aws:currenttime": a.currentTime()},
@@ -177,11 +189,11 @@ func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, 
 	if c.SourceIP != "" {
 		req.Context["aws:sourceip"] = []string{c.SourceIP}
 	}
-	for k, v := range c.RequestTags {
+	for k, v := range t.RequestTags {
 		req.Context["aws:requesttag/"+strings.ToLower(k)] = []string{v}
 	}
-	if len(c.TagKeys) > 0 {
-		req.Context["aws:tagkeys"] = c.TagKeys
+	if len(t.TagKeys) > 0 {
+		req.Context["aws:tagkeys"] = t.TagKeys
 	}
 	var resourcePolicies []*iam.Policy
 	if strings.EqualFold(action, "sts:AssumeRole") { // the role's trust policy is its resource policy
@@ -195,7 +207,7 @@ func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, 
 		req.ResourceRequired = true
 	}
 	if repo != "" {
-		facts, err := a.repoFacts(ctx, c.RegistryID, repo)
+		facts, err := a.repoFacts(ctx, t.RegistryID, repo)
 		if err != nil {
 			return err
 		}

@@ -620,7 +620,15 @@ func TestCatalogShowsWhatCallerMaySee(t *testing.T) {
 	if code, body := get("/v2/_catalog"); code != 200 || !strings.HasPrefix(body, `{"repositories":["a/one","a/two"]}`) {
 		t.Fatalf("catalog: %d %s", code, body)
 	}
-	if code, body := get("/v2/_catalog?n=2"); code != 200 || !strings.Contains(body, `["a/one","a/two"]`) || !strings.Contains(body, "last=a%2Ftwo") {
+	// Pages and their Link headers name only what carol may see: walking the catalog one name at a time
+	// never reveals b/three, and no Link says that more names follow the last she may see.
+	if code, body := get("/v2/_catalog?n=1"); code != 200 || !strings.Contains(body, `["a/one"]`) || !strings.Contains(body, "last=a%2Fone") {
+		t.Fatalf("catalog first page: %d %s", code, body)
+	}
+	if code, body := get("/v2/_catalog?n=1&last=a%2Fone"); code != 200 || !strings.HasSuffix(body, `{"repositories":["a/two"]} `) {
+		t.Fatalf("catalog second page: %d %s", code, body)
+	}
+	if code, body := get("/v2/_catalog?n=2"); code != 200 || !strings.HasSuffix(body, `{"repositories":["a/one","a/two"]} `) {
 		t.Fatalf("catalog page: %d %s", code, body)
 	}
 	if code, body := get("/v2/_catalog?n=2&last=a/two"); code != 200 || !strings.HasPrefix(body, `{"repositories":[]}`) {

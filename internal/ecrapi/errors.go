@@ -62,6 +62,9 @@ var codes = map[registry.Kind]string{
 	registry.KindLifecyclePreviewNotFound:   "LifecyclePolicyPreviewNotFoundException",
 	registry.KindLifecyclePreviewInProgress: "LifecyclePolicyPreviewInProgressException",
 	registry.KindManifestDigestMismatch:     "ImageDigestDoesNotMatchException",
+	registry.KindTagDigestMismatch:          "InvalidParameterException",
+	registry.KindBodyUnreadable:             "SerializationException",
+	registry.KindStorageFull:                "ServerException",
 }
 
 func toAWS(err error) *awsError {
@@ -76,11 +79,15 @@ func toAWS(err error) *awsError {
 	var de *registry.Error
 	if errors.As(err, &de) {
 		if code, ok := codes[de.Kind]; ok { // every ECR error is a 400 in AWS JSON 1.1, AccessDenied too
-			msg := de.Message
-			if de.Kind == registry.KindManifestDigestMismatch {
+			msg, status := de.Message, http.StatusBadRequest
+			switch de.Kind {
+			case registry.KindManifestDigestMismatch:
 				msg = "Invalid parameter at 'imageDigest' failed to satisfy constraint: '" + msg + "'"
+			case registry.KindStorageFull:
+				// Not a 500: the SDKs would retry a full disk four times. 507 says it is the storage.
+				status = http.StatusInsufficientStorage
 			}
-			return &awsError{code, msg, http.StatusBadRequest}
+			return &awsError{code, msg, status}
 		}
 	}
 	return &awsError{"ServerException", "internal error", http.StatusInternalServerError}
@@ -98,3 +105,6 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) {
 	w.WriteHeader(ae.Status)
 	w.Write(body)
 }
+
+// ErrorCode is the error's wire code: the outcome of the call in metrics.
+func (e *awsError) ErrorCode() string { return e.Code }

@@ -1,13 +1,17 @@
 // Package ecrapi serves Amazon ECR's API (AWS JSON 1.1 over POST /, SigV4-signed) over the registry core,
 // with the shapes and error codes of botocore's model.
+//
+// Each operation is registered with its input type: the pipeline decodes a request's body into it once,
+// strictly, resolves the repositories it names, authorizes exactly those, and runs the operation on that
+// same value.
 package ecrapi
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,27 +20,30 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/bodylimit"
 	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/iam"
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/sigv4"
 )
 
 // TargetPrefix starts every X-Amz-Target of the ECR API.
 const TargetPrefix = "AmazonEC2ContainerRegistry_V20150921."
-
-// maxBody bounds a request body: UploadLayerPart carries parts of up to 10 MiB (as base64) and more.
-const maxBody = 24 << 20
 
 // Handler serves the ECR API.
 type Handler struct {
 	Service  *registry.Service
 	Identity *identity.Service
 	Pipeline *pipeline.Pipeline
-	Clock    clock.Clock
-	Log      *slog.Logger
-	Region   string
+	// Signatures identifies callers by their SigV4 signature.
+	Signatures sigv4.Identifier
+	// Bodies reads request bodies under the server's memory budget.
+	Bodies *bodylimit.Reader
+	Clock  clock.Clock
+	Log    *slog.Logger
+	Region string
 	// RegistryHost is the host of the registry endpoint, for repository URIs and proxyEndpoint.
 	RegistryHost string
 	// Scheme of proxyEndpoint: "https", or "http" when Wharf serves plain HTTP.
@@ -64,89 +71,136 @@ func IsECRRequest(r *http.Request) bool {
 	return r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
 }
 
-// op is one operation: its ECR action and how it runs.
-type op struct {
-	action string
-	run    func(h *Handler, ctx context.Context, c *pipeline.Call, body []byte) (any, error)
-}
+// op builds the pipeline's operation over one request body; the result lands in *out.
+type op func(h *Handler, body []byte, out *any) pipeline.Op
 
 var ops = map[string]op{}
 
-// register adds an operation whose input decodes into I.
+// repositoryInput is implemented by inputs that name one repository (they embed repositoryRef).
+type repositoryInput interface{ repository() *repositoryRef }
+
+// repositoryRef is the registryId and repositoryName most inputs carry.
+type repositoryRef struct {
+	RegistryID     string `json:"registryId"`
+	RepositoryName string `json:"repositoryName"`
+}
+
+func (r *repositoryRef) repository() *repositoryRef { return r }
+
+// register adds an operation whose input decodes into I. Its target is the repository the input names,
+// or the registry when the input names none; registerWith gives an operation targets of its own.
 func register[I any](name string, run func(h *Handler, ctx context.Context, c *pipeline.Call, in *I) (any, error)) {
-	ops[name] = op{
-		action: "ecr:" + name,
-		run: func(h *Handler, ctx context.Context, c *pipeline.Call, body []byte) (any, error) {
-			in := new(I)
-			if err := decode(body, in); err != nil {
-				return nil, err
+	registerWith(name, nil, run)
+}
+
+// registerWith adds an operation whose input decodes into I and names its targets with resolve.
+func registerWith[I any](name string, resolve func(h *Handler, c *pipeline.Call, in *I) ([]pipeline.Target, error),
+	run func(h *Handler, ctx context.Context, c *pipeline.Call, in *I) (any, error)) {
+	action := "ecr:" + name
+	if resolve == nil {
+		resolve = func(h *Handler, c *pipeline.Call, in *I) ([]pipeline.Target, error) {
+			if r, ok := any(in).(repositoryInput); ok {
+				return r.repository().targets(c, action)
 			}
-			return run(h, ctx, c, in)
-		},
+			return []pipeline.Target{pipeline.Repository(action, c.RegistryID, "")}, nil
+		}
+	}
+	ops[name] = func(h *Handler, body []byte, out *any) pipeline.Op {
+		in := new(I) // the one value that is decoded, resolved, authorized and run
+		return pipeline.Op{
+			Action:  action,
+			Decode:  func() (any, error) { return in, decode(body, in) },
+			Resolve: func(c *pipeline.Call) ([]pipeline.Target, error) { return resolve(h, c, in) },
+			Run: func(ctx context.Context, c *pipeline.Call) (err error) {
+				*out, err = run(h, ctx, c, in)
+				return err
+			},
+		}
 	}
 }
 
-// target names the registry and repository an input addresses.
-type target struct {
-	RegistryID     string    `json:"registryId"`
-	RepositoryName string    `json:"repositoryName"`
-	ResourceArn    string    `json:"resourceArn"`
-	Tags           []tagJSON `json:"tags"`
-	TagKeys        []string  `json:"tagKeys"`
+// targets checks the reference and names its repository, in the registry it names or the caller's.
+func (r *repositoryRef) targets(c *pipeline.Call, action string) ([]pipeline.Target, error) {
+	if err := required("repositoryName", r.RepositoryName); err != nil {
+		return nil, err
+	}
+	if err := registry.ValidateRepositoryName(r.RepositoryName); err != nil {
+		return nil, err
+	}
+	if err := useRegistry(c, r.RegistryID); err != nil {
+		return nil, err
+	}
+	return []pipeline.Target{pipeline.Repository(action, c.RegistryID, r.RepositoryName)}, nil
 }
 
+// useRegistry makes an input's registryId, when it names one, the registry the call addresses.
+func useRegistry(c *pipeline.Call, registryID string) error {
+	if registryID == "" {
+		return nil
+	}
+	if !identity.ValidAccountID(registryID) {
+		return invalidParameter("Invalid parameter at 'registryId' failed to satisfy constraint: 'must satisfy regular expression '[0-9]{12}''")
+	}
+	c.RegistryID = registryID
+	return nil
+}
+
+// decode reads a body as one JSON object and nothing else: data after the object, or a body that is not
+// an object, is refused, so no reader of the body can ever see another value than the one decoded here.
 func decode(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte("{}")
+		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err != nil {
 		return &awsError{"SerializationException", "Start of structure or map found where not expected, or malformed JSON: " + err.Error(), http.StatusBadRequest}
 	}
 	return nil
 }
 
+// maxBody is the largest body an operation takes: most carry names and a policy at most; PutImage a
+// manifest, escaped in JSON; UploadLayerPart a part of up to 10 MiB in base64.
+func (h *Handler) maxBody(name string) int64 {
+	switch name {
+	case "UploadLayerPart":
+		return (registry.MaxLayerPart+2)/3*4 + 64<<10
+	case "PutImage":
+		return 2*h.Service.Limits().ManifestSize + 64<<10
+	}
+	return 1 << 20
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := newRequestID()
+	reqID := pipeline.NewRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
 	name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		h.writeError(w, err)
-		return
-	}
-	if len(body) > maxBody {
-		h.writeError(w, &awsError{"InvalidParameterException", "request body too large", http.StatusRequestEntityTooLarge})
-		return
-	}
-	o, ok := ops[name]
+	build, ok := ops[name]
 	if !ok {
 		h.writeError(w, &awsError{"UnknownOperationException", "", http.StatusBadRequest})
 		return
 	}
-	var t target
-	json.Unmarshal(body, &t) // a malformed body is reported by the operation's own decoding
-	call := &pipeline.Call{Protocol: "ecr", Action: o.action, RegistryID: t.RegistryID, Repository: t.RepositoryName}
-	if len(t.Tags) > 0 {
-		call.RequestTags = make(map[string]string, len(t.Tags))
-		for _, tag := range t.Tags {
-			call.RequestTags[tag.Key] = tag.Value
-			call.TagKeys = append(call.TagKeys, tag.Key)
-		}
+	limit := h.maxBody(name)
+	if err := h.Signatures.Precheck(r.Context(), r); err != nil {
+		bodylimit.Refuse(w, r, limit)
+		h.writeError(w, err)
+		return
 	}
-	call.TagKeys = append(call.TagKeys, t.TagKeys...)
-	if t.ResourceArn != "" {
-		if reg, repo, ok := parseRepositoryARN(t.ResourceArn); ok {
-			call.RegistryID, call.Repository = reg, repo
-		}
-	}
-	var out any
-	err = h.Pipeline.Do(withBody(r, body), call, func(ctx context.Context) error {
-		var err error
-		out, err = o.run(h, ctx, call, body)
-		return err
-	})
+	body, err := h.Bodies.Read(w, r, limit)
 	if err != nil {
+		h.writeError(w, bodyError(w, r, limit, err))
+		return
+	}
+	defer body.Release()
+	call := &pipeline.Call{RequestID: reqID, Protocol: "ecr", SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
+		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, Body: body.Bytes}}
+	var out any
+	if err := h.Pipeline.Do(r.Context(), call, build(h, body.Bytes, &out)); err != nil {
 		h.writeError(w, err)
 		return
 	}
@@ -164,16 +218,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(data)
 }
 
-// withBody lets the identify step read the body again.
-func withBody(r *http.Request, body []byte) *http.Request {
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return r
-}
-
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+// bodyError answers a body that could not be read: too large (413, with its size), too many bodies in
+// flight (throttled: the SDKs retry), or too slow.
+func bodyError(w http.ResponseWriter, r *http.Request, limit int64, err error) error {
+	var tl *bodylimit.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		size := tl.Size
+		if !tl.Exact {
+			size += bodylimit.Refuse(w, r, 4*limit)
+		} else {
+			bodylimit.Refuse(w, r, 4*limit)
+		}
+		return &awsError{"SerializationException", fmt.Sprintf("Request body of %d bytes exceeds the limit of %d bytes for this operation", size, limit), http.StatusRequestEntityTooLarge}
+	case errors.Is(err, bodylimit.ErrBusy):
+		bodylimit.Refuse(w, r, 0)
+		return &awsError{"ThrottlingException", "Rate exceeded", http.StatusBadRequest}
+	case errors.Is(err, bodylimit.ErrTimeout):
+		w.Header().Set("Connection", "close")
+		return &awsError{"RequestTimeoutException", "The request body was not received in time", http.StatusRequestTimeout}
+	}
+	return err
 }
 
 func parseRepositoryARN(arn string) (registryID, name string, ok bool) {

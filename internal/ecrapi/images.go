@@ -55,23 +55,23 @@ type imageJSON struct {
 }
 
 type listImagesInput struct {
-	RepositoryName string  `json:"repositoryName"`
-	NextToken      *string `json:"nextToken"`
-	MaxResults     *int    `json:"maxResults"`
-	Filter         *struct {
+	repositoryRef
+	NextToken  *string `json:"nextToken"`
+	MaxResults *int    `json:"maxResults"`
+	Filter     *struct {
 		TagStatus string `json:"tagStatus"`
 	} `json:"filter"`
 	ImageIDs []imageID `json:"imageIds"`
 }
 
 type batchImagesInput struct {
-	RepositoryName     string    `json:"repositoryName"`
+	repositoryRef
 	ImageIDs           []imageID `json:"imageIds"`
 	AcceptedMediaTypes []string  `json:"acceptedMediaTypes"`
 }
 
 type putImageInput struct {
-	RepositoryName         string `json:"repositoryName"`
+	repositoryRef
 	ImageManifest          string `json:"imageManifest"`
 	ImageManifestMediaType string `json:"imageManifestMediaType"`
 	ImageTag               string `json:"imageTag"`
@@ -111,19 +111,17 @@ func ref(id imageID) (registry.ImageRef, string, string) {
 // imagePage reads one page of a repository's images for a listing operation: the tagStatus filter,
 // maxResults and a nextToken bound to this operation and repository.
 func (h *Handler) imagePage(ctx context.Context, c *pipeline.Call, op string, in *listImagesInput) ([]registry.ImageDetail, *string, error) {
-	if err := required("repositoryName", in.RepositoryName); err != nil {
-		return nil, nil, err
-	}
 	status, err := tagStatus(in)
 	if err != nil {
 		return nil, nil, err
 	}
-	scope := op + "/" + c.RegistryID + "/" + in.RepositoryName
+	name := c.Target().Repository
+	scope := op + "/" + c.RegistryID + "/" + name
 	n, after, err := h.Paging.page(scope, in.MaxResults, in.NextToken)
 	if err != nil {
 		return nil, nil, err
 	}
-	imgs, last, more, err := h.Service.ListImages(ctx, c.RegistryID, in.RepositoryName, digest.Digest(after), n, status)
+	imgs, last, more, err := h.Service.ListImages(ctx, c.RegistryID, name, digest.Digest(after), n, status)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -162,9 +160,7 @@ func init() {
 	})
 
 	register("DescribeImages", func(h *Handler, ctx context.Context, c *pipeline.Call, in *listImagesInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
+		name := c.Target().Repository
 		details := []imageDetailJSON{}
 		if len(in.ImageIDs) > 0 {
 			if in.NextToken != nil || in.MaxResults != nil {
@@ -175,14 +171,14 @@ func init() {
 				if code != "" {
 					return nil, invalidParameter(reason)
 				}
-				img, err := h.Service.FindImage(ctx, c.RegistryID, in.RepositoryName, r)
+				img, err := h.Service.FindImage(ctx, c.RegistryID, name, r)
 				if errors.Is(err, registry.ErrManifestUnknown) {
-					return nil, &awsError{"ImageNotFoundException", fmt.Sprintf("The image with imageId %s does not exist within the repository with name '%s' in the registry with id '%s'", id, in.RepositoryName, c.RegistryID), 400}
+					return nil, &awsError{"ImageNotFoundException", fmt.Sprintf("The image with imageId %s does not exist within the repository with name '%s' in the registry with id '%s'", id, name, c.RegistryID), 400}
 				}
 				if err != nil {
 					return nil, err
 				}
-				details = append(details, h.detail(c, in.RepositoryName, img))
+				details = append(details, h.detail(c, name, img))
 			}
 			return map[string]any{"imageDetails": details}, nil
 		}
@@ -191,15 +187,16 @@ func init() {
 			return nil, err
 		}
 		for i := range imgs {
-			details = append(details, h.detail(c, in.RepositoryName, &imgs[i]))
+			details = append(details, h.detail(c, name, &imgs[i]))
 		}
 		return map[string]any{"imageDetails": details, "nextToken": next}, nil
 	})
 
 	register("BatchGetImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *batchImagesInput) (any, error) {
+		name := c.Target().Repository
 		images := []imageJSON{}
 		failures, err := h.eachImage(ctx, c, in, func(id imageID, r registry.ImageRef) (*imageFailure, error) {
-			img, err := h.Service.FindImage(ctx, c.RegistryID, in.RepositoryName, r)
+			img, err := h.Service.FindImage(ctx, c.RegistryID, name, r)
 			if errors.Is(err, registry.ErrManifestUnknown) {
 				return &imageFailure{id, "ImageNotFound", "Requested image not found"}, nil
 			}
@@ -210,7 +207,7 @@ func init() {
 				return &imageFailure{id, "ImageNotFound", "Requested image not found in the accepted media types; it is " + img.MediaType}, nil
 			}
 			out := imageID{ImageDigest: img.Digest.String(), ImageTag: id.ImageTag}
-			images = append(images, imageJSON{c.RegistryID, in.RepositoryName, out, string(img.Content), img.MediaType})
+			images = append(images, imageJSON{c.RegistryID, name, out, string(img.Content), img.MediaType})
 			return nil, nil
 		})
 		if err != nil {
@@ -220,9 +217,7 @@ func init() {
 	})
 
 	register("PutImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *putImageInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
+		name := c.Target().Repository
 		if err := required("imageManifest", in.ImageManifest); err != nil {
 			return nil, err
 		}
@@ -234,39 +229,35 @@ func init() {
 			}
 			ref.Digest = d
 		}
-		res, err := h.Service.PutImage(ctx, c.RegistryID, in.RepositoryName, ref, in.ImageManifestMediaType, []byte(in.ImageManifest))
+		res, err := h.Service.PutImage(ctx, c.RegistryID, name, ref, in.ImageManifestMediaType, []byte(in.ImageManifest))
 		if err != nil {
 			return nil, err
 		}
-		if res.Unchanged {
-			tag := in.ImageTag
-			if tag == "" {
-				tag = "null"
-			}
-			return nil, &awsError{"ImageAlreadyExistsException", fmt.Sprintf("Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", res.Digest, tag, in.RepositoryName, c.RegistryID), 400}
-		}
-		img, err := h.Service.FindImage(ctx, c.RegistryID, in.RepositoryName, registry.ImageRef{Digest: res.Digest})
+		img, err := h.Service.FindImage(ctx, c.RegistryID, name, registry.ImageRef{Digest: res.Digest})
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"image": imageJSON{c.RegistryID, in.RepositoryName, imageID{res.Digest.String(), in.ImageTag}, in.ImageManifest, img.MediaType}}, nil
+		return map[string]any{"image": imageJSON{c.RegistryID, name, imageID{res.Digest.String(), in.ImageTag}, in.ImageManifest, img.MediaType}}, nil
 	})
 
 	register("BatchDeleteImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *batchImagesInput) (any, error) {
 		deleted := []imageID{}
 		failures, err := h.eachImage(ctx, c, in, func(id imageID, r registry.ImageRef) (*imageFailure, error) {
-			ids, err := h.deleteImage(ctx, c, in.RepositoryName, r)
-			switch {
-			case errors.Is(err, registry.ErrManifestUnknown):
+			refs, err := h.Service.DeleteImage(ctx, c.RegistryID, c.Target().Repository, r)
+			switch registry.KindOf(err) {
+			case registry.KindManifestUnknown:
 				return &imageFailure{id, "ImageNotFound", "Requested image not found"}, nil
-			case registry.KindOf(err) == registry.KindImageReferenced:
+			case registry.KindImageReferenced:
 				return &imageFailure{id, "ImageReferencedByManifestList", "Requested image is referenced by a manifest list"}, nil
-			case errors.Is(err, errTagMismatch):
+			case registry.KindTagDigestMismatch:
 				return &imageFailure{id, "ImageTagDoesNotMatchDigest", "Invalid request parameters: given tag does not match the given digest"}, nil
-			case err != nil:
+			}
+			if err != nil {
 				return nil, err
 			}
-			deleted = append(deleted, ids...)
+			for _, r := range refs {
+				deleted = append(deleted, imageID{ImageDigest: r.Digest.String(), ImageTag: r.Tag})
+			}
 			return nil, nil
 		})
 		if err != nil {
@@ -279,10 +270,7 @@ func init() {
 // eachImage checks a batch call's repository and runs fn on each image id; malformed ids and what fn
 // reports become the call's per-id failures.
 func (h *Handler) eachImage(ctx context.Context, c *pipeline.Call, in *batchImagesInput, fn func(imageID, registry.ImageRef) (*imageFailure, error)) ([]imageFailure, error) {
-	if err := required("repositoryName", in.RepositoryName); err != nil {
-		return nil, err
-	}
-	if _, err := h.Service.Repository(ctx, c.RegistryID, in.RepositoryName); err != nil {
+	if _, err := h.Service.Repository(ctx, c.RegistryID, c.Target().Repository); err != nil {
 		return nil, err
 	}
 	failures := []imageFailure{}
@@ -301,39 +289,4 @@ func (h *Handler) eachImage(ctx context.Context, c *pipeline.Call, in *batchImag
 		}
 	}
 	return failures, nil
-}
-
-var errTagMismatch = errors.New("tag does not match digest")
-
-// deleteImage deletes by tag (the tag, and the image with its last tag) or by digest (the image and all
-// its tags), and returns the identifiers it removed.
-func (h *Handler) deleteImage(ctx context.Context, c *pipeline.Call, name string, r registry.ImageRef) ([]imageID, error) {
-	if r.Digest != "" && r.Tag != "" {
-		img, err := h.Service.FindImage(ctx, c.RegistryID, name, registry.ImageRef{Tag: r.Tag})
-		if err != nil {
-			return nil, err
-		}
-		if img.Digest != r.Digest {
-			return nil, errTagMismatch
-		}
-	}
-	if r.Tag != "" {
-		d, err := h.Service.DeleteTag(ctx, c.RegistryID, name, r.Tag)
-		if err != nil {
-			return nil, err
-		}
-		return []imageID{{ImageDigest: d.String(), ImageTag: r.Tag}}, nil
-	}
-	tags, err := h.Service.DeleteManifest(ctx, c.RegistryID, name, r.Digest)
-	if err != nil {
-		return nil, err
-	}
-	if len(tags) == 0 {
-		return []imageID{{ImageDigest: r.Digest.String()}}, nil
-	}
-	out := make([]imageID, len(tags))
-	for i, t := range tags {
-		out[i] = imageID{ImageDigest: r.Digest.String(), ImageTag: t}
-	}
-	return out, nil
 }

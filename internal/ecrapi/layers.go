@@ -8,7 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/wharf-dev/wharf/internal/oci"
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -17,21 +17,18 @@ import (
 const downloadURLTTL = time.Hour
 
 type layerInput struct {
-	RepositoryName string   `json:"repositoryName"`
-	UploadID       string   `json:"uploadId"`
-	PartFirstByte  *int64   `json:"partFirstByte"`
-	PartLastByte   *int64   `json:"partLastByte"`
-	LayerPartBlob  []byte   `json:"layerPartBlob"` // base64 in JSON
-	LayerDigests   []string `json:"layerDigests"`
-	LayerDigest    string   `json:"layerDigest"`
+	repositoryRef
+	UploadID      string   `json:"uploadId"`
+	PartFirstByte *int64   `json:"partFirstByte"`
+	PartLastByte  *int64   `json:"partLastByte"`
+	LayerPartBlob []byte   `json:"layerPartBlob"` // base64 in JSON
+	LayerDigests  []string `json:"layerDigests"`
+	LayerDigest   string   `json:"layerDigest"`
 }
 
 func init() {
 	register("InitiateLayerUpload", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		st, err := h.Service.StartUpload(ctx, c.RegistryID, in.RepositoryName)
+		st, err := h.Service.StartUpload(ctx, c.RegistryID, c.Target().Repository)
 		if err != nil {
 			return nil, err
 		}
@@ -39,27 +36,25 @@ func init() {
 	})
 
 	register("UploadLayerPart", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
-		for field, v := range map[string]string{"repositoryName": in.RepositoryName, "uploadId": in.UploadID} {
-			if err := required(field, v); err != nil {
-				return nil, err
-			}
+		if err := required("uploadId", in.UploadID); err != nil {
+			return nil, err
 		}
+		name := c.Target().Repository
 		if in.PartFirstByte == nil || in.PartLastByte == nil || in.LayerPartBlob == nil {
 			return nil, invalidParameter("Invalid parameter: partFirstByte, partLastByte and layerPartBlob are required")
 		}
-		st, err := h.Service.UploadLayerPart(ctx, c.RegistryID, in.RepositoryName, in.UploadID, *in.PartFirstByte, *in.PartLastByte, in.LayerPartBlob)
+		st, err := h.Service.UploadLayerPart(ctx, c.RegistryID, name, in.UploadID, *in.PartFirstByte, *in.PartLastByte, in.LayerPartBlob)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"registryId": c.RegistryID, "repositoryName": in.RepositoryName, "uploadId": st.ID, "lastByteReceived": st.Offset - 1}, nil
+		return map[string]any{"registryId": c.RegistryID, "repositoryName": name, "uploadId": st.ID, "lastByteReceived": st.Offset - 1}, nil
 	})
 
 	register("CompleteLayerUpload", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
-		for field, v := range map[string]string{"repositoryName": in.RepositoryName, "uploadId": in.UploadID} {
-			if err := required(field, v); err != nil {
-				return nil, err
-			}
+		if err := required("uploadId", in.UploadID); err != nil {
+			return nil, err
 		}
+		name := c.Target().Repository
 		if len(in.LayerDigests) != 1 {
 			return nil, invalidParameter("Invalid parameter at 'layerDigests' failed to satisfy constraint: 'Member must have length equal to 1'")
 		}
@@ -67,21 +62,19 @@ func init() {
 		if err != nil {
 			return nil, invalidParameter("Invalid parameter at 'layerDigests' failed to satisfy constraint: 'invalid digest'")
 		}
-		info, err := h.Service.CompleteLayerUpload(ctx, c.RegistryID, in.RepositoryName, in.UploadID, d)
+		info, err := h.Service.CompleteLayerUpload(ctx, c.RegistryID, name, in.UploadID, d)
 		if errors.Is(err, registry.ErrDigestInvalid) {
 			return nil, &awsError{"InvalidLayerException", err.Error(), 400}
 		}
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"registryId": c.RegistryID, "repositoryName": in.RepositoryName, "uploadId": in.UploadID, "layerDigest": info.Digest.String()}, nil
+		return map[string]any{"registryId": c.RegistryID, "repositoryName": name, "uploadId": in.UploadID, "layerDigest": info.Digest.String()}, nil
 	})
 
 	register("BatchCheckLayerAvailability", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		if _, err := h.Service.Repository(ctx, c.RegistryID, in.RepositoryName); err != nil {
+		name := c.Target().Repository
+		if _, err := h.Service.Repository(ctx, c.RegistryID, name); err != nil {
 			return nil, err
 		}
 		type layer struct {
@@ -102,7 +95,7 @@ func init() {
 				failures = append(failures, failure{s, "InvalidLayerDigest", "Invalid layer digest"})
 				continue
 			}
-			info, err := h.Service.StatBlob(ctx, c.RegistryID, in.RepositoryName, d)
+			info, err := h.Service.StatBlob(ctx, c.RegistryID, name, d)
 			if errors.Is(err, registry.ErrBlobUnknown) {
 				failures = append(failures, failure{s, "MissingLayerDigest", "Could not find layer"})
 				continue
@@ -116,27 +109,25 @@ func init() {
 	})
 
 	register("GetDownloadUrlForLayer", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
+		name := c.Target().Repository
 		d, err := digest.Parse(in.LayerDigest)
 		if err != nil {
 			return nil, invalidParameter("Invalid parameter at 'layerDigest' failed to satisfy constraint: 'invalid digest'")
 		}
-		if _, err := h.Service.StatBlob(ctx, c.RegistryID, in.RepositoryName, d); errors.Is(err, registry.ErrBlobUnknown) {
+		if _, err := h.Service.StatBlob(ctx, c.RegistryID, name, d); errors.Is(err, registry.ErrBlobUnknown) {
 			return nil, &awsError{"LayersNotFoundException", "The specified layers could not be found, or the specified layer is not valid for this repository.", 400}
 		} else if err != nil {
 			return nil, err
 		}
 		// Like ECR, a presigned URL of the object store when there is one.
-		if u, _, err := h.Service.BlobURL(ctx, c.RegistryID, in.RepositoryName, d, downloadURLTTL); err != nil {
+		if u, _, err := h.Service.BlobURL(ctx, c.RegistryID, name, d, downloadURLTTL); err != nil {
 			return nil, err
 		} else if u != "" {
 			return map[string]any{"downloadUrl": u, "layerDigest": d.String()}, nil
 		}
-		path := "/v2/" + in.RepositoryName + "/blobs/" + d.String()
-		tok := h.Identity.IssueScopedToken(c.Caller, h.Clock.Now().Add(downloadURLTTL), oci.PresignScope("GET", path))
-		u := h.Scheme + "://" + h.registryHost(c.RegistryID) + path + "?" + url.Values{oci.PresignParam: {tok}}.Encode()
+		path := "/v2/" + name + "/blobs/" + d.String()
+		tok := h.Identity.IssueScopedToken(c.Caller, h.Clock.Now().Add(downloadURLTTL), identity.PresignScope("GET", path))
+		u := h.Scheme + "://" + h.registryHost(c.RegistryID) + path + "?" + url.Values{identity.PresignParam: {tok}}.Encode()
 		return map[string]any{"downloadUrl": u, "layerDigest": d.String()}, nil
 	})
 }

@@ -7,11 +7,10 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
-	"github.com/wharf-dev/wharf/internal/store"
 )
 
 type lifecyclePolicyInput struct {
-	RepositoryName      string `json:"repositoryName"`
+	repositoryRef
 	LifecyclePolicyText string `json:"lifecyclePolicyText"`
 }
 
@@ -23,7 +22,7 @@ type lifecyclePolicyOutput struct {
 	Status              string   `json:"status,omitempty"`
 }
 
-func policyOutput(c *pipeline.Call, name string, p *store.LifecyclePolicy) lifecyclePolicyOutput {
+func policyOutput(c *pipeline.Call, name string, p *registry.LifecyclePolicy) lifecyclePolicyOutput {
 	out := lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: name, LifecyclePolicyText: p.Text}
 	if !p.LastEvaluatedAt.IsZero() {
 		t := epoch(p.LastEvaluatedAt)
@@ -56,49 +55,41 @@ type previewOutput struct {
 
 func init() {
 	register("PutLifecyclePolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *lifecyclePolicyInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
+		name := c.Target().Repository
 		if err := required("lifecyclePolicyText", in.LifecyclePolicyText); err != nil {
 			return nil, err
 		}
-		if err := h.Service.PutLifecyclePolicy(ctx, c.RegistryID, in.RepositoryName, in.LifecyclePolicyText); err != nil {
+		if err := h.Service.PutLifecyclePolicy(ctx, c.RegistryID, name, in.LifecyclePolicyText); err != nil {
 			return nil, err
 		}
-		return lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: in.RepositoryName, LifecyclePolicyText: in.LifecyclePolicyText}, nil
+		return lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: name, LifecyclePolicyText: in.LifecyclePolicyText}, nil
 	})
 
 	register("GetLifecyclePolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *lifecyclePolicyInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		p, err := h.Service.LifecyclePolicy(ctx, c.RegistryID, in.RepositoryName)
+		name := c.Target().Repository
+		p, err := h.Service.LifecyclePolicy(ctx, c.RegistryID, name)
 		if err != nil {
 			return nil, err
 		}
-		return policyOutput(c, in.RepositoryName, p), nil
+		return policyOutput(c, name, p), nil
 	})
 
 	register("DeleteLifecyclePolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *lifecyclePolicyInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		p, err := h.Service.DeleteLifecyclePolicy(ctx, c.RegistryID, in.RepositoryName)
+		name := c.Target().Repository
+		p, err := h.Service.DeleteLifecyclePolicy(ctx, c.RegistryID, name)
 		if err != nil {
 			return nil, err
 		}
-		return policyOutput(c, in.RepositoryName, p), nil
+		return policyOutput(c, name, p), nil
 	})
 
 	register("StartLifecyclePolicyPreview", func(h *Handler, ctx context.Context, c *pipeline.Call, in *lifecyclePolicyInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		text, err := h.Service.StartLifecyclePreview(ctx, c.RegistryID, in.RepositoryName, in.LifecyclePolicyText)
+		name := c.Target().Repository
+		text, err := h.Service.StartLifecyclePreview(ctx, c.RegistryID, name, in.LifecyclePolicyText)
 		if err != nil {
 			return nil, err
 		}
-		return lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: in.RepositoryName, LifecyclePolicyText: text, Status: registry.PreviewInProgress}, nil
+		return lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: name, LifecyclePolicyText: text, Status: registry.PreviewInProgress}, nil
 	})
 
 	register("GetLifecyclePolicyPreview", func(h *Handler, ctx context.Context, c *pipeline.Call, in *listImagesInput) (any, error) {
@@ -109,9 +100,7 @@ func init() {
 // lifecyclePreview pages through a repository's latest preview (its input has ListImages' members): results oldest image first, narrowed by
 // imageIds or by the filter's tagStatus. The summary counts every image the preview expires.
 func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *listImagesInput) (any, error) {
-	if err := required("repositoryName", in.RepositoryName); err != nil {
-		return nil, err
-	}
+	name := c.Target().Repository
 	if len(in.ImageIDs) > 0 && (in.MaxResults != nil || in.NextToken != nil) {
 		return nil, invalidParameter("Invalid parameter: imageIds cannot be combined with maxResults or nextToken")
 	}
@@ -125,21 +114,21 @@ func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *li
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.Service.LifecyclePreview(ctx, c.RegistryID, in.RepositoryName)
+	p, err := h.Service.LifecyclePreview(ctx, c.RegistryID, name)
 	if err != nil {
 		return nil, err
 	}
 	// A token belongs to one preview: a new preview invalidates the tokens of the last one.
-	scope := "GetLifecyclePolicyPreview/" + c.RegistryID + "/" + in.RepositoryName + "/" + strconv.FormatInt(p.StartedAt.UnixNano(), 10)
+	scope := "GetLifecyclePolicyPreview/" + c.RegistryID + "/" + name + "/" + strconv.FormatInt(p.StartedAt.UnixNano(), 10)
 	n, after, err := h.Paging.page(scope, in.MaxResults, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
 	start, _ := strconv.Atoi(after)
 
-	out := previewOutput{RegistryID: c.RegistryID, RepositoryName: in.RepositoryName, LifecyclePolicyText: p.Text, Status: p.Status, PreviewResults: []previewResultJSON{}}
+	out := previewOutput{RegistryID: c.RegistryID, RepositoryName: name, LifecyclePolicyText: p.Text, Status: p.Status, PreviewResults: []previewResultJSON{}}
 	out.Summary.ExpiringImageTotalCount = len(p.Results)
-	var matching []store.Expiry
+	var matching []registry.Expiry
 	for _, e := range p.Results {
 		if !status.Matches(e.Tags) {
 			continue

@@ -8,53 +8,48 @@ import (
 )
 
 type repositoryPolicyInput struct {
-	RepositoryName string `json:"repositoryName"`
-	PolicyText     string `json:"policyText"`
-	Force          bool   `json:"force"`
+	repositoryRef
+	PolicyText string `json:"policyText"`
+	Force      bool   `json:"force"`
+}
+
+type registryPolicyInput struct {
+	PolicyText string `json:"policyText"`
 }
 
 func init() {
 	register("SetRepositoryPolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *repositoryPolicyInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
+		name := c.Target().Repository
 		if err := required("policyText", in.PolicyText); err != nil {
 			return nil, err
 		}
-		if !in.Force && h.LockoutCheck != nil {
-			if p, err := iam.Parse(in.PolicyText, iam.ResourcePolicy); err == nil && !h.LockoutCheck(ctx, c, "ecr:SetRepositoryPolicy", in.RepositoryName, p) {
-				return nil, invalidParameter("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'The repository policy would prevent you from setting another policy in the future; use force to set it anyway'")
-			}
-		}
-		if err := h.Service.SetRepositoryPolicy(ctx, c.RegistryID, in.RepositoryName, in.PolicyText); err != nil {
+		// Without force, the core refuses a policy under which the caller could not set another one.
+		stillAllowed := func(p *iam.Policy) bool { return h.LockoutCheck(ctx, c, "ecr:SetRepositoryPolicy", name, p) }
+		if err := h.Service.SetRepositoryPolicy(ctx, c.RegistryID, name, in.PolicyText, in.Force, stillAllowed); err != nil {
 			return nil, err
 		}
-		return map[string]any{"registryId": c.RegistryID, "repositoryName": in.RepositoryName, "policyText": in.PolicyText}, nil
+		return map[string]any{"registryId": c.RegistryID, "repositoryName": name, "policyText": in.PolicyText}, nil
 	})
 
 	register("GetRepositoryPolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *repositoryPolicyInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		text, err := h.Service.RepositoryPolicy(ctx, c.RegistryID, in.RepositoryName)
+		name := c.Target().Repository
+		text, err := h.Service.RepositoryPolicy(ctx, c.RegistryID, name)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"registryId": c.RegistryID, "repositoryName": in.RepositoryName, "policyText": text}, nil
+		return map[string]any{"registryId": c.RegistryID, "repositoryName": name, "policyText": text}, nil
 	})
 
 	register("DeleteRepositoryPolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *repositoryPolicyInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		text, err := h.Service.DeleteRepositoryPolicy(ctx, c.RegistryID, in.RepositoryName)
+		name := c.Target().Repository
+		text, err := h.Service.DeleteRepositoryPolicy(ctx, c.RegistryID, name)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"registryId": c.RegistryID, "repositoryName": in.RepositoryName, "policyText": text}, nil
+		return map[string]any{"registryId": c.RegistryID, "repositoryName": name, "policyText": text}, nil
 	})
 
-	register("PutRegistryPolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *repositoryPolicyInput) (any, error) {
+	register("PutRegistryPolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *registryPolicyInput) (any, error) {
 		if err := required("policyText", in.PolicyText); err != nil {
 			return nil, err
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
-	"github.com/wharf-dev/wharf/internal/store"
 )
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
@@ -38,7 +37,7 @@ type repositoryJSON struct {
 	EncryptionConfiguration    encryptionJSON `json:"encryptionConfiguration"`
 }
 
-func (h *Handler) repositoryJSON(r *store.Repository) repositoryJSON {
+func (h *Handler) repositoryJSON(r *registry.Repository) repositoryJSON {
 	return repositoryJSON{
 		RepositoryArn:              "arn:aws:ecr:" + h.Region + ":" + r.RegistryID + ":repository/" + r.Name,
 		RegistryID:                 r.RegistryID,
@@ -61,10 +60,10 @@ func (h *Handler) registryHost(registryID string) string {
 	return host
 }
 
-func toTags(in []tagJSON) []store.ResourceTag {
-	out := make([]store.ResourceTag, len(in))
+func toTags(in []tagJSON) []registry.ResourceTag {
+	out := make([]registry.ResourceTag, len(in))
 	for i, t := range in {
-		out[i] = store.ResourceTag{Key: t.Key, Value: t.Value}
+		out[i] = registry.ResourceTag{Key: t.Key, Value: t.Value}
 	}
 	return out
 }
@@ -77,7 +76,7 @@ func required(field, value string) error {
 }
 
 type createRepositoryInput struct {
-	RepositoryName             string          `json:"repositoryName"`
+	repositoryRef
 	Tags                       []tagJSON       `json:"tags"`
 	ImageTagMutability         string          `json:"imageTagMutability"`
 	ImageScanningConfiguration *scanningJSON   `json:"imageScanningConfiguration"`
@@ -85,23 +84,24 @@ type createRepositoryInput struct {
 }
 
 type describeRepositoriesInput struct {
+	RegistryID      string   `json:"registryId"`
 	RepositoryNames []string `json:"repositoryNames"`
 	NextToken       *string  `json:"nextToken"`
 	MaxResults      *int     `json:"maxResults"`
 }
 
 type deleteRepositoryInput struct {
-	RepositoryName string `json:"repositoryName"`
-	Force          bool   `json:"force"`
+	repositoryRef
+	Force bool `json:"force"`
 }
 
 type mutabilityInput struct {
-	RepositoryName     string `json:"repositoryName"`
+	repositoryRef
 	ImageTagMutability string `json:"imageTagMutability"`
 }
 
 type scanningInput struct {
-	RepositoryName             string        `json:"repositoryName"`
+	repositoryRef
 	ImageScanningConfiguration *scanningJSON `json:"imageScanningConfiguration"`
 }
 
@@ -111,18 +111,53 @@ type tagResourceInput struct {
 	TagKeys     []string  `json:"tagKeys"`
 }
 
-func init() {
-	register("CreateRepository", func(h *Handler, ctx context.Context, c *pipeline.Call, in *createRepositoryInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
+// requestTags are the tags a call sets, as condition keys: aws:RequestTag/… and aws:TagKeys.
+func requestTags(tags []tagJSON, keys []string) (map[string]string, []string) {
+	var m map[string]string
+	if len(tags) > 0 {
+		m = make(map[string]string, len(tags))
+		for _, t := range tags {
+			m[t.Key] = t.Value
+			keys = append(keys, t.Key)
+		}
+	}
+	return m, keys
+}
+
+// resourceTargets resolves TagResource, UntagResource and ListTagsForResource: the repository their ARN
+// names, with the tags they set or name.
+func resourceTargets(action string) func(h *Handler, c *pipeline.Call, in *tagResourceInput) ([]pipeline.Target, error) {
+	return func(h *Handler, c *pipeline.Call, in *tagResourceInput) ([]pipeline.Target, error) {
+		reg, name, err := h.resource(in.ResourceArn)
+		if err != nil {
 			return nil, err
 		}
-		r := store.Repository{RegistryID: c.RegistryID, Name: in.RepositoryName, TagMutability: in.ImageTagMutability}
+		c.RegistryID = reg
+		t := pipeline.Repository(action, reg, name)
+		t.RequestTags, t.TagKeys = requestTags(in.Tags, in.TagKeys)
+		return []pipeline.Target{t}, nil
+	}
+}
+
+func init() {
+	// A create with tags needs ecr:TagResource on the new repository too (a dependent action).
+	registerWith("CreateRepository", func(h *Handler, c *pipeline.Call, in *createRepositoryInput) ([]pipeline.Target, error) {
+		ts, err := in.targets(c, "ecr:CreateRepository")
+		if err != nil || len(in.Tags) == 0 {
+			return ts, err
+		}
+		ts[0].RequestTags, ts[0].TagKeys = requestTags(in.Tags, nil)
+		tag := ts[0]
+		tag.Action = "ecr:TagResource"
+		return append(ts, tag), nil
+	}, func(h *Handler, ctx context.Context, c *pipeline.Call, in *createRepositoryInput) (any, error) {
+		r := registry.Repository{RegistryID: c.RegistryID, Name: c.Target().Repository, TagMutability: in.ImageTagMutability}
 		if in.ImageScanningConfiguration != nil {
 			r.ScanOnPush = in.ImageScanningConfiguration.ScanOnPush
 		}
 		if e := in.EncryptionConfiguration; e != nil {
-			if e.EncryptionType != "AES256" && e.EncryptionType != "KMS" {
-				return nil, invalidParameter("Invalid parameter at 'encryptionConfiguration.encryptionType' failed to satisfy constraint: 'Member must satisfy enum value set: [AES256, KMS]'")
+			if err := required("encryptionConfiguration.encryptionType", e.EncryptionType); err != nil {
+				return nil, err
 			}
 			r.EncryptionType, r.KMSKey = e.EncryptionType, e.KmsKey
 		}
@@ -133,14 +168,34 @@ func init() {
 		return map[string]any{"repository": h.repositoryJSON(created)}, nil
 	})
 
-	register("DescribeRepositories", func(h *Handler, ctx context.Context, c *pipeline.Call, in *describeRepositoriesInput) (any, error) {
-		var out []repositoryJSON
-		if len(in.RepositoryNames) > 0 {
-			if in.NextToken != nil || in.MaxResults != nil {
-				return nil, invalidParameter("Invalid parameter: repositoryNames cannot be combined with maxResults or nextToken")
+	// Named repositories are each a target: a denial on one refuses the call, a grant in another
+	// registry's repository policy lets the call in.
+	registerWith("DescribeRepositories", func(h *Handler, c *pipeline.Call, in *describeRepositoriesInput) ([]pipeline.Target, error) {
+		if err := useRegistry(c, in.RegistryID); err != nil {
+			return nil, err
+		}
+		if len(in.RepositoryNames) == 0 {
+			return []pipeline.Target{pipeline.Repository("ecr:DescribeRepositories", c.RegistryID, "")}, nil
+		}
+		if in.NextToken != nil || in.MaxResults != nil {
+			return nil, invalidParameter("Invalid parameter: repositoryNames cannot be combined with maxResults or nextToken")
+		}
+		if len(in.RepositoryNames) > 100 {
+			return nil, invalidParameter("Invalid parameter at 'repositoryNames' failed to satisfy constraint: 'Member must have length less than or equal to 100'")
+		}
+		ts := make([]pipeline.Target, len(in.RepositoryNames))
+		for i, n := range in.RepositoryNames {
+			if err := registry.ValidateRepositoryName(n); err != nil {
+				return nil, err
 			}
-			for _, n := range in.RepositoryNames {
-				r, err := h.Service.Repository(ctx, c.RegistryID, n)
+			ts[i] = pipeline.Repository("ecr:DescribeRepositories", c.RegistryID, n)
+		}
+		return ts, nil
+	}, func(h *Handler, ctx context.Context, c *pipeline.Call, in *describeRepositoriesInput) (any, error) {
+		var out []repositoryJSON
+		if t := c.Target(); t.Repository != "" {
+			for _, t := range c.Targets {
+				r, err := h.Service.Repository(ctx, c.RegistryID, t.Repository)
 				if err != nil {
 					return nil, err
 				}
@@ -167,10 +222,7 @@ func init() {
 	})
 
 	register("DeleteRepository", func(h *Handler, ctx context.Context, c *pipeline.Call, in *deleteRepositoryInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
-		r, err := h.Service.DeleteRepository(ctx, c.RegistryID, in.RepositoryName, in.Force)
+		r, err := h.Service.DeleteRepository(ctx, c.RegistryID, c.Target().Repository, in.Force)
 		if err != nil {
 			return nil, err
 		}
@@ -182,13 +234,10 @@ func init() {
 	})
 
 	register("PutImageTagMutability", func(h *Handler, ctx context.Context, c *pipeline.Call, in *mutabilityInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
 		if err := required("imageTagMutability", in.ImageTagMutability); err != nil {
 			return nil, err
 		}
-		r, err := h.Service.UpdateRepository(ctx, c.RegistryID, in.RepositoryName, func(r *store.Repository) { r.TagMutability = in.ImageTagMutability })
+		r, err := h.Service.UpdateRepository(ctx, c.RegistryID, c.Target().Repository, func(r *registry.Repository) { r.TagMutability = in.ImageTagMutability })
 		if err != nil {
 			return nil, err
 		}
@@ -196,38 +245,26 @@ func init() {
 	})
 
 	register("PutImageScanningConfiguration", func(h *Handler, ctx context.Context, c *pipeline.Call, in *scanningInput) (any, error) {
-		if err := required("repositoryName", in.RepositoryName); err != nil {
-			return nil, err
-		}
 		if in.ImageScanningConfiguration == nil {
 			return nil, invalidParameter("Invalid parameter at 'imageScanningConfiguration' failed to satisfy constraint: 'Member must not be null'")
 		}
-		r, err := h.Service.UpdateRepository(ctx, c.RegistryID, in.RepositoryName, func(r *store.Repository) { r.ScanOnPush = in.ImageScanningConfiguration.ScanOnPush })
+		r, err := h.Service.UpdateRepository(ctx, c.RegistryID, c.Target().Repository, func(r *registry.Repository) { r.ScanOnPush = in.ImageScanningConfiguration.ScanOnPush })
 		if err != nil {
 			return nil, err
 		}
 		return map[string]any{"registryId": r.RegistryID, "repositoryName": r.Name, "imageScanningConfiguration": scanningJSON{r.ScanOnPush}}, nil
 	})
 
-	register("TagResource", func(h *Handler, ctx context.Context, c *pipeline.Call, in *tagResourceInput) (any, error) {
-		if _, _, err := h.resource(in.ResourceArn); err != nil {
-			return nil, err
-		}
-		return struct{}{}, h.Service.TagRepository(ctx, c.RegistryID, c.Repository, toTags(in.Tags))
+	registerWith("TagResource", resourceTargets("ecr:TagResource"), func(h *Handler, ctx context.Context, c *pipeline.Call, in *tagResourceInput) (any, error) {
+		return struct{}{}, h.Service.TagRepository(ctx, c.RegistryID, c.Target().Repository, toTags(in.Tags))
 	})
 
-	register("UntagResource", func(h *Handler, ctx context.Context, c *pipeline.Call, in *tagResourceInput) (any, error) {
-		if _, _, err := h.resource(in.ResourceArn); err != nil {
-			return nil, err
-		}
-		return struct{}{}, h.Service.UntagRepository(ctx, c.RegistryID, c.Repository, in.TagKeys)
+	registerWith("UntagResource", resourceTargets("ecr:UntagResource"), func(h *Handler, ctx context.Context, c *pipeline.Call, in *tagResourceInput) (any, error) {
+		return struct{}{}, h.Service.UntagRepository(ctx, c.RegistryID, c.Target().Repository, in.TagKeys)
 	})
 
-	register("ListTagsForResource", func(h *Handler, ctx context.Context, c *pipeline.Call, in *tagResourceInput) (any, error) {
-		if _, _, err := h.resource(in.ResourceArn); err != nil {
-			return nil, err
-		}
-		tags, err := h.Service.RepositoryTags(ctx, c.RegistryID, c.Repository)
+	registerWith("ListTagsForResource", resourceTargets("ecr:ListTagsForResource"), func(h *Handler, ctx context.Context, c *pipeline.Call, in *tagResourceInput) (any, error) {
+		tags, err := h.Service.RepositoryTags(ctx, c.RegistryID, c.Target().Repository)
 		if err != nil {
 			return nil, err
 		}
@@ -241,11 +278,7 @@ func init() {
 	register("GetAuthorizationToken", func(h *Handler, ctx context.Context, c *pipeline.Call, in *struct {
 		RegistryIDs []string `json:"registryIds"`
 	}) (any, error) {
-		expires := h.Clock.Now().Add(h.TokenTTL)
-		if c.Caller.RoleName != "" && c.Caller.SessionExpires.Before(expires) {
-			expires = c.Caller.SessionExpires // temporary credentials: the token ends with them
-		}
-		password := h.Identity.IssueToken(c.Caller, expires)
+		password, expires := h.Identity.LoginToken(c.Caller, h.TokenTTL)
 		ids := in.RegistryIDs
 		if len(ids) == 0 {
 			ids = []string{c.Caller.AccountID}

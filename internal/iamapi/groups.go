@@ -7,15 +7,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
-	"github.com/wharf-dev/wharf/internal/store"
 )
 
-func groupARN(acct string, q url.Values) string {
-	return "arn:aws:iam::" + acct + ":group/" + q.Get("GroupName")
-}
-func roleARN(acct string, q url.Values) string {
-	return "arn:aws:iam::" + acct + ":role/" + q.Get("RoleName")
+var (
+	group = entity("group", "GroupName")
+	role  = entity("role", "RoleName")
+)
+
+// roleToAssume resolves the role an AssumeRole names, in any account.
+func roleToAssume(_ *pipeline.Call, q url.Values) (string, error) {
+	if err := need(q, "RoleArn", "RoleSessionName"); err != nil {
+		return "", err
+	}
+	arn := q.Get("RoleArn")
+	rest, ok := strings.CutPrefix(arn, "arn:aws:iam::")
+	acct, name, ok2 := strings.Cut(rest, ":role/")
+	if !ok || !ok2 || !identity.ValidAccountID(acct) || name == "" || strings.Contains(name, "/") {
+		return "", validation("RoleArn " + arn + " is not a role ARN")
+	}
+	return arn, nil
 }
 
 type groupXML struct {
@@ -36,17 +48,14 @@ type roleXML struct {
 	MaxSessionDuration       int64  `xml:"MaxSessionDuration"`
 }
 
-func toRoleXML(r *store.Role) roleXML {
+func toRoleXML(r *identity.Role) roleXML {
 	return roleXML{"/", r.Name, r.RoleID, "arn:aws:iam::" + r.AccountID + ":role/" + r.Name, isoTime(r.CreatedAt),
 		url.PathEscape(r.TrustPolicy), int64(r.MaxSession / time.Second)}
 }
 
 func init() {
-	reg("iam", "CreateGroup", groupARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "GroupName"); err != nil {
-			return nil, err
-		}
-		g, err := h.Identity.CreateGroup(ctx, c.Caller.AccountID, q.Get("GroupName"))
+	reg("iam", "CreateGroup", group, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		g, err := h.Identity.CreateGroup(ctx, c.Caller.AccountID, targetName(c))
 		if err != nil {
 			return nil, err
 		}
@@ -54,26 +63,26 @@ func init() {
 			Group groupXML `xml:"Group"`
 		}{groupXML{"/", g.Name, g.GroupID, "arn:aws:iam::" + g.AccountID + ":group/" + g.Name, isoTime(g.CreatedAt)}}, nil
 	})
-	reg("iam", "AddUserToGroup", groupARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "GroupName", "UserName"); err != nil {
+	reg("iam", "AddUserToGroup", group, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "UserName"); err != nil {
 			return nil, err
 		}
-		return nil, h.Identity.AddUserToGroup(ctx, c.Caller.AccountID, q.Get("GroupName"), q.Get("UserName"))
+		return nil, h.Identity.AddUserToGroup(ctx, c.Caller.AccountID, targetName(c), q.Get("UserName"))
 	})
-	reg("iam", "PutGroupPolicy", groupARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "GroupName", "PolicyName", "PolicyDocument"); err != nil {
+	reg("iam", "PutGroupPolicy", group, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "PolicyName", "PolicyDocument"); err != nil {
 			return nil, err
 		}
-		return nil, h.Identity.PutOwnerPolicy(ctx, c.Caller.AccountID, store.GroupPolicies, q.Get("GroupName"), q.Get("PolicyName"), q.Get("PolicyDocument"))
+		return nil, h.Identity.PutOwnerPolicy(ctx, c.Caller.AccountID, identity.GroupPolicies, targetName(c), q.Get("PolicyName"), q.Get("PolicyDocument"))
 	})
-	reg("iam", "AttachGroupPolicy", groupARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "GroupName", "PolicyArn"); err != nil {
+	reg("iam", "AttachGroupPolicy", group, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "PolicyArn"); err != nil {
 			return nil, err
 		}
-		return nil, h.Identity.AttachOwnerPolicy(ctx, c.Caller.AccountID, store.GroupPolicies, q.Get("GroupName"), q.Get("PolicyArn"))
+		return nil, h.Identity.AttachOwnerPolicy(ctx, c.Caller.AccountID, identity.GroupPolicies, targetName(c), q.Get("PolicyArn"))
 	})
-	reg("iam", "CreateRole", roleARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "RoleName", "AssumeRolePolicyDocument"); err != nil {
+	reg("iam", "CreateRole", role, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "AssumeRolePolicyDocument"); err != nil {
 			return nil, err
 		}
 		var maxSession time.Duration
@@ -84,7 +93,7 @@ func init() {
 			}
 			maxSession = time.Duration(n) * time.Second
 		}
-		r, err := h.Identity.CreateRole(ctx, c.Caller.AccountID, q.Get("RoleName"), q.Get("AssumeRolePolicyDocument"), maxSession)
+		r, err := h.Identity.CreateRole(ctx, c.Caller.AccountID, targetName(c), q.Get("AssumeRolePolicyDocument"), maxSession)
 		if err != nil {
 			return nil, err
 		}
@@ -92,31 +101,25 @@ func init() {
 			Role roleXML `xml:"Role"`
 		}{toRoleXML(r)}, nil
 	})
-	reg("iam", "PutRolePolicy", roleARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "RoleName", "PolicyName", "PolicyDocument"); err != nil {
+	reg("iam", "PutRolePolicy", role, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "PolicyName", "PolicyDocument"); err != nil {
 			return nil, err
 		}
-		return nil, h.Identity.PutOwnerPolicy(ctx, c.Caller.AccountID, store.RolePolicies, q.Get("RoleName"), q.Get("PolicyName"), q.Get("PolicyDocument"))
+		return nil, h.Identity.PutOwnerPolicy(ctx, c.Caller.AccountID, identity.RolePolicies, targetName(c), q.Get("PolicyName"), q.Get("PolicyDocument"))
 	})
-	reg("iam", "AttachRolePolicy", roleARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "RoleName", "PolicyArn"); err != nil {
+	reg("iam", "AttachRolePolicy", role, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "PolicyArn"); err != nil {
 			return nil, err
 		}
-		return nil, h.Identity.AttachOwnerPolicy(ctx, c.Caller.AccountID, store.RolePolicies, q.Get("RoleName"), q.Get("PolicyArn"))
+		return nil, h.Identity.AttachOwnerPolicy(ctx, c.Caller.AccountID, identity.RolePolicies, targetName(c), q.Get("PolicyArn"))
 	})
 }
 
 func init() {
-	reg("sts", "AssumeRole", func(_ string, q url.Values) string { return q.Get("RoleArn") },
+	reg("sts", "AssumeRole", roleToAssume,
 		func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-			if err := need(q, "RoleArn", "RoleSessionName"); err != nil {
-				return nil, err
-			}
-			rest, ok := strings.CutPrefix(q.Get("RoleArn"), "arn:aws:iam::")
-			acct, name, ok2 := strings.Cut(rest, ":role/")
-			if !ok || !ok2 {
-				return nil, validation("RoleArn " + q.Get("RoleArn") + " is not a role ARN")
-			}
+			rest, _ := strings.CutPrefix(c.Target().Resource, "arn:aws:iam::")
+			acct, name, _ := strings.Cut(rest, ":role/")
 			var d time.Duration
 			if v := q.Get("DurationSeconds"); v != "" {
 				n, err := strconv.Atoi(v)

@@ -5,7 +5,6 @@ package iamapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/bodylimit"
 	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
@@ -34,7 +34,11 @@ type Handler struct {
 	Clock    clock.Clock
 	Identity *identity.Service
 	Pipeline *pipeline.Pipeline
-	Log      *slog.Logger
+	// Signatures identifies callers by their SigV4 signature.
+	Signatures sigv4.Identifier
+	// Bodies reads request bodies under the server's memory budget.
+	Bodies *bodylimit.Reader
+	Log    *slog.Logger
 	// PoliciesChanged is called after a call that changed policies or users.
 	PoliciesChanged func()
 }
@@ -76,29 +80,51 @@ func validation(msg string) error   { return &apiError{"ValidationError", msg, h
 
 type op struct {
 	service string // "iam" or "sts"
-	action  string // the IAM action it needs
-	// resource is the ARN the call acts on, from its parameters and the caller's account.
-	resource func(acct string, q url.Values) string
+	action  string // the IAM action it needs; "" when any identified caller may call it
+	// resource names the ARN the call acts on, from its parameters and the caller.
+	resource func(c *pipeline.Call, q url.Values) (string, error)
 	run      func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error)
 }
 
 var ops = map[string]op{}
 
-func userARN(acct string, q url.Values) string {
-	return "arn:aws:iam::" + acct + ":user/" + q.Get("UserName")
+// maxBody bounds a request body. The largest parameter is a policy document (at most 131,072 characters,
+// a few times that URL-encoded).
+const maxBody = 1 << 20
+
+// decodeQuery reads a form body, strictly: a parameter given twice is refused, so every reader of the
+// call sees the same value.
+func decodeQuery(body []byte) (url.Values, error) {
+	q, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, &apiError{"MalformedQueryString", err.Error(), http.StatusBadRequest}
+	}
+	for k, v := range q {
+		if len(v) > 1 {
+			return nil, &apiError{"MalformedQueryString", "parameter " + k + " is given more than once", http.StatusBadRequest}
+		}
+	}
+	return q, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := newRequestID()
+	reqID := pipeline.NewRequestID()
 	service := SigningService(r)
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
+	if err := h.Signatures.Precheck(r.Context(), r); err != nil {
+		bodylimit.Refuse(w, r, maxBody)
 		h.writeError(w, service, reqID, err)
 		return
 	}
-	q, err := url.ParseQuery(string(body))
+	body, err := h.Bodies.Read(w, r, maxBody)
 	if err != nil {
-		h.writeError(w, service, reqID, &apiError{"MalformedQueryString", err.Error(), http.StatusBadRequest})
+		h.writeError(w, service, reqID, bodyError(w, r, err))
+		return
+	}
+	defer body.Release()
+	// The operation is named in the body: it is read before the signature is checked, for routing only.
+	q, err := decodeQuery(body.Bytes)
+	if err != nil {
+		h.writeError(w, service, reqID, err)
 		return
 	}
 	name := q.Get("Action")
@@ -107,18 +133,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, service, reqID, &apiError{"InvalidAction", "Could not find operation " + name + " for version " + q.Get("Version"), http.StatusBadRequest})
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	call := &pipeline.Call{Protocol: service, Action: o.action, Resolve: func(c *pipeline.Call) {
-		c.Resource = "*"
-		if o.resource != nil {
-			c.Resource = o.resource(c.Caller.AccountID, q)
-		}
-	}}
+	call := &pipeline.Call{RequestID: reqID, Protocol: service, SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
+		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, Body: body.Bytes}}
 	var out any
-	err = h.Pipeline.Do(r, call, func(ctx context.Context) error {
-		var err error
-		out, err = o.run(h, ctx, call, q)
-		return err
+	err = h.Pipeline.Do(r.Context(), call, pipeline.Op{
+		Action: o.action,
+		Decode: func() (any, error) { return q, nil },
+		Resolve: func(c *pipeline.Call) ([]pipeline.Target, error) {
+			if o.action == "" {
+				return nil, nil
+			}
+			resource := "*"
+			if o.resource != nil {
+				var err error
+				if resource, err = o.resource(c, q); err != nil {
+					return nil, err
+				}
+			}
+			return []pipeline.Target{{Action: o.action, Resource: resource}}, nil
+		},
+		Run: func(ctx context.Context, c *pipeline.Call) (err error) {
+			out, err = o.run(h, ctx, c, q)
+			return err
+		},
 	})
 	if err != nil {
 		h.writeError(w, service, reqID, err)
@@ -144,6 +181,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(doc)))
 	w.WriteHeader(http.StatusOK)
 	io.WriteString(w, doc)
+}
+
+// bodyError answers a body that could not be read: too large, too many bodies in flight, or too slow.
+func bodyError(w http.ResponseWriter, r *http.Request, err error) error {
+	var tl *bodylimit.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		size := tl.Size
+		if n := bodylimit.Refuse(w, r, 4*maxBody); !tl.Exact {
+			size += n
+		}
+		return &apiError{"ValidationError", fmt.Sprintf("Request body of %d bytes exceeds the limit of %d bytes", size, maxBody), http.StatusRequestEntityTooLarge}
+	case errors.Is(err, bodylimit.ErrBusy):
+		bodylimit.Refuse(w, r, 0)
+		return &apiError{"Throttling", "Rate exceeded", http.StatusBadRequest}
+	case errors.Is(err, bodylimit.ErrTimeout):
+		w.Header().Set("Connection", "close")
+		return &apiError{"RequestTimeout", "The request body was not received in time", http.StatusRequestTimeout}
+	}
+	return err
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, service, reqID string, err error) {
@@ -208,12 +265,9 @@ func toAPI(err error) *apiError {
 	return &apiError{"ServiceFailure", "internal error", http.StatusInternalServerError}
 }
 
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
 func (h *Handler) now() time.Time { return h.Clock.Now() }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// ErrorCode is the error's wire code: the outcome of the call in metrics.
+func (e *apiError) ErrorCode() string { return e.Code }

@@ -44,27 +44,48 @@ func need(q url.Values, names ...string) error {
 	return nil
 }
 
-// userName is the request's UserName, or the caller's own name when it names none (as AWS does).
-func userName(c *pipeline.Call, q url.Values) string {
-	if name := q.Get("UserName"); name != "" {
-		return name
+// targetName is the name of the IAM entity the call acts on: the last part of its authorized target.
+func targetName(c *pipeline.Call) string {
+	arn := c.Target().Resource
+	return arn[strings.LastIndex(arn, "/")+1:]
+}
+
+// entity resolves the entity a parameter names (required) in the caller's account: kind "user",
+// "group" or "role".
+func entity(kind, param string) func(c *pipeline.Call, q url.Values) (string, error) {
+	return func(c *pipeline.Call, q url.Values) (string, error) {
+		if err := need(q, param); err != nil {
+			return "", err
+		}
+		return "arn:aws:iam::" + c.Caller.AccountID + ":" + kind + "/" + q.Get(param), nil
 	}
-	return c.Caller.UserName
+}
+
+var user = entity("user", "UserName")
+
+// userOrCaller resolves the user the call names, or, when it names none, the calling user itself, as
+// AWS does: the caller's own ARN is then what is authorized (a self-service policy on
+// user/${aws:username} allows it, a Deny on the caller's ARN refuses it).
+func userOrCaller(c *pipeline.Call, q url.Values) (string, error) {
+	if q.Get("UserName") != "" {
+		return user(c, q)
+	}
+	if c.Caller.UserName == "" {
+		return "", validation("Must specify userName when calling with non-User credentials")
+	}
+	return "arn:aws:iam::" + c.Caller.AccountID + ":user/" + c.Caller.UserName, nil
 }
 
 func lowerFirst(s string) string { return strings.ToLower(s[:1]) + s[1:] }
 
 // reg adds an IAM (or STS) operation.
-func reg(service, name string, resource func(string, url.Values) string, run func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error)) {
+func reg(service, name string, resource func(*pipeline.Call, url.Values) (string, error), run func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error)) {
 	ops[name] = op{service: service, action: service + ":" + name, resource: resource, run: run}
 }
 
 func init() {
-	reg("iam", "CreateUser", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "UserName"); err != nil {
-			return nil, err
-		}
-		u, err := h.Identity.CreateUser(ctx, c.Caller.AccountID, q.Get("UserName"))
+	reg("iam", "CreateUser", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		u, err := h.Identity.CreateUser(ctx, c.Caller.AccountID, targetName(c))
 		if err != nil {
 			return nil, err
 		}
@@ -72,13 +93,8 @@ func init() {
 			User userXML `xml:"User"`
 		}{toUserXML(u)}, nil
 	})
-	reg("iam", "GetUser", func(acct string, q url.Values) string {
-		if q.Get("UserName") == "" {
-			return "*"
-		}
-		return userARN(acct, q)
-	}, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		name := userName(c, q)
+	reg("iam", "GetUser", userOrCaller, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		name := targetName(c)
 		u, err := h.Identity.GetUser(ctx, c.Caller.AccountID, name)
 		if err != nil {
 			return nil, noSuchEntity("The user with name " + name + " cannot be found.")
@@ -101,17 +117,14 @@ func init() {
 		}
 		return out, nil
 	})
-	reg("iam", "DeleteUser", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "UserName"); err != nil {
-			return nil, err
-		}
-		if err := h.Identity.DeleteUser(ctx, c.Caller.AccountID, q.Get("UserName")); err != nil {
-			return nil, noSuchEntity("The user with name " + q.Get("UserName") + " cannot be found.")
+	reg("iam", "DeleteUser", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := h.Identity.DeleteUser(ctx, c.Caller.AccountID, targetName(c)); err != nil {
+			return nil, noSuchEntity("The user with name " + targetName(c) + " cannot be found.")
 		}
 		return nil, nil
 	})
-	reg("iam", "CreateAccessKey", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		name := userName(c, q)
+	reg("iam", "CreateAccessKey", userOrCaller, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		name := targetName(c)
 		creds, err := h.Identity.CreateAccessKey(ctx, c.Caller.AccountID, name)
 		if err != nil {
 			return nil, err
@@ -120,8 +133,8 @@ func init() {
 			AccessKey accessKeyXML `xml:"AccessKey"`
 		}{accessKeyXML{name, creds.AccessKeyID, "Active", creds.SecretAccessKey, isoTime(h.now())}}, nil
 	})
-	reg("iam", "ListAccessKeys", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		name := userName(c, q)
+	reg("iam", "ListAccessKeys", userOrCaller, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		name := targetName(c)
 		keys, err := h.Identity.AccessKeys(ctx, c.Caller.AccountID, name)
 		if err != nil {
 			return nil, err
@@ -135,7 +148,7 @@ func init() {
 		}
 		return out, nil
 	})
-	reg("iam", "UpdateAccessKey", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+	reg("iam", "UpdateAccessKey", userOrCaller, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		if err := need(q, "AccessKeyId", "Status"); err != nil {
 			return nil, err
 		}
@@ -144,7 +157,7 @@ func init() {
 		}
 		return nil, h.Identity.SetAccessKeyStatus(ctx, q.Get("AccessKeyId"), q.Get("Status"))
 	})
-	reg("iam", "DeleteAccessKey", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+	reg("iam", "DeleteAccessKey", userOrCaller, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		if err := need(q, "AccessKeyId"); err != nil {
 			return nil, err
 		}
@@ -153,17 +166,17 @@ func init() {
 		}
 		return nil, h.Identity.DeleteAccessKey(ctx, q.Get("AccessKeyId"))
 	})
-	reg("iam", "PutUserPolicy", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "UserName", "PolicyName", "PolicyDocument"); err != nil {
+	reg("iam", "PutUserPolicy", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "PolicyName", "PolicyDocument"); err != nil {
 			return nil, err
 		}
-		return nil, h.Identity.PutUserPolicy(ctx, c.Caller.AccountID, q.Get("UserName"), q.Get("PolicyName"), q.Get("PolicyDocument"))
+		return nil, h.Identity.PutUserPolicy(ctx, c.Caller.AccountID, targetName(c), q.Get("PolicyName"), q.Get("PolicyDocument"))
 	})
-	reg("iam", "GetUserPolicy", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "UserName", "PolicyName"); err != nil {
+	reg("iam", "GetUserPolicy", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "PolicyName"); err != nil {
 			return nil, err
 		}
-		inline, _, err := h.Identity.UserPolicies(ctx, c.Caller.AccountID, q.Get("UserName"))
+		inline, _, err := h.Identity.UserPolicies(ctx, c.Caller.AccountID, targetName(c))
 		if err != nil {
 			return nil, err
 		}
@@ -175,10 +188,10 @@ func init() {
 			UserName       string `xml:"UserName"`
 			PolicyName     string `xml:"PolicyName"`
 			PolicyDocument string `xml:"PolicyDocument"`
-		}{q.Get("UserName"), q.Get("PolicyName"), url.PathEscape(doc)}, nil // IAM returns documents URL-encoded (RFC 3986)
+		}{targetName(c), q.Get("PolicyName"), url.PathEscape(doc)}, nil // IAM returns documents URL-encoded (RFC 3986)
 	})
-	reg("iam", "ListUserPolicies", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		inline, _, err := h.Identity.UserPolicies(ctx, c.Caller.AccountID, q.Get("UserName"))
+	reg("iam", "ListUserPolicies", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		inline, _, err := h.Identity.UserPolicies(ctx, c.Caller.AccountID, targetName(c))
 		if err != nil {
 			return nil, err
 		}
@@ -196,26 +209,26 @@ func init() {
 		}
 		return out, nil
 	})
-	reg("iam", "DeleteUserPolicy", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "UserName", "PolicyName"); err != nil {
+	reg("iam", "DeleteUserPolicy", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "PolicyName"); err != nil {
 			return nil, err
 		}
-		return nil, h.Identity.DeleteUserPolicy(ctx, c.Caller.AccountID, q.Get("UserName"), q.Get("PolicyName"))
+		return nil, h.Identity.DeleteUserPolicy(ctx, c.Caller.AccountID, targetName(c), q.Get("PolicyName"))
 	})
-	reg("iam", "AttachUserPolicy", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "UserName", "PolicyArn"); err != nil {
+	reg("iam", "AttachUserPolicy", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "PolicyArn"); err != nil {
 			return nil, err
 		}
-		return nil, h.Identity.AttachUserPolicy(ctx, c.Caller.AccountID, q.Get("UserName"), q.Get("PolicyArn"))
+		return nil, h.Identity.AttachUserPolicy(ctx, c.Caller.AccountID, targetName(c), q.Get("PolicyArn"))
 	})
-	reg("iam", "DetachUserPolicy", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := need(q, "UserName", "PolicyArn"); err != nil {
+	reg("iam", "DetachUserPolicy", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "PolicyArn"); err != nil {
 			return nil, err
 		}
-		return nil, h.Identity.DetachUserPolicy(ctx, c.Caller.AccountID, q.Get("UserName"), q.Get("PolicyArn"))
+		return nil, h.Identity.DetachUserPolicy(ctx, c.Caller.AccountID, targetName(c), q.Get("PolicyArn"))
 	})
-	reg("iam", "ListAttachedUserPolicies", userARN, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		_, attached, err := h.Identity.UserPolicies(ctx, c.Caller.AccountID, q.Get("UserName"))
+	reg("iam", "ListAttachedUserPolicies", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		_, attached, err := h.Identity.UserPolicies(ctx, c.Caller.AccountID, targetName(c))
 		if err != nil {
 			return nil, err
 		}
@@ -247,12 +260,9 @@ func init() {
 	ops["GetCallerIdentity"] = o
 }
 
-// ownKey checks that the access key named in q belongs to the user named (or the caller) in its account.
+// ownKey checks that the access key named in q belongs to the user the call is authorized on.
 func (h *Handler) ownKey(ctx context.Context, c *pipeline.Call, q url.Values) error {
-	user := q.Get("UserName")
-	if user == "" {
-		user = c.Caller.UserName
-	}
+	user := targetName(c)
 	acct, owner, err := h.Identity.KeyOwner(ctx, q.Get("AccessKeyId"))
 	if err != nil || acct != c.Caller.AccountID || owner != user {
 		return noSuchEntity("The Access Key with id " + q.Get("AccessKeyId") + " cannot be found.")

@@ -31,13 +31,31 @@ type Principal struct {
 	RoleName       string
 	SessionName    string
 	SessionExpires time.Time
+	// Root is the account itself: what the command line acts as (`wharf repo create`, `wharf admin …`).
+	// Like AWS's root user it may do everything in its own account.
+	Root bool
+	// Service names Wharf's own background work (lifecycle, garbage collection) acting in the account,
+	// as AWS names a service principal ("ecr.amazonaws.com").
+	Service string
+}
+
+// RootOf is the root principal of an account.
+func RootOf(accountID string) Principal { return Principal{AccountID: accountID, Root: true} }
+
+// ServiceIn is Wharf's own background work acting in an account ("" for work across accounts).
+func ServiceIn(accountID string) Principal {
+	return Principal{AccountID: accountID, Service: "ecr.amazonaws.com"}
 }
 
 // ARN is the principal's ARN, as AWS shows it in errors and audit records.
 func (p Principal) ARN() string {
 	switch {
+	case p.Service != "":
+		return p.Service
 	case p.AccountID == "":
 		return ""
+	case p.Root:
+		return "arn:aws:iam::" + p.AccountID + ":root"
 	case p.RoleName != "":
 		return "arn:aws:sts::" + p.AccountID + ":assumed-role/" + p.RoleName + "/" + p.SessionName
 	}
@@ -53,7 +71,7 @@ func (p Principal) RoleARN() string {
 }
 
 // Anonymous reports whether the caller presented no identity.
-func (p Principal) Anonymous() bool { return p.AccountID == "" }
+func (p Principal) Anonymous() bool { return p.AccountID == "" && p.Service == "" }
 
 // Credentials are an access key pair, shown once when created.
 type Credentials struct {

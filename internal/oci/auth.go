@@ -1,40 +1,55 @@
 package oci
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
-// TokenIdentifier identifies registry clients by the password of `aws ecr get-login-password`, sent as
-// Basic auth with user AWS, or as a Bearer token (the password itself or ECR's base64 "AWS:password").
-// A request without credentials is anonymous; the authorizer refuses it.
-type TokenIdentifier struct {
-	Identity *identity.Service
+// tokenCredential is what a registry client presents: the password of `aws ecr get-login-password`, sent
+// as Basic auth with user AWS, or as a Bearer token (the password itself or ECR's base64 "AWS:password"),
+// or the token of a presigned download URL, good for one method on one path.
+type tokenCredential struct {
+	ids           *identity.Service
+	authorization string // the Authorization header
+	presigned     string // the presigned URL's token, when there is no Authorization header
+	scope         string // what a presigned token must open
+}
+
+// credential is the request's credential, nil when it presents none: anonymous, which the authorizer
+// refuses.
+func (h *Handler) credential(r *http.Request) pipeline.Credential {
+	c := tokenCredential{ids: h.Identity, authorization: r.Header.Get("Authorization")}
+	if c.authorization == "" {
+		c.presigned = r.URL.Query().Get(identity.PresignParam)
+		if c.presigned == "" {
+			return nil
+		}
+		c.scope = identity.PresignScope(r.Method, r.URL.Path)
+	}
+	return c
 }
 
 func unauthorized(msg string) error {
 	return &registry.Error{Kind: registry.KindUnauthorized, Message: msg}
 }
 
-// Identify implements pipeline.Identifier.
-func (t TokenIdentifier) Identify(r *http.Request) (identity.Principal, error) {
-	h := r.Header.Get("Authorization")
-	if tok := r.URL.Query().Get(PresignParam); tok != "" && h == "" {
-		p, err := t.Identity.VerifyScopedToken(r.Context(), tok, PresignScope(r.Method, r.URL.Path))
+// Identify implements pipeline.Credential.
+func (t tokenCredential) Identify(ctx context.Context) (identity.Principal, error) {
+	if t.authorization == "" {
+		p, err := t.ids.VerifyScopedToken(ctx, t.presigned, t.scope)
 		if err != nil {
 			return identity.Principal{}, unauthorized("The download URL is invalid or has expired.")
 		}
 		return p, nil
 	}
-	if h == "" {
-		return identity.Principal{}, nil
-	}
-	scheme, cred, _ := strings.Cut(h, " ")
+	scheme, cred, _ := strings.Cut(t.authorization, " ")
 	cred = strings.TrimSpace(cred)
 	var password string
 	switch strings.ToLower(scheme) {
@@ -52,7 +67,7 @@ func (t TokenIdentifier) Identify(r *http.Request) (identity.Principal, error) {
 	default:
 		return identity.Principal{}, unauthorized("unsupported authorization scheme " + scheme)
 	}
-	p, err := t.Identity.VerifyToken(r.Context(), password)
+	p, err := t.ids.VerifyToken(ctx, password)
 	switch {
 	case errors.Is(err, identity.ErrExpiredToken):
 		return identity.Principal{}, unauthorized("Your authorization token has expired. Reauthenticate and try again.")
@@ -62,17 +77,6 @@ func (t TokenIdentifier) Identify(r *http.Request) (identity.Principal, error) {
 		return identity.Principal{}, err
 	}
 	return p, nil
-}
-
-// PresignParam is the query parameter of a presigned layer download URL (GetDownloadUrlForLayer).
-const PresignParam = "X-Wharf-Token"
-
-// PresignScope is what a presigned URL's token opens: one method on one path.
-func PresignScope(method, path string) string {
-	if method == http.MethodHead {
-		method = http.MethodGet
-	}
-	return method + " " + path
 }
 
 func decodeBasic(s string) (user, pass string, ok bool) {

@@ -121,9 +121,8 @@ func (h *Handler) blobCreated(w http.ResponseWriter, name string, d digest.Diges
 	w.WriteHeader(http.StatusCreated)
 }
 
-func (h *Handler) postUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, call *pipeline.Call, rt route) error {
-	reg := call.RegistryID
-	q := r.URL.Query()
+func (h *Handler) postUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, in *request, call *pipeline.Call) error {
+	reg, rt, q := call.RegistryID, in.route, in.query
 	if q.Has("mount") {
 		d, err := registry.ParseDigest(q.Get("mount"))
 		if err != nil {
@@ -202,8 +201,9 @@ func (h *Handler) patchUpload(ctx context.Context, w http.ResponseWriter, r *htt
 	return err
 }
 
-func (h *Handler) putUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
-	d, err := registry.ParseDigest(r.URL.Query().Get("digest"))
+func (h *Handler) putUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, in *request, reg string) error {
+	rt := in.route
+	d, err := registry.ParseDigest(in.query.Get("digest"))
 	if err != nil {
 		return err
 	}

@@ -10,41 +10,47 @@ import (
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
-// wireError is one error code of the distribution spec with its HTTP status.
+// wireError is one error code of the distribution spec with its HTTP status; as an error, with a message,
+// it is an answer only this protocol gives (a malformed page size, say).
 type wireError struct {
-	Code   string
-	Status int
+	Code    string
+	Status  int
+	Message string
 }
+
+func (e *wireError) Error() string { return e.Message }
 
 // wireErrors maps each domain error kind to its code in the OCI error format, once.
 var wireErrors = map[registry.Kind]wireError{
-	registry.KindNameInvalid:            {"NAME_INVALID", http.StatusBadRequest},
-	registry.KindRepositoryNotFound:     {"NAME_UNKNOWN", http.StatusNotFound},
-	registry.KindRepositoryExists:       {"DENIED", http.StatusConflict},
-	registry.KindRepositoryNotEmpty:     {"DENIED", http.StatusConflict},
-	registry.KindBlobUnknown:            {"BLOB_UNKNOWN", http.StatusNotFound},
-	registry.KindUploadUnknown:          {"BLOB_UPLOAD_UNKNOWN", http.StatusNotFound},
-	registry.KindUploadInvalid:          {"BLOB_UPLOAD_INVALID", http.StatusBadRequest},
-	registry.KindRangeInvalid:           {"BLOB_UPLOAD_INVALID", http.StatusRequestedRangeNotSatisfiable},
-	registry.KindDigestInvalid:          {"DIGEST_INVALID", http.StatusBadRequest},
-	registry.KindManifestDigestMismatch: {"DIGEST_INVALID", http.StatusBadRequest},
-	registry.KindSizeInvalid:            {"SIZE_INVALID", http.StatusRequestEntityTooLarge},
-	registry.KindManifestInvalid:        {"MANIFEST_INVALID", http.StatusBadRequest},
-	registry.KindManifestBlobUnknown:    {"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest},
-	registry.KindManifestUnknown:        {"MANIFEST_UNKNOWN", http.StatusNotFound},
-	registry.KindTagInvalid:             {"TAG_INVALID", http.StatusBadRequest},
-	registry.KindImageReferenced:        {"DENIED", http.StatusConflict},
-	registry.KindImageTagAlreadyExists:  {"TAG_INVALID", http.StatusBadRequest},
-	registry.KindLimitExceeded:          {"DENIED", http.StatusForbidden},
-	registry.KindUnsupported:            {"UNSUPPORTED", http.StatusUnsupportedMediaType},
-	registry.KindTryAgain:               {"TOOMANYREQUESTS", http.StatusTooManyRequests},
-	registry.KindDenied:                 {"DENIED", http.StatusForbidden},
-	registry.KindUnauthorized:           {"UNAUTHORIZED", http.StatusUnauthorized},
-	registry.KindTooManyRequests:        {"TOOMANYREQUESTS", http.StatusTooManyRequests},
-	registry.KindInvalidParameter:       {"UNSUPPORTED", http.StatusBadRequest},
-	registry.KindInvalidTagParameter:    {"UNSUPPORTED", http.StatusBadRequest},
-	registry.KindTooManyTags:            {"UNSUPPORTED", http.StatusBadRequest},
-	registry.KindManifestChildUnknown:   {"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest},
+	registry.KindNameInvalid:            {"NAME_INVALID", http.StatusBadRequest, ""},
+	registry.KindRepositoryNotFound:     {"NAME_UNKNOWN", http.StatusNotFound, ""},
+	registry.KindRepositoryExists:       {"DENIED", http.StatusConflict, ""},
+	registry.KindRepositoryNotEmpty:     {"DENIED", http.StatusConflict, ""},
+	registry.KindBlobUnknown:            {"BLOB_UNKNOWN", http.StatusNotFound, ""},
+	registry.KindUploadUnknown:          {"BLOB_UPLOAD_UNKNOWN", http.StatusNotFound, ""},
+	registry.KindUploadInvalid:          {"BLOB_UPLOAD_INVALID", http.StatusBadRequest, ""},
+	registry.KindRangeInvalid:           {"BLOB_UPLOAD_INVALID", http.StatusRequestedRangeNotSatisfiable, ""},
+	registry.KindDigestInvalid:          {"DIGEST_INVALID", http.StatusBadRequest, ""},
+	registry.KindManifestDigestMismatch: {"DIGEST_INVALID", http.StatusBadRequest, ""},
+	registry.KindSizeInvalid:            {"SIZE_INVALID", http.StatusRequestEntityTooLarge, ""},
+	registry.KindManifestInvalid:        {"MANIFEST_INVALID", http.StatusBadRequest, ""},
+	registry.KindManifestBlobUnknown:    {"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest, ""},
+	registry.KindManifestUnknown:        {"MANIFEST_UNKNOWN", http.StatusNotFound, ""},
+	registry.KindTagInvalid:             {"TAG_INVALID", http.StatusBadRequest, ""},
+	registry.KindImageReferenced:        {"DENIED", http.StatusConflict, ""},
+	registry.KindImageTagAlreadyExists:  {"TAG_INVALID", http.StatusBadRequest, ""},
+	registry.KindLimitExceeded:          {"DENIED", http.StatusForbidden, ""},
+	registry.KindUnsupported:            {"UNSUPPORTED", http.StatusUnsupportedMediaType, ""},
+	registry.KindTryAgain:               {"TOOMANYREQUESTS", http.StatusTooManyRequests, ""},
+	registry.KindDenied:                 {"DENIED", http.StatusForbidden, ""},
+	registry.KindUnauthorized:           {"UNAUTHORIZED", http.StatusUnauthorized, ""},
+	registry.KindTooManyRequests:        {"TOOMANYREQUESTS", http.StatusTooManyRequests, ""},
+	registry.KindInvalidParameter:       {"UNSUPPORTED", http.StatusBadRequest, ""},
+	registry.KindInvalidTagParameter:    {"UNSUPPORTED", http.StatusBadRequest, ""},
+	registry.KindTooManyTags:            {"UNSUPPORTED", http.StatusBadRequest, ""},
+	registry.KindManifestChildUnknown:   {"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest, ""},
+	registry.KindBodyUnreadable:         {"BLOB_UPLOAD_INVALID", http.StatusBadRequest, ""},
+	registry.KindStorageFull:            {"UNKNOWN", http.StatusInsufficientStorage, ""},
 }
 
 // Kinds that only the ECR API produces have no registry-protocol code; they answer as internal errors.
@@ -59,27 +65,32 @@ type errorEntry struct {
 	Detail  any    `json:"detail,omitempty"`
 }
 
-// writeError answers err in the OCI error format.
+// writeError answers err in the OCI error format. Only failures of Wharf itself are logged as errors; a
+// client that went away or sent a broken body is logged at debug level.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var de *registry.Error
-	we := wireError{"UNKNOWN", http.StatusInternalServerError}
-	msg := "internal error"
+	var oe *wireError
+	we := wireError{"UNKNOWN", http.StatusInternalServerError, "internal error"}
 	var detail any
 	switch {
+	case errors.As(err, &oe):
+		we = *oe
 	case errors.As(err, &de):
 		if m, ok := wireErrors[de.Kind]; ok {
 			we = m
-			msg, detail = de.Message, de.Detail
-		} else {
-			h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			we.Message, detail = de.Message, de.Detail
 		}
 		if detail != nil {
 			detail = fmt.Sprint(detail)
 		}
 	case errors.Is(err, context.Canceled):
-		we, msg = wireError{"UNKNOWN", 499}, "request canceled"
-	default:
-		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		we = wireError{"UNKNOWN", 499, "request canceled"}
+	}
+	switch {
+	case we.Status == http.StatusInternalServerError:
+		h.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case registry.KindOf(err) == registry.KindBodyUnreadable, we.Status == 499:
+		h.log().Debug("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	switch we.Status {
 	case http.StatusUnauthorized:
@@ -89,7 +100,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "1")
 	}
-	writeErrorCode(w, we.Code, msg, detail, we.Status)
+	writeErrorCode(w, we.Code, we.Message, detail, we.Status)
 }
 
 func writeErrorCode(w http.ResponseWriter, code, msg string, detail any, status int) {
@@ -99,3 +110,6 @@ func writeErrorCode(w http.ResponseWriter, code, msg string, detail any, status 
 	w.WriteHeader(status)
 	w.Write(body)
 }
+
+// ErrorCode is the error's wire code: the outcome of the call in metrics.
+func (e *wireError) ErrorCode() string { return e.Code }

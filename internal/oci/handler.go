@@ -11,12 +11,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/wharf-dev/wharf/internal/bodylimit"
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -24,13 +27,13 @@ import (
 // Handler serves /v2/.
 type Handler struct {
 	Service  *registry.Service
+	Identity *identity.Service
 	Pipeline *pipeline.Pipeline
 	// RegistryFor tells which registry (account) a request addresses, from its host.
 	RegistryFor func(r *http.Request) string
 	// Challenge is the WWW-Authenticate value sent with 401 answers.
 	Challenge string
 	Log       *slog.Logger
-	log       *slog.Logger
 }
 
 // route is a parsed /v2/ path.
@@ -39,6 +42,18 @@ type route struct {
 	name   string
 	ref    string // tag or digest, blob digest, upload id
 	action string
+}
+
+// methods lists the methods each kind of route answers.
+var methods = map[string][]string{
+	"ping":      {http.MethodGet, http.MethodHead},
+	"catalog":   {http.MethodGet},
+	"tags":      {http.MethodGet},
+	"manifest":  {http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete},
+	"referrers": {http.MethodGet},
+	"blob":      {http.MethodGet, http.MethodHead, http.MethodDelete},
+	"uploads":   {http.MethodPost},
+	"upload":    {http.MethodGet, http.MethodPatch, http.MethodPut, http.MethodDelete},
 }
 
 // parseRoute reads a /v2/ path from its end, since repository names contain slashes.
@@ -107,45 +122,90 @@ func parseRoute(method, path string) (route, bool) {
 	return route{}, false
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.log == nil {
-		h.log = h.Log
-		if h.log == nil {
-			h.log = slog.Default()
-		}
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
 	}
+	return slog.Default()
+}
+
+// request is a registry request's input, decoded once from its path and query.
+type request struct {
+	route
+	query url.Values
+	n     int // a listing's page size, -1 when not asked for
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt, ok := parseRoute(r.Method, r.URL.EscapedPath())
 	if !ok {
-		writeErrorCode(w, "NAME_INVALID", "no such endpoint: "+r.URL.Path, nil, http.StatusNotFound)
+		writeErrorCode(w, "NOT_FOUND", "no such endpoint: "+r.URL.Path, nil, http.StatusNotFound)
 		return
 	}
-	if rt.name != "" {
-		if err := registry.ValidateRepositoryName(rt.name); err != nil {
-			h.writeError(w, r, err)
-			return
-		}
+	if !slices.Contains(methods[rt.kind], r.Method) {
+		w.Header().Set("Allow", strings.Join(methods[rt.kind], ", "))
+		writeErrorCode(w, "UNSUPPORTED", "method "+r.Method+" is not supported here", nil, http.StatusMethodNotAllowed)
+		return
 	}
-	call := &pipeline.Call{Protocol: "oci", Action: rt.action, RegistryID: h.RegistryFor(r), Repository: rt.name}
-	if rt.kind == "uploads" && r.Method == http.MethodPost {
-		call.Source = r.URL.Query().Get("from")
+	call := &pipeline.Call{RequestID: pipeline.NewRequestID(), Protocol: "oci", RegistryID: h.RegistryFor(r), SourceIP: pipeline.SourceIP(r.RemoteAddr),
+		UserAgent: r.UserAgent(), Credential: h.credential(r)}
+	in := &request{route: rt}
+	op := pipeline.Op{
+		Action: rt.action,
+		Decode: func() (any, error) { return in, in.decode(r.URL.RawQuery) },
+		Resolve: func(c *pipeline.Call) ([]pipeline.Target, error) {
+			return in.targets(c)
+		},
+		Run: func(ctx context.Context, c *pipeline.Call) error { return h.serve(ctx, w, r, in, c) },
 	}
-	err := h.Pipeline.Do(r, call, func(ctx context.Context) error {
-		return h.serve(ctx, w, r, rt, call)
-	})
-	if err != nil {
+	if err := h.Pipeline.Do(r.Context(), call, op); err != nil {
 		h.writeError(w, r, err)
 	}
 }
 
+// decode reads the query and checks the route's names.
+func (in *request) decode(rawQuery string) error {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return &registry.Error{Kind: registry.KindInvalidParameter, Message: "malformed query: " + err.Error()}
+	}
+	in.query = q
+	in.n = -1
+	if s := q.Get("n"); s != "" && (in.kind == "tags" || in.kind == "catalog") {
+		if in.n, err = strconv.Atoi(s); err != nil || in.n < 0 {
+			return &wireError{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "n must be a non-negative integer"}
+		}
+	}
+	if in.name != "" {
+		return registry.ValidateRepositoryName(in.name)
+	}
+	return nil
+}
+
+// targets names what the request acts on: its repository, with the ECR action of its route, and for a
+// cross-repository mount the repository it mounts from, which the caller must be able to read. The ping
+// and the catalog act on nothing: any identified caller may call them (the catalog lists only what the
+// caller may describe).
+func (in *request) targets(c *pipeline.Call) ([]pipeline.Target, error) {
+	if in.name == "" {
+		return nil, nil
+	}
+	ts := []pipeline.Target{pipeline.Repository(in.action, c.RegistryID, in.name)}
+	if from := in.query.Get("from"); in.kind == "uploads" && in.query.Has("mount") && from != "" && from != in.name {
+		if err := registry.ValidateRepositoryName(from); err != nil {
+			return nil, err
+		}
+		ts = append(ts, pipeline.Repository("ecr:BatchGetImage", c.RegistryID, from))
+	}
+	return ts, nil
+}
+
 // serve runs the operation; it writes the success response and returns any error unwritten.
-func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route, call *pipeline.Call) error {
-	m, reg := r.Method, call.RegistryID
+func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, in *request, call *pipeline.Call) error {
+	m, reg, rt := r.Method, call.RegistryID, in.route
 	switch rt.kind {
 	case "ping":
-		if m != http.MethodGet && m != http.MethodHead {
-			return unsupported(m)
-		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", "2")
 		w.WriteHeader(http.StatusOK)
@@ -154,15 +214,9 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 		return nil
 	case "catalog":
-		if m != http.MethodGet {
-			return unsupported(m)
-		}
-		return h.catalog(ctx, w, r, call)
+		return h.catalog(ctx, w, in, call)
 	case "tags":
-		if m != http.MethodGet {
-			return unsupported(m)
-		}
-		return h.tags(ctx, w, r, reg, rt.name)
+		return h.tags(ctx, w, in, reg)
 	case "manifest":
 		switch m {
 		case http.MethodGet, http.MethodHead:
@@ -173,10 +227,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			return h.deleteManifest(ctx, w, reg, rt)
 		}
 	case "referrers":
-		if m != http.MethodGet {
-			return unsupported(m)
-		}
-		return h.referrers(ctx, w, r, reg, rt)
+		return h.referrers(ctx, w, in, reg)
 	case "blob":
 		switch m {
 		case http.MethodGet, http.MethodHead:
@@ -194,10 +245,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			return nil
 		}
 	case "uploads":
-		if m != http.MethodPost {
-			return unsupported(m)
-		}
-		return h.postUpload(ctx, w, r, call, rt)
+		return h.postUpload(ctx, w, r, in, call)
 	case "upload":
 		switch m {
 		case http.MethodGet:
@@ -211,7 +259,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		case http.MethodPatch:
 			return h.patchUpload(ctx, w, r, reg, rt)
 		case http.MethodPut:
-			return h.putUpload(ctx, w, r, reg, rt)
+			return h.putUpload(ctx, w, r, in, reg)
 		case http.MethodDelete:
 			if err := h.Service.CancelUpload(ctx, reg, rt.name, rt.ref); err != nil {
 				return err
@@ -251,14 +299,29 @@ func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *htt
 	return nil
 }
 
+// maxDrain is how much of a refused body is read and dropped, so the client sees the answer.
+const maxDrain = 64 << 20
+
 func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
 	limit := h.Service.Limits().ManifestSize
+	tooLarge := func(size int64, exact bool) error {
+		at := ""
+		if !exact {
+			at = "more than "
+		}
+		return &registry.Error{Kind: registry.KindSizeInvalid, Message: fmt.Sprintf("manifest of %s%d bytes exceeds the limit of %d bytes", at, size, limit)}
+	}
 	if r.ContentLength > limit {
-		return &registry.Error{Kind: registry.KindSizeInvalid, Message: fmt.Sprintf("manifest of %d bytes exceeds the limit of %d bytes", r.ContentLength, limit)}
+		bodylimit.Refuse(w, r, maxDrain)
+		return tooLarge(r.ContentLength, true)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return err
+		return registry.BodyUnreadable(err)
+	}
+	if int64(len(body)) > limit { // no Content-Length: count what is sent, within reason
+		n := int64(len(body)) + bodylimit.Refuse(w, r, maxDrain)
+		return tooLarge(n, n < int64(len(body))+maxDrain)
 	}
 	res, err := h.Service.PutManifest(ctx, reg, rt.name, rt.ref, r.Header.Get("Content-Type"), body)
 	if err != nil {
@@ -295,18 +358,6 @@ func (h *Handler) deleteManifest(ctx context.Context, w http.ResponseWriter, reg
 
 // --- listings ---
 
-// pageParams reads n and last; n < 0 means no limit was asked for.
-func pageParams(r *http.Request) (n int, last string, err error) {
-	q := r.URL.Query()
-	n = -1
-	if s := q.Get("n"); s != "" {
-		if n, err = strconv.Atoi(s); err != nil || n < 0 {
-			return 0, "", &registry.Error{Kind: registry.KindUnsupported, Message: "n must be a non-negative integer"}
-		}
-	}
-	return n, q.Get("last"), nil
-}
-
 const maxPage = 10000
 
 func (h *Handler) writePage(w http.ResponseWriter, path string, n int, next string, more bool, body any) {
@@ -317,22 +368,19 @@ func (h *Handler) writePage(w http.ResponseWriter, path string, n int, next stri
 	writeJSON(w, "application/json", http.StatusOK, body)
 }
 
-func (h *Handler) tags(ctx context.Context, w http.ResponseWriter, r *http.Request, reg, name string) error {
-	n, last, err := pageParams(r)
-	if err != nil {
-		return err
-	}
-	asked := n
+func (h *Handler) tags(ctx context.Context, w http.ResponseWriter, in *request, reg string) error {
+	n, asked := in.n, in.n
 	if n < 0 || n > maxPage {
 		n = maxPage
 	}
 	tags := []string{}
 	more := false
+	var err error
 	if n > 0 {
-		if tags, more, err = h.Service.ListTags(ctx, reg, name, last, n); err != nil {
+		if tags, more, err = h.Service.ListTags(ctx, reg, in.name, in.query.Get("last"), n); err != nil {
 			return err
 		}
-	} else if _, err := h.Service.Repository(ctx, reg, name); err != nil {
+	} else if _, err := h.Service.Repository(ctx, reg, in.name); err != nil {
 		return err
 	}
 	if tags == nil {
@@ -345,37 +393,48 @@ func (h *Handler) tags(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if len(tags) > 0 {
 		next = tags[len(tags)-1]
 	}
-	h.writePage(w, "/v2/"+name+"/tags/list", asked, next, more, struct {
+	h.writePage(w, "/v2/"+in.name+"/tags/list", asked, next, more, struct {
 		Name string   `json:"name"`
 		Tags []string `json:"tags"`
-	}{name, tags})
+	}{in.name, tags})
 	return nil
 }
 
-func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, r *http.Request, call *pipeline.Call) error {
+// catalog lists the repositories the caller may describe. A page is filled from as many names as it
+// takes, and the next page starts after the last name shown: nothing in the answer, its Link header
+// included, names a repository the caller may not see.
+func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, in *request, call *pipeline.Call) error {
 	reg := call.RegistryID
-	n, last, err := pageParams(r)
-	if err != nil {
-		return err
-	}
+	n := in.n
 	if n < 0 || n > maxPage {
 		n = maxPage
 	}
 	repos := []string{}
-	more := false
-	if n > 0 {
-		var page []string
-		if page, more, err = h.Service.Catalog(ctx, reg, last, n); err != nil {
+	after, more := in.query.Get("last"), false
+pages:
+	for {
+		page, pageMore, err := h.Service.Catalog(ctx, reg, after, max(n, 1))
+		if err != nil {
 			return err
 		}
 		for _, name := range page {
-			if h.Pipeline.Permits(ctx, call, "ecr:DescribeRepositories", name) {
-				repos = append(repos, name)
+			if !h.Pipeline.Permits(ctx, call, "ecr:DescribeRepositories", name) {
+				continue
 			}
+			if len(repos) == n { // a name the caller may see follows a full page
+				more = true
+				break pages
+			}
+			repos = append(repos, name)
 		}
-		if len(page) > 0 {
-			last = page[len(page)-1] // the next page starts after the last name read, shown or not
+		if !pageMore {
+			break
 		}
+		after = page[len(page)-1]
+	}
+	last := ""
+	if len(repos) > 0 {
+		last = repos[len(repos)-1]
 	}
 	h.writePage(w, "/v2/_catalog", n, last, more, struct {
 		Repositories []string `json:"repositories"`
@@ -383,13 +442,13 @@ func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, r *http.Re
 	return nil
 }
 
-func (h *Handler) referrers(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
-	d, err := registry.ParseDigest(rt.ref)
+func (h *Handler) referrers(ctx context.Context, w http.ResponseWriter, in *request, reg string) error {
+	d, err := registry.ParseDigest(in.ref)
 	if err != nil {
 		return err
 	}
-	at := r.URL.Query().Get("artifactType")
-	descs, err := h.Service.Referrers(ctx, reg, rt.name, d, at)
+	at := in.query.Get("artifactType")
+	descs, err := h.Service.Referrers(ctx, reg, in.name, d, at)
 	if err != nil {
 		return err
 	}

@@ -1,44 +1,98 @@
-// Package pipeline is the one path every request takes, whatever its protocol:
+// Package pipeline is the one way into Wharf's core, whatever the transport:
 //
-//	identify the caller → throttle → authorize as an ECR action → run the operation in the core → audit
+//	identify the caller → throttle → decode the input → resolve its targets → authorize each target → run → audit
 //
-// Protocol adapters describe a request as a Call (its ECR action and repository), hand the pipeline the
-// operation to run, and write whatever error comes back in their own wire format.
+// An operation (Op) is a value that says how it decodes its input, once and strictly, which targets that
+// input names (Resolve), and how it runs. Authorization evaluates exactly those targets, and the operation
+// runs on exactly that decoded input and those targets: the thing checked and the thing acted on are one
+// value, never two readings of the request. The HTTP adapters (registry API, ECR API, IAM and STS), the
+// command line and background work all call Do; nothing reaches the core around it.
+//
+// The package knows no transport: a call carries what the transport told about the request (its
+// credential, source address, user agent) as plain values.
 package pipeline
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/identity"
 )
 
-// Call is one request as the pipeline sees it.
-type Call struct {
-	Protocol   string // "oci", "ecr", "console", …
-	Action     string // the ECR action it needs, e.g. "ecr:PutImage"; "" when any identified caller may
-	RegistryID string // the registry (account) addressed; "" for the caller's own
-	Repository string // the repository addressed, "" for registry-wide actions
-	Resource   string // the resource ARN when it is not a repository (IAM users, roles), else ""
-	Source     string // a second repository read by the call (a cross-repository mount), or ""
-	// RequestTags are the resource tags a call sets (CreateRepository, TagResource); TagKeys the keys it
-	// names (those, or UntagResource's): the aws:RequestTag/… and aws:TagKeys condition keys.
-	RequestTags map[string]string
-	TagKeys     []string
-	// Resolve, when set, completes the call once the caller is known (a resource named relative to the
-	// caller's own account).
-	Resolve  func(*Call)
-	Caller   identity.Principal
-	SourceIP string
-	Start    time.Time
+// Credential is what a request presents to prove who sends it. Identify checks it and tells who it is.
+type Credential interface {
+	Identify(ctx context.Context) (identity.Principal, error)
 }
 
-// Identifier tells who sent a request.
-type Identifier interface {
-	Identify(r *http.Request) (identity.Principal, error)
+// As is a credential already known to be the principal: the command line acting as an account's root
+// user, or Wharf's own background work.
+type As identity.Principal
+
+// Identify implements Credential.
+func (a As) Identify(context.Context) (identity.Principal, error) { return identity.Principal(a), nil }
+
+// Target is one thing a call acts on, with the action it needs there.
+type Target struct {
+	Action string // e.g. "ecr:BatchGetImage", "iam:CreateAccessKey"
+	// A repository target names its registry and repository: the repository's policy and resource tags
+	// apply. Repository "" with a RegistryID is the registry's repositories as a whole ("repository/*").
+	RegistryID string
+	Repository string
+	// Resource is the ARN of a target that is not a repository (an IAM user, a role); "" otherwise.
+	Resource string
+	// RequestTags are the resource tags the call sets on the target (CreateRepository, TagResource); TagKeys
+	// the keys it names: the aws:RequestTag/… and aws:TagKeys condition keys.
+	RequestTags map[string]string
+	TagKeys     []string
+}
+
+// Repository is the target of an action on one repository (name "" for all of a registry's).
+func Repository(action, registryID, name string) Target {
+	return Target{Action: action, RegistryID: registryID, Repository: name}
+}
+
+// Call is one request as the pipeline sees it.
+type Call struct {
+	RequestID  string
+	Protocol   string     // "oci", "ecr", "iam", "sts", "cli", "lifecycle", "gc"
+	Credential Credential // nil for a request that presents none (anonymous)
+	SourceIP   string
+	UserAgent  string
+	// RegistryID is the registry (account) the call addresses: set by the adapter when the transport names
+	// one (a registry host name), else the caller's own; Resolve may change it (an input's registryId).
+	RegistryID string
+
+	// Filled in by the pipeline.
+	Action  string             // the operation's action, for the audit trail and metrics
+	Caller  identity.Principal // who the credential identified
+	Input   any                // the decoded input
+	Targets []Target           // what the input names, each authorized
+	Start   time.Time
+}
+
+// Target returns the call's first target: the one thing most operations act on.
+func (c *Call) Target() Target {
+	if len(c.Targets) == 0 {
+		return Target{}
+	}
+	return c.Targets[0]
+}
+
+// Op is one operation.
+type Op struct {
+	// Action names the operation in the audit trail and metrics: its ECR or IAM action ("ecr:PutImage").
+	Action string
+	// Decode reads the input, once and strictly; its result is the call's Input. Nil: no input.
+	Decode func() (any, error)
+	// Resolve names the targets of the decoded input for the identified caller; it may set the call's
+	// RegistryID. Nil: no target — any identified caller may run it.
+	Resolve func(c *Call) ([]Target, error)
+	// Run performs the operation on the call's Input and Targets.
+	Run func(ctx context.Context, c *Call) error
 }
 
 // Throttler refuses calls over their rate.
@@ -46,25 +100,13 @@ type Throttler interface {
 	Allow(ctx context.Context, c *Call) error
 }
 
-// Authorizer decides whether the caller may perform the call's action on its repository.
+// Authorizer decides whether the call's caller may perform each target's action on it. It refuses
+// anonymous callers.
 type Authorizer interface {
 	Authorize(ctx context.Context, c *Call) error
-}
-
-// Filter is implemented by authorizers that can tell, inside an operation, whether the caller may perform
-// an action on one repository: listings show only what the caller may see.
-type Filter interface {
+	// Permits tells, inside an operation, whether the caller may perform action on one repository of the
+	// call's registry: listings show only what the caller may see.
 	Permits(ctx context.Context, c *Call, action, repository string) bool
-}
-
-// Permits asks the pipeline's authorizer whether the call's caller may perform action on repository;
-// with no authorizer everything is permitted.
-func (p *Pipeline) Permits(ctx context.Context, c *Call, action, repository string) bool {
-	f, ok := p.Authorize.(Filter)
-	if !ok {
-		return p.Authorize == nil
-	}
-	return f.Permits(ctx, c, action, repository)
 }
 
 // Auditor records every call and its outcome.
@@ -72,49 +114,57 @@ type Auditor interface {
 	Record(c *Call, err error, elapsed time.Duration)
 }
 
-// Pipeline holds the steps. A nil step lets every call pass (no throttling, no authorization);
-// Identify nil treats every caller as anonymous; every auditor records every call.
+// Pipeline holds the steps. Authorize must be set; a nil Throttle lets every call pass.
 type Pipeline struct {
-	Identify  Identifier
 	Throttle  Throttler
 	Authorize Authorizer
 	Audit     []Auditor
 	Clock     clock.Clock
 }
 
-// Do runs a call through the pipeline. It returns the first error: from a step or from op.
-func (p *Pipeline) Do(r *http.Request, c *Call, op func(ctx context.Context) error) (err error) {
-	ctx := r.Context()
+// Do runs a call through the pipeline and returns the first error: of a step or of the operation.
+func (p *Pipeline) Do(ctx context.Context, c *Call, op Op) (err error) {
 	c.Start = p.now()
-	c.SourceIP = sourceIP(r)
+	c.Action = op.Action
 	defer func() {
 		elapsed := p.now().Sub(c.Start)
 		for _, a := range p.Audit {
 			a.Record(c, err, elapsed)
 		}
 	}()
-	if p.Identify != nil {
-		if c.Caller, err = p.Identify.Identify(r); err != nil {
+	if c.Credential != nil {
+		if c.Caller, err = c.Credential.Identify(ctx); err != nil {
 			return err
 		}
 	}
 	if c.RegistryID == "" { // a caller addresses its own registry unless it names another
 		c.RegistryID = c.Caller.AccountID
 	}
-	if c.Resolve != nil {
-		c.Resolve(c)
-	}
 	if p.Throttle != nil {
 		if err = p.Throttle.Allow(ctx, c); err != nil {
 			return err
 		}
 	}
-	if p.Authorize != nil {
-		if err = p.Authorize.Authorize(ctx, c); err != nil {
+	if op.Decode != nil {
+		if c.Input, err = op.Decode(); err != nil {
 			return err
 		}
 	}
-	return op(ctx)
+	if op.Resolve != nil {
+		if c.Targets, err = op.Resolve(c); err != nil {
+			return err
+		}
+	}
+	if err = p.Authorize.Authorize(ctx, c); err != nil {
+		return err
+	}
+	return op.Run(ctx, c)
+}
+
+// Permits asks the authorizer whether the call's caller may perform action on a repository of the call's
+// registry.
+func (p *Pipeline) Permits(ctx context.Context, c *Call, action, repository string) bool {
+	return p.Authorize.Permits(ctx, c, action, repository)
 }
 
 func (p *Pipeline) now() time.Time {
@@ -122,20 +172,6 @@ func (p *Pipeline) now() time.Time {
 		return time.Now()
 	}
 	return p.Clock.Now()
-}
-
-func sourceIP(r *http.Request) string {
-	host := r.RemoteAddr
-	for i := len(host) - 1; i >= 0; i-- {
-		if host[i] == ':' {
-			host = host[:i]
-			break
-		}
-	}
-	if len(host) > 1 && host[0] == '[' {
-		host = host[1 : len(host)-1]
-	}
-	return host
 }
 
 // LogAuditor writes each call to a structured log at debug level, and failures at info level.
@@ -150,7 +186,35 @@ func (a LogAuditor) Record(c *Call, err error, elapsed time.Duration) {
 	if !a.Log.Enabled(context.Background(), level) {
 		return
 	}
-	a.Log.Log(context.Background(), level, "call", "protocol", c.Protocol, "action", c.Action,
-		"registry", c.RegistryID, "repository", c.Repository, "caller", c.Caller.ARN(), "ip", c.SourceIP,
+	repo := ""
+	if t := c.Target(); t.Repository != "" {
+		repo = t.Repository
+	}
+	a.Log.Log(context.Background(), level, "call", "request_id", c.RequestID, "protocol", c.Protocol, "action", c.Action,
+		"registry", c.RegistryID, "repository", repo, "caller", c.Caller.ARN(), "ip", c.SourceIP,
 		"elapsed", elapsed, "err", err)
+}
+
+// SourceIP is the address of a request's peer (host:port or [v6]:port), without the port.
+func SourceIP(remoteAddr string) string {
+	host := remoteAddr
+	for i := len(host) - 1; i >= 0; i-- {
+		if host[i] == ':' {
+			host = host[:i]
+			break
+		}
+	}
+	if len(host) > 1 && host[0] == '[' {
+		host = host[1 : len(host)-1]
+	}
+	return host
+}
+
+// NewRequestID returns a request id in AWS's form, a random UUID.
+func NewRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

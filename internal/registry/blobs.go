@@ -244,6 +244,9 @@ func (s *Service) appendUpload(ctx context.Context, u *store.Upload, start int64
 		return err
 	}
 	n, err := s.blobs.Append(ctx, u.ID, u.Offset, hashingReader{r, h})
+	if err = clientError(err); KindOf(err) == KindBodyUnreadable {
+		return err
+	}
 	if errors.Is(err, blob.ErrOffset) || errors.Is(err, blob.ErrUploadUnknown) {
 		return errf(KindUploadInvalid, "upload %s is damaged (%v); start the upload again", u.ID, err)
 	}
@@ -276,6 +279,9 @@ type hashingReader struct {
 func (hr hashingReader) Read(p []byte) (int, error) {
 	n, err := hr.r.Read(p)
 	hr.h.Write(p[:n])
+	if err != nil && err != io.EOF {
+		err = &readError{err}
+	}
 	return n, err
 }
 
@@ -383,6 +389,7 @@ func (s *Service) PutBlob(ctx context.Context, registryID, name string, d digest
 	id := newID()
 	v := d.Algorithm().Digester()
 	n, err := s.blobs.Append(ctx, id, 0, hashingReader{r, v.Hash()})
+	err = clientError(err)
 	if err == nil && v.Digest() != d {
 		err = &Error{Kind: KindDigestInvalid, Message: fmt.Sprintf("digest %s does not match the uploaded content (%s)", d, v.Digest()), Detail: d}
 	}

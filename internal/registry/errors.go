@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Kind classifies domain errors. Each protocol adapter maps a Kind to its own wire code once.
@@ -46,7 +47,62 @@ const (
 	KindLifecyclePreviewNotFound
 	KindLifecyclePreviewInProgress
 	KindManifestDigestMismatch // the manifest's bytes do not hash to the digest the caller gave
+	KindTagDigestMismatch      // an image named by tag and digest whose tag names another digest
+	KindStorageFull            // the blob or metadata store has no space left
+	KindBodyUnreadable         // the client's bytes could not be read: it went away, or sent a broken body
 )
+
+// kindNames name the kinds, for logs and metrics: stable whatever number a kind gets.
+var kindNames = map[Kind]string{
+	KindInternal:                   "Internal",
+	KindNameInvalid:                "NameInvalid",
+	KindRepositoryNotFound:         "RepositoryNotFound",
+	KindRepositoryExists:           "RepositoryExists",
+	KindRepositoryNotEmpty:         "RepositoryNotEmpty",
+	KindBlobUnknown:                "BlobUnknown",
+	KindUploadUnknown:              "UploadUnknown",
+	KindUploadInvalid:              "UploadInvalid",
+	KindRangeInvalid:               "RangeInvalid",
+	KindDigestInvalid:              "DigestInvalid",
+	KindSizeInvalid:                "SizeInvalid",
+	KindManifestInvalid:            "ManifestInvalid",
+	KindManifestBlobUnknown:        "ManifestBlobUnknown",
+	KindManifestUnknown:            "ManifestUnknown",
+	KindTagInvalid:                 "TagInvalid",
+	KindImageReferenced:            "ImageReferenced",
+	KindImageTagAlreadyExists:      "ImageTagAlreadyExists",
+	KindLimitExceeded:              "LimitExceeded",
+	KindUnsupported:                "Unsupported",
+	KindTryAgain:                   "TryAgain",
+	KindDenied:                     "Denied",
+	KindUnauthorized:               "Unauthorized",
+	KindTooManyRequests:            "TooManyRequests",
+	KindInvalidParameter:           "InvalidParameter",
+	KindInvalidTagParameter:        "InvalidTagParameter",
+	KindTooManyTags:                "TooManyTags",
+	KindManifestChildUnknown:       "ManifestChildUnknown",
+	KindImageAlreadyExists:         "ImageAlreadyExists",
+	KindLayerPartTooSmall:          "LayerPartTooSmall",
+	KindEmptyUpload:                "EmptyUpload",
+	KindLayerAlreadyExists:         "LayerAlreadyExists",
+	KindRepositoryPolicyNotFound:   "RepositoryPolicyNotFound",
+	KindRegistryPolicyNotFound:     "RegistryPolicyNotFound",
+	KindLifecyclePolicyNotFound:    "LifecyclePolicyNotFound",
+	KindLifecyclePreviewNotFound:   "LifecyclePreviewNotFound",
+	KindLifecyclePreviewInProgress: "LifecyclePreviewInProgress",
+	KindManifestDigestMismatch:     "ManifestDigestMismatch",
+	KindTagDigestMismatch:          "TagDigestMismatch",
+	KindStorageFull:                "StorageFull",
+	KindBodyUnreadable:             "BodyUnreadable",
+}
+
+// String is the kind's name, such as "RepositoryNotFound".
+func (k Kind) String() string {
+	if n, ok := kindNames[k]; ok {
+		return n
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
 
 // Error is a domain error: a kind for the adapters and a message for people.
 type Error struct {
@@ -95,4 +151,25 @@ func KindOf(err error) Kind {
 
 func repoNotFound(registryID, name string) *Error {
 	return errf(KindRepositoryNotFound, "The repository with name '%s' does not exist in the registry with id '%s'", name, registryID)
+}
+
+// BodyUnreadable is the error of a request body that could not be read: the client went away or sent a
+// broken body. It is the client's failure, not Wharf's.
+func BodyUnreadable(err error) error {
+	return &Error{Kind: KindBodyUnreadable, Message: "the request body could not be read: " + err.Error()}
+}
+
+// readError marks an error of reading the client's bytes, as opposed to storing them.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// clientError turns a failure to read the client's bytes into BodyUnreadable; other errors pass.
+func clientError(err error) error {
+	var re *readError
+	if errors.As(err, &re) {
+		return BodyUnreadable(re.err)
+	}
+	return err
 }

@@ -31,7 +31,8 @@ type PutManifestResult struct {
 	Unchanged bool
 }
 
-// PutManifest stores a manifest in a repository under ref, a tag or the manifest's digest.
+// PutManifest stores a manifest in a repository under ref, a tag or the manifest's digest: a registry
+// push. Pushing an image again changes nothing and succeeds.
 // Every rule of an image push is applied here: size and layer limits, the manifest's own validity,
 // blobs and child manifests present in the repository, tag immutability, tags per image, images per
 // repository.
@@ -41,14 +42,28 @@ func (s *Service) PutManifest(ctx context.Context, registryID, name, ref, conten
 		if err != nil {
 			return PutManifestResult{}, err
 		}
-		return s.PutImage(ctx, registryID, name, ImageRef{Digest: d}, contentType, body)
+		return s.putImage(ctx, registryID, name, ImageRef{Digest: d}, contentType, body)
 	}
-	return s.PutImage(ctx, registryID, name, ImageRef{Tag: ref}, contentType, body)
+	return s.putImage(ctx, registryID, name, ImageRef{Tag: ref}, contentType, body)
 }
 
-// PutImage stores a manifest as an image, tagged when ref has a tag. With a digest in ref, the manifest
-// must hash to it (ECR's PutImage imageDigest, a registry push by digest).
+// PutImage stores a manifest as an image, tagged when ref has a tag: ECR's PutImage. With a digest in ref
+// the manifest must hash to it. Unlike a registry push, putting an image that is already there under
+// that tag (or, without a tag, at all) is refused with KindImageAlreadyExists.
 func (s *Service) PutImage(ctx context.Context, registryID, name string, ref ImageRef, contentType string, body []byte) (PutManifestResult, error) {
+	res, err := s.putImage(ctx, registryID, name, ref, contentType, body)
+	if err == nil && res.Unchanged {
+		tag := ref.Tag
+		if tag == "" {
+			tag = "null"
+		}
+		return res, &Error{Kind: KindImageAlreadyExists, Message: fmt.Sprintf(
+			"Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", res.Digest, tag, name, registryID)}
+	}
+	return res, err
+}
+
+func (s *Service) putImage(ctx context.Context, registryID, name string, ref ImageRef, contentType string, body []byte) (PutManifestResult, error) {
 	var res PutManifestResult
 	if int64(len(body)) > s.cfg.Limits.ManifestSize {
 		return res, errf(KindSizeInvalid, "manifest of %d bytes exceeds the limit of %d bytes", len(body), s.cfg.Limits.ManifestSize)
@@ -111,6 +126,15 @@ func (s *Service) PutImage(ctx context.Context, registryID, name string, ref Ima
 
 	err = s.meta.Update(ctx, func(tx store.Tx) error {
 		res.Unchanged = false
+		// The repository as it is now, in this transaction: its tag mutability may have changed, or it
+		// may be gone, since it was looked up.
+		repo, err := tx.GetRepositoryByID(repo.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return repoNotFound(registryID, name)
+		}
+		if err != nil {
+			return err
+		}
 		existing, err := tx.StatImage(repo.ID, d)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -245,6 +269,31 @@ func manifestUnknown(name, ref string) error {
 	return &Error{Kind: KindManifestUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'", ref, name), Detail: ref}
 }
 
+// DeleteImage deletes what ref names, as ECR's BatchDeleteImage does: by tag the tag (and the image with
+// its last tag), by digest the image and all its tags; with both, the tag must name that digest
+// (KindTagDigestMismatch). It returns the identifiers it removed.
+func (s *Service) DeleteImage(ctx context.Context, registryID, name string, ref ImageRef) ([]ImageRef, error) {
+	if ref.Tag != "" {
+		d, err := s.deleteTag(ctx, registryID, name, ref.Tag, ref.Digest)
+		if err != nil {
+			return nil, err
+		}
+		return []ImageRef{{Digest: d, Tag: ref.Tag}}, nil
+	}
+	tags, err := s.DeleteManifest(ctx, registryID, name, ref.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if len(tags) == 0 {
+		return []ImageRef{{Digest: ref.Digest}}, nil
+	}
+	out := make([]ImageRef, len(tags))
+	for i, t := range tags {
+		out[i] = ImageRef{Digest: ref.Digest, Tag: t}
+	}
+	return out, nil
+}
+
 // DeleteManifest deletes an image and all its tags, and returns the tags it had. An image that an index of
 // the repository lists stays until the index is deleted.
 func (s *Service) DeleteManifest(ctx context.Context, registryID, name string, d digest.Digest) ([]string, error) {
@@ -278,6 +327,11 @@ func (s *Service) DeleteManifest(ctx context.Context, registryID, name string, d
 // DeleteTag removes a tag and returns the image it named. When it was the image's last tag the image goes
 // too (ECR's rule), unless an index of the repository still lists it.
 func (s *Service) DeleteTag(ctx context.Context, registryID, name, tag string) (digest.Digest, error) {
+	return s.deleteTag(ctx, registryID, name, tag, "")
+}
+
+// deleteTag deletes a tag; when want is not empty, only if the tag names that digest.
+func (s *Service) deleteTag(ctx context.Context, registryID, name, tag string, want digest.Digest) (digest.Digest, error) {
 	if err := ValidateTag(tag); err != nil {
 		return "", err
 	}
@@ -296,6 +350,9 @@ func (s *Service) DeleteTag(ctx context.Context, registryID, name, tag string) (
 			return err
 		}
 		d = t.Digest
+		if want != "" && want != d {
+			return errf(KindTagDigestMismatch, "Invalid request parameters: given tag does not match the given digest")
+		}
 		if err := tx.DeleteTag(r.ID, tag); err != nil {
 			return err
 		}

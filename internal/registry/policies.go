@@ -27,11 +27,15 @@ func checkPolicyText(text, what string, kind iam.Kind) (*iam.Policy, error) {
 }
 
 // SetRepositoryPolicy sets a repository's policy after checking its grammar, its size and that the
-// principals it names exist.
-func (s *Service) SetRepositoryPolicy(ctx context.Context, registryID, name, text string) error {
+// principals it names exist. Without force it refuses a policy under which the caller could no longer set
+// the repository's policy (stillAllowed tells, for a candidate policy; nil skips the check), as ECR does.
+func (s *Service) SetRepositoryPolicy(ctx context.Context, registryID, name, text string, force bool, stillAllowed func(*iam.Policy) bool) error {
 	p, err := checkPolicyText(text, "repository", iam.ResourcePolicy)
 	if err != nil {
 		return err
+	}
+	if !force && stillAllowed != nil && !stillAllowed(p) {
+		return errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'The repository policy would prevent you from setting another policy in the future; use force to set it anyway'")
 	}
 	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)

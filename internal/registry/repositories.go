@@ -29,8 +29,12 @@ func (s *Service) CreateRepository(ctx context.Context, r store.Repository, tags
 	if r.TagMutability != Mutable && r.TagMutability != Immutable {
 		return nil, errf(KindInvalidParameter, "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'")
 	}
-	if r.EncryptionType == "" {
+	switch r.EncryptionType {
+	case "":
 		r.EncryptionType = "AES256"
+	case "AES256", "KMS":
+	default:
+		return nil, errf(KindInvalidParameter, "Invalid parameter at 'encryptionConfiguration.encryptionType' failed to satisfy constraint: 'Member must satisfy enum value set: [AES256, KMS]'")
 	}
 	r.CreatedAt = s.clock.Now()
 	err := s.meta.Update(ctx, func(tx store.Tx) error {

@@ -39,20 +39,32 @@ func newMetrics() *metrics {
 	return m
 }
 
-// Record implements pipeline.Auditor: it counts calls by outcome.
+// Record implements pipeline.Auditor: it counts calls by outcome — "ok", the name of the refusal's kind
+// or wire code, or "error" for a failure of Wharf itself. Every label takes a bounded set of values.
 func (m *metrics) Record(c *pipeline.Call, err error, _ time.Duration) {
-	outcome := "ok"
-	if err != nil {
-		outcome = kindName(registry.KindOf(err))
-	}
-	m.calls.WithLabelValues(c.Protocol, c.Action, outcome).Inc()
+	m.calls.WithLabelValues(c.Protocol, c.Action, outcome(err)).Inc()
 }
 
-func kindName(k registry.Kind) string {
-	if k == registry.KindInternal {
-		return "error"
+func outcome(err error) string {
+	var coded interface{ ErrorCode() string }
+	switch k := registry.KindOf(err); {
+	case err == nil:
+		return "ok"
+	case k != registry.KindInternal:
+		return k.String()
+	case errors.As(err, &coded):
+		return coded.ErrorCode()
 	}
-	return "refused_" + strconv.Itoa(int(k))
+	return "error"
+}
+
+// methodLabel is the request's method for the latency histogram: the methods Wharf serves, else "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
 
 // instrument measures every HTTP request.
@@ -61,7 +73,7 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		m.duration.WithLabelValues(r.Method, strconv.Itoa(sw.status)).Observe(time.Since(start).Seconds())
+		m.duration.WithLabelValues(methodLabel(r.Method), strconv.Itoa(sw.status)).Observe(time.Since(start).Seconds())
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/blob"
 	blobfs "github.com/wharf-dev/wharf/internal/blob/fs"
 	blobs3 "github.com/wharf-dev/wharf/internal/blob/s3"
+	"github.com/wharf-dev/wharf/internal/bodylimit"
 	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/ecrapi"
 	"github.com/wharf-dev/wharf/internal/iamapi"
@@ -54,8 +56,18 @@ type Options struct {
 	GCInterval   time.Duration // 0 disables the periodic collection
 	// LifecycleInterval is how often each repository's lifecycle policy is applied (0: never).
 	LifecycleInterval time.Duration
-	Clock             clock.Clock
-	Log               *slog.Logger
+	// MaxBodyMemory bounds the memory held by ECR, IAM and STS request bodies being read, across all
+	// requests (default 64 MiB): those bodies are read whole before their signature can be checked.
+	MaxBodyMemory int64
+	Clock         clock.Clock
+	Log           *slog.Logger
+}
+
+func (o Options) maxBodyMemory() int64 {
+	if o.MaxBodyMemory > 0 {
+		return o.MaxBodyMemory
+	}
+	return 64 << 20
 }
 
 // Stores are the two storage back ends.
@@ -129,7 +141,7 @@ type App struct {
 	Identity *identity.Service
 	Handler  http.Handler
 	log      *slog.Logger
-	audit    []pipeline.Auditor
+	pipeline *pipeline.Pipeline
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
 	NewAdmin *identity.Credentials
 }
@@ -169,17 +181,22 @@ func New(opts Options, st *Stores) (*App, error) {
 	opts.Registry.SharedBlobs = opts.Registry.SharedBlobs || st.SharedBlobs
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	m := newMetrics()
-	audit := []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}}
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
+	// The one pipeline: every adapter, the command line and background work call through it.
+	pipe := &pipeline.Pipeline{
+		Authorize: authorize,
+		Audit:     []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}},
+		Clock:     opts.Clock,
+	}
+	// Bodies of the AWS APIs are read whole before their signature can be checked: at most this much
+	// memory is held by them at once, and each must arrive at a reasonable pace.
+	bodies := &bodylimit.Reader{Budget: bodylimit.NewBudget(opts.maxBodyMemory()), Wait: 2 * time.Second,
+		MinRate: 64 << 10, Grace: 20 * time.Second}
 	account := opts.AccountID
 	ociHandler := &oci.Handler{
-		Service: svc,
-		Pipeline: &pipeline.Pipeline{
-			Identify:  oci.TokenIdentifier{Identity: ids},
-			Authorize: authorize,
-			Audit:     audit,
-			Clock:     opts.Clock,
-		},
+		Service:     svc,
+		Identity:    ids,
+		Pipeline:    pipe,
 		RegistryFor: registryFor(account, opts.Region),
 		Challenge:   fmt.Sprintf(`Basic realm="https://%s/",service="ecr.amazonaws.com"`, opts.Hostname),
 		Log:         opts.Log,
@@ -189,14 +206,11 @@ func New(opts Options, st *Stores) (*App, error) {
 		scheme = "https"
 	}
 	ecrHandler := &ecrapi.Handler{
-		Service:  svc,
-		Identity: ids,
-		Pipeline: &pipeline.Pipeline{
-			Identify:  sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "ecr"),
-			Authorize: authorize,
-			Audit:     audit,
-			Clock:     opts.Clock,
-		},
+		Service:         svc,
+		Identity:        ids,
+		Pipeline:        pipe,
+		Signatures:      sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "ecr"),
+		Bodies:          bodies,
 		Clock:           opts.Clock,
 		Log:             opts.Log,
 		Region:          opts.Region,
@@ -208,14 +222,11 @@ func New(opts Options, st *Stores) (*App, error) {
 		LockoutCheck:    authorize.PermitsWithPolicy,
 	}
 	iamHandler := &iamapi.Handler{
-		Clock:    opts.Clock,
-		Identity: ids,
-		Pipeline: &pipeline.Pipeline{
-			Identify:  sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "iam", "sts"),
-			Authorize: authorize,
-			Audit:     audit,
-			Clock:     opts.Clock,
-		},
+		Clock:           opts.Clock,
+		Identity:        ids,
+		Pipeline:        pipe,
+		Signatures:      sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "iam", "sts"),
+		Bodies:          bodies,
 		Log:             opts.Log,
 		PoliciesChanged: authorize.Invalidate,
 	}
@@ -232,6 +243,8 @@ func New(opts Options, st *Stores) (*App, error) {
 	// answer in the OCI error format instead of the mux's cleaning redirects.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.Path; p == "/v2" || strings.HasPrefix(p, "/v2/") {
+			// Registry bodies (layers) stream for as long as they are large, but may not stall.
+			r.Body = idleBody{r.Body, http.NewResponseController(w), bodyIdle}
 			ociHandler.ServeHTTP(w, r)
 			return
 		}
@@ -245,7 +258,8 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: m.instrument(root), log: opts.Log, audit: audit, NewAdmin: newAdmin}, nil
+	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: m.instrument(root), log: opts.Log, pipeline: pipe,
+		NewAdmin: newAdmin}, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -368,19 +382,31 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 	}
 }
 
+// background runs Wharf's own work through the pipeline, as the service principal.
+func (a *App) background(ctx context.Context, protocol, action string, run func(ctx context.Context) error) error {
+	call := &pipeline.Call{Protocol: protocol, Credential: pipeline.As(identity.ServiceIn(""))}
+	return a.pipeline.Do(ctx, call, pipeline.Op{Action: action, Run: func(ctx context.Context, _ *pipeline.Call) error { return run(ctx) }})
+}
+
 func (a *App) collectGarbage(ctx context.Context) {
-	if _, err := a.Service.CollectGarbage(ctx); errors.Is(err, registry.ErrGCBusy) {
+	err := a.background(ctx, "gc", "wharf:CollectGarbage", func(ctx context.Context) error {
+		_, err := a.Service.CollectGarbage(ctx)
+		return err
+	})
+	if errors.Is(err, registry.ErrGCBusy) {
 		a.log.Debug("garbage collection: another process is collecting")
 	} else if err != nil && ctx.Err() == nil {
 		a.log.Error("garbage collection failed", "err", err)
 	}
 }
 
-// applyLifecycle applies the lifecycle policies that are due, logs every image it expires and records
-// each repository's expiry in the audit trail (as ECR's PolicyExecutionEvent).
+// applyLifecycle applies the lifecycle policies that are due and logs every image it expires.
 func (a *App) applyLifecycle(ctx context.Context) {
-	start := a.opts.Clock.Now()
-	results, err := a.Service.RunLifecycle(ctx, registry.LifecycleRun{Due: a.opts.LifecycleInterval})
+	var results []registry.LifecycleResult
+	err := a.background(ctx, "lifecycle", "ecr:PolicyExecutionEvent", func(ctx context.Context) (err error) {
+		results, err = a.Service.RunLifecycle(ctx, registry.LifecycleRun{Due: a.opts.LifecycleInterval})
+		return err
+	})
 	switch {
 	case errors.Is(err, registry.ErrLifecycleBusy):
 		a.log.Debug("lifecycle: another process is applying policies")
@@ -392,15 +418,33 @@ func (a *App) applyLifecycle(ctx context.Context) {
 			a.log.Info("lifecycle expired an image", "registry", res.RegistryID, "repository", res.Repository,
 				"digest", e.Digest, "tags", e.Tags, "rule_priority", e.Rule)
 		}
-		call := &pipeline.Call{Protocol: "lifecycle", Action: "ecr:PolicyExecutionEvent", RegistryID: res.RegistryID,
-			Repository: res.Repository, Start: start}
-		for _, au := range a.audit {
-			au.Record(call, nil, a.opts.Clock.Now().Sub(start))
-		}
 	}
+}
+
+// Do runs an operation of the command line through the pipeline, as the root of account: identified,
+// authorized, audited like any other call.
+func (a *App) Do(ctx context.Context, account string, op pipeline.Op) error {
+	call := &pipeline.Call{Protocol: "cli", RegistryID: account, Credential: pipeline.As(identity.RootOf(account))}
+	return a.pipeline.Do(ctx, call, op)
 }
 
 // Close flushes the core and closes the stores.
 func (a *App) Close() error {
 	return errors.Join(a.Service.Close(), a.stores.Meta.Close())
+}
+
+// bodyIdle is how long a registry request's body may send nothing before the connection is dropped.
+const bodyIdle = time.Minute
+
+// idleBody reads a request body with a deadline that each read pushes back: a body may take as long as
+// its size needs, but not stall.
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (b idleBody) Read(p []byte) (int, error) {
+	b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	return b.ReadCloser.Read(p)
 }

@@ -1,0 +1,195 @@
+// Package bodylimit reads request bodies that must be held whole in memory (the ECR, IAM and STS APIs
+// carry their parameters in the body, and a signature covers all of it) without letting clients hold
+// that memory, or the connection, for as long or as much as they like:
+//
+//   - each operation has a size limit, checked against Content-Length before anything is read;
+//   - all bodies being read share one server-wide budget of bytes, so many clients — most of them not yet
+//     authenticated, since a signature is checked only once its body is in — cannot exhaust memory;
+//   - a body must arrive within a deadline that grows with its size: a body trickling a byte at a time is
+//     cut off.
+package bodylimit
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Errors of Read, matched with errors.Is.
+var (
+	ErrTooLarge = errors.New("request body too large")
+	ErrBusy     = errors.New("too many request bodies being read")
+	ErrTimeout  = errors.New("request body not received in time")
+)
+
+// TooLargeError tells how large a refused body was, as far as it is known.
+type TooLargeError struct {
+	Size  int64 // bytes sent (at least this many when Exact is false)
+	Exact bool
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	at := ""
+	if !e.Exact {
+		at = "more than "
+	}
+	return fmt.Sprintf("request body of %s%d bytes exceeds the limit of %d bytes", at, e.Size, e.Limit)
+}
+
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
+
+// Budget is the bytes all bodies being read may hold at once. The zero value is unusable; use NewBudget.
+type Budget struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	free  int64
+	total int64
+}
+
+// NewBudget returns a budget of n bytes.
+func NewBudget(n int64) *Budget {
+	b := &Budget{free: n, total: n}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// acquire takes n bytes, waiting at most wait for them to be free.
+func (b *Budget) acquire(n int64, wait time.Duration) bool {
+	if n > b.total {
+		return false
+	}
+	deadline := time.Now().Add(wait)
+	timer := time.AfterFunc(wait, func() { b.mu.Lock(); b.cond.Broadcast(); b.mu.Unlock() })
+	defer timer.Stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.free < n {
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		b.cond.Wait()
+	}
+	b.free -= n
+	return true
+}
+
+func (b *Budget) release(n int64) {
+	b.mu.Lock()
+	b.free += n
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// Reader reads bodies under a budget.
+type Reader struct {
+	Budget *Budget
+	// Wait is how long a body waits for budget before it is refused with ErrBusy.
+	Wait time.Duration
+	// MinRate is the slowest a body may arrive, in bytes per second, after a grace of Grace.
+	MinRate int64
+	Grace   time.Duration
+}
+
+// Body is a body read whole, with the SHA-256 of its bytes.
+type Body struct {
+	Bytes   []byte
+	SHA256  [sha256.Size]byte
+	release func()
+}
+
+// Release returns the body's bytes to the budget; the caller must not use Bytes afterwards.
+func (b *Body) Release() {
+	if b.release != nil {
+		b.release()
+		b.release = nil
+	}
+}
+
+// Read reads r's body, at most limit bytes, hashing it as it arrives. Refusals leave the rest of the body
+// unread; Refuse then answers so the client sees the answer.
+func (rd *Reader) Read(w http.ResponseWriter, r *http.Request, limit int64) (*Body, error) {
+	if r.ContentLength > limit {
+		return nil, &TooLargeError{Size: r.ContentLength, Exact: true, Limit: limit}
+	}
+	want := limit
+	if r.ContentLength >= 0 {
+		want = r.ContentLength
+	}
+	if !rd.Budget.acquire(want, rd.Wait) {
+		return nil, ErrBusy
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			rd.Budget.release(want)
+		}
+	}
+	rate := max(rd.MinRate, 1)
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(rd.Grace + time.Duration(want/rate)*time.Second))
+	defer rc.SetReadDeadline(time.Time{})
+
+	buf := make([]byte, 0, min(want, 64<<10)+1)
+	if r.ContentLength >= 0 {
+		buf = make([]byte, 0, want+1)
+	}
+	h := sha256.New()
+	buf, err := readInto(buf, io.LimitReader(r.Body, want+1), h)
+	switch {
+	case isTimeout(err):
+		release()
+		return nil, ErrTimeout
+	case err != nil:
+		release()
+		return nil, err
+	case int64(len(buf)) > want:
+		release()
+		return nil, &TooLargeError{Size: want + 1, Limit: limit}
+	}
+	body := &Body{Bytes: buf, release: release}
+	h.Sum(body.SHA256[:0])
+	return body, nil
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// readInto appends all of r to buf, writing what it reads to h too.
+func readInto(buf []byte, r io.Reader, h hash.Hash) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		h.Write(buf[len(buf) : len(buf)+n])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// Refuse prepares the answer to a request whose body is refused unread or read in part: the connection
+// closes after the answer, and up to drain more bytes of the body are read and dropped first (within a
+// few seconds), so a client that writes its whole body before reading sees the answer rather than a
+// broken pipe. It returns the number of body bytes that were read and dropped.
+func Refuse(w http.ResponseWriter, r *http.Request, drain int64) int64 {
+	w.Header().Set("Connection", "close")
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _ := io.CopyN(io.Discard, r.Body, drain)
+	rc.SetReadDeadline(time.Time{})
+	return n
+}
