@@ -16,8 +16,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/bodylimit"
@@ -145,17 +147,21 @@ func useRegistry(c *pipeline.Call, registryID string) error {
 	return nil
 }
 
-// decode reads a body as one JSON object and nothing else: data after the object, or a body that is not
-// an object, is refused, so no reader of the body can ever see another value than the one decoded here.
+// decode reads a body as one JSON object and nothing else, as a case-sensitive parser that allows no
+// duplicate member would: data after the object, a member given twice, or a member named like one of the
+// input's but in other letter case (which Go's decoder would take for it) is refused. So no reader of the
+// body, in Wharf or in front of it, can see another value than the one decoded here.
 func decode(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	err := dec.Decode(v)
+	err := checkMembers(body, memberNames(reflect.TypeOf(v)))
 	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			err = errors.New("unexpected data after the JSON object")
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if err = dec.Decode(v); err == nil {
+			if _, extra := dec.Token(); extra != io.EOF {
+				err = errors.New("unexpected data after the JSON object")
+			}
 		}
 	}
 	if err != nil {
@@ -163,6 +169,93 @@ func decode(body []byte, v any) error {
 	}
 	return nil
 }
+
+// checkMembers walks a JSON document and refuses duplicate members and members whose names differ from
+// one of names only in letter case.
+func checkMembers(body []byte, names map[string]bool) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type object struct{ seen map[string]bool }
+	var stack []*object // open objects, and nil for open arrays
+	key := true         // the next string token of an object is a member name
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *object
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &object{seen: map[string]bool{}})
+				key = true
+				continue
+			case '[':
+				stack = append(stack, nil)
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && key {
+				folded := strings.ToLower(t)
+				if top.seen[folded] {
+					return fmt.Errorf("member %q is given more than once", t)
+				}
+				top.seen[folded] = true
+				if !names[t] && names[foldedPrefix+folded] {
+					return fmt.Errorf("unknown member %q", t)
+				}
+				key = false
+				continue
+			}
+		}
+		if len(stack) > 0 && stack[len(stack)-1] != nil {
+			key = true // a value ended: a member name comes next
+		}
+	}
+}
+
+// foldedPrefix marks the lower-cased names in a memberNames set, apart from the names as written.
+const foldedPrefix = "\x00"
+
+// memberNames are the JSON member names of a type and of the types it holds, as written and (under
+// foldedPrefix) lower-cased.
+func memberNames(t reflect.Type) map[string]bool {
+	if m, ok := memberNameCache.Load(t); ok {
+		return m.(map[string]bool)
+	}
+	names := map[string]bool{}
+	var walk func(t reflect.Type, seen map[reflect.Type]bool)
+	walk = func(t reflect.Type, seen map[reflect.Type]bool) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+				names[name] = true
+				names[foldedPrefix+strings.ToLower(name)] = true
+			}
+			walk(f.Type, seen)
+		}
+	}
+	walk(t, map[reflect.Type]bool{})
+	memberNameCache.Store(t, names)
+	return names
+}
+
+var memberNameCache sync.Map // reflect.Type -> map[string]bool
 
 // maxBody is the largest body an operation takes: most carry names and a policy at most; PutImage a
 // manifest, escaped in JSON; UploadLayerPart a part of up to 10 MiB in base64.

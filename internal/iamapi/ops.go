@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/wharf-dev/wharf/internal/iam"
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
-	"github.com/wharf-dev/wharf/internal/store"
 )
 
 type userXML struct {
@@ -19,7 +19,7 @@ type userXML struct {
 	CreateDate string `xml:"CreateDate"`
 }
 
-func toUserXML(u *store.User) userXML {
+func toUserXML(u *identity.User) userXML {
 	return userXML{"/", u.Name, u.UserID, "arn:aws:iam::" + u.AccountID + ":user/" + u.Name, isoTime(u.CreatedAt)}
 }
 
