@@ -1,0 +1,97 @@
+package ecrapi_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+// TestOneDecodeOneTarget: a body that one reader takes for one repository and another reader for another
+// is refused outright. Before, `{"repositoryName":"prod","force":true} x` was authorized against
+// repository/* (the authorizer's decode failed on the trailing data and was ignored) and run on prod,
+// bypassing a Deny in carol's policy, a Deny in prod's repository policy and a resource-tag condition.
+func TestOneDecodeOneTarget(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	ctx := context.Background()
+	a.ok("CreateRepository", map[string]any{"repositoryName": "dev"})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "prod", "tags": []map[string]string{{"Key": "env", "Value": "prod"}}})
+	a.pushLayer("prod", []byte("prod layer"))
+	carol := a.user("carol")
+	if err := a.app.Identity.PutUserPolicy(ctx, "000000000000", "carol", "dev-only", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"ecr:*","Resource":"*"},
+		{"Effect":"Deny","Action":"ecr:DeleteRepository","Resource":"arn:aws:ecr:us-east-1:000000000000:repository/prod"},
+		{"Effect":"Deny","Action":"ecr:PutImageTagMutability","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/env":"prod"}}}]}`); err != nil {
+		t.Fatal(err)
+	}
+	a.ok("SetRepositoryPolicy", map[string]any{"repositoryName": "prod", "force": true, "policyText": `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/carol"},"Action":"ecr:BatchDeleteImage"}]}`})
+	time.Sleep(1100 * time.Millisecond) // policies set outside the API are seen within a second
+
+	// Sent plainly, each is denied.
+	a.fails(a.as(carol, "DeleteRepository", map[string]any{"repositoryName": "prod", "force": true}), 400, "AccessDeniedException")
+	a.fails(a.as(carol, "BatchDeleteImage", map[string]any{"repositoryName": "prod", "imageIds": []map[string]string{{"imageTag": "x"}}}), 400, "AccessDeniedException")
+	a.fails(a.as(carol, "PutImageTagMutability", map[string]any{"repositoryName": "prod", "imageTagMutability": "IMMUTABLE"}), 400, "AccessDeniedException")
+
+	for _, tc := range []struct{ op, body string }{
+		{"DeleteRepository", `{"repositoryName":"prod","force":true} x`},
+		{"DeleteRepository", `{"repositoryName":"prod","force":true}{"repositoryName":"dev"}`},
+		{"DeleteRepository", `{"repositoryName":"dev","repositoryName":"prod","force":true}`},
+		{"DeleteRepository", `{"repositoryName":"dev","RepositoryName":"prod","force":true}`},
+		{"DeleteRepository", `{"RepositoryName":"prod","force":true}`},
+		{"BatchDeleteImage", `{"repositoryName":"prod","imageIds":[{"imageTag":"x"}]} []`},
+		{"PutImageTagMutability", `{"repositoryName":"prod","imageTagMutability":"IMMUTABLE"} 1`},
+	} {
+		r := a.raw(tc.op, []byte(tc.body), a.now(), carol)
+		if r.status != 400 || r.errCode() != "SerializationException" {
+			t.Errorf("%s %s: %d %s, want SerializationException", tc.op, tc.body, r.status, r.raw)
+		}
+	}
+	d := a.ok("DescribeRepositories", map[string]any{"repositoryNames": []string{"prod"}})
+	if repos := d["repositories"].([]any); len(repos) != 1 || repos[0].(map[string]any)["imageTagMutability"] != "MUTABLE" {
+		t.Fatalf("prod changed: %v", d)
+	}
+}
+
+// TestDescribeRepositoriesByName: each named repository is authorized on its own ARN. Before, the call
+// was authorized against repository/*: a user denied on prod read prod's details, and a grant in another
+// account's repository policy was refused.
+func TestDescribeRepositoriesByName(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	ctx := context.Background()
+	a.ok("CreateRepository", map[string]any{"repositoryName": "dev"})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "prod"})
+	dave := a.user("dave")
+	if err := a.app.Identity.PutUserPolicy(ctx, "000000000000", "dave", "not-prod", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"ecr:*","Resource":"*"},
+		{"Effect":"Deny","Action":"ecr:DescribeRepositories","Resource":"arn:aws:ecr:us-east-1:000000000000:repository/prod"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if r := a.as(dave, "DescribeRepositories", map[string]any{"repositoryNames": []string{"dev"}}); r.status != 200 {
+		t.Fatalf("dev: %s", r.raw)
+	}
+	a.fails(a.as(dave, "DescribeRepositories", map[string]any{"repositoryNames": []string{"prod"}}), 400, "AccessDeniedException")
+	r := a.as(dave, "DescribeRepositories", map[string]any{"repositoryNames": []string{"dev", "prod"}})
+	a.fails(r, 400, "AccessDeniedException")
+	if !strings.Contains(r.message(), "repository/prod") {
+		t.Fatalf("denial names %q", r.message())
+	}
+
+	// Another account's repository, opened to this account by its repository policy.
+	other, err := a.app.Identity.CreateAccount(ctx, "111122223333")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := *other
+	a.fails(a.as(b, "DescribeRepositories", map[string]any{"registryId": "000000000000", "repositoryNames": []string{"dev"}}), 400, "AccessDeniedException")
+	a.ok("SetRepositoryPolicy", map[string]any{"repositoryName": "dev", "policyText": `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"ecr:DescribeRepositories"}]}`})
+	r = a.as(b, "DescribeRepositories", map[string]any{"registryId": "000000000000", "repositoryNames": []string{"dev"}})
+	if r.status != 200 || !strings.Contains(r.raw, `"repositoryName":"dev"`) {
+		t.Fatalf("cross-account grant: %s", r.raw)
+	}
+	a.fails(a.as(b, "DescribeRepositories", map[string]any{"registryId": "000000000000", "repositoryNames": []string{"prod"}}), 400, "AccessDeniedException")
+}
