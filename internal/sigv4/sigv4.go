@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -215,40 +215,80 @@ func headerValue(r *http.Request, name string) string {
 	return strings.Join(vals, ",")
 }
 
+// canonicalURI is the path as AWS services other than S3 canonicalize it: as sent (still percent-encoded),
+// with "." and ".." segments resolved and empty segments dropped (RFC 3986 5.2.4, as botocore does), then
+// encoded once more, each byte but unreserved characters and '/' (so %20 becomes %2520).
 func canonicalURI(u *url.URL) string {
-	p := u.EscapedPath()
-	if p == "" {
-		return "/"
-	}
-	return p
+	return escapePath(normalizePath(u.EscapedPath()))
 }
 
-func canonicalQuery(q url.Values) string {
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		vals := append([]string(nil), q[k]...)
-		sort.Strings(vals)
-		for _, v := range vals {
-			parts = append(parts, escape(k)+"="+escape(v))
+func normalizePath(p string) string {
+	var out []string
+	for _, seg := range strings.Split(p, "/") {
+		switch seg {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
 		}
 	}
-	return strings.Join(parts, "&")
+	n := "/" + strings.Join(out, "/")
+	if len(out) > 0 && strings.HasSuffix(p, "/") {
+		n += "/"
+	}
+	return n
+}
+
+// canonicalQuery sorts the parameters by encoded name, then encoded value, as SigV4 requires (sorting before
+// encoding gives another order for names such as "é" and "z").
+func canonicalQuery(q url.Values) string {
+	type pair struct{ k, v string }
+	var pairs []pair
+	for k, vals := range q {
+		ek := escape(k)
+		for _, v := range vals {
+			pairs = append(pairs, pair{ek, escape(v)})
+		}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		if c := strings.Compare(a.k, b.k); c != 0 {
+			return c
+		}
+		return strings.Compare(a.v, b.v)
+	})
+	var b strings.Builder
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(p.k)
+		b.WriteByte('=')
+		b.WriteString(p.v)
+	}
+	return b.String()
 }
 
 // escape is SigV4's URI encoding: everything but unreserved characters, spaces as %20.
-func escape(s string) string {
+func escape(s string) string { return uriEncode(s, false) }
+
+// escapePath is escape that keeps '/'.
+func escapePath(s string) string { return uriEncode(s, true) }
+
+const upperHex = "0123456789ABCDEF"
+
+func uriEncode(s string, keepSlash bool) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' && keepSlash {
 			b.WriteByte(c)
 		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
+			b.WriteByte('%')
+			b.WriteByte(upperHex[c>>4])
+			b.WriteByte(upperHex[c&15])
 		}
 	}
 	return b.String()

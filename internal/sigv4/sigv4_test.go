@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,16 @@ func signed(t *testing.T, body string, at time.Time, mutate func(*http.Request),
 		in.Host = req.URL.Host
 	}
 	return in, []byte(body)
+}
+
+// verifyBody verifies r over body.
+func verifyBody(v *Verifier, r *http.Request, body []byte, at time.Time) (Credential, error) {
+	return v.Verify(context.Background(), r, body, at)
+}
+
+func hexSHA256(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func code(err error) string {
@@ -106,6 +117,30 @@ func TestVerify(t *testing.T) {
 		var e *Error
 		if !errors.As(err, &e) || e.Code != tc.code || e.Status != tc.status {
 			t.Errorf("%s: got %v, want %s (%d)", tc.name, err, tc.code, tc.status)
+		}
+	}
+}
+
+// TestCanonicalPathAndQuery: paths and query strings out of the ordinary verify as the SDK signs them: the
+// path encoded twice, the parameters sorted by their encoded names and values.
+func TestCanonicalPathAndQuery(t *testing.T) {
+	const key, secret = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+	for _, target := range []string{
+		"/",
+		"/p%C3%A5th%20with%20space/~user/%2Fslash/",
+		"/a:b@c!$&'()*+,;=/",
+		"/?%C3%A9=1&z=2&a=b%20c&a=b&A=%2A~&flag",
+		"/x?sp%20ace=a%2Bb%3Dc%26d&%D0%BA%D0%BB%D1%8E%D1%87=%D0%B7",
+	} {
+		req, _ := http.NewRequest("POST", "http://localhost:5000"+target, strings.NewReader("{}"))
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: key, SecretAccessKey: secret},
+			req, hexSHA256([]byte("{}")), "ecr", "us-east-1", now); err != nil {
+			t.Fatal(err)
+		}
+		in := httptest.NewRequest("POST", target, strings.NewReader("{}")) // as sent, not as the signer rewrote it
+		in.Header, in.Host = req.Header.Clone(), "localhost:5000"
+		if _, err := verifyBody(verifier(), in, []byte("{}"), now); err != nil {
+			t.Errorf("%s: %v", target, err)
 		}
 	}
 }
