@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// MaxSkew is how far a request's X-Amz-Date may be from the server's clock.
+// MaxSkew is how far a request's X-Amz-Date (or Date) may be from the server's clock.
 const MaxSkew = 15 * time.Minute
 
 const (
@@ -109,17 +109,14 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, now
 	if err != nil {
 		return Credential{}, err
 	}
-	amzDate := r.Header.Get("X-Amz-Date")
-	if amzDate == "" {
-		amzDate = r.Header.Get("Date")
-	}
-	t, err := time.Parse(timeFormat, amzDate)
-	if err != nil {
+	t, ok := requestTime(r)
+	if !ok {
 		return Credential{}, fail(http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
-	if d := now.Sub(t); d > MaxSkew || d < -MaxSkew {
-		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException",
-			"Signature expired: %s is now earlier than %s (%s - 15 min.)", amzDate, now.Add(-MaxSkew).UTC().Format(timeFormat), now.UTC().Format(timeFormat))
+	// The string to sign carries the time in the ISO 8601 basic form whichever header gave it.
+	amzDate := t.Format(timeFormat)
+	if err := checkSkew(t, now); err != nil {
+		return Credential{}, err
 	}
 	if a.date != t.Format("20060102") {
 		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException", "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", a.date, t.Format("20060102"))
@@ -159,6 +156,37 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, now
 		return Credential{}, errMismatch
 	}
 	return Credential{AccessKeyID: a.keyID, Region: a.region, Service: a.service, SessionToken: r.Header.Get("X-Amz-Security-Token")}, nil
+}
+
+// requestTime is the request's time: X-Amz-Date when it is sent (it takes priority, as at AWS), else the
+// Date header, which AWS takes in the ISO 8601 basic form or as an HTTP date: RFC 1123 with GMT (AWS's
+// Signature Version 4 test suite) or with a numeric zone (botocore sends "-0000").
+func requestTime(r *http.Request) (time.Time, bool) {
+	if d := r.Header.Get("X-Amz-Date"); d != "" {
+		t, err := time.Parse(timeFormat, d)
+		return t, err == nil
+	}
+	d := r.Header.Get("Date")
+	for _, layout := range []string{timeFormat, http.TimeFormat, time.RFC1123Z} {
+		if t, err := time.Parse(layout, d); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// checkSkew refuses a request dated more than MaxSkew from now, in AWS's words.
+func checkSkew(t, now time.Time) error {
+	now = now.UTC()
+	switch d := now.Sub(t); {
+	case d > MaxSkew:
+		return fail(http.StatusBadRequest, "InvalidSignatureException", "Signature expired: %s is now earlier than %s (%s - 15 min.)",
+			t.Format(timeFormat), now.Add(-MaxSkew).Format(timeFormat), now.Format(timeFormat))
+	case d < -MaxSkew:
+		return fail(http.StatusBadRequest, "InvalidSignatureException", "Signature not yet current: %s is still later than %s (%s + 15 min.)",
+			t.Format(timeFormat), now.Add(MaxSkew).Format(timeFormat), now.Format(timeFormat))
+	}
+	return nil
 }
 
 func hmacSHA256(key []byte, msg string) []byte {

@@ -155,3 +155,83 @@ func FuzzParseAuth(f *testing.F) {
 		}
 	})
 }
+
+func message(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return ""
+}
+
+// TestSkewMessages: a request dated too far from the clock answers AWS's text, which tells an old request
+// from one from the future.
+func TestSkewMessages(t *testing.T) {
+	const key, secret = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+	r, body := signed(t, "{}", now, nil, key, secret, "us-east-1", "ecr")
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{
+		{now.Add(16 * time.Minute), "Signature expired: 20260501T120000Z is now earlier than 20260501T120100Z (20260501T121600Z - 15 min.)"},
+		{now.Add(-16 * time.Minute), "Signature not yet current: 20260501T120000Z is still later than 20260501T115900Z (20260501T114400Z + 15 min.)"},
+		// The server's clock in another zone changes nothing.
+		{now.Add(-20 * time.Minute).In(time.FixedZone("CEST", 2*3600)), "Signature not yet current: 20260501T120000Z is still later than 20260501T115500Z (20260501T114000Z + 15 min.)"},
+	} {
+		_, err := verifyBody(verifier(), r, body, tc.at)
+		if code(err) != "InvalidSignatureException" || message(err) != tc.want {
+			t.Errorf("at %s: got %v, want InvalidSignatureException: %s", tc.at, err, tc.want)
+		}
+	}
+	for _, at := range []time.Time{now.Add(15 * time.Minute), now.Add(-15 * time.Minute)} {
+		if _, err := verifyBody(verifier(), r, body, at); err != nil {
+			t.Errorf("at %s, 15 minutes off: %v", at, err)
+		}
+	}
+}
+
+// TestDateHeader: without X-Amz-Date, the Date header dates the request, in the forms AWS accepts; the
+// string to sign carries its ISO 8601 basic form. X-Amz-Date takes priority over it.
+func TestDateHeader(t *testing.T) {
+	// get-vanilla from AWS's Signature Version 4 test suite (aws4_testsuite): an RFC 1123 Date in GMT.
+	vanilla := func() *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = "host.foo.com"
+		r.Header.Set("Date", "Mon, 09 Sep 2011 23:36:00 GMT")
+		r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20110909/us-east-1/host/aws4_request, SignedHeaders=date;host, Signature=b27ccfbfa7df52a200ff74193ca6e32d4b48b8856fab7ebf1c595d0670a7e470")
+		return r
+	}
+	v := verifier()
+	v.Services = []string{"host"}
+	at := time.Date(2011, 9, 9, 23, 40, 0, 0, time.UTC)
+	if _, err := verifyBody(v, vanilla(), nil, at); err != nil {
+		t.Errorf("get-vanilla: %v", err)
+	}
+	_, err := verifyBody(v, vanilla(), nil, at.Add(time.Hour))
+	if want := "Signature expired: 20110909T233600Z is now earlier than 20110910T002500Z (20110910T004000Z - 15 min.)"; message(err) != want {
+		t.Errorf("get-vanilla an hour later: got %v, want %s", err, want)
+	}
+	// X-Amz-Date takes priority: an unsigned one beside the signed Date is the request's time, and breaks it.
+	r := vanilla()
+	r.Header.Set("X-Amz-Date", "20110909T233600Z")
+	if _, err := verifyBody(v, r, nil, at); err != nil {
+		t.Errorf("get-vanilla with the same X-Amz-Date: %v", err)
+	}
+	r.Header.Set("X-Amz-Date", "20110909T233700Z")
+	if _, err := verifyBody(v, r, nil, at); code(err) != "InvalidSignatureException" {
+		t.Errorf("get-vanilla with another X-Amz-Date: got %v, want InvalidSignatureException", err)
+	}
+	r.Header.Set("X-Amz-Date", "Mon, 09 Sep 2011 23:36:00 GMT") // X-Amz-Date must be ISO 8601
+	if _, err := verifyBody(v, r, nil, at); code(err) != "IncompleteSignatureException" {
+		t.Errorf("X-Amz-Date in RFC 1123 form: got %v, want IncompleteSignatureException", err)
+	}
+
+	// A request signed with X-Amz-Date and sent with another, unsigned Date verifies by its X-Amz-Date.
+	const key, secret = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+	r, body := signed(t, "{}", now, func(r *http.Request) {
+		r.Header.Set("Date", now.Add(-2*time.Hour).Format(http.TimeFormat))
+	}, key, secret, "us-east-1", "ecr")
+	if _, err := verifyBody(verifier(), r, body, now); err != nil {
+		t.Errorf("X-Amz-Date beside an older Date: %v", err)
+	}
+}
