@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -45,6 +46,11 @@ var (
 	ErrUnknownKey = fail(http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid.")
 	errMismatch   = fail(http.StatusBadRequest, "InvalidSignatureException",
 		"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+	// S3 answers XAmzContentSHA256Mismatch with this message; these APIs know only InvalidSignatureException.
+	errContentSHA256Mismatch = fail(http.StatusBadRequest, "InvalidSignatureException",
+		"The provided 'x-amz-content-sha256' header does not match what was computed.")
+	errContentSHA256Unsigned = fail(http.StatusBadRequest, "InvalidSignatureException",
+		"'X-Amz-Content-Sha256' must be a 'SignedHeader' in the AWS Authorization when it is sent.")
 )
 
 // Credential is what a verified request was signed with.
@@ -99,8 +105,13 @@ func parseAuth(h string) (authHeader, error) {
 	return a, nil
 }
 
-// Verify checks the request's signature over body (the request body, already read) at time now.
-func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, now time.Time) (Credential, error) {
+// Verify checks the request's signature at time now. payloadSHA256 is the SHA-256 of the request body as the
+// server read it (hash it while reading): the signature is checked over that digest and never over a hash
+// the request claims in X-Amz-Content-Sha256, so a captured request cannot be sent again with another body.
+func (v *Verifier) Verify(ctx context.Context, r *http.Request, payloadSHA256 []byte, now time.Time) (Credential, error) {
+	if len(payloadSHA256) != sha256.Size {
+		return Credential{}, fmt.Errorf("sigv4: payload digest of %d bytes, want %d", len(payloadSHA256), sha256.Size)
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return Credential{}, errMissing
@@ -138,14 +149,13 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, now
 	if !signsHost {
 		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
 	}
+	payloadHash := hex.EncodeToString(payloadSHA256)
+	if err := checkContentSHA256(r, a.signed, payloadHash); err != nil {
+		return Credential{}, err
+	}
 	secret, err := v.Lookup(ctx, a.keyID)
 	if err != nil {
 		return Credential{}, err
-	}
-	payloadHash := r.Header.Get("X-Amz-Content-Sha256")
-	if payloadHash == "" || payloadHash == "UNSIGNED-PAYLOAD" && len(body) > 0 {
-		sum := sha256.Sum256(body)
-		payloadHash = hex.EncodeToString(sum[:])
 	}
 	creq := canonicalRequest(r, a.signed, payloadHash)
 	sum := sha256.Sum256([]byte(creq))
@@ -185,6 +195,28 @@ func checkSkew(t, now time.Time) error {
 	case d < -MaxSkew:
 		return fail(http.StatusBadRequest, "InvalidSignatureException", "Signature not yet current: %s is still later than %s (%s + 15 min.)",
 			t.Format(timeFormat), now.Add(MaxSkew).Format(timeFormat), now.Format(timeFormat))
+	}
+	return nil
+}
+
+// checkContentSHA256 checks an X-Amz-Content-Sha256 header against the hex SHA-256 of the body read.
+// The header is optional for these APIs, but when sent it must be signed (an unsigned one could say
+// anything) and be that very hash: UNSIGNED-PAYLOAD and the STREAMING-… values are refused, since the
+// parameters of ECR, IAM and STS calls are in the body and the signature must cover them.
+func checkContentSHA256(r *http.Request, signed []string, payloadHash string) error {
+	vals := r.Header.Values("X-Amz-Content-Sha256")
+	if len(vals) == 0 {
+		return nil
+	}
+	if !slices.ContainsFunc(signed, func(s string) bool { return strings.EqualFold(s, "x-amz-content-sha256") }) {
+		return errContentSHA256Unsigned
+	}
+	if len(vals) == 1 && (vals[0] == "UNSIGNED-PAYLOAD" || strings.HasPrefix(vals[0], "STREAMING-")) {
+		return fail(http.StatusBadRequest, "InvalidSignatureException",
+			"The provided 'x-amz-content-sha256' header must be the SHA-256 of the payload: this API does not accept '%s'.", vals[0])
+	}
+	if len(vals) != 1 || subtle.ConstantTimeCompare([]byte(vals[0]), []byte(payloadHash)) != 1 {
+		return errContentSHA256Mismatch
 	}
 	return nil
 }

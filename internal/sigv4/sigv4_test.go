@@ -51,9 +51,10 @@ func signed(t *testing.T, body string, at time.Time, mutate func(*http.Request),
 	return in, []byte(body)
 }
 
-// verifyBody verifies r over body.
+// verifyBody verifies r as Identify does: over the SHA-256 of the body the server read.
 func verifyBody(v *Verifier, r *http.Request, body []byte, at time.Time) (Credential, error) {
-	return v.Verify(context.Background(), r, body, at)
+	sum := sha256.Sum256(body)
+	return v.Verify(context.Background(), r, sum[:], at)
 }
 
 func hexSHA256(b []byte) string {
@@ -73,7 +74,7 @@ func TestVerify(t *testing.T) {
 	const key, secret = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 	v := verifier()
 	r, body := signed(t, `{"maxResults":2}`, now, nil, key, secret, "us-east-1", "ecr")
-	c, err := v.Verify(context.Background(), r, body, now.Add(3*time.Minute))
+	c, err := verifyBody(v, r, body, now.Add(3*time.Minute))
 	if err != nil || c.AccessKeyID != key || c.Service != "ecr" {
 		t.Fatalf("Verify = %+v, %v", c, err)
 	}
@@ -113,7 +114,7 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tc := range cases {
 		r, body := tc.req()
-		_, err := v.Verify(context.Background(), r, body, tc.at)
+		_, err := verifyBody(v, r, body, tc.at)
 		var e *Error
 		if !errors.As(err, &e) || e.Code != tc.code || e.Status != tc.status {
 			t.Errorf("%s: got %v, want %s (%d)", tc.name, err, tc.code, tc.status)
@@ -233,5 +234,74 @@ func TestDateHeader(t *testing.T) {
 	}, key, secret, "us-east-1", "ecr")
 	if _, err := verifyBody(verifier(), r, body, now); err != nil {
 		t.Errorf("X-Amz-Date beside an older Date: %v", err)
+	}
+}
+
+// TestContentSHA256: an X-Amz-Content-Sha256 header must be signed and be the hash of the body read.
+func TestContentSHA256(t *testing.T) {
+	const key, secret = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+	const body = `{"repositoryName":"app"}`
+	withHeader := func(value string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", value) }
+	}
+	// signedWith signs a request whose X-Amz-Content-Sha256 (signed) is value.
+	signedWith := func(value string) (*http.Request, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://localhost:5000/", bytes.NewReader([]byte(body)))
+		req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.DescribeImages")
+		req.Header.Set("X-Amz-Content-Sha256", value)
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: key, SecretAccessKey: secret},
+			req, value, "ecr", "us-east-1", now); err != nil {
+			t.Fatal(err)
+		}
+		in := httptest.NewRequest(req.Method, "/", bytes.NewReader([]byte(body)))
+		in.Header, in.Host = req.Header.Clone(), "localhost:5000"
+		return in, []byte(body)
+	}
+	sum := sha256.Sum256([]byte(body))
+	good := hex.EncodeToString(sum[:])
+	other := sha256.Sum256([]byte(`{"repositoryName":"app","force":true}`))
+
+	r, b := signedWith(good)
+	if _, err := verifyBody(verifier(), r, b, now); err != nil {
+		t.Errorf("signed X-Amz-Content-Sha256 of the body: %v", err)
+	}
+	cases := []struct {
+		name string
+		req  func() (*http.Request, []byte)
+		msg  string
+	}{
+		{"signed, of another body", func() (*http.Request, []byte) { return signedWith(hex.EncodeToString(other[:])) },
+			"The provided 'x-amz-content-sha256' header does not match what was computed."},
+		{"signed, in upper case", func() (*http.Request, []byte) { return signedWith(strings.ToUpper(good)) },
+			"The provided 'x-amz-content-sha256' header does not match what was computed."},
+		{"signed UNSIGNED-PAYLOAD", func() (*http.Request, []byte) { return signedWith("UNSIGNED-PAYLOAD") },
+			"The provided 'x-amz-content-sha256' header must be the SHA-256 of the payload: this API does not accept 'UNSIGNED-PAYLOAD'."},
+		{"signed STREAMING-UNSIGNED-PAYLOAD-TRAILER", func() (*http.Request, []byte) { return signedWith("STREAMING-UNSIGNED-PAYLOAD-TRAILER") },
+			"The provided 'x-amz-content-sha256' header must be the SHA-256 of the payload: this API does not accept 'STREAMING-UNSIGNED-PAYLOAD-TRAILER'."},
+		{"unsigned, of the body", func() (*http.Request, []byte) {
+			return signed(t, body, now, withHeader(good), key, secret, "us-east-1", "ecr")
+		}, "'X-Amz-Content-Sha256' must be a 'SignedHeader' in the AWS Authorization when it is sent."},
+		{"unsigned UNSIGNED-PAYLOAD", func() (*http.Request, []byte) {
+			return signed(t, body, now, withHeader("UNSIGNED-PAYLOAD"), key, secret, "us-east-1", "ecr")
+		}, "'X-Amz-Content-Sha256' must be a 'SignedHeader' in the AWS Authorization when it is sent."},
+		{"signed, sent twice", func() (*http.Request, []byte) {
+			r, b := signedWith(good)
+			r.Header.Add("X-Amz-Content-Sha256", good)
+			return r, b
+		}, "The provided 'x-amz-content-sha256' header does not match what was computed."},
+	}
+	for _, tc := range cases {
+		r, b := tc.req()
+		_, err := verifyBody(verifier(), r, b, now)
+		if code(err) != "InvalidSignatureException" || message(err) != tc.msg {
+			t.Errorf("%s: got %v, want InvalidSignatureException: %s", tc.name, err, tc.msg)
+		}
+	}
+
+	// Verify refuses a digest that is not a SHA-256: a caller's mistake must not pass.
+	r, _ = signedWith(good)
+	if _, err := verifier().Verify(context.Background(), r, []byte(good), now); err == nil {
+		t.Error("Verify accepted a 64-byte digest")
 	}
 }
