@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func verifier() *Verifier {
 }
 
 // signed builds a request the way the AWS SDK for Go v2 signs it, received by a server.
-func signed(t *testing.T, body string, at time.Time, mutate func(*http.Request), key, secret, region, service string) (*http.Request, []byte) {
+func signed(t testing.TB, body string, at time.Time, mutate func(*http.Request), key, secret, region, service string) (*http.Request, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", "http://localhost:5000/?b=2&a=1&a=0", bytes.NewReader([]byte(body)))
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
@@ -303,5 +304,22 @@ func TestContentSHA256(t *testing.T) {
 	r, _ = signedWith(good)
 	if _, err := verifier().Verify(context.Background(), r, []byte(good), now); err == nil {
 		t.Error("Verify accepted a 64-byte digest")
+	}
+}
+
+// BenchmarkVerify measures what Identify does for each call: one SHA-256 over the body, then the signature.
+func BenchmarkVerify(b *testing.B) {
+	const key, secret = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+	for _, size := range []int{64, 1 << 20} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			r, body := signed(b, strings.Repeat("x", size), now, nil, key, secret, "us-east-1", "ecr")
+			v := verifier()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if _, err := verifyBody(v, r, body, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
