@@ -126,6 +126,7 @@ go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./interna
 go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "$((100000 * scale))x" ./internal/oci
 go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "$((20000 * scale))x" ./internal/ecrapi
 go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "$((200000 * scale))x" ./internal/sigv4
+go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$((100000 * scale))x" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/iam
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((100000 * scale))x" ./internal/lifecycle
 

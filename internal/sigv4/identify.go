@@ -3,6 +3,7 @@ package sigv4
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"net/http"
@@ -34,14 +35,19 @@ func NewIdentifier(ids *identity.Service, region string, clk clock.Clock, servic
 	return Identifier{Identity: ids, Verifier: v, Clock: clk}
 }
 
-// Identify implements pipeline.Identifier. It reads the body and leaves it readable again.
+// Identify implements pipeline.Identifier. It reads the body, hashing it as it reads (the signature is
+// verified over that hash), and leaves it readable again.
 func (s Identifier) Identify(r *http.Request) (identity.Principal, error) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return identity.Principal{}, err
+	h := sha256.New()
+	var body []byte
+	if r.Body != nil {
+		var err error
+		if body, err = io.ReadAll(io.TeeReader(r.Body, h)); err != nil {
+			return identity.Principal{}, err
+		}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	cred, err := s.Verifier.Verify(r.Context(), r, body, s.Clock.Now())
+	cred, err := s.Verifier.Verify(r.Context(), r, h.Sum(nil), s.Clock.Now())
 	if err != nil {
 		return identity.Principal{}, err
 	}

@@ -7,17 +7,18 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// MaxSkew is how far a request's X-Amz-Date may be from the server's clock.
+// MaxSkew is how far a request's X-Amz-Date (or Date) may be from the server's clock.
 const MaxSkew = 15 * time.Minute
 
 const (
@@ -45,6 +46,11 @@ var (
 	ErrUnknownKey = fail(http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid.")
 	errMismatch   = fail(http.StatusBadRequest, "InvalidSignatureException",
 		"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+	// S3 answers XAmzContentSHA256Mismatch with this message; these APIs know only InvalidSignatureException.
+	errContentSHA256Mismatch = fail(http.StatusBadRequest, "InvalidSignatureException",
+		"The provided 'x-amz-content-sha256' header does not match what was computed.")
+	errContentSHA256Unsigned = fail(http.StatusBadRequest, "InvalidSignatureException",
+		"'X-Amz-Content-Sha256' must be a 'SignedHeader' in the AWS Authorization when it is sent.")
 )
 
 // Credential is what a verified request was signed with.
@@ -99,8 +105,13 @@ func parseAuth(h string) (authHeader, error) {
 	return a, nil
 }
 
-// Verify checks the request's signature over body (the request body, already read) at time now.
-func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, now time.Time) (Credential, error) {
+// Verify checks the request's signature at time now. payloadSHA256 is the SHA-256 of the request body as the
+// server read it (hash it while reading): the signature is checked over that digest and never over a hash
+// the request claims in X-Amz-Content-Sha256, so a captured request cannot be sent again with another body.
+func (v *Verifier) Verify(ctx context.Context, r *http.Request, payloadSHA256 []byte, now time.Time) (Credential, error) {
+	if len(payloadSHA256) != sha256.Size {
+		return Credential{}, fmt.Errorf("sigv4: payload digest of %d bytes, want %d", len(payloadSHA256), sha256.Size)
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return Credential{}, errMissing
@@ -109,17 +120,14 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, now
 	if err != nil {
 		return Credential{}, err
 	}
-	amzDate := r.Header.Get("X-Amz-Date")
-	if amzDate == "" {
-		amzDate = r.Header.Get("Date")
-	}
-	t, err := time.Parse(timeFormat, amzDate)
-	if err != nil {
+	t, ok := requestTime(r)
+	if !ok {
 		return Credential{}, fail(http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
-	if d := now.Sub(t); d > MaxSkew || d < -MaxSkew {
-		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException",
-			"Signature expired: %s is now earlier than %s (%s - 15 min.)", amzDate, now.Add(-MaxSkew).UTC().Format(timeFormat), now.UTC().Format(timeFormat))
+	// The string to sign carries the time in the ISO 8601 basic form whichever header gave it.
+	amzDate := t.Format(timeFormat)
+	if err := checkSkew(t, now); err != nil {
+		return Credential{}, err
 	}
 	if a.date != t.Format("20060102") {
 		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException", "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", a.date, t.Format("20060102"))
@@ -141,14 +149,13 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, now
 	if !signsHost {
 		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
 	}
+	payloadHash := hex.EncodeToString(payloadSHA256)
+	if err := checkContentSHA256(r, a.signed, payloadHash); err != nil {
+		return Credential{}, err
+	}
 	secret, err := v.Lookup(ctx, a.keyID)
 	if err != nil {
 		return Credential{}, err
-	}
-	payloadHash := r.Header.Get("X-Amz-Content-Sha256")
-	if payloadHash == "" || payloadHash == "UNSIGNED-PAYLOAD" && len(body) > 0 {
-		sum := sha256.Sum256(body)
-		payloadHash = hex.EncodeToString(sum[:])
 	}
 	creq := canonicalRequest(r, a.signed, payloadHash)
 	sum := sha256.Sum256([]byte(creq))
@@ -159,6 +166,59 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte, now
 		return Credential{}, errMismatch
 	}
 	return Credential{AccessKeyID: a.keyID, Region: a.region, Service: a.service, SessionToken: r.Header.Get("X-Amz-Security-Token")}, nil
+}
+
+// requestTime is the request's time: X-Amz-Date when it is sent (it takes priority, as at AWS), else the
+// Date header, which AWS takes in the ISO 8601 basic form or as an HTTP date: RFC 1123 with GMT (AWS's
+// Signature Version 4 test suite) or with a numeric zone (botocore sends "-0000").
+func requestTime(r *http.Request) (time.Time, bool) {
+	if d := r.Header.Get("X-Amz-Date"); d != "" {
+		t, err := time.Parse(timeFormat, d)
+		return t, err == nil
+	}
+	d := r.Header.Get("Date")
+	for _, layout := range []string{timeFormat, http.TimeFormat, time.RFC1123Z} {
+		if t, err := time.Parse(layout, d); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// checkSkew refuses a request dated more than MaxSkew from now, in AWS's words.
+func checkSkew(t, now time.Time) error {
+	now = now.UTC()
+	switch d := now.Sub(t); {
+	case d > MaxSkew:
+		return fail(http.StatusBadRequest, "InvalidSignatureException", "Signature expired: %s is now earlier than %s (%s - 15 min.)",
+			t.Format(timeFormat), now.Add(-MaxSkew).Format(timeFormat), now.Format(timeFormat))
+	case d < -MaxSkew:
+		return fail(http.StatusBadRequest, "InvalidSignatureException", "Signature not yet current: %s is still later than %s (%s + 15 min.)",
+			t.Format(timeFormat), now.Add(MaxSkew).Format(timeFormat), now.Format(timeFormat))
+	}
+	return nil
+}
+
+// checkContentSHA256 checks an X-Amz-Content-Sha256 header against the hex SHA-256 of the body read.
+// The header is optional for these APIs, but when sent it must be signed (an unsigned one could say
+// anything) and be that very hash: UNSIGNED-PAYLOAD and the STREAMING-… values are refused, since the
+// parameters of ECR, IAM and STS calls are in the body and the signature must cover them.
+func checkContentSHA256(r *http.Request, signed []string, payloadHash string) error {
+	vals := r.Header.Values("X-Amz-Content-Sha256")
+	if len(vals) == 0 {
+		return nil
+	}
+	if !slices.ContainsFunc(signed, func(s string) bool { return strings.EqualFold(s, "x-amz-content-sha256") }) {
+		return errContentSHA256Unsigned
+	}
+	if len(vals) == 1 && (vals[0] == "UNSIGNED-PAYLOAD" || strings.HasPrefix(vals[0], "STREAMING-")) {
+		return fail(http.StatusBadRequest, "InvalidSignatureException",
+			"The provided 'x-amz-content-sha256' header must be the SHA-256 of the payload: this API does not accept '%s'.", vals[0])
+	}
+	if len(vals) != 1 || subtle.ConstantTimeCompare([]byte(vals[0]), []byte(payloadHash)) != 1 {
+		return errContentSHA256Mismatch
+	}
+	return nil
 }
 
 func hmacSHA256(key []byte, msg string) []byte {
@@ -215,40 +275,80 @@ func headerValue(r *http.Request, name string) string {
 	return strings.Join(vals, ",")
 }
 
+// canonicalURI is the path as AWS services other than S3 canonicalize it: as sent (still percent-encoded),
+// with "." and ".." segments resolved and empty segments dropped (RFC 3986 5.2.4, as botocore does), then
+// encoded once more, each byte but unreserved characters and '/' (so %20 becomes %2520).
 func canonicalURI(u *url.URL) string {
-	p := u.EscapedPath()
-	if p == "" {
-		return "/"
-	}
-	return p
+	return escapePath(normalizePath(u.EscapedPath()))
 }
 
-func canonicalQuery(q url.Values) string {
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		vals := append([]string(nil), q[k]...)
-		sort.Strings(vals)
-		for _, v := range vals {
-			parts = append(parts, escape(k)+"="+escape(v))
+func normalizePath(p string) string {
+	var out []string
+	for _, seg := range strings.Split(p, "/") {
+		switch seg {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
 		}
 	}
-	return strings.Join(parts, "&")
+	n := "/" + strings.Join(out, "/")
+	if len(out) > 0 && strings.HasSuffix(p, "/") {
+		n += "/"
+	}
+	return n
+}
+
+// canonicalQuery sorts the parameters by encoded name, then encoded value, as SigV4 requires (sorting before
+// encoding gives another order for names such as "é" and "z").
+func canonicalQuery(q url.Values) string {
+	type pair struct{ k, v string }
+	var pairs []pair
+	for k, vals := range q {
+		ek := escape(k)
+		for _, v := range vals {
+			pairs = append(pairs, pair{ek, escape(v)})
+		}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		if c := strings.Compare(a.k, b.k); c != 0 {
+			return c
+		}
+		return strings.Compare(a.v, b.v)
+	})
+	var b strings.Builder
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(p.k)
+		b.WriteByte('=')
+		b.WriteString(p.v)
+	}
+	return b.String()
 }
 
 // escape is SigV4's URI encoding: everything but unreserved characters, spaces as %20.
-func escape(s string) string {
+func escape(s string) string { return uriEncode(s, false) }
+
+// escapePath is escape that keeps '/'.
+func escapePath(s string) string { return uriEncode(s, true) }
+
+const upperHex = "0123456789ABCDEF"
+
+func uriEncode(s string, keepSlash bool) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' && keepSlash {
 			b.WriteByte(c)
 		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
+			b.WriteByte('%')
+			b.WriteByte(upperHex[c>>4])
+			b.WriteByte(upperHex[c&15])
 		}
 	}
 	return b.String()
