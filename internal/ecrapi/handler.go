@@ -291,7 +291,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer body.Release()
 	call := &pipeline.Call{RequestID: reqID, Protocol: "ecr", SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
-		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, Body: body.Bytes}}
+		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256}}
 	var out any
 	if err := h.Pipeline.Do(r.Context(), call, build(h, body.Bytes, &out)); err != nil {
 		h.writeError(w, err)

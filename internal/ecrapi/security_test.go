@@ -1,10 +1,18 @@
 package ecrapi_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -94,4 +102,72 @@ func TestDescribeRepositoriesByName(t *testing.T) {
 		t.Fatalf("cross-account grant: %s", r.raw)
 	}
 	a.fails(a.as(b, "DescribeRepositories", map[string]any{"registryId": "000000000000", "repositoryNames": []string{"prod"}}), 400, "AccessDeniedException")
+}
+
+// TestSignedRequestsCannotBeReplayedWithAnotherBody: a captured request signed for one body is refused
+// with any other, whatever X-Amz-Content-Sha256 says, and with its operation changed. Before, the header
+// was trusted as the body's hash: a signed DescribeImages of dev became one of prod.
+func TestSignedRequestsCannotBeReplayedWithAnotherBody(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "dev"})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "prod"})
+	signed := []byte(`{"repositoryName":"dev"}`)
+	capture := func() *http.Request {
+		req, _ := http.NewRequest("POST", a.url+"/", bytes.NewReader(signed))
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.DescribeImages")
+		sum := sha256.Sum256(signed)
+		req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: admin.SecretAccessKey},
+			req, hex.EncodeToString(sum[:]), "ecr", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return req
+	}
+	send := func(req *http.Request) (int, string) {
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(data)
+	}
+	if code, body := send(capture()); code != 200 {
+		t.Fatalf("the request as signed: %d %s", code, body)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*http.Request)
+	}{
+		{"another body, the signed hash header kept", func(r *http.Request) {}},
+		{"another body, the hash header dropped", func(r *http.Request) { r.Header.Del("X-Amz-Content-Sha256") }},
+		{"another body, its own hash in the header", func(r *http.Request) {
+			sum := sha256.Sum256([]byte(`{"repositoryName":"prod"}`))
+			r.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+		}},
+		{"another body, UNSIGNED-PAYLOAD", func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD") }},
+	} {
+		req := capture()
+		tc.change(req)
+		body := []byte(`{"repositoryName":"prod"}`)
+		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		if code, body := send(req); code != 400 || !strings.Contains(body, "InvalidSignatureException") {
+			t.Errorf("%s: %d %s", tc.name, code, body)
+		}
+	}
+	// The operation is chosen by X-Amz-Target: it must be signed, so the same body cannot be sent to
+	// another operation.
+	req, _ := http.NewRequest("POST", a.url+"/", bytes.NewReader([]byte(`{"repositoryName":"prod","force":true}`)))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	sum := sha256.Sum256([]byte(`{"repositoryName":"prod","force":true}`))
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: admin.SecretAccessKey},
+		req, hex.EncodeToString(sum[:]), "ecr", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.DeleteRepository")
+	if code, body := send(req); code != 400 || !strings.Contains(body, "InvalidSignatureException") {
+		t.Errorf("an unsigned X-Amz-Target: %d %s", code, body)
+	}
+	a.ok("DescribeRepositories", map[string]any{"repositoryNames": []string{"prod"}})
 }

@@ -134,7 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call := &pipeline.Call{RequestID: reqID, Protocol: service, SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
-		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, Body: body.Bytes}}
+		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256}}
 	var out any
 	err = h.Pipeline.Do(r.Context(), call, pipeline.Op{
 		Action: o.action,

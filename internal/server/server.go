@@ -209,7 +209,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		Service:         svc,
 		Identity:        ids,
 		Pipeline:        pipe,
-		Signatures:      sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "ecr"),
+		Signatures:      sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "ecr").MustSign("x-amz-target"),
 		Bodies:          bodies,
 		Clock:           opts.Clock,
 		Log:             opts.Log,

@@ -1,9 +1,8 @@
 package sigv4
 
 import (
-	"bytes"
 	"context"
-	"io"
+	"crypto/sha256"
 	"net/http"
 	"strings"
 
@@ -11,18 +10,16 @@ import (
 )
 
 // Signed is a SigV4-signed request whose body has been read whole: the pipeline's credential for the
-// AWS APIs. Its signature is checked over exactly Body.
+// AWS APIs. Its signature is checked over BodySHA256, the hash of the body as it was read.
 type Signed struct {
 	Identifier Identifier
 	Request    *http.Request
-	Body       []byte
+	BodySHA256 [sha256.Size]byte
 }
 
 // Identify implements pipeline.Credential.
 func (s Signed) Identify(ctx context.Context) (identity.Principal, error) {
-	r := s.Request.WithContext(ctx)
-	r.Body = io.NopCloser(bytes.NewReader(s.Body))
-	return s.Identifier.Identify(r)
+	return s.Identifier.identify(ctx, s.Request, s.BodySHA256[:])
 }
 
 // Precheck refuses, before its body is read, a request that carries no SigV4 authorization or names an

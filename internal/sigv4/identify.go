@@ -35,8 +35,17 @@ func NewIdentifier(ids *identity.Service, region string, clk clock.Clock, servic
 	return Identifier{Identity: ids, Verifier: v, Clock: clk}
 }
 
-// Identify implements pipeline.Identifier. It reads the body, hashing it as it reads (the signature is
-// verified over that hash), and leaves it readable again.
+// MustSign makes the identifier refuse requests that send one of these headers unsigned (see
+// Verifier.MustSign).
+func (s Identifier) MustSign(headers ...string) Identifier {
+	v := *s.Verifier
+	v.MustSign = append(append([]string(nil), v.MustSign...), headers...)
+	s.Verifier = &v
+	return s
+}
+
+// Identify reads the body, hashing it as it reads, and identifies the request's sender by its signature
+// over that hash. It leaves the body readable again.
 func (s Identifier) Identify(r *http.Request) (identity.Principal, error) {
 	h := sha256.New()
 	var body []byte
@@ -47,7 +56,13 @@ func (s Identifier) Identify(r *http.Request) (identity.Principal, error) {
 		}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	cred, err := s.Verifier.Verify(r.Context(), r, h.Sum(nil), s.Clock.Now())
+	return s.identify(r.Context(), r, h.Sum(nil))
+}
+
+// identify verifies the request's signature over the SHA-256 of its body and returns the principal of the
+// key that signed it: a user's, or a role session's.
+func (s Identifier) identify(ctx context.Context, r *http.Request, payloadSHA256 []byte) (identity.Principal, error) {
+	cred, err := s.Verifier.Verify(ctx, r, payloadSHA256, s.Clock.Now())
 	if err != nil {
 		return identity.Principal{}, err
 	}
@@ -61,7 +76,7 @@ func (s Identifier) Identify(r *http.Request) (identity.Principal, error) {
 		}
 		return p, nil
 	}
-	_, p, err := s.Identity.LookupKey(r.Context(), cred.AccessKeyID)
+	_, p, err := s.Identity.LookupKey(ctx, cred.AccessKeyID)
 	if err != nil {
 		return identity.Principal{}, ErrUnknownKey
 	}

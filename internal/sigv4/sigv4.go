@@ -69,6 +69,10 @@ type Verifier struct {
 	Region   string
 	Services []string // signing names accepted, e.g. "ecr"
 	Lookup   Lookup
+	// MustSign names headers (lower case) that must be signed when they are sent: those that choose what
+	// a request does, such as the ECR API's X-Amz-Target, so a captured request cannot be turned into
+	// another operation over the same body.
+	MustSign []string
 }
 
 type authHeader struct {
@@ -148,6 +152,11 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, payloadSHA256 []
 	}
 	if !signsHost {
 		return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	for _, name := range v.MustSign {
+		if r.Header.Get(name) != "" && !slices.Contains(a.signed, name) {
+			return Credential{}, fail(http.StatusBadRequest, "InvalidSignatureException", "'%s' must be a 'SignedHeader' in the AWS Authorization when it is sent.", http.CanonicalHeaderKey(name))
+		}
 	}
 	payloadHash := hex.EncodeToString(payloadSHA256)
 	if err := checkContentSHA256(r, a.signed, payloadHash); err != nil {
