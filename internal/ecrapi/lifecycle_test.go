@@ -24,15 +24,16 @@ func (a *api) pushAt(repo string, imgs []lifecycletest.Image, now time.Time) map
 	for i, img := range imgs {
 		a.clock.Set(lifecycletest.PushedAt(now, imgs, i))
 		var blobs []digest.Digest
+		var sizes []int
 		for _, kind := range []string{"config", "layer"} {
 			content := kind + " " + repo + img.Name
 			d := digest.FromString(content)
 			if _, err := a.app.Service.PutBlob(ctx, "000000000000", repo, d, strings.NewReader(content)); err != nil {
 				a.t.Fatal(err)
 			}
-			blobs = append(blobs, d)
+			blobs, sizes = append(blobs, d), append(sizes, len(content))
 		}
-		body := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":1},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":1}]}`, blobs[0], blobs[1]))
+		body := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}]}`, blobs[0], sizes[0], blobs[1], sizes[1]))
 		refs := []string{digest.FromBytes(body).String()}
 		for _, tag := range img.Tags {
 			refs = append(refs, strings.ReplaceAll(tag, " ", "-"))

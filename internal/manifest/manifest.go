@@ -11,7 +11,6 @@ import (
 	"mime"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -217,16 +216,17 @@ func NonDistributable(d ocispec.Descriptor) bool {
 		strings.HasPrefix(d.MediaType, "application/vnd.oci.image.layer.nondistributable.")
 }
 
-// Blobs returns the blobs the repository must hold for this manifest: the config and the distributable layers.
-func (m *Manifest) Blobs() []digest.Digest {
+// Blobs returns the blobs the repository must hold for this manifest, as the manifest describes them
+// (digest and size): the config and the distributable layers.
+func (m *Manifest) Blobs() []ocispec.Descriptor {
 	if m.Kind != Image {
 		return nil
 	}
-	out := make([]digest.Digest, 0, 1+len(m.Layers))
-	out = append(out, m.Config.Digest)
+	out := make([]ocispec.Descriptor, 0, 1+len(m.Layers))
+	out = append(out, *m.Config)
 	for _, l := range m.Layers {
 		if !NonDistributable(l) {
-			out = append(out, l.Digest)
+			out = append(out, l)
 		}
 	}
 	return out

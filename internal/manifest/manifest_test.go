@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/opencontainers/go-digest"
 )
 
 const (
@@ -27,7 +26,7 @@ func TestParseImage(t *testing.T) {
 	if m.Kind != Image || m.ArtifactType != "application/vnd.oci.image.config.v1+json" || m.Subject == nil {
 		t.Fatalf("parsed %+v", m)
 	}
-	if b := m.Blobs(); len(b) != 2 || b[0] != cfgDigest || b[1] != layerDigest {
+	if b := m.Blobs(); len(b) != 2 || b[0].Digest != cfgDigest || b[1].Digest != layerDigest {
 		t.Fatalf("Blobs = %v; the non-distributable layer must not be required", b)
 	}
 	if m.Size(len(body)) != 17 {
@@ -101,15 +100,9 @@ func FuzzParse(f *testing.F) {
 		if !IsManifestType(m.MediaType) {
 			t.Fatalf("accepted media type %q", m.MediaType)
 		}
-		for _, d := range append(m.Blobs(), func() []digest.Digest {
-			var out []digest.Digest
-			for _, c := range m.Manifests {
-				out = append(out, c.Digest)
-			}
-			return out
-		}()...) {
-			if d.Validate() != nil {
-				t.Fatalf("accepted invalid digest %q", d)
+		for _, d := range append(m.Blobs(), m.Manifests...) {
+			if d.Digest.Validate() != nil || d.Size < 0 {
+				t.Fatalf("accepted invalid descriptor %+v", d)
 			}
 		}
 		if m.Kind == Image && m.Config == nil {

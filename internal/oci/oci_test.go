@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,16 +115,27 @@ func (c *client) expect(r resp, status int, code string) {
 	}
 }
 
+// blobSizes remembers the size of every blob pushed, for the manifests that name them.
+var blobSizes sync.Map // digest.Digest -> int
+
 func (c *client) pushBlob(repo string, data []byte) digest.Digest {
 	c.t.Helper()
 	d := digest.FromBytes(data)
 	c.expect(c.do("POST", "/v2/"+repo+"/blobs/uploads/?digest="+d.String(), data), 201, "")
+	blobSizes.Store(d, len(data))
 	return d
 }
 
+func sizeOf(d digest.Digest) int {
+	if n, ok := blobSizes.Load(d); ok {
+		return n.(int)
+	}
+	return 1
+}
+
 func manifestFor(cfg, layer digest.Digest) []byte {
-	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":5}]}`,
-		ociManifest, cfg, layer))
+	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}]}`,
+		ociManifest, cfg, sizeOf(cfg), layer, sizeOf(layer)))
 }
 
 func (c *client) pushImage(repo, tag string) digest.Digest {
@@ -197,6 +209,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"oversized manifest", "PUT", "/v2/app/manifests/bad", append(manifestFor(cfg, layer), bytes.Repeat([]byte(" "), 5000)...), []string{"Content-Type", ociManifest}, 413, "SIZE_INVALID"},
 		{"schema 1", "PUT", "/v2/app/manifests/bad", []byte(`{"schemaVersion":1}`), []string{"Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws"}, 415, "UNSUPPORTED"},
 		{"manifest digest mismatch", "PUT", "/v2/app/manifests/" + digest.FromString("x").String(), manifestFor(cfg, layer), []string{"Content-Type", ociManifest}, 400, "DIGEST_INVALID"},
+		{"descriptor size not the blob's", "PUT", "/v2/app/manifests/bad", bytes.Replace(manifestFor(cfg, layer), []byte(`"size":7}`), []byte(`"size":999999}`), 1), []string{"Content-Type", ociManifest}, 400, "MANIFEST_INVALID"},
 		{"blobs of another repository", "PUT", "/v2/other/manifests/bad", manifestFor(cfg, layer), []string{"Content-Type", ociManifest}, 400, "MANIFEST_BLOB_UNKNOWN"},
 		{"blob digest mismatch", "POST", "/v2/app/blobs/uploads/?digest=" + digest.FromString("other").String(), []byte("content"), nil, 400, "DIGEST_INVALID"},
 		{"invalid digest", "GET", "/v2/app/blobs/sha256:abc", nil, nil, 400, "DIGEST_INVALID"},

@@ -144,6 +144,9 @@ func (s *Service) MountBlob(ctx context.Context, registryID, name string, d dige
 		if err != nil {
 			return blobUnknown(d)
 		}
+		if _, err := reload(tx, dst); err != nil {
+			return err
+		}
 		if err := tx.LinkBlob(dst.ID, d, s.clock.Now()); err != nil {
 			return err
 		}
@@ -161,18 +164,23 @@ func (s *Service) StartUpload(ctx context.Context, registryID, name string) (Upl
 	}
 	now := s.clock.Now()
 	u := &store.Upload{ID: newID(), RepositoryID: r.ID, Algorithm: digest.Canonical, StartedAt: now, UpdatedAt: now}
-	if err := s.meta.Update(ctx, func(tx store.Tx) error { return tx.CreateUpload(u) }); err != nil {
+	if err := s.meta.Update(ctx, func(tx store.Tx) error {
+		if _, err := reload(tx, r); err != nil {
+			return err
+		}
+		return tx.CreateUpload(u)
+	}); err != nil {
 		return UploadState{}, internal(err)
 	}
 	return UploadState{ID: u.ID}, nil
 }
 
-// upload loads an upload session of the repository.
-func (s *Service) upload(ctx context.Context, registryID, name, id string) (*store.Upload, error) {
+// upload loads an upload session of the repository, and the repository.
+func (s *Service) upload(ctx context.Context, registryID, name, id string) (*store.Upload, *store.Repository, error) {
 	var u *store.Upload
-	err := s.meta.View(ctx, func(tx store.Tx) error {
-		r, err := s.repo(tx, registryID, name)
-		if err != nil {
+	var r *store.Repository
+	err := s.meta.View(ctx, func(tx store.Tx) (err error) {
+		if r, err = s.repo(tx, registryID, name); err != nil {
 			return err
 		}
 		u, err = tx.GetUpload(id)
@@ -181,12 +189,12 @@ func (s *Service) upload(ctx context.Context, registryID, name, id string) (*sto
 		}
 		return err
 	})
-	return u, internal(err)
+	return u, r, internal(err)
 }
 
 // UploadStatus tells how many bytes an upload holds.
 func (s *Service) UploadStatus(ctx context.Context, registryID, name, id string) (UploadState, error) {
-	u, err := s.upload(ctx, registryID, name, id)
+	u, _, err := s.upload(ctx, registryID, name, id)
 	if err != nil {
 		return UploadState{}, err
 	}
@@ -196,12 +204,12 @@ func (s *Service) UploadStatus(ctx context.Context, registryID, name, id string)
 // WriteUpload appends a chunk. start is where the client says the chunk begins (AppendAtEnd when it
 // does not say); a chunk that does not continue the upload exactly is refused with KindRangeInvalid.
 func (s *Service) WriteUpload(ctx context.Context, registryID, name, id string, start int64, r io.Reader) (UploadState, error) {
-	u, release, err := s.claimUpload(ctx, registryID, name, id)
+	u, repo, release, err := s.claimUpload(ctx, registryID, name, id)
 	if err != nil {
 		return UploadState{}, err
 	}
 	defer release()
-	if err := s.appendUpload(ctx, u, start, r, ""); err != nil {
+	if err := s.appendUpload(ctx, repo, u, start, r, ""); err != nil {
 		return UploadState{}, err
 	}
 	return UploadState{ID: u.ID, Offset: u.Offset}, nil
@@ -211,28 +219,28 @@ func (s *Service) WriteUpload(ctx context.Context, registryID, name, id string, 
 // this process by a lock, and with shared blob storage in every process by a lease in the metadata store.
 // Otherwise two nodes could write the same chunk at once, and the bytes stored could differ from those the
 // saved hash state describes.
-func (s *Service) claimUpload(ctx context.Context, registryID, name, id string) (u *store.Upload, release func(), err error) {
+func (s *Service) claimUpload(ctx context.Context, registryID, name, id string) (u *store.Upload, repo *store.Repository, release func(), err error) {
 	release = s.locks.lock(id)
 	if s.cfg.SharedBlobs {
 		busy := errf(KindUploadInvalid, "upload %s is being written by another request; send the chunk again when it has finished", id)
 		_, free, err := s.lease(ctx, "upload/"+id, busy)
 		if err != nil {
 			release()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		unlock := release
 		release = func() { free(); unlock() }
 	}
-	if u, err = s.upload(ctx, registryID, name, id); err != nil {
+	if u, repo, err = s.upload(ctx, registryID, name, id); err != nil {
 		release()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return u, release, nil
+	return u, repo, release, nil
 }
 
 // appendUpload streams r into the upload while hashing it and saves the new offset and hash state.
 // alg chooses the hash of a still empty upload ("" for the canonical one).
-func (s *Service) appendUpload(ctx context.Context, u *store.Upload, start int64, r io.Reader, alg digest.Algorithm) error {
+func (s *Service) appendUpload(ctx context.Context, repo *store.Repository, u *store.Upload, start int64, r io.Reader, alg digest.Algorithm) error {
 	if start != AppendAtEnd && start != u.Offset {
 		return &Error{Kind: KindRangeInvalid, Message: fmt.Sprintf("chunk starts at %d but the upload holds %d bytes", start, u.Offset), Detail: u.Offset}
 	}
@@ -263,10 +271,20 @@ func (s *Service) appendUpload(ctx context.Context, u *store.Upload, start int64
 	u.Parts++
 	u.LastPart = n
 	u.UpdatedAt = s.clock.Now()
-	err = s.meta.Update(ctx, func(tx store.Tx) error { return tx.UpdateUpload(u, prev) })
-	if errors.Is(err, store.ErrConflict) {
-		return errf(KindUploadInvalid, "upload %s was changed concurrently; start the upload again", u.ID)
-	}
+	err = s.meta.Update(ctx, func(tx store.Tx) error {
+		err := tx.UpdateUpload(u, prev)
+		if errors.Is(err, store.ErrConflict) {
+			// Gone with its repository (deleted meanwhile), cancelled, or changed by another request.
+			if _, err := reload(tx, repo); err != nil {
+				return err
+			}
+			if _, gerr := tx.GetUpload(u.ID); errors.Is(gerr, store.ErrNotFound) {
+				return &Error{Kind: KindUploadUnknown, Message: fmt.Sprintf("upload %s was cancelled", u.ID)}
+			}
+			return errf(KindUploadInvalid, "upload %s was changed concurrently; start the upload again", u.ID)
+		}
+		return err
+	})
 	return internal(err)
 }
 
@@ -305,13 +323,13 @@ func (s *Service) CompleteUpload(ctx context.Context, registryID, name, id strin
 	if err := d.Validate(); err != nil {
 		return BlobInfo{}, errf(KindDigestInvalid, "invalid digest %q: %v", d, err)
 	}
-	u, release, err := s.claimUpload(ctx, registryID, name, id)
+	u, repo, release, err := s.claimUpload(ctx, registryID, name, id)
 	if err != nil {
 		return BlobInfo{}, err
 	}
 	defer release()
 	if r != nil {
-		if err := s.appendUpload(ctx, u, start, r, d.Algorithm()); err != nil {
+		if err := s.appendUpload(ctx, repo, u, start, r, d.Algorithm()); err != nil {
 			return BlobInfo{}, err
 		}
 	}
@@ -323,7 +341,7 @@ func (s *Service) CompleteUpload(ctx context.Context, registryID, name, id strin
 		s.dropUpload(ctx, u.ID)
 		return BlobInfo{}, err
 	}
-	if err := s.commitBlob(ctx, u.RepositoryID, u.ID, d, u.Offset, true); err != nil {
+	if err := s.commitBlob(ctx, repo, u.ID, d, u.Offset, true); err != nil {
 		return BlobInfo{}, err
 	}
 	return BlobInfo{Digest: d, Size: u.Offset}, nil
@@ -356,7 +374,7 @@ func (s *Service) uploadDigest(ctx context.Context, u *store.Upload, alg digest.
 
 // CancelUpload ends an upload and drops its bytes.
 func (s *Service) CancelUpload(ctx context.Context, registryID, name, id string) error {
-	_, release, err := s.claimUpload(ctx, registryID, name, id)
+	_, _, release, err := s.claimUpload(ctx, registryID, name, id)
 	if err != nil {
 		return err
 	}
@@ -397,7 +415,7 @@ func (s *Service) PutBlob(ctx context.Context, registryID, name string, d digest
 		s.blobs.Cancel(ctx, id)
 		return BlobInfo{}, internal(err)
 	}
-	if err := s.commitBlob(ctx, repo.ID, id, d, n, false); err != nil {
+	if err := s.commitBlob(ctx, repo, id, d, n, false); err != nil {
 		return BlobInfo{}, err
 	}
 	return BlobInfo{Digest: d, Size: n}, nil
@@ -406,7 +424,7 @@ func (s *Service) PutBlob(ctx context.Context, registryID, name string, d digest
 // commitBlob makes a verified upload a blob of the repository. The blob's row is made Active and young
 // first, so the garbage collector leaves it alone; then its bytes become durable under their digest; then
 // the repository links it. A crash in between leaves an unlinked blob that garbage collection removes.
-func (s *Service) commitBlob(ctx context.Context, repoID int64, uploadID string, d digest.Digest, size int64, hasRow bool) error {
+func (s *Service) commitBlob(ctx context.Context, repo *store.Repository, uploadID string, d digest.Digest, size int64, hasRow bool) error {
 	b := store.Blob{Digest: d, Size: size, TouchedAt: s.clock.Now()}
 	var err error
 	for try := 0; try < 100; try++ { // a collection deleting this very blob ends within moments
@@ -430,7 +448,10 @@ func (s *Service) commitBlob(ctx context.Context, repoID int64, uploadID string,
 		return internal(err)
 	}
 	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
-		if err := tx.LinkBlob(repoID, d, s.clock.Now()); errors.Is(err, store.ErrNotFound) {
+		if _, err := reload(tx, repo); err != nil {
+			return err
+		}
+		if err := tx.LinkBlob(repo.ID, d, s.clock.Now()); errors.Is(err, store.ErrNotFound) {
 			// Only a collection that outlived the grace period gets here: it took the blob first.
 			return errf(KindTryAgain, "blob %s was garbage collected while it was stored; upload it again", d)
 		} else if err != nil {

@@ -20,7 +20,7 @@ const (
 // UploadLayerPart appends one part of an ECR API layer upload: bytes first..last (inclusive) of the layer.
 // Parts follow one another exactly, hold at most 10 MiB, and every part but the last holds at least 5 MiB.
 func (s *Service) UploadLayerPart(ctx context.Context, registryID, name, id string, first, last int64, data []byte) (UploadState, error) {
-	u, release, err := s.claimUpload(ctx, registryID, name, id)
+	u, repo, release, err := s.claimUpload(ctx, registryID, name, id)
 	if err != nil {
 		return UploadState{}, err
 	}
@@ -37,7 +37,7 @@ func (s *Service) UploadLayerPart(ctx context.Context, registryID, name, id stri
 	case u.Parts >= MaxLayerParts:
 		return UploadState{}, &Error{Kind: KindLimitExceeded, Message: fmt.Sprintf("The upload already has the maximum of %d layer parts", MaxLayerParts)}
 	}
-	if err := s.appendUpload(ctx, u, first, bytes.NewReader(data), ""); err != nil {
+	if err := s.appendUpload(ctx, repo, u, first, bytes.NewReader(data), ""); err != nil {
 		return UploadState{}, err
 	}
 	return UploadState{ID: u.ID, Offset: u.Offset}, nil

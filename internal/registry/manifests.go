@@ -116,8 +116,13 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		img.Annotations = string(a)
 	}
 	var refs []store.Ref
+	sizes := map[digest.Digest]int64{} // what the manifest says each blob holds
 	for _, b := range m.Blobs() {
-		refs = append(refs, store.Ref{Kind: store.RefBlob, Digest: b})
+		if n, ok := sizes[b.Digest]; ok && n != b.Size {
+			return res, errf(KindManifestInvalid, "blob %s is described with sizes %d and %d", b.Digest, n, b.Size)
+		}
+		sizes[b.Digest] = b.Size
+		refs = append(refs, store.Ref{Kind: store.RefBlob, Digest: b.Digest})
 	}
 	for _, c := range m.Manifests {
 		refs = append(refs, store.Ref{Kind: store.RefManifest, Digest: c.Digest})
@@ -128,17 +133,14 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		res.Unchanged = false
 		// The repository as it is now, in this transaction: its tag mutability may have changed, or it
 		// may be gone, since it was looked up.
-		repo, err := tx.GetRepositoryByID(repo.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return repoNotFound(registryID, name)
-		}
+		repo, err := reload(tx, repo)
 		if err != nil {
 			return err
 		}
 		existing, err := tx.StatImage(repo.ID, d)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			if err := s.checkNewImage(tx, repo, img, refs); err != nil {
+			if err := s.checkNewImage(tx, repo, img, refs, sizes); err != nil {
 				return err
 			}
 		case err != nil:
@@ -156,8 +158,9 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 	return res, internal(err)
 }
 
-// checkNewImage checks an image not yet in the repository and stores it.
-func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.Image, refs []store.Ref) error {
+// checkNewImage checks an image not yet in the repository and stores it: the blobs it names must be in
+// the repository with the sizes the manifest gives them, its child manifests too.
+func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.Image, refs []store.Ref, sizes map[digest.Digest]int64) error {
 	n, err := tx.CountImages(repo.ID)
 	if err != nil {
 		return err
@@ -168,10 +171,15 @@ func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.
 	for _, r := range refs {
 		switch r.Kind {
 		case store.RefBlob:
-			if _, err := tx.GetLinkedBlob(repo.ID, r.Digest); errors.Is(err, store.ErrNotFound) {
+			b, err := tx.GetLinkedBlob(repo.ID, r.Digest)
+			if errors.Is(err, store.ErrNotFound) {
 				return &Error{Kind: KindManifestBlobUnknown, Message: fmt.Sprintf("blob %s is not in repository '%s'; push it before the manifest", r.Digest, repo.Name), Detail: r.Digest}
 			} else if err != nil {
 				return err
+			}
+			if b.Size != sizes[r.Digest] {
+				return &Error{Kind: KindManifestInvalid, Detail: r.Digest, Message: fmt.Sprintf(
+					"blob %s holds %d bytes but the manifest gives its size as %d", r.Digest, b.Size, sizes[r.Digest])}
 			}
 		case store.RefManifest:
 			if _, err := tx.StatImage(repo.ID, r.Digest); errors.Is(err, store.ErrNotFound) {

@@ -118,16 +118,27 @@ func (e *env) blob(t *testing.T, repo string, content string) digest.Digest {
 	if _, err := e.svc.PutBlob(context.Background(), reg, repo, d, strings.NewReader(content)); err != nil {
 		t.Fatalf("PutBlob: %v", err)
 	}
+	blobSizes.Store(d, len(content))
 	return d
+}
+
+// blobSizes remembers the size of every blob stored, for the manifests that name them.
+var blobSizes sync.Map // digest.Digest -> int
+
+func sizeOf(d digest.Digest) int {
+	if n, ok := blobSizes.Load(d); ok {
+		return n.(int)
+	}
+	return 1
 }
 
 func imageManifest(cfg digest.Digest, layers ...digest.Digest) []byte {
 	var ls []string
 	for _, l := range layers {
-		ls = append(ls, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}`, l, len(l)))
+		ls = append(ls, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}`, l, sizeOf(l)))
 	}
-	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":5},"layers":[%s]}`,
-		cfg, strings.Join(ls, ",")))
+	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[%s]}`,
+		cfg, sizeOf(cfg), strings.Join(ls, ",")))
 }
 
 func indexManifest(children ...digest.Digest) []byte {
@@ -524,6 +535,8 @@ func TestGarbageCollectionDuringPushes(t *testing.T) {
 		layer := digest.FromString("layer " + seed)
 		_, err1 := e.svc.PutBlob(ctx, reg, "app", cfg, strings.NewReader("config "+seed))
 		_, err2 := e.svc.PutBlob(ctx, reg, "app", layer, strings.NewReader("layer "+seed))
+		blobSizes.Store(cfg, len("config "+seed))
+		blobSizes.Store(layer, len("layer "+seed))
 		if err := errors.Join(err1, err2); err != nil {
 			wantKind(t, err, registry.KindTryAgain)
 			refused++
@@ -601,6 +614,7 @@ func TestManifestCache(t *testing.T) {
 		if _, err := other.PutBlob(ctx, reg, "app", digest.FromString(c), strings.NewReader(c)); err != nil {
 			t.Fatal(err)
 		}
+		blobSizes.Store(digest.FromString(c), len(c))
 	}
 	res, err := other.PutManifest(ctx, reg, "app", "v1", "", imageManifest(cfg, layer))
 	if err != nil {

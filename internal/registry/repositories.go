@@ -198,6 +198,16 @@ func (s *Service) repo(tx store.Tx, registryID, name string) (*store.Repository,
 	return r, err
 }
 
+// reload reads again, inside a transaction, a repository looked up before it: its settings as they are
+// now, or, when it was deleted meanwhile (a push racing DeleteRepository), that it does not exist.
+func reload(tx store.Tx, r *store.Repository) (*store.Repository, error) {
+	cur, err := tx.GetRepositoryByID(r.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, repoNotFound(r.RegistryID, r.Name)
+	}
+	return cur, err
+}
+
 // repoForPush returns the repository a push goes to, creating it when create-on-push is on.
 func (s *Service) repoForPush(ctx context.Context, registryID, name string) (*store.Repository, error) {
 	r, err := s.Repository(ctx, registryID, name)
