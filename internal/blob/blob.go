@@ -18,6 +18,9 @@ var (
 	ErrNotFound      = errors.New("blob: not found")
 	ErrUploadUnknown = errors.New("blob: upload not found")
 	ErrOffset        = errors.New("blob: upload offset does not match")
+	// ErrFull is wrapped in the error of a write refused because the store has no space left (a file
+	// system's ENOSPC counts too).
+	ErrFull = errors.New("blob: no space left")
 )
 
 // Store keeps blobs. Upload ids are chosen by the caller (random, unguessable) and never reused.

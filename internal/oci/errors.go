@@ -87,7 +87,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		we = wireError{"UNKNOWN", 499, "request canceled"}
 	}
 	switch {
-	case we.Status == http.StatusInternalServerError:
+	case we.Status == http.StatusInternalServerError, we.Status == http.StatusInsufficientStorage:
 		h.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	case registry.KindOf(err) == registry.KindBodyUnreadable, we.Status == 499:
 		h.log().Debug("client went away", "method", r.Method, "path", r.URL.Path, "err", err)

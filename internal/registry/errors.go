@@ -108,10 +108,14 @@ func (k Kind) String() string {
 type Error struct {
 	Kind    Kind
 	Message string
-	Detail  any // optional structured detail (for example the missing digest)
+	Detail  any   // optional structured detail (for example the missing digest)
+	Err     error // the underlying failure of an internal or storage error, for logs
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the underlying failure.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Is matches errors of the same kind, so errors.Is(err, ErrBlobUnknown) works on any blob-unknown error.
 func (e *Error) Is(target error) bool {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -123,5 +126,58 @@ func TestPushSeesMutabilityChangedMeanwhile(t *testing.T) {
 	_, err := svc.PutManifest(ctx, reg, "app", "v1", "", imageManifest(cfg, layer))
 	if !errors.Is(err, registry.ErrImageTagExists) {
 		t.Fatalf("moved v1 on a repository made immutable meanwhile: %v", err)
+	}
+}
+
+// fullBlobs refuses writes for want of space while full is set, as a file system does (ENOSPC), after
+// writing part of the bytes.
+type fullBlobs struct {
+	blob.Store
+	full atomic.Bool
+}
+
+func (f *fullBlobs) Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+	if f.full.Load() {
+		io.CopyN(io.Discard, r, 3)
+		return 0, &os.PathError{Op: "write", Path: id, Err: syscall.ENOSPC}
+	}
+	return f.Store.Append(ctx, id, offset, r)
+}
+
+// TestStorageFull: a full disk is said so — not an internal error the clients retry at once — and the
+// upload it interrupted continues and completes once there is space again.
+func TestStorageFull(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	blobs := &fullBlobs{Store: e.blobs}
+	svc := registry.New(e.meta, blobs, e.clock, e.cfg, nil)
+	defer svc.Close()
+	e.repo(t, "app", "")
+	st, err := svc.StartUpload(ctx, reg, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.WriteUpload(ctx, reg, "app", st.ID, registry.AppendAtEnd, strings.NewReader("first ")); err != nil {
+		t.Fatal(err)
+	}
+	blobs.full.Store(true)
+	_, err = svc.WriteUpload(ctx, reg, "app", st.ID, registry.AppendAtEnd, strings.NewReader("second"))
+	wantKind(t, err, registry.KindStorageFull)
+	_, err = svc.PutBlob(ctx, reg, "app", digest.FromString("other"), strings.NewReader("other"))
+	wantKind(t, err, registry.KindStorageFull)
+
+	blobs.full.Store(false) // space again: the upload stands where it stood
+	if cur, err := svc.UploadStatus(ctx, reg, "app", st.ID); err != nil || cur.Offset != 6 {
+		t.Fatalf("upload after the failed chunk: %+v %v", cur, err)
+	}
+	if _, err := svc.CompleteUpload(ctx, reg, "app", st.ID, digest.FromString("first second"), registry.AppendAtEnd, strings.NewReader("second")); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := e.blobs.Open(ctx, digest.FromString("first second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if data, _ := io.ReadAll(rc); string(data) != "first second" {
+		t.Fatalf("blob %q", data)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/blob"
@@ -125,7 +126,8 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// internal wraps an unexpected store or blob error.
+// internal wraps an unexpected store or blob error. Storage that is full is said so: it is no fault of
+// the request, retrying at once does not help, and the operator must act.
 func internal(err error) error {
 	if err == nil {
 		return nil
@@ -137,7 +139,10 @@ func internal(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &Error{Kind: KindInternal, Message: err.Error()}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, store.ErrFull) || errors.Is(err, blob.ErrFull) {
+		return &Error{Kind: KindStorageFull, Message: "The registry's storage is full: nothing was stored. Retry when the operator has freed space.", Err: err}
+	}
+	return &Error{Kind: KindInternal, Message: err.Error(), Err: err}
 }
 
 // keyedMutex serialises work on one key (an upload) inside this process.

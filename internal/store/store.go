@@ -16,6 +16,8 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
 	ErrConflict = errors.New("store: conflicting concurrent change")
+	// ErrFull is wrapped in the error of a change refused because the database has no space left.
+	ErrFull = errors.New("store: no space left")
 )
 
 // Store runs transactions. Update's changes are durable when it returns nil; a failed Update changes nothing.

@@ -111,6 +111,10 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		if err = s.update(ctx, fn, attempt > optimisticAttempts); !retryable(err) {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "53100" { // disk_full
+				err = errors.Join(store.ErrFull, err)
+			}
 			return err
 		}
 		select { // back off a little, at random, so contenders spread out

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"syscall"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
@@ -132,7 +133,16 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	}
 	s.mu.RUnlock()
 	// Once queued, the job runs to its end: its result says whether it was committed.
-	return <-j.errc
+	return full(<-j.errc)
+}
+
+// full marks a failure for want of disk space as store.ErrFull.
+func full(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrFull || se.Code == sqlite3.ErrIoErr && errors.Is(se.SystemErrno, syscall.ENOSPC)) {
+		return errors.Join(store.ErrFull, err)
+	}
+	return err
 }
 
 func (s *Store) commitLoop() {
