@@ -118,6 +118,9 @@ WHARF_E2E=1 go test -count=1 -timeout 20m ./...
 step "the core's tests again, with the metadata in PostgreSQL"
 WHARF_CORE_ON_POSTGRES=1 go test -count=1 -timeout 10m ./internal/registry
 
+step "the request paths again, under the race detector"
+go test -race -count=1 ./internal/oci ./internal/pipeline ./internal/bodylimit ./internal/ecrapi ./internal/iamapi ./internal/server
+
 step "fuzzing the parsers"
 # Bounded by executions, not by time: a time limit can end on a worker still busy with an input, which Go
 # reports as a failure ("context deadline exceeded") on a loaded machine. FUZZSCALE multiplies the counts.
@@ -125,6 +128,7 @@ scale=${FUZZSCALE:-1}
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/manifest
 go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "$((100000 * scale))x" ./internal/oci
 go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "$((20000 * scale))x" ./internal/ecrapi
+go test -run '^$' -fuzz '^FuzzOneDecode$' -fuzztime "$((50000 * scale))x" ./internal/ecrapi
 go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "$((200000 * scale))x" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$((100000 * scale))x" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/iam

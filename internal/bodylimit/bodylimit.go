@@ -16,6 +16,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,7 +38,7 @@ type TooLargeError struct {
 func (e *TooLargeError) Error() string {
 	at := ""
 	if !e.Exact {
-		at = "more than "
+		at = "at least "
 	}
 	return fmt.Sprintf("request body of %s%d bytes exceeds the limit of %d bytes", at, e.Size, e.Limit)
 }
@@ -187,6 +188,9 @@ func readInto(buf []byte, r io.Reader, h hash.Hash) ([]byte, error) {
 // broken pipe. It returns the number of body bytes that were read and dropped.
 func Refuse(w http.ResponseWriter, r *http.Request, drain int64) int64 {
 	w.Header().Set("Connection", "close")
+	if strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return 0 // the client waits for a go-ahead before it sends the body: it never gets one
+	}
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, _ := io.CopyN(io.Discard, r.Body, drain)

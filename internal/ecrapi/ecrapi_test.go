@@ -496,7 +496,7 @@ func TestPolicies(t *testing.T) {
 	if r.message() != "Repository policy does not exist for the repository with name 'team/app' in the registry with id '000000000000'" {
 		t.Fatalf("message %q", r.message())
 	}
-	for _, bad := range []string{`{"Statement":{"Effect":"Allow","Action":"ecr:*"}}`, `not json`, `{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*","Padding":"` + strings.Repeat("x", 10240) + `"}}`} {
+	for _, bad := range []string{`{"Statement":{"Effect":"Allow","Action":"ecr:*"}}`, `not json`, `{"Version":"2012-10-17","Statement":[]}`, `{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*","Padding":"` + strings.Repeat("x", 10240) + `"}}`} {
 		r = a.call("SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": bad})
 		a.fails(r, 400, "InvalidParameterException")
 		if !strings.HasPrefix(r.message(), "Invalid parameter at 'PolicyText' failed to satisfy constraint:") {

@@ -397,3 +397,19 @@ func TestAuthentication(t *testing.T) {
 	c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("AWS:"+c.app.Identity.IssueToken(op, time.Now().Add(time.Hour))))
 	c.expect(c.do("GET", "/v2/app/tags/list", nil), 403, "DENIED")
 }
+
+// TestConcurrentFirstRequests: a fresh handler serves its first requests concurrently with no shared
+// state set up on the way (scripts/test.sh runs it under -race). Before, the handler set its logger on
+// the first requests, racing.
+func TestConcurrentFirstRequests(t *testing.T) {
+	c := newServer(t, registry.Config{})
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.app.Handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/v2/nothing/here/at/all", nil))
+		}()
+	}
+	wg.Wait()
+}

@@ -20,7 +20,7 @@ func checkPolicyText(text, what string, kind iam.Kind) (*iam.Policy, error) {
 		return nil, errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length less than or equal to %d'", MaxPolicyText)
 	}
 	p, err := iam.Parse(text, kind)
-	if err != nil {
+	if err != nil || len(p.Statements) == 0 { // a policy that states nothing is not a policy
 		return nil, errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid %s policy provided'", what)
 	}
 	return p, nil

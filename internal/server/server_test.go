@@ -1,0 +1,165 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/server"
+)
+
+var admin = identity.Credentials{AccessKeyID: "AKIASERVERTESTADMIN1", SecretAccessKey: "server-test-secret"}
+
+func newApp(t *testing.T, opts server.Options) (*server.App, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := server.OpenStores(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.DataDir, opts.Bootstrap, opts.AdminCredentials = dir, true, &admin
+	app, err := server.New(opts, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app.Handler)
+	t.Cleanup(func() { srv.Close(); app.Close() })
+	return app, srv.URL
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestUnknownKeysGetNoBodyRead: a request naming an access key that does not exist is refused before its
+// body is read; a client that waits for 100 Continue never sends it.
+func TestUnknownKeysGetNoBodyRead(t *testing.T) {
+	_, base := newApp(t, server.Options{})
+	for _, tc := range []struct{ target, service string }{
+		{"AmazonEC2ContainerRegistry_V20150921.UploadLayerPart", "ecr"},
+		{"", "iam"},
+	} {
+		body := &countingReader{r: bytes.NewReader(make([]byte, 8<<20))}
+		req, _ := http.NewRequest("POST", base+"/", body)
+		req.ContentLength = 8 << 20
+		req.Header.Set("Expect", "100-continue")
+		if tc.target != "" {
+			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			req.Header.Set("X-Amz-Target", tc.target)
+		} else {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		creds := aws.Credentials{AccessKeyID: "AKIANOSUCHKEY0000001", SecretAccessKey: "x"}
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", tc.service, "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode < 400 || body.n > 0 || !strings.Contains(string(data), "security token included in the request is invalid") {
+			t.Errorf("%s: %d, %d body bytes sent: %s", tc.service, res.StatusCode, body.n, data)
+		}
+	}
+}
+
+// TestIAMBodyOverTheLimit: a body over the IAM API's limit is refused as such, not cut and misread.
+func TestIAMBodyOverTheLimit(t *testing.T) {
+	_, base := newApp(t, server.Options{})
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"` + strings.Repeat("a", 2<<20) + `"}]}`
+	body := []byte(url.Values{"Action": {"PutUserPolicy"}, "Version": {"2010-05-08"}, "UserName": {"admin"}, "PolicyName": {"big"}, "PolicyDocument": {doc}}.Encode())
+	req, _ := http.NewRequest("POST", base+"/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: admin.SecretAccessKey},
+		req, hex.EncodeToString(sum[:]), "iam", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(data), "<Code>ValidationError</Code>") ||
+		!strings.Contains(string(data), "exceeds the limit of 1048576 bytes") {
+		t.Fatalf("%d %s", res.StatusCode, data)
+	}
+}
+
+// TestCommandLineGoesThroughThePipeline: the command line's operations are authorized and run like any
+// other call, as the root of their account, which may do everything there and nothing elsewhere.
+func TestCommandLineGoesThroughThePipeline(t *testing.T) {
+	app, _ := newApp(t, server.Options{AccountID: "111122223333"})
+	ran := false
+	run := func(ctx context.Context, c *pipeline.Call) error {
+		ran = true
+		if !c.Caller.Root || c.Caller.AccountID != "111122223333" || c.Protocol != "cli" {
+			t.Errorf("called as %+v over %s", c.Caller, c.Protocol)
+		}
+		return nil
+	}
+	own := pipeline.Op{Action: "ecr:DeleteRepository", Run: run,
+		Resolve: func(*pipeline.Call) ([]pipeline.Target, error) {
+			return []pipeline.Target{pipeline.Repository("ecr:DeleteRepository", "111122223333", "app")}, nil
+		}}
+	if err := app.Do(context.Background(), "111122223333", own); err != nil || !ran {
+		t.Fatalf("own account: %v, ran %v", err, ran)
+	}
+	ran = false
+	other := own
+	other.Resolve = func(*pipeline.Call) ([]pipeline.Target, error) {
+		return []pipeline.Target{pipeline.Repository("ecr:DeleteRepository", "444455556666", "app")}, nil
+	}
+	if err := app.Do(context.Background(), "111122223333", other); err == nil || ran {
+		t.Fatalf("another account's repository: %v, ran %v", err, ran)
+	}
+}
+
+// TestDataFilesArePrivate: the metadata database holds policies and sealed keys: only its owner reads it.
+func TestDataFilesArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	st, err := server.OpenStores(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := server.New(server.Options{DataDir: dir, Bootstrap: true}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	for _, name := range []string{"wharf.db", "server.key"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is %v", name, fi.Mode().Perm())
+		}
+	}
+}
