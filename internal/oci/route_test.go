@@ -2,8 +2,12 @@ package oci
 
 import (
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/wharf-dev/wharf/internal/pipeline"
 
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -31,6 +35,51 @@ func TestParseRoute(t *testing.T) {
 		if _, ok := parseRoute(http.MethodGet, path); ok {
 			t.Errorf("%s: parsed", path)
 		}
+	}
+}
+
+// TestRouteActions is the registry API's table of ECR actions: every method of every route, writes
+// included, needs the action ECR's API needs for the same thing.
+func TestRouteActions(t *testing.T) {
+	for _, c := range []struct{ method, path, action string }{
+		{"GET", "/v2/", ""},
+		{"GET", "/v2/_catalog", ""},
+		{"GET", "/v2/a/b/tags/list", "ecr:ListImages"},
+		{"GET", "/v2/a/manifests/v1", "ecr:BatchGetImage"},
+		{"HEAD", "/v2/a/manifests/v1", "ecr:BatchGetImage"},
+		{"PUT", "/v2/a/manifests/v1", "ecr:PutImage"},
+		{"DELETE", "/v2/a/manifests/sha256:ab", "ecr:BatchDeleteImage"},
+		{"GET", "/v2/a/referrers/sha256:ab", "ecr:BatchGetImage"},
+		{"GET", "/v2/a/blobs/sha256:ab", "ecr:GetDownloadUrlForLayer"},
+		{"HEAD", "/v2/a/blobs/sha256:ab", "ecr:BatchCheckLayerAvailability"},
+		{"DELETE", "/v2/a/blobs/sha256:ab", "ecr:BatchDeleteImage"},
+		{"POST", "/v2/a/blobs/uploads/", "ecr:InitiateLayerUpload"},
+		{"GET", "/v2/a/blobs/uploads/id", "ecr:UploadLayerPart"},
+		{"PATCH", "/v2/a/blobs/uploads/id", "ecr:UploadLayerPart"},
+		{"PUT", "/v2/a/blobs/uploads/id", "ecr:CompleteLayerUpload"},
+		{"DELETE", "/v2/a/blobs/uploads/id", "ecr:UploadLayerPart"},
+	} {
+		rt, ok := parseRoute(c.method, c.path)
+		if !ok || rt.action != c.action {
+			t.Errorf("%s %s: action %q (parsed %v), want %q", c.method, c.path, rt.action, ok, c.action)
+		}
+		if !slices.Contains(methods[rt.kind], c.method) {
+			t.Errorf("%s %s: method not served", c.method, c.path)
+		}
+	}
+}
+
+// TestMountNeedsReadOnItsSource: a cross-repository mount is authorized on both repositories: pushing to
+// the one, reading the other.
+func TestMountNeedsReadOnItsSource(t *testing.T) {
+	in := &request{route: route{kind: "uploads", name: "dst", action: "ecr:InitiateLayerUpload"}}
+	if err := in.decode("mount=sha256:ab&from=src"); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := in.targets(&pipeline.Call{RegistryID: "000000000000"})
+	if err != nil || !reflect.DeepEqual(ts, []pipeline.Target{pipeline.Repository("ecr:InitiateLayerUpload", "000000000000", "dst"),
+		pipeline.Repository("ecr:BatchGetImage", "000000000000", "src")}) {
+		t.Fatalf("targets %+v %v", ts, err)
 	}
 }
 

@@ -1,0 +1,154 @@
+package authz_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/wharf-dev/wharf/internal/authz"
+	"github.com/wharf-dev/wharf/internal/blob/fs"
+	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/store/sqlite"
+)
+
+const (
+	acct  = "111122223333"
+	other = "444455556666"
+)
+
+type fixture struct {
+	authz *authz.PolicyAuthorizer
+	ids   *identity.Service
+	core  *registry.Service
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	meta, err := sqlite.Open(dir + "/wharf.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := fs.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := identity.NewKeyring(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{authz: authz.NewPolicyAuthorizer(meta, "us-east-1", nil), ids: identity.New(meta, keys, nil, "us-east-1"),
+		core: registry.New(meta, blobs, nil, registry.Config{}, nil)}
+	t.Cleanup(func() { f.core.Close(); meta.Close() })
+	for _, a := range []string{acct, other} {
+		if _, err := f.ids.CreateAccount(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func (f *fixture) user(t *testing.T, name, policy string) identity.Principal {
+	t.Helper()
+	ctx := context.Background()
+	u, err := f.ids.CreateUser(ctx, acct, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ids.PutUserPolicy(ctx, acct, name, "p", policy); err != nil {
+		t.Fatal(err)
+	}
+	return identity.Principal{AccountID: acct, UserName: name, UserID: u.UserID}
+}
+
+func (f *fixture) authorize(caller identity.Principal, targets ...pipeline.Target) error {
+	return f.authz.Authorize(context.Background(), &pipeline.Call{Caller: caller, RegistryID: caller.AccountID, Targets: targets})
+}
+
+func TestAnonymousIsRefusedEvenWithoutTargets(t *testing.T) {
+	f := newFixture(t)
+	if err := f.authorize(identity.Principal{}); registry.KindOf(err) != registry.KindUnauthorized {
+		t.Fatalf("anonymous: %v", err)
+	}
+}
+
+func TestRootAndService(t *testing.T) {
+	f := newFixture(t)
+	del := func(reg string) pipeline.Target { return pipeline.Repository("ecr:DeleteRepository", reg, "app") }
+	if err := f.authorize(identity.RootOf(acct), del(acct)); err != nil {
+		t.Fatalf("root in its account: %v", err)
+	}
+	if err := f.authorize(identity.RootOf(acct), del(other)); registry.KindOf(err) != registry.KindDenied {
+		t.Fatalf("root in another account: %v", err)
+	}
+	if err := f.authorize(identity.RootOf(acct), pipeline.Target{Action: "iam:CreateAccessKey", Resource: "arn:aws:iam::" + other + ":user/admin"}); registry.KindOf(err) != registry.KindDenied {
+		t.Fatalf("root on another account's user: %v", err)
+	}
+	if err := f.authorize(identity.ServiceIn(""), del(acct), del(other)); err != nil {
+		t.Fatalf("Wharf's own work: %v", err)
+	}
+}
+
+// TestEveryTargetIsAuthorized: a call with several targets is allowed only if each is, and the denial
+// names the one refused.
+func TestEveryTargetIsAuthorized(t *testing.T) {
+	f := newFixture(t)
+	carol := f.user(t, "carol", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"ecr:*","Resource":"*"},
+		{"Effect":"Deny","Action":"ecr:BatchGetImage","Resource":"arn:aws:ecr:us-east-1:`+acct+`:repository/secret"}]}`)
+	mount := []pipeline.Target{pipeline.Repository("ecr:InitiateLayerUpload", acct, "mine"), pipeline.Repository("ecr:BatchGetImage", acct, "secret")}
+	err := f.authorize(carol, mount...)
+	if registry.KindOf(err) != registry.KindDenied || !strings.Contains(err.Error(), "ecr:BatchGetImage on resource: arn:aws:ecr:us-east-1:"+acct+":repository/secret") {
+		t.Fatalf("mount from a repository carol may not read: %v", err)
+	}
+	if err := f.authorize(carol, mount[0]); err != nil {
+		t.Fatalf("push alone: %v", err)
+	}
+}
+
+// TestRequestTagsBelongToTheirTarget: the aws:RequestTag keys of a target are evaluated on that target.
+func TestRequestTagsBelongToTheirTarget(t *testing.T) {
+	f := newFixture(t)
+	bob := f.user(t, "bob", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["ecr:CreateRepository","ecr:TagResource"],"Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/team":"devs"}}}]}`)
+	tagged := pipeline.Repository("ecr:CreateRepository", acct, "app")
+	tagged.RequestTags, tagged.TagKeys = map[string]string{"team": "devs"}, []string{"team"}
+	tag := tagged
+	tag.Action = "ecr:TagResource"
+	if err := f.authorize(bob, tagged, tag); err != nil {
+		t.Fatalf("create tagged team=devs: %v", err)
+	}
+	wrong := tagged
+	wrong.RequestTags = map[string]string{"team": "ops"}
+	if err := f.authorize(bob, wrong); registry.KindOf(err) != registry.KindDenied {
+		t.Fatalf("create tagged team=ops: %v", err)
+	}
+	if err := f.authorize(bob, pipeline.Repository("ecr:CreateRepository", acct, "app")); registry.KindOf(err) != registry.KindDenied {
+		t.Fatalf("create untagged: %v", err)
+	}
+}
+
+// TestRepositoryPolicyOfTheTarget: the policy and tags that apply are those of the target's repository,
+// in the target's registry: another account's grant lets a caller in there.
+func TestRepositoryPolicyOfTheTarget(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.core.CreateRepository(ctx, registry.Repository{RegistryID: other, Name: "shared"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.core.SetRepositoryPolicy(ctx, other, "shared", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+acct+`:root"},"Action":"ecr:BatchGetImage"}]}`, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	dana := f.user(t, "dana", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"*"}]}`)
+	call := &pipeline.Call{Caller: dana, RegistryID: other, Targets: []pipeline.Target{pipeline.Repository("ecr:BatchGetImage", other, "shared")}}
+	if err := f.authz.Authorize(ctx, call); err != nil {
+		t.Fatalf("granted by the other account's repository policy: %v", err)
+	}
+	call.Targets = []pipeline.Target{pipeline.Repository("ecr:BatchGetImage", other, "closed")}
+	if err := f.authz.Authorize(ctx, call); registry.KindOf(err) != registry.KindDenied {
+		t.Fatalf("no grant: %v", err)
+	}
+}
