@@ -33,7 +33,9 @@ func (r *recorder) Authorize(ctx context.Context, c *Call) error {
 	return nil
 }
 
-func (r *recorder) Permits(ctx context.Context, c *Call, action, repository string) bool { return !r.deny }
+func (r *recorder) Permits(ctx context.Context, c *Call, action, repository string) bool {
+	return !r.deny
+}
 
 func (r *recorder) Record(c *Call, err error, _ time.Duration) {
 	r.steps = append(r.steps, "audit")
