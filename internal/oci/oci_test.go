@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -412,4 +413,44 @@ func TestConcurrentFirstRequests(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestOversizedManifest: a manifest over the limit is answered 413 with its real size — sent with a
+// Content-Length or chunked — and a client that writes its whole body before it reads sees that answer,
+// not a broken pipe. The connection closes after it.
+func TestOversizedManifest(t *testing.T) {
+	c := newServer(t, registry.Config{Limits: registry.Limits{ManifestSize: 4096}})
+	c.repo("app", "")
+	host := strings.TrimPrefix(c.url, "http://")
+	send := func(chunked bool, size int) string {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		body := bytes.Repeat([]byte(" "), size)
+		head := "PUT /v2/app/manifests/big HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: " + c.auth + "\r\nContent-Type: " + ociManifest + "\r\n"
+		if chunked {
+			head += "Transfer-Encoding: chunked\r\n\r\n"
+			body = append([]byte(fmt.Sprintf("%x\r\n", size)), append(body, []byte("\r\n0\r\n\r\n")...)...)
+		} else {
+			head += fmt.Sprintf("Content-Length: %d\r\n\r\n", size)
+		}
+		if _, err := conn.Write(append([]byte(head), body...)); err != nil {
+			t.Fatalf("writing the body: %v", err)
+		}
+		conn.(*net.TCPConn).CloseWrite()
+		answer, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("reading the answer: %v", err)
+		}
+		return string(answer)
+	}
+	for _, chunked := range []bool{false, true} {
+		answer := send(chunked, 24<<20) // more than socket buffers hold: the server must read it
+		if !strings.HasPrefix(answer, "HTTP/1.1 413") || !strings.Contains(answer, "SIZE_INVALID") ||
+			!strings.Contains(answer, "manifest of 25165824 bytes exceeds the limit of 4096 bytes") || !strings.Contains(answer, "Connection: close") {
+			t.Errorf("chunked %v: %.400s", chunked, answer)
+		}
+	}
 }
