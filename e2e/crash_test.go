@@ -232,7 +232,8 @@ func checkConsistency(t *testing.T, st *server.Stores) int {
 					t.Errorf("image %s: stored manifest does not parse: %v", img.Digest, err)
 					continue
 				}
-				for _, d := range m.Blobs() {
+				for _, desc := range m.Blobs() {
+					d := desc.Digest
 					b, err := tx.GetLinkedBlob(r.ID, d)
 					if err != nil {
 						t.Errorf("image %s references blob %s not linked in %s: %v", img.Digest, d, r.Name, err)

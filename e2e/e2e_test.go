@@ -247,3 +247,20 @@ func writeTar(t *testing.T, dir, name string, content []byte) string {
 	run(t, "tar", "-C", src, "-cf", out, name)
 	return out
 }
+
+// TestAdminKeyFromTheEnvironmentStaysSecret: a key the operator chose (WHARF_ADMIN_ACCESS_KEY_ID and
+// WHARF_ADMIN_SECRET_ACCESS_KEY) is neither printed nor written to the data directory; only a key Wharf
+// generated is shown, once, and kept in admin-credentials (TestFirstStartAndAdmin).
+func TestAdminKeyFromTheEnvironmentStaysSecret(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	if strings.Contains(s.log.String(), adminSecret) {
+		t.Fatalf("the secret is in the output:\n%s", s.log)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "admin-credentials")); !os.IsNotExist(err) {
+		t.Fatalf("admin-credentials written: %v", err)
+	}
+	if !strings.Contains(s.log.String(), adminKeyID) {
+		t.Fatalf("the output does not say which key the admin got:\n%s", s.log)
+	}
+}

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +25,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/server"
 )
 
@@ -161,5 +167,63 @@ func TestDataFilesArePrivate(t *testing.T) {
 		if fi.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s is %v", name, fi.Mode().Perm())
 		}
+	}
+}
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestClientGoingAwayIsNotAnError: a client that drops its connection in the middle of a layer is the
+// client's affair: logged at debug level, not as an error of Wharf's.
+func TestClientGoingAwayIsNotAnError(t *testing.T) {
+	logs := &syncBuffer{}
+	app, base := newApp(t, server.Options{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	ctx := context.Background()
+	if _, err := app.Service.CreateRepository(ctx, registry.Repository{RegistryID: "000000000000", Name: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	_, p, err := app.Identity.LookupKey(ctx, admin.AccessKeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _ := app.Identity.LoginToken(p, time.Hour)
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("AWS:"+token))
+	req, _ := http.NewRequest("POST", base+"/v2/app/blobs/uploads/", nil)
+	req.Header.Set("Authorization", auth)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 202 {
+		t.Fatalf("start upload: %v %v", err, res)
+	}
+	res.Body.Close()
+	host := strings.TrimPrefix(base, "http://")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n", res.Header.Get("Location"), host, auth, 8<<20)
+	conn.Write(make([]byte, 256<<10))
+	time.Sleep(100 * time.Millisecond)
+	conn.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "client went away") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=DEBUG msg=\"client went away\"") || strings.Contains(out, "level=ERROR") {
+		t.Fatalf("logs:\n%s", out)
 	}
 }
