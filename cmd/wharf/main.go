@@ -240,6 +240,7 @@ func serve(args []string) error {
 	gcEvery := fs.Duration("gc-interval", time.Hour, "how often garbage collection runs (0: never)")
 	lifecycleEvery := fs.Duration("lifecycle-interval", time.Hour, "how often each repository's lifecycle policy is applied (0: never)")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
+	maxBodyMemory := fs.Int64("max-body-memory", 64<<20, "bytes of ECR, IAM and STS request bodies held at once, across all requests (they are read whole before their signature is checked)")
 	if _, err := config.Parse(fs, args); err != nil {
 		return err
 	}
@@ -253,7 +254,7 @@ func serve(args []string) error {
 	}
 	opts := c.options(log)
 	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = *addr, *tlsCert, *tlsKey, *gcEvery, true
-	opts.LifecycleInterval = *lifecycleEvery
+	opts.LifecycleInterval, opts.MaxBodyMemory = *lifecycleEvery, *maxBodyMemory
 	app, err := server.New(opts, st)
 	if err != nil {
 		st.Meta.Close()
