@@ -83,12 +83,12 @@ var (
 // Service manages identities. Key lookups are cached for a few seconds, so verifying a request costs no
 // query, and a deleted or disabled key stops working within that time.
 type Service struct {
-	meta   store.Store
-	keys   *Keyring
-	clock  clock.Clock
-	region string
-	ttl    time.Duration
-	cache  sync.Map // access key id -> cachedKey
+	meta    store.Store
+	keys    *Keyring
+	clock   clock.Clock
+	region  string
+	known   *keyCache // ids of stored keys, active or not
+	unknown *keyCache // ids that are no key: few, and briefly
 
 	tokens     sync.Map // token -> verifiedToken: a registry request costs no signature check or decoding
 	tokenCount atomic.Int64
@@ -113,7 +113,8 @@ func New(meta store.Store, keys *Keyring, clk clock.Clock, region string) *Servi
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Service{meta: meta, keys: keys, clock: clk, region: region, ttl: 5 * time.Second}
+	return &Service{meta: meta, keys: keys, clock: clk, region: region,
+		known: newKeyCache(maxCachedKeys, keyTTL), unknown: newKeyCache(maxCachedUnknown, unknownKeyTTL)}
 }
 
 // Region is the region this installation serves.
@@ -144,6 +145,9 @@ func ValidAccountID(id string) bool { return accountRE.MatchString(id) }
 func (s *Service) Bootstrap(ctx context.Context, accountID string, given *Credentials) (*Credentials, error) {
 	if !ValidAccountID(accountID) {
 		return nil, fmt.Errorf("%w: account id %q is not 12 digits", ErrInvalid, accountID)
+	}
+	if given != nil && !validKeyID(given.AccessKeyID) { // it could never sign a request
+		return nil, fmt.Errorf("%w: access key id %q is not 16 to 128 upper-case letters and digits", ErrInvalid, given.AccessKeyID)
 	}
 	var out *Credentials
 	err := s.meta.Update(ctx, func(tx store.Tx) error {
@@ -180,6 +184,9 @@ func (s *Service) Bootstrap(ctx context.Context, accountID string, given *Creden
 		out = creds
 		return tx.CreateAccessKey(s.sealedKey(accountID, AdminUser, creds, now))
 	})
+	if out != nil {
+		s.unknown.forget(out.AccessKeyID) // a given id may have been tried before it existed
+	}
 	return out, err
 }
 
@@ -440,25 +447,28 @@ func (s *Service) SetAccessKeyStatus(ctx context.Context, keyID, status string) 
 	if status != "Active" && status != "Inactive" {
 		return fmt.Errorf("%w: status %q", ErrInvalid, status)
 	}
-	defer s.cache.Delete(keyID)
+	defer s.known.forget(keyID)
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetAccessKeyStatus(keyID, status) }), "access key "+keyID)
 }
 
 // DeleteAccessKey removes a key; tokens issued with it stop working.
 func (s *Service) DeleteAccessKey(ctx context.Context, keyID string) error {
-	defer s.cache.Delete(keyID)
+	defer s.known.forget(keyID)
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error { return tx.DeleteAccessKey(keyID) }), "access key "+keyID)
 }
 
 // DeleteUser removes a user and its keys.
 func (s *Service) DeleteUser(ctx context.Context, accountID, name string) error {
-	err := s.meta.Update(ctx, func(tx store.Tx) error { return tx.DeleteUser(accountID, name) })
-	s.cache.Range(func(k, v any) bool {
-		if p := v.(cachedKey).principal; p.AccountID == accountID && p.UserName == name {
-			s.cache.Delete(k)
+	var keys []store.AccessKey
+	err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
+		if keys, err = tx.ListAccessKeys(accountID, name); err != nil {
+			return err
 		}
-		return true
+		return tx.DeleteUser(accountID, name)
 	})
+	for _, k := range keys {
+		s.known.forget(k.ID)
+	}
 	return s.notFound(err, "user "+name)
 }
 
@@ -469,14 +479,19 @@ func (s *Service) notFound(err error, what string) error {
 	return err
 }
 
-// LookupKey returns an active access key's secret and owner. Answers are cached for a few seconds.
+// LookupKey returns an active access key's secret and owner. Answers are cached for a few seconds (an
+// unknown id for one). It runs before any signature is checked, so an id that cannot be a key is refused
+// without a query, and what anyone may ask costs bounded memory.
 func (s *Service) LookupKey(ctx context.Context, keyID string) (string, Principal, error) {
+	if !validKeyID(keyID) {
+		return "", Principal{}, ErrUnknownKey
+	}
 	now := s.clock.Now()
-	if v, ok := s.cache.Load(keyID); ok {
-		c := v.(cachedKey)
-		if now.Sub(c.at) < s.ttl && !now.Before(c.at) {
-			return c.secret, c.principal, c.err
-		}
+	if c, ok := s.known.get(keyID, now); ok {
+		return c.secret, c.principal, c.err
+	}
+	if c, ok := s.unknown.get(keyID, now); ok {
+		return c.secret, c.principal, c.err
 	}
 	c := cachedKey{at: now}
 	err := s.meta.View(ctx, func(tx store.Tx) error {
@@ -506,7 +521,11 @@ func (s *Service) LookupKey(ctx context.Context, keyID string) (string, Principa
 	if err != nil {
 		return "", Principal{}, err // not cached: a store failure is no answer
 	}
-	s.cache.Store(keyID, c)
+	if c.err == ErrUnknownKey {
+		s.unknown.put(keyID, c)
+	} else {
+		s.known.put(keyID, c)
+	}
 	return c.secret, c.principal, c.err
 }
 
