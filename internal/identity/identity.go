@@ -61,7 +61,7 @@ type Credentials struct {
 	SecretAccessKey string
 }
 
-// Errors of authentication, matched with errors.Is.
+// Errors, matched with errors.Is. Errors of IAM requests read "<sentinel>: <AWS's message>".
 var (
 	ErrUnknownKey   = errors.New("the security token included in the request is invalid")
 	ErrInactiveKey  = errors.New("the access key is inactive")
@@ -69,16 +69,18 @@ var (
 	ErrExpiredToken = errors.New("authorization token has expired")
 	ErrExists       = errors.New("already exists")
 	ErrNotFound     = errors.New("not found")
-	ErrInvalid      = errors.New("invalid")
+	ErrInvalid      = errors.New("invalid") // a request IAM answers with ValidationError
+	// ErrMalformedPolicy is the ErrInvalid of a policy document that does not parse (IAM's
+	// MalformedPolicyDocument). It is ErrInvalid too, and says "invalid" as ErrInvalid does.
+	ErrMalformedPolicy = fmt.Errorf("%w", ErrInvalid)
+	// ErrLimitExceeded is a request beyond one of IAM's quotas (IAM's LimitExceeded).
+	ErrLimitExceeded = errors.New("limit exceeded")
 )
 
 // AdminUser is the user each account starts with; it may do everything in its account.
 const AdminUser = "admin"
 
-var (
-	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	userRE    = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-)
+var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
 
 // Service manages identities. Key lookups are cached for a few seconds, so verifying a request costs no
 // query, and a deleted or disabled key stops working within that time.
@@ -219,8 +221,8 @@ func (s *Service) CreateAccount(ctx context.Context, accountID string) (*Credent
 
 // CreateUser adds an IAM user to an account.
 func (s *Service) CreateUser(ctx context.Context, accountID, name string) (*store.User, error) {
-	if !userRE.MatchString(name) {
-		return nil, fmt.Errorf("%w: user name %q", ErrInvalid, name)
+	if err := userNameType.check(name); err != nil {
+		return nil, err
 	}
 	u := store.User{AccountID: accountID, Name: name, UserID: randomID("AIDA", 17), CreatedAt: s.clock.Now()}
 	err := s.meta.Update(ctx, func(tx store.Tx) error {
@@ -254,17 +256,39 @@ func (s *Service) CreateAccessKey(ctx context.Context, accountID, user string) (
 	return c, nil
 }
 
-// PutUserPolicy gives a user an inline policy (replacing one of the same name).
+// PutUserPolicy gives a user an inline policy (replacing one of the same name), within IAM's quota on
+// the size of a user's inline policies.
 func (s *Service) PutUserPolicy(ctx context.Context, accountID, user, name, document string) error {
-	if _, err := iam.Parse(document, iam.IdentityPolicy); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	if err := checkPolicy(name, document); err != nil {
+		return err
 	}
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.GetUser(accountID, user); err != nil {
 			return err
 		}
+		policies, err := tx.UserPolicies(accountID, user)
+		if err != nil {
+			return err
+		}
+		if err := checkInlineQuota(userPolicies, user, policies, name, document); err != nil {
+			return err
+		}
 		return tx.PutUserPolicy(accountID, user, name, document)
 	}), "user "+user)
+}
+
+// checkPolicy checks an inline policy's name and document.
+func checkPolicy(name, document string) error {
+	if err := policyNameType.check(name); err != nil {
+		return err
+	}
+	if err := policyDocumentType.check(document); err != nil {
+		return err
+	}
+	if _, err := iam.Parse(document, iam.IdentityPolicy); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedPolicy, err)
+	}
+	return nil
 }
 
 // AttachUserPolicy attaches an AWS managed policy to a user.
@@ -354,8 +378,8 @@ func (s *Service) KeyOwner(ctx context.Context, keyID string) (accountID, user s
 
 // CreateGroup adds an IAM group to an account.
 func (s *Service) CreateGroup(ctx context.Context, accountID, name string) (*store.Group, error) {
-	if !userRE.MatchString(name) {
-		return nil, fmt.Errorf("%w: group name %q", ErrInvalid, name)
+	if err := groupNameType.check(name); err != nil {
+		return nil, err
 	}
 	g := store.Group{AccountID: accountID, Name: name, GroupID: randomID("AGPA", 17), CreatedAt: s.clock.Now()}
 	err := s.meta.Update(ctx, func(tx store.Tx) error {
@@ -383,11 +407,14 @@ func (s *Service) AddUserToGroup(ctx context.Context, accountID, group, user str
 
 // CreateRole adds a role whose trust policy says who may assume it.
 func (s *Service) CreateRole(ctx context.Context, accountID, name, trustPolicy string, maxSession time.Duration) (*store.Role, error) {
-	if !userRE.MatchString(name) {
-		return nil, fmt.Errorf("%w: role name %q", ErrInvalid, name)
+	if err := roleNameType.check(name); err != nil {
+		return nil, err
+	}
+	if err := trustPolicyType.check(trustPolicy); err != nil {
+		return nil, err
 	}
 	if _, err := iam.Parse(trustPolicy, iam.ResourcePolicy); err != nil {
-		return nil, fmt.Errorf("%w: trust policy: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: trust policy: %v", ErrMalformedPolicy, err)
 	}
 	if maxSession == 0 {
 		maxSession = time.Hour
@@ -406,13 +433,24 @@ func (s *Service) CreateRole(ctx context.Context, accountID, name, trustPolicy s
 	return &r, s.notFound(err, "account "+accountID)
 }
 
-// PutOwnerPolicy gives a group or role (kind store.GroupPolicies or store.RolePolicies) an inline policy.
+// PutOwnerPolicy gives a group or role (kind store.GroupPolicies or store.RolePolicies) an inline policy,
+// within IAM's quota on the size of its inline policies.
 func (s *Service) PutOwnerPolicy(ctx context.Context, accountID, kind, owner, name, document string) error {
-	if _, err := iam.Parse(document, iam.IdentityPolicy); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	if kind != store.GroupPolicies && kind != store.RolePolicies {
+		return fmt.Errorf("%w: policies of a %q", ErrInvalid, kind)
+	}
+	if err := checkPolicy(name, document); err != nil {
+		return err
 	}
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
 		if err := ownerExists(tx, accountID, kind, owner); err != nil {
+			return err
+		}
+		policies, err := tx.OwnerPolicies(accountID, kind, owner)
+		if err != nil {
+			return err
+		}
+		if err := checkInlineQuota(kind, owner, policies, name, document); err != nil {
 			return err
 		}
 		return tx.PutOwnerPolicy(accountID, kind, owner, name, document)
