@@ -3,6 +3,7 @@
 package identity
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -75,6 +76,9 @@ var (
 	ErrMalformedPolicy = fmt.Errorf("%w", ErrInvalid)
 	// ErrLimitExceeded is a request beyond one of IAM's quotas (IAM's LimitExceeded).
 	ErrLimitExceeded = errors.New("limit exceeded")
+	// ErrDeleteConflict is a deletion IAM refuses while the entity still has what must go first (IAM's
+	// DeleteConflict).
+	ErrDeleteConflict = errors.New("delete conflict")
 )
 
 // AdminUser is the user each account starts with; it may do everything in its account.
@@ -405,6 +409,19 @@ func (s *Service) AddUserToGroup(ctx context.Context, accountID, group, user str
 	}), "group "+group+" or user "+user)
 }
 
+// RemoveUserFromGroup ends a user's membership of a group.
+func (s *Service) RemoveUserFromGroup(ctx context.Context, accountID, group, user string) error {
+	return s.meta.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetGroup(accountID, group); err != nil {
+			return s.notFound(err, "group "+group)
+		}
+		if _, err := tx.GetUser(accountID, user); err != nil {
+			return s.notFound(err, "user "+user)
+		}
+		return s.notFound(tx.RemoveUserFromGroup(accountID, group, user), "user "+user+" in group "+group)
+	})
+}
+
 // CreateRole adds a role whose trust policy says who may assume it.
 func (s *Service) CreateRole(ctx context.Context, accountID, name, trustPolicy string, maxSession time.Duration) (*store.Role, error) {
 	if err := roleNameType.check(name); err != nil {
@@ -495,19 +512,38 @@ func (s *Service) DeleteAccessKey(ctx context.Context, keyID string) error {
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error { return tx.DeleteAccessKey(keyID) }), "access key "+keyID)
 }
 
-// DeleteUser removes a user and its keys.
+// DeleteUser removes a user. As IAM does, it refuses (ErrDeleteConflict) while the user has access keys,
+// inline policies, attached policies or groups, and names the first of these, in that order.
 func (s *Service) DeleteUser(ctx context.Context, accountID, name string) error {
-	var keys []store.AccessKey
-	err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
-		if keys, err = tx.ListAccessKeys(accountID, name); err != nil {
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetUser(accountID, name); err != nil {
+			return err
+		}
+		if err := userDependents(tx, accountID, name); err != nil {
 			return err
 		}
 		return tx.DeleteUser(accountID, name)
-	})
-	for _, k := range keys {
-		s.known.forget(k.ID)
+	}), "user "+name)
+}
+
+// userDependents returns ErrDeleteConflict, with AWS's message, when a user has what must go before it.
+func userDependents(tx store.Tx, accountID, name string) error {
+	conflict := func(what string) error {
+		return fmt.Errorf("%w: Cannot delete entity, must %s first.", ErrDeleteConflict, what)
 	}
-	return s.notFound(err, "user "+name)
+	if keys, err := tx.ListAccessKeys(accountID, name); err != nil || len(keys) > 0 {
+		return cmp.Or(err, conflict("delete access keys"))
+	}
+	if inline, err := tx.UserPolicies(accountID, name); err != nil || len(inline) > 0 {
+		return cmp.Or(err, conflict("delete policies"))
+	}
+	if attached, err := tx.AttachedUserPolicies(accountID, name); err != nil || len(attached) > 0 {
+		return cmp.Or(err, conflict("detach all policies"))
+	}
+	if groups, err := tx.UserGroups(accountID, name); err != nil || len(groups) > 0 {
+		return cmp.Or(err, conflict("remove users from group"))
+	}
+	return nil
 }
 
 func (s *Service) notFound(err error, what string) error {
