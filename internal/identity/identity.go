@@ -3,6 +3,7 @@
 package identity
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -79,7 +80,7 @@ type Credentials struct {
 	SecretAccessKey string
 }
 
-// Errors of authentication, matched with errors.Is.
+// Errors, matched with errors.Is. Errors of IAM requests read "<sentinel>: <AWS's message>".
 var (
 	ErrUnknownKey   = errors.New("the security token included in the request is invalid")
 	ErrInactiveKey  = errors.New("the access key is inactive")
@@ -87,26 +88,31 @@ var (
 	ErrExpiredToken = errors.New("authorization token has expired")
 	ErrExists       = errors.New("already exists")
 	ErrNotFound     = errors.New("not found")
-	ErrInvalid      = errors.New("invalid")
+	ErrInvalid      = errors.New("invalid") // a request IAM answers with ValidationError
+	// ErrMalformedPolicy is the ErrInvalid of a policy document that does not parse (IAM's
+	// MalformedPolicyDocument). It is ErrInvalid too, and says "invalid" as ErrInvalid does.
+	ErrMalformedPolicy = fmt.Errorf("%w", ErrInvalid)
+	// ErrLimitExceeded is a request beyond one of IAM's quotas (IAM's LimitExceeded).
+	ErrLimitExceeded = errors.New("limit exceeded")
+	// ErrDeleteConflict is a deletion IAM refuses while the entity still has what must go first (IAM's
+	// DeleteConflict).
+	ErrDeleteConflict = errors.New("delete conflict")
 )
 
 // AdminUser is the user each account starts with; it may do everything in its account.
 const AdminUser = "admin"
 
-var (
-	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	userRE    = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-)
+var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
 
 // Service manages identities. Key lookups are cached for a few seconds, so verifying a request costs no
 // query, and a deleted or disabled key stops working within that time.
 type Service struct {
-	meta   store.Store
-	keys   *Keyring
-	clock  clock.Clock
-	region string
-	ttl    time.Duration
-	cache  sync.Map // access key id -> cachedKey
+	meta    store.Store
+	keys    *Keyring
+	clock   clock.Clock
+	region  string
+	known   *keyCache // ids of stored keys, active or not
+	unknown *keyCache // ids that are no key: few, and briefly
 
 	tokens     sync.Map // token -> verifiedToken: a registry request costs no signature check or decoding
 	tokenCount atomic.Int64
@@ -131,7 +137,8 @@ func New(meta store.Store, keys *Keyring, clk clock.Clock, region string) *Servi
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Service{meta: meta, keys: keys, clock: clk, region: region, ttl: 5 * time.Second}
+	return &Service{meta: meta, keys: keys, clock: clk, region: region,
+		known: newKeyCache(maxCachedKeys, keyTTL), unknown: newKeyCache(maxCachedUnknown, unknownKeyTTL)}
 }
 
 // Region is the region this installation serves.
@@ -162,6 +169,9 @@ func ValidAccountID(id string) bool { return accountRE.MatchString(id) }
 func (s *Service) Bootstrap(ctx context.Context, accountID string, given *Credentials) (*Credentials, error) {
 	if !ValidAccountID(accountID) {
 		return nil, fmt.Errorf("%w: account id %q is not 12 digits", ErrInvalid, accountID)
+	}
+	if given != nil && !validKeyID(given.AccessKeyID) { // it could never sign a request
+		return nil, fmt.Errorf("%w: access key id %q is not 16 to 128 upper-case letters and digits", ErrInvalid, given.AccessKeyID)
 	}
 	var out *Credentials
 	err := s.meta.Update(ctx, func(tx store.Tx) error {
@@ -198,6 +208,9 @@ func (s *Service) Bootstrap(ctx context.Context, accountID string, given *Creden
 		out = creds
 		return tx.CreateAccessKey(s.sealedKey(accountID, AdminUser, creds, now))
 	})
+	if out != nil {
+		s.unknown.forget(out.AccessKeyID) // a given id may have been tried before it existed
+	}
 	return out, err
 }
 
@@ -230,8 +243,8 @@ func (s *Service) CreateAccount(ctx context.Context, accountID string) (*Credent
 
 // CreateUser adds an IAM user to an account.
 func (s *Service) CreateUser(ctx context.Context, accountID, name string) (*store.User, error) {
-	if !userRE.MatchString(name) {
-		return nil, fmt.Errorf("%w: user name %q", ErrInvalid, name)
+	if err := userNameType.check(name); err != nil {
+		return nil, err
 	}
 	u := store.User{AccountID: accountID, Name: name, UserID: randomID("AIDA", 17), CreatedAt: s.clock.Now()}
 	err := s.meta.Update(ctx, func(tx store.Tx) error {
@@ -265,17 +278,39 @@ func (s *Service) CreateAccessKey(ctx context.Context, accountID, user string) (
 	return c, nil
 }
 
-// PutUserPolicy gives a user an inline policy (replacing one of the same name).
+// PutUserPolicy gives a user an inline policy (replacing one of the same name), within IAM's quota on
+// the size of a user's inline policies.
 func (s *Service) PutUserPolicy(ctx context.Context, accountID, user, name, document string) error {
-	if _, err := iam.Parse(document, iam.IdentityPolicy); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	if err := checkPolicy(name, document); err != nil {
+		return err
 	}
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.GetUser(accountID, user); err != nil {
 			return err
 		}
+		policies, err := tx.UserPolicies(accountID, user)
+		if err != nil {
+			return err
+		}
+		if err := checkInlineQuota(userPolicies, user, policies, name, document); err != nil {
+			return err
+		}
 		return tx.PutUserPolicy(accountID, user, name, document)
 	}), "user "+user)
+}
+
+// checkPolicy checks an inline policy's name and document.
+func checkPolicy(name, document string) error {
+	if err := policyNameType.check(name); err != nil {
+		return err
+	}
+	if err := policyDocumentType.check(document); err != nil {
+		return err
+	}
+	if _, err := iam.Parse(document, iam.IdentityPolicy); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedPolicy, err)
+	}
+	return nil
 }
 
 // AttachUserPolicy attaches an AWS managed policy to a user.
@@ -365,8 +400,8 @@ func (s *Service) KeyOwner(ctx context.Context, keyID string) (accountID, user s
 
 // CreateGroup adds an IAM group to an account.
 func (s *Service) CreateGroup(ctx context.Context, accountID, name string) (*store.Group, error) {
-	if !userRE.MatchString(name) {
-		return nil, fmt.Errorf("%w: group name %q", ErrInvalid, name)
+	if err := groupNameType.check(name); err != nil {
+		return nil, err
 	}
 	g := store.Group{AccountID: accountID, Name: name, GroupID: randomID("AGPA", 17), CreatedAt: s.clock.Now()}
 	err := s.meta.Update(ctx, func(tx store.Tx) error {
@@ -392,13 +427,29 @@ func (s *Service) AddUserToGroup(ctx context.Context, accountID, group, user str
 	}), "group "+group+" or user "+user)
 }
 
+// RemoveUserFromGroup ends a user's membership of a group.
+func (s *Service) RemoveUserFromGroup(ctx context.Context, accountID, group, user string) error {
+	return s.meta.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetGroup(accountID, group); err != nil {
+			return s.notFound(err, "group "+group)
+		}
+		if _, err := tx.GetUser(accountID, user); err != nil {
+			return s.notFound(err, "user "+user)
+		}
+		return s.notFound(tx.RemoveUserFromGroup(accountID, group, user), "user "+user+" in group "+group)
+	})
+}
+
 // CreateRole adds a role whose trust policy says who may assume it.
 func (s *Service) CreateRole(ctx context.Context, accountID, name, trustPolicy string, maxSession time.Duration) (*store.Role, error) {
-	if !userRE.MatchString(name) {
-		return nil, fmt.Errorf("%w: role name %q", ErrInvalid, name)
+	if err := roleNameType.check(name); err != nil {
+		return nil, err
+	}
+	if err := trustPolicyType.check(trustPolicy); err != nil {
+		return nil, err
 	}
 	if _, err := iam.Parse(trustPolicy, iam.ResourcePolicy); err != nil {
-		return nil, fmt.Errorf("%w: trust policy: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: trust policy: %v", ErrMalformedPolicy, err)
 	}
 	if maxSession == 0 {
 		maxSession = time.Hour
@@ -417,13 +468,24 @@ func (s *Service) CreateRole(ctx context.Context, accountID, name, trustPolicy s
 	return &r, s.notFound(err, "account "+accountID)
 }
 
-// PutOwnerPolicy gives a group or role (kind store.GroupPolicies or store.RolePolicies) an inline policy.
+// PutOwnerPolicy gives a group or role (kind store.GroupPolicies or store.RolePolicies) an inline policy,
+// within IAM's quota on the size of its inline policies.
 func (s *Service) PutOwnerPolicy(ctx context.Context, accountID, kind, owner, name, document string) error {
-	if _, err := iam.Parse(document, iam.IdentityPolicy); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	if kind != store.GroupPolicies && kind != store.RolePolicies {
+		return fmt.Errorf("%w: policies of a %q", ErrInvalid, kind)
+	}
+	if err := checkPolicy(name, document); err != nil {
+		return err
 	}
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
 		if err := ownerExists(tx, accountID, kind, owner); err != nil {
+			return err
+		}
+		policies, err := tx.OwnerPolicies(accountID, kind, owner)
+		if err != nil {
+			return err
+		}
+		if err := checkInlineQuota(kind, owner, policies, name, document); err != nil {
 			return err
 		}
 		return tx.PutOwnerPolicy(accountID, kind, owner, name, document)
@@ -458,26 +520,48 @@ func (s *Service) SetAccessKeyStatus(ctx context.Context, keyID, status string) 
 	if status != "Active" && status != "Inactive" {
 		return fmt.Errorf("%w: status %q", ErrInvalid, status)
 	}
-	defer s.cache.Delete(keyID)
+	defer s.known.forget(keyID)
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetAccessKeyStatus(keyID, status) }), "access key "+keyID)
 }
 
 // DeleteAccessKey removes a key; tokens issued with it stop working.
 func (s *Service) DeleteAccessKey(ctx context.Context, keyID string) error {
-	defer s.cache.Delete(keyID)
+	defer s.known.forget(keyID)
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error { return tx.DeleteAccessKey(keyID) }), "access key "+keyID)
 }
 
-// DeleteUser removes a user and its keys.
+// DeleteUser removes a user. As IAM does, it refuses (ErrDeleteConflict) while the user has access keys,
+// inline policies, attached policies or groups, and names the first of these, in that order.
 func (s *Service) DeleteUser(ctx context.Context, accountID, name string) error {
-	err := s.meta.Update(ctx, func(tx store.Tx) error { return tx.DeleteUser(accountID, name) })
-	s.cache.Range(func(k, v any) bool {
-		if p := v.(cachedKey).principal; p.AccountID == accountID && p.UserName == name {
-			s.cache.Delete(k)
+	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetUser(accountID, name); err != nil {
+			return err
 		}
-		return true
-	})
-	return s.notFound(err, "user "+name)
+		if err := userDependents(tx, accountID, name); err != nil {
+			return err
+		}
+		return tx.DeleteUser(accountID, name)
+	}), "user "+name)
+}
+
+// userDependents returns ErrDeleteConflict, with AWS's message, when a user has what must go before it.
+func userDependents(tx store.Tx, accountID, name string) error {
+	conflict := func(what string) error {
+		return fmt.Errorf("%w: Cannot delete entity, must %s first.", ErrDeleteConflict, what)
+	}
+	if keys, err := tx.ListAccessKeys(accountID, name); err != nil || len(keys) > 0 {
+		return cmp.Or(err, conflict("delete access keys"))
+	}
+	if inline, err := tx.UserPolicies(accountID, name); err != nil || len(inline) > 0 {
+		return cmp.Or(err, conflict("delete policies"))
+	}
+	if attached, err := tx.AttachedUserPolicies(accountID, name); err != nil || len(attached) > 0 {
+		return cmp.Or(err, conflict("detach all policies"))
+	}
+	if groups, err := tx.UserGroups(accountID, name); err != nil || len(groups) > 0 {
+		return cmp.Or(err, conflict("remove users from group"))
+	}
+	return nil
 }
 
 func (s *Service) notFound(err error, what string) error {
@@ -487,14 +571,19 @@ func (s *Service) notFound(err error, what string) error {
 	return err
 }
 
-// LookupKey returns an active access key's secret and owner. Answers are cached for a few seconds.
+// LookupKey returns an active access key's secret and owner. Answers are cached for a few seconds (an
+// unknown id for one). It runs before any signature is checked, so an id that cannot be a key is refused
+// without a query, and what anyone may ask costs bounded memory.
 func (s *Service) LookupKey(ctx context.Context, keyID string) (string, Principal, error) {
+	if !validKeyID(keyID) {
+		return "", Principal{}, ErrUnknownKey
+	}
 	now := s.clock.Now()
-	if v, ok := s.cache.Load(keyID); ok {
-		c := v.(cachedKey)
-		if now.Sub(c.at) < s.ttl && !now.Before(c.at) {
-			return c.secret, c.principal, c.err
-		}
+	if c, ok := s.known.get(keyID, now); ok {
+		return c.secret, c.principal, c.err
+	}
+	if c, ok := s.unknown.get(keyID, now); ok {
+		return c.secret, c.principal, c.err
 	}
 	c := cachedKey{at: now}
 	err := s.meta.View(ctx, func(tx store.Tx) error {
@@ -524,7 +613,11 @@ func (s *Service) LookupKey(ctx context.Context, keyID string) (string, Principa
 	if err != nil {
 		return "", Principal{}, err // not cached: a store failure is no answer
 	}
-	s.cache.Store(keyID, c)
+	if c.err == ErrUnknownKey {
+		s.unknown.put(keyID, c)
+	} else {
+		s.known.put(keyID, c)
+	}
 	return c.secret, c.principal, c.err
 }
 

@@ -168,10 +168,79 @@ func TestUsersAndKeys(t *testing.T) {
 	if _, p, err := s.LookupKey(ctx, c.AccessKeyID); err != nil || p.UserName != "bob" || p.AccountID != "111122223333" {
 		t.Fatalf("bob's key: %+v %v", p, err)
 	}
-	if err := s.DeleteUser(ctx, "111122223333", "bob"); err != nil {
+	if err := s.DeleteUser(ctx, "111122223333", "bob"); !errors.Is(err, identity.ErrDeleteConflict) {
+		t.Fatalf("deleting a user with a key: %v", err)
+	}
+	if err := s.DeleteAccessKey(ctx, c.AccessKeyID); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.LookupKey(ctx, c.AccessKeyID); !errors.Is(err, identity.ErrUnknownKey) {
-		t.Fatalf("key of a deleted user: %v", err)
+		t.Fatalf("a deleted key: %v", err)
+	}
+	if err := s.DeleteUser(ctx, "111122223333", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, "111122223333", "bob"); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("deleting a deleted user: %v", err)
+	}
+}
+
+// TestDeleteUserConflicts: as IAM, DeleteUser refuses a user with access keys, inline policies, attached
+// policies or groups, in that order, with AWS's DeleteConflict messages, and changes nothing meanwhile.
+func TestDeleteUserConflicts(t *testing.T) {
+	s, _, _, _ := setup(t, "us-east-1")
+	const acct = "111122223333"
+	s.Bootstrap(ctx, acct, nil)
+	s.CreateUser(ctx, acct, "bob")
+	key, err := s.CreateAccessKey(ctx, acct, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:ListImages","Resource":"*"}}`
+	const readOnly = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
+	for _, err := range []error{
+		s.PutUserPolicy(ctx, acct, "bob", "list", doc),
+		s.AttachUserPolicy(ctx, acct, "bob", readOnly),
+		func() error { _, err := s.CreateGroup(ctx, acct, "devs"); return err }(),
+		s.AddUserToGroup(ctx, acct, "devs", "bob"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		message string
+		remove  func() error
+	}{
+		{"Cannot delete entity, must delete access keys first.", func() error { return s.DeleteAccessKey(ctx, key.AccessKeyID) }},
+		{"Cannot delete entity, must delete policies first.", func() error { return s.DeleteUserPolicy(ctx, acct, "bob", "list") }},
+		{"Cannot delete entity, must detach all policies first.", func() error { return s.DetachUserPolicy(ctx, acct, "bob", readOnly) }},
+		{"Cannot delete entity, must remove users from group first.", func() error { return s.RemoveUserFromGroup(ctx, acct, "devs", "bob") }},
+	} {
+		err := s.DeleteUser(ctx, acct, "bob")
+		if !errors.Is(err, identity.ErrDeleteConflict) || err.Error() != "delete conflict: "+step.message {
+			t.Fatalf("DeleteUser = %v, want %q", err, step.message)
+		}
+		if _, err := s.GetUser(ctx, acct, "bob"); err != nil {
+			t.Fatalf("a refused DeleteUser deleted the user: %v", err)
+		}
+		if err := step.remove(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RemoveUserFromGroup(ctx, acct, "devs", "bob"); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("removing a user from a group it left: %v", err)
+	}
+	if err := s.RemoveUserFromGroup(ctx, acct, "nope", "bob"); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("removing a user from a missing group: %v", err)
+	}
+	if err := s.DeleteUser(ctx, acct, "bob"); err != nil {
+		t.Fatalf("deleting a user with nothing left: %v", err)
+	}
+	if _, err := s.GetUser(ctx, acct, "bob"); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("after DeleteUser: %v", err)
+	}
+	if err := s.DeleteUser(ctx, acct, "admin"); !errors.Is(err, identity.ErrDeleteConflict) {
+		t.Fatalf("deleting the admin with its key: %v", err)
 	}
 }

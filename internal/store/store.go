@@ -269,6 +269,7 @@ type Tx interface {
 	CreateGroup(g Group) error
 	GetGroup(accountID, name string) (*Group, error)
 	AddUserToGroup(accountID, group, user string) error
+	RemoveUserFromGroup(accountID, group, user string) error // ErrNotFound when the user is no member
 	UserGroups(accountID, user string) ([]string, error)
 	CreateRole(r Role) error
 	GetRole(accountID, name string) (*Role, error)

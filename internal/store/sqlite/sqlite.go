@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"sync"
 	"syscall"
 
@@ -60,6 +61,9 @@ type job struct {
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.
 func Open(path string) (*Store, error) {
+	if err := private(path); err != nil {
+		return nil, err
+	}
 	common := "_busy_timeout=10000&_foreign_keys=on&_journal_mode=WAL&_synchronous=FULL&cache=private"
 	w, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?"+common+"&_txlock=immediate")
 	if err != nil {
@@ -84,6 +88,23 @@ func Open(path string) (*Store, error) {
 		stmts: sqlstore.NewStmtCache(r)}
 	go s.commitLoop()
 	return s, nil
+}
+
+// private creates the database file at path readable by its owner only (mode 0600, like server.key: it
+// holds users, policies and sealed keys), and restricts an existing one and its -wal and -shm files to
+// that mode. SQLite creates the -wal and -shm files with the database file's mode.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sqlite: restrict %s to its owner: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // SQL returns the database, for copying it whole (storage migration).

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -67,5 +68,61 @@ func TestCopyCoversEveryTable(t *testing.T) {
 		if !slices.Contains(sqlstore.Tables, name) {
 			t.Errorf("table %s is not in sqlstore.Tables: storage migration would not copy it", name)
 		}
+	}
+}
+
+// TestFilesArePrivate: the database and its -wal and -shm files are readable by their owner only, also
+// when an older version left them readable by all.
+func TestFilesArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wharf.db")
+	files := []string{path, path + "-wal", path + "-shm"}
+	check := func(when string) {
+		t.Helper()
+		for _, f := range files {
+			fi, err := os.Stat(f)
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if m := fi.Mode().Perm(); m != 0o600 {
+				t.Errorf("%s: %s has mode %v", when, filepath.Base(f), m)
+			}
+		}
+	}
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(t.Context(), func(tx store.Tx) error {
+		return tx.CreateAccount(store.Account{ID: "000000000000"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("new database")
+	s.Close()
+
+	for _, f := range files { // as an older version left them: the -wal and -shm of a crash, say
+		fh, err := os.OpenFile(f, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.Close()
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err = sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check("reopened database")
+	err = s.View(t.Context(), func(tx store.Tx) error {
+		_, err := tx.GetAccount("000000000000")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("after reopening: %v", err)
 	}
 }

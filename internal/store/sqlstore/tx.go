@@ -632,6 +632,10 @@ func (t *txn) AddUserToGroup(accountID, group, user string) error {
 	return err
 }
 
+func (t *txn) RemoveUserFromGroup(accountID, group, user string) error {
+	return t.affected(`DELETE FROM iam_group_members WHERE account_id = ? AND group_name = ? AND user_name = ?`, accountID, group, user)
+}
+
 func (t *txn) UserGroups(accountID, user string) ([]string, error) {
 	return t.strings(`SELECT group_name FROM iam_group_members WHERE account_id = ? AND user_name = ? ORDER BY group_name`, accountID, user)
 }

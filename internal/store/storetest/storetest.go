@@ -616,6 +616,24 @@ func testGroupsAndRoles(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+	update(t, s, func(tx store.Tx) error { return tx.RemoveUserFromGroup("111122223333", "devs", "alice") })
+	for _, group := range []string{"devs", "nope"} {
+		if err := s.Update(ctx, func(tx store.Tx) error { return tx.RemoveUserFromGroup("111122223333", group, "alice") }); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("RemoveUserFromGroup of a non-member (group %s): %v", group, err)
+		}
+	}
+	view(t, s, func(tx store.Tx) error {
+		if g, err := tx.UserGroups("111122223333", "alice"); err != nil || len(g) != 0 {
+			t.Fatalf("UserGroups after RemoveUserFromGroup = %v, %v", g, err)
+		}
+		if _, err := tx.GetGroup("111122223333", "devs"); err != nil {
+			t.Fatalf("the group went with its last member: %v", err)
+		}
+		if _, err := tx.GetUser("111122223333", "alice"); err != nil {
+			t.Fatalf("the user went with its membership: %v", err)
+		}
+		return nil
+	})
 }
 
 func testLifecycle(t *testing.T, s store.Store) {

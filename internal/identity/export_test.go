@@ -1,0 +1,10 @@
+package identity
+
+// Bounds of the key caches, for tests.
+const (
+	MaxCachedKeys    = maxCachedKeys
+	MaxCachedUnknown = maxCachedUnknown
+)
+
+// CachedKeys reports how many key lookups are cached: of stored keys, and of ids that are no key.
+func (s *Service) CachedKeys() (known, unknown int) { return s.known.len(), s.unknown.len() }
