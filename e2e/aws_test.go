@@ -564,6 +564,13 @@ func TestIAMWithAWSCLI(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// IAM refuses to delete a user that still has policies, and tells what to remove first.
+	if out := s.awsFails("DeleteConflict", iamArgs("iam", "delete-user", "--user-name", "ci")...); !strings.Contains(out, "must delete policies first") {
+		t.Fatalf("delete-user with policies: %s", out)
+	}
+	s.aws(iamArgs("iam", "delete-user-policy", "--user-name", "ci", "--policy-name", "push")...)
+	s.awsFails("DeleteConflict", iamArgs("iam", "delete-user", "--user-name", "ci")...)
+	s.aws(iamArgs("iam", "detach-user-policy", "--user-name", "ci", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")...)
 	s.aws(iamArgs("iam", "delete-user", "--user-name", "ci")...)
 	s.awsFails("NoSuchEntity", iamArgs("iam", "get-user", "--user-name", "ci")...)
 }
@@ -693,6 +700,12 @@ func TestAdminGroupsAndRoles(t *testing.T) {
 	if out, err := runEnv(t, deployer, nil, tool(t, "aws"), "ecr", "delete-repository", "--repository-name", "seen"); err != nil {
 		t.Fatalf("the deployer session deletes: %v %s", err, out)
 	}
+	// A user with a key and a group is not deleted until both are gone.
+	if out, err := runEnv(t, s.env, nil, wharfBin, "admin", "delete-user", "--account-id", "000000000000", "--data-dir", s.dir, "erin"); err == nil || !strings.Contains(out, "must delete access keys first") {
+		t.Fatalf("delete-user erin with a key: %v %s", err, out)
+	}
+	s.wharf("admin", "delete-access-key", key.AccessKeyId)
+	s.wharf("admin", "remove-user-from-group", "--account-id", "000000000000", "--group", "readers", "erin")
 	s.wharf("admin", "delete-user", "--account-id", "000000000000", "erin")
 	time.Sleep(6 * time.Second) // key lookups are cached for a few seconds
 	if out, err := runEnv(t, erin, nil, tool(t, "aws"), "ecr", "describe-repositories"); err == nil || !strings.Contains(out, "UnrecognizedClientException") {

@@ -53,11 +53,11 @@ commands:
   admin delete-access-key KEY-ID            delete an access key
   admin attach-user-policy --account-id ID --policy-arn ARN NAME   attach an AWS managed policy
   admin put-user-policy --account-id ID --policy-name P --policy-document FILE|JSON NAME   set an inline policy
-  admin create-group --account-id ID NAME; admin add-user-to-group --account-id ID --group G USER
+  admin create-group --account-id ID NAME; admin add-user-to-group|remove-user-from-group --account-id ID --group G USER
   admin create-role --account-id ID --policy-document TRUST NAME
   admin attach-group-policy|attach-role-policy --account-id ID --policy-arn ARN NAME
   admin put-group-policy|put-role-policy --account-id ID --policy-name P --policy-document FILE|JSON NAME
-  admin delete-user --account-id ID NAME
+  admin delete-user --account-id ID NAME    delete a user that has no keys, policies or groups left
 
 Every flag can also be set as WHARF_<FLAG> in the environment (--data-dir as WHARF_DATA_DIR) or in a JSON
 config file (--config); flags win over the environment, which wins over the file.
@@ -511,7 +511,7 @@ func admin(args []string) error {
 	policyARN := fs.String("policy-arn", "", "managed policy ARN (attach-user-policy, attach-group-policy, attach-role-policy)")
 	policyName := fs.String("policy-name", "", "inline policy name (put-user-policy, put-group-policy, put-role-policy)")
 	policyDoc := fs.String("policy-document", "", "policy JSON, or file://PATH (put-user-policy; create-role: the trust policy)")
-	group := fs.String("group", "", "group name (add-user-to-group)")
+	group := fs.String("group", "", "group name (add-user-to-group, remove-user-from-group)")
 	pos, app, err := c.parseAndOpen(fs, args[1:])
 	if err != nil {
 		return err
@@ -620,6 +620,14 @@ func admin(args []string) error {
 		}
 		return do(app, acct, "iam:AddUserToGroup", iamTarget("iam:AddUserToGroup", acct, "group/"+*group), func(ctx context.Context) error {
 			return app.Identity.AddUserToGroup(ctx, acct, *group, name)
+		})
+	case "remove-user-from-group":
+		name, err := one("remove-user-from-group --account-id ID --group GROUP USER")
+		if err != nil || *group == "" {
+			return errors.New("usage: wharf admin remove-user-from-group --account-id ID --group GROUP USER")
+		}
+		return do(app, acct, "iam:RemoveUserFromGroup", iamTarget("iam:RemoveUserFromGroup", acct, "group/"+*group), func(ctx context.Context) error {
+			return app.Identity.RemoveUserFromGroup(ctx, acct, *group, name)
 		})
 	case "create-role":
 		name, err := one("create-role --account-id ID --policy-document TRUST-POLICY NAME")

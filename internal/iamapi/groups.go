@@ -69,6 +69,12 @@ func init() {
 		}
 		return nil, h.Identity.AddUserToGroup(ctx, c.Caller.AccountID, targetName(c), q.Get("UserName"))
 	})
+	reg("iam", "RemoveUserFromGroup", group, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
+		if err := need(q, "UserName"); err != nil {
+			return nil, err
+		}
+		return nil, h.Identity.RemoveUserFromGroup(ctx, c.Caller.AccountID, targetName(c), q.Get("UserName"))
+	})
 	reg("iam", "PutGroupPolicy", group, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		if err := need(q, "PolicyName", "PolicyDocument"); err != nil {
 			return nil, err

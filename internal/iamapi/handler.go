@@ -226,6 +226,21 @@ func (h *Handler) writeError(w http.ResponseWriter, service, reqID string, err e
 	io.WriteString(w, doc)
 }
 
+// identityErrors map the identity service's errors to IAM's codes, the more specific first (a malformed
+// policy is also invalid).
+var identityErrors = []struct {
+	sentinel error
+	code     string
+	status   int
+}{
+	{identity.ErrNotFound, "NoSuchEntity", http.StatusNotFound},
+	{identity.ErrExists, "EntityAlreadyExists", http.StatusConflict},
+	{identity.ErrLimitExceeded, "LimitExceeded", http.StatusConflict},
+	{identity.ErrDeleteConflict, "DeleteConflict", http.StatusConflict},
+	{identity.ErrMalformedPolicy, "MalformedPolicyDocument", http.StatusBadRequest},
+	{identity.ErrInvalid, "ValidationError", http.StatusBadRequest},
+}
+
 func toAPI(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
@@ -251,16 +266,10 @@ func toAPI(err error) *apiError {
 			return &apiError{"InvalidClientTokenId", de.Message, http.StatusForbidden}
 		}
 	}
-	switch {
-	case errors.Is(err, identity.ErrNotFound):
-		return &apiError{"NoSuchEntity", strings.TrimPrefix(err.Error(), "not found: "), http.StatusNotFound}
-	case errors.Is(err, identity.ErrExists):
-		return &apiError{"EntityAlreadyExists", strings.TrimPrefix(err.Error(), "already exists: "), http.StatusConflict}
-	case errors.Is(err, identity.ErrInvalid):
-		if strings.Contains(err.Error(), "policy") {
-			return &apiError{"MalformedPolicyDocument", strings.TrimPrefix(err.Error(), "invalid: "), http.StatusBadRequest}
+	for _, m := range identityErrors {
+		if errors.Is(err, m.sentinel) {
+			return &apiError{m.code, strings.TrimPrefix(err.Error(), m.sentinel.Error()+": "), m.status}
 		}
-		return &apiError{"ValidationError", strings.TrimPrefix(err.Error(), "invalid: "), http.StatusBadRequest}
 	}
 	return &apiError{"ServiceFailure", "internal error", http.StatusInternalServerError}
 }

@@ -2,6 +2,7 @@ package iamapi
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"sort"
 	"strings"
@@ -118,10 +119,11 @@ func init() {
 		return out, nil
 	})
 	reg("iam", "DeleteUser", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
-		if err := h.Identity.DeleteUser(ctx, c.Caller.AccountID, targetName(c)); err != nil {
+		err := h.Identity.DeleteUser(ctx, c.Caller.AccountID, targetName(c))
+		if errors.Is(err, identity.ErrNotFound) {
 			return nil, noSuchEntity("The user with name " + targetName(c) + " cannot be found.")
 		}
-		return nil, nil
+		return nil, err
 	})
 	reg("iam", "CreateAccessKey", userOrCaller, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		name := targetName(c)
