@@ -37,8 +37,12 @@ type Store interface {
 	Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
 	// ReadUpload reads an upload's bytes from the start.
 	ReadUpload(ctx context.Context, id string) (io.ReadCloser, error)
-	// Commit makes upload id durable as blob d and removes the upload. The caller has verified the digest.
-	Commit(ctx context.Context, id string, d digest.Digest) error
+	// Commit makes the first size bytes of upload id durable as blob d and removes the upload. The caller
+	// recorded those size bytes and verified they hash to d; whatever the upload holds beyond them (a crash
+	// in the middle of an Append can leave bytes there) never becomes part of the blob: Commit drops them,
+	// or refuses with ErrOffset. A blob already stored under d is never replaced: its content is d's, so
+	// the upload is dropped and Commit succeeds.
+	Commit(ctx context.Context, id string, d digest.Digest, size int64) error
 	// Cancel removes an upload. Cancelling a missing upload is not an error.
 	Cancel(ctx context.Context, id string) error
 	// Uploads lists the ids of uploads present in the store, to remove abandoned ones.

@@ -366,7 +366,7 @@ func (s *Service) uploadDigest(ctx context.Context, u *store.Upload, alg digest.
 	}
 	defer rc.Close()
 	v := alg.Digester()
-	if _, err := io.Copy(v.Hash(), rc); err != nil {
+	if _, err := io.Copy(v.Hash(), io.LimitReader(rc, u.Offset)); err != nil { // only the bytes recorded count
 		return "", internal(err)
 	}
 	return v.Digest(), nil
@@ -444,7 +444,7 @@ func (s *Service) commitBlob(ctx context.Context, repo *store.Repository, upload
 		s.blobs.Cancel(ctx, uploadID)
 		return internal(err)
 	}
-	if err := s.blobs.Commit(ctx, uploadID, d); err != nil {
+	if err := s.blobs.Commit(ctx, uploadID, d, size); err != nil {
 		return internal(err)
 	}
 	return internal(s.meta.Update(ctx, func(tx store.Tx) error {

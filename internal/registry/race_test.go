@@ -181,3 +181,83 @@ func TestStorageFull(t *testing.T) {
 		t.Fatalf("blob %q", data)
 	}
 }
+
+// failingReader gives its bytes, then fails: a PATCH whose client went away.
+type failingReader struct{ r io.Reader }
+
+func (f failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errors.New("connection reset by peer")
+	}
+	return n, err
+}
+
+// TestUploadBytesBeyondTheRecordCannotReplaceABlob is the attack on another account's layer: a pusher of
+// account A uploads the known bytes of a layer that account B holds, then leaves extra bytes in the upload
+// (an aborted PATCH, or a crash in the middle of one), then completes the upload with the layer's digest
+// and no body. Before, the whole upload file became the blob, replacing B's bytes under B's digest.
+func TestUploadBytesBeyondTheRecordCannotReplaceABlob(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	const a, b = "111122223333", "444455556666"
+	for _, r := range []struct{ reg, name string }{{a, "dev"}, {b, "prod"}} {
+		if _, err := e.svc.CreateRepository(ctx, registry.Repository{RegistryID: r.reg, Name: r.name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layer := strings.Repeat("base layer bytes ", 4096)
+	d := digest.FromString(layer)
+	if _, err := e.svc.PutBlob(ctx, b, "prod", d, strings.NewReader(layer)); err != nil {
+		t.Fatal(err)
+	}
+	for _, crash := range []bool{false, true} {
+		st, err := e.svc.StartUpload(ctx, a, "dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.WriteUpload(ctx, a, "dev", st.ID, registry.AppendAtEnd, strings.NewReader(layer)); err != nil {
+			t.Fatal(err)
+		}
+		attack := strings.Repeat("ATTACKER", 1<<17) // 1 MiB
+		if crash { // the bytes a kill -9 in the middle of a PATCH leaves in the upload file
+			f, err := os.OpenFile(e.dir+"/uploads/"+st.ID, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString(attack)
+			f.Close()
+		} else {
+			_, err := e.svc.WriteUpload(ctx, a, "dev", st.ID, registry.AppendAtEnd, failingReader{strings.NewReader(attack)})
+			wantKind(t, err, registry.KindBodyUnreadable)
+		}
+		if _, err := e.svc.CompleteUpload(ctx, a, "dev", st.ID, d, registry.AppendAtEnd, nil); err != nil {
+			t.Fatalf("completing the recorded bytes: %v", err)
+		}
+		for _, r := range []struct{ reg, name string }{{b, "prod"}, {a, "dev"}} {
+			info, rc, err := e.svc.OpenBlob(ctx, r.reg, r.name, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(rc)
+			rc.Close()
+			if string(got) != layer || info.Size != int64(len(layer)) {
+				t.Fatalf("crash %v: %s/%s serves %d bytes (size %d) under %s, want the layer's %d", crash, r.reg, r.name, len(got), info.Size, d, len(layer))
+			}
+		}
+	}
+	// The empty blob: a crash leaves bytes in an upload that recorded none.
+	st, err := e.svc.StartUpload(ctx, a, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(e.dir+"/uploads/"+st.ID, []byte(strings.Repeat("x", 1<<20)), 0o644)
+	empty := digest.FromBytes(nil)
+	if _, err := e.svc.CompleteUpload(ctx, a, "dev", st.ID, empty, registry.AppendAtEnd, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, rc, err := e.svc.OpenBlob(ctx, a, "dev", empty); err != nil {
+		t.Fatal(err)
+	} else if got, _ := io.ReadAll(rc); len(got) != 0 {
+		t.Fatalf("the empty blob serves %d bytes", len(got))
+	}
+}

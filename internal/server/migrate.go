@@ -128,7 +128,7 @@ func copyBlob(ctx context.Context, from, to *Stores, d digest.Digest, size int64
 			err = fmt.Errorf("the source holds %d bytes hashing to %s, not %d bytes", n, v.Digest(), size)
 		}
 		if err == nil {
-			err = to.Blobs.Commit(ctx, upload, d)
+			err = to.Blobs.Commit(ctx, upload, d, n)
 		}
 		if err != nil {
 			to.Blobs.Cancel(ctx, upload)

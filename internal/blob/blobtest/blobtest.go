@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -44,7 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store) {
 		if !bytes.Equal(got, data) {
 			t.Fatal("ReadUpload returned other bytes")
 		}
-		if err := s.Commit(ctx, "u1", d); err != nil {
+		if err := s.Commit(ctx, "u1", d, int64(len(data))); err != nil {
 			t.Fatal(err)
 		}
 		if size, err := s.Stat(ctx, d); err != nil || size != int64(len(data)) {
@@ -73,7 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store) {
 		if _, err := s.Append(ctx, "e", 0, bytes.NewReader(nil)); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Commit(ctx, "e", empty); err != nil {
+		if err := s.Commit(ctx, "e", empty, 0); err != nil {
 			t.Fatal(err)
 		}
 		if size, err := s.Stat(ctx, empty); err != nil || size != 0 {
@@ -132,7 +133,7 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store) {
 		small := data[:64]
 		sd := digest.FromBytes(small)
 		s.Append(ctx, "k", 0, bytes.NewReader(small))
-		if err := s.Commit(ctx, "k", sd); err != nil {
+		if err := s.Commit(ctx, "k", sd, int64(len(small))); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Delete(ctx, sd); err != nil {
@@ -152,12 +153,69 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store) {
 		sd := digest.FromBytes(small)
 		for _, id := range []string{"a", "b"} {
 			s.Append(ctx, id, 0, bytes.NewReader(small))
-			if err := s.Commit(ctx, id, sd); err != nil {
+			if err := s.Commit(ctx, id, sd, int64(len(small))); err != nil {
 				t.Fatalf("commit %s: %v", id, err)
 			}
 		}
 		if size, err := s.Stat(ctx, sd); err != nil || size != 64 {
 			t.Fatalf("Stat = %d, %v", size, err)
+		}
+	})
+
+	// What an upload holds beyond the size committed — left there by a crash in the middle of an Append —
+	// never becomes part of the blob: the commit drops it or is refused.
+	t.Run("CommitOnlyTheSizeCommitted", func(t *testing.T) {
+		s := open(t)
+		for _, n := range []int{64, 0} {
+			id := fmt.Sprintf("longer-%d", n)
+			if _, err := s.Append(ctx, id, 0, bytes.NewReader(data[:n+4096])); err != nil {
+				t.Fatal(err)
+			}
+			want := digest.FromBytes(data[:n])
+			err := s.Commit(ctx, id, want, int64(n))
+			if err != nil {
+				if !errors.Is(err, blob.ErrOffset) {
+					t.Fatalf("commit of %d of %d bytes: %v, want success or ErrOffset", n, n+4096, err)
+				}
+				if _, err := s.Stat(ctx, want); !errors.Is(err, blob.ErrNotFound) {
+					t.Fatalf("a refused commit stored the blob: %v", err)
+				}
+				continue
+			}
+			if got := readAll(t, s, want); !bytes.Equal(got, data[:n]) {
+				t.Fatalf("blob of %d bytes holds %d", n, len(got))
+			}
+		}
+		if _, err := s.Append(ctx, "short", 0, bytes.NewReader(data[:10])); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, "short", digest.FromBytes(data[:20]), 20); !errors.Is(err, blob.ErrOffset) {
+			t.Fatalf("commit of more bytes than the upload holds: %v, want ErrOffset", err)
+		}
+	})
+
+	// A blob is never replaced: committing other bytes under a stored digest leaves the stored bytes.
+	t.Run("CommitNeverReplaces", func(t *testing.T) {
+		s := open(t)
+		good := data[:100]
+		gd := digest.FromBytes(good)
+		s.Append(ctx, "good", 0, bytes.NewReader(good))
+		if err := s.Commit(ctx, "good", gd, int64(len(good))); err != nil {
+			t.Fatal(err)
+		}
+		evil := bytes.Repeat([]byte("attacker"), 1000)
+		s.Append(ctx, "evil", 0, bytes.NewReader(evil))
+		if err := s.Commit(ctx, "evil", gd, int64(len(evil))); err != nil {
+			t.Fatalf("commit under a stored digest: %v", err)
+		}
+		if size, err := s.Stat(ctx, gd); err != nil || size != int64(len(good)) {
+			t.Fatalf("Stat = %d, %v", size, err)
+		}
+		if got := readAll(t, s, gd); !bytes.Equal(got, good) {
+			t.Fatal("the stored blob was replaced")
+		}
+		if ids, _ := s.Uploads(ctx); slices.Contains(ids, "evil") {
+			t.Fatal("the dropped upload is still listed")
 		}
 	})
 
@@ -172,6 +230,20 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store) {
 			t.Fatalf("hostile digest: %v", err)
 		}
 	})
+}
+
+func readAll(t *testing.T, s blob.Store, d digest.Digest) []byte {
+	t.Helper()
+	rc, err := s.Open(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 type errReader struct{}

@@ -146,7 +146,7 @@ func (s *Store) ReadUpload(_ context.Context, id string) (io.ReadCloser, error) 
 	return f, err
 }
 
-func (s *Store) Commit(_ context.Context, id string, d digest.Digest) error {
+func (s *Store) Commit(_ context.Context, id string, d digest.Digest, size int64) error {
 	up, err := s.uploadPath(id)
 	if err != nil {
 		return err
@@ -159,21 +159,56 @@ func (s *Store) Commit(_ context.Context, id string, d digest.Digest) error {
 	if err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	err = commitSize(f, id, size)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Close(); err != nil {
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
 	dir := filepath.Dir(bp)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(up, bp); err != nil {
+	// A hard link appears atomically and fails if the blob is there already: a blob is never replaced.
+	err = os.Link(up, bp)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		// A file system without hard links: rename, unless the blob is there.
+		if _, serr := os.Stat(bp); serr == nil {
+			err = fs.ErrExist
+		} else {
+			err = os.Rename(up, bp)
+		}
+	}
+	switch {
+	case errors.Is(err, fs.ErrExist): // the blob is stored already: this upload is not needed
+		return s.Cancel(context.Background(), id)
+	case err != nil:
 		return err
 	}
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	return s.Cancel(context.Background(), id)
+}
+
+// commitSize cuts an upload file to the size committed — bytes a crash left beyond it are not the
+// blob's — and checks it holds that many.
+func commitSize(f *os.File, id string, size int64) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() < size {
+		return fmt.Errorf("%w: upload %s holds %d bytes, committed %d", blob.ErrOffset, id, fi.Size(), size)
+	}
+	if fi.Size() > size {
+		return f.Truncate(size)
+	}
+	return nil
 }
 
 func (s *Store) Cancel(_ context.Context, id string) error {

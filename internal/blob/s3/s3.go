@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -140,6 +141,23 @@ func notFound(err error) bool {
 	var nk *types.NoSuchKey
 	var nf *types.NotFound
 	return errors.As(err, &nk) || errors.As(err, &nf)
+}
+
+// noSpace marks an object store's refusal for want of space as blob.ErrFull: MinIO's XMinioStorageFull,
+// a quota, or HTTP 507.
+func noSpace(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "XMinioStorageFull", "QuotaExceeded", "InsufficientStorage":
+			return errors.Join(blob.ErrFull, err)
+		}
+	}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusInsufficientStorage {
+		return errors.Join(blob.ErrFull, err)
+	}
+	return err
 }
 
 // Open returns a reader of the blob that fetches byte ranges as it is read and seeked.
@@ -305,7 +323,8 @@ func (s *Store) put(ctx context.Context, key string, data []byte) error {
 
 // Append streams r into the upload: whole parts go to the multipart upload as they fill, the rest becomes
 // the new tail. Nothing the upload's state names is changed until the new state is written.
-func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader) (n int64, err error) {
+	defer func() { err = noSpace(err) }()
 	if _, err := s.uploadKey(id, "state"); err != nil {
 		return 0, err
 	}
@@ -477,14 +496,29 @@ func (s *Store) ReadUpload(ctx context.Context, id string) (io.ReadCloser, error
 
 // Commit makes the upload blob d: the upload is sealed and copied to the blob's key (or its tail copied,
 // when it never filled a part). The blob's bytes appear under its key all at once (S3 writes are
-// atomic), and never partially.
-func (s *Store) Commit(ctx context.Context, id string, d digest.Digest) error {
+// atomic), and never partially. An upload whose state says it holds other than size bytes (a crash
+// between its last Append and the caller's record of it) is refused: its bytes are not those verified. A
+// blob already under the key is kept; two commits racing past that check both copy bytes verified to hash
+// to d, so whichever lands last lands the same content.
+func (s *Store) Commit(ctx context.Context, id string, d digest.Digest, size int64) (err error) {
+	defer func() { err = noSpace(err) }()
 	blobKey, err := s.blobKey(d)
 	if err != nil {
 		return err
 	}
 	st, err := s.loadState(ctx, id)
+	if errors.Is(err, blob.ErrUploadUnknown) && size == 0 {
+		st, err = &state{}, nil // the empty blob, with no Append
+	}
 	if err != nil {
+		return err
+	}
+	if st.Size != size {
+		return fmt.Errorf("%w: upload %s holds %d bytes, committed %d", blob.ErrOffset, id, st.Size, size)
+	}
+	if _, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &blobKey}); err == nil {
+		return s.Cancel(ctx, id)
+	} else if !notFound(err) {
 		return err
 	}
 	from, _ := s.uploadKey(id, "sealed")

@@ -88,7 +88,7 @@ func TestMultipartChunks(t *testing.T) {
 				off += n
 			}
 			d := digest.FromBytes(data)
-			if err := first.Commit(ctx, "chunked", d); err != nil {
+			if err := first.Commit(ctx, "chunked", d, int64(len(data))); err != nil {
 				t.Fatal(err)
 			}
 			rc, err := first.Open(ctx, d)
@@ -114,7 +114,7 @@ func TestPresignedURL(t *testing.T) {
 	data := []byte("layer bytes served by S3")
 	d := digest.FromBytes(data)
 	s.Append(ctx, "p", 0, bytes.NewReader(data))
-	if err := s.Commit(ctx, "p", d); err != nil {
+	if err := s.Commit(ctx, "p", d, int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	url, err := s.URL(ctx, d, time.Minute)
@@ -158,7 +158,7 @@ func TestFailedAppendAcrossParts(t *testing.T) {
 		t.Fatalf("append after the failed one: %v", err)
 	}
 	d := digest.FromBytes(data)
-	if err := s.Commit(ctx, "f", d); err != nil {
+	if err := s.Commit(ctx, "f", d, int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	if size, err := s.Stat(ctx, d); err != nil || size != int64(len(data)) {
@@ -183,7 +183,7 @@ func TestConcurrentUploadsAndDeletes(t *testing.T) {
 					errs <- fmt.Errorf("append %s: %w", id, err)
 					return
 				}
-				if err := s.Commit(ctx, id, d); err != nil {
+				if err := s.Commit(ctx, id, d, int64(len(data))); err != nil {
 					errs <- fmt.Errorf("commit %s: %w", id, err)
 					return
 				}
