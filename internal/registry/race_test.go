@@ -219,7 +219,7 @@ func TestUploadBytesBeyondTheRecordCannotReplaceABlob(t *testing.T) {
 			t.Fatal(err)
 		}
 		attack := strings.Repeat("ATTACKER", 1<<17) // 1 MiB
-		if crash { // the bytes a kill -9 in the middle of a PATCH leaves in the upload file
+		if crash {                                  // the bytes a kill -9 in the middle of a PATCH leaves in the upload file
 			f, err := os.OpenFile(e.dir+"/uploads/"+st.ID, os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {
 				t.Fatal(err)
