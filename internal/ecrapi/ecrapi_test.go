@@ -356,7 +356,11 @@ func TestLayerPartRules(t *testing.T) {
 	id := start()
 	a.ok("UploadLayerPart", map[string]any{"repositoryName": "app", "uploadId": id, "partFirstByte": 0, "partLastByte": len(small) - 1, "layerPartBlob": small})
 	a.fails(part(id, len(small), small), 400, "LayerPartTooSmallException")
-	a.fails(part(id, 5, small), 400, "InvalidLayerPartException")
+	r := part(id, 5, small)
+	a.fails(r, 400, "InvalidLayerPartException")
+	if r.body["uploadId"] != id || r.body["repositoryName"] != "app" || r.body["registryId"] != "000000000000" || r.body["lastValidByteReceived"] != float64(len(small)-1) {
+		t.Fatalf("InvalidLayerPartException members: %s", r.raw)
+	}
 	a.fails(part(start(), 0, make([]byte, 10<<20+1)), 400, "InvalidLayerPartException")
 	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": start(), "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "EmptyUploadException")
 	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": id, "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "InvalidLayerException")

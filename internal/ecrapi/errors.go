@@ -15,12 +15,15 @@ type awsError struct {
 	Code    string
 	Message string
 	Status  int
+	// Members are the members an error shape has beyond its message (InvalidLayerPartException's
+	// registryId, repositoryName, uploadId, lastValidByteReceived).
+	Members map[string]any
 }
 
 func (e *awsError) Error() string { return e.Code + ": " + e.Message }
 
 func invalidParameter(msg string) error {
-	return &awsError{"InvalidParameterException", msg, http.StatusBadRequest}
+	return &awsError{Code: "InvalidParameterException", Message: msg, Status: http.StatusBadRequest}
 }
 
 // codes maps domain error kinds to ECR error codes, once. Operations whose model names a more specific
@@ -74,7 +77,7 @@ func toAWS(err error) *awsError {
 	}
 	var se *sigv4.Error
 	if errors.As(err, &se) {
-		return &awsError{se.Code, se.Message, se.Status}
+		return &awsError{Code: se.Code, Message: se.Message, Status: se.Status}
 	}
 	var de *registry.Error
 	if errors.As(err, &de) {
@@ -87,10 +90,15 @@ func toAWS(err error) *awsError {
 				// Not a 500: the SDKs would retry a full disk four times. 507 says it is the storage.
 				status = http.StatusInsufficientStorage
 			}
-			return &awsError{code, msg, status}
+			ae := &awsError{Code: code, Message: msg, Status: status}
+			if code == "InvalidLayerPartException" && de.Fields.UploadID != "" {
+				f := de.Fields
+				ae.Members = map[string]any{"registryId": f.RegistryID, "repositoryName": f.Repository, "uploadId": f.UploadID, "lastValidByteReceived": f.Offset - 1}
+			}
+			return ae
 		}
 	}
-	return &awsError{"ServerException", "internal error", http.StatusInternalServerError}
+	return &awsError{Code: "ServerException", Message: "internal error", Status: http.StatusInternalServerError}
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, err error) {
@@ -98,7 +106,11 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) {
 	if ae.Code == "ServerException" {
 		h.Log.Error("ECR API call failed", "err", err)
 	}
-	body, _ := json.Marshal(map[string]string{"__type": ae.Code, "message": ae.Message})
+	m := map[string]any{"__type": ae.Code, "message": ae.Message}
+	for k, v := range ae.Members {
+		m[k] = v
+	}
+	body, _ := json.Marshal(m)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("x-amzn-ErrorType", ae.Code)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))

@@ -165,7 +165,7 @@ func decode(body []byte, v any) error {
 		}
 	}
 	if err != nil {
-		return &awsError{"SerializationException", "Start of structure or map found where not expected, or malformed JSON: " + err.Error(), http.StatusBadRequest}
+		return &awsError{Code: "SerializationException", Message: "Start of structure or map found where not expected, or malformed JSON: " + err.Error(), Status: http.StatusBadRequest}
 	}
 	return nil
 }
@@ -275,7 +275,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
 	build, ok := ops[name]
 	if !ok {
-		h.writeError(w, &awsError{"UnknownOperationException", "", http.StatusBadRequest})
+		h.writeError(w, &awsError{Code: "UnknownOperationException", Message: "", Status: http.StatusBadRequest})
 		return
 	}
 	limit := h.maxBody(name)
@@ -323,13 +323,13 @@ func bodyError(w http.ResponseWriter, r *http.Request, limit int64, err error) e
 		} else {
 			bodylimit.Refuse(w, r, 4*limit)
 		}
-		return &awsError{"SerializationException", fmt.Sprintf("Request body of %d bytes exceeds the limit of %d bytes for this operation", size, limit), http.StatusRequestEntityTooLarge}
+		return &awsError{Code: "SerializationException", Message: fmt.Sprintf("Request body of %d bytes exceeds the limit of %d bytes for this operation", size, limit), Status: http.StatusRequestEntityTooLarge}
 	case errors.Is(err, bodylimit.ErrBusy):
 		bodylimit.Refuse(w, r, 0)
-		return &awsError{"ThrottlingException", "Rate exceeded", http.StatusBadRequest}
+		return &awsError{Code: "ThrottlingException", Message: "Rate exceeded", Status: http.StatusBadRequest}
 	case errors.Is(err, bodylimit.ErrTimeout):
 		w.Header().Set("Connection", "close")
-		return &awsError{"RequestTimeoutException", "The request body was not received in time", http.StatusRequestTimeout}
+		return &awsError{Code: "RequestTimeoutException", Message: "The request body was not received in time", Status: http.StatusRequestTimeout}
 	}
 	return err
 }

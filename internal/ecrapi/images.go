@@ -173,7 +173,7 @@ func init() {
 				}
 				img, err := h.Service.FindImage(ctx, c.RegistryID, name, r)
 				if errors.Is(err, registry.ErrManifestUnknown) {
-					return nil, &awsError{"ImageNotFoundException", fmt.Sprintf("The image with imageId %s does not exist within the repository with name '%s' in the registry with id '%s'", id, name, c.RegistryID), 400}
+					return nil, &awsError{Code: "ImageNotFoundException", Message: fmt.Sprintf("The image with imageId %s does not exist within the repository with name '%s' in the registry with id '%s'", id, name, c.RegistryID), Status: 400}
 				}
 				if err != nil {
 					return nil, err

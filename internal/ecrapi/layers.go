@@ -64,7 +64,7 @@ func init() {
 		}
 		info, err := h.Service.CompleteLayerUpload(ctx, c.RegistryID, name, in.UploadID, d)
 		if errors.Is(err, registry.ErrDigestInvalid) {
-			return nil, &awsError{"InvalidLayerException", err.Error(), 400}
+			return nil, &awsError{Code: "InvalidLayerException", Message: err.Error(), Status: 400}
 		}
 		if err != nil {
 			return nil, err
@@ -115,7 +115,7 @@ func init() {
 			return nil, invalidParameter("Invalid parameter at 'layerDigest' failed to satisfy constraint: 'invalid digest'")
 		}
 		if _, err := h.Service.StatBlob(ctx, c.RegistryID, name, d); errors.Is(err, registry.ErrBlobUnknown) {
-			return nil, &awsError{"LayersNotFoundException", "The specified layers could not be found, or the specified layer is not valid for this repository.", 400}
+			return nil, &awsError{Code: "LayersNotFoundException", Message: "The specified layers could not be found, or the specified layer is not valid for this repository.", Status: 400}
 		} else if err != nil {
 			return nil, err
 		}

@@ -299,7 +299,7 @@ func init() {
 func (h *Handler) resource(arn string) (string, string, error) {
 	reg, name, ok := parseRepositoryARN(arn)
 	if !ok || !strings.HasPrefix(arn, "arn:aws:ecr:"+h.Region+":") {
-		return "", "", &awsError{"InvalidParameterException", "Invalid parameter at 'resourceArn' failed to satisfy constraint: 'Invalid ARN'", http.StatusBadRequest}
+		return "", "", &awsError{Code: "InvalidParameterException", Message: "Invalid parameter at 'resourceArn' failed to satisfy constraint: 'Invalid ARN'", Status: http.StatusBadRequest}
 	}
 	if err := registry.ValidateRepositoryName(name); err != nil {
 		return "", "", err

@@ -78,10 +78,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.As(err, &de):
 		if m, ok := wireErrors[de.Kind]; ok {
 			we = m
-			we.Message, detail = de.Message, de.Detail
-		}
-		if detail != nil {
-			detail = fmt.Sprint(detail)
+			we.Message, detail = de.Message, errorDetail(we.Code, de.Fields)
 		}
 	case errors.Is(err, context.Canceled):
 		we = wireError{"UNKNOWN", 499, "request canceled"}
@@ -101,6 +98,30 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Set("Retry-After", "1")
 	}
 	writeErrorCode(w, we.Code, we.Message, detail, we.Status)
+}
+
+// errorDetail is the detail the distribution spec's error codes carry: what was not found or not valid.
+func errorDetail(code string, f registry.Fields) any {
+	switch code {
+	case "NAME_UNKNOWN":
+		return map[string]string{"name": f.Repository}
+	case "MANIFEST_UNKNOWN":
+		if f.Tag != "" {
+			return map[string]string{"tag": f.Tag}
+		}
+		return map[string]string{"digest": f.Digest.String()}
+	case "BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID":
+		if f.Digest != "" {
+			return map[string]string{"digest": f.Digest.String()}
+		}
+	case "BLOB_UPLOAD_UNKNOWN":
+		return map[string]string{"uuid": f.UploadID}
+	case "BLOB_UPLOAD_INVALID":
+		if f.UploadID != "" {
+			return map[string]any{"uuid": f.UploadID, "offset": f.Offset}
+		}
+	}
+	return nil
 }
 
 func writeErrorCode(w http.ResponseWriter, code, msg string, detail any, status int) {

@@ -188,6 +188,9 @@ func TestMissingRepository(t *testing.T) {
 	if r.message() != "The repository with name 'team-a/web-app' does not exist in the registry with id '000000000000'" {
 		t.Fatalf("message %q", r.message())
 	}
+	if !strings.Contains(string(r.body), `"detail":{"name":"team-a/web-app"}`) {
+		t.Fatalf("detail: %s", r.body)
+	}
 }
 
 func TestBadInputChangesNothing(t *testing.T) {

@@ -104,7 +104,7 @@ func (s *Service) DeleteBlob(ctx context.Context, registryID, name string, d dig
 }
 
 func blobUnknown(d digest.Digest) error {
-	return &Error{Kind: KindBlobUnknown, Message: fmt.Sprintf("blob %s is not known to this repository", d), Detail: d}
+	return &Error{Kind: KindBlobUnknown, Message: fmt.Sprintf("blob %s is not known to this repository", d), Fields: Fields{Digest: d}}
 }
 
 // MountBlob makes a blob of repository `from` visible in repository name without copying it. With from
@@ -185,7 +185,8 @@ func (s *Service) upload(ctx context.Context, registryID, name, id string) (*sto
 		}
 		u, err = tx.GetUpload(id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && u.RepositoryID != r.ID) {
-			return errf(KindUploadUnknown, "upload %s is not known to repository '%s'", id, name)
+			return &Error{Kind: KindUploadUnknown, Message: fmt.Sprintf("upload %s is not known to repository '%s'", id, name),
+				Fields: Fields{RegistryID: registryID, Repository: name, UploadID: id}}
 		}
 		return err
 	})
@@ -242,7 +243,8 @@ func (s *Service) claimUpload(ctx context.Context, registryID, name, id string) 
 // alg chooses the hash of a still empty upload ("" for the canonical one).
 func (s *Service) appendUpload(ctx context.Context, repo *store.Repository, u *store.Upload, start int64, r io.Reader, alg digest.Algorithm) error {
 	if start != AppendAtEnd && start != u.Offset {
-		return &Error{Kind: KindRangeInvalid, Message: fmt.Sprintf("chunk starts at %d but the upload holds %d bytes", start, u.Offset), Detail: u.Offset}
+		return &Error{Kind: KindRangeInvalid, Message: fmt.Sprintf("chunk starts at %d but the upload holds %d bytes", start, u.Offset),
+			Fields: Fields{RegistryID: repo.RegistryID, Repository: repo.Name, UploadID: u.ID, Offset: u.Offset}}
 	}
 	if u.Offset == 0 && alg != "" && alg.Available() {
 		u.Algorithm = alg
@@ -335,7 +337,7 @@ func (s *Service) CompleteUpload(ctx context.Context, registryID, name, id strin
 	}
 	sum, err := s.uploadDigest(ctx, u, d.Algorithm())
 	if err == nil && sum != d {
-		err = &Error{Kind: KindDigestInvalid, Message: fmt.Sprintf("digest %s does not match the uploaded content (%s)", d, sum), Detail: d}
+		err = &Error{Kind: KindDigestInvalid, Message: fmt.Sprintf("digest %s does not match the uploaded content (%s)", d, sum), Fields: Fields{Digest: d}}
 	}
 	if err != nil {
 		s.dropUpload(ctx, u.ID)
@@ -409,7 +411,7 @@ func (s *Service) PutBlob(ctx context.Context, registryID, name string, d digest
 	n, err := s.blobs.Append(ctx, id, 0, hashingReader{r, v.Hash()})
 	err = clientError(err)
 	if err == nil && v.Digest() != d {
-		err = &Error{Kind: KindDigestInvalid, Message: fmt.Sprintf("digest %s does not match the uploaded content (%s)", d, v.Digest()), Detail: d}
+		err = &Error{Kind: KindDigestInvalid, Message: fmt.Sprintf("digest %s does not match the uploaded content (%s)", d, v.Digest()), Fields: Fields{Digest: d}}
 	}
 	if err != nil {
 		s.blobs.Cancel(ctx, id)

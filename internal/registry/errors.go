@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // Kind classifies domain errors. Each protocol adapter maps a Kind to its own wire code once.
@@ -108,8 +110,19 @@ func (k Kind) String() string {
 type Error struct {
 	Kind    Kind
 	Message string
-	Detail  any   // optional structured detail (for example the missing digest)
+	Fields  Fields
 	Err     error // the underlying failure of an internal or storage error, for logs
+}
+
+// Fields are the facts of an error that protocols answer as values rather than in words: the registry
+// API's error detail, the members of ECR's error shapes. Each adapter's table says which it shows.
+type Fields struct {
+	RegistryID string
+	Repository string
+	Digest     digest.Digest
+	Tag        string
+	UploadID   string
+	Offset     int64 // the bytes an upload holds
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -154,7 +167,9 @@ func KindOf(err error) Kind {
 }
 
 func repoNotFound(registryID, name string) *Error {
-	return errf(KindRepositoryNotFound, "The repository with name '%s' does not exist in the registry with id '%s'", name, registryID)
+	e := errf(KindRepositoryNotFound, "The repository with name '%s' does not exist in the registry with id '%s'", name, registryID)
+	e.Fields = Fields{RegistryID: registryID, Repository: name}
+	return e
 }
 
 // BodyUnreadable is the error of a request body that could not be read: the client went away or sent a

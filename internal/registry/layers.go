@@ -25,17 +25,21 @@ func (s *Service) UploadLayerPart(ctx context.Context, registryID, name, id stri
 		return UploadState{}, err
 	}
 	defer release()
+	part := func(k Kind, format string, args ...any) (UploadState, error) {
+		return UploadState{}, &Error{Kind: k, Message: fmt.Sprintf(format, args...),
+			Fields: Fields{RegistryID: registryID, Repository: name, UploadID: id, Offset: u.Offset}}
+	}
 	switch {
 	case last < first || last-first+1 != int64(len(data)):
-		return UploadState{}, &Error{Kind: KindUploadInvalid, Message: fmt.Sprintf("The layer part covers bytes %d-%d but holds %d bytes", first, last, len(data))}
+		return part(KindUploadInvalid, "The layer part covers bytes %d-%d but holds %d bytes", first, last, len(data))
 	case first != u.Offset:
-		return UploadState{}, &Error{Kind: KindUploadInvalid, Message: fmt.Sprintf("The layer part must start at byte %d, the byte after the last one received (lastValidByteReceived %d)", u.Offset, u.Offset-1)}
+		return part(KindUploadInvalid, "The layer part must start at byte %d, the byte after the last one received (lastValidByteReceived %d)", u.Offset, u.Offset-1)
 	case len(data) > MaxLayerPart:
-		return UploadState{}, &Error{Kind: KindUploadInvalid, Message: fmt.Sprintf("The layer part holds %d bytes; a part holds at most %d", len(data), MaxLayerPart)}
+		return part(KindUploadInvalid, "The layer part holds %d bytes; a part holds at most %d", len(data), MaxLayerPart)
 	case u.Parts > 0 && u.LastPart < MinLayerPart:
-		return UploadState{}, &Error{Kind: KindLayerPartTooSmall, Message: fmt.Sprintf("Layer part size must be at least %d bytes; the previous part held %d", MinLayerPart, u.LastPart)}
+		return part(KindLayerPartTooSmall, "Layer part size must be at least %d bytes; the previous part held %d", MinLayerPart, u.LastPart)
 	case u.Parts >= MaxLayerParts:
-		return UploadState{}, &Error{Kind: KindLimitExceeded, Message: fmt.Sprintf("The upload already has the maximum of %d layer parts", MaxLayerParts)}
+		return part(KindLimitExceeded, "The upload already has the maximum of %d layer parts", MaxLayerParts)
 	}
 	if err := s.appendUpload(ctx, repo, u, first, bytes.NewReader(data), ""); err != nil {
 		return UploadState{}, err

@@ -75,7 +75,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 			d = want.Algorithm().FromBytes(body)
 		}
 		if d != want {
-			return res, &Error{Kind: KindManifestDigestMismatch, Detail: want,
+			return res, &Error{Kind: KindManifestDigestMismatch, Fields: Fields{Digest: want},
 				Message: fmt.Sprintf("The digest of the manifest, %s, does not match the digest provided, %s", d, want)}
 		}
 	}
@@ -173,17 +173,17 @@ func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.
 		case store.RefBlob:
 			b, err := tx.GetLinkedBlob(repo.ID, r.Digest)
 			if errors.Is(err, store.ErrNotFound) {
-				return &Error{Kind: KindManifestBlobUnknown, Message: fmt.Sprintf("blob %s is not in repository '%s'; push it before the manifest", r.Digest, repo.Name), Detail: r.Digest}
+				return &Error{Kind: KindManifestBlobUnknown, Message: fmt.Sprintf("blob %s is not in repository '%s'; push it before the manifest", r.Digest, repo.Name), Fields: Fields{Digest: r.Digest}}
 			} else if err != nil {
 				return err
 			}
 			if b.Size != sizes[r.Digest] {
-				return &Error{Kind: KindManifestInvalid, Detail: r.Digest, Message: fmt.Sprintf(
+				return &Error{Kind: KindManifestInvalid, Fields: Fields{Digest: r.Digest}, Message: fmt.Sprintf(
 					"blob %s holds %d bytes but the manifest gives its size as %d", r.Digest, b.Size, sizes[r.Digest])}
 			}
 		case store.RefManifest:
 			if _, err := tx.StatImage(repo.ID, r.Digest); errors.Is(err, store.ErrNotFound) {
-				return &Error{Kind: KindManifestChildUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'; push it before the index", r.Digest, repo.Name), Detail: r.Digest}
+				return &Error{Kind: KindManifestChildUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'; push it before the index", r.Digest, repo.Name), Fields: Fields{Digest: r.Digest}}
 			} else if err != nil {
 				return err
 			}
@@ -274,7 +274,11 @@ func (s *Service) GetManifest(ctx context.Context, registryID, name, ref string,
 }
 
 func manifestUnknown(name, ref string) error {
-	return &Error{Kind: KindManifestUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'", ref, name), Detail: ref}
+	f := Fields{Repository: name, Tag: ref}
+	if IsDigest(ref) {
+		f = Fields{Repository: name, Digest: digest.Digest(ref)}
+	}
+	return &Error{Kind: KindManifestUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'", ref, name), Fields: f}
 }
 
 // DeleteImage deletes what ref names, as ECR's BatchDeleteImage does: by tag the tag (and the image with
