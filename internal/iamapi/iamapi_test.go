@@ -198,3 +198,29 @@ func (a *api) callSession(s *identity.Session, params url.Values) answer {
 	xml.Unmarshal(data, &e)
 	return answer{res.StatusCode, e.Code, string(data)}
 }
+
+// TestEntityNamesCannotSplitTheTarget: a name with a '/' (or anything else IAM's pattern refuses) is
+// refused before it becomes part of the ARN authorized. Before, UserName=contractors/admin was authorized
+// on user/contractors/admin and acted on admin.
+func TestEntityNamesCannotSplitTheTarget(t *testing.T) {
+	a := newAPI(t)
+	carol := a.user("carol", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["iam:CreateAccessKey","iam:AttachUserPolicy","iam:PutGroupPolicy","iam:PutRolePolicy"],
+		 "Resource":["arn:aws:iam::000000000000:user/contractors/*","arn:aws:iam::000000000000:group/contractors/*","arn:aws:iam::000000000000:role/contractors/*"]}]}`)
+	time.Sleep(1100 * time.Millisecond)
+	for _, tc := range []url.Values{
+		{"Action": {"CreateAccessKey"}, "UserName": {"contractors/admin"}},
+		{"Action": {"CreateAccessKey"}, "UserName": {"contractors/../admin"}},
+		{"Action": {"AttachUserPolicy"}, "UserName": {"contractors/carol"}, "PolicyArn": {"arn:aws:iam::aws:policy/AdministratorAccess"}},
+		{"Action": {"PutGroupPolicy"}, "GroupName": {"contractors/admins"}, "PolicyName": {"p"}, "PolicyDocument": {`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}`}},
+		{"Action": {"PutRolePolicy"}, "RoleName": {"contractors/ops"}, "PolicyName": {"p"}, "PolicyDocument": {`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}`}},
+	} {
+		expect(t, tc.Encode(), a.call(carol, "iam", tc), 400, "ValidationError")
+	}
+	if keys, _ := a.app.Identity.AccessKeys(context.Background(), account, "admin"); len(keys) != 1 {
+		t.Fatalf("admin has %d keys", len(keys))
+	}
+	if _, attached, _ := a.app.Identity.UserPolicies(context.Background(), account, "carol"); len(attached) != 0 {
+		t.Fatalf("carol got %v", attached)
+	}
+}

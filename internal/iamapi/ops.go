@@ -52,10 +52,14 @@ func targetName(c *pipeline.Call) string {
 }
 
 // entity resolves the entity a parameter names (required) in the caller's account: kind "user",
-// "group" or "role".
+// "group" or "role". The name is checked first: the ARN authorized and the entity acted on are one name,
+// with no '/' or other character that could make them two.
 func entity(kind, param string) func(c *pipeline.Call, q url.Values) (string, error) {
 	return func(c *pipeline.Call, q url.Values) (string, error) {
 		if err := need(q, param); err != nil {
+			return "", err
+		}
+		if err := identity.ValidateName(kind, q.Get(param)); err != nil {
 			return "", err
 		}
 		return "arn:aws:iam::" + c.Caller.AccountID + ":" + kind + "/" + q.Get(param), nil

@@ -90,3 +90,17 @@ func checkInlineQuota(kind, owner string, policies map[string]string, name, docu
 	}
 	return nil
 }
+
+// ValidateName checks the name of an IAM entity — kind "user", "group" or "role" — as IAM does, with
+// AWS's ValidationError text: the API checks a name before it becomes part of the ARN it authorizes.
+func ValidateName(kind, name string) error {
+	switch kind {
+	case "user":
+		return userNameType.check(name)
+	case "group":
+		return groupNameType.check(name)
+	case "role":
+		return roleNameType.check(name)
+	}
+	return fmt.Errorf("%w: unknown kind of IAM entity %q", ErrInvalid, kind)
+}
