@@ -368,8 +368,13 @@ func (s *Service) uploadDigest(ctx context.Context, u *store.Upload, alg digest.
 	}
 	defer rc.Close()
 	v := alg.Digester()
-	if _, err := io.Copy(v.Hash(), io.LimitReader(rc, u.Offset)); err != nil { // only the bytes recorded count
+	// Only the recorded bytes: those are what Commit stores. The file may hold more (a crash in a chunk).
+	n, err := io.Copy(v.Hash(), io.LimitReader(rc, u.Offset))
+	if err != nil {
 		return "", internal(err)
+	}
+	if n != u.Offset {
+		return "", errf(KindUploadInvalid, "upload %s is damaged (it holds %d of its %d bytes); start the upload again", u.ID, n, u.Offset)
 	}
 	return v.Digest(), nil
 }
@@ -446,7 +451,9 @@ func (s *Service) commitBlob(ctx context.Context, repo *store.Repository, upload
 		s.blobs.Cancel(ctx, uploadID)
 		return internal(err)
 	}
-	if err := s.blobs.Commit(ctx, uploadID, d, size); err != nil {
+	if err := s.blobs.Commit(ctx, uploadID, d, size); errors.Is(err, blob.ErrOffset) {
+		return errf(KindUploadInvalid, "upload %s is damaged (%v); start the upload again", uploadID, err)
+	} else if err != nil {
 		return internal(err)
 	}
 	return internal(s.meta.Update(ctx, func(tx store.Tx) error {

@@ -114,6 +114,11 @@ feed:
 // against the digest either way.
 func copyBlob(ctx context.Context, from, to *Stores, d digest.Digest, size int64) error {
 	if got, err := to.Blobs.Stat(ctx, d); err != nil || got != size {
+		if err == nil { // damaged, and unused (the destination has no metadata yet); a commit never replaces it
+			if err := to.Blobs.Delete(ctx, d); err != nil {
+				return err
+			}
+		}
 		rc, err := from.Blobs.Open(ctx, d)
 		if err != nil {
 			return err
