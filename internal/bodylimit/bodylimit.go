@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"strings"
@@ -92,7 +91,7 @@ type Reader struct {
 	Budget *Budget
 	// Wait is how long a body waits for budget before it is refused with ErrBusy.
 	Wait time.Duration
-	// MinRate is the slowest a body may arrive, in bytes per second, after a grace of Grace.
+	// MinRate is the slowest a body may arrive, in bytes per second on average, after a grace of Grace.
 	MinRate int64
 	Grace   time.Duration
 }
@@ -112,74 +111,73 @@ func (b *Body) Release() {
 	}
 }
 
-// Read reads r's body, at most limit bytes, hashing it as it arrives. Refusals leave the rest of the body
+// step is how much a body's buffer grows at least, and how much of it a read fills at most.
+const step = 64 << 10
+
+// Read reads r's body, at most limit bytes, hashing it as it arrives. A body holds budget only for the
+// memory it fills — a client that announces a large body and sends nothing holds none — and must keep
+// arriving at MinRate on average after Grace, or it is cut off. Refusals leave the rest of the body
 // unread; Refuse then answers so the client sees the answer.
 func (rd *Reader) Read(w http.ResponseWriter, r *http.Request, limit int64) (*Body, error) {
 	if r.ContentLength > limit {
 		return nil, &TooLargeError{Size: r.ContentLength, Exact: true, Limit: limit}
 	}
-	want := limit
-	if r.ContentLength >= 0 {
-		want = r.ContentLength
-	}
-	if !rd.Budget.acquire(want, rd.Wait) {
-		return nil, ErrBusy
-	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			rd.Budget.release(want)
-		}
-	}
-	rate := max(rd.MinRate, 1)
+	rate := float64(max(rd.MinRate, 1))
+	start := time.Now()
 	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(rd.Grace + time.Duration(want/rate)*time.Second))
 	defer rc.SetReadDeadline(time.Time{})
 
-	buf := make([]byte, 0, min(want, 64<<10)+1)
-	if r.ContentLength >= 0 {
-		buf = make([]byte, 0, want+1)
-	}
+	var held int64 // budget taken: the buffer's capacity once it grew
+	release := func() { rd.Budget.release(held); held = 0 }
+	// Until its first bytes arrive, a body holds no more than any connection does.
+	buf := make([]byte, 0, min(512, limit+1))
 	h := sha256.New()
-	buf, err := readInto(buf, io.LimitReader(r.Body, want+1), h)
-	switch {
-	case isTimeout(err):
-		release()
-		return nil, ErrTimeout
-	case err != nil:
-		release()
-		return nil, err
-	case int64(len(buf)) > want:
-		release()
-		return nil, &TooLargeError{Size: want + 1, Limit: limit}
+	body := io.LimitReader(r.Body, limit+1)
+	for {
+		if cap(buf)-len(buf) < min(step/2, cap(buf)/2) && int64(cap(buf)) <= limit { // grow, paying first
+			c := int64(cap(buf)) + max(step, int64(cap(buf)))
+			if r.ContentLength >= 0 {
+				c = min(c, r.ContentLength+1)
+			}
+			c = min(c, limit+1)
+			if c > held {
+				if !rd.Budget.acquire(c-held, rd.Wait) {
+					release()
+					return nil, ErrBusy
+				}
+				held = c
+			}
+			buf = append(make([]byte, 0, c), buf...)
+		}
+		// The bytes so far, and those of this read, must have arrived at the minimum rate.
+		due := rd.Grace + time.Duration(float64(len(buf)+step)/rate*float64(time.Second))
+		rc.SetReadDeadline(start.Add(due))
+		n, err := body.Read(buf[len(buf):min(cap(buf), len(buf)+step)])
+		h.Write(buf[len(buf) : len(buf)+n])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			release()
+			return nil, &TooLargeError{Size: int64(len(buf)), Limit: limit}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			release()
+			if isTimeout(err) {
+				return nil, ErrTimeout
+			}
+			return nil, err
+		}
 	}
-	body := &Body{Bytes: buf, release: release}
-	h.Sum(body.SHA256[:0])
-	return body, nil
+	out := &Body{Bytes: buf, release: release}
+	h.Sum(out.SHA256[:0])
+	return out, nil
 }
 
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
-}
-
-// readInto appends all of r to buf, writing what it reads to h too.
-func readInto(buf []byte, r io.Reader, h hash.Hash) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		h.Write(buf[len(buf) : len(buf)+n])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
 }
 
 // Refuse prepares the answer to a request whose body is refused unread or read in part: the connection

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,7 +68,7 @@ func TestReadWithinLimits(t *testing.T) {
 // TestBudgetBoundsBodiesInFlight: bodies held at once never exceed the budget; the excess is refused with
 // ErrBusy after waiting, not queued without end.
 func TestBudgetBoundsBodiesInFlight(t *testing.T) {
-	rd := &Reader{Budget: NewBudget(3 << 10), Wait: 50 * time.Millisecond, MinRate: 1 << 20, Grace: time.Second}
+	rd := &Reader{Budget: NewBudget(3 * (1<<10 + 1)), Wait: 50 * time.Millisecond, MinRate: 1 << 20, Grace: time.Second}
 	srv := serve(t, rd, 1<<10, 300*time.Millisecond)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -165,4 +167,25 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += n
 	return n, err
+}
+
+// TestSilentBodiesHoldNoBudget: bodies announced and not sent take no budget: the next body is read.
+// Before, a body's Content-Length was taken from the budget before any of it arrived, so a few idle
+// connections announcing large bodies kept every other request out.
+func TestSilentBodiesHoldNoBudget(t *testing.T) {
+	rd := &Reader{Budget: NewBudget(256 << 10), Wait: 100 * time.Millisecond, MinRate: 1 << 20, Grace: 2 * time.Second}
+	srv := serve(t, rd, 1<<20, 0)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for i := 0; i < 8; i++ {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", host, 1<<20)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if code, body := post(t, srv.URL, bytes.NewReader(make([]byte, 200<<10)), 200<<10); code != 200 || len(body) != 200<<10 {
+		t.Fatalf("a body beside idle ones: %d %.100s", code, body)
+	}
 }
