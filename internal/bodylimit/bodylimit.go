@@ -132,7 +132,11 @@ func (rd *Reader) Read(w http.ResponseWriter, r *http.Request, limit int64) (*Bo
 	// Until its first bytes arrive, a body holds no more than any connection does.
 	buf := make([]byte, 0, min(512, limit+1))
 	h := sha256.New()
-	body := io.LimitReader(r.Body, limit+1)
+	src := r.Body
+	if u, ok := src.(interface{ Unwrap() io.ReadCloser }); ok { // under a wrapper that sets deadlines of its own
+		src = u.Unwrap()
+	}
+	body := io.LimitReader(src, limit+1)
 	for {
 		if cap(buf)-len(buf) < min(step/2, cap(buf)/2) && int64(cap(buf)) <= limit { // grow, paying first
 			c := int64(cap(buf)) + max(step, int64(cap(buf)))

@@ -171,7 +171,7 @@ func decode(body []byte, v any) error {
 }
 
 // checkMembers walks a JSON document and refuses duplicate members and members whose names differ from
-// one of names only in letter case.
+// one of names only in letter case (as Go's decoder folds it).
 func checkMembers(body []byte, names map[string]bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	type object struct{ seen map[string]bool }
@@ -209,7 +209,7 @@ func checkMembers(body []byte, names map[string]bool) error {
 					return fmt.Errorf("member %q is given more than once", t)
 				}
 				top.seen[folded] = true
-				if !names[t] && names[foldedPrefix+folded] {
+				if !names[t] && takenFor(t, names) {
 					return fmt.Errorf("unknown member %q", t)
 				}
 				key = false
@@ -222,11 +222,18 @@ func checkMembers(body []byte, names map[string]bool) error {
 	}
 }
 
-// foldedPrefix marks the lower-cased names in a memberNames set, apart from the names as written.
-const foldedPrefix = "\x00"
+// takenFor tells whether Go's decoder would take member name t for one of names: it matches names as
+// bytes.EqualFold does (Unicode simple folding: "ſ" is "s", "K" is "k").
+func takenFor(t string, names map[string]bool) bool {
+	for n := range names {
+		if strings.EqualFold(n, t) {
+			return true
+		}
+	}
+	return false
+}
 
-// memberNames are the JSON member names of a type and of the types it holds, as written and (under
-// foldedPrefix) lower-cased.
+// memberNames are the JSON member names of a type and of the types it holds.
 func memberNames(t reflect.Type) map[string]bool {
 	if m, ok := memberNameCache.Load(t); ok {
 		return m.(map[string]bool)
@@ -245,7 +252,6 @@ func memberNames(t reflect.Type) map[string]bool {
 			f := t.Field(i)
 			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
 				names[name] = true
-				names[foldedPrefix+strings.ToLower(name)] = true
 			}
 			walk(f.Type, seen)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -298,7 +299,7 @@ func init() {
 // resource checks a repository ARN of this region.
 func (h *Handler) resource(arn string) (string, string, error) {
 	reg, name, ok := parseRepositoryARN(arn)
-	if !ok || !strings.HasPrefix(arn, "arn:aws:ecr:"+h.Region+":") {
+	if !ok || !strings.HasPrefix(arn, "arn:aws:ecr:"+h.Region+":") || !identity.ValidAccountID(reg) {
 		return "", "", &awsError{Code: "InvalidParameterException", Message: "Invalid parameter at 'resourceArn' failed to satisfy constraint: 'Invalid ARN'", Status: http.StatusBadRequest}
 	}
 	if err := registry.ValidateRepositoryName(name); err != nil {

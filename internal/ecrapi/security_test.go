@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -171,4 +172,28 @@ func TestSignedRequestsCannotBeReplayedWithAnotherBody(t *testing.T) {
 		t.Errorf("an unsigned X-Amz-Target: %d %s", code, body)
 	}
 	a.ok("DescribeRepositories", map[string]any{"repositoryNames": []string{"prod"}})
+}
+
+// TestTagKeysDifferingInCase: tag keys that differ only in letter case are refused, on create and on
+// TagResource. Policies read tag keys regardless of case; with both "team" and "TEAM" a condition on
+// aws:RequestTag/team had two values, and which one it saw changed from call to call.
+func TestTagKeysDifferingInCase(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	dave := a.user("dave")
+	if err := a.app.Identity.PutUserPolicy(context.Background(), "000000000000", "dave", "no-prod", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["ecr:CreateRepository","ecr:TagResource"],"Resource":"*"},
+		{"Effect":"Deny","Action":["ecr:CreateRepository","ecr:TagResource"],"Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/team":"prod"}}}]}`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	for i := 0; i < 10; i++ { // the old answer depended on map order: try it more than once
+		r := a.as(dave, "CreateRepository", map[string]any{"repositoryName": fmt.Sprintf("app%d", i), "tags": []map[string]string{{"Key": "team", "Value": "prod"}, {"Key": "TEAM", "Value": "x"}}})
+		if r.status == 200 {
+			t.Fatalf("created with tags team=prod and TEAM=x: %s", r.raw)
+		}
+	}
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app", "tags": []map[string]string{{"Key": "Team", "Value": "dev"}}})
+	arn := "arn:aws:ecr:us-east-1:000000000000:repository/app"
+	a.fails(a.call("TagResource", map[string]any{"resourceArn": arn, "tags": []map[string]string{{"Key": "team", "Value": "prod"}}}), 400, "InvalidTagParameterException")
+	a.ok("TagResource", map[string]any{"resourceArn": arn, "tags": []map[string]string{{"Key": "Team", "Value": "qa"}}}) // the same key: a new value
 }

@@ -5,6 +5,7 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +30,8 @@ type Handler struct {
 	Service  *registry.Service
 	Identity *identity.Service
 	Pipeline *pipeline.Pipeline
+	// Bodies reads manifests under the server's memory budget for bodies held whole.
+	Bodies *bodylimit.Reader
 	// RegistryFor tells which registry (account) a request addresses, from its host.
 	RegistryFor func(r *http.Request) string
 	// Challenge is the WWW-Authenticate value sent with 401 answers.
@@ -304,25 +307,27 @@ const maxDrain = 64 << 20
 
 func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
 	limit := h.Service.Limits().ManifestSize
-	tooLarge := func(size int64, exact bool) error {
+	b, err := h.Bodies.Read(w, r, limit)
+	var tl *bodylimit.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		size, exact := tl.Size, tl.Exact
+		if n := bodylimit.Refuse(w, r, maxDrain); !exact { // no Content-Length: count what is sent, within reason
+			size, exact = size+n, n < maxDrain
+		}
 		at := ""
 		if !exact {
 			at = "more than "
 		}
 		return &registry.Error{Kind: registry.KindSizeInvalid, Message: fmt.Sprintf("manifest of %s%d bytes exceeds the limit of %d bytes", at, size, limit)}
-	}
-	if r.ContentLength > limit {
-		bodylimit.Refuse(w, r, maxDrain)
-		return tooLarge(r.ContentLength, true)
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
+	case errors.Is(err, bodylimit.ErrBusy):
+		bodylimit.Refuse(w, r, 0)
+		return &registry.Error{Kind: registry.KindTooManyRequests, Message: "too many request bodies are being read; try again"}
+	case err != nil:
 		return registry.BodyUnreadable(err)
 	}
-	if int64(len(body)) > limit { // no Content-Length: count what is sent, within reason
-		n := int64(len(body)) + bodylimit.Refuse(w, r, maxDrain)
-		return tooLarge(n, n < int64(len(body))+maxDrain)
-	}
+	defer b.Release()
+	body := b.Bytes
 	res, err := h.Service.PutManifest(ctx, reg, rt.name, rt.ref, r.Header.Get("Content-Type"), body)
 	if err != nil {
 		return err

@@ -380,6 +380,9 @@ func TestAuthentication(t *testing.T) {
 			t.Fatalf("%s: %d %s %v", tc.name, r.status, r.body, r.header)
 		}
 		c.expect(c.do("GET", "/v2/app/tags/list", nil), 401, "UNAUTHORIZED")
+		// Nothing of an unauthenticated request is read: a malformed one is not told so.
+		c.expect(c.do("GET", "/v2/_catalog?n=-1", nil), 401, "UNAUTHORIZED")
+		c.expect(c.do("GET", "/v2/App/tags/list?n=abc", nil), 401, "UNAUTHORIZED")
 	}
 	// Bearer carrying the password, and Bearer carrying ECR's base64 token, both work.
 	_, p, _ := c.app.Identity.LookupKey(context.Background(), admin.AccessKeyID)

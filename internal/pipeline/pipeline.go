@@ -21,6 +21,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/registry"
 )
 
 // Credential is what a request presents to prove who sends it. Identify checks it and tells who it is.
@@ -95,6 +96,9 @@ type Op struct {
 	Run func(ctx context.Context, c *Call) error
 }
 
+// ErrAnonymous refuses a call that presents no credential.
+var ErrAnonymous error = &registry.Error{Kind: registry.KindUnauthorized, Message: "authentication required"}
+
 // Throttler refuses calls over their rate.
 type Throttler interface {
 	Allow(ctx context.Context, c *Call) error
@@ -136,6 +140,9 @@ func (p *Pipeline) Do(ctx context.Context, c *Call, op Op) (err error) {
 		if c.Caller, err = c.Credential.Identify(ctx); err != nil {
 			return err
 		}
+	}
+	if c.Caller.Anonymous() { // no operation is open to anonymous callers: nothing of theirs is even decoded
+		return ErrAnonymous
 	}
 	if c.RegistryID == "" { // a caller addresses its own registry unless it names another
 		c.RegistryID = c.Caller.AccountID

@@ -149,3 +149,14 @@ func TestRequestID(t *testing.T) {
 		t.Fatalf("request ids %s %s", a, b)
 	}
 }
+
+// TestAnonymousCallersGetNothingDecoded: a call with no credential is refused before its input is read.
+func TestAnonymousCallersGetNothingDecoded(t *testing.T) {
+	r := &recorder{}
+	name := "prod"
+	var ran Call
+	err := newPipeline(r).Do(context.Background(), &Call{}, op(r, &name, &ran))
+	if !errors.Is(err, ErrAnonymous) || strings.Join(r.steps, " ") != "audit" {
+		t.Fatalf("err %v, steps %v", err, r.steps)
+	}
+}

@@ -31,6 +31,7 @@ func (e *env) pushExample(t *testing.T, repo string, imgs []lifecycletest.Image,
 			refs = append(refs, strings.ReplaceAll(tag, " ", "-"))
 		}
 		for _, ref := range refs {
+			blobSizes.Store(digest.FromBytes(body), len(body))
 			if _, err := e.svc.PutManifest(ctx, reg, repo, ref, "application/vnd.oci.image.manifest.v1+json", body); err != nil {
 				t.Fatalf("push %s as %s: %v", img.Name, ref, err)
 			}

@@ -116,15 +116,19 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		img.Annotations = string(a)
 	}
 	var refs []store.Ref
-	sizes := map[digest.Digest]int64{} // what the manifest says each blob holds
+	described := map[digest.Digest]ocispec.Descriptor{} // what the manifest says of each blob and child
 	for _, b := range m.Blobs() {
-		if n, ok := sizes[b.Digest]; ok && n != b.Size {
-			return res, errf(KindManifestInvalid, "blob %s is described with sizes %d and %d", b.Digest, n, b.Size)
+		if prev, ok := described[b.Digest]; ok && prev.Size != b.Size {
+			return res, errf(KindManifestInvalid, "blob %s is described with sizes %d and %d", b.Digest, prev.Size, b.Size)
 		}
-		sizes[b.Digest] = b.Size
+		described[b.Digest] = b
 		refs = append(refs, store.Ref{Kind: store.RefBlob, Digest: b.Digest})
 	}
 	for _, c := range m.Manifests {
+		if prev, ok := described[c.Digest]; ok && (prev.Size != c.Size || prev.MediaType != c.MediaType) {
+			return res, errf(KindManifestInvalid, "manifest %s is described twice, differently", c.Digest)
+		}
+		described[c.Digest] = c
 		refs = append(refs, store.Ref{Kind: store.RefManifest, Digest: c.Digest})
 	}
 	res.Digest = d
@@ -140,7 +144,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		existing, err := tx.StatImage(repo.ID, d)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			if err := s.checkNewImage(tx, repo, img, refs, sizes); err != nil {
+			if err := s.checkNewImage(tx, repo, img, refs, described); err != nil {
 				return err
 			}
 		case err != nil:
@@ -158,9 +162,9 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 	return res, internal(err)
 }
 
-// checkNewImage checks an image not yet in the repository and stores it: the blobs it names must be in
-// the repository with the sizes the manifest gives them, its child manifests too.
-func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.Image, refs []store.Ref, sizes map[digest.Digest]int64) error {
+// checkNewImage checks an image not yet in the repository and stores it: the blobs and child manifests
+// it names must be in the repository, as the manifest describes them (size; a child's media type too).
+func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.Image, refs []store.Ref, described map[digest.Digest]ocispec.Descriptor) error {
 	n, err := tx.CountImages(repo.ID)
 	if err != nil {
 		return err
@@ -177,15 +181,20 @@ func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.
 			} else if err != nil {
 				return err
 			}
-			if b.Size != sizes[r.Digest] {
+			if want := described[r.Digest].Size; b.Size != want {
 				return &Error{Kind: KindManifestInvalid, Fields: Fields{Digest: r.Digest}, Message: fmt.Sprintf(
-					"blob %s holds %d bytes but the manifest gives its size as %d", r.Digest, b.Size, sizes[r.Digest])}
+					"blob %s holds %d bytes but the manifest gives its size as %d", r.Digest, b.Size, want)}
 			}
 		case store.RefManifest:
-			if _, err := tx.StatImage(repo.ID, r.Digest); errors.Is(err, store.ErrNotFound) {
+			child, err := tx.GetImage(repo.ID, r.Digest)
+			if errors.Is(err, store.ErrNotFound) {
 				return &Error{Kind: KindManifestChildUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'; push it before the index", r.Digest, repo.Name), Fields: Fields{Digest: r.Digest}}
 			} else if err != nil {
 				return err
+			}
+			if want := described[r.Digest]; int64(len(child.Content)) != want.Size || child.MediaType != want.MediaType {
+				return &Error{Kind: KindManifestInvalid, Fields: Fields{Digest: r.Digest}, Message: fmt.Sprintf(
+					"manifest %s is a %s of %d bytes but the index describes a %s of %d bytes", r.Digest, child.MediaType, len(child.Content), want.MediaType, want.Size)}
 			}
 		}
 	}

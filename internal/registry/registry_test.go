@@ -122,7 +122,7 @@ func (e *env) blob(t *testing.T, repo string, content string) digest.Digest {
 	return d
 }
 
-// blobSizes remembers the size of every blob stored, for the manifests that name them.
+// blobSizes remembers the size of every blob and manifest stored, for the manifests that name them.
 var blobSizes sync.Map // digest.Digest -> int
 
 func sizeOf(d digest.Digest) int {
@@ -144,7 +144,7 @@ func imageManifest(cfg digest.Digest, layers ...digest.Digest) []byte {
 func indexManifest(children ...digest.Digest) []byte {
 	var ms []string
 	for _, c := range children {
-		ms = append(ms, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":10}`, c))
+		ms = append(ms, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d}`, c, sizeOf(c)))
 	}
 	return []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[` + strings.Join(ms, ",") + `]}`)
 }
@@ -154,10 +154,12 @@ func (e *env) push(t *testing.T, repo, ref, seed string) digest.Digest {
 	t.Helper()
 	cfg := e.blob(t, repo, "config "+seed)
 	layer := e.blob(t, repo, "layer "+seed)
-	res, err := e.svc.PutManifest(context.Background(), reg, repo, ref, "application/vnd.oci.image.manifest.v1+json", imageManifest(cfg, layer))
+	body := imageManifest(cfg, layer)
+	res, err := e.svc.PutManifest(context.Background(), reg, repo, ref, "application/vnd.oci.image.manifest.v1+json", body)
 	if err != nil {
 		t.Fatalf("PutManifest %s:%s: %v", repo, ref, err)
 	}
+	blobSizes.Store(res.Digest, len(body))
 	return res.Digest
 }
 
@@ -341,6 +343,19 @@ func TestIndexNeedsChildren(t *testing.T) {
 	e.repo(t, "app", "")
 	_, err := e.svc.PutManifest(ctx, reg, "app", "multi", "", indexManifest(digest.FromString("absent")))
 	wantKind(t, err, registry.KindManifestChildUnknown)
+	// A child must be as the index describes it: its size and its media type.
+	child := e.push(t, "app", "c1", "1")
+	good := indexManifest(child)
+	for _, bad := range [][]byte{
+		bytes.Replace(good, []byte(fmt.Sprintf(`"size":%d`, sizeOf(child))), []byte(`"size":99999`), 1),
+		bytes.Replace(good, []byte(`"mediaType":"application/vnd.oci.image.manifest.v1+json","digest"`), []byte(`"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest"`), 1),
+	} {
+		_, err = e.svc.PutManifest(ctx, reg, "app", "multi", "", bad)
+		wantKind(t, err, registry.KindManifestInvalid)
+	}
+	if _, err := e.svc.PutManifest(ctx, reg, "app", "multi", "", good); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestChunkedUploadSurvivesRestart(t *testing.T) {

@@ -90,11 +90,25 @@ const (
 	maxTagValue     = 256
 )
 
-// validateResourceTags checks tags to add to a repository that has tags `have`.
+// validateResourceTags checks tags to add to a repository that has tags `have`. Keys that differ only in
+// letter case are refused: policies read aws:ResourceTag/… and aws:RequestTag/… keys regardless of case,
+// so two such keys would leave a condition two values to choose from.
 func validateResourceTags(have []store.ResourceTag, add []store.ResourceTag) error {
 	keys := map[string]bool{}
+	folded := map[string]string{}
 	for _, t := range have {
 		keys[t.Key] = true
+		folded[strings.ToLower(t.Key)] = t.Key
+	}
+	given := map[string]bool{}
+	for _, t := range add {
+		if given[strings.ToLower(t.Key)] {
+			return errf(KindInvalidTagParameter, "The tag key '%s' is given more than once (tag keys are compared regardless of case)", t.Key)
+		}
+		given[strings.ToLower(t.Key)] = true
+		if k, ok := folded[strings.ToLower(t.Key)]; ok && k != t.Key {
+			return errf(KindInvalidTagParameter, "The tag key '%s' differs from the repository's tag key '%s' only in letter case", t.Key, k)
+		}
 	}
 	for _, t := range add {
 		switch {

@@ -98,7 +98,7 @@ type Storage struct {
 // OpenStorage opens the metadata and blob stores.
 func OpenStorage(ctx context.Context, s Storage) (*Stores, error) {
 	if (s.Metadata == "" || s.Blobs == "") && s.DataDir != "" {
-		if err := os.MkdirAll(s.DataDir, 0o755); err != nil {
+		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 			return nil, err
 		}
 	}
@@ -197,6 +197,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		Service:     svc,
 		Identity:    ids,
 		Pipeline:    pipe,
+		Bodies:      bodies,
 		RegistryFor: registryFor(account, opts.Region),
 		Challenge:   fmt.Sprintf(`Basic realm="https://%s/",service="ecr.amazonaws.com"`, opts.Hostname),
 		Log:         opts.Log,
@@ -360,7 +361,7 @@ func registryFor(defaultAccount, region string) func(*http.Request) string {
 // WriteAdminCredentials writes an admin key to <data-dir>/admin-credentials in the aws CLI's credentials
 // file format, readable by its owner only.
 func WriteAdminCredentials(dataDir string, c *identity.Credentials) (string, error) {
-	if err := os.MkdirAll(dataDir, 0o755); err != nil { // with shared storage nothing else created it
+	if err := os.MkdirAll(dataDir, 0o700); err != nil { // with shared storage nothing else created it
 		return "", err
 	}
 	path := filepath.Join(dataDir, "admin-credentials")
@@ -448,3 +449,6 @@ func (b idleBody) Read(p []byte) (int, error) {
 	b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	return b.ReadCloser.Read(p)
 }
+
+// Unwrap returns the body beneath, for a reader that keeps deadlines of its own (bodylimit).
+func (b idleBody) Unwrap() io.ReadCloser { return b.ReadCloser }

@@ -63,9 +63,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // body is read; a client that waits for 100 Continue never sends it.
 func TestUnknownKeysGetNoBodyRead(t *testing.T) {
 	_, base := newApp(t, server.Options{})
-	for _, tc := range []struct{ target, service string }{
-		{"AmazonEC2ContainerRegistry_V20150921.UploadLayerPart", "ecr"},
-		{"", "iam"},
+	for _, tc := range []struct{ target, service, key, token string }{
+		{"AmazonEC2ContainerRegistry_V20150921.UploadLayerPart", "ecr", "AKIANOSUCHKEY0000001", ""},
+		{"", "iam", "AKIANOSUCHKEY0000001", ""},
+		// A session key is known by its token: without one, or with a forged one, it does not exist.
+		{"AmazonEC2ContainerRegistry_V20150921.UploadLayerPart", "ecr", "ASIANOSUCHKEY0000001", ""},
+		{"AmazonEC2ContainerRegistry_V20150921.UploadLayerPart", "ecr", "ASIA", "forged.token"},
 	} {
 		body := &countingReader{r: bytes.NewReader(make([]byte, 8<<20))}
 		req, _ := http.NewRequest("POST", base+"/", body)
@@ -77,7 +80,7 @@ func TestUnknownKeysGetNoBodyRead(t *testing.T) {
 		} else {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
-		creds := aws.Credentials{AccessKeyID: "AKIANOSUCHKEY0000001", SecretAccessKey: "x"}
+		creds := aws.Credentials{AccessKeyID: tc.key, SecretAccessKey: "x", SessionToken: tc.token}
 		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", tc.service, "us-east-1", time.Now()); err != nil {
 			t.Fatal(err)
 		}

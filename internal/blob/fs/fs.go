@@ -1,5 +1,7 @@
-// Package fs stores blobs as files: blobs/<algorithm>/<first two hex>/<hex>, uploads/<id>.
-// A blob appears by an atomic rename of a fsynced upload file, so a reader never sees a partial blob.
+// Package fs stores blobs as files: blobs/<algorithm>/<first two hex>/<hex>, uploads/<id>, readable by
+// their owner only (images may be private).
+// A blob appears by an atomic hard link of a fsynced upload file, cut to the bytes committed, so a reader
+// never sees a partial blob, and a stored blob is never replaced.
 package fs
 
 import (
@@ -29,7 +31,7 @@ var _ blob.Store = (*Store)(nil)
 func New(root string) (*Store, error) {
 	s := &Store{blobs: filepath.Join(root, "blobs"), uploads: filepath.Join(root, "uploads")}
 	for _, d := range []string{s.blobs, s.uploads} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
 	}
@@ -99,7 +101,7 @@ func (s *Store) Append(_ context.Context, id string, offset int64, r io.Reader) 
 	if offset == 0 {
 		flags |= os.O_CREATE
 	}
-	f, err := os.OpenFile(p, flags, 0o644)
+	f, err := os.OpenFile(p, flags, 0o600)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, blob.ErrUploadUnknown
 	}
@@ -155,7 +157,7 @@ func (s *Store) Commit(_ context.Context, id string, d digest.Digest, size int64
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(up, os.O_RDWR|os.O_CREATE, 0o644) // an empty blob may have had no append
+	f, err := os.OpenFile(up, os.O_RDWR|os.O_CREATE, 0o600) // an empty blob may have had no append
 	if err != nil {
 		return err
 	}
@@ -170,7 +172,7 @@ func (s *Store) Commit(_ context.Context, id string, d digest.Digest, size int64
 		return err
 	}
 	dir := filepath.Dir(bp)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	// A hard link appears atomically and fails if the blob is there already: a blob is never replaced.
