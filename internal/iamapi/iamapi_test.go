@@ -55,6 +55,17 @@ type answer struct {
 // call sends an IAM (or STS) Query request signed as the AWS CLI signs it.
 func (a *api) call(creds identity.Credentials, service string, params url.Values) answer {
 	a.t.Helper()
+	return a.send(aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}, service, params)
+}
+
+// callSession sends an IAM request signed with a role session's temporary credentials.
+func (a *api) callSession(s *identity.Session, params url.Values) answer {
+	a.t.Helper()
+	return a.send(aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey, SessionToken: s.SessionToken}, "iam", params)
+}
+
+func (a *api) send(creds aws.Credentials, service string, params url.Values) answer {
+	a.t.Helper()
 	if params.Get("Version") == "" {
 		params.Set("Version", "2010-05-08")
 		if service == "sts" {
@@ -65,8 +76,7 @@ func (a *api) call(creds identity.Credentials, service string, params url.Values
 	req, _ := http.NewRequest("POST", a.url+"/", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 	sum := sha256.Sum256(body)
-	ac := aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}
-	if err := v4.NewSigner().SignHTTP(context.Background(), ac, req, hex.EncodeToString(sum[:]), service, "us-east-1", time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), service, "us-east-1", time.Now()); err != nil {
 		a.t.Fatal(err)
 	}
 	res, err := http.DefaultClient.Do(req)
@@ -173,30 +183,6 @@ func TestRoleSessionMustNameTheUser(t *testing.T) {
 	}
 	r := a.callSession(sess, url.Values{"Action": {"CreateAccessKey"}})
 	expect(t, "session without UserName", r, 400, "ValidationError")
-}
-
-func (a *api) callSession(s *identity.Session, params url.Values) answer {
-	a.t.Helper()
-	params.Set("Version", "2010-05-08")
-	body := []byte(params.Encode())
-	req, _ := http.NewRequest("POST", a.url+"/", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	sum := sha256.Sum256(body)
-	ac := aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey, SessionToken: s.SessionToken}
-	if err := v4.NewSigner().SignHTTP(context.Background(), ac, req, hex.EncodeToString(sum[:]), "iam", "us-east-1", time.Now()); err != nil {
-		a.t.Fatal(err)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	var e struct {
-		Code string `xml:"Error>Code"`
-	}
-	xml.Unmarshal(data, &e)
-	return answer{res.StatusCode, e.Code, string(data)}
 }
 
 // TestEntityNamesCannotSplitTheTarget: a name with a '/' (or anything else IAM's pattern refuses) is
