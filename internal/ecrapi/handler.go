@@ -7,19 +7,15 @@
 package ecrapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/bodylimit"
@@ -29,6 +25,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/sigv4"
+	"github.com/wharf-dev/wharf/internal/strictjson"
 )
 
 // TargetPrefix starts every X-Amz-Target of the ECR API.
@@ -148,127 +145,24 @@ func useRegistry(c *pipeline.Call, registryID string) error {
 }
 
 // decode reads a body as one JSON object and nothing else, as a case-sensitive parser that allows no
-// duplicate member would: data after the object, a member given twice, or a member named like one of the
-// input's but in other letter case (which Go's decoder would take for it) is refused. So no reader of the
-// body, in Wharf or in front of it, can see another value than the one decoded here.
+// duplicate member would (strictjson): no reader of the body, in Wharf or in front of it, can see another
+// value than the one decoded here.
 func decode(body []byte, v any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	err := checkMembers(body, memberNames(reflect.TypeOf(v)))
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		if err = dec.Decode(v); err == nil {
-			if _, extra := dec.Token(); extra != io.EOF {
-				err = errors.New("unexpected data after the JSON object")
-			}
-		}
-	}
-	if err != nil {
+	if err := strictjson.Decode(body, v); err != nil {
 		return &awsError{Code: "SerializationException", Message: "Start of structure or map found where not expected, or malformed JSON: " + err.Error(), Status: http.StatusBadRequest}
 	}
 	return nil
 }
 
-// checkMembers walks a JSON document and refuses duplicate members and members whose names differ from
-// one of names only in letter case (as Go's decoder folds it).
-func checkMembers(body []byte, names map[string]bool) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	type object struct{ seen map[string]bool }
-	var stack []*object // open objects, and nil for open arrays
-	key := true         // the next string token of an object is a member name
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var top *object
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				stack = append(stack, &object{seen: map[string]bool{}})
-				key = true
-				continue
-			case '[':
-				stack = append(stack, nil)
-				continue
-			default:
-				stack = stack[:len(stack)-1]
-			}
-		case string:
-			if top != nil && key {
-				folded := strings.ToLower(t)
-				if top.seen[folded] {
-					return fmt.Errorf("member %q is given more than once", t)
-				}
-				top.seen[folded] = true
-				if !names[t] && takenFor(t, names) {
-					return fmt.Errorf("unknown member %q", t)
-				}
-				key = false
-				continue
-			}
-		}
-		if len(stack) > 0 && stack[len(stack)-1] != nil {
-			key = true // a value ended: a member name comes next
-		}
-	}
-}
-
-// takenFor tells whether Go's decoder would take member name t for one of names: it matches names as
-// bytes.EqualFold does (Unicode simple folding: "ſ" is "s", "K" is "k").
-func takenFor(t string, names map[string]bool) bool {
-	for n := range names {
-		if strings.EqualFold(n, t) {
-			return true
-		}
-	}
-	return false
-}
-
-// memberNames are the JSON member names of a type and of the types it holds.
-func memberNames(t reflect.Type) map[string]bool {
-	if m, ok := memberNameCache.Load(t); ok {
-		return m.(map[string]bool)
-	}
-	names := map[string]bool{}
-	var walk func(t reflect.Type, seen map[reflect.Type]bool)
-	walk = func(t reflect.Type, seen map[reflect.Type]bool) {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
-			t = t.Elem()
-		}
-		if t.Kind() != reflect.Struct || seen[t] {
-			return
-		}
-		seen[t] = true
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
-				names[name] = true
-			}
-			walk(f.Type, seen)
-		}
-	}
-	walk(t, map[reflect.Type]bool{})
-	memberNameCache.Store(t, names)
-	return names
-}
-
-var memberNameCache sync.Map // reflect.Type -> map[string]bool
+// MaxPartBody is the largest body of UploadLayerPart: a part of up to 10 MiB in base64, and its names.
+const MaxPartBody = (registry.MaxLayerPart+2)/3*4 + 64<<10
 
 // maxBody is the largest body an operation takes: most carry names and a policy at most; PutImage a
 // manifest, escaped in JSON; UploadLayerPart a part of up to 10 MiB in base64.
 func (h *Handler) maxBody(name string) int64 {
 	switch name {
 	case "UploadLayerPart":
-		return (registry.MaxLayerPart+2)/3*4 + 64<<10
+		return MaxPartBody
 	case "PutImage":
 		return 2*h.Service.Limits().ManifestSize + 64<<10
 	}
@@ -290,7 +184,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, err)
 		return
 	}
-	body, err := h.Bodies.Read(w, r, limit)
+	body, err := h.Bodies.Read(w, r, limit, sigv4.KeyID(r))
 	if err != nil {
 		h.writeError(w, bodyError(w, r, limit, err))
 		return

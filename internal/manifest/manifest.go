@@ -5,13 +5,14 @@ package manifest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-dev/wharf/internal/strictjson"
 )
 
 // Media types of the manifests Wharf accepts.
@@ -91,13 +92,11 @@ func Parse(contentType string, body []byte) (*Manifest, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, invalid("manifest is not a JSON object")
 	}
+	// Strictly: the bytes are stored as sent and read by every client, so what Wharf checks must be what
+	// any parser reads — no member twice, none in other letter case, nothing after the object.
 	var w wire
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&w); err != nil {
+	if err := strictjson.Decode(body, &w); err != nil {
 		return nil, invalid("malformed JSON: %v", err)
-	}
-	if dec.More() {
-		return nil, invalid("trailing data after the JSON object")
 	}
 	if w.SchemaVersion == nil {
 		return nil, invalid("schemaVersion is missing")

@@ -109,3 +109,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseRejectsAmbiguousManifests: the bytes are stored as sent and read by every client; a manifest
+// a case-sensitive or first-wins parser reads otherwise than Wharf is refused. Before, an index with
+// "manifests" and "Manifests" was checked on one list and served with the other.
+func TestParseRejectsAmbiguousManifests(t *testing.T) {
+	child := `{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"` + cfgDigest + `","size":99999}`
+	layer := `{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + layerDigest + `","size":1}`
+	config := `"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + cfgDigest + `","size":2}`
+	for _, body := range []string{
+		`{"schemaVersion":2,"mediaType":"` + OCIIndex + `","manifests":[` + child + `],"Manifests":[]}`,
+		`{"schemaVersion":2,"mediaType":"` + OCIIndex + `","manifests":[` + child + `],"manifests":[]}`,
+		`{"schemaVersion":2,"mediaType":"` + OCIIndex + `","manifests":[` + child + `],"manifeſts":[]}`,
+		`{"schemaVersion":2,"mediaType":"` + OCIManifest + `",` + config + `,"layers":[` + layer + `],"Layers":[]}`,
+		`{"schemaVersion":2,"mediaType":"` + OCIManifest + `",` + config + `,"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + layerDigest + `","size":1,"Size":5}]}`,
+		`{"schemaVersion":2,"mediaType":"` + OCIManifest + `",` + config + `,"layers":[],"annotations":{"a":"1","a":"2"}}`,
+	} {
+		if _, err := Parse("", []byte(body)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", body, err)
+		}
+	}
+}
