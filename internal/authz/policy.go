@@ -195,6 +195,9 @@ func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, 
 	if len(t.TagKeys) > 0 {
 		req.Context["aws:tagkeys"] = t.TagKeys
 	}
+	for k, v := range t.Conditions {
+		req.Context[strings.ToLower(k)] = v
+	}
 	var resourcePolicies []*iam.Policy
 	if strings.EqualFold(action, "sts:AssumeRole") { // the role's trust policy is its resource policy
 		trust, err := a.trustPolicy(ctx, resourceAccount, resource[strings.LastIndex(resource, "/")+1:])

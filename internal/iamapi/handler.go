@@ -115,7 +115,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, service, reqID, err)
 		return
 	}
-	body, err := h.Bodies.Read(w, r, maxBody)
+	body, err := h.Bodies.Read(w, r, maxBody, sigv4.KeyID(r))
 	if err != nil {
 		h.writeError(w, service, reqID, bodyError(w, r, err))
 		return
@@ -150,7 +150,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					return nil, err
 				}
 			}
-			return []pipeline.Target{{Action: o.action, Resource: resource}}, nil
+			t := pipeline.Target{Action: o.action, Resource: resource}
+			if arn := q.Get("PolicyArn"); arn != "" { // the managed policy a call attaches or detaches
+				t.Conditions = map[string][]string{"iam:PolicyARN": {arn}}
+			}
+			return []pipeline.Target{t}, nil
 		},
 		Run: func(ctx context.Context, c *pipeline.Call) (err error) {
 			out, err = o.run(h, ctx, c, q)

@@ -210,3 +210,17 @@ func TestEntityNamesCannotSplitTheTarget(t *testing.T) {
 		t.Fatalf("carol got %v", attached)
 	}
 }
+
+// TestPolicyARNCondition: a Deny on attaching one managed policy (iam:PolicyARN) holds. Before, the key
+// was never given, so such a Deny never matched and a user could make himself an administrator.
+func TestPolicyARNCondition(t *testing.T) {
+	a := newAPI(t)
+	pat := a.user("pat", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["iam:AttachUserPolicy","iam:ListUsers"],"Resource":"*"},
+		{"Effect":"Deny","Action":"iam:AttachUserPolicy","Resource":"*","Condition":{"ArnEquals":{"iam:PolicyARN":"arn:aws:iam::aws:policy/AdministratorAccess"}}}]}`)
+	time.Sleep(1100 * time.Millisecond)
+	expect(t, "attach AdministratorAccess", a.call(pat, "iam", url.Values{"Action": {"AttachUserPolicy"}, "UserName": {"pat"},
+		"PolicyArn": {"arn:aws:iam::aws:policy/AdministratorAccess"}}), 403, "AccessDenied")
+	expect(t, "attach ReadOnly", a.call(pat, "iam", url.Values{"Action": {"AttachUserPolicy"}, "UserName": {"pat"},
+		"PolicyArn": {"arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"}}), 200, "")
+}

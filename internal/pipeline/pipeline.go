@@ -49,6 +49,8 @@ type Target struct {
 	// the keys it names: the aws:RequestTag/… and aws:TagKeys condition keys.
 	RequestTags map[string]string
 	TagKeys     []string
+	// Conditions are other condition keys the call gives values to (iam:PolicyARN, say).
+	Conditions map[string][]string
 }
 
 // Repository is the target of an action on one repository (name "" for all of a registry's).
