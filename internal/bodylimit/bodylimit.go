@@ -44,24 +44,27 @@ func (e *TooLargeError) Error() string {
 
 func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
 
-// Budget is the bytes all bodies being read may hold at once. The zero value is unusable; use NewBudget.
+// Budget is the bytes all bodies being read may hold at once, and the share of them one sender (one
+// access key) may hold. The zero value is unusable; use NewBudget.
 type Budget struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	free  int64
-	total int64
+	mu      sync.Mutex
+	cond    *sync.Cond
+	free    int64
+	total   int64
+	share   int64            // the most one sender holds
+	senders map[string]int64 // what each sender holds
 }
 
-// NewBudget returns a budget of n bytes.
+// NewBudget returns a budget of n bytes, of which one sender may hold half.
 func NewBudget(n int64) *Budget {
-	b := &Budget{free: n, total: n}
+	b := &Budget{free: n, total: n, share: n / 2, senders: map[string]int64{}}
 	b.cond = sync.NewCond(&b.mu)
 	return b
 }
 
-// acquire takes n bytes, waiting at most wait for them to be free.
-func (b *Budget) acquire(n int64, wait time.Duration) bool {
-	if n > b.total {
+// acquire takes n bytes for sender, waiting at most wait for them to be free.
+func (b *Budget) acquire(sender string, n int64, wait time.Duration) bool {
+	if n > b.share {
 		return false
 	}
 	deadline := time.Now().Add(wait)
@@ -69,19 +72,23 @@ func (b *Budget) acquire(n int64, wait time.Duration) bool {
 	defer timer.Stop()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for b.free < n {
+	for b.free < n || b.senders[sender]+n > b.share {
 		if !time.Now().Before(deadline) {
 			return false
 		}
 		b.cond.Wait()
 	}
 	b.free -= n
+	b.senders[sender] += n
 	return true
 }
 
-func (b *Budget) release(n int64) {
+func (b *Budget) release(sender string, n int64) {
 	b.mu.Lock()
 	b.free += n
+	if b.senders[sender] -= n; b.senders[sender] <= 0 {
+		delete(b.senders, sender)
+	}
 	b.cond.Broadcast()
 	b.mu.Unlock()
 }
@@ -91,9 +98,11 @@ type Reader struct {
 	Budget *Budget
 	// Wait is how long a body waits for budget before it is refused with ErrBusy.
 	Wait time.Duration
-	// MinRate is the slowest a body may arrive, in bytes per second on average, after a grace of Grace.
+	// MinRate is the slowest a body may arrive, in bytes per second on average, after a grace of Grace;
+	// and no read may wait longer than Idle for the next bytes.
 	MinRate int64
 	Grace   time.Duration
+	Idle    time.Duration
 }
 
 // Body is a body read whole, with the SHA-256 of its bytes.
@@ -114,11 +123,12 @@ func (b *Body) Release() {
 // step is how much a body's buffer grows at least, and how much of it a read fills at most.
 const step = 64 << 10
 
-// Read reads r's body, at most limit bytes, hashing it as it arrives. A body holds budget only for the
-// memory it fills — a client that announces a large body and sends nothing holds none — and must keep
-// arriving at MinRate on average after Grace, or it is cut off. Refusals leave the rest of the body
-// unread; Refuse then answers so the client sees the answer.
-func (rd *Reader) Read(w http.ResponseWriter, r *http.Request, limit int64) (*Body, error) {
+// Read reads r's body, at most limit bytes, hashing it as it arrives; sender names who sends it (the
+// access key it claims) for its share of the budget. A body holds budget only for the memory it fills —
+// a client that announces a large body and sends nothing holds none — and must keep arriving: at MinRate
+// on average after Grace, with no pause longer than Idle, or it is cut off. Refusals leave the rest of the
+// body unread; Refuse then answers so the client sees the answer.
+func (rd *Reader) Read(w http.ResponseWriter, r *http.Request, limit int64, sender string) (*Body, error) {
 	if r.ContentLength > limit {
 		return nil, &TooLargeError{Size: r.ContentLength, Exact: true, Limit: limit}
 	}
@@ -128,7 +138,7 @@ func (rd *Reader) Read(w http.ResponseWriter, r *http.Request, limit int64) (*Bo
 	defer rc.SetReadDeadline(time.Time{})
 
 	var held int64 // budget taken: the buffer's capacity once it grew
-	release := func() { rd.Budget.release(held); held = 0 }
+	release := func() { rd.Budget.release(sender, held); held = 0 }
 	// Until its first bytes arrive, a body holds no more than any connection does.
 	buf := make([]byte, 0, min(512, limit+1))
 	h := sha256.New()
@@ -145,7 +155,7 @@ func (rd *Reader) Read(w http.ResponseWriter, r *http.Request, limit int64) (*Bo
 			}
 			c = min(c, limit+1)
 			if c > held {
-				if !rd.Budget.acquire(c-held, rd.Wait) {
+				if !rd.Budget.acquire(sender, c-held, rd.Wait) {
 					release()
 					return nil, ErrBusy
 				}
@@ -154,8 +164,11 @@ func (rd *Reader) Read(w http.ResponseWriter, r *http.Request, limit int64) (*Bo
 			buf = append(make([]byte, 0, c), buf...)
 		}
 		// The bytes so far, and those of this read, must have arrived at the minimum rate.
-		due := rd.Grace + time.Duration(float64(len(buf)+step)/rate*float64(time.Second))
-		rc.SetReadDeadline(start.Add(due))
+		due := start.Add(rd.Grace + time.Duration(float64(len(buf)+step)/rate*float64(time.Second)))
+		if idle := time.Now().Add(rd.Idle); rd.Idle > 0 && idle.Before(due) {
+			due = idle
+		}
+		rc.SetReadDeadline(due)
 		n, err := body.Read(buf[len(buf):min(cap(buf), len(buf)+step)])
 		h.Write(buf[len(buf) : len(buf)+n])
 		buf = buf[:len(buf)+n]

@@ -18,7 +18,7 @@ import (
 // serve answers every request with what Read made of its body.
 func serve(t *testing.T, rd *Reader, limit int64, hold time.Duration) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := rd.Read(w, r, limit)
+		b, err := rd.Read(w, r, limit, r.Header.Get("X-Sender"))
 		if err != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			io.WriteString(w, err.Error())
@@ -35,9 +35,12 @@ func serve(t *testing.T, rd *Reader, limit int64, hold time.Duration) *httptest.
 	return srv
 }
 
-func post(t *testing.T, url string, body io.Reader, size int64) (int, string) {
+func post(t *testing.T, url string, body io.Reader, size int64, sender ...string) (int, string) {
 	req, _ := http.NewRequest("POST", url, body)
 	req.ContentLength = size
+	if len(sender) > 0 {
+		req.Header.Set("X-Sender", sender[0])
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err.Error()
@@ -77,7 +80,7 @@ func TestBudgetBoundsBodiesInFlight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			code, body := post(t, srv.URL, bytes.NewReader(make([]byte, 1<<10)), 1<<10)
+			code, body := post(t, srv.URL, bytes.NewReader(make([]byte, 1<<10)), 1<<10, fmt.Sprint(i))
 			if code == 400 && !strings.Contains(body, ErrBusy.Error()) {
 				t.Errorf("refused for another reason: %s", body)
 			}
@@ -118,7 +121,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	var took time.Duration
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		_, got = rd.Read(w, r, 1000)
+		_, got = rd.Read(w, r, 1000, "")
 		took = time.Since(start)
 		w.WriteHeader(http.StatusBadRequest)
 	}))
@@ -173,7 +176,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // Before, a body's Content-Length was taken from the budget before any of it arrived, so a few idle
 // connections announcing large bodies kept every other request out.
 func TestSilentBodiesHoldNoBudget(t *testing.T) {
-	rd := &Reader{Budget: NewBudget(256 << 10), Wait: 100 * time.Millisecond, MinRate: 1 << 20, Grace: 2 * time.Second}
+	rd := &Reader{Budget: NewBudget(512 << 10), Wait: 100 * time.Millisecond, MinRate: 1 << 20, Grace: 2 * time.Second}
 	srv := serve(t, rd, 1<<20, 0)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	for i := 0; i < 8; i++ {
@@ -187,5 +190,71 @@ func TestSilentBodiesHoldNoBudget(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if code, body := post(t, srv.URL, bytes.NewReader(make([]byte, 200<<10)), 200<<10); code != 200 || len(body) != 200<<10 {
 		t.Fatalf("a body beside idle ones: %d %.100s", code, body)
+	}
+}
+
+// TestOneSenderHoldsHalfTheBudget: bodies claimed by one access key hold at most half the budget: a
+// holder of one key id cannot keep everyone else's bodies out.
+func TestOneSenderHoldsHalfTheBudget(t *testing.T) {
+	rd := &Reader{Budget: NewBudget(4 * (1<<10 + 1)), Wait: 50 * time.Millisecond, MinRate: 1 << 20, Grace: time.Second}
+	srv := serve(t, rd, 1<<10, 300*time.Millisecond)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	read := map[string]int{}
+	for i := 0; i < 6; i++ {
+		sender := "mallory"
+		if i == 5 {
+			sender = "alice"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i == 5 {
+				time.Sleep(20 * time.Millisecond) // after mallory's bodies
+			}
+			if code, _ := post(t, srv.URL, bytes.NewReader(make([]byte, 1<<10)), 1<<10, sender); code == 200 {
+				mu.Lock()
+				read[sender]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if read["mallory"] != 2 || read["alice"] != 1 {
+		t.Fatalf("bodies read: %v, want mallory's 2 (half the budget) and alice's", read)
+	}
+}
+
+// TestBurstThenSilenceIsCutOff: a body may not buy idle time with a burst: a pause longer than Idle ends
+// it.
+func TestBurstThenSilenceIsCutOff(t *testing.T) {
+	rd := &Reader{Budget: NewBudget(16 << 20), Wait: time.Second, MinRate: 64 << 10, Grace: 20 * time.Second, Idle: 300 * time.Millisecond}
+	type outcome struct {
+		err  error
+		took time.Duration
+	}
+	done := make(chan outcome, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		_, err := rd.Read(w, r, 4<<20, "")
+		done <- outcome{err, time.Since(start)}
+		w.WriteHeader(http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", host, 4<<20)
+	conn.Write(make([]byte, 2<<20)) // half at once, then nothing
+	select {
+	case o := <-done:
+		if !errors.Is(o.err, ErrTimeout) || o.took > 2*time.Second {
+			t.Fatalf("got %v after %v, want ErrTimeout soon after the burst", o.err, o.took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the silent body is still being read")
 	}
 }

@@ -225,7 +225,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		case http.MethodGet, http.MethodHead:
 			return h.getManifest(ctx, w, r, reg, rt)
 		case http.MethodPut:
-			return h.putManifest(ctx, w, r, reg, rt)
+			return h.putManifest(ctx, w, r, call, rt)
 		case http.MethodDelete:
 			return h.deleteManifest(ctx, w, reg, rt)
 		}
@@ -305,9 +305,9 @@ func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *htt
 // maxDrain is how much of a refused body is read and dropped, so the client sees the answer.
 const maxDrain = 64 << 20
 
-func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
-	limit := h.Service.Limits().ManifestSize
-	b, err := h.Bodies.Read(w, r, limit)
+func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, call *pipeline.Call, rt route) error {
+	reg, limit := call.RegistryID, h.Service.Limits().ManifestSize
+	b, err := h.Bodies.Read(w, r, limit, call.Caller.ARN())
 	var tl *bodylimit.TooLargeError
 	switch {
 	case errors.As(err, &tl):

@@ -230,3 +230,17 @@ func TestClientGoingAwayIsNotAnError(t *testing.T) {
 		t.Fatalf("logs:\n%s", out)
 	}
 }
+
+// TestBodyMemoryHoldsTheLargestBody: a body budget whose half cannot hold a layer part is refused at
+// start, not discovered as endless throttling.
+func TestBodyMemoryHoldsTheLargestBody(t *testing.T) {
+	dir := t.TempDir()
+	st, err := server.OpenStores(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Meta.Close()
+	if _, err := server.New(server.Options{DataDir: dir, MaxBodyMemory: 16 << 20}, st); err == nil || !strings.Contains(err.Error(), "--max-body-memory") {
+		t.Fatalf("16 MiB accepted: %v", err)
+	}
+}

@@ -43,3 +43,13 @@ func (s Identifier) Precheck(ctx context.Context, r *http.Request) error {
 
 // ErrorCode is the error's wire code: the outcome of the call in metrics.
 func (e *Error) ErrorCode() string { return e.Code }
+
+// KeyID is the access key id a request's Authorization header claims, "" when there is none: who a body
+// is read for, before the signature over it can be checked.
+func KeyID(r *http.Request) string {
+	a, err := parseAuth(r.Header.Get("Authorization"))
+	if err != nil {
+		return ""
+	}
+	return a.keyID
+}
