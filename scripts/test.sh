@@ -119,7 +119,7 @@ step "the core's tests again, with the metadata in PostgreSQL"
 WHARF_CORE_ON_POSTGRES=1 go test -count=1 -timeout 10m ./internal/registry
 
 step "the request paths again, under the race detector"
-go test -race -count=1 ./internal/oci ./internal/pipeline ./internal/bodylimit ./internal/ecrapi ./internal/iamapi ./internal/server
+go test -race -count=1 ./internal/oci ./internal/pipeline ./internal/bodylimit ./internal/strictjson ./internal/ecrapi ./internal/iamapi ./internal/server
 
 step "fuzzing the parsers"
 # Bounded by executions, not by time: a time limit can end on a worker still busy with an input, which Go
@@ -129,6 +129,7 @@ go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./interna
 go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "$((100000 * scale))x" ./internal/oci
 go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "$((20000 * scale))x" ./internal/ecrapi
 go test -run '^$' -fuzz '^FuzzOneDecode$' -fuzztime "$((50000 * scale))x" ./internal/ecrapi
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$((100000 * scale))x" ./internal/strictjson
 go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "$((200000 * scale))x" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$((100000 * scale))x" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/iam
