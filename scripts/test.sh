@@ -127,6 +127,7 @@ step "fuzzing the parsers"
 scale=${FUZZSCALE:-1}
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/manifest
 go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "$((100000 * scale))x" ./internal/oci
+go test -run '^$' -fuzz '^FuzzNames$' -fuzztime "$((100000 * scale))x" ./internal/registry
 go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "$((20000 * scale))x" ./internal/ecrapi
 go test -run '^$' -fuzz '^FuzzOneDecode$' -fuzztime "$((50000 * scale))x" ./internal/ecrapi
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$((100000 * scale))x" ./internal/strictjson

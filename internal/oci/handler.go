@@ -169,13 +169,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // decode reads the query and checks the route's names.
 func (in *request) decode(rawQuery string) error {
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return &registry.Error{Kind: registry.KindInvalidParameter, Message: "malformed query: " + err.Error()}
+	if rawQuery != "" {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return &registry.Error{Kind: registry.KindInvalidParameter, Message: "malformed query: " + err.Error()}
+		}
+		in.query = q
 	}
-	in.query = q
 	in.n = -1
-	if s := q.Get("n"); s != "" && (in.kind == "tags" || in.kind == "catalog") {
+	if s := in.query.Get("n"); s != "" && (in.kind == "tags" || in.kind == "catalog") {
+		var err error
 		if in.n, err = strconv.Atoi(s); err != nil || in.n < 0 {
 			return &wireError{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "n must be a non-negative integer"}
 		}

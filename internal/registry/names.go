@@ -1,18 +1,44 @@
 package registry
 
-import (
-	"regexp"
-
-	"github.com/opencontainers/go-digest"
-)
+import "github.com/opencontainers/go-digest"
 
 // Repository names follow ECR: 2 to 256 characters, lowercase components separated by slashes.
 const repoNamePattern = `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`
 
-var (
-	repoNameRE = regexp.MustCompile(`^` + repoNamePattern + `$`)
-	tagRE      = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-)
+// validRepoName matches repoNamePattern: components of lowercase letters and digits, separated within by
+// one of . _ - and between by /. (By hand: every registry request checks a name; see the test that holds
+// it to the pattern.)
+func validRepoName(s string) bool {
+	alnum := false // the byte before was a letter or digit
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z' || '0' <= c && c <= '9':
+			alnum = true
+		case c == '.' || c == '_' || c == '-' || c == '/':
+			if !alnum {
+				return false
+			}
+			alnum = false
+		default:
+			return false
+		}
+	}
+	return alnum
+}
+
+// validTag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
+func validTag(s string) bool {
+	if len(s) == 0 || len(s) > 128 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateRepositoryName checks a repository name against ECR's rules.
 func ValidateRepositoryName(name string) error {
@@ -21,7 +47,7 @@ func ValidateRepositoryName(name string) error {
 		return errf(KindNameInvalid, "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must have length greater than or equal to 2'")
 	case len(name) > 256:
 		return errf(KindNameInvalid, "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must have length less than or equal to 256'")
-	case !repoNameRE.MatchString(name):
+	case !validRepoName(name):
 		return errf(KindNameInvalid, "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '%s''", repoNamePattern)
 	}
 	return nil
@@ -29,7 +55,7 @@ func ValidateRepositoryName(name string) error {
 
 // ValidateTag checks an image tag (OCI: up to 128 characters of [a-zA-Z0-9_.-], not starting with . or -).
 func ValidateTag(tag string) error {
-	if !tagRE.MatchString(tag) {
+	if !validTag(tag) {
 		return errf(KindTagInvalid, "invalid tag %q: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}", tag)
 	}
 	return nil

@@ -249,7 +249,9 @@ func New(opts Options, st *Stores) (*App, error) {
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.Path; p == "/v2" || strings.HasPrefix(p, "/v2/") {
 			// Registry bodies (layers) stream for as long as they are large, but may not stall.
-			r.Body = idleBody{r.Body, http.NewResponseController(w), bodyIdle}
+			if r.Body != http.NoBody {
+				r.Body = idleBody{r.Body, http.NewResponseController(w), bodyIdle}
+			}
 			ociHandler.ServeHTTP(w, r)
 			return
 		}

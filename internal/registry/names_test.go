@@ -1,0 +1,23 @@
+package registry
+
+import (
+	"regexp"
+	"testing"
+)
+
+// FuzzNames holds the hand-written name and tag checks to the patterns they implement.
+func FuzzNames(f *testing.F) {
+	repoRE := regexp.MustCompile(`^` + repoNamePattern + `$`)
+	tagRE := regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+	for _, s := range []string{"a", "ab", "a/b", "a//b", "a-b", "a--b", "-a", "a-", "a/b-c.d_e/f", "A", "_x", ".x", "x.", "v1.0", "é", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if validRepoName(s) != repoRE.MatchString(s) {
+			t.Fatalf("repository name %q: %v, the pattern says %v", s, validRepoName(s), repoRE.MatchString(s))
+		}
+		if validTag(s) != tagRE.MatchString(s) {
+			t.Fatalf("tag %q: %v, the pattern says %v", s, validTag(s), tagRE.MatchString(s))
+		}
+	})
+}
