@@ -101,7 +101,6 @@ var (
 // AdminUser is the user each account starts with; it may do everything in its account.
 const AdminUser = "admin"
 
-
 // Service manages identities. Key lookups are cached for a few seconds, so verifying a request costs no
 // query, and a deleted or disabled key stops working within that time.
 type Service struct {
