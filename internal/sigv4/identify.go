@@ -1,11 +1,8 @@
 package sigv4
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -42,21 +39,6 @@ func (s Identifier) MustSign(headers ...string) Identifier {
 	v.MustSign = append(append([]string(nil), v.MustSign...), headers...)
 	s.Verifier = &v
 	return s
-}
-
-// Identify reads the body, hashing it as it reads, and identifies the request's sender by its signature
-// over that hash. It leaves the body readable again.
-func (s Identifier) Identify(r *http.Request) (identity.Principal, error) {
-	h := sha256.New()
-	var body []byte
-	if r.Body != nil {
-		var err error
-		if body, err = io.ReadAll(io.TeeReader(r.Body, h)); err != nil {
-			return identity.Principal{}, err
-		}
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return s.identify(r.Context(), r, h.Sum(nil))
 }
 
 // identify verifies the request's signature over the SHA-256 of its body and returns the principal of the

@@ -1,9 +1,9 @@
 package sigv4
 
 import (
-	"bytes"
 	"context"
-	"io"
+	"crypto/sha256"
+	"net/http"
 	"path/filepath"
 	"testing"
 
@@ -44,24 +44,25 @@ func TestIdentifyReplay(t *testing.T) {
 	}
 	s := NewIdentifier(ids, "us-east-1", clk, "iam", "sts")
 
+	// The credential the handlers build: the request and the hash of the body they read.
+	identify := func(r *http.Request, body []byte) (identity.Principal, error) {
+		return Signed{Identifier: s, Request: r, BodySHA256: sha256.Sum256(body)}.Identify(context.Background())
+	}
 	body := []byte(listUsers.Body)
 	r := listUsers.request(body)
-	p, err := s.Identify(r)
+	p, err := identify(r, body)
 	if err != nil || p.AccountID != "000000000000" {
 		t.Fatalf("Identify(ListUsers) = %+v, %v", p, err)
-	}
-	if again, _ := io.ReadAll(r.Body); !bytes.Equal(again, body) {
-		t.Errorf("body after Identify = %q, want %q", again, body)
 	}
 
 	forged := []byte("Action=CreateAccessKey&UserName=admin&Version=2010-05-08")
 	r = listUsers.request(forged)
 	r.Header.Set("X-Amz-Content-Sha256", hexSHA256(body))
-	if p, err := s.Identify(r); code(err) != "InvalidSignatureException" {
+	if p, err := identify(r, forged); code(err) != "InvalidSignatureException" {
 		t.Fatalf("replayed as CreateAccessKey: Identify = %+v, %v; want InvalidSignatureException", p, err)
 	}
 	r = listUsers.request(forged)
-	if p, err := s.Identify(r); code(err) != "InvalidSignatureException" {
+	if p, err := identify(r, forged); code(err) != "InvalidSignatureException" {
 		t.Fatalf("replayed as CreateAccessKey without the header: Identify = %+v, %v; want InvalidSignatureException", p, err)
 	}
 }
