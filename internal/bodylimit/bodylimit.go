@@ -35,11 +35,15 @@ type TooLargeError struct {
 }
 
 func (e *TooLargeError) Error() string {
-	at := ""
-	if !e.Exact {
-		at = "at least "
+	return fmt.Sprintf("request body of %s exceeds the limit of %d bytes", e.Bytes(), e.Limit)
+}
+
+// Bytes is the body's size in words: "N bytes", or "at least N bytes".
+func (e *TooLargeError) Bytes() string {
+	if e.Exact {
+		return fmt.Sprintf("%d bytes", e.Size)
 	}
-	return fmt.Sprintf("request body of %s%d bytes exceeds the limit of %d bytes", at, e.Size, e.Limit)
+	return fmt.Sprintf("at least %d bytes", e.Size)
 }
 
 func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
@@ -195,6 +199,25 @@ func (rd *Reader) Read(w http.ResponseWriter, r *http.Request, limit int64, send
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
+}
+
+// Refused prepares the answer to a Read that failed with err: a body too large is read on and dropped, up
+// to drain more bytes, and its TooLargeError then counts them; a refused body closes the connection after
+// the answer. Callers map err to their protocol's error afterwards.
+func Refused(w http.ResponseWriter, r *http.Request, err error, drain int64) {
+	var tl *TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		n := Refuse(w, r, drain)
+		if !tl.Exact { // no Content-Length: count what is sent, within reason
+			tl.Size += n
+			tl.Exact = n < drain
+		}
+	case errors.Is(err, ErrBusy):
+		Refuse(w, r, 0)
+	case errors.Is(err, ErrTimeout):
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // Refuse prepares the answer to a request whose body is refused unread or read in part: the connection

@@ -214,21 +214,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // bodyError answers a body that could not be read: too large (413, with its size), too many bodies in
 // flight (throttled: the SDKs retry), or too slow.
 func bodyError(w http.ResponseWriter, r *http.Request, limit int64, err error) error {
+	bodylimit.Refused(w, r, err, 4*limit)
 	var tl *bodylimit.TooLargeError
 	switch {
 	case errors.As(err, &tl):
-		size := tl.Size
-		if !tl.Exact {
-			size += bodylimit.Refuse(w, r, 4*limit)
-		} else {
-			bodylimit.Refuse(w, r, 4*limit)
-		}
-		return &awsError{Code: "SerializationException", Message: fmt.Sprintf("Request body of %d bytes exceeds the limit of %d bytes for this operation", size, limit), Status: http.StatusRequestEntityTooLarge}
+		return &awsError{Code: "SerializationException", Message: fmt.Sprintf("Request body of %s exceeds the limit of %d bytes for this operation", tl.Bytes(), limit), Status: http.StatusRequestEntityTooLarge}
 	case errors.Is(err, bodylimit.ErrBusy):
-		bodylimit.Refuse(w, r, 0)
 		return &awsError{Code: "ThrottlingException", Message: "Rate exceeded", Status: http.StatusBadRequest}
 	case errors.Is(err, bodylimit.ErrTimeout):
-		w.Header().Set("Connection", "close")
 		return &awsError{Code: "RequestTimeoutException", Message: "The request body was not received in time", Status: http.StatusRequestTimeout}
 	}
 	return err

@@ -189,19 +189,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // bodyError answers a body that could not be read: too large, too many bodies in flight, or too slow.
 func bodyError(w http.ResponseWriter, r *http.Request, err error) error {
+	bodylimit.Refused(w, r, err, 4*maxBody)
 	var tl *bodylimit.TooLargeError
 	switch {
 	case errors.As(err, &tl):
-		size := tl.Size
-		if n := bodylimit.Refuse(w, r, 4*maxBody); !tl.Exact {
-			size += n
-		}
-		return &apiError{"ValidationError", fmt.Sprintf("Request body of %d bytes exceeds the limit of %d bytes", size, maxBody), http.StatusRequestEntityTooLarge}
+		return &apiError{"ValidationError", fmt.Sprintf("Request body of %s exceeds the limit of %d bytes", tl.Bytes(), maxBody), http.StatusRequestEntityTooLarge}
 	case errors.Is(err, bodylimit.ErrBusy):
-		bodylimit.Refuse(w, r, 0)
 		return &apiError{"Throttling", "Rate exceeded", http.StatusBadRequest}
 	case errors.Is(err, bodylimit.ErrTimeout):
-		w.Header().Set("Connection", "close")
 		return &apiError{"RequestTimeout", "The request body was not received in time", http.StatusRequestTimeout}
 	}
 	return err

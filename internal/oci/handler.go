@@ -311,20 +311,12 @@ const maxDrain = 64 << 20
 func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, call *pipeline.Call, rt route) error {
 	reg, limit := call.RegistryID, h.Service.Limits().ManifestSize
 	b, err := h.Bodies.Read(w, r, limit, call.Caller.ARN())
+	bodylimit.Refused(w, r, err, maxDrain)
 	var tl *bodylimit.TooLargeError
 	switch {
 	case errors.As(err, &tl):
-		size, exact := tl.Size, tl.Exact
-		if n := bodylimit.Refuse(w, r, maxDrain); !exact { // no Content-Length: count what is sent, within reason
-			size, exact = size+n, n < maxDrain
-		}
-		at := ""
-		if !exact {
-			at = "more than "
-		}
-		return &registry.Error{Kind: registry.KindSizeInvalid, Message: fmt.Sprintf("manifest of %s%d bytes exceeds the limit of %d bytes", at, size, limit)}
+		return &registry.Error{Kind: registry.KindSizeInvalid, Message: fmt.Sprintf("manifest of %s exceeds the limit of %d bytes", tl.Bytes(), limit)}
 	case errors.Is(err, bodylimit.ErrBusy):
-		bodylimit.Refuse(w, r, 0)
 		return &registry.Error{Kind: registry.KindTooManyRequests, Message: "too many request bodies are being read; try again"}
 	case err != nil:
 		return registry.BodyUnreadable(err)
