@@ -191,7 +191,7 @@ func New(opts Options, st *Stores) (*App, error) {
 	// Bodies of the AWS APIs are read whole before their signature can be checked: at most this much
 	// memory is held by them at once (one access key at most half of it), and each must arrive at a
 	// reasonable pace. Half must hold the largest body: a layer part, or a manifest in PutImage.
-	if need := 2 * (max(ecrapi.MaxPartBody, 2*opts.Registry.Limits.ManifestSize+64<<10) + 1); opts.maxBodyMemory() < need {
+	if need := 2 * (max(ecrapi.MaxPartBody, 2*svc.Limits().ManifestSize+64<<10) + 1); opts.maxBodyMemory() < need {
 		return nil, fmt.Errorf("--max-body-memory %d is under %d bytes, twice the largest request body", opts.maxBodyMemory(), need)
 	}
 	bodies := &bodylimit.Reader{Budget: bodylimit.NewBudget(opts.maxBodyMemory()), Wait: 2 * time.Second,
