@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 CRANE_VERSION=v0.22.1
 ORAS_VERSION=v1.3.6
 VERSITYGW_VERSION=v1.8.0
+ECR_LOGIN_VERSION=v0.12.0
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 TOOLS="$PWD/.tools/bin"
 mkdir -p "$TOOLS"
@@ -25,6 +26,7 @@ install_go_tool() { # name package version
 install_go_tool crane github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
 install_go_tool oras oras.land/oras/cmd/oras "$ORAS_VERSION"
 install_go_tool versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"
+install_go_tool docker-credential-ecr-login github.com/awslabs/amazon-ecr-credential-helper/ecr-login/cli/docker-credential-ecr-login "$ECR_LOGIN_VERSION"
 
 if [ ! -x "$TOOLS/oci-conformance.test" ] || [ ! -f "$TOOLS/.conformance-$CONFORMANCE_VERSION" ]; then
   step "building the OCI distribution-spec conformance suite $CONFORMANCE_VERSION"
@@ -127,6 +129,7 @@ step "fuzzing the parsers"
 scale=${FUZZSCALE:-1}
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/manifest
 go test -run '^$' -fuzz '^FuzzParseRoute$' -fuzztime "$((100000 * scale))x" ./internal/oci
+go test -run '^$' -fuzz '^FuzzRoundTrip$' -fuzztime "$((100000 * scale))x" ./internal/address
 go test -run '^$' -fuzz '^FuzzNames$' -fuzztime "$((100000 * scale))x" ./internal/registry
 go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "$((20000 * scale))x" ./internal/ecrapi
 go test -run '^$' -fuzz '^FuzzOneDecode$' -fuzztime "$((50000 * scale))x" ./internal/ecrapi

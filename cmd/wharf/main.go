@@ -105,7 +105,7 @@ type common struct {
 	dataDir      string
 	accountID    string
 	region       string
-	hostname     string
+	publicURL    string
 	serverSecret string
 	createOnPush bool
 	logLevel     string
@@ -131,7 +131,7 @@ func commonFlags(name string) (*flag.FlagSet, *common) {
 	fs.BoolVar(&c.blobRedirect, "blob-redirect", true, "send registry clients to presigned S3 URLs for layer bytes (false: proxy them through Wharf)")
 	fs.StringVar(&c.accountID, "account-id", "000000000000", "12-digit id of the default account (its registry)")
 	fs.StringVar(&c.region, "region", "us-east-1", "the region this installation serves")
-	fs.StringVar(&c.hostname, "hostname", "", "registry host in repository URIs and proxyEndpoint (default: the listen address)")
+	fs.StringVar(&c.publicURL, "public-url", "", "where clients reach Wharf, http(s)://host[:port], for repository URIs and proxyEndpoint (default: the host each request was sent to); set it behind a load balancer")
 	fs.StringVar(&c.serverSecret, "server-secret", "", "base64 secret that seals access keys and signs tokens, shared by all nodes (default: <data-dir>/server.key)")
 	fs.BoolVar(&c.createOnPush, "create-on-push", false, "create repositories on first push instead of refusing the push")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -208,7 +208,7 @@ func (c *common) openStorage() (*server.Stores, error) {
 }
 
 func (c *common) options(log *slog.Logger) server.Options {
-	o := server.Options{DataDir: c.dataDir, AccountID: c.accountID, Region: c.region, Hostname: c.hostname,
+	o := server.Options{DataDir: c.dataDir, AccountID: c.accountID, Region: c.region, PublicURL: c.publicURL,
 		ServerSecret: c.serverSecret, Registry: c.registryConfig(), Log: log}
 	id, secret := os.Getenv("WHARF_ADMIN_ACCESS_KEY_ID"), os.Getenv("WHARF_ADMIN_SECRET_ACCESS_KEY")
 	if id != "" && secret != "" {

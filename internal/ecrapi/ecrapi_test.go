@@ -44,7 +44,7 @@ func newAPIAt(t testing.TB, cfg registry.Config, clk *clock.Fake) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := server.Options{DataDir: dir, Registry: cfg, Bootstrap: true, AdminCredentials: &admin, Hostname: "registry.example"}
+	opts := server.Options{DataDir: dir, Registry: cfg, Bootstrap: true, AdminCredentials: &admin, PublicURL: "https://registry.example"}
 	if clk != nil {
 		opts.Clock = clk
 	}

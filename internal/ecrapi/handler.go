@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wharf-dev/wharf/internal/address"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -43,10 +44,8 @@ type Handler struct {
 	Clock  clock.Clock
 	Log    *slog.Logger
 	Region string
-	// RegistryHost is the host of the registry endpoint, for repository URIs and proxyEndpoint.
-	RegistryHost string
-	// Scheme of proxyEndpoint: "https", or "http" when Wharf serves plain HTTP.
-	Scheme string
+	// Addresses says where each account's registry is, for repository URIs, proxyEndpoint and download URLs.
+	Addresses *address.Book
 	// TokenTTL is how long an authorization token lasts (12 hours).
 	TokenTTL time.Duration
 	// Paging signs and checks nextToken values.
@@ -63,6 +62,14 @@ type Handler struct {
 var changesPolicies = map[string]bool{
 	"CreateRepository": true, "DeleteRepository": true, "TagResource": true, "UntagResource": true,
 	"SetRepositoryPolicy": true, "DeleteRepositoryPolicy": true,
+}
+
+// origin is the scheme and host a request was sent to.
+func origin(r *http.Request) address.Origin {
+	if r.TLS != nil {
+		return address.Origin{Scheme: "https", Host: r.Host}
+	}
+	return address.Origin{Scheme: "http", Host: r.Host}
 }
 
 // IsECRRequest tells an ECR API call from other traffic on the shared listener.
@@ -191,6 +198,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer body.Release()
 	call := &pipeline.Call{RequestID: reqID, Protocol: "ecr", SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
+		Origin:     origin(r),
 		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256}}
 	var out any
 	if err := h.Pipeline.Do(r.Context(), call, build(h, body.Bytes, &out)); err != nil {

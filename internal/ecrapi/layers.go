@@ -125,9 +125,9 @@ func init() {
 		} else if u != "" {
 			return map[string]any{"downloadUrl": u, "layerDigest": d.String()}, nil
 		}
-		path := "/v2/" + name + "/blobs/" + d.String()
+		path := "/v2/" + h.Addresses.Path(c.Origin, c.RegistryID, name) + "/blobs/" + d.String()
 		tok := h.Identity.IssueScopedToken(c.Caller, h.Clock.Now().Add(downloadURLTTL), identity.PresignScope("GET", path))
-		u := h.Scheme + "://" + h.registryHost(c.RegistryID) + path + "?" + url.Values{identity.PresignParam: {tok}}.Encode()
+		u := h.Addresses.Endpoint(c.Origin, c.RegistryID) + path + "?" + url.Values{identity.PresignParam: {tok}}.Encode()
 		return map[string]any{"downloadUrl": u, "layerDigest": d.String()}, nil
 	})
 }

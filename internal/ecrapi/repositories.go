@@ -38,27 +38,17 @@ type repositoryJSON struct {
 	EncryptionConfiguration    encryptionJSON `json:"encryptionConfiguration"`
 }
 
-func (h *Handler) repositoryJSON(r *registry.Repository) repositoryJSON {
+func (h *Handler) repositoryJSON(c *pipeline.Call, r *registry.Repository) repositoryJSON {
 	return repositoryJSON{
 		RepositoryArn:              "arn:aws:ecr:" + h.Region + ":" + r.RegistryID + ":repository/" + r.Name,
 		RegistryID:                 r.RegistryID,
 		RepositoryName:             r.Name,
-		RepositoryURI:              h.registryHost(r.RegistryID) + "/" + r.Name,
+		RepositoryURI:              h.Addresses.URI(c.Origin, r.RegistryID, r.Name),
 		CreatedAt:                  epoch(r.CreatedAt),
 		ImageTagMutability:         r.TagMutability,
 		ImageScanningConfiguration: scanningJSON{r.ScanOnPush},
 		EncryptionConfiguration:    encryptionJSON{r.EncryptionType, r.KMSKey},
 	}
-}
-
-// registryHost is the host of a registry: the configured host for the default account, or the ECR form
-// <account>.dkr.ecr.<region>.<host> when the configured host already has that form.
-func (h *Handler) registryHost(registryID string) string {
-	host := h.RegistryHost
-	if i := strings.Index(host, ".dkr.ecr."); i > 0 {
-		return registryID + host[i:]
-	}
-	return host
 }
 
 func toTags(in []tagJSON) []registry.ResourceTag {
@@ -166,7 +156,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"repository": h.repositoryJSON(created)}, nil
+		return map[string]any{"repository": h.repositoryJSON(c, created)}, nil
 	})
 
 	// Named repositories are each a target: a denial on one refuses the call, a grant in another
@@ -200,7 +190,7 @@ func init() {
 				if err != nil {
 					return nil, err
 				}
-				out = append(out, h.repositoryJSON(r))
+				out = append(out, h.repositoryJSON(c, r))
 			}
 			return map[string]any{"repositories": out}, nil
 		}
@@ -216,7 +206,7 @@ func init() {
 		out = make([]repositoryJSON, len(repos))
 		last := ""
 		for i := range repos {
-			out[i] = h.repositoryJSON(&repos[i])
+			out[i] = h.repositoryJSON(c, &repos[i])
 			last = repos[i].Name
 		}
 		return map[string]any{"repositories": out, "nextToken": h.Paging.next(scope, more, last)}, nil
@@ -227,7 +217,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"repository": h.repositoryJSON(r)}, nil
+		return map[string]any{"repository": h.repositoryJSON(c, r)}, nil
 	})
 
 	register("DescribeRegistry", func(h *Handler, ctx context.Context, c *pipeline.Call, _ *struct{}) (any, error) {
@@ -289,7 +279,7 @@ func init() {
 			data = append(data, map[string]any{
 				"authorizationToken": b64("AWS:" + password),
 				"expiresAt":          epoch(expires),
-				"proxyEndpoint":      h.Scheme + "://" + h.registryHost(id),
+				"proxyEndpoint":      h.Addresses.Endpoint(c.Origin, id),
 			})
 		}
 		return map[string]any{"authorizationData": data}, nil

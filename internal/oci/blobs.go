@@ -129,9 +129,9 @@ func (h *Handler) postUpload(ctx context.Context, w http.ResponseWriter, r *http
 			return err
 		}
 		readable := func(repo string) bool { return h.Pipeline.Permits(ctx, call, "ecr:BatchGetImage", repo) }
-		_, err = h.Service.MountBlob(ctx, reg, rt.name, d, q.Get("from"), readable)
+		_, err = h.Service.MountBlob(ctx, reg, rt.name, d, in.mount, readable)
 		if err == nil {
-			h.blobCreated(w, rt.name, d)
+			h.blobCreated(w, rt.path, d)
 			return nil
 		}
 		if !errors.Is(err, registry.ErrBlobUnknown) {
@@ -147,14 +147,14 @@ func (h *Handler) postUpload(ctx context.Context, w http.ResponseWriter, r *http
 		if _, err := h.Service.PutBlob(ctx, reg, rt.name, d, r.Body); err != nil {
 			return err
 		}
-		h.blobCreated(w, rt.name, d)
+		h.blobCreated(w, rt.path, d)
 		return nil
 	}
 	st, err := h.Service.StartUpload(ctx, reg, rt.name)
 	if err != nil {
 		return err
 	}
-	h.uploadHeaders(w, rt.name, st)
+	h.uploadHeaders(w, rt.path, st)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }
@@ -187,7 +187,7 @@ func (h *Handler) patchUpload(ctx context.Context, w http.ResponseWriter, r *htt
 	if err == nil {
 		var st registry.UploadState
 		if st, err = h.Service.WriteUpload(ctx, reg, rt.name, rt.ref, start, r.Body); err == nil {
-			h.uploadHeaders(w, rt.name, st)
+			h.uploadHeaders(w, rt.path, st)
 			w.WriteHeader(http.StatusAccepted)
 			return nil
 		}
@@ -195,7 +195,7 @@ func (h *Handler) patchUpload(ctx context.Context, w http.ResponseWriter, r *htt
 	if errors.Is(err, registry.ErrRangeInvalid) {
 		// Tell the client where the upload stands so it can resume.
 		if st, serr := h.Service.UploadStatus(ctx, reg, rt.name, rt.ref); serr == nil {
-			h.uploadHeaders(w, rt.name, st)
+			h.uploadHeaders(w, rt.path, st)
 		}
 	}
 	return err
@@ -218,6 +218,6 @@ func (h *Handler) putUpload(ctx context.Context, w http.ResponseWriter, r *http.
 	if _, err := h.Service.CompleteUpload(ctx, reg, rt.name, rt.ref, d, start, body); err != nil {
 		return err
 	}
-	h.blobCreated(w, rt.name, d)
+	h.blobCreated(w, rt.path, d)
 	return nil
 }

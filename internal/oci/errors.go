@@ -91,9 +91,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	switch we.Status {
 	case http.StatusUnauthorized:
-		if h.Challenge != "" {
-			w.Header().Set("WWW-Authenticate", h.Challenge)
-		}
+		// ECR's challenge, naming the registry's login endpoint.
+		acct, _, _ := h.Addresses.Resolve(r.Host, "")
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+h.Addresses.Endpoint(origin(r), acct)+`/",service="ecr.amazonaws.com"`)
 	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "1")
 	}

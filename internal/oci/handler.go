@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/wharf-dev/wharf/internal/address"
 	"github.com/wharf-dev/wharf/internal/bodylimit"
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
@@ -32,17 +33,16 @@ type Handler struct {
 	Pipeline *pipeline.Pipeline
 	// Bodies reads manifests under the server's memory budget for bodies held whole.
 	Bodies *bodylimit.Reader
-	// RegistryFor tells which registry (account) a request addresses, from its host.
-	RegistryFor func(r *http.Request) string
-	// Challenge is the WWW-Authenticate value sent with 401 answers.
-	Challenge string
+	// Addresses tells which registry (account) and repository a request addresses, from its host and path.
+	Addresses *address.Book
 	Log       *slog.Logger
 }
 
 // route is a parsed /v2/ path.
 type route struct {
 	kind   string // ping, catalog, tags, manifest, blob, uploads, upload, referrers
-	name   string
+	name   string // the repository, in the registry the request addresses
+	path   string // the repository as the path names it (with an account prefix), for URLs answered back
 	ref    string // tag or digest, blob digest, upload id
 	action string
 }
@@ -137,6 +137,17 @@ type request struct {
 	route
 	query url.Values
 	n     int // a listing's page size, -1 when not asked for
+	// mount is the repository a cross-repository mount asks to mount from ("" when none is asked,
+	// or one in another registry, which is uploaded instead).
+	mount string
+}
+
+// origin is the scheme and host a request was sent to.
+func origin(r *http.Request) address.Origin {
+	if r.TLS != nil {
+		return address.Origin{Scheme: "https", Host: r.Host}
+	}
+	return address.Origin{Scheme: "http", Host: r.Host}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -151,12 +162,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrorCode(w, "UNSUPPORTED", "method "+r.Method+" is not supported here", nil, http.StatusMethodNotAllowed)
 		return
 	}
-	call := &pipeline.Call{RequestID: pipeline.NewRequestID(), Protocol: "oci", RegistryID: h.RegistryFor(r), SourceIP: pipeline.SourceIP(r.RemoteAddr),
-		UserAgent: r.UserAgent(), Credential: h.credential(r)}
+	reg, name, prefix := h.Addresses.Resolve(r.Host, rt.name)
+	rt.name, rt.path = name, prefix+name
+	call := &pipeline.Call{RequestID: pipeline.NewRequestID(), Protocol: "oci", RegistryID: reg, SourceIP: pipeline.SourceIP(r.RemoteAddr),
+		UserAgent: r.UserAgent(), Origin: origin(r), Credential: h.credential(r)}
 	in := &request{route: rt}
 	op := pipeline.Op{
 		Action: rt.action,
-		Decode: func() (any, error) { return in, in.decode(r.URL.RawQuery) },
+		Decode: func() (any, error) {
+			return in, in.decode(r.URL.RawQuery, func(from string) (string, bool) {
+				acct, repo, _ := h.Addresses.Resolve(r.Host, from)
+				return repo, acct == reg
+			})
+		},
 		Resolve: func(c *pipeline.Call) ([]pipeline.Target, error) {
 			return in.targets(c)
 		},
@@ -167,8 +185,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// decode reads the query and checks the route's names.
-func (in *request) decode(rawQuery string) error {
+// decode reads the query and checks the route's names; sameRegistry reads a mount's source name.
+func (in *request) decode(rawQuery string, sameRegistry func(from string) (string, bool)) error {
 	if rawQuery != "" {
 		q, err := url.ParseQuery(rawQuery)
 		if err != nil {
@@ -183,8 +201,19 @@ func (in *request) decode(rawQuery string) error {
 			return &wireError{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "n must be a non-negative integer"}
 		}
 	}
-	if in.name != "" {
-		return registry.ValidateRepositoryName(in.name)
+	if in.name == "" {
+		return nil
+	}
+	if err := registry.ValidateRepositoryName(in.name); err != nil {
+		return err
+	}
+	if from := in.query.Get("from"); in.kind == "uploads" && in.query.Has("mount") && from != "" {
+		if repo, ok := sameRegistry(from); ok {
+			if err := registry.ValidateRepositoryName(repo); err != nil {
+				return err
+			}
+			in.mount = repo
+		}
 	}
 	return nil
 }
@@ -198,11 +227,8 @@ func (in *request) targets(c *pipeline.Call) ([]pipeline.Target, error) {
 		return nil, nil
 	}
 	ts := []pipeline.Target{pipeline.Repository(in.action, c.RegistryID, in.name)}
-	if from := in.query.Get("from"); in.kind == "uploads" && in.query.Has("mount") && from != "" && from != in.name {
-		if err := registry.ValidateRepositoryName(from); err != nil {
-			return nil, err
-		}
-		ts = append(ts, pipeline.Repository("ecr:BatchGetImage", c.RegistryID, from))
+	if in.mount != "" && in.mount != in.name {
+		ts = append(ts, pipeline.Repository("ecr:BatchGetImage", c.RegistryID, in.mount))
 	}
 	return ts, nil
 }
@@ -259,7 +285,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			if err != nil {
 				return err
 			}
-			h.uploadHeaders(w, rt.name, st)
+			h.uploadHeaders(w, rt.path, st)
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		case http.MethodPatch:
@@ -328,7 +354,7 @@ func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *htt
 		return err
 	}
 	hd := w.Header()
-	hd.Set("Location", "/v2/"+rt.name+"/manifests/"+res.Digest.String())
+	hd.Set("Location", "/v2/"+rt.path+"/manifests/"+res.Digest.String())
 	hd.Set("Docker-Content-Digest", res.Digest.String())
 	if res.Subject != "" {
 		hd.Set("OCI-Subject", res.Subject.String())
@@ -393,7 +419,7 @@ func (h *Handler) tags(ctx context.Context, w http.ResponseWriter, in *request, 
 	if len(tags) > 0 {
 		next = tags[len(tags)-1]
 	}
-	h.writePage(w, "/v2/"+in.name+"/tags/list", asked, next, more, struct {
+	h.writePage(w, "/v2/"+in.path+"/tags/list", asked, next, more, struct {
 		Name string   `json:"name"`
 		Tags []string `json:"tags"`
 	}{in.name, tags})

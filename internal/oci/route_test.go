@@ -73,13 +73,19 @@ func TestRouteActions(t *testing.T) {
 // the one, reading the other.
 func TestMountNeedsReadOnItsSource(t *testing.T) {
 	in := &request{route: route{kind: "uploads", name: "dst", action: "ecr:InitiateLayerUpload"}}
-	if err := in.decode("mount=sha256:ab&from=src"); err != nil {
+	same := func(from string) (string, bool) { return from, true }
+	if err := in.decode("mount=sha256:ab&from=src", same); err != nil {
 		t.Fatal(err)
 	}
 	ts, err := in.targets(&pipeline.Call{RegistryID: "000000000000"})
 	if err != nil || !reflect.DeepEqual(ts, []pipeline.Target{pipeline.Repository("ecr:InitiateLayerUpload", "000000000000", "dst"),
 		pipeline.Repository("ecr:BatchGetImage", "000000000000", "src")}) {
 		t.Fatalf("targets %+v %v", ts, err)
+	}
+	// A source in another registry is not mounted from: the target registry's own holders are, if readable.
+	in = &request{route: route{kind: "uploads", name: "dst", action: "ecr:InitiateLayerUpload"}}
+	if err := in.decode("mount=sha256:ab&from=111122223333/src", func(string) (string, bool) { return "src", false }); err != nil || in.mount != "" {
+		t.Fatalf("cross-registry mount source kept: %q %v", in.mount, err)
 	}
 }
 

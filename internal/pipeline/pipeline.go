@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/wharf-dev/wharf/internal/address"
 	"log/slog"
 	"time"
 
@@ -65,6 +66,9 @@ type Call struct {
 	Credential Credential // nil for a request that presents none (anonymous)
 	SourceIP   string
 	UserAgent  string
+	// Origin is the scheme and host the caller reached Wharf at; the addresses handed back (repository
+	// URIs, proxyEndpoint, download URLs) are built on it unless a public URL is set.
+	Origin address.Origin
 	// RegistryID is the registry (account) the call addresses: set by the adapter when the transport names
 	// one (a registry host name), else the caller's own; Resolve may change it (an input's registryId).
 	RegistryID string

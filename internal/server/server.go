@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wharf-dev/wharf/internal/address"
 	"github.com/wharf-dev/wharf/internal/authz"
 	"github.com/wharf-dev/wharf/internal/blob"
 	blobfs "github.com/wharf-dev/wharf/internal/blob/fs"
@@ -43,7 +44,10 @@ type Options struct {
 	DataDir   string
 	AccountID string // the default registry
 	Region    string // default us-east-1
-	Hostname  string // registry host in repository URIs and proxyEndpoint; default the listen address
+	// PublicURL is where clients reach Wharf, http(s)://host[:port]: the base of repository URIs,
+	// proxyEndpoint and download URLs. Set it behind a load balancer or TLS proxy. Default: the scheme and
+	// host each request was sent to. See package address for how accounts map to hosts.
+	PublicURL string
 	// Bootstrap makes sure the default account and its admin user exist (wharf serve does; one-shot
 	// commands do not). AdminCredentials, when set, is the admin's key instead of a random one.
 	Bootstrap        bool
@@ -160,8 +164,13 @@ func New(opts Options, st *Stores) (*App, error) {
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
 	}
-	if opts.Hostname == "" {
-		opts.Hostname = opts.Addr
+	addresses := &address.Book{DefaultAccount: opts.AccountID}
+	if opts.PublicURL != "" {
+		o, err := address.ParseURL(opts.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("public URL: %w", err)
+		}
+		addresses.Public = o
 	}
 	secret, err := identity.LoadOrCreateSecret(opts.DataDir, opts.ServerSecret)
 	if err != nil {
@@ -198,17 +207,12 @@ func New(opts Options, st *Stores) (*App, error) {
 		MinRate: 64 << 10, Grace: 20 * time.Second, Idle: 10 * time.Second}
 	account := opts.AccountID
 	ociHandler := &oci.Handler{
-		Service:     svc,
-		Identity:    ids,
-		Pipeline:    pipe,
-		Bodies:      bodies,
-		RegistryFor: registryFor(account, opts.Region),
-		Challenge:   fmt.Sprintf(`Basic realm="https://%s/",service="ecr.amazonaws.com"`, opts.Hostname),
-		Log:         opts.Log,
-	}
-	scheme := "http"
-	if opts.TLSCert != "" {
-		scheme = "https"
+		Service:   svc,
+		Identity:  ids,
+		Pipeline:  pipe,
+		Bodies:    bodies,
+		Addresses: addresses,
+		Log:       opts.Log,
 	}
 	ecrHandler := &ecrapi.Handler{
 		Service:         svc,
@@ -219,8 +223,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		Clock:           opts.Clock,
 		Log:             opts.Log,
 		Region:          opts.Region,
-		RegistryHost:    opts.Hostname,
-		Scheme:          scheme,
+		Addresses:       addresses,
 		TokenTTL:        12 * time.Hour,
 		Paging:          &ecrapi.Paging{Keys: keys},
 		PoliciesChanged: authorize.Invalidate,
@@ -350,18 +353,6 @@ func (l bigBufferListener) Accept() (net.Conn, error) {
 		tc.SetWriteBuffer(4 << 20)
 	}
 	return c, err
-}
-
-// registryFor picks the registry a registry request addresses: the account of an ECR-style host name
-// (<account>.dkr.ecr.<region>.…), else the default account.
-func registryFor(defaultAccount, region string) func(*http.Request) string {
-	return func(r *http.Request) string {
-		host := r.Host
-		if acct, rest, ok := strings.Cut(host, ".dkr.ecr."); ok && identity.ValidAccountID(acct) && strings.HasPrefix(rest, region+".") {
-			return acct
-		}
-		return defaultAccount
-	}
 }
 
 // WriteAdminCredentials writes an admin key to <data-dir>/admin-credentials in the aws CLI's credentials
