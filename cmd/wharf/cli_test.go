@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,5 +197,115 @@ func TestUsageErrors(t *testing.T) {
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 			t.Errorf("%v created %s", tc.args, entries[0].Name())
 		}
+	}
+}
+
+// TestSharedConfigFile: a config file holds the server's settings too; the other commands leave them
+// alone, and a setting no command knows is still an error.
+func TestSharedConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "wharf.json")
+	os.WriteFile(cfg, []byte(`{"addr": "127.0.0.1:0", "max-images": 5, "data-dir": "elsewhere"}`), 0o644)
+	r := wharf(t, dir, nil, "repo", "list", "--config", cfg)
+	if r.code != 1 || !strings.Contains(r.stderr, "no Wharf installation in elsewhere") {
+		t.Fatalf("repo list with a server's config file:\n%s", r)
+	}
+	os.WriteFile(cfg, []byte(`{"max-imagez": 5}`), 0o644)
+	if r := wharf(t, dir, nil, "repo", "list", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, `unknown setting "max-imagez"`) {
+		t.Fatalf("a misspelt setting:\n%s", r)
+	}
+}
+
+// TestNoInstallationIsCreated: the commands that read or change an installation refuse to run where there is
+// none, and create nothing; serve and migrate create one.
+func TestNoInstallationIsCreated(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"repo", "list"},
+		{"repo", "create", "app"},
+		{"admin", "create-access-key", "admin"},
+		{"admin", "create-account", "--account-id", "111122223333"},
+		{"gc"},
+		{"lifecycle", "run"},
+		{"lifecycle", "history", "--repository", "app"},
+	} {
+		r := wharf(t, dir, nil, args...)
+		want := "wharf: no Wharf installation in ./wharf-data (run 'wharf serve' first, or pass --data-dir)\n"
+		if r.code != 1 || r.stderr != want || r.stdout != "" {
+			t.Errorf("%v: want exit 1 and %q:\n%s", args, want, r)
+		}
+		r = wharf(t, dir, nil, append(args, "--data-dir", filepath.Join(dir, "data"))...)
+		if r.code != 1 || !strings.Contains(r.stderr, "no Wharf installation in "+filepath.Join(dir, "data")) {
+			t.Errorf("%v --data-dir: %s", args, r)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("the commands created %s", entries[0].Name())
+	}
+	// migrate creates the installation's metadata; the commands then work on it.
+	data := filepath.Join(dir, "data")
+	if r := wharf(t, dir, nil, "migrate", "--data-dir", data); r.code != 0 {
+		t.Fatalf("migrate:\n%s", r)
+	}
+	if r := wharf(t, dir, nil, "repo", "create", "app", "--data-dir", data); r.code != 0 {
+		t.Fatalf("repo create after migrate:\n%s", r)
+	}
+	if r := wharf(t, dir, nil, "repo", "list", "--data-dir", data); r.code != 0 || r.stdout != "app\n" {
+		t.Fatalf("repo list after migrate:\n%s", r)
+	}
+}
+
+// TestNoSchemaIsCreated: with the metadata in PostgreSQL, a command refuses a database without Wharf's
+// schema and leaves it empty; after wharf migrate it runs.
+func TestNoSchemaIsCreated(t *testing.T) {
+	base := os.Getenv("WHARF_TEST_POSTGRES")
+	if base == "" {
+		if os.Getenv("WHARF_E2E") == "1" {
+			t.Fatal("WHARF_TEST_POSTGRES is not set; scripts/test.sh starts a PostgreSQL server and sets it")
+		}
+		t.Skip("WHARF_TEST_POSTGRES is not set (scripts/test.sh starts a PostgreSQL server)")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := fmt.Sprintf("wharf_cli_%d", os.Getpid())
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP DATABASE " + name + " WITH (FORCE)") })
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	storage := []string{"--metadata", u.String(), "--server-secret", base64.StdEncoding.EncodeToString(make([]byte, 32)), "--data-dir", data}
+
+	r := wharf(t, dir, nil, append([]string{"repo", "list"}, storage...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "no Wharf installation in the PostgreSQL database") || !strings.Contains(r.stderr, "wharf migrate") {
+		t.Fatalf("repo list on an empty database:\n%s", r)
+	}
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("the refused command created %d tables (%v)", tables, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("the refused command created %s", entries[0].Name())
+	}
+	if r := wharf(t, dir, nil, append([]string{"migrate"}, storage...)...); r.code != 0 {
+		t.Fatalf("migrate:\n%s", r)
+	}
+	// The blobs are files in the data directory: a directory that holds none is not the installation's.
+	other := append(storage[:len(storage)-1:len(storage)-1], filepath.Join(dir, "other"))
+	if r := wharf(t, dir, nil, append([]string{"repo", "list"}, other...)...); r.code != 1 || !strings.Contains(r.stderr, "no blobs in "+filepath.Join(dir, "other")) {
+		t.Fatalf("repo list without the blobs' directory:\n%s", r)
+	}
+	if r := wharf(t, dir, nil, append([]string{"repo", "create", "app"}, storage...)...); r.code != 0 {
+		t.Fatalf("repo create after migrate:\n%s", r)
 	}
 }

@@ -171,7 +171,7 @@ func (c *common) open() (*server.App, error) {
 // openStorage opens the stores; only serve and migrate create them (existing false).
 func (c *common) openStorage(existing bool) (*server.Stores, error) {
 	st := c.storage
-	st.DataDir = c.dataDir
+	st.DataDir, st.MustExist = c.dataDir, existing
 	if st.Metadata != "" && c.serverSecret == "" {
 		return nil, errors.New("with --metadata on PostgreSQL, set --server-secret (WHARF_SERVER_SECRET): every node must share it")
 	}

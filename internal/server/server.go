@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,10 +94,21 @@ type Storage struct {
 	S3Endpoint       string // an S3-compatible service instead of AWS S3
 	S3Region         string // default: AWS_REGION
 	S3ForcePathStyle bool
+	// MustExist refuses to create an installation: the SQLite file must be there already, a PostgreSQL
+	// database must hold Wharf's schema, blobs in files their directory. Only serve and migrate create one.
+	MustExist bool
 }
+
+// ErrNoInstallation refuses to open storage that holds no installation (Storage.MustExist).
+var ErrNoInstallation = errors.New("no Wharf installation")
 
 // OpenStorage opens the metadata and blob stores.
 func OpenStorage(ctx context.Context, s Storage) (*Stores, error) {
+	if s.MustExist {
+		if err := s.exists(); err != nil {
+			return nil, err
+		}
+	}
 	if (s.Metadata == "" || s.Blobs == "") && s.DataDir != "" {
 		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 			return nil, err
@@ -131,6 +143,43 @@ func OpenStorage(ctx context.Context, s Storage) (*Stores, error) {
 		return nil, err
 	}
 	return &Stores{Meta: meta, Blobs: blobs, SharedBlobs: s.Blobs != ""}, nil
+}
+
+// exists checks that the storage holds an installation, before anything is created.
+func (s Storage) exists() error {
+	if s.Metadata == "" {
+		_, err := os.Stat(filepath.Join(s.DataDir, "wharf.db"))
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w in %s (run 'wharf serve' first, or pass --data-dir)", ErrNoInstallation, s.DataDir)
+		}
+		return err
+	}
+	if ok, err := postgres.HasSchema(s.Metadata); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("%w in the PostgreSQL database %s (run 'wharf migrate' or 'wharf serve' first)", ErrNoInstallation, RedactURL(s.Metadata))
+	}
+	if s.Blobs == "" { // the installation keeps its blobs in files: they are in its data directory
+		if _, err := os.Stat(filepath.Join(s.DataDir, "blobs")); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: no blobs in %s (pass the --data-dir of the server, or --blobs)", ErrNoInstallation, s.DataDir)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RedactURL returns a URL without its password (in the user part or a password parameter), for logs.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // App is a running Wharf.
