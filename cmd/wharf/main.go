@@ -243,7 +243,8 @@ func serve(args []string) error {
 		return err
 	}
 	b := readBuildInfo()
-	log.Info("wharf starting", "version", b.Version, "commit", b.Commit, "go", b.Go, "platform", b.Platform)
+	log.Info("wharf starting", "version", b.Version, "commit", b.Commit, "modified", b.Modified, "go", b.Go, "platform", b.Platform,
+		"metadata", c.describeMetadata(), "blobs", c.describeBlobs())
 	st, err := c.openStorage(false)
 	if err != nil {
 		return err
@@ -282,6 +283,25 @@ func serve(args []string) error {
 		log.Info("wharf stopped")
 	}
 	return err
+}
+
+// describeMetadata tells where the metadata is, for the log: without a password.
+func (c *common) describeMetadata() string {
+	if c.storage.Metadata == "" {
+		return "sqlite " + filepath.Join(c.dataDir, "wharf.db")
+	}
+	return "postgresql " + server.RedactURL(c.storage.Metadata)
+}
+
+// describeBlobs tells where the blobs are, for the log.
+func (c *common) describeBlobs() string {
+	if c.storage.Blobs == "" {
+		return "filesystem " + c.dataDir
+	}
+	if c.storage.S3Endpoint != "" {
+		return c.storage.Blobs + " at " + c.storage.S3Endpoint
+	}
+	return c.storage.Blobs
 }
 
 func repoCreate(args []string) error {

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,7 +40,6 @@ type Handler struct {
 	// Bodies reads request bodies under the server's memory budget.
 	Bodies *bodylimit.Reader
 	Clock  clock.Clock
-	Log    *slog.Logger
 	Region string
 	// RegistryHost is the host of the registry endpoint, for repository URIs and proxyEndpoint.
 	RegistryHost string
@@ -170,7 +168,7 @@ func (h *Handler) maxBody(name string) int64 {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := pipeline.NewRequestID()
+	reqID := pipeline.RequestID(r.Context())
 	w.Header().Set("x-amzn-RequestId", reqID)
 	name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
 	build, ok := ops[name]

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -36,7 +35,6 @@ type Handler struct {
 	RegistryFor func(r *http.Request) string
 	// Challenge is the WWW-Authenticate value sent with 401 answers.
 	Challenge string
-	Log       *slog.Logger
 }
 
 // route is a parsed /v2/ path.
@@ -125,13 +123,6 @@ func parseRoute(method, path string) (route, bool) {
 	return route{}, false
 }
 
-func (h *Handler) log() *slog.Logger {
-	if h.Log != nil {
-		return h.Log
-	}
-	return slog.Default()
-}
-
 // request is a registry request's input, decoded once from its path and query.
 type request struct {
 	route
@@ -151,7 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrorCode(w, "UNSUPPORTED", "method "+r.Method+" is not supported here", nil, http.StatusMethodNotAllowed)
 		return
 	}
-	call := &pipeline.Call{RequestID: pipeline.NewRequestID(), Protocol: "oci", RegistryID: h.RegistryFor(r), SourceIP: pipeline.SourceIP(r.RemoteAddr),
+	call := &pipeline.Call{RequestID: pipeline.RequestID(r.Context()), Protocol: "oci", RegistryID: h.RegistryFor(r), SourceIP: pipeline.SourceIP(r.RemoteAddr),
 		UserAgent: r.UserAgent(), Credential: h.credential(r)}
 	in := &request{route: rt}
 	op := pipeline.Op{

@@ -253,7 +253,6 @@ func New(opts Options, st *Stores) (*App, error) {
 		Bodies:      bodies,
 		RegistryFor: registryFor(account, opts.Region),
 		Challenge:   fmt.Sprintf(`Basic realm="https://%s/",service="ecr.amazonaws.com"`, opts.Hostname),
-		Log:         opts.Log,
 	}
 	scheme := "http"
 	if opts.TLSCert != "" {
@@ -266,7 +265,6 @@ func New(opts Options, st *Stores) (*App, error) {
 		Signatures:      sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "ecr").MustSign("x-amz-target"),
 		Bodies:          bodies,
 		Clock:           opts.Clock,
-		Log:             opts.Log,
 		Region:          opts.Region,
 		RegistryHost:    opts.Hostname,
 		Scheme:          scheme,
@@ -281,10 +279,10 @@ func New(opts Options, st *Stores) (*App, error) {
 		Pipeline:        pipe,
 		Signatures:      sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "iam", "sts"),
 		Bodies:          bodies,
-		Log:             opts.Log,
 		PoliciesChanged: authorize.Invalidate,
 	}
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Meta.View(r.Context(), func(tx store.Tx) error { _, err := tx.CountRepositories(account); return err }); err != nil {
 			http.Error(w, "metadata store: "+err.Error(), http.StatusServiceUnavailable)
@@ -292,7 +290,6 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	// /v2 paths go straight to the registry API, which validates names itself, so hostile paths get an
 	// answer in the OCI error format instead of the mux's cleaning redirects.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -314,8 +311,8 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: m.instrument(root), log: opts.Log, pipeline: pipe,
-		NewAdmin: newAdmin}, nil
+	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
+		log: opts.Log, pipeline: pipe, NewAdmin: newAdmin}, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -347,7 +344,8 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
-	a.log.Info("wharf serving", "addr", ln.Addr().String(), "scheme", scheme, "data_dir", a.opts.DataDir)
+	a.log.Info("wharf listening", "addr", ln.Addr().String(), "url", scheme+"://"+a.opts.Hostname, "region", a.opts.Region,
+		"account", a.opts.AccountID)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -377,8 +375,13 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = srv.Shutdown(sctx)
+		a.log.Info("shutting down: draining requests", "cause", context.Cause(ctx), "timeout", shutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if err = srv.Shutdown(sctx); err == nil {
+			a.log.Info("requests drained")
+		} else {
+			err = fmt.Errorf("requests still running after %s: %w", shutdownTimeout, err)
+		}
 		cancel()
 	}
 	stopBackground()
@@ -388,6 +391,9 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 	}
 	return err
 }
+
+// shutdownTimeout is how long a stopping server waits for the requests in flight.
+const shutdownTimeout = 30 * time.Second
 
 // bigBufferListener gives accepted connections a large send buffer, so one layer download keeps the
 // socket full between sendfile calls instead of waking up for every few hundred kilobytes.
