@@ -214,9 +214,9 @@ func serverSettings() []string {
 
 // serveSettings are serve's own flags.
 type serveSettings struct {
-	addr, tlsCert, tlsKey, pprofAddr string
-	gcEvery, lifecycleEvery          time.Duration
-	maxBodyMemory                    int64
+	addr, tlsCert, tlsKey, pprofAddr, metricsAddr string
+	gcEvery, lifecycleEvery                       time.Duration
+	maxBodyMemory                                 int64
 }
 
 func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
@@ -229,6 +229,7 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.DurationVar(&s.gcEvery, "gc-interval", time.Hour, "how often garbage collection runs (0: never)")
 	fs.DurationVar(&s.lifecycleEvery, "lifecycle-interval", time.Hour, "how often each repository's lifecycle policy is applied (0: never)")
 	fs.StringVar(&s.pprofAddr, "pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
+	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9102 (default: not served; never on --addr)")
 	fs.Int64Var(&s.maxBodyMemory, "max-body-memory", 64<<20, "bytes of ECR, IAM and STS request bodies held at once, across all requests (they are read whole before their signature is checked)")
 	return fs, c, s
 }
@@ -251,7 +252,7 @@ func serve(args []string) error {
 	}
 	opts := c.options(log)
 	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = s.addr, s.tlsCert, s.tlsKey, s.gcEvery, true
-	opts.LifecycleInterval, opts.MaxBodyMemory = s.lifecycleEvery, s.maxBodyMemory
+	opts.LifecycleInterval, opts.MaxBodyMemory, opts.MetricsAddr = s.lifecycleEvery, s.maxBodyMemory, s.metricsAddr
 	app, err := server.New(opts, st)
 	if err != nil {
 		st.Meta.Close()

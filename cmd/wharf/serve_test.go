@@ -236,3 +236,39 @@ func TestAccessLog(t *testing.T) {
 	find("requests drained", nil)
 	find("wharf stopped", nil)
 }
+
+// TestMetricsAddress: /metrics is not served on the registry's port; with --metrics-addr it is, on that
+// address only.
+func TestMetricsAddress(t *testing.T) {
+	s := startServe(t)
+	if res := request(t, "GET", "http://"+s.addr+"/metrics", "", nil); res.StatusCode != 404 {
+		t.Fatalf("/metrics on the registry's port by default: %d", res.StatusCode)
+	}
+	// The line is written once the answer is sent: wait for it.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.stderr.String(), "path=/metrics") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out := s.stderr.String(); !strings.Contains(out, "level=INFO msg=request method=GET path=/metrics status=404") || strings.Contains(out, "metrics listening") {
+		t.Fatalf("log:\n%s", out)
+	}
+
+	metrics := freeAddr(t)
+	s = startServe(t, "--metrics-addr", metrics)
+	request(t, "GET", "http://"+s.addr+"/v2/", "", nil)
+	if res := request(t, "GET", "http://"+s.addr+"/metrics", "", nil); res.StatusCode != 404 {
+		t.Fatalf("/metrics on the registry's port with --metrics-addr: %d", res.StatusCode)
+	}
+	res, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `wharf_calls_total{action="",outcome="Unauthorized",protocol="oci"} 1`) ||
+		!strings.Contains(string(body), "wharf_http_request_duration_seconds_count") {
+		t.Fatalf("metrics: %d\n%s", res.StatusCode, body)
+	}
+	if !strings.Contains(s.stderr.String(), "msg=\"metrics listening\" url=http://"+metrics+"/metrics") {
+		t.Fatalf("log:\n%s", s.stderr)
+	}
+}

@@ -1,5 +1,5 @@
 // Package server assembles Wharf: it opens the stores, builds the core and the pipeline, and serves the
-// protocol adapters, /healthz and /metrics on one listener.
+// protocol adapters and /healthz on one listener, and /metrics on a listener of its own.
 package server
 
 import (
@@ -57,6 +57,9 @@ type Options struct {
 	GCInterval   time.Duration // 0 disables the periodic collection
 	// LifecycleInterval is how often each repository's lifecycle policy is applied (0: never).
 	LifecycleInterval time.Duration
+	// MetricsAddr is the address of the listener that serves /metrics; "" serves no metrics. They are not
+	// on the registry's listener: they tell repository activity to anyone who can reach it.
+	MetricsAddr string
 	// MaxBodyMemory bounds the memory held by ECR, IAM and STS request bodies being read, across all
 	// requests (default 64 MiB): those bodies are read whole before their signature can be checked.
 	MaxBodyMemory int64
@@ -189,6 +192,8 @@ type App struct {
 	Service  *registry.Service
 	Identity *identity.Service
 	Handler  http.Handler
+	// Metrics serves the Prometheus metrics (on Options.MetricsAddr when Run serves).
+	Metrics  http.Handler
 	log      *slog.Logger
 	pipeline *pipeline.Pipeline
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
@@ -282,7 +287,6 @@ func New(opts Options, st *Stores) (*App, error) {
 		PoliciesChanged: authorize.Invalidate,
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Meta.View(r.Context(), func(tx store.Tx) error { _, err := tx.CountRepositories(account); return err }); err != nil {
 			http.Error(w, "metadata store: "+err.Error(), http.StatusServiceUnavailable)
@@ -312,7 +316,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		mux.ServeHTTP(w, r)
 	})
 	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
-		log: opts.Log, pipeline: pipe, NewAdmin: newAdmin}, nil
+		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, NewAdmin: newAdmin}, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -343,6 +347,19 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
+	}
+	var metricsSrv *http.Server
+	if a.opts.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", a.opts.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.Metrics)
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, ErrorLog: srv.ErrorLog}
+		go metricsSrv.Serve(mln)
+		a.log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
 	}
 	a.log.Info("wharf listening", "addr", ln.Addr().String(), "url", scheme+"://"+a.opts.Hostname, "region", a.opts.Region,
 		"account", a.opts.AccountID)
@@ -383,6 +400,9 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 			err = fmt.Errorf("requests still running after %s: %w", shutdownTimeout, err)
 		}
 		cancel()
+	}
+	if metricsSrv != nil {
+		metricsSrv.Close()
 	}
 	stopBackground()
 	background.Wait()
