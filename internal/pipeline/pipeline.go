@@ -138,7 +138,7 @@ func (p *Pipeline) Do(ctx context.Context, c *Call, op Op) (err error) {
 	c.Logged = summary != nil
 	defer func() {
 		if summary != nil {
-			*summary = Summary{RequestID: c.RequestID, Protocol: c.Protocol, Action: c.Action, Principal: c.Caller.ARN(),
+			*summary = Summary{RequestID: c.RequestID, Protocol: c.Protocol, Action: c.Action, Caller: c.Caller,
 				RegistryID: c.RegistryID, Repository: c.Target().Repository, Err: err}
 		}
 		elapsed := p.now().Sub(c.Start)
@@ -211,7 +211,7 @@ type Summary struct {
 	RequestID  string
 	Protocol   string
 	Action     string
-	Principal  string // the caller's ARN; "" when anonymous or not identified
+	Caller     identity.Principal // the zero Principal when anonymous or not identified
 	RegistryID string
 	Repository string
 	Err        error // the call's error, nil when it succeeded

@@ -174,7 +174,7 @@ func TestSummary(t *testing.T) {
 	var ran Call
 	c := &Call{RequestID: RequestID(ctx), Protocol: "ecr", Credential: credential{r: r, p: identity.Principal{AccountID: "111122223333", UserName: "carol"}}}
 	err := p.Do(ctx, c, op(r, &name, &ran))
-	want := Summary{RequestID: c.RequestID, Protocol: "ecr", Action: "ecr:DeleteRepository", Principal: "arn:aws:iam::111122223333:user/carol",
+	want := Summary{RequestID: c.RequestID, Protocol: "ecr", Action: "ecr:DeleteRepository", Caller: identity.Principal{AccountID: "111122223333", UserName: "carol"},
 		RegistryID: "111122223333", Repository: "prod", Err: err}
 	if err == nil || *sum != want || len(sum.RequestID) != 36 {
 		t.Fatalf("summary %+v, want %+v", *sum, want)

@@ -45,7 +45,7 @@ func observe(m *metrics, log *slog.Logger, next http.Handler) http.Handler {
 			slog.Int("status", sw.status), slog.Int64("bytes", bytes), slog.Duration("duration", elapsed),
 			slog.String("request_id", sum.RequestID), slog.String("remote_addr", pipeline.SourceIP(r.RemoteAddr)))
 		for _, kv := range [...][2]string{{"user_agent", r.UserAgent()}, {"protocol", sum.Protocol}, {"action", sum.Action},
-			{"principal", sum.Principal}, {"registry", sum.RegistryID}, {"repository", sum.Repository}} {
+			{"principal", sum.Caller.ARN()}, {"registry", sum.RegistryID}, {"repository", sum.Repository}} {
 			if kv[1] != "" {
 				attrs = append(attrs, slog.String(kv[0], kv[1]))
 			}
