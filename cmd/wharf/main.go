@@ -156,7 +156,7 @@ func (c *common) open() (*server.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.openStorage(true)
+	st, err := c.stores(true)
 	if err != nil {
 		return nil, err
 	}
@@ -168,10 +168,13 @@ func (c *common) open() (*server.App, error) {
 	return app, nil
 }
 
-// openStorage opens the stores; only serve and migrate create them (existing false).
-func (c *common) openStorage(existing bool) (*server.Stores, error) {
+// openStorage opens the stores, creating them where there are none: for serve and migrate-storage.
+func (c *common) openStorage() (*server.Stores, error) { return c.stores(false) }
+
+// stores opens the stores; with mustExist, only those of an existing installation.
+func (c *common) stores(mustExist bool) (*server.Stores, error) {
 	st := c.storage
-	st.DataDir, st.MustExist = c.dataDir, existing
+	st.DataDir, st.MustExist = c.dataDir, mustExist
 	if st.Metadata != "" && c.serverSecret == "" {
 		return nil, errors.New("with --metadata on PostgreSQL, set --server-secret (WHARF_SERVER_SECRET): every node must share it")
 	}
@@ -246,7 +249,7 @@ func serve(args []string) error {
 	b := readBuildInfo()
 	log.Info("wharf starting", "version", b.Version, "commit", b.Commit, "modified", b.Modified, "go", b.Go, "platform", b.Platform,
 		"metadata", c.describeMetadata(), "blobs", c.describeBlobs())
-	st, err := c.openStorage(false)
+	st, err := c.openStorage()
 	if err != nil {
 		return err
 	}
@@ -443,7 +446,7 @@ func migrateStorage(args []string) error {
 		return err
 	}
 	defer from.Meta.Close()
-	to, err := c.openStorage(false)
+	to, err := c.openStorage()
 	if err != nil {
 		return err
 	}

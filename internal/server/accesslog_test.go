@@ -64,3 +64,10 @@ func TestRedactedURI(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	got := RedactURL("postgres://wharf:pw-secret@db:5432/wharf?sslmode=disable&password=qs-secret")
+	if strings.Contains(got, "secret") || !strings.HasPrefix(got, "postgres://wharf:xxxxx@db:5432/wharf?") {
+		t.Fatalf("%s", got)
+	}
+}
