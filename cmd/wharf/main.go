@@ -168,7 +168,7 @@ func (c *common) open() (*server.App, error) {
 	return app, nil
 }
 
-// openStorage opens the stores, creating them where there are none: for serve and migrate-storage.
+// openStorage opens the stores, creating them where there are none: for serve.
 func (c *common) openStorage() (*server.Stores, error) { return c.stores(false) }
 
 // stores opens the stores; with mustExist, only those of an existing installation.
@@ -446,7 +446,9 @@ func migrateStorage(args []string) error {
 		return err
 	}
 	defer from.Meta.Close()
-	to, err := c.openStorage()
+	dest := c.storage
+	dest.DataDir = c.dataDir
+	to, err := server.OpenStorage(ctx, dest)
 	if err != nil {
 		return err
 	}
