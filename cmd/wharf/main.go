@@ -9,6 +9,9 @@
 //	wharf migrate               bring the metadata schema up to date
 //	wharf migrate-storage       copy a single-node installation into PostgreSQL and S3
 //	wharf admin …               manage accounts, users and access keys
+//	wharf version               print the version and what the binary was built with
+//
+// The commands are listed in cli.go; 'wharf help' prints them.
 package main
 
 import (
@@ -35,72 +38,13 @@ import (
 	"github.com/wharf-dev/wharf/internal/store/sqlstore"
 )
 
-const usage = `usage: wharf <command> [flags]
-
-commands:
-  serve                 run the registry
-  repo create NAME      create a repository
-  repo list             list repositories
-  repo delete NAME      delete a repository (--force deletes its images too)
-  gc                    reclaim the storage of deleted images now
-  migrate               bring the metadata schema up to date (serve does it too)
-  migrate-storage --from-data-dir DIR --metadata postgres://… --blobs s3://…   copy a single-node installation
-  lifecycle run [--dry-run] [--repository NAME]   apply lifecycle policies now (--dry-run: only report)
-  lifecycle history --repository NAME [--limit N] list the images lifecycle expired, newest first
-  admin create-account --account-id ID      create an account; prints its admin key as JSON
-  admin create-user --account-id ID NAME    create an IAM user
-  admin create-access-key --account-id ID NAME   create an access key for a user; prints it as JSON
-  admin delete-access-key KEY-ID            delete an access key
-  admin attach-user-policy --account-id ID --policy-arn ARN NAME   attach an AWS managed policy
-  admin put-user-policy --account-id ID --policy-name P --policy-document FILE|JSON NAME   set an inline policy
-  admin create-group --account-id ID NAME; admin add-user-to-group|remove-user-from-group --account-id ID --group G USER
-  admin create-role --account-id ID --policy-document TRUST NAME
-  admin attach-group-policy|attach-role-policy --account-id ID --policy-arn ARN NAME
-  admin put-group-policy|put-role-policy --account-id ID --policy-name P --policy-document FILE|JSON NAME
-  admin delete-user --account-id ID NAME    delete a user that has no keys, policies or groups left
-
-Every flag can also be set as WHARF_<FLAG> in the environment (--data-dir as WHARF_DATA_DIR) or in a JSON
-config file (--config); flags win over the environment, which wins over the file.
-Run 'wharf <command> -h' for a command's flags.
-`
-
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	var err error
-	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
-	case "serve":
-		err = serve(args)
-	case "repo":
-		err = repo(args)
-	case "gc":
-		err = gc(args)
-	case "lifecycle":
-		err = lifecycleCmd(args)
-	case "migrate":
-		err = migrateCmd(args)
-	case "migrate-storage":
-		err = migrateStorage(args)
-	case "admin":
-		err = admin(args)
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-	default:
-		fmt.Fprintf(os.Stderr, "wharf: unknown command %q\n\n%s", cmd, usage)
-		os.Exit(2)
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "wharf:", err)
-		os.Exit(1)
-	}
+	config.Shared(serverSettings()...)
+	os.Exit(dispatch(os.Args[1:]))
 }
 
-// common holds the flags every command shares: where the data is and what the registry's rules are.
+// common holds the settings the commands share: where the installation is, and the registry's rules. It
+// starts with the defaults; each command declares the flags of the settings it reads.
 type common struct {
 	dataDir      string
 	accountID    string
@@ -108,7 +52,8 @@ type common struct {
 	publicURL    string
 	serverSecret string
 	createOnPush bool
-	logLevel     string
+	logLevel     slog.Level
+	logFormat    string
 	gcGrace      time.Duration
 	uploadTTL    time.Duration
 	cacheTTL     time.Duration
@@ -118,40 +63,65 @@ type common struct {
 	blobRedirect bool
 }
 
+func newCommon() *common {
+	return &common{dataDir: "./wharf-data", accountID: "000000000000", region: "us-east-1", logFormat: "text",
+		gcGrace: time.Hour, uploadTTL: 24 * time.Hour, cacheTTL: time.Second, blobRedirect: true, manifestSize: 4 << 20,
+		limits: registry.Limits{RepositoriesPerRegistry: 1000, ImagesPerRepository: 1000, TagsPerImage: 100, LayersPerImage: 127}}
+}
+
+// commonFlags returns a command's flag set with the flags of every command on an installation: where its
+// storage is (--config, --data-dir, --metadata, --blobs, --s3-…), its account, region and secret, and logging.
 func commonFlags(name string) (*flag.FlagSet, *common) {
-	fs := flag.NewFlagSet("wharf "+name, flag.ContinueOnError)
-	c := &common{}
+	fs, c := newFlagSet(name), newCommon()
 	fs.String("config", "", "JSON config file of flag names and values")
-	fs.StringVar(&c.dataDir, "data-dir", "./wharf-data", "directory for metadata and blobs (with the embedded stores)")
+	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "directory for metadata and blobs (with the embedded stores)")
 	fs.StringVar(&c.storage.Metadata, "metadata", "", "PostgreSQL URL for the metadata, postgres://user:password@host:port/db (default: SQLite in the data directory)")
 	fs.StringVar(&c.storage.Blobs, "blobs", "", "S3 bucket for the blobs, s3://bucket/prefix (default: files in the data directory)")
 	fs.StringVar(&c.storage.S3Endpoint, "s3-endpoint", "", "endpoint of an S3-compatible service (MinIO, Ceph, versitygw …); default AWS S3")
 	fs.StringVar(&c.storage.S3Region, "s3-region", "", "region of the bucket (default: AWS_REGION)")
 	fs.BoolVar(&c.storage.S3ForcePathStyle, "s3-force-path-style", false, "address the bucket in the path (most S3-compatible services)")
-	fs.BoolVar(&c.blobRedirect, "blob-redirect", true, "send registry clients to presigned S3 URLs for layer bytes (false: proxy them through Wharf)")
-	fs.StringVar(&c.accountID, "account-id", "000000000000", "12-digit id of the default account (its registry)")
-	fs.StringVar(&c.region, "region", "us-east-1", "the region this installation serves")
-	fs.StringVar(&c.publicURL, "public-url", "", "where clients reach Wharf, http(s)://host[:port], for repository URIs and proxyEndpoint (default: the host each request was sent to); set it behind a load balancer")
+	fs.StringVar(&c.accountID, "account-id", c.accountID, "12-digit id of the default account (its registry)")
+	fs.StringVar(&c.region, "region", c.region, "the region this installation serves")
 	fs.StringVar(&c.serverSecret, "server-secret", "", "base64 secret that seals access keys and signs tokens, shared by all nodes (default: <data-dir>/server.key)")
-	fs.BoolVar(&c.createOnPush, "create-on-push", false, "create repositories on first push instead of refusing the push")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&c.gcGrace, "gc-grace", time.Hour, "garbage collection spares blobs younger than this (0s: none; only when no push is running)")
-	fs.DurationVar(&c.uploadTTL, "upload-ttl", 24*time.Hour, "idle upload sessions are dropped after this")
-	fs.DurationVar(&c.cacheTTL, "manifest-cache-ttl", time.Second, "longest a cached manifest or tag list is served after another process changed it (negative: no cache)")
-	fs.IntVar(&c.limits.RepositoriesPerRegistry, "max-repositories", 1000, "repositories per registry")
-	fs.IntVar(&c.limits.ImagesPerRepository, "max-images", 1000, "images per repository")
-	fs.IntVar(&c.limits.TagsPerImage, "max-tags-per-image", 100, "tags per image")
-	fs.IntVar(&c.limits.LayersPerImage, "max-layers", 127, "layers per image")
-	fs.Int64Var(&c.manifestSize, "max-manifest-size", 4<<20, "largest manifest in bytes")
+	fs.TextVar(&c.logLevel, "log-level", c.logLevel, "log `level`: debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "log `format`: text or json")
 	return fs, c
 }
 
+// registryFlags adds the flags of the registry's rules that only a server reads.
+func (c *common) registryFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.blobRedirect, "blob-redirect", c.blobRedirect, "send registry clients to presigned S3 URLs for layer bytes (false: proxy them through Wharf)")
+	fs.StringVar(&c.publicURL, "public-url", "", "where clients reach Wharf, `http(s)://host[:port]`, for repository URIs and proxyEndpoint (default: the host each request was sent to); set it behind a load balancer")
+	fs.BoolVar(&c.createOnPush, "create-on-push", false, "create repositories on first push instead of refusing the push")
+	c.gcFlags(fs)
+	fs.DurationVar(&c.cacheTTL, "manifest-cache-ttl", c.cacheTTL, "longest a cached manifest or tag list is served after another process changed it (negative: no cache)")
+	c.repositoryLimitFlag(fs)
+	fs.IntVar(&c.limits.ImagesPerRepository, "max-images", c.limits.ImagesPerRepository, "images per repository")
+	fs.IntVar(&c.limits.TagsPerImage, "max-tags-per-image", c.limits.TagsPerImage, "tags per image")
+	fs.IntVar(&c.limits.LayersPerImage, "max-layers", c.limits.LayersPerImage, "layers per image")
+	fs.Int64Var(&c.manifestSize, "max-manifest-size", c.manifestSize, "largest manifest in bytes")
+}
+
+// gcFlags adds the settings garbage collection reads.
+func (c *common) gcFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.gcGrace, "gc-grace", c.gcGrace, "garbage collection spares blobs younger than this (0s: none; only when no push is running)")
+	fs.DurationVar(&c.uploadTTL, "upload-ttl", c.uploadTTL, "idle upload sessions are dropped after this")
+}
+
+// repositoryLimitFlag adds the limit that creating a repository checks.
+func (c *common) repositoryLimitFlag(fs *flag.FlagSet) {
+	fs.IntVar(&c.limits.RepositoriesPerRegistry, "max-repositories", c.limits.RepositoriesPerRegistry, "repositories per registry")
+}
+
 func (c *common) logger() (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})), nil
+	return nil, fmt.Errorf("--log-format %q: want text or json", c.logFormat)
 }
 
 func (c *common) registryConfig() registry.Config {
@@ -169,10 +139,10 @@ func (c *common) registryConfig() registry.Config {
 		BlobRedirect: c.blobRedirect}
 }
 
-// parseAndOpen parses a one-shot command's flags and opens the stores and the core; it returns the
-// positional arguments.
-func (c *common) parseAndOpen(fs *flag.FlagSet, args []string) ([]string, *server.App, error) {
-	pos, err := config.Parse(fs, args)
+// parseAndOpen parses a one-shot command's flags and its positional arguments, one for each name in
+// argNames, and opens the installation's stores and core. It refuses to create an installation.
+func (c *common) parseAndOpen(fs *flag.FlagSet, args []string, argNames ...string) ([]string, *server.App, error) {
+	pos, err := parseArgs(fs, args, argNames...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -180,13 +150,13 @@ func (c *common) parseAndOpen(fs *flag.FlagSet, args []string) ([]string, *serve
 	return pos, app, err
 }
 
-// open opens the stores and the core for the one-shot commands.
+// open opens the stores and the core of an existing installation, for the one-shot commands.
 func (c *common) open() (*server.App, error) {
 	log, err := c.logger()
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.openStorage()
+	st, err := c.stores(true)
 	if err != nil {
 		return nil, err
 	}
@@ -198,9 +168,13 @@ func (c *common) open() (*server.App, error) {
 	return app, nil
 }
 
-func (c *common) openStorage() (*server.Stores, error) {
+// openStorage opens the stores, creating them where there are none: for serve.
+func (c *common) openStorage() (*server.Stores, error) { return c.stores(false) }
+
+// stores opens the stores; with mustExist, only those of an existing installation.
+func (c *common) stores(mustExist bool) (*server.Stores, error) {
 	st := c.storage
-	st.DataDir = c.dataDir
+	st.DataDir, st.MustExist = c.dataDir, mustExist
 	if st.Metadata != "" && c.serverSecret == "" {
 		return nil, errors.New("with --metadata on PostgreSQL, set --server-secret (WHARF_SERVER_SECRET): every node must share it")
 	}
@@ -232,29 +206,56 @@ func iamTarget(action, account, entity string) []pipeline.Target {
 	return []pipeline.Target{{Action: action, Resource: "arn:aws:iam::" + account + ":" + entity}}
 }
 
-func serve(args []string) error {
+// serverSettings are the names of the server's flags: the settings a config file shared by every command
+// may hold.
+func serverSettings() []string {
+	fs, _, _ := serveFlags()
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return names
+}
+
+// serveSettings are serve's own flags.
+type serveSettings struct {
+	addr, tlsCert, tlsKey, pprofAddr, metricsAddr string
+	gcEvery, lifecycleEvery                       time.Duration
+	maxBodyMemory                                 int64
+}
+
+func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs, c := commonFlags("serve")
-	addr := fs.String("addr", "127.0.0.1:5000", "address to listen on")
-	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); plain HTTP when unset")
-	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
-	gcEvery := fs.Duration("gc-interval", time.Hour, "how often garbage collection runs (0: never)")
-	lifecycleEvery := fs.Duration("lifecycle-interval", time.Hour, "how often each repository's lifecycle policy is applied (0: never)")
-	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
-	maxBodyMemory := fs.Int64("max-body-memory", 64<<20, "bytes of ECR, IAM and STS request bodies held at once, across all requests (they are read whole before their signature is checked)")
-	if _, err := config.Parse(fs, args); err != nil {
+	c.registryFlags(fs)
+	s := &serveSettings{}
+	fs.StringVar(&s.addr, "addr", "127.0.0.1:5000", "address to listen on")
+	fs.StringVar(&s.tlsCert, "tls-cert", "", "TLS certificate file (PEM); plain HTTP when unset")
+	fs.StringVar(&s.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.DurationVar(&s.gcEvery, "gc-interval", time.Hour, "how often garbage collection runs (0: never)")
+	fs.DurationVar(&s.lifecycleEvery, "lifecycle-interval", time.Hour, "how often each repository's lifecycle policy is applied (0: never)")
+	fs.StringVar(&s.pprofAddr, "pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
+	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9102 (default: not served; never on --addr)")
+	fs.Int64Var(&s.maxBodyMemory, "max-body-memory", 64<<20, "bytes of ECR, IAM and STS request bodies held at once, across all requests (they are read whole before their signature is checked)")
+	return fs, c, s
+}
+
+func serve(args []string) error {
+	fs, c, s := serveFlags()
+	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	log, err := c.logger()
 	if err != nil {
 		return err
 	}
+	b := readBuildInfo()
+	log.Info("wharf starting", "version", b.Version, "commit", b.Commit, "modified", b.Modified, "go", b.Go, "platform", b.Platform,
+		"metadata", c.describeMetadata(), "blobs", c.describeBlobs())
 	st, err := c.openStorage()
 	if err != nil {
 		return err
 	}
 	opts := c.options(log)
-	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = *addr, *tlsCert, *tlsKey, *gcEvery, true
-	opts.LifecycleInterval, opts.MaxBodyMemory = *lifecycleEvery, *maxBodyMemory
+	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = s.addr, s.tlsCert, s.tlsKey, s.gcEvery, true
+	opts.LifecycleInterval, opts.MaxBodyMemory, opts.MetricsAddr = s.lifecycleEvery, s.maxBodyMemory, s.metricsAddr
 	app, err := server.New(opts, st)
 	if err != nil {
 		st.Meta.Close()
@@ -272,84 +273,113 @@ func serve(args []string) error {
 		fmt.Printf("Created the admin of account %s. Its access key, shown once, is also in %s:\n  AWS_ACCESS_KEY_ID=%s\n  AWS_SECRET_ACCESS_KEY=%s\n",
 			c.accountID, path, app.NewAdmin.AccessKeyID, app.NewAdmin.SecretAccessKey)
 	}
-	if *pprofAddr != "" {
+	if s.pprofAddr != "" {
 		go func() {
-			log.Info("profiler listening", "addr", *pprofAddr)
-			log.Warn("profiler stopped", "err", http.ListenAndServe(*pprofAddr, nil))
+			log.Info("profiler listening", "addr", s.pprofAddr)
+			log.Warn("profiler stopped", "err", http.ListenAndServe(s.pprofAddr, nil))
 		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	runErr := app.Run(ctx, nil)
-	return errors.Join(runErr, app.Close())
+	err = errors.Join(runErr, app.Close())
+	if err == nil {
+		log.Info("wharf stopped")
+	}
+	return err
 }
 
-func repo(args []string) error {
-	if len(args) == 0 {
-		return errors.New("usage: wharf repo create|list|delete [flags] [NAME]")
+// describeMetadata tells where the metadata is, for the log: without a password.
+func (c *common) describeMetadata() string {
+	if c.storage.Metadata == "" {
+		return "sqlite " + filepath.Join(c.dataDir, "wharf.db")
 	}
-	sub := args[0]
-	fs, c := commonFlags("repo " + sub)
-	mutability := fs.String("image-tag-mutability", "MUTABLE", "MUTABLE or IMMUTABLE (create)")
-	scan := fs.Bool("scan-on-push", false, "scan images on push (create)")
-	force := fs.Bool("force", false, "delete the repository's images too (delete)")
-	pos, app, err := c.parseAndOpen(fs, args[1:])
+	return "postgresql " + server.RedactURL(c.storage.Metadata)
+}
+
+// describeBlobs tells where the blobs are, for the log.
+func (c *common) describeBlobs() string {
+	if c.storage.Blobs == "" {
+		return "filesystem " + c.dataDir
+	}
+	if c.storage.S3Endpoint != "" {
+		return c.storage.Blobs + " at " + c.storage.S3Endpoint
+	}
+	return c.storage.Blobs
+}
+
+func repoCreate(args []string) error {
+	fs, c := commonFlags("repo create")
+	mutability := fs.String("image-tag-mutability", "MUTABLE", "MUTABLE or IMMUTABLE")
+	scan := fs.Bool("scan-on-push", false, "scan images on push")
+	c.repositoryLimitFlag(fs)
+	pos, app, err := c.parseAndOpen(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	acct, name := c.accountID, pos[0]
+	var r *registry.Repository
+	err = do(app, acct, "ecr:CreateRepository", []pipeline.Target{pipeline.Repository("ecr:CreateRepository", acct, name)}, func(ctx context.Context) (err error) {
+		r, err = app.Service.CreateRepository(ctx, registry.Repository{RegistryID: acct, Name: name,
+			TagMutability: strings.ToUpper(*mutability), ScanOnPush: *scan})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("created repository %s (registry %s, tags %s)\n", r.Name, r.RegistryID, r.TagMutability)
+	return nil
+}
+
+func repoList(args []string) error {
+	fs, c := commonFlags("repo list")
+	_, app, err := c.parseAndOpen(fs, args)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
 	acct := c.accountID
-	switch sub {
-	case "create":
-		if len(pos) != 1 {
-			return errors.New("usage: wharf repo create [flags] NAME")
-		}
-		var r *registry.Repository
-		err := do(app, acct, "ecr:CreateRepository", []pipeline.Target{pipeline.Repository("ecr:CreateRepository", acct, pos[0])}, func(ctx context.Context) (err error) {
-			r, err = app.Service.CreateRepository(ctx, registry.Repository{RegistryID: acct, Name: pos[0],
-				TagMutability: strings.ToUpper(*mutability), ScanOnPush: *scan})
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		fmt.Printf("created repository %s (registry %s, tags %s)\n", r.Name, r.RegistryID, r.TagMutability)
-	case "list":
-		return do(app, acct, "ecr:DescribeRepositories", []pipeline.Target{pipeline.Repository("ecr:DescribeRepositories", acct, "")}, func(ctx context.Context) error {
-			for after := ""; ; {
-				names, more, err := app.Service.Catalog(ctx, acct, after, 1000)
-				if err != nil {
-					return err
-				}
-				for _, n := range names {
-					fmt.Println(n)
-				}
-				if !more {
-					return nil
-				}
-				after = names[len(names)-1]
+	return do(app, acct, "ecr:DescribeRepositories", []pipeline.Target{pipeline.Repository("ecr:DescribeRepositories", acct, "")}, func(ctx context.Context) error {
+		for after := ""; ; {
+			names, more, err := app.Service.Catalog(ctx, acct, after, 1000)
+			if err != nil {
+				return err
 			}
-		})
-	case "delete":
-		if len(pos) != 1 {
-			return errors.New("usage: wharf repo delete [--force] NAME")
+			for _, n := range names {
+				fmt.Println(n)
+			}
+			if !more {
+				return nil
+			}
+			after = names[len(names)-1]
 		}
-		err := do(app, acct, "ecr:DeleteRepository", []pipeline.Target{pipeline.Repository("ecr:DeleteRepository", acct, pos[0])}, func(ctx context.Context) error {
-			_, err := app.Service.DeleteRepository(ctx, acct, pos[0], *force)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		fmt.Printf("deleted repository %s\n", pos[0])
-	default:
-		return fmt.Errorf("unknown repo command %q (create, list, delete)", sub)
+	})
+}
+
+func repoDelete(args []string) error {
+	fs, c := commonFlags("repo delete")
+	force := fs.Bool("force", false, "delete the repository's images too")
+	pos, app, err := c.parseAndOpen(fs, args, "NAME")
+	if err != nil {
+		return err
 	}
+	defer app.Close()
+	acct, name := c.accountID, pos[0]
+	err = do(app, acct, "ecr:DeleteRepository", []pipeline.Target{pipeline.Repository("ecr:DeleteRepository", acct, name)}, func(ctx context.Context) error {
+		_, err := app.Service.DeleteRepository(ctx, acct, name, *force)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("deleted repository %s\n", name)
 	return nil
 }
 
 func gc(args []string) error {
 	fs, c := commonFlags("gc")
+	c.gcFlags(fs)
 	_, app, err := c.parseAndOpen(fs, args)
 	if err != nil {
 		return err
@@ -378,7 +408,7 @@ func gc(args []string) error {
 // migrateCmd runs the schema migrations of the metadata store (serve and every command also do, first).
 func migrateCmd(args []string) error {
 	fs, c := commonFlags("migrate")
-	if _, err := config.Parse(fs, args); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	st, err := server.OpenStorage(context.Background(), server.Storage{DataDir: c.dataDir, Metadata: c.storage.Metadata})
@@ -394,11 +424,14 @@ func migrateCmd(args []string) error {
 func migrateStorage(args []string) error {
 	fs, c := commonFlags("migrate-storage")
 	fromDir := fs.String("from-data-dir", "", "data directory of the installation to copy (its wharf.db and blobs)")
-	if _, err := config.Parse(fs, args); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	if *fromDir == "" || (c.storage.Metadata == "" && c.storage.Blobs == "") {
-		return errors.New("usage: wharf migrate-storage --from-data-dir DIR --metadata postgres://… --blobs s3://bucket/prefix [--s3-endpoint URL]")
+	if *fromDir == "" {
+		return usageError(fs, "missing --from-data-dir")
+	}
+	if c.storage.Metadata == "" && c.storage.Blobs == "" {
+		return usageError(fs, "missing --metadata or --blobs: the storage to copy into")
 	}
 	log, err := c.logger()
 	if err != nil {
@@ -435,235 +468,307 @@ func migrateStorage(args []string) error {
 	return nil
 }
 
-// lifecycleCmd applies lifecycle policies on demand or shows what they expired. It works while a server
-// runs on the same storage: one process applies policies at a time, so it waits for a running pass.
-func lifecycleCmd(args []string) error {
-	if len(args) == 0 {
-		return errors.New("usage: wharf lifecycle run|history [flags]")
-	}
-	sub := args[0]
-	fs, c := commonFlags("lifecycle " + sub)
-	dryRun := fs.Bool("dry-run", false, "report what the policies expire without deleting anything (run)")
-	repository := fs.String("repository", "", "only this repository (run); the repository (history)")
-	limit := fs.Int("limit", 100, "at most this many events (history)")
-	_, app, err := c.parseAndOpen(fs, args[1:])
+// lifecycleRun applies lifecycle policies on demand. It works while a server runs on the same storage: one
+// process applies policies at a time, so it waits for a running pass.
+func lifecycleRun(args []string) error {
+	fs, c := commonFlags("lifecycle run")
+	dryRun := fs.Bool("dry-run", false, "report what the policies expire without deleting anything")
+	repository := fs.String("repository", "", "only this repository")
+	_, app, err := c.parseAndOpen(fs, args)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
 	acct := c.accountID
-	switch sub {
-	case "run":
-		run := registry.LifecycleRun{RegistryID: acct, Repository: *repository, DryRun: *dryRun}
-		var results []registry.LifecycleResult
-		apply := func() error {
-			return do(app, acct, "ecr:PolicyExecutionEvent", []pipeline.Target{pipeline.Repository("ecr:PolicyExecutionEvent", acct, *repository)}, func(ctx context.Context) (err error) {
-				results, err = app.Service.RunLifecycle(ctx, run)
-				return err
-			})
-		}
-		err := apply()
-		for wait := 0; errors.Is(err, registry.ErrLifecycleBusy) && wait < 60; wait++ {
-			time.Sleep(time.Second)
-			err = apply()
-		}
-		verb, total := "expired", 0
-		if *dryRun {
-			verb = "would expire"
-		}
-		for _, res := range results {
-			for _, e := range res.Expired {
-				fmt.Printf("%s\t%s\t%s\t%s\trule %d\n", verb, res.Repository, e.Digest, strings.Join(e.Tags, ","), e.Rule)
-				total++
-			}
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Printf("%d images %s\n", total, verb)
-	case "history":
-		if *repository == "" {
-			return errors.New("usage: wharf lifecycle history --repository NAME [--limit N]")
-		}
-		var events []registry.LifecycleEvent
-		err := do(app, acct, "ecr:GetLifecyclePolicy", []pipeline.Target{pipeline.Repository("ecr:GetLifecyclePolicy", acct, *repository)}, func(ctx context.Context) (err error) {
-			events, err = app.Service.LifecycleHistory(ctx, acct, *repository, *limit)
+	run := registry.LifecycleRun{RegistryID: acct, Repository: *repository, DryRun: *dryRun}
+	var results []registry.LifecycleResult
+	apply := func() error {
+		return do(app, acct, "ecr:PolicyExecutionEvent", []pipeline.Target{pipeline.Repository("ecr:PolicyExecutionEvent", acct, *repository)}, func(ctx context.Context) (err error) {
+			results, err = app.Service.RunLifecycle(ctx, run)
 			return err
 		})
-		if err != nil {
-			return err
+	}
+	err = apply()
+	for wait := 0; errors.Is(err, registry.ErrLifecycleBusy) && wait < 60; wait++ {
+		time.Sleep(time.Second)
+		err = apply()
+	}
+	verb, total := "expired", 0
+	if *dryRun {
+		verb = "would expire"
+	}
+	for _, res := range results {
+		for _, e := range res.Expired {
+			fmt.Printf("%s\t%s\t%s\t%s\trule %d\n", verb, res.Repository, e.Digest, strings.Join(e.Tags, ","), e.Rule)
+			total++
 		}
-		for _, e := range events {
-			fmt.Printf("%s\t%s\t%s\trule %d\tpushed %s\n", e.At.Format(time.RFC3339), e.Digest, strings.Join(e.Tags, ","), e.Rule, e.PushedAt.Format(time.RFC3339))
-		}
-	default:
-		return fmt.Errorf("unknown lifecycle command %q (run, history)", sub)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d images %s\n", total, verb)
+	return nil
+}
+
+// lifecycleHistory lists the images lifecycle expired in a repository, newest first.
+func lifecycleHistory(args []string) error {
+	fs, c := commonFlags("lifecycle history")
+	repository := fs.String("repository", "", "the repository (required)")
+	limit := fs.Int("limit", 100, "at most this many events")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *repository == "" {
+		return usageError(fs, "missing --repository")
+	}
+	app, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	acct := c.accountID
+	var events []registry.LifecycleEvent
+	err = do(app, acct, "ecr:GetLifecyclePolicy", []pipeline.Target{pipeline.Repository("ecr:GetLifecyclePolicy", acct, *repository)}, func(ctx context.Context) (err error) {
+		events, err = app.Service.LifecycleHistory(ctx, acct, *repository, *limit)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		fmt.Printf("%s\t%s\t%s\trule %d\tpushed %s\n", e.At.Format(time.RFC3339), e.Digest, strings.Join(e.Tags, ","), e.Rule, e.PushedAt.Format(time.RFC3339))
 	}
 	return nil
 }
 
-func admin(args []string) error {
-	if len(args) == 0 {
-		return errors.New("usage: wharf admin COMMAND [flags] [NAME]; 'wharf help' lists the commands")
-	}
-	sub := args[0]
-	fs, c := commonFlags("admin " + sub)
-	policyARN := fs.String("policy-arn", "", "managed policy ARN (attach-user-policy, attach-group-policy, attach-role-policy)")
-	policyName := fs.String("policy-name", "", "inline policy name (put-user-policy, put-group-policy, put-role-policy)")
-	policyDoc := fs.String("policy-document", "", "policy JSON, or file://PATH (put-user-policy; create-role: the trust policy)")
-	group := fs.String("group", "", "group name (add-user-to-group, remove-user-from-group)")
-	pos, app, err := c.parseAndOpen(fs, args[1:])
+// adminFlags returns the flag set of an admin command.
+func adminFlags(sub string) (*flag.FlagSet, *common) { return commonFlags("admin " + sub) }
+
+func printCredentials(creds *identity.Credentials) error {
+	return json.NewEncoder(os.Stdout).Encode(map[string]string{"AccessKeyId": creds.AccessKeyID, "SecretAccessKey": creds.SecretAccessKey})
+}
+
+func adminCreateAccount(args []string) error {
+	fs, c := adminFlags("create-account")
+	_, app, err := c.parseAndOpen(fs, args)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	acct := c.accountID
-	printJSON := func(creds *identity.Credentials) error {
-		return json.NewEncoder(os.Stdout).Encode(map[string]string{"AccessKeyId": creds.AccessKeyID, "SecretAccessKey": creds.SecretAccessKey})
+	var creds *identity.Credentials
+	if err := do(app, c.accountID, "wharf:CreateAccount", nil, func(ctx context.Context) (err error) {
+		creds, err = app.Identity.CreateAccount(ctx, c.accountID)
+		return err
+	}); err != nil {
+		return err
 	}
-	one := func(usage string) (string, error) {
-		if len(pos) != 1 {
-			return "", errors.New("usage: wharf admin " + usage)
-		}
-		return pos[0], nil
+	return printCredentials(creds)
+}
+
+func adminCreateUser(args []string) error {
+	fs, c := adminFlags("create-user")
+	pos, app, err := c.parseAndOpen(fs, args, "NAME")
+	if err != nil {
+		return err
 	}
-	switch sub {
-	case "create-account":
-		var creds *identity.Credentials
-		err := do(app, acct, "wharf:CreateAccount", nil, func(ctx context.Context) (err error) {
-			creds, err = app.Identity.CreateAccount(ctx, acct)
-			return err
-		})
+	defer app.Close()
+	acct, name := c.accountID, pos[0]
+	var u *identity.User
+	if err := do(app, acct, "iam:CreateUser", iamTarget("iam:CreateUser", acct, "user/"+name), func(ctx context.Context) (err error) {
+		u, err = app.Identity.CreateUser(ctx, acct, name)
+		return err
+	}); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]string{"UserName": u.Name, "UserId": u.UserID, "Arn": "arn:aws:iam::" + u.AccountID + ":user/" + u.Name})
+}
+
+func adminCreateAccessKey(args []string) error {
+	fs, c := adminFlags("create-access-key")
+	pos, app, err := c.parseAndOpen(fs, args, "USER")
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	acct, name := c.accountID, pos[0]
+	var creds *identity.Credentials
+	if err := do(app, acct, "iam:CreateAccessKey", iamTarget("iam:CreateAccessKey", acct, "user/"+name), func(ctx context.Context) (err error) {
+		creds, err = app.Identity.CreateAccessKey(ctx, acct, name)
+		return err
+	}); err != nil {
+		return err
+	}
+	return printCredentials(creds)
+}
+
+func adminDeleteAccessKey(args []string) error {
+	fs, c := adminFlags("delete-access-key")
+	pos, app, err := c.parseAndOpen(fs, args, "KEY-ID")
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	key := pos[0]
+	owner, user, err := app.Identity.KeyOwner(context.Background(), key) // acts in the key's own account
+	if err != nil {
+		return err
+	}
+	return do(app, owner, "iam:DeleteAccessKey", iamTarget("iam:DeleteAccessKey", owner, "user/"+user), func(ctx context.Context) error {
+		return app.Identity.DeleteAccessKey(ctx, key)
+	})
+}
+
+// adminAttachPolicy attaches a managed policy to a user, a group or a role (kind).
+func adminAttachPolicy(kind string) func([]string) error {
+	return func(args []string) error {
+		fs, c := adminFlags("attach-" + kind + "-policy")
+		policyARN := fs.String("policy-arn", "", "ARN of the managed policy (required)")
+		pos, err := parseArgs(fs, args, "NAME")
 		if err != nil {
 			return err
 		}
-		return printJSON(creds)
-	case "create-user":
-		name, err := one("create-user --account-id ID NAME")
+		if err := required(fs, "policy-arn", *policyARN); err != nil {
+			return err
+		}
+		app, err := c.open()
 		if err != nil {
 			return err
 		}
-		var u *identity.User
-		if err := do(app, acct, "iam:CreateUser", iamTarget("iam:CreateUser", acct, "user/"+name), func(ctx context.Context) (err error) {
-			u, err = app.Identity.CreateUser(ctx, acct, name)
-			return err
-		}); err != nil {
-			return err
-		}
-		return json.NewEncoder(os.Stdout).Encode(map[string]string{"UserName": u.Name, "UserId": u.UserID, "Arn": "arn:aws:iam::" + u.AccountID + ":user/" + u.Name})
-	case "create-access-key":
-		name, err := one("create-access-key --account-id ID USER")
-		if err != nil {
-			return err
-		}
-		var creds *identity.Credentials
-		if err := do(app, acct, "iam:CreateAccessKey", iamTarget("iam:CreateAccessKey", acct, "user/"+name), func(ctx context.Context) (err error) {
-			creds, err = app.Identity.CreateAccessKey(ctx, acct, name)
-			return err
-		}); err != nil {
-			return err
-		}
-		return printJSON(creds)
-	case "delete-access-key":
-		key, err := one("delete-access-key KEY-ID")
-		if err != nil {
-			return err
-		}
-		owner, user, err := app.Identity.KeyOwner(context.Background(), key) // acts in the key's own account
-		if err != nil {
-			return err
-		}
-		return do(app, owner, "iam:DeleteAccessKey", iamTarget("iam:DeleteAccessKey", owner, "user/"+user), func(ctx context.Context) error {
-			return app.Identity.DeleteAccessKey(ctx, key)
-		})
-	case "attach-user-policy", "attach-group-policy", "attach-role-policy":
-		name, err := one(sub + " --account-id ID --policy-arn ARN NAME")
-		if err != nil || *policyARN == "" {
-			return errors.New("usage: wharf admin " + sub + " --account-id ID --policy-arn ARN NAME")
-		}
-		kind, action := ownerKind(sub)
+		defer app.Close()
+		acct, name, action := c.accountID, pos[0], policyAction("Attach", kind)
 		return do(app, acct, action, iamTarget(action, acct, kind+"/"+name), func(ctx context.Context) error {
 			if kind == "user" {
 				return app.Identity.AttachUserPolicy(ctx, acct, name, *policyARN)
 			}
 			return app.Identity.AttachOwnerPolicy(ctx, acct, kind, name, *policyARN)
 		})
-	case "put-user-policy", "put-group-policy", "put-role-policy":
-		name, err := one(sub + " --account-id ID --policy-name NAME --policy-document JSON|file://PATH NAME")
-		if err != nil || *policyName == "" || *policyDoc == "" {
-			return errors.New("usage: wharf admin " + sub + " --account-id ID --policy-name NAME --policy-document JSON|file://PATH NAME")
+	}
+}
+
+// adminPutPolicy sets an inline policy of a user, a group or a role (kind).
+func adminPutPolicy(kind string) func([]string) error {
+	return func(args []string) error {
+		fs, c := adminFlags("put-" + kind + "-policy")
+		policyName := fs.String("policy-name", "", "name of the inline policy (required)")
+		policyDoc := fs.String("policy-document", "", "the policy as JSON, or file://PATH (required)")
+		pos, err := parseArgs(fs, args, "NAME")
+		if err != nil {
+			return err
+		}
+		if err := required(fs, "policy-name", *policyName, "policy-document", *policyDoc); err != nil {
+			return err
 		}
 		doc, err := readDocument(*policyDoc)
 		if err != nil {
 			return err
 		}
-		kind, action := ownerKind(sub)
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		defer app.Close()
+		acct, name, action := c.accountID, pos[0], policyAction("Put", kind)
 		return do(app, acct, action, iamTarget(action, acct, kind+"/"+name), func(ctx context.Context) error {
 			if kind == "user" {
 				return app.Identity.PutUserPolicy(ctx, acct, name, *policyName, doc)
 			}
 			return app.Identity.PutOwnerPolicy(ctx, acct, kind, name, *policyName, doc)
 		})
-	case "create-group":
-		name, err := one("create-group --account-id ID NAME")
-		if err != nil {
-			return err
-		}
-		return do(app, acct, "iam:CreateGroup", iamTarget("iam:CreateGroup", acct, "group/"+name), func(ctx context.Context) error {
-			_, err := app.Identity.CreateGroup(ctx, acct, name)
-			return err
-		})
-	case "add-user-to-group":
-		name, err := one("add-user-to-group --account-id ID --group GROUP USER")
-		if err != nil || *group == "" {
-			return errors.New("usage: wharf admin add-user-to-group --account-id ID --group GROUP USER")
-		}
-		return do(app, acct, "iam:AddUserToGroup", iamTarget("iam:AddUserToGroup", acct, "group/"+*group), func(ctx context.Context) error {
-			return app.Identity.AddUserToGroup(ctx, acct, *group, name)
-		})
-	case "remove-user-from-group":
-		name, err := one("remove-user-from-group --account-id ID --group GROUP USER")
-		if err != nil || *group == "" {
-			return errors.New("usage: wharf admin remove-user-from-group --account-id ID --group GROUP USER")
-		}
-		return do(app, acct, "iam:RemoveUserFromGroup", iamTarget("iam:RemoveUserFromGroup", acct, "group/"+*group), func(ctx context.Context) error {
-			return app.Identity.RemoveUserFromGroup(ctx, acct, *group, name)
-		})
-	case "create-role":
-		name, err := one("create-role --account-id ID --policy-document TRUST-POLICY NAME")
-		if err != nil || *policyDoc == "" {
-			return errors.New("usage: wharf admin create-role --account-id ID --policy-document TRUST-POLICY NAME")
-		}
-		doc, err := readDocument(*policyDoc)
-		if err != nil {
-			return err
-		}
-		var r *identity.Role
-		if err := do(app, acct, "iam:CreateRole", iamTarget("iam:CreateRole", acct, "role/"+name), func(ctx context.Context) (err error) {
-			r, err = app.Identity.CreateRole(ctx, acct, name, doc, 0)
-			return err
-		}); err != nil {
-			return err
-		}
-		return json.NewEncoder(os.Stdout).Encode(map[string]string{"RoleName": r.Name, "RoleId": r.RoleID, "Arn": "arn:aws:iam::" + r.AccountID + ":role/" + r.Name})
-	case "delete-user":
-		name, err := one("delete-user --account-id ID NAME")
-		if err != nil {
-			return err
-		}
-		return do(app, acct, "iam:DeleteUser", iamTarget("iam:DeleteUser", acct, "user/"+name), func(ctx context.Context) error {
-			return app.Identity.DeleteUser(ctx, acct, name)
-		})
 	}
-	return fmt.Errorf("unknown admin command %q", sub)
 }
 
-// ownerKind tells which kind of entity an attach-…-policy or put-…-policy command names, and its IAM action.
-func ownerKind(sub string) (kind, action string) {
-	verb, rest, _ := strings.Cut(sub, "-")
-	kind, _, _ = strings.Cut(rest, "-")
-	action = "iam:" + strings.ToUpper(verb[:1]) + verb[1:] + strings.ToUpper(kind[:1]) + kind[1:] + "Policy"
-	return kind, action
+func adminCreateGroup(args []string) error {
+	fs, c := adminFlags("create-group")
+	pos, app, err := c.parseAndOpen(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	acct, name := c.accountID, pos[0]
+	return do(app, acct, "iam:CreateGroup", iamTarget("iam:CreateGroup", acct, "group/"+name), func(ctx context.Context) error {
+		_, err := app.Identity.CreateGroup(ctx, acct, name)
+		return err
+	})
+}
+
+// adminGroupMembership adds a user to a group, or removes it (add false).
+func adminGroupMembership(add bool) func([]string) error {
+	sub, action := "remove-user-from-group", "iam:RemoveUserFromGroup"
+	if add {
+		sub, action = "add-user-to-group", "iam:AddUserToGroup"
+	}
+	return func(args []string) error {
+		fs, c := adminFlags(sub)
+		group := fs.String("group", "", "the group (required)")
+		pos, err := parseArgs(fs, args, "USER")
+		if err != nil {
+			return err
+		}
+		if err := required(fs, "group", *group); err != nil {
+			return err
+		}
+		app, err := c.open()
+		if err != nil {
+			return err
+		}
+		defer app.Close()
+		acct, user := c.accountID, pos[0]
+		return do(app, acct, action, iamTarget(action, acct, "group/"+*group), func(ctx context.Context) error {
+			if add {
+				return app.Identity.AddUserToGroup(ctx, acct, *group, user)
+			}
+			return app.Identity.RemoveUserFromGroup(ctx, acct, *group, user)
+		})
+	}
+}
+
+func adminCreateRole(args []string) error {
+	fs, c := adminFlags("create-role")
+	policyDoc := fs.String("policy-document", "", "the trust policy as JSON, or file://PATH (required)")
+	pos, err := parseArgs(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	if err := required(fs, "policy-document", *policyDoc); err != nil {
+		return err
+	}
+	doc, err := readDocument(*policyDoc)
+	if err != nil {
+		return err
+	}
+	app, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	acct, name := c.accountID, pos[0]
+	var r *identity.Role
+	if err := do(app, acct, "iam:CreateRole", iamTarget("iam:CreateRole", acct, "role/"+name), func(ctx context.Context) (err error) {
+		r, err = app.Identity.CreateRole(ctx, acct, name, doc, 0)
+		return err
+	}); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]string{"RoleName": r.Name, "RoleId": r.RoleID, "Arn": "arn:aws:iam::" + r.AccountID + ":role/" + r.Name})
+}
+
+func adminDeleteUser(args []string) error {
+	fs, c := adminFlags("delete-user")
+	pos, app, err := c.parseAndOpen(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	acct, name := c.accountID, pos[0]
+	return do(app, acct, "iam:DeleteUser", iamTarget("iam:DeleteUser", acct, "user/"+name), func(ctx context.Context) error {
+		return app.Identity.DeleteUser(ctx, acct, name)
+	})
+}
+
+// policyAction is the IAM action that attaches or puts (verb) a policy of a user, a group or a role
+// (kind): iam:AttachGroupPolicy, iam:PutRolePolicy.
+func policyAction(verb, kind string) string {
+	return "iam:" + verb + strings.ToUpper(kind[:1]) + kind[1:] + "Policy"
 }
 
 // readDocument returns a policy given inline or as file://PATH.

@@ -6,9 +6,32 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
+
+// UsageError is a mistake on the command line (an unknown flag, a malformed value, a missing or stray
+// argument) or a request for help (Err is flag.ErrHelp). Flags is the command's flag set, for its usage.
+type UsageError struct {
+	Flags *flag.FlagSet
+	Err   error
+}
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// shared are settings a config file may hold that a command does not read: the file is shared by every
+// command, and only the server reads most of them.
+var shared = map[string]bool{}
+
+// Shared declares settings that a config file may hold although the command parsing it has no such flag.
+// A command ignores them; a name no command knows is still an error.
+func Shared(names ...string) {
+	for _, n := range names {
+		shared[n] = true
+	}
+}
 
 // EnvName is the environment variable for a flag: WHARF_ and the name in upper case, dashes as underscores.
 func EnvName(flagName string) string {
@@ -19,11 +42,15 @@ func EnvName(flagName string) string {
 // then fills every flag the command line did not set from the environment
 // and from the config file named by the flag "config" (if fs has one and it is set). The file is a JSON
 // object whose keys are flag names.
+//
+// Parse prints nothing: a mistake in args, or -h, is returned as a *UsageError for the caller to report.
 func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, &UsageError{Flags: fs, Err: err}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -56,7 +83,7 @@ func resolve(fs *flag.FlagSet) error {
 				return fmt.Errorf("config file %s: %w", path, err)
 			}
 			for k := range file {
-				if fs.Lookup(k) == nil {
+				if fs.Lookup(k) == nil && !shared[k] {
 					return fmt.Errorf("config file %s: unknown setting %q", path, k)
 				}
 			}

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +50,39 @@ func TestConfigFileErrors(t *testing.T) {
 	t.Setenv("WHARF_N", "not a number")
 	if _, err := Parse(fs, nil); err == nil {
 		t.Error("bad environment value accepted")
+	}
+}
+
+// TestMistakesAreUsageErrors: Parse prints nothing; a bad flag or -h comes back as a *UsageError.
+func TestMistakesAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"--nope"}, {"-h"}, {"--n", "x"}} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.Int("n", 1, "")
+		var out strings.Builder
+		fs.SetOutput(&out)
+		_, err := Parse(fs, args)
+		var ue *UsageError
+		if !errors.As(err, &ue) || ue.Flags != fs || out.Len() != 0 {
+			t.Errorf("%v: %v, printed %q", args, err, out.String())
+		}
+		if (args[0] == "-h") != errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
+
+// TestSharedSettings: a config file may hold settings of other commands, which are left alone.
+func TestSharedSettings(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "wharf.json")
+	os.WriteFile(p, []byte(`{"addr": "x", "n": 2}`), 0o644)
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.String("config", "", "")
+	n := fs.Int("n", 1, "")
+	if _, err := Parse(fs, []string{"--config", p}); err == nil {
+		t.Fatal("a setting no command knows accepted")
+	}
+	Shared("addr")
+	if _, err := Parse(fs, []string{"--config", p}); err != nil || *n != 2 {
+		t.Fatalf("n=%d: %v", *n, err)
 	}
 }

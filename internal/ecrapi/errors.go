@@ -103,9 +103,6 @@ func toAWS(err error) *awsError {
 
 func (h *Handler) writeError(w http.ResponseWriter, err error) {
 	ae := toAWS(err)
-	if ae.Code == "ServerException" {
-		h.Log.Error("ECR API call failed", "err", err)
-	}
 	m := map[string]any{"__type": ae.Code, "message": ae.Message}
 	for k, v := range ae.Members {
 		m[k] = v

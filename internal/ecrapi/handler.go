@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/wharf-dev/wharf/internal/address"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,7 +41,6 @@ type Handler struct {
 	// Bodies reads request bodies under the server's memory budget.
 	Bodies *bodylimit.Reader
 	Clock  clock.Clock
-	Log    *slog.Logger
 	Region string
 	// Addresses says where each account's registry is, for repository URIs, proxyEndpoint and download URLs.
 	Addresses *address.Book
@@ -177,7 +175,7 @@ func (h *Handler) maxBody(name string) int64 {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := pipeline.NewRequestID()
+	reqID := pipeline.RequestID(r.Context())
 	w.Header().Set("x-amzn-RequestId", reqID)
 	name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
 	build, ok := ops[name]

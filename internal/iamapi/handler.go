@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -38,7 +37,6 @@ type Handler struct {
 	Signatures sigv4.Identifier
 	// Bodies reads request bodies under the server's memory budget.
 	Bodies *bodylimit.Reader
-	Log    *slog.Logger
 	// PoliciesChanged is called after a call that changed policies or users.
 	PoliciesChanged func()
 }
@@ -108,7 +106,7 @@ func decodeQuery(body []byte) (url.Values, error) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := pipeline.NewRequestID()
+	reqID := pipeline.RequestID(r.Context())
 	service := SigningService(r)
 	if err := h.Signatures.Precheck(r.Context(), r); err != nil {
 		bodylimit.Refuse(w, r, maxBody)
@@ -204,9 +202,6 @@ func bodyError(w http.ResponseWriter, r *http.Request, err error) error {
 
 func (h *Handler) writeError(w http.ResponseWriter, service, reqID string, err error) {
 	ae := toAPI(err)
-	if ae.Status >= 500 && h.Log != nil {
-		h.Log.Error("IAM API call failed", "err", err)
-	}
 	ns := iamNamespace
 	if service == "sts" {
 		ns = stsNamespace

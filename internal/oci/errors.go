@@ -65,8 +65,7 @@ type errorEntry struct {
 	Detail  any    `json:"detail,omitempty"`
 }
 
-// writeError answers err in the OCI error format. Only failures of Wharf itself are logged as errors; a
-// client that went away or sent a broken body is logged at debug level.
+// writeError answers err in the OCI error format. The server's access log line tells the error.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var de *registry.Error
 	var oe *wireError
@@ -82,12 +81,6 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		}
 	case errors.Is(err, context.Canceled):
 		we = wireError{"UNKNOWN", 499, "request canceled"}
-	}
-	switch {
-	case we.Status == http.StatusInternalServerError, we.Status == http.StatusInsufficientStorage:
-		h.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	case registry.KindOf(err) == registry.KindBodyUnreadable, we.Status == 499:
-		h.log().Debug("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	switch we.Status {
 	case http.StatusUnauthorized:

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -35,7 +34,6 @@ type Handler struct {
 	Bodies *bodylimit.Reader
 	// Addresses tells which registry (account) and repository a request addresses, from its host and path.
 	Addresses *address.Book
-	Log       *slog.Logger
 }
 
 // route is a parsed /v2/ path.
@@ -125,13 +123,6 @@ func parseRoute(method, path string) (route, bool) {
 	return route{}, false
 }
 
-func (h *Handler) log() *slog.Logger {
-	if h.Log != nil {
-		return h.Log
-	}
-	return slog.Default()
-}
-
 // request is a registry request's input, decoded once from its path and query.
 type request struct {
 	route
@@ -164,7 +155,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reg, name, prefix := h.Addresses.Resolve(r.Host, rt.name)
 	rt.name, rt.path = name, prefix+name
-	call := &pipeline.Call{RequestID: pipeline.NewRequestID(), Protocol: "oci", RegistryID: reg, SourceIP: pipeline.SourceIP(r.RemoteAddr),
+	call := &pipeline.Call{RequestID: pipeline.RequestID(r.Context()), Protocol: "oci", RegistryID: reg, SourceIP: pipeline.SourceIP(r.RemoteAddr),
 		UserAgent: r.UserAgent(), Origin: origin(r), Credential: h.credential(r)}
 	in := &request{route: rt}
 	op := pipeline.Op{

@@ -79,6 +79,8 @@ type Call struct {
 	Input   any                // the decoded input
 	Targets []Target           // what the input names, each authorized
 	Start   time.Time
+	// Logged tells that the transport logs the call itself: its context carried a Summary.
+	Logged bool
 }
 
 // Target returns the call's first target: the one thing most operations act on.
@@ -136,7 +138,13 @@ type Pipeline struct {
 func (p *Pipeline) Do(ctx context.Context, c *Call, op Op) (err error) {
 	c.Start = p.now()
 	c.Action = op.Action
+	summary, _ := ctx.Value(summaryKey{}).(*Summary)
+	c.Logged = summary != nil
 	defer func() {
+		if summary != nil {
+			*summary = Summary{RequestID: c.RequestID, Protocol: c.Protocol, Action: c.Action, Caller: c.Caller,
+				RegistryID: c.RegistryID, Repository: c.Target().Repository, Err: err}
+		}
 		elapsed := p.now().Sub(c.Start)
 		for _, a := range p.Audit {
 			a.Record(c, err, elapsed)
@@ -187,25 +195,46 @@ func (p *Pipeline) now() time.Time {
 	return p.Clock.Now()
 }
 
-// LogAuditor writes each call to a structured log at debug level, and failures at info level.
+// LogAuditor writes each call that no transport logs (the command line's, background work's) to a
+// structured log at debug level. HTTP requests have their access log line instead (Summary).
 type LogAuditor struct{ Log *slog.Logger }
 
 // Record logs the call.
 func (a LogAuditor) Record(c *Call, err error, elapsed time.Duration) {
-	level := slog.LevelDebug
-	if err != nil {
-		level = slog.LevelInfo
-	}
-	if !a.Log.Enabled(context.Background(), level) {
+	if c.Logged || !a.Log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	repo := ""
-	if t := c.Target(); t.Repository != "" {
-		repo = t.Repository
+	a.Log.Debug("call", "request_id", c.RequestID, "protocol", c.Protocol, "action", c.Action,
+		"registry", c.RegistryID, "repository", c.Target().Repository, "caller", c.Caller.ARN(), "elapsed", elapsed, "err", err)
+}
+
+// Summary is what a transport's access log tells of a call: Do fills the summary the call's context
+// carries (WithSummary), so that the transport's one line per request says who called, what, on which
+// repository and how it ended, without the transport looking into the pipeline.
+type Summary struct {
+	RequestID  string
+	Protocol   string
+	Action     string
+	Caller     identity.Principal // the zero Principal when anonymous or not identified
+	RegistryID string
+	Repository string
+	Err        error // the call's error, nil when it succeeded
+}
+
+type summaryKey struct{}
+
+// WithSummary returns a context that carries a new summary, with a request id for the call made in it.
+func WithSummary(ctx context.Context) (context.Context, *Summary) {
+	s := &Summary{RequestID: NewRequestID()}
+	return context.WithValue(ctx, summaryKey{}, s), s
+}
+
+// RequestID is the request id of the context's summary, or a new one.
+func RequestID(ctx context.Context) string {
+	if s, ok := ctx.Value(summaryKey{}).(*Summary); ok {
+		return s.RequestID
 	}
-	a.Log.Log(context.Background(), level, "call", "request_id", c.RequestID, "protocol", c.Protocol, "action", c.Action,
-		"registry", c.RegistryID, "repository", repo, "caller", c.Caller.ARN(), "ip", c.SourceIP,
-		"elapsed", elapsed, "err", err)
+	return NewRequestID()
 }
 
 // SourceIP is the address of a request's peer (host:port or [v6]:port), without the port.

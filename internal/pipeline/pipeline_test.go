@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -158,5 +159,38 @@ func TestAnonymousCallersGetNothingDecoded(t *testing.T) {
 	err := newPipeline(r).Do(context.Background(), &Call{}, op(r, &name, &ran))
 	if !errors.Is(err, ErrAnonymous) || strings.Join(r.steps, " ") != "audit" {
 		t.Fatalf("err %v, steps %v", err, r.steps)
+	}
+}
+
+// TestSummary: a call made in a context that carries a summary fills it, with the summary's request id,
+// and is left out of the LogAuditor's log (the transport logs it); a call without one is logged there.
+func TestSummary(t *testing.T) {
+	var logs strings.Builder
+	audit := LogAuditor{Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	r := &recorder{deny: true}
+	p := &Pipeline{Authorize: r, Audit: []Auditor{audit}}
+	ctx, sum := WithSummary(context.Background())
+	name := "prod"
+	var ran Call
+	c := &Call{RequestID: RequestID(ctx), Protocol: "ecr", Credential: credential{r: r, p: identity.Principal{AccountID: "111122223333", UserName: "carol"}}}
+	err := p.Do(ctx, c, op(r, &name, &ran))
+	want := Summary{RequestID: c.RequestID, Protocol: "ecr", Action: "ecr:DeleteRepository", Caller: identity.Principal{AccountID: "111122223333", UserName: "carol"},
+		RegistryID: "111122223333", Repository: "prod", Err: err}
+	if err == nil || *sum != want || len(sum.RequestID) != 36 {
+		t.Fatalf("summary %+v, want %+v", *sum, want)
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("a call its transport logs was logged again:\n%s", logs.String())
+	}
+	if RequestID(context.Background()) == RequestID(context.Background()) {
+		t.Fatal("RequestID without a summary repeats")
+	}
+	r.deny = false
+	if err := p.Do(context.Background(), &Call{Protocol: "cli", Credential: As(identity.RootOf("111122223333"))}, Op{Action: "wharf:Nothing",
+		Run: func(context.Context, *Call) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "level=DEBUG msg=call") || !strings.Contains(logs.String(), "action=wharf:Nothing") {
+		t.Fatalf("a command's call is not logged:\n%s", logs.String())
 	}
 }

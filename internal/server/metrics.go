@@ -67,21 +67,17 @@ func methodLabel(m string) string {
 	return "other"
 }
 
-// instrument measures every HTTP request.
-func (m *metrics) instrument(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		m.duration.WithLabelValues(methodLabel(r.Method), strconv.Itoa(sw.status)).Observe(time.Since(start).Seconds())
-	})
+// observe measures a request's latency.
+func (m *metrics) observe(method string, status int, elapsed time.Duration) {
+	m.duration.WithLabelValues(methodLabel(method), strconv.Itoa(status)).Observe(elapsed.Seconds())
 }
 
-// statusWriter remembers the status and keeps the fast paths of the writer it wraps: ReadFrom (sendfile),
-// Flush and Hijack.
+// statusWriter remembers the status and counts the bytes of the body, and keeps the fast paths of the
+// writer it wraps: ReadFrom (sendfile), Flush and Hijack.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -89,11 +85,20 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+func (w *statusWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) ReadFrom(r io.Reader) (n int64, err error) {
 	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(w.ResponseWriter, r)
 	}
-	return io.Copy(w.ResponseWriter, r)
+	w.bytes += n
+	return n, err
 }
 
 func (w *statusWriter) Flush() {

@@ -1,5 +1,5 @@
 // Package server assembles Wharf: it opens the stores, builds the core and the pipeline, and serves the
-// protocol adapters, /healthz and /metrics on one listener.
+// protocol adapters and /healthz on one listener, and /metrics on a listener of its own.
 package server
 
 import (
@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,9 @@ type Options struct {
 	GCInterval   time.Duration // 0 disables the periodic collection
 	// LifecycleInterval is how often each repository's lifecycle policy is applied (0: never).
 	LifecycleInterval time.Duration
+	// MetricsAddr is the address of the listener that serves /metrics; "" serves no metrics. They are not
+	// on the registry's listener: they tell repository activity to anyone who can reach it.
+	MetricsAddr string
 	// MaxBodyMemory bounds the memory held by ECR, IAM and STS request bodies being read, across all
 	// requests (default 64 MiB): those bodies are read whole before their signature can be checked.
 	MaxBodyMemory int64
@@ -97,10 +101,21 @@ type Storage struct {
 	S3Endpoint       string // an S3-compatible service instead of AWS S3
 	S3Region         string // default: AWS_REGION
 	S3ForcePathStyle bool
+	// MustExist refuses to create an installation: the SQLite file must be there already, a PostgreSQL
+	// database must hold Wharf's schema, blobs in files their directory. Only serve and migrate create one.
+	MustExist bool
 }
+
+// ErrNoInstallation refuses to open storage that holds no installation (Storage.MustExist).
+var ErrNoInstallation = errors.New("no Wharf installation")
 
 // OpenStorage opens the metadata and blob stores.
 func OpenStorage(ctx context.Context, s Storage) (*Stores, error) {
+	if s.MustExist {
+		if err := s.exists(); err != nil {
+			return nil, err
+		}
+	}
 	if (s.Metadata == "" || s.Blobs == "") && s.DataDir != "" {
 		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 			return nil, err
@@ -137,6 +152,43 @@ func OpenStorage(ctx context.Context, s Storage) (*Stores, error) {
 	return &Stores{Meta: meta, Blobs: blobs, SharedBlobs: s.Blobs != ""}, nil
 }
 
+// exists checks that the storage holds an installation, before anything is created.
+func (s Storage) exists() error {
+	if s.Metadata == "" {
+		_, err := os.Stat(filepath.Join(s.DataDir, "wharf.db"))
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w in %s (run 'wharf serve' first, or pass --data-dir)", ErrNoInstallation, s.DataDir)
+		}
+		return err
+	}
+	if ok, err := postgres.HasSchema(s.Metadata); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("%w in the PostgreSQL database %s (run 'wharf migrate' or 'wharf serve' first)", ErrNoInstallation, RedactURL(s.Metadata))
+	}
+	if s.Blobs == "" { // the installation keeps its blobs in files: they are in its data directory
+		if _, err := os.Stat(filepath.Join(s.DataDir, "blobs")); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: no blobs in %s (pass the --data-dir of the server, or --blobs)", ErrNoInstallation, s.DataDir)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RedactURL returns a URL without its password (in the user part or a password parameter), for logs.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
 // App is a running Wharf.
 type App struct {
 	opts     Options
@@ -144,6 +196,8 @@ type App struct {
 	Service  *registry.Service
 	Identity *identity.Service
 	Handler  http.Handler
+	// Metrics serves the Prometheus metrics (on Options.MetricsAddr when Run serves).
+	Metrics  http.Handler
 	log      *slog.Logger
 	pipeline *pipeline.Pipeline
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
@@ -212,7 +266,6 @@ func New(opts Options, st *Stores) (*App, error) {
 		Pipeline:  pipe,
 		Bodies:    bodies,
 		Addresses: addresses,
-		Log:       opts.Log,
 	}
 	ecrHandler := &ecrapi.Handler{
 		Service:         svc,
@@ -221,7 +274,6 @@ func New(opts Options, st *Stores) (*App, error) {
 		Signatures:      sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "ecr").MustSign("x-amz-target"),
 		Bodies:          bodies,
 		Clock:           opts.Clock,
-		Log:             opts.Log,
 		Region:          opts.Region,
 		Addresses:       addresses,
 		TokenTTL:        12 * time.Hour,
@@ -235,7 +287,6 @@ func New(opts Options, st *Stores) (*App, error) {
 		Pipeline:        pipe,
 		Signatures:      sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "iam", "sts"),
 		Bodies:          bodies,
-		Log:             opts.Log,
 		PoliciesChanged: authorize.Invalidate,
 	}
 	mux := http.NewServeMux()
@@ -246,7 +297,6 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	// /v2 paths go straight to the registry API, which validates names itself, so hostile paths get an
 	// answer in the OCI error format instead of the mux's cleaning redirects.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -268,8 +318,8 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: m.instrument(root), log: opts.Log, pipeline: pipe,
-		NewAdmin: newAdmin}, nil
+	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
+		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, NewAdmin: newAdmin}, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -301,7 +351,25 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
-	a.log.Info("wharf serving", "addr", ln.Addr().String(), "scheme", scheme, "data_dir", a.opts.DataDir)
+	var metricsSrv *http.Server
+	if a.opts.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", a.opts.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.Metrics)
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, ErrorLog: srv.ErrorLog}
+		go metricsSrv.Serve(mln)
+		a.log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
+	public := a.opts.PublicURL
+	if public == "" {
+		public = scheme + "://<the host each request names>"
+	}
+	a.log.Info("wharf listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "public_url", public,
+		"region", a.opts.Region, "account", a.opts.AccountID)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -331,9 +399,17 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = srv.Shutdown(sctx)
+		a.log.Info("shutting down: draining requests", "cause", context.Cause(ctx), "timeout", shutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if err = srv.Shutdown(sctx); err == nil {
+			a.log.Info("requests drained")
+		} else {
+			err = fmt.Errorf("requests still running after %s: %w", shutdownTimeout, err)
+		}
 		cancel()
+	}
+	if metricsSrv != nil {
+		metricsSrv.Close()
 	}
 	stopBackground()
 	background.Wait()
@@ -342,6 +418,9 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 	}
 	return err
 }
+
+// shutdownTimeout is how long a stopping server waits for the requests in flight.
+const shutdownTimeout = 30 * time.Second
 
 // bigBufferListener gives accepted connections a large send buffer, so one layer download keeps the
 // socket full between sendfile calls instead of waking up for every few hundred kilobytes.

@@ -56,6 +56,19 @@ const DefaultMaxConns = 16
 // Open connects to the database at dsn (postgres://user:password@host:port/database?…, with an optional
 // pool_max_conns) and brings its schema up to date.
 func Open(dsn string) (*Store, error) {
+	db, err := connect(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := sqlstore.Migrate(db, dialect); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// connect opens the database at dsn and checks that it answers.
+func connect(dsn string) (*sql.DB, error) {
 	maxConns := DefaultMaxConns
 	if u, err := url.Parse(dsn); err == nil && u.Query().Has("pool_max_conns") {
 		q := u.Query()
@@ -79,11 +92,21 @@ func Open(dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if err := sqlstore.Migrate(db, dialect); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	return db, nil
+}
+
+// HasSchema tells whether the database at dsn holds Wharf's schema (Open, on a first start, creates it).
+func HasSchema(dsn string) (bool, error) {
+	db, err := connect(dsn)
+	if err != nil {
+		return false, err
 	}
-	return &Store{db: db}, nil
+	defer db.Close()
+	var ok bool
+	if err := db.QueryRow(`SELECT to_regclass('schema_version') IS NOT NULL`).Scan(&ok); err != nil {
+		return false, fmt.Errorf("postgres: %w", err)
+	}
+	return ok, nil
 }
 
 // SQL returns the database, for copying it whole (storage migration).
