@@ -165,7 +165,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reg, name, prefix := h.Addresses.Resolve(r.Host, rt.name)
 	rt.name, rt.path = name, prefix+name
 	call := &pipeline.Call{RequestID: pipeline.NewRequestID(), Protocol: "oci", RegistryID: reg, SourceIP: pipeline.SourceIP(r.RemoteAddr),
-		UserAgent: r.UserAgent(), Origin: origin(r), Credential: h.credential(r)}
+		UserAgent: r.UserAgent(), Origin: origin(r), Credential: h.credential(r, reg)}
 	in := &request{route: rt}
 	op := pipeline.Op{
 		Action: rt.action,
