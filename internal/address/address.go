@@ -81,7 +81,13 @@ func (b *Book) URI(from Origin, account, repository string) string {
 
 // Path is a repository's name as registry requests to its registry's host carry it after /v2/.
 func (b *Book) Path(from Origin, account, repository string) string {
-	if _, ok := accountHost(b.base(from).Host); ok {
+	return b.PathOn(b.base(from).Host, account, repository)
+}
+
+// PathOn is a repository's name as registry requests sent to host carry it after /v2/: what Resolve
+// reads back as the account and the repository, for the names a request is answered with.
+func (b *Book) PathOn(host, account, repository string) string {
+	if _, ok := accountHost(strings.ToLower(host)); ok {
 		return repository
 	}
 	if account != b.DefaultAccount || startsWithAccount(repository) {
