@@ -119,6 +119,19 @@ func accountHost(host string) (rest string, ok bool) {
 	return host[len(id):], true
 }
 
+// ValidHost reports whether a request's Host (or HTTP/2 :authority) holds only what a host and port may:
+// the rule net/http applies to HTTP/1 requests, which HTTP/2 requests do not get. Addresses are built on
+// the Host, so one with quotes or spaces would come back inside the answers' URIs and headers.
+func ValidHost(host string) bool {
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
 func startsWithAccount(name string) bool {
 	id, _, ok := strings.Cut(name, "/")
 	return ok && validAccount(id)

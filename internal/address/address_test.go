@@ -124,3 +124,16 @@ func TestPathOnLeadsBackOnThatHost(t *testing.T) {
 		}
 	}
 }
+
+func TestValidHost(t *testing.T) {
+	for _, h := range []string{"", "localhost:5000", "[::1]:5000", "[fe80::1%25eth0]", "111122223333.dkr.ecr.us-east-1.example.com", "Registry.Example"} {
+		if !ValidHost(h) {
+			t.Errorf("ValidHost(%q) = false", h)
+		}
+	}
+	for _, h := range []string{`x", evil="1`, "a b", `x\y`, "x\ty", "x/y", "x@y", "é.example"} {
+		if ValidHost(h) {
+			t.Errorf("ValidHost(%q) = true", h)
+		}
+	}
+}

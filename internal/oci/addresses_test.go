@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -98,5 +99,28 @@ func TestEmptyNameIsRefusedBeforeItRuns(t *testing.T) {
 	}
 	if names, _, _ := c.app.Service.Catalog(context.Background(), "000000000000", "", 10); len(names) != 0 {
 		t.Fatalf("repositories created: %q", names)
+	}
+}
+
+// TestMalformedHostIsRefused: HTTP/2 requests reach handlers with any :authority (net/http checks the
+// Host of HTTP/1 requests only), and the challenge realm, URIs and endpoints are built on it: a Host
+// with a quote would write parameters into the WWW-Authenticate header. Such requests are refused.
+func TestMalformedHostIsRefused(t *testing.T) {
+	c := newServer(t, registry.Config{})
+	for _, host := range []string{`registry.example", evil="1`, "a b", `111122223333.x\"`} {
+		req := httptest.NewRequest("GET", "/v2/", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		c.app.Handler.ServeHTTP(rec, req)
+		if rec.Code != 400 || rec.Header().Get("WWW-Authenticate") != "" {
+			t.Errorf("Host %q: %d, WWW-Authenticate %q", host, rec.Code, rec.Header().Get("WWW-Authenticate"))
+		}
+	}
+	req := httptest.NewRequest("GET", "/v2/", nil)
+	req.Host = "[::1]:5000"
+	rec := httptest.NewRecorder()
+	c.app.Handler.ServeHTTP(rec, req)
+	if want := `Basic realm="http://[::1]:5000/",service="ecr.amazonaws.com"`; rec.Code != 401 || rec.Header().Get("WWW-Authenticate") != want {
+		t.Errorf("IPv6 host: %d %q, want 401 %q", rec.Code, rec.Header().Get("WWW-Authenticate"), want)
 	}
 }
