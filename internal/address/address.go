@@ -81,7 +81,13 @@ func (b *Book) URI(from Origin, account, repository string) string {
 
 // Path is a repository's name as registry requests to its registry's host carry it after /v2/.
 func (b *Book) Path(from Origin, account, repository string) string {
-	if _, ok := accountHost(b.base(from).Host); ok {
+	return b.PathOn(b.base(from).Host, account, repository)
+}
+
+// PathOn is a repository's name as registry requests sent to host carry it after /v2/: what Resolve
+// reads back as the account and the repository, for the names a request is answered with.
+func (b *Book) PathOn(host, account, repository string) string {
+	if _, ok := accountHost(strings.ToLower(host)); ok {
 		return repository
 	}
 	if account != b.DefaultAccount || startsWithAccount(repository) {
@@ -111,6 +117,19 @@ func accountHost(host string) (rest string, ok bool) {
 		return "", false
 	}
 	return host[len(id):], true
+}
+
+// ValidHost reports whether a request's Host (or HTTP/2 :authority) holds only what a host and port may:
+// the rule net/http applies to HTTP/1 requests, which HTTP/2 requests do not get. Addresses are built on
+// the Host, so one with quotes or spaces would come back inside the answers' URIs and headers.
+func ValidHost(host string) bool {
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func startsWithAccount(name string) bool {

@@ -103,3 +103,37 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestPathOnLeadsBackOnThatHost: the names a registry request is answered with (a catalog) are paths
+// on the host it was sent to, whatever the public URL says: Resolve on that host reads them back.
+func TestPathOnLeadsBackOnThatHost(t *testing.T) {
+	b := Book{Public: Origin{"https", "registry.example.com"}, DefaultAccount: def}
+	for _, c := range []struct{ host, account, repo, path string }{
+		{"registry.example.com", def, "app", "app"},
+		{"registry.example.com", def, other + "/app", def + "/" + other + "/app"},
+		{"registry.example.com", other, "app", other + "/app"},
+		{other + ".registry.example.com", other, "app", "app"},
+		{other + ".Registry.example.com", other, def + "/app", def + "/app"},
+	} {
+		path := b.PathOn(c.host, c.account, c.repo)
+		if path != c.path {
+			t.Errorf("PathOn(%q, %q, %q) = %q, want %q", c.host, c.account, c.repo, path, c.path)
+		}
+		if acct, repo, _ := b.Resolve(c.host, path); acct != c.account || repo != c.repo {
+			t.Errorf("Resolve(%q, %q) = %q, %q; want %q, %q", c.host, path, acct, repo, c.account, c.repo)
+		}
+	}
+}
+
+func TestValidHost(t *testing.T) {
+	for _, h := range []string{"", "localhost:5000", "[::1]:5000", "[fe80::1%25eth0]", "111122223333.dkr.ecr.us-east-1.example.com", "Registry.Example"} {
+		if !ValidHost(h) {
+			t.Errorf("ValidHost(%q) = false", h)
+		}
+	}
+	for _, h := range []string{`x", evil="1`, "a b", `x\y`, "x\ty", "x/y", "x@y", "é.example"} {
+		if ValidHost(h) {
+			t.Errorf("ValidHost(%q) = true", h)
+		}
+	}
+}

@@ -126,7 +126,7 @@ func init() {
 			return map[string]any{"downloadUrl": u, "layerDigest": d.String()}, nil
 		}
 		path := "/v2/" + h.Addresses.Path(c.Origin, c.RegistryID, name) + "/blobs/" + d.String()
-		tok := h.Identity.IssueScopedToken(c.Caller, h.Clock.Now().Add(downloadURLTTL), identity.PresignScope("GET", path))
+		tok := h.Identity.IssueScopedToken(c.Caller, h.Clock.Now().Add(downloadURLTTL), identity.PresignScope("GET", c.RegistryID, path))
 		u := h.Addresses.Endpoint(c.Origin, c.RegistryID) + path + "?" + url.Values{identity.PresignParam: {tok}}.Encode()
 		return map[string]any{"downloadUrl": u, "layerDigest": d.String()}, nil
 	})

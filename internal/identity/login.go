@@ -15,10 +15,12 @@ func (s *Service) LoginToken(p Principal, ttl time.Duration) (string, time.Time)
 // PresignParam is the query parameter of a presigned layer download URL (GetDownloadUrlForLayer).
 const PresignParam = "X-Wharf-Token"
 
-// PresignScope is what a presigned URL's token opens: one method on one path.
-func PresignScope(method, path string) string {
+// PresignScope is what a presigned URL's token opens: one method on one path of one registry. The
+// registry is part of it because a path alone does not name one: on account host names every registry
+// has the same paths.
+func PresignScope(method, registryID, path string) string {
 	if method == "HEAD" {
 		method = "GET"
 	}
-	return method + " " + path
+	return method + " " + registryID + " " + path
 }

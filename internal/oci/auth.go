@@ -23,15 +23,15 @@ type tokenCredential struct {
 }
 
 // credential is the request's credential, nil when it presents none: anonymous, which the authorizer
-// refuses.
-func (h *Handler) credential(r *http.Request) pipeline.Credential {
+// refuses. registryID is the registry the request addresses.
+func (h *Handler) credential(r *http.Request, registryID string) pipeline.Credential {
 	c := tokenCredential{ids: h.Identity, authorization: r.Header.Get("Authorization")}
 	if c.authorization == "" {
 		c.presigned = r.URL.Query().Get(identity.PresignParam)
 		if c.presigned == "" {
 			return nil
 		}
-		c.scope = identity.PresignScope(r.Method, r.URL.Path)
+		c.scope = identity.PresignScope(r.Method, registryID, r.URL.Path)
 	}
 	return c
 }

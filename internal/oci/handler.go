@@ -156,7 +156,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reg, name, prefix := h.Addresses.Resolve(r.Host, rt.name)
 	rt.name, rt.path = name, prefix+name
 	call := &pipeline.Call{RequestID: pipeline.RequestID(r.Context()), Protocol: "oci", RegistryID: reg, SourceIP: pipeline.SourceIP(r.RemoteAddr),
-		UserAgent: r.UserAgent(), Origin: origin(r), Credential: h.credential(r)}
+		UserAgent: r.UserAgent(), Origin: origin(r), Credential: h.credential(r, reg)}
 	in := &request{route: rt}
 	op := pipeline.Op{
 		Action: rt.action,
@@ -192,7 +192,7 @@ func (in *request) decode(rawQuery string, sameRegistry func(from string) (strin
 			return &wireError{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "n must be a non-negative integer"}
 		}
 	}
-	if in.name == "" {
+	if in.kind == "ping" || in.kind == "catalog" {
 		return nil
 	}
 	if err := registry.ValidateRepositoryName(in.name); err != nil {
@@ -214,7 +214,7 @@ func (in *request) decode(rawQuery string, sameRegistry func(from string) (strin
 // and the catalog act on nothing: any identified caller may call them (the catalog lists only what the
 // caller may describe).
 func (in *request) targets(c *pipeline.Call) ([]pipeline.Target, error) {
-	if in.name == "" {
+	if in.kind == "ping" || in.kind == "catalog" {
 		return nil, nil
 	}
 	ts := []pipeline.Target{pipeline.Repository(in.action, c.RegistryID, in.name)}
@@ -237,7 +237,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 		return nil
 	case "catalog":
-		return h.catalog(ctx, w, in, call)
+		return h.catalog(ctx, w, r, in, call)
 	case "tags":
 		return h.tags(ctx, w, in, reg)
 	case "manifest":
@@ -413,14 +413,15 @@ func (h *Handler) tags(ctx context.Context, w http.ResponseWriter, in *request, 
 	h.writePage(w, "/v2/"+in.path+"/tags/list", asked, next, more, struct {
 		Name string   `json:"name"`
 		Tags []string `json:"tags"`
-	}{in.name, tags})
+	}{in.path, tags})
 	return nil
 }
 
 // catalog lists the repositories the caller may describe. A page is filled from as many names as it
 // takes, and the next page starts after the last name shown: nothing in the answer, its Link header
-// included, names a repository the caller may not see.
-func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, in *request, call *pipeline.Call) error {
+// included, names a repository the caller may not see. Repositories are named as paths to the host the
+// request was sent to name them, account prefix included, so each leads back to itself.
+func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, r *http.Request, in *request, call *pipeline.Call) error {
 	reg := call.RegistryID
 	n := in.n
 	if n < 0 || n > maxPage {
@@ -428,6 +429,11 @@ func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, in *reques
 	}
 	repos := []string{}
 	after, more := in.query.Get("last"), false
+	if after != "" {
+		if acct, name, _ := h.Addresses.Resolve(r.Host, after); acct == reg {
+			after = name
+		}
+	}
 pages:
 	for {
 		page, pageMore, err := h.Service.Catalog(ctx, reg, after, max(n, 1))
@@ -442,7 +448,7 @@ pages:
 				more = true
 				break pages
 			}
-			repos = append(repos, name)
+			repos = append(repos, h.Addresses.PathOn(r.Host, reg, name))
 		}
 		if !pageMore {
 			break

@@ -125,3 +125,16 @@ func TestSatisfiableRange(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryRepositoryRouteNamesOne: a route on a repository with an empty name (/v2//tags/list, or
+// /v2/<account>//tags/list once the account is taken off) is refused when decoded, before it is
+// authorized: an empty name would leave it without targets, which lets any identified caller through.
+func TestEveryRepositoryRouteNamesOne(t *testing.T) {
+	for kind := range methods {
+		in := &request{route: route{kind: kind}}
+		err := in.decode("", nil)
+		if want := kind == "ping" || kind == "catalog"; (err == nil) != want {
+			t.Errorf("%s with no name: decode error %v", kind, err)
+		}
+	}
+}

@@ -300,6 +300,10 @@ func New(opts Options, st *Stores) (*App, error) {
 	// /v2 paths go straight to the registry API, which validates names itself, so hostile paths get an
 	// answer in the OCI error format instead of the mux's cleaning redirects.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !address.ValidHost(r.Host) { // as net/http refuses over HTTP/1: addresses are built on it
+			http.Error(w, "malformed Host header", http.StatusBadRequest)
+			return
+		}
 		if p := r.URL.Path; p == "/v2" || strings.HasPrefix(p, "/v2/") {
 			// Registry bodies (layers) stream for as long as they are large, but may not stall.
 			if r.Body != http.NoBody {
