@@ -368,6 +368,7 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 		go metricsSrv.Serve(mln)
 		a.log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
 	}
+	a.warnMovedAddresses(ctx)
 	public := a.opts.PublicURL
 	if public == "" {
 		public = scheme + "://<the host each request names>"
@@ -498,6 +499,25 @@ func (a *App) applyLifecycle(ctx context.Context) {
 		for _, e := range res.Expired {
 			a.log.Info("lifecycle expired an image", "registry", res.RegistryID, "repository", res.Repository,
 				"digest", e.Digest, "tags", e.Tags, "rule_priority", e.Rule)
+		}
+	}
+}
+
+// warnMovedAddresses names the default account's repositories whose names begin with an account id: on
+// a host without an account id such a path addresses that account, so these repositories are reached at
+// <host>/<default account>/<name> (their repositoryUri says so), not at the address they had before.
+func (a *App) warnMovedAddresses(ctx context.Context) {
+	repos, _, err := a.Service.ListRepositories(ctx, a.opts.AccountID, "", 1000)
+	if err != nil {
+		return
+	}
+	for _, r := range repos {
+		if r.Name[0] > '9' {
+			break // names are sorted: those beginning with digits come first
+		}
+		if id, _, ok := strings.Cut(r.Name, "/"); ok && identity.ValidAccountID(id) {
+			a.log.Warn("repository reached under the default account's id: a path beginning with an account id names that account",
+				"repository", r.Name, "path", a.opts.AccountID+"/"+r.Name)
 		}
 	}
 }
