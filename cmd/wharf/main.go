@@ -45,6 +45,9 @@ commands:
   gc                    reclaim the storage of deleted images now
   migrate               bring the metadata schema up to date (serve does it too)
   migrate-storage --from-data-dir DIR --metadata postgres://… --blobs s3://…   copy a single-node installation
+  backup --to DIR|s3://bucket/prefix               back up the installation while it runs (SQLite metadata)
+  restore --from DIR|s3://bucket/prefix            restore a backup into an empty --data-dir
+  healthcheck [--url URL]                          exit 0 if the server answers /healthz with 200, else 1
   lifecycle run [--dry-run] [--repository NAME]   apply lifecycle policies now (--dry-run: only report)
   lifecycle history --repository NAME [--limit N] list the images lifecycle expired, newest first
   admin create-account --account-id ID      create an account; prints its admin key as JSON
@@ -85,6 +88,12 @@ func main() {
 		err = migrateStorage(args)
 	case "admin":
 		err = admin(args)
+	case "backup":
+		err = backupCmd(args)
+	case "restore":
+		err = restoreCmd(args)
+	case "healthcheck":
+		err = healthcheck(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

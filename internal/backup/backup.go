@@ -57,6 +57,9 @@ const Format = 1
 // workers is how many blobs are copied at once.
 const workers = 4
 
+// errDamaged is wrapped in the error of bytes that are not the blob they should be.
+var errDamaged = errors.New("damaged")
+
 // Manifest describes a complete backup.
 type Manifest struct {
 	Format        int       `json:"format"`
@@ -156,6 +159,8 @@ func Backup(ctx context.Context, src Source, dst Location) (Report, error) {
 			return nil
 		case errors.Is(err, blob.ErrNotFound):
 			return fmt.Errorf("blob %s, which the snapshot uses, is gone from the installation: deleted while the backup ran (a garbage collection that outlived its lease?); back up again", b.d)
+		case errors.Is(err, errDamaged):
+			return fmt.Errorf("blob %s in the installation is %w", b.d, err)
 		case err != nil:
 			return fmt.Errorf("blob %s: %w", b.d, err)
 		}
@@ -365,6 +370,9 @@ func Restore(ctx context.Context, from Location, to Target) (rep Report, err err
 		if errors.Is(err, blob.ErrNotFound) {
 			return fmt.Errorf("blob %s is missing from the backup", b.d)
 		}
+		if errors.Is(err, errDamaged) {
+			return fmt.Errorf("blob %s in the backup is %w", b.d, err)
+		}
 		if err != nil {
 			return fmt.Errorf("blob %s: %w", b.d, err)
 		}
@@ -508,7 +516,7 @@ func put(ctx context.Context, to blob.Store, b blobRow, r io.Reader) error {
 	v := b.d.Algorithm().Digester()
 	n, err := to.Append(ctx, upload, 0, io.TeeReader(r, v.Hash()))
 	if err == nil && (n != b.size || v.Digest() != b.d) {
-		err = fmt.Errorf("damaged: %d bytes hashing to %s, want %d bytes", n, v.Digest(), b.size)
+		err = fmt.Errorf("%w: %d bytes hashing to %s, want %d bytes", errDamaged, n, v.Digest(), b.size)
 	}
 	if err == nil {
 		err = to.Commit(ctx, upload, b.d, n)
@@ -529,7 +537,7 @@ func verify(ctx context.Context, s blob.Store, b blobRow) error {
 	v := b.d.Algorithm().Digester()
 	n, err := io.Copy(v.Hash(), rc)
 	if err == nil && (n != b.size || v.Digest() != b.d) {
-		err = fmt.Errorf("damaged: %d bytes hashing to %s, want %d bytes", n, v.Digest(), b.size)
+		err = fmt.Errorf("%w: %d bytes hashing to %s, want %d bytes", errDamaged, n, v.Digest(), b.size)
 	}
 	return err
 }

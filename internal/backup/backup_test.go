@@ -324,7 +324,7 @@ func TestRestoreRefuses(t *testing.T) {
 			f, _ := os.OpenFile(blobPath(where, layer), os.O_WRONLY, 0)
 			f.WriteAt([]byte("X"), 100)
 			f.Close()
-		}, "blob " + layer.String() + ": damaged"},
+		}, "blob " + layer.String() + " in the backup is damaged: "},
 		{"missing layer", func(where string, _ *backup.Manifest) { os.Remove(blobPath(where, layer)) }, "blob " + layer.String() + " is missing from the backup"},
 		{"damaged metadata", func(where string, m *backup.Manifest) { os.Truncate(blobPath(where, m.Metadata), 4096) }, "the backup's metadata: " + "sha256:"},
 		{"missing metadata", func(where string, m *backup.Manifest) { os.Remove(blobPath(where, m.Metadata)) }, "is missing from the backup"},
