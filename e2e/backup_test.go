@@ -171,7 +171,9 @@ func TestBackupWhilePushing(t *testing.T) {
 	found, deleted := 0, 0
 	inBackup := map[string]bool{}
 	for _, repo := range []string{"app", "old"} {
-		var list struct{ ImageIds []struct{ ImageDigest string } }
+		var list struct {
+			ImageIds []struct{ ImageDigest string }
+		}
 		jsonOf(t, r.aws("ecr", "list-images", "--repository-name", repo), &list)
 		for _, id := range list.ImageIds {
 			d := id.ImageDigest
