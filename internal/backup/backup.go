@@ -57,6 +57,9 @@ const Format = 1
 // workers is how many blobs are copied at once.
 const workers = 4
 
+// errNoBackup says that a place holds no complete backup.
+var errNoBackup = fmt.Errorf("no backup here: %s is missing (a backup writes it last, so an interrupted one has none)", ManifestFile)
+
 // errDamaged is wrapped in the error of bytes that are not the blob they should be.
 var errDamaged = errors.New("damaged")
 
@@ -134,12 +137,12 @@ func Backup(ctx context.Context, src Source, dst Location) (Report, error) {
 	if _, err := src.DB.ExecContext(ctx, "VACUUM INTO ?", snap); err != nil {
 		return rep, fmt.Errorf("snapshot of the metadata: %w", err)
 	}
+	rep.Created = time.Now().UTC()
 	db, err := sqlite.Open(snap)
 	if err != nil {
 		return rep, fmt.Errorf("snapshot of the metadata: %w", err)
 	}
 	defer db.Close()
-	rep.Created = time.Now().UTC()
 	active, deleting, linked, err := snapshotBlobs(ctx, db.SQL())
 	if err != nil {
 		return rep, err
@@ -158,7 +161,7 @@ func Backup(ctx context.Context, src Source, dst Location) (Report, error) {
 			mu.Unlock()
 			return nil
 		case errors.Is(err, blob.ErrNotFound):
-			return fmt.Errorf("blob %s, which the snapshot uses, is gone from the installation: deleted while the backup ran (a garbage collection that outlived its lease?); back up again", b.d)
+			return fmt.Errorf("blob %s, which the snapshot uses, is not in the installation's blob store: deleted while the backup ran (by a garbage collection that outlived its lease), or the blob store is not the server's (--blobs); back up again", b.d)
 		case errors.Is(err, errDamaged):
 			return fmt.Errorf("blob %s in the installation is %w", b.d, err)
 		case err != nil:
@@ -276,7 +279,7 @@ func prune(ctx context.Context, db *sql.DB, dropped []digest.Digest) error {
 func Read(ctx context.Context, from Location) (*Manifest, error) {
 	data, err := from.Files.ReadFile(ctx, ManifestFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no backup here: %s is missing (a backup writes it last, so an interrupted one has none)", ManifestFile)
+		return nil, errNoBackup
 	}
 	if err != nil {
 		return nil, err

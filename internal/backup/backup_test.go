@@ -394,3 +394,17 @@ func TestBackupWaitsForGarbageCollection(t *testing.T) {
 		t.Fatalf("garbage collection after the backup: %v", err)
 	}
 }
+
+// TestOpenDirWritesNothing: opening a directory that holds no backup says so and leaves it as it was.
+func TestOpenDirWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := backup.OpenDir(dir); err == nil || !strings.Contains(err.Error(), "no backup here") {
+		t.Fatalf("OpenDir of an empty directory: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("OpenDir wrote %v", entries)
+	}
+	if _, err := backup.OpenDir(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
+		t.Fatalf("OpenDir of a missing directory: %v", err)
+	}
+}

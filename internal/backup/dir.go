@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,21 +20,24 @@ func CreateDir(path string) (Location, error) {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return Location{}, err
 	}
-	return OpenDir(path)
+	blobs, err := blobfs.New(path)
+	if err != nil {
+		return Location{}, err
+	}
+	return Location{Blobs: blobs, Files: dirFiles(path)}, nil
 }
 
-// OpenDir returns the location of a backup in an existing local directory.
+// OpenDir returns the location of the backup in a local directory, which must hold one.
 func OpenDir(path string) (Location, error) {
 	if fi, err := os.Stat(path); err != nil {
 		return Location{}, err
 	} else if !fi.IsDir() {
 		return Location{}, fmt.Errorf("%s is not a directory", path)
 	}
-	blobs, err := blobfs.New(path)
-	if err != nil {
-		return Location{}, err
+	if _, err := os.Stat(filepath.Join(path, ManifestFile)); errors.Is(err, fs.ErrNotExist) {
+		return Location{}, errNoBackup
 	}
-	return Location{Blobs: blobs, Files: dirFiles(path)}, nil
+	return CreateDir(path)
 }
 
 // dirFiles are the files of a backup directory.
