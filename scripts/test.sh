@@ -139,4 +139,7 @@ go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$((100000 * scale))x" ./intern
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/iam
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((100000 * scale))x" ./internal/lifecycle
 
+step "deployment files: the Helm chart, the systemd units, the container image"
+scripts/test-deploy.sh
+
 step "all tests passed"
