@@ -80,7 +80,7 @@ assert vols["data"]["persistentVolumeClaim"]["claimName"] == "r-wharf-data"
 assert not any(k[0] in ("PodDisruptionBudget", "Secret", "Ingress") for k in objs), list(objs)
 assert "WHARF_METADATA" not in e and "WHARF_BLOBS" not in e and "WHARF_SERVER_SECRET" not in e
 
-# Embedded behind an ingress with TLS: the hostname follows the ingress.
+# Embedded behind an ingress with TLS: the public URL follows the ingress.
 objs = render("-f", values("embedded-values.yaml"))
 _, _, e = common(objs)
 ing = objs[("Ingress", "r-wharf")]
@@ -88,7 +88,7 @@ assert ing["spec"]["tls"][0]["secretName"] == "registry-example-com-tls"
 assert ing["spec"]["tls"][0]["hosts"] == ["registry.example.com"]
 assert ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"] == {"name": "r-wharf", "port": {"name": "http"}}
 assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "0"
-assert e["WHARF_HOSTNAME"]["value"] == "registry.example.com"
+assert e["WHARF_PUBLIC_URL"]["value"] == "https://registry.example.com"
 assert objs[("PersistentVolumeClaim", "r-wharf-data")]["spec"]["storageClassName"] == "fast-ssd"
 
 # Shared: three replicas, rolling, a PDB, everything secret from Secrets, the server secret made here.
@@ -112,7 +112,7 @@ secret = objs[("Secret", "r-wharf-server-secret")]
 value = base64.b64decode(secret["data"]["server-secret"])
 assert len(base64.b64decode(value)) >= 32, "the generated server secret is under 32 bytes"
 assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-assert e["WHARF_HOSTNAME"]["value"] == "registry.example.com"
+assert e["WHARF_PUBLIC_URL"]["value"] == "https://registry.example.com"
 assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
 assert objs[("Ingress", "r-wharf")]["spec"]["tls"][0]["hosts"] == ["registry.example.com", "ecr.example.com"]
 
@@ -125,7 +125,7 @@ assert secret_ref(e["WHARF_SERVER_SECRET"]) == ("wharf-secrets", "server")
 assert secret_ref(e["WHARF_METADATA"]) == ("wharf-db", "dsn")
 assert e["WHARF_BLOBS"]["value"] == "s3://wharf-blobs/wharf/"
 assert "AWS_ACCESS_KEY_ID" not in e and "WHARF_S3_ENDPOINT" not in e
-assert e["WHARF_HOSTNAME"]["value"] == "123456789012.dkr.ecr.example.internal"
+assert e["WHARF_PUBLIC_URL"]["value"] == "https://123456789012.dkr.ecr.example.internal"
 assert e["WHARF_TLS_CERT"]["value"] == "/etc/wharf/tls/tls.crt"
 assert c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS" and c["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
 assert {v["name"]: v for v in pod["volumes"]}["tls"]["secret"]["secretName"] == "wharf-serving-cert"

@@ -50,10 +50,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{- define "wharf.hostname" -}}
-{{- if .Values.hostname -}}
-{{- .Values.hostname -}}
-{{- else if .Values.ingress.hosts -}}
-{{- first .Values.ingress.hosts -}}
+{{- define "wharf.publicUrl" -}}
+{{- if .Values.publicUrl -}}
+{{- .Values.publicUrl -}}
+{{- else if and .Values.ingress.enabled .Values.ingress.hosts -}}
+{{- printf "%s://%s" (ternary "https" "http" (not (empty .Values.ingress.tls.secretName))) (first .Values.ingress.hosts) -}}
 {{- end -}}
 {{- end -}}
