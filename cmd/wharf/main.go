@@ -91,7 +91,7 @@ func commonFlags(name string) (*flag.FlagSet, *common) {
 // registryFlags adds the flags of the registry's rules that only a server reads.
 func (c *common) registryFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.blobRedirect, "blob-redirect", c.blobRedirect, "send registry clients to presigned S3 URLs for layer bytes (false: proxy them through Wharf)")
-	fs.StringVar(&c.publicURL, "public-url", "", "where clients reach Wharf, `http(s)://host[:port]`, for repository URIs and proxyEndpoint (default: the host each request was sent to); set it behind a load balancer")
+	fs.StringVar(&c.publicURL, "public-url", "", "`URL` where clients reach Wharf, http(s)://host[:port]: the base of repository URIs, proxyEndpoint and download URLs (default: the scheme and host each request was sent to); set it behind a load balancer or TLS proxy")
 	fs.BoolVar(&c.createOnPush, "create-on-push", false, "create repositories on first push instead of refusing the push")
 	c.gcFlags(fs)
 	fs.DurationVar(&c.cacheTTL, "manifest-cache-ttl", c.cacheTTL, "longest a cached manifest or tag list is served after another process changed it (negative: no cache)")
