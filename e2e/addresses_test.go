@@ -106,6 +106,27 @@ func TestURIsLeadWhereTheyPoint(t *testing.T) {
 			}
 		})
 	}
+
+	// A default-account repository whose name begins with an account id is reached under the default
+	// account's id, as its URI says; serve names it when it starts.
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	env := accountEnv(adminKeyID, adminSecret, "http://localhost:"+port)
+	uri := awsAs(t, env, "ecr", "create-repository", "--repository-name", "222233334444/x", "--query", "repository.repositoryUri", "--output", "text")
+	if uri != "localhost:"+port+"/000000000000/222233334444/x" {
+		t.Fatalf("repositoryUri %q", uri)
+	}
+	if out, err := runEnv(t, nil, strings.NewReader(awsAs(t, env, "ecr", "get-login-password")), crane, "auth", "login", "localhost:"+port, "-u", "AWS", "--password-stdin"); err != nil {
+		t.Fatalf("crane auth login: %v\n%s", err, out)
+	}
+	run(t, crane, "append", "--insecure", "-f", writeTar(t, t.TempDir(), "f", []byte("x")), "-t", uri+":v1")
+	if got := awsAs(t, env, "ecr", "list-images", "--repository-name", "222233334444/x", "--query", "length(imageIds)", "--output", "text"); got != "1" {
+		t.Fatalf("%s holds %s images", uri, got)
+	}
+	s.stop()
+	s.start()
+	if !strings.Contains(s.log.String(), `repository=222233334444/x path=000000000000/222233334444/x`) {
+		t.Fatalf("serve did not name the repository reached under the default account's id:\n%s", s.log)
+	}
 }
 
 // TestBehindATLSProxyWithTheCredentialHelper: Wharf serves plain HTTP behind a TLS-terminating proxy and
