@@ -27,8 +27,8 @@ type chunk struct {
 // buffer while the previous one is written: the two halves of an upload run on two cores.
 //
 // Writes go through the page cache, and the kernel writes each buffer to disk as soon as it is there,
-// while the next ones arrive (bytes writebackLag behind are waited for). The pages stay cached, clean:
-// the pull that usually follows a push reads memory, and the fsync at commit has little left to do.
+// while the next ones arrive (see writeback). The pages stay cached, clean: the pull that usually follows
+// a push reads memory, and the fsync at commit has little left to do.
 func pipeCopy(f *os.File, offset int64, r io.Reader) (int64, error) {
 	full := make(chan chunk, pipeDepth)
 	free := make(chan *[]byte, pipeDepth)
@@ -78,6 +78,9 @@ func pipeCopy(f *os.File, offset int64, r io.Reader) (int64, error) {
 		} else {
 			bufPool.Put(c.buf)
 		}
+	}
+	if werr == nil {
+		werr = wb.done(offset + written)
 	}
 	for {
 		select {

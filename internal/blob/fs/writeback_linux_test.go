@@ -50,9 +50,8 @@ func cachedBytes(t *testing.T, path string, drop bool) int64 {
 	return n * page
 }
 
-// TestWriteback: while an upload streams, its bytes go to disk, all but the last writebackLag (so the
-// fsync at commit has little to do); once committed, the blob is still in the page cache, for the pull
-// that follows a push.
+// TestWriteback: an upload's bytes are on disk when the append returns (so the fsync at commit has little
+// to do), and once committed, the blob is still in the page cache, for the pull that follows a push.
 func TestWriteback(t *testing.T) {
 	dir := t.TempDir()
 	var st syscall.Statfs_t
@@ -71,8 +70,10 @@ func TestWriteback(t *testing.T) {
 		t.Fatal(err)
 	}
 	up, _ := s.uploadPath("u")
-	if pending := cachedBytes(t, up, true); pending > writebackLag+copyBuf {
-		t.Errorf("%d MiB of the upload are not on disk, want at most %d", pending>>20, (writebackLag+copyBuf)>>20)
+	// Dropping the clean pages leaves the dirty ones and those being written (a few pages may be held
+	// elsewhere for a moment: the slack).
+	if pending := cachedBytes(t, up, true); pending > copyBuf {
+		t.Errorf("%.1f MiB of the upload are not on disk after the append returned", float64(pending)/(1<<20))
 	}
 	s.Cancel(ctx, "u")
 	// Another upload of the same bytes (those just dropped from the page cache are not in it).
