@@ -120,7 +120,7 @@ func (s *Store) Append(_ context.Context, id string, offset int64, r io.Reader) 
 	}
 	// The bytes reach the disk while they stream and stay in the page cache for the first pull.
 	n, err := pipeCopy(f, offset, r)
-	if err == nil {
+	if err == nil && fi.Size() > offset+n {
 		err = f.Truncate(offset + n) // drop bytes of an earlier failed append beyond this one
 	}
 	if _, lost := errors.AsType[*writebackError](err); lost {

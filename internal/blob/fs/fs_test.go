@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	iofs "io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -158,3 +159,36 @@ func TestFailedLargeAppend(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// TestAppendDropsCrashLeftovers: bytes a crash left in an upload beyond its recorded offset are replaced by
+// the next append, and none of them stay beyond its end.
+func TestAppendDropsCrashLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	s, err := fs.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Append(ctx, "u", 0, bytes.NewReader([]byte("recorded"))); err != nil {
+		t.Fatal(err)
+	}
+	// A crash in the middle of the next append left these bytes; the upload's recorded offset is still 8.
+	f, err := os.OpenFile(filepath.Join(dir, "uploads", "u"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(" and bytes of a chunk cut short by a crash")
+	f.Close()
+	if _, err := s.Append(ctx, "u", 8, bytes.NewReader([]byte(", resent"))); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := s.ReadUpload(ctx, "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(got) != "recorded, resent" {
+		t.Fatalf("upload holds %q", got)
+	}
+}
