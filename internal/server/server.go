@@ -30,6 +30,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/ecrapi"
 	"github.com/wharf-dev/wharf/internal/iamapi"
 	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/jobs"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -200,6 +201,8 @@ type App struct {
 	Metrics  http.Handler
 	log      *slog.Logger
 	pipeline *pipeline.Pipeline
+	// Jobs runs the durable background work (Run runs it).
+	Jobs *jobs.Runner
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
 	NewAdmin *identity.Credentials
 }
@@ -322,8 +325,26 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
-		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, NewAdmin: newAdmin}, nil
+	a := &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
+		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, NewAdmin: newAdmin,
+		Jobs: jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg})}
+	a.registerJobs()
+	return a, nil
+}
+
+// registerJobs registers the kinds of background work. Periodic passes run on one node each period and
+// are not retried: the next period is their retry.
+func (a *App) registerJobs() {
+	if a.opts.GCInterval > 0 {
+		a.Jobs.Register(jobs.Kind{Name: "gc", Every: a.opts.GCInterval, MaxAttempts: 1,
+			Run: func(ctx context.Context, _ store.Job) error { a.collectGarbage(ctx); return nil }})
+	}
+	if a.opts.LifecycleInterval > 0 {
+		// Lifecycle looks for due repositories every minute (or more often with a shorter interval), so
+		// each policy is applied about an interval after it was set or last applied, across restarts.
+		a.Jobs.Register(jobs.Kind{Name: "lifecycle", Every: min(a.opts.LifecycleInterval, time.Minute), MaxAttempts: 1,
+			Run: func(ctx context.Context, _ store.Job) error { a.applyLifecycle(ctx); return nil }})
+	}
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -381,23 +402,11 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	var background sync.WaitGroup
-	for _, task := range []struct {
-		every time.Duration
-		run   func(context.Context)
-	}{
-		{a.opts.GCInterval, a.collectGarbage},
-		// Lifecycle looks for due repositories every minute (or more often with a shorter interval), so
-		// each policy is applied about an interval after it was set or last applied, across restarts.
-		{min(a.opts.LifecycleInterval, time.Minute), a.applyLifecycle},
-	} {
-		if task.every > 0 {
-			background.Add(1)
-			go func() {
-				defer background.Done()
-				every(bgCtx, task.every, task.run)
-			}()
-		}
-	}
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		a.Jobs.Run(bgCtx)
+	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -448,20 +457,6 @@ func WriteAdminCredentials(dataDir string, c *identity.Credentials) (string, err
 	path := filepath.Join(dataDir, "admin-credentials")
 	body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
 	return path, os.WriteFile(path, []byte(body), 0o600)
-}
-
-// every runs fn every interval until ctx ends.
-func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn(ctx)
-		}
-	}
 }
 
 // background runs Wharf's own work through the pipeline, as the service principal.

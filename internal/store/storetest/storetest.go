@@ -35,6 +35,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GroupsAndRoles", testGroupsAndRoles},
 		{"Lifecycle", testLifecycle},
 		{"Leases", testLeases},
+		{"Jobs", testJobs},
+		{"JobRetriesAndDeadLetters", testJobRetries},
+		{"JobClaimersNeverShareALiveLease", testJobClaimers},
+		{"JobSchedules", testJobSchedules},
+		{"Events", testEvents},
+		{"EventsFromConcurrentWriters", testConcurrentEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
