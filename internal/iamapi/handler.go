@@ -258,6 +258,8 @@ func toAPI(err error) *apiError {
 			return &apiError{"AccessDenied", de.Message, http.StatusForbidden}
 		case registry.KindUnauthorized:
 			return &apiError{"InvalidClientTokenId", de.Message, http.StatusForbidden}
+		case registry.KindThrottled:
+			return &apiError{"Throttling", "Rate exceeded", http.StatusBadRequest}
 		}
 	}
 	for _, m := range identityErrors {

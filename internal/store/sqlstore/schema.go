@@ -220,6 +220,13 @@ CREATE TABLE leases (
 ALTER TABLE repositories ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0;
 UPDATE repositories SET image_count = (SELECT COUNT(*) FROM images WHERE images.repository_id = repositories.id);
 `,
+	// 8: the nodes of an installation, by their last heartbeat: throttling shares each limit among the live ones.
+	`
+CREATE TABLE nodes (
+	id      TEXT    PRIMARY KEY,
+	seen_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the schema version this build migrates databases to.
