@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wharf-dev/wharf/internal/address"
@@ -37,6 +38,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/postgres"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
+	"github.com/wharf-dev/wharf/internal/throttle"
 )
 
 // Options are the settings of a Wharf instance.
@@ -67,8 +69,10 @@ type Options struct {
 	// MaxBodyMemory bounds the memory held by ECR, IAM and STS request bodies being read, across all
 	// requests (default 64 MiB): those bodies are read whole before their signature can be checked.
 	MaxBodyMemory int64
-	Clock         clock.Clock
-	Log           *slog.Logger
+	// Throttle are the rate limits of callers' calls; nil: ECR's default quotas (throttle.Defaults).
+	Throttle *throttle.Limits
+	Clock    clock.Clock
+	Log      *slog.Logger
 }
 
 func (o Options) maxBodyMemory() int64 {
@@ -200,6 +204,7 @@ type App struct {
 	Metrics  http.Handler
 	log      *slog.Logger
 	pipeline *pipeline.Pipeline
+	limiter  *throttle.Limiter
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
 	NewAdmin *identity.Credentials
 }
@@ -245,8 +250,17 @@ func New(opts Options, st *Stores) (*App, error) {
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	m := newMetrics()
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
-	// The one pipeline: every adapter, the command line and background work call through it.
+	if opts.Throttle == nil {
+		opts.Throttle = &throttle.Limits{}
+	}
+	limiter := throttle.New(opts.Throttle, opts.Clock)
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wharf_live_nodes",
+		Help: "Live nodes counted from their heartbeats: each holds this share of every throttle limit."},
+		func() float64 { return float64(limiter.NodeCount()) }))
+	// The one pipeline: every adapter, the command line and background work call through it:
+	// identify → throttle → decode → resolve → authorize → run → audit.
 	pipe := &pipeline.Pipeline{
+		Throttle:  limiter,
 		Authorize: authorize,
 		Audit:     []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}},
 		Clock:     opts.Clock,
@@ -323,7 +337,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		mux.ServeHTTP(w, r)
 	})
 	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
-		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, NewAdmin: newAdmin}, nil
+		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, limiter: limiter, NewAdmin: newAdmin}, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -398,6 +412,13 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 			}()
 		}
 	}
+
+	// Heartbeats: the nodes on one metadata store share each throttle limit.
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		(&throttle.Nodes{Store: a.stores.Meta, Limiter: a.limiter, Clock: a.opts.Clock, Log: a.log}).Run(bgCtx)
+	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
