@@ -218,3 +218,26 @@ func TestHeartbeatsCountLiveNodes(t *testing.T) {
 }
 
 var discard = slog.New(slog.DiscardHandler)
+
+// BenchmarkAllow is the throttle step of a call that is not throttled, from many goroutines on one
+// account's bucket (the manifest GET benchmark's case) and on 1000 accounts' buckets.
+func BenchmarkAllow(b *testing.B) {
+	for _, accounts := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("accounts=%d", accounts), func(b *testing.B) {
+			l := New(&Limits{Default: map[string]Limit{"*": {Rate: 1e9, Burst: 1e9}}}, clock.Real{})
+			calls := make([]*pipeline.Call, accounts)
+			for i := range calls {
+				calls[i] = call(fmt.Sprintf("%012d", i), "oci", "ecr:BatchGetImage")
+			}
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					if err := l.Allow(context.Background(), calls[i%accounts]); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		})
+	}
+}
