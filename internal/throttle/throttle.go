@@ -4,6 +4,11 @@
 // registry.KindThrottled error, which each protocol answers in its own words (ThrottlingException,
 // 429 TOOMANYREQUESTS with Retry-After, Throttling).
 //
+// ECR's current quotas are per account and region, none per repository (its 2019 table had pulls and
+// pushes per repository), so the step needs no resolved target: it runs right after the caller is
+// identified, before the input is decoded — identify → throttle → decode → resolve → authorize — and a
+// refused call costs nearly nothing.
+//
 // Several nodes enforce a limit together: each holds its share, the limit divided by the number of live
 // nodes, which the nodes count from their heartbeats in the metadata store (see Nodes). A client spread
 // evenly over the nodes (a load balancer's round robin) gets about the whole limit; one that reaches a
