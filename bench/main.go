@@ -165,6 +165,11 @@ func target() (string, int, func()) {
 		"--log-level", "warn", "--max-images", "1000000", "--max-repositories", "100000", "--gc-interval", "0")
 	cmd.Stderr = os.Stderr
 	cmd.Env = append(os.Environ(), "WHARF_ADMIN_ACCESS_KEY_ID="+benchKeyID, "WHARF_ADMIN_SECRET_ACCESS_KEY="+benchSecret)
+	if _, ok := os.LookupEnv("WHARF_THROTTLE"); !ok {
+		// The scenarios call faster than ECR's quotas allow one account: limits no scenario reaches, so
+		// that throttling costs what it costs when no one is throttled.
+		cmd.Env = append(cmd.Env, `WHARF_THROTTLE={"default": {"*": {"rate": 1e9}}}`)
+	}
 	check(cmd.Start())
 	for i := 0; i < 200; i++ {
 		if res, err := http.Get("http://" + a + "/healthz"); err == nil && res.StatusCode == 200 {

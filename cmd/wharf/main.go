@@ -36,6 +36,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/store/sqlstore"
+	"github.com/wharf-dev/wharf/internal/throttle"
 )
 
 func main() {
@@ -220,6 +221,7 @@ type serveSettings struct {
 	addr, tlsCert, tlsKey, pprofAddr, metricsAddr string
 	gcEvery, lifecycleEvery                       time.Duration
 	maxBodyMemory                                 int64
+	throttle                                      string
 }
 
 func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
@@ -234,6 +236,7 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.StringVar(&s.pprofAddr, "pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9102 (default: not served; never on --addr)")
 	fs.Int64Var(&s.maxBodyMemory, "max-body-memory", 64<<20, "bytes of ECR, IAM and STS request bodies held at once, across all requests (they are read whole before their signature is checked)")
+	fs.StringVar(&s.throttle, "throttle", "", `rate limits as JSON, {"default"|ACCOUNT: {ACTION|"ecr:*"|"*": {"rate": N, "burst": N}}}; rate 0 lifts a limit (default: ECR's quotas)`)
 	return fs, c, s
 }
 
@@ -256,6 +259,9 @@ func serve(args []string) error {
 	opts := c.options(log)
 	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = s.addr, s.tlsCert, s.tlsKey, s.gcEvery, true
 	opts.LifecycleInterval, opts.MaxBodyMemory, opts.MetricsAddr = s.lifecycleEvery, s.maxBodyMemory, s.metricsAddr
+	if opts.Throttle, err = throttle.ParseLimits(s.throttle); err != nil {
+		return err
+	}
 	app, err := server.New(opts, st)
 	if err != nil {
 		st.Meta.Close()

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -45,6 +47,7 @@ var wireErrors = map[registry.Kind]wireError{
 	registry.KindDenied:                 {"DENIED", http.StatusForbidden, ""},
 	registry.KindUnauthorized:           {"UNAUTHORIZED", http.StatusUnauthorized, ""},
 	registry.KindTooManyRequests:        {"TOOMANYREQUESTS", http.StatusTooManyRequests, ""},
+	registry.KindThrottled:              {"TOOMANYREQUESTS", http.StatusTooManyRequests, ""},
 	registry.KindInvalidParameter:       {"UNSUPPORTED", http.StatusBadRequest, ""},
 	registry.KindInvalidTagParameter:    {"UNSUPPORTED", http.StatusBadRequest, ""},
 	registry.KindTooManyTags:            {"UNSUPPORTED", http.StatusBadRequest, ""},
@@ -71,6 +74,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	var oe *wireError
 	we := wireError{"UNKNOWN", http.StatusInternalServerError, "internal error"}
 	var detail any
+	retryAfter := 1
 	switch {
 	case errors.As(err, &oe):
 		we = *oe
@@ -78,6 +82,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		if m, ok := wireErrors[de.Kind]; ok {
 			we = m
 			we.Message, detail = de.Message, errorDetail(we.Code, de.Fields)
+		}
+		if de.Fields.RetryAfter > 0 {
+			retryAfter = max(1, int((de.Fields.RetryAfter+time.Second-1)/time.Second))
 		}
 	case errors.Is(err, context.Canceled):
 		we = wireError{"UNKNOWN", 499, "request canceled"}
@@ -88,7 +95,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		acct, _, _ := h.Addresses.Resolve(r.Host, "")
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+h.Addresses.Endpoint(origin(r), acct)+`/",service="ecr.amazonaws.com"`)
 	case http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	writeErrorCode(w, we.Code, we.Message, detail, we.Status)
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wharf-dev/wharf/internal/address"
@@ -38,6 +39,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/postgres"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
+	"github.com/wharf-dev/wharf/internal/throttle"
 )
 
 // Options are the settings of a Wharf instance.
@@ -68,8 +70,10 @@ type Options struct {
 	// MaxBodyMemory bounds the memory held by ECR, IAM and STS request bodies being read, across all
 	// requests (default 64 MiB): those bodies are read whole before their signature can be checked.
 	MaxBodyMemory int64
-	Clock         clock.Clock
-	Log           *slog.Logger
+	// Throttle are the rate limits of callers' calls; nil: ECR's default quotas (throttle.Defaults).
+	Throttle *throttle.Limits
+	Clock    clock.Clock
+	Log      *slog.Logger
 }
 
 func (o Options) maxBodyMemory() int64 {
@@ -202,7 +206,8 @@ type App struct {
 	log      *slog.Logger
 	pipeline *pipeline.Pipeline
 	// Jobs runs the durable background work (Run runs it).
-	Jobs *jobs.Runner
+	Jobs    *jobs.Runner
+	limiter *throttle.Limiter
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
 	NewAdmin *identity.Credentials
 }
@@ -248,8 +253,17 @@ func New(opts Options, st *Stores) (*App, error) {
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	m := newMetrics()
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
-	// The one pipeline: every adapter, the command line and background work call through it.
+	if opts.Throttle == nil {
+		opts.Throttle = &throttle.Limits{}
+	}
+	limiter := throttle.New(opts.Throttle, opts.Clock)
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wharf_live_nodes",
+		Help: "Live nodes counted from their heartbeats: each holds this share of every throttle limit."},
+		func() float64 { return float64(limiter.NodeCount()) }))
+	// The one pipeline: every adapter, the command line and background work call through it:
+	// identify → throttle → decode → resolve → authorize → run → audit.
 	pipe := &pipeline.Pipeline{
+		Throttle:  limiter,
 		Authorize: authorize,
 		Audit:     []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}},
 		Clock:     opts.Clock,
@@ -326,7 +340,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		mux.ServeHTTP(w, r)
 	})
 	a := &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
-		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, NewAdmin: newAdmin,
+		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, limiter: limiter, NewAdmin: newAdmin,
 		Jobs: jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg})}
 	a.registerJobs()
 	return a, nil
@@ -406,6 +420,13 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 	go func() {
 		defer background.Done()
 		a.Jobs.Run(bgCtx)
+	}()
+
+	// Heartbeats: the nodes on one metadata store share each throttle limit.
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		(&throttle.Nodes{Store: a.stores.Meta, Limiter: a.limiter, Clock: a.opts.Clock, Log: a.log}).Run(bgCtx)
 	}()
 
 	errc := make(chan error, 1)

@@ -399,6 +399,13 @@ type Tx interface {
 	// PruneEvents deletes events older than cutoff.
 	PruneEvents(cutoff time.Time) (int, error)
 
+	// Heartbeat records that node is alive at at; LiveNodes counts the nodes seen since since.
+	// DeleteNode forgets a node that stops; PruneNodes the nodes not seen since before.
+	Heartbeat(node string, at time.Time) error
+	LiveNodes(since time.Time) (int, error)
+	DeleteNode(node string) error
+	PruneNodes(before time.Time) error
+
 	CreateUpload(u *Upload) error
 	GetUpload(id string) (*Upload, error)
 	// UpdateUpload saves u if the stored offset is still prevOffset; otherwise ErrConflict.

@@ -8,7 +8,7 @@ import (
 )
 
 // Tables lists the tables a copy takes, in an order that satisfies their foreign keys (a table after the
-// tables it references). Left out: leases (held by the processes of one installation) and uploads in
+// tables it references). Left out: leases and nodes (held by the processes of one installation) and uploads in
 // progress (their bytes live in the source's blob store; clients start them again).
 var Tables = []string{
 	"accounts", "users", "access_keys", "user_policies", "user_attached_policies",

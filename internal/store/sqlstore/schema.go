@@ -261,6 +261,13 @@ CREATE TABLE event_cursors (
 	id       INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 9: the nodes of an installation, by their last heartbeat: throttling shares each limit among the live ones.
+	`
+CREATE TABLE nodes (
+	id      TEXT    PRIMARY KEY,
+	seen_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the schema version this build migrates databases to.
