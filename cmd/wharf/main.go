@@ -433,8 +433,8 @@ func migrateStorage(args []string) error {
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	if *fromDir == "" {
-		return usageError(fs, "missing --from-data-dir")
+	if err := required(fs, "from-data-dir", *fromDir); err != nil {
+		return err
 	}
 	if c.storage.Metadata == "" && c.storage.Blobs == "" {
 		return usageError(fs, "missing --metadata or --blobs: the storage to copy into")

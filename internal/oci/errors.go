@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/address"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
@@ -93,7 +94,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case http.StatusUnauthorized:
 		// ECR's challenge, naming the registry's login endpoint.
 		acct, _, _ := h.Addresses.Resolve(r.Host, "")
-		w.Header().Set("WWW-Authenticate", `Basic realm="`+h.Addresses.Endpoint(origin(r), acct)+`/",service="ecr.amazonaws.com"`)
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+h.Addresses.Endpoint(address.From(r.TLS != nil, r.Host), acct)+`/",service="ecr.amazonaws.com"`)
 	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	}

@@ -202,9 +202,10 @@ type App struct {
 	Identity *identity.Service
 	Handler  http.Handler
 	// Metrics serves the Prometheus metrics (on Options.MetricsAddr when Run serves).
-	Metrics  http.Handler
-	log      *slog.Logger
-	pipeline *pipeline.Pipeline
+	Metrics   http.Handler
+	log       *slog.Logger
+	pipeline  *pipeline.Pipeline
+	addresses *address.Book
 	// Jobs runs the durable background work (Run runs it).
 	Jobs    *jobs.Runner
 	limiter *throttle.Limiter
@@ -340,7 +341,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		mux.ServeHTTP(w, r)
 	})
 	a := &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
-		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, limiter: limiter, NewAdmin: newAdmin,
+		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, addresses: addresses, limiter: limiter, NewAdmin: newAdmin,
 		Jobs: jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg})}
 	a.registerJobs()
 	return a, nil
@@ -519,9 +520,10 @@ func (a *App) applyLifecycle(ctx context.Context) {
 	}
 }
 
-// warnMovedAddresses names the default account's repositories whose names begin with an account id: on
-// a host without an account id such a path addresses that account, so these repositories are reached at
-// <host>/<default account>/<name> (their repositoryUri says so), not at the address they had before.
+// warnMovedAddresses names the default account's repositories whose path is not their name: on a host
+// without an account id, a name beginning with an account id addresses that account, so these
+// repositories are reached at <host>/<default account>/<name> (their repositoryUri says so), not at the
+// address they had before.
 func (a *App) warnMovedAddresses(ctx context.Context) {
 	repos, _, err := a.Service.ListRepositories(ctx, a.opts.AccountID, "", 1000)
 	if err != nil {
@@ -531,9 +533,9 @@ func (a *App) warnMovedAddresses(ctx context.Context) {
 		if r.Name[0] > '9' {
 			break // names are sorted: those beginning with digits come first
 		}
-		if id, _, ok := strings.Cut(r.Name, "/"); ok && identity.ValidAccountID(id) {
+		if path := a.addresses.Path(address.Origin{}, a.opts.AccountID, r.Name); path != r.Name {
 			a.log.Warn("repository reached under the default account's id: a path beginning with an account id names that account",
-				"repository", r.Name, "path", a.opts.AccountID+"/"+r.Name)
+				"repository", r.Name, "path", path)
 		}
 	}
 }
