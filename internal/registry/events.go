@@ -52,11 +52,11 @@ type Event struct {
 	Digest     digest.Digest `json:"digest,omitempty"`
 	MediaType  string        `json:"mediaType,omitempty"`
 	Tag        string        `json:"tag,omitempty"`
-	Tags       []string      `json:"tags,omitempty"`     // an image's tags when it was deleted
-	Previous   digest.Digest `json:"previous,omitempty"` // the image a moved tag named before
-	Cause      string        `json:"cause,omitempty"`    // what deleted: CauseAPI or CauseLifecycle
-	Policy     string        `json:"policy,omitempty"`   // PolicyRepository, PolicyLifecycle or PolicyRegistry
-	Change     string        `json:"change,omitempty"`   // PolicySet or PolicyDeleted
+	Tags       []string      `json:"tags,omitempty"`      // an image's tags when it was deleted
+	Previous   digest.Digest `json:"previous,omitempty"`  // the image a moved tag named before
+	Cause      string        `json:"cause,omitempty"`     // what deleted: CauseAPI or CauseLifecycle
+	Policy     string        `json:"policy,omitempty"`    // PolicyRepository, PolicyLifecycle or PolicyRegistry
+	Change     string        `json:"change,omitempty"`    // PolicySet or PolicyDeleted
 	Evaluated  int           `json:"evaluated,omitempty"` // images a lifecycle pass evaluated
 	Expired    int           `json:"expired,omitempty"`   // images it expired
 }
