@@ -79,8 +79,14 @@ func (n *Notifier) Register(r *jobs.Runner, dispatchEvery time.Duration) {
 	if len(n.order) == 0 {
 		return
 	}
+	// A failed dispatch is not retried: the next period's dispatch takes the events from the same cursor.
 	r.Register(jobs.Kind{Name: DispatchKind, Every: dispatchEvery, MaxAttempts: 1,
-		Run: func(ctx context.Context, _ store.Job) error { return n.Dispatch(ctx) }})
+		Run: func(ctx context.Context, _ store.Job) error {
+			if err := n.Dispatch(ctx); err != nil && ctx.Err() == nil {
+				n.log.Warn("webhooks: dispatching events failed; the next dispatch tries again", "err", err)
+			}
+			return nil
+		}})
 	for _, t := range n.order {
 		r.Register(jobs.Kind{Name: KindPrefix + t.Name, Concurrency: 4, MaxAttempts: t.Attempts, Backoff: time.Duration(t.Backoff),
 			Run: n.deliver})
