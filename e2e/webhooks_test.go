@@ -101,7 +101,8 @@ func (r *hookReceiver) waitFor(action, tag string, within time.Duration) map[str
 	for time.Now().Before(deadline) {
 		r.mu.Lock()
 		for _, ev := range r.events {
-			if d := detail(ev); d["action-type"] == action && d["image-tag"] == tag {
+			d := detail(ev)
+			if got, _ := d["image-tag"].(string); d["action-type"] == action && got == tag {
 				r.mu.Unlock()
 				return ev
 			}
@@ -126,11 +127,12 @@ func hookTarget(r *hookReceiver) string {
 
 // TestWebhooks: a crane push reaches a receiver in EventBridge's format for ECR with a valid signature; an
 // event pushed while the receiver answers 503, and then does not listen at all, arrives once it is back;
-// an event pushed just before the server is killed with SIGKILL arrives after the restart.
+// an event pushed just before the server is killed with SIGKILL arrives after the restart; lifecycle's
+// expiry is told as ECR tells it.
 func TestWebhooks(t *testing.T) {
 	crane := tool(t, "crane")
 	rcv := newHookReceiver(t)
-	s := startServer(t, t.TempDir(), "--webhooks", hookTarget(rcv))
+	s := startServer(t, t.TempDir(), "--webhooks", hookTarget(rcv), "--lifecycle-interval", "1s")
 	s.aws("ecr", "create-repository", "--repository-name", "hooks/app")
 	s.login()
 	ref := s.addr + "/hooks/app"
@@ -173,6 +175,21 @@ func TestWebhooks(t *testing.T) {
 	rcv.setStatus(200)
 	s.start()
 	rcv.waitFor("PUSH", "killed", 90*time.Second)
+
+	// A lifecycle policy keeping one image expires the first: its tags' DELETE events and an EXPIRE.
+	other := writeTar(t, t.TempDir(), "other.txt", []byte("another image\n"))
+	run(t, crane, "append", "--insecure", "--oci-empty-base", "-f", other, "-t", ref+":2.0")
+	s.aws("ecr", "put-lifecycle-policy", "--repository-name", "hooks/app", "--lifecycle-policy-text",
+		`{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
+	for _, tag := range []string{"1.0", "down", "killed"} {
+		if got := detail(rcv.waitFor("DELETE", tag, 30*time.Second))["image-digest"]; got != d {
+			t.Errorf("DELETE of %s names %v, want %s", tag, got, d)
+		}
+	}
+	expire := rcv.waitFor("EXPIRE", "", 10*time.Second)
+	if expire["detail-type"] != "ECR Lifecycle Policy Action" || detail(expire)["image-count"] != 1.0 || detail(expire)["repository-name"] != "hooks/app" {
+		t.Errorf("lifecycle event %v", expire)
+	}
 
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
