@@ -201,23 +201,49 @@ func TestWebhooks(t *testing.T) {
 }
 
 // TestWebhooksThreeNodes: three nodes on PostgreSQL and S3, each with the same target, pushes through
-// every node: each event is delivered once.
+// every node: each event is delivered once; an event pushed while the receiver fails and then is gone
+// arrives when it is back; one pushed just before a node is killed with SIGKILL arrives too.
 func TestWebhooksThreeNodes(t *testing.T) {
 	rcv := newHookReceiver(t)
 	nodes, _, _ := startCluster(t, 3, "--webhooks", hookTarget(rcv))
 	nodes[0].aws("ecr", "create-repository", "--repository-name", "app")
 	authHeader = basicAuth(nodes[0].password())
 	var tags []string
-	for i := range 9 {
-		tag := fmt.Sprintf("n%d-%d", i%3, i)
-		if err := pushImage(context.Background(), "http://"+nodes[i%3].addr, tag); err != nil {
+	push := func(node *wharfProc, tag string) {
+		t.Helper()
+		if err := pushImage(context.Background(), "http://"+node.addr, tag); err != nil {
 			t.Fatal(err)
 		}
 		tags = append(tags, tag)
 	}
+	for i := range 9 {
+		push(nodes[i%3], fmt.Sprintf("n%d-%d", i%3, i))
+	}
 	for _, tag := range tags {
 		rcv.waitFor("PUSH", tag, 30*time.Second)
 	}
+
+	rcv.setStatus(503)
+	push(nodes[1], "down")
+	for deadline := time.Now().Add(20 * time.Second); rcv.failedAttempts() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed attempts against the receiver answering 503")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rcv.down()
+	time.Sleep(time.Second)
+	rcv.setStatus(200)
+	rcv.up()
+	rcv.waitFor("PUSH", "down", 20*time.Second)
+
+	rcv.setStatus(503)
+	push(nodes[2], "killed")
+	nodes[2].kill()
+	rcv.setStatus(200)
+	rcv.waitFor("PUSH", "killed", 90*time.Second) // by the nodes left, or the killed one restarted
+	nodes[2].start()
+
 	time.Sleep(3 * time.Second) // time for a second delivery, were there one
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
