@@ -37,6 +37,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/store/sqlstore"
 	"github.com/wharf-dev/wharf/internal/throttle"
+	"github.com/wharf-dev/wharf/internal/webhooks"
 )
 
 func main() {
@@ -221,7 +222,8 @@ type serveSettings struct {
 	addr, tlsCert, tlsKey, pprofAddr, metricsAddr string
 	gcEvery, lifecycleEvery                       time.Duration
 	maxBodyMemory                                 int64
-	throttle                                      string
+	throttle, webhooks                            string
+	eventRetention                                time.Duration
 }
 
 func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
@@ -237,6 +239,8 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9102 (default: not served; never on --addr)")
 	fs.Int64Var(&s.maxBodyMemory, "max-body-memory", 64<<20, "bytes of ECR, IAM and STS request bodies held at once, across all requests (they are read whole before their signature is checked)")
 	fs.StringVar(&s.throttle, "throttle", "", `rate limits as JSON, {"default"|ACCOUNT: {ACTION|"ecr:*"|"*": {"rate": N, "burst": N}}}; rate 0 lifts a limit (default: ECR's quotas)`)
+	fs.StringVar(&s.webhooks, "webhooks", "", `webhook targets as JSON, [{"name": N, "url": U, "secret": S, "detailTypes": […], "actionTypes": […], "repositories": […]}] (see the README)`)
+	fs.DurationVar(&s.eventRetention, "event-retention", 7*24*time.Hour, "how long the outbox keeps events after they happened")
 	return fs, c, s
 }
 
@@ -262,6 +266,10 @@ func serve(args []string) error {
 	if opts.Throttle, err = throttle.ParseLimits(s.throttle); err != nil {
 		return err
 	}
+	if opts.Webhooks, err = webhooks.ParseTargets(s.webhooks); err != nil {
+		return err
+	}
+	opts.EventRetention = s.eventRetention
 	app, err := server.New(opts, st)
 	if err != nil {
 		st.Meta.Close()

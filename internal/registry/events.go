@@ -11,18 +11,35 @@ import (
 
 // Event types the core records, in the transaction of the change they describe (the store's outbox).
 const (
-	EventImagePushed       = "ImagePushed"
-	EventImageDeleted      = "ImageDeleted"
+	EventImagePushed = "ImagePushed"
+	// EventImageDeleted: an image is gone, with the tags it had (a tag deleted with it included).
+	EventImageDeleted = "ImageDeleted"
+	// EventTagDeleted: a tag was removed from an image that stays.
+	EventTagDeleted        = "TagDeleted"
 	EventTagMoved          = "TagMoved"
 	EventRepositoryCreated = "RepositoryCreated"
 	EventRepositoryDeleted = "RepositoryDeleted"
+	// EventPolicyChanged: a repository, lifecycle or registry policy was set or deleted.
+	EventPolicyChanged = "PolicyChanged"
+	// EventLifecyclePass: a repository's lifecycle policy was applied, with how many images it evaluated
+	// and expired (each expired image also has its EventImageDeleted).
+	EventLifecyclePass = "LifecyclePass"
 )
 
-// Causes of a deletion.
+// Causes of a deletion. Garbage collection deletes no images (only blobs no image references, and
+// idle uploads), so no image deletion has the cause "gc".
 const (
 	CauseAPI       = "api"
 	CauseLifecycle = "lifecycle"
-	CauseGC        = "gc"
+)
+
+// Kinds of policy, and what happened to one.
+const (
+	PolicyRepository = "repository"
+	PolicyLifecycle  = "lifecycle"
+	PolicyRegistry   = "registry"
+	PolicySet        = "set"
+	PolicyDeleted    = "deleted"
 )
 
 // Event is what happened in the registry, free of any protocol: consumers (notifications, audit) read it
@@ -35,9 +52,13 @@ type Event struct {
 	Digest     digest.Digest `json:"digest,omitempty"`
 	MediaType  string        `json:"mediaType,omitempty"`
 	Tag        string        `json:"tag,omitempty"`
-	Tags       []string      `json:"tags,omitempty"`     // an image's tags when it was deleted
-	Previous   digest.Digest `json:"previous,omitempty"` // the image a moved tag named before
-	Cause      string        `json:"cause,omitempty"`    // what deleted: CauseAPI, CauseLifecycle or CauseGC
+	Tags       []string      `json:"tags,omitempty"`      // an image's tags when it was deleted
+	Previous   digest.Digest `json:"previous,omitempty"`  // the image a moved tag named before
+	Cause      string        `json:"cause,omitempty"`     // what deleted: CauseAPI or CauseLifecycle
+	Policy     string        `json:"policy,omitempty"`    // PolicyRepository, PolicyLifecycle or PolicyRegistry
+	Change     string        `json:"change,omitempty"`    // PolicySet or PolicyDeleted
+	Evaluated  int           `json:"evaluated,omitempty"` // images a lifecycle pass evaluated
+	Expired    int           `json:"expired,omitempty"`   // images it expired
 }
 
 // emit records e in tx.

@@ -66,7 +66,10 @@ func (s *Service) PutLifecyclePolicy(ctx context.Context, registryID, name, text
 		if old, err := tx.LifecyclePolicy(r.ID); err == nil {
 			p.LastEvaluatedAt = old.LastEvaluatedAt
 		}
-		return tx.SetLifecyclePolicy(p)
+		if err := tx.SetLifecyclePolicy(p); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: r.RegistryID, Repository: r.Name, Policy: PolicyLifecycle, Change: PolicySet})
 	}))
 }
 
@@ -103,27 +106,30 @@ func (s *Service) DeleteLifecyclePolicy(ctx context.Context, registryID, name st
 		if p, err = s.lifecyclePolicy(tx, r); err != nil {
 			return err
 		}
-		return tx.DeleteLifecyclePolicy(r.ID)
+		if err := tx.DeleteLifecyclePolicy(r.ID); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: r.RegistryID, Repository: r.Name, Policy: PolicyLifecycle, Change: PolicyDeleted})
 	})
 	return p, internal(err)
 }
 
 // evaluateLifecycle decides what a policy expires in a repository now. An image that an index of the
 // repository lists is kept while the index is kept, so no index loses a child.
-func (s *Service) evaluateLifecycle(tx store.Tx, repoID int64, p *lifecycle.Policy, now time.Time) ([]store.Expiry, error) {
+func (s *Service) evaluateLifecycle(tx store.Tx, repoID int64, p *lifecycle.Policy, now time.Time) ([]store.Expiry, int, error) {
 	var imgs []lifecycle.Image
 	var after digest.Digest
 	for {
 		page, err := tx.ListImages(repoID, after, lifecyclePage)
 		if err != nil || len(page) == 0 {
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			break
 		}
 		tags, err := tx.TagsBetween(repoID, page[0].Digest, page[len(page)-1].Digest)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		for _, img := range page {
 			imgs = append(imgs, lifecycle.Image{Digest: img.Digest.String(), Tags: tags[img.Digest], PushedAt: img.PushedAt})
@@ -144,7 +150,7 @@ func (s *Service) evaluateLifecycle(tx store.Tx, repoID int64, p *lifecycle.Poli
 		d := imgs[v.Index].Digest
 		ps, err := tx.ReferencedBy(repoID, store.RefManifest, digest.Digest(d))
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if len(ps) > 0 {
 			parents[d] = ps
@@ -168,7 +174,7 @@ func (s *Service) evaluateLifecycle(tx store.Tx, repoID int64, p *lifecycle.Poli
 			out = append(out, store.Expiry{Digest: digest.Digest(img.Digest), Tags: img.Tags, PushedAt: img.PushedAt, Rule: v.Rule})
 		}
 	}
-	return out, nil
+	return out, len(imgs), nil
 }
 
 // LifecycleRun says what a lifecycle pass covers.
@@ -301,7 +307,7 @@ func (s *Service) applyLifecycle(ctx context.Context, repoID int64, run Lifecycl
 			return nil
 		}
 		now := s.clock.Now()
-		expired, err := s.evaluateLifecycle(tx, repoID, p, now)
+		expired, evaluated, err := s.evaluateLifecycle(tx, repoID, p, now)
 		if err != nil {
 			return err
 		}
@@ -321,11 +327,17 @@ func (s *Service) applyLifecycle(ctx context.Context, repoID int64, run Lifecycl
 				return err
 			}
 			events[i] = store.LifecycleEvent{At: now, Expiry: e}
+			if err := s.emit(tx, Event{Type: EventImageDeleted, At: now, RegistryID: r.RegistryID, Repository: r.Name, Digest: e.Digest, Tags: e.Tags, Cause: CauseLifecycle}); err != nil {
+				return err
+			}
 		}
 		if err := tx.AddLifecycleEvents(repoID, events); err != nil {
 			return err
 		}
-		return tx.SetLifecycleEvaluated(repoID, now)
+		if err := tx.SetLifecycleEvaluated(repoID, now); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Type: EventLifecyclePass, At: now, RegistryID: r.RegistryID, Repository: r.Name, Evaluated: evaluated, Expired: len(expired)})
 	}
 	var err error
 	if run.DryRun {
@@ -403,7 +415,7 @@ func (s *Service) runPreview(repoID int64, text string, p *lifecycle.Policy, sta
 	var results []store.Expiry
 	status := PreviewComplete
 	if err := s.meta.View(ctx, func(tx store.Tx) (err error) {
-		results, err = s.evaluateLifecycle(tx, repoID, p, s.clock.Now())
+		results, _, err = s.evaluateLifecycle(tx, repoID, p, s.clock.Now())
 		return err
 	}); err != nil {
 		s.log.Error("lifecycle policy preview failed", "repository_id", repoID, "err", err)

@@ -397,15 +397,25 @@ func (s *Service) deleteTag(ctx context.Context, registryID, name, tag string, w
 		if err := tx.DeleteTag(r.ID, tag); err != nil {
 			return err
 		}
+		tagDeleted := Event{Type: EventTagDeleted, RegistryID: r.RegistryID, Repository: r.Name, Digest: d, Tag: tag}
 		rest, err := tx.ImageTags(r.ID, t.Digest)
-		if err != nil || len(rest) > 0 {
+		if err != nil {
 			return err
+		}
+		if len(rest) > 0 {
+			return s.emit(tx, tagDeleted)
 		}
 		parents, err := tx.ReferencedBy(r.ID, store.RefManifest, t.Digest)
-		if err != nil || len(parents) > 0 {
+		if err != nil {
 			return err
 		}
-		return tx.DeleteImage(r.ID, t.Digest)
+		if len(parents) > 0 {
+			return s.emit(tx, tagDeleted)
+		}
+		if err := tx.DeleteImage(r.ID, t.Digest); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Type: EventImageDeleted, RegistryID: r.RegistryID, Repository: r.Name, Digest: d, Tags: []string{tag}, Cause: CauseAPI})
 	})
 	return d, internal(err)
 }

@@ -47,7 +47,10 @@ func (s *Service) SetRepositoryPolicy(ctx context.Context, registryID, name, tex
 				return errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Principal not found'")
 			}
 		}
-		return tx.SetRepositoryPolicy(r.ID, text)
+		if err := tx.SetRepositoryPolicy(r.ID, text); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: r.RegistryID, Repository: r.Name, Policy: PolicyRepository, Change: PolicySet})
 	}))
 }
 
@@ -105,7 +108,10 @@ func (s *Service) DeleteRepositoryPolicy(ctx context.Context, registryID, name s
 			return err
 		}
 		text = t
-		return tx.SetRepositoryPolicy(r.ID, "")
+		if err := tx.SetRepositoryPolicy(r.ID, ""); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: r.RegistryID, Repository: r.Name, Policy: PolicyRepository, Change: PolicyDeleted})
 	})
 	return text, internal(err)
 }
@@ -140,7 +146,12 @@ func (s *Service) PutRegistryPolicy(ctx context.Context, registryID, text string
 			}
 		}
 	}
-	return internal(s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetRegistryPolicy(registryID, text) }))
+	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SetRegistryPolicy(registryID, text); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: registryID, Policy: PolicyRegistry, Change: PolicySet})
+	}))
 }
 
 // RegistryPolicy returns the registry's policy text.
@@ -162,5 +173,10 @@ func (s *Service) DeleteRegistryPolicy(ctx context.Context, registryID string) (
 	if err != nil {
 		return "", err
 	}
-	return text, internal(s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetRegistryPolicy(registryID, "") }))
+	return text, internal(s.meta.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SetRegistryPolicy(registryID, ""); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: registryID, Policy: PolicyRegistry, Change: PolicyDeleted})
+	}))
 }

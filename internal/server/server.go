@@ -40,6 +40,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/store/postgres"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
 	"github.com/wharf-dev/wharf/internal/throttle"
+	"github.com/wharf-dev/wharf/internal/webhooks"
 )
 
 // Options are the settings of a Wharf instance.
@@ -72,8 +73,12 @@ type Options struct {
 	MaxBodyMemory int64
 	// Throttle are the rate limits of callers' calls; nil: ECR's default quotas (throttle.Defaults).
 	Throttle *throttle.Limits
-	Clock    clock.Clock
-	Log      *slog.Logger
+	// Webhooks are the receivers of notifications (package webhooks).
+	Webhooks []webhooks.Target
+	// EventRetention is how long the outbox keeps events (default 7 days): consumers read them well before.
+	EventRetention time.Duration
+	Clock          clock.Clock
+	Log            *slog.Logger
 }
 
 func (o Options) maxBodyMemory() int64 {
@@ -207,8 +212,9 @@ type App struct {
 	pipeline  *pipeline.Pipeline
 	addresses *address.Book
 	// Jobs runs the durable background work (Run runs it).
-	Jobs    *jobs.Runner
-	limiter *throttle.Limiter
+	Jobs     *jobs.Runner
+	limiter  *throttle.Limiter
+	notifier *webhooks.Notifier
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
 	NewAdmin *identity.Credentials
 }
@@ -342,7 +348,8 @@ func New(opts Options, st *Stores) (*App, error) {
 	})
 	a := &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
 		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, addresses: addresses, limiter: limiter, NewAdmin: newAdmin,
-		Jobs: jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg})}
+		Jobs:     jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg}),
+		notifier: webhooks.New(st.Meta, opts.Clock, opts.Region, opts.Webhooks, opts.Log, m.reg)}
 	a.registerJobs()
 	return a, nil
 }
@@ -360,6 +367,17 @@ func (a *App) registerJobs() {
 		a.Jobs.Register(jobs.Kind{Name: "lifecycle", Every: min(a.opts.LifecycleInterval, time.Minute), MaxAttempts: 1,
 			Run: func(ctx context.Context, _ store.Job) error { a.applyLifecycle(ctx); return nil }})
 	}
+	a.notifier.Register(a.Jobs, time.Second)
+	retention := a.opts.EventRetention
+	if retention <= 0 {
+		retention = 7 * 24 * time.Hour
+	}
+	a.Jobs.Register(jobs.Kind{Name: "events-prune", Every: time.Hour, MaxAttempts: 1, Run: func(ctx context.Context, _ store.Job) error {
+		return a.stores.Meta.Update(ctx, func(tx store.Tx) error {
+			_, err := tx.PruneEvents(a.opts.Clock.Now().Add(-retention))
+			return err
+		})
+	}})
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
