@@ -188,6 +188,43 @@ type LifecyclePreview struct {
 	Results      []Expiry
 }
 
+// AuditEvent is one record of the audit trail, kept for the account that sees it (a call across accounts
+// is kept once for each). The columns beside the record are what LookupEvents filters by.
+type AuditEvent struct {
+	Seq         int64 // set by the store: the order events were written in
+	Account     string
+	EventID     string
+	Time        time.Time
+	Name        string // eventName
+	Source      string // eventSource
+	Username    string
+	AccessKeyID string
+	ReadOnly    bool
+	Resources   []AuditResource
+	Record      []byte // the CloudTrail record, JSON
+	LogFile     string // the trail log file it is (being) delivered in, "" until then
+}
+
+// AuditResource is a resource an audit event names.
+type AuditResource struct {
+	Type string `json:"type"` // AWS::ECR::Repository, AWS::IAM::User …
+	Name string `json:"name"` // its name or ARN: LookupEvents' ResourceName matches either
+	ARN  string `json:"arn"`
+}
+
+// AuditQuery selects an account's audit events, newest first: from Start to End (inclusive, zero for
+// open), whose Attribute ("EventName", "Username", "ResourceName", "ResourceType", "EventSource",
+// "AccessKeyId", "ReadOnly", "EventId"; "" for any) equals Value, strictly before the event (BeforeTime,
+// BeforeSeq) when BeforeSeq is not 0.
+type AuditQuery struct {
+	Account          string
+	Start, End       time.Time
+	Attribute, Value string
+	BeforeTime       time.Time
+	BeforeSeq        int64
+	Limit            int
+}
+
 // Tx is one transaction. Methods return ErrNotFound for missing rows and ErrExists for duplicate keys.
 // Listing methods return rows in ascending key order, strictly after the given key, at most limit rows.
 type Tx interface {
@@ -311,6 +348,21 @@ type Tx interface {
 	// holder has it and it has not expired.
 	AcquireLease(name, holder string, now time.Time, ttl time.Duration) (bool, error)
 	ReleaseLease(name, holder string) error
+
+	// AddAuditEvents stores audit events (sets their Seq). ErrExists when one is stored already.
+	AddAuditEvents(events []AuditEvent) error
+	LookupAuditEvents(q AuditQuery) ([]AuditEvent, error)
+	// UnclaimedAuditEvents lists events no log file holds yet, by Seq, at most limit.
+	UnclaimedAuditEvents(limit int) ([]AuditEvent, error)
+	// ClaimAuditEvents puts events (by Seq) in a log file to be delivered.
+	ClaimAuditEvents(seqs []int64, file string) error
+	// UndeliveredAuditFiles lists the log files that hold events but were not delivered, at most limit.
+	UndeliveredAuditFiles(limit int) ([]string, error)
+	// AuditFileEvents lists the events of a log file, by Seq.
+	AuditFileEvents(file string) ([]AuditEvent, error)
+	MarkAuditFileDelivered(file string) error
+	// PruneAuditEvents deletes at most limit events older than cutoff.
+	PruneAuditEvents(cutoff time.Time, limit int) (int, error)
 
 	CreateUpload(u *Upload) error
 	GetUpload(id string) (*Upload, error)

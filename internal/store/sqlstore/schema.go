@@ -220,6 +220,37 @@ CREATE TABLE leases (
 ALTER TABLE repositories ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0;
 UPDATE repositories SET image_count = (SELECT COUNT(*) FROM images WHERE images.repository_id = repositories.id);
 `,
+	// 8: the audit trail: CloudTrail records with the columns LookupEvents filters by, and the trail log
+	// file each is delivered in.
+	`
+CREATE TABLE audit_events (
+	id            INTEGER PRIMARY KEY,
+	account       TEXT    NOT NULL,
+	event_id      TEXT    NOT NULL,
+	event_time    INTEGER NOT NULL,
+	event_name    TEXT    NOT NULL,
+	event_source  TEXT    NOT NULL,
+	username      TEXT    NOT NULL,
+	access_key_id TEXT    NOT NULL,
+	read_only     INTEGER NOT NULL,
+	resources     TEXT    NOT NULL,
+	record        TEXT    NOT NULL,
+	log_file      TEXT    NOT NULL DEFAULT '',
+	delivered     INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (account, event_id)
+);
+CREATE INDEX audit_events_time ON audit_events(account, event_time, id);
+CREATE INDEX audit_events_at ON audit_events(event_time);
+CREATE INDEX audit_events_pending ON audit_events(log_file, id) WHERE delivered = 0;
+CREATE TABLE audit_resources (
+	event_id INTEGER NOT NULL REFERENCES audit_events(id) ON DELETE CASCADE,
+	name     TEXT    NOT NULL,
+	type     TEXT    NOT NULL,
+	PRIMARY KEY (event_id, name)
+) WITHOUT ROWID;
+CREATE INDEX audit_resources_name ON audit_resources(name);
+CREATE INDEX audit_resources_type ON audit_resources(type);
+`,
 }
 
 // SchemaVersion is the schema version this build migrates databases to.

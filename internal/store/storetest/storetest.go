@@ -35,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GroupsAndRoles", testGroupsAndRoles},
 		{"Lifecycle", testLifecycle},
 		{"Leases", testLeases},
+		{"AuditEvents", testAuditEvents},
+		{"AuditDelivery", testAuditDelivery},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

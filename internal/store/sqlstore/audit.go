@@ -1,0 +1,138 @@
+package sqlstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+func (t *txn) AddAuditEvents(events []store.AuditEvent) error {
+	for i := range events {
+		e := &events[i]
+		resources, err := json.Marshal(e.Resources)
+		if err != nil {
+			return err
+		}
+		if err := t.queryRow(`INSERT INTO audit_events (account, event_id, event_time, event_name, event_source, username,
+			access_key_id, read_only, resources, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			e.Account, e.EventID, ts(e.Time), e.Name, e.Source, e.Username, e.AccessKeyID, boolInt(e.ReadOnly),
+			string(resources), string(e.Record)).Scan(&e.Seq); err != nil {
+			return t.d.mapErr(err)
+		}
+		for _, r := range e.Resources {
+			for _, name := range []string{r.Name, r.ARN} {
+				if name == "" {
+					continue
+				}
+				if _, err := t.exec(`INSERT INTO audit_resources (event_id, name, type) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+					e.Seq, name, r.Type); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+const auditCols = `id, account, event_id, event_time, event_name, event_source, username, access_key_id, read_only, resources, record, log_file`
+
+func scanAuditEvent(sc interface{ Scan(...any) error }) (*store.AuditEvent, error) {
+	var e store.AuditEvent
+	var at, readOnly int64
+	var resources, record string
+	if err := sc.Scan(&e.Seq, &e.Account, &e.EventID, &at, &e.Name, &e.Source, &e.Username, &e.AccessKeyID, &readOnly,
+		&resources, &record, &e.LogFile); err != nil {
+		return nil, mapErr(err)
+	}
+	e.Time, e.ReadOnly, e.Record = tm(at), readOnly != 0, []byte(record)
+	return &e, json.Unmarshal([]byte(resources), &e.Resources)
+}
+
+// auditAttributes are the columns of LookupEvents' attributes, and the conditions of those kept aside.
+var auditAttributes = map[string]string{
+	"EventName":    "event_name = ?",
+	"EventSource":  "event_source = ?",
+	"Username":     "username = ?",
+	"AccessKeyId":  "access_key_id = ?",
+	"EventId":      "event_id = ?",
+	"ReadOnly":     "read_only = ?",
+	"ResourceName": "id IN (SELECT event_id FROM audit_resources WHERE name = ?)",
+	"ResourceType": "id IN (SELECT event_id FROM audit_resources WHERE type = ?)",
+}
+
+func (t *txn) LookupAuditEvents(q store.AuditQuery) ([]store.AuditEvent, error) {
+	where, args := []string{"account = ?"}, []any{q.Account}
+	if !q.Start.IsZero() {
+		where, args = append(where, "event_time >= ?"), append(args, ts(q.Start))
+	}
+	if !q.End.IsZero() {
+		where, args = append(where, "event_time <= ?"), append(args, ts(q.End))
+	}
+	if q.Attribute != "" {
+		cond, ok := auditAttributes[q.Attribute]
+		if !ok {
+			return nil, fmt.Errorf("store: unknown audit attribute %q", q.Attribute)
+		}
+		var v any = q.Value
+		if q.Attribute == "ReadOnly" {
+			v = boolInt(strings.EqualFold(q.Value, "true"))
+		}
+		where, args = append(where, cond), append(args, v)
+	}
+	if q.BeforeSeq != 0 {
+		before := ts(q.BeforeTime)
+		where, args = append(where, "(event_time < ? OR event_time = ? AND id < ?)"), append(args, before, before, q.BeforeSeq)
+	}
+	return collect(t, scanAuditEvent, `SELECT `+auditCols+` FROM audit_events WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY event_time DESC, id DESC LIMIT ?`, append(args, q.Limit)...)
+}
+
+func (t *txn) UnclaimedAuditEvents(limit int) ([]store.AuditEvent, error) {
+	return collect(t, scanAuditEvent, `SELECT `+auditCols+` FROM audit_events WHERE delivered = 0 AND log_file = '' ORDER BY id LIMIT ?`, limit)
+}
+
+func (t *txn) ClaimAuditEvents(seqs []int64, file string) error {
+	for _, seq := range seqs {
+		if err := t.affected(`UPDATE audit_events SET log_file = ? WHERE id = ? AND log_file = ''`, file, seq); err != nil {
+			return fmt.Errorf("claiming audit event %d: %w", seq, err)
+		}
+	}
+	return nil
+}
+
+func (t *txn) UndeliveredAuditFiles(limit int) ([]string, error) {
+	rows, err := t.query(`SELECT DISTINCT log_file FROM audit_events WHERE delivered = 0 AND log_file <> '' ORDER BY log_file LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) AuditFileEvents(file string) ([]store.AuditEvent, error) {
+	return collect(t, scanAuditEvent, `SELECT `+auditCols+` FROM audit_events WHERE log_file = ? ORDER BY id`, file)
+}
+
+func (t *txn) MarkAuditFileDelivered(file string) error {
+	return t.affected(`UPDATE audit_events SET delivered = 1 WHERE log_file = ? AND delivered = 0`, file)
+}
+
+func (t *txn) PruneAuditEvents(cutoff time.Time, limit int) (int, error) {
+	res, err := t.exec(`DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE event_time < ? LIMIT ?)`, ts(cutoff), limit)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
