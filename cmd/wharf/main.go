@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	blobs3 "github.com/wharf-dev/wharf/internal/blob/s3"
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
@@ -220,6 +221,8 @@ type serveSettings struct {
 	addr, tlsCert, tlsKey, pprofAddr, metricsAddr string
 	gcEvery, lifecycleEvery                       time.Duration
 	maxBodyMemory                                 int64
+	auditRetention, auditDeliveryEvery            time.Duration
+	auditDelivery                                 string
 }
 
 func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
@@ -233,6 +236,9 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.DurationVar(&s.lifecycleEvery, "lifecycle-interval", time.Hour, "how often each repository's lifecycle policy is applied (0: never)")
 	fs.StringVar(&s.pprofAddr, "pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9102 (default: not served; never on --addr)")
+	fs.DurationVar(&s.auditRetention, "audit-retention", 90*24*time.Hour, "how long the audit trail keeps its records for LookupEvents")
+	fs.StringVar(&s.auditDelivery, "audit-delivery", "", "deliver the audit trail as CloudTrail log files to this directory or s3://bucket/prefix (default: nowhere)")
+	fs.DurationVar(&s.auditDeliveryEvery, "audit-delivery-interval", 5*time.Minute, "how often the audit trail's log files are delivered")
 	fs.Int64Var(&s.maxBodyMemory, "max-body-memory", 64<<20, "bytes of ECR, IAM and STS request bodies held at once, across all requests (they are read whole before their signature is checked)")
 	return fs, c, s
 }
@@ -256,6 +262,8 @@ func serve(args []string) error {
 	opts := c.options(log)
 	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = s.addr, s.tlsCert, s.tlsKey, s.gcEvery, true
 	opts.LifecycleInterval, opts.MaxBodyMemory, opts.MetricsAddr = s.lifecycleEvery, s.maxBodyMemory, s.metricsAddr
+	opts.AuditRetention, opts.AuditDelivery, opts.AuditDeliveryInterval = s.auditRetention, s.auditDelivery, s.auditDeliveryEvery
+	opts.AuditS3 = blobs3.Config{Endpoint: c.storage.S3Endpoint, Region: c.storage.S3Region, ForcePathStyle: c.storage.S3ForcePathStyle}
 	app, err := server.New(opts, st)
 	if err != nil {
 		st.Meta.Close()

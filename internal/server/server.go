@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wharf-dev/wharf/internal/address"
+	"github.com/wharf-dev/wharf/internal/audit"
 	"github.com/wharf-dev/wharf/internal/authz"
 	"github.com/wharf-dev/wharf/internal/blob"
 	blobfs "github.com/wharf-dev/wharf/internal/blob/fs"
@@ -67,8 +68,15 @@ type Options struct {
 	// MaxBodyMemory bounds the memory held by ECR, IAM and STS request bodies being read, across all
 	// requests (default 64 MiB): those bodies are read whole before their signature can be checked.
 	MaxBodyMemory int64
-	Clock         clock.Clock
-	Log           *slog.Logger
+	// AuditRetention is how long the audit trail keeps its records (default 90 days).
+	AuditRetention time.Duration
+	// AuditDelivery is where the trail's log files are delivered: a directory, or s3://bucket/prefix
+	// (reached with AuditS3's endpoint, region and path style); "" delivers none.
+	AuditDelivery         string
+	AuditDeliveryInterval time.Duration // default 5 minutes
+	AuditS3               blobs3.Config
+	Clock                 clock.Clock
+	Log                   *slog.Logger
 }
 
 func (o Options) maxBodyMemory() int64 {
@@ -200,6 +208,8 @@ type App struct {
 	Metrics  http.Handler
 	log      *slog.Logger
 	pipeline *pipeline.Pipeline
+	trail    *audit.Trail
+	delivery *audit.Delivery // nil when the trail is delivered nowhere
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
 	NewAdmin *identity.Credentials
 }
@@ -245,10 +255,16 @@ func New(opts Options, st *Stores) (*App, error) {
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	m := newMetrics()
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
+	trail := audit.NewTrail(st.Meta, opts.Region, opts.Log)
+	delivery, err := auditDelivery(opts, st.Meta)
+	if err != nil {
+		trail.Close()
+		return nil, err
+	}
 	// The one pipeline: every adapter, the command line and background work call through it.
 	pipe := &pipeline.Pipeline{
 		Authorize: authorize,
-		Audit:     []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}},
+		Audit:     []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}, trail},
 		Clock:     opts.Clock,
 	}
 	// Bodies of the AWS APIs are read whole before their signature can be checked: at most this much
@@ -289,6 +305,12 @@ func New(opts Options, st *Stores) (*App, error) {
 		Bodies:          bodies,
 		PoliciesChanged: authorize.Invalidate,
 	}
+	lookupHandler := &audit.Handler{
+		Meta:       st.Meta,
+		Pipeline:   pipe,
+		Signatures: sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "cloudtrail").MustSign("x-amz-target"),
+		Bodies:     bodies,
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Meta.View(r.Context(), func(tx store.Tx) error { _, err := tx.CountRepositories(account); return err }); err != nil {
@@ -316,6 +338,10 @@ func New(opts Options, st *Stores) (*App, error) {
 			ecrHandler.ServeHTTP(w, r)
 			return
 		}
+		if audit.IsLookupRequest(r) {
+			lookupHandler.ServeHTTP(w, r)
+			return
+		}
 		if iamapi.IsQueryRequest(r) {
 			iamHandler.ServeHTTP(w, r)
 			return
@@ -323,7 +349,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		mux.ServeHTTP(w, r)
 	})
 	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
-		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, NewAdmin: newAdmin}, nil
+		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, trail: trail, delivery: delivery, NewAdmin: newAdmin}, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -389,6 +415,8 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 		// Lifecycle looks for due repositories every minute (or more often with a shorter interval), so
 		// each policy is applied about an interval after it was set or last applied, across restarts.
 		{min(a.opts.LifecycleInterval, time.Minute), a.applyLifecycle},
+		{a.deliveryInterval(), a.deliverTrail},
+		{time.Hour, a.pruneTrail},
 	} {
 		if task.every > 0 {
 			background.Add(1)
@@ -525,12 +553,13 @@ func (a *App) warnMovedAddresses(ctx context.Context) {
 // Do runs an operation of the command line through the pipeline, as the root of account: identified,
 // authorized, audited like any other call.
 func (a *App) Do(ctx context.Context, account string, op pipeline.Op) error {
-	call := &pipeline.Call{Protocol: "cli", RegistryID: account, Credential: pipeline.As(identity.RootOf(account))}
+	call := &pipeline.Call{Protocol: "cli", RegistryID: account, UserAgent: "wharf-cli", Credential: pipeline.As(identity.RootOf(account))}
 	return a.pipeline.Do(ctx, call, op)
 }
 
-// Close flushes the core and closes the stores.
+// Close flushes the core and the audit trail and closes the stores.
 func (a *App) Close() error {
+	a.trail.Close()
 	return errors.Join(a.Service.Close(), a.stores.Meta.Close())
 }
 

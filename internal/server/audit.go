@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/audit"
+	blobs3 "github.com/wharf-dev/wharf/internal/blob/s3"
+	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// defaultAuditRetention is how long the audit trail keeps records unless told: CloudTrail's event history.
+const defaultAuditRetention = 90 * 24 * time.Hour
+
+// auditDelivery sets up the delivery of the trail's log files, nil when they go nowhere.
+func auditDelivery(opts Options, meta store.Store) (*audit.Delivery, error) {
+	if opts.AuditDelivery == "" {
+		return nil, nil
+	}
+	var to audit.Destination = audit.Dir(opts.AuditDelivery)
+	if rest, ok := strings.CutPrefix(opts.AuditDelivery, "s3://"); ok {
+		bucket, prefix, _ := strings.Cut(rest, "/")
+		if prefix != "" && !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
+		}
+		cfg := opts.AuditS3
+		cfg.Bucket, cfg.Prefix = bucket, prefix
+		client, err := blobs3.NewClient(context.Background(), cfg)
+		if err != nil {
+			return nil, err
+		}
+		to = audit.Bucket{Client: client, Name: bucket, Prefix: prefix}
+	}
+	return &audit.Delivery{Meta: meta, To: to, Region: opts.Region, Now: opts.Clock.Now, Holder: pipeline.NewRequestID()}, nil
+}
+
+func (a *App) deliveryInterval() time.Duration {
+	switch {
+	case a.delivery == nil:
+		return 0
+	case a.opts.AuditDeliveryInterval > 0:
+		return a.opts.AuditDeliveryInterval
+	}
+	return 5 * time.Minute
+}
+
+// deliverTrail delivers the trail's records not delivered yet, the read records waiting in memory too.
+func (a *App) deliverTrail(ctx context.Context) {
+	var files int
+	err := a.background(ctx, "audit", "wharf:DeliverTrail", func(ctx context.Context) (err error) {
+		a.trail.Flush()
+		files, err = a.delivery.Deliver(ctx)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("audit trail delivery failed", "err", err, "files", files)
+	} else if files > 0 {
+		a.log.Debug("audit trail delivered", "files", files)
+	}
+}
+
+// pruneTrail deletes the records older than the retention period.
+func (a *App) pruneTrail(ctx context.Context) {
+	retention := a.opts.AuditRetention
+	if retention <= 0 {
+		retention = defaultAuditRetention
+	}
+	var n int
+	err := a.background(ctx, "audit", "wharf:PruneTrail", func(ctx context.Context) (err error) {
+		n, err = audit.Prune(ctx, a.stores.Meta, a.opts.Clock.Now(), retention)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("audit trail pruning failed", "err", err)
+	} else if n > 0 {
+		a.log.Info("audit trail pruned", "records", n, "retention", retention)
+	}
+}
+
+// DeliverTrail delivers the audit trail's records now (the command line, tests).
+func (a *App) DeliverTrail(ctx context.Context) { a.deliverTrail(ctx) }
