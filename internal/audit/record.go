@@ -261,7 +261,7 @@ func resourceOf(t pipeline.Target, registryID, region string) (Resource, store.A
 // parameters as named members), or what its AuditSummary tells, less secrets.
 func Summarize(v any, protocol string) any {
 	if s, ok := v.(pipeline.Summarizer); ok {
-		v = s.AuditSummary()
+		return s.AuditSummary() // recorded as it tells, secrets left out by its author
 	}
 	if v == nil {
 		return nil

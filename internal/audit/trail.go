@@ -2,7 +2,9 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +31,7 @@ type Trail struct {
 	MaxPending int
 
 	mu      sync.Mutex
-	pending []store.AuditEvent
+	pending []read
 	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -38,29 +40,49 @@ type Trail struct {
 
 // NewTrail returns a trail over the metadata store and starts its writer of read records.
 func NewTrail(meta store.Store, region string, log *slog.Logger) *Trail {
+	if log == nil {
+		log = slog.Default()
+	}
 	t := &Trail{meta: meta, region: region, log: log, FlushEvery: time.Second, BatchSize: 500, MaxPending: 20000,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go t.run()
 	return t
 }
 
+// read is a read-only call waiting to be recorded: what its record needs of the call, without what the
+// transport holds (its credential, the request), and the outcome.
+type read struct {
+	c      pipeline.Call
+	failed bool
+}
+
+// errFailed stands for a read's error, whose code and message were taken when it was recorded.
+var errFailed = errors.New("failed")
+
 // Record implements pipeline.Auditor.
 func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
-	events := Events(c, err, t.region)
-	if len(events) == 0 {
+	if c.Action == "" || c.Caller.Anonymous() {
 		return
 	}
-	if !events[0].ReadOnly {
-		t.write(events)
+	_, name, _ := strings.Cut(c.Action, ":")
+	if !ReadOnly(name) {
+		t.write(Events(c, err, t.region))
 		return
+	}
+	// A read's record is built by the writer, off the request's path.
+	r := read{c: *c, failed: err != nil}
+	r.c.Credential, r.c.Output = nil, nil
+	if err != nil {
+		code, msg := errorOf(c, err)
+		r.c.ErrorCode = func(error) (string, string) { return code, msg }
 	}
 	t.mu.Lock()
 	if len(t.pending) >= t.MaxPending {
 		t.mu.Unlock()
-		t.write(events)
+		t.write(Events(c, err, t.region))
 		return
 	}
-	t.pending = append(t.pending, events...)
+	t.pending = append(t.pending, r)
 	full := len(t.pending) >= t.BatchSize
 	t.mu.Unlock()
 	if full {
@@ -72,6 +94,9 @@ func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
 }
 
 func (t *Trail) write(events []store.AuditEvent) {
+	if len(events) == 0 {
+		return
+	}
 	if err := t.meta.Update(context.Background(), func(tx store.Tx) error { return tx.AddAuditEvents(events) }); err != nil {
 		t.log.Error("audit trail: writing records failed", "err", err, "records", len(events), "event", events[0].Name)
 	}
@@ -99,9 +124,15 @@ func (t *Trail) Flush() {
 	batch := t.pending
 	t.pending = nil
 	t.mu.Unlock()
-	if len(batch) > 0 {
-		t.write(batch)
+	var events []store.AuditEvent
+	for i := range batch {
+		var err error
+		if batch[i].failed {
+			err = errFailed
+		}
+		events = append(events, Events(&batch[i].c, err, t.region)...)
 	}
+	t.write(events)
 }
 
 // Close writes the records that wait and stops the writer.

@@ -208,7 +208,7 @@ type AuditEvent struct {
 // AuditResource is a resource an audit event names.
 type AuditResource struct {
 	Type string `json:"type"` // AWS::ECR::Repository, AWS::IAM::User …
-	Name string `json:"name"` // its name or ARN: LookupEvents' ResourceName matches either
+	Name string `json:"name"` // what LookupEvents' ResourceName matches
 	ARN  string `json:"arn"`
 }
 

@@ -23,14 +23,9 @@ func (t *txn) AddAuditEvents(events []store.AuditEvent) error {
 			return t.d.mapErr(err)
 		}
 		for _, r := range e.Resources {
-			for _, name := range []string{r.Name, r.ARN} {
-				if name == "" {
-					continue
-				}
-				if _, err := t.exec(`INSERT INTO audit_resources (event_id, name, type) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-					e.Seq, name, r.Type); err != nil {
-					return err
-				}
+			if _, err := t.exec(`INSERT INTO audit_resources (event_id, name, type) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+				e.Seq, r.Name, r.Type); err != nil {
+				return err
 			}
 		}
 	}
@@ -60,7 +55,7 @@ var auditAttributes = map[string]string{
 	"EventId":      "event_id = ?",
 	"ReadOnly":     "read_only = ?",
 	"ResourceName": "id IN (SELECT event_id FROM audit_resources WHERE name = ?)",
-	"ResourceType": "id IN (SELECT event_id FROM audit_resources WHERE type = ?)",
+	"ResourceType": "EXISTS (SELECT 1 FROM audit_resources r WHERE r.event_id = audit_events.id AND r.type = ?)",
 }
 
 func (t *txn) LookupAuditEvents(q store.AuditQuery) ([]store.AuditEvent, error) {
@@ -129,7 +124,7 @@ func (t *txn) MarkAuditFileDelivered(file string) error {
 }
 
 func (t *txn) PruneAuditEvents(cutoff time.Time, limit int) (int, error) {
-	res, err := t.exec(`DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE event_time < ? LIMIT ?)`, ts(cutoff), limit)
+	res, err := t.exec(`DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE event_time < ? ORDER BY id LIMIT ?)`, ts(cutoff), limit)
 	if err != nil {
 		return 0, err
 	}

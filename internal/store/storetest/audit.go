@@ -65,7 +65,7 @@ func testAuditEvents(t *testing.T, s store.Store) {
 	eq(lookup(store.AuditQuery{Attribute: "EventName", Value: "PutImage"}), "event-9", "event-6", "event-3", "event-0")
 	eq(lookup(store.AuditQuery{Attribute: "ReadOnly", Value: "false"}), "event-9", "event-6", "event-3", "event-0")
 	eq(lookup(store.AuditQuery{Attribute: "ResourceName", Value: "repo0", Limit: 2}), "event-8", "event-6")
-	eq(lookup(store.AuditQuery{Attribute: "ResourceName", Value: "arn:aws:ecr:us-east-1:111111111111:repository/repo1", Limit: 2}), "event-9", "event-7")
+	eq(lookup(store.AuditQuery{Attribute: "ResourceName", Value: "repo1", Limit: 2}), "event-9", "event-7")
 	eq(lookup(store.AuditQuery{Attribute: "ResourceType", Value: "AWS::ECR::Repository", Limit: 1}), "event-9")
 	eq(lookup(store.AuditQuery{Attribute: "EventId", Value: "event-4"}), "event-4")
 	eq(lookup(store.AuditQuery{Attribute: "Username", Value: "dave"}))
