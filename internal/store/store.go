@@ -189,7 +189,8 @@ type LifecyclePreview struct {
 }
 
 // AuditEvent is one record of the audit trail, kept for the account that sees it (a call across accounts
-// is kept once for each). The columns beside the record are what LookupEvents filters by.
+// is kept once for each). The columns beside the record are what LookupEvents filters by; of the
+// resources, the first (the one a call acts on) is filtered by.
 type AuditEvent struct {
 	Seq         int64 // set by the store: the order events were written in
 	Account     string
@@ -349,7 +350,7 @@ type Tx interface {
 	AcquireLease(name, holder string, now time.Time, ttl time.Duration) (bool, error)
 	ReleaseLease(name, holder string) error
 
-	// AddAuditEvents stores audit events (sets their Seq). ErrExists when one is stored already.
+	// AddAuditEvents stores audit events. ErrExists when one is stored already.
 	AddAuditEvents(events []AuditEvent) error
 	LookupAuditEvents(q AuditQuery) ([]AuditEvent, error)
 	// UnclaimedAuditEvents lists events no log file holds yet, by Seq, at most limit.

@@ -9,24 +9,36 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
+// auditInsertRows is how many events one INSERT statement adds.
+const auditInsertRows = 50
+
 func (t *txn) AddAuditEvents(events []store.AuditEvent) error {
-	for i := range events {
-		e := &events[i]
-		resources, err := json.Marshal(e.Resources)
-		if err != nil {
-			return err
-		}
-		if err := t.queryRow(`INSERT INTO audit_events (account, event_id, event_time, event_name, event_source, username,
-			access_key_id, read_only, resources, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			e.Account, e.EventID, ts(e.Time), e.Name, e.Source, e.Username, e.AccessKeyID, boolInt(e.ReadOnly),
-			string(resources), string(e.Record)).Scan(&e.Seq); err != nil {
-			return t.d.mapErr(err)
-		}
-		for _, r := range e.Resources {
-			if _, err := t.exec(`INSERT INTO audit_resources (event_id, name, type) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-				e.Seq, r.Name, r.Type); err != nil {
+	const cols = 12
+	for len(events) > 0 {
+		batch := events[:min(len(events), auditInsertRows)]
+		events = events[len(batch):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO audit_events (account, event_id, event_time, event_name, event_source, username, access_key_id,
+			read_only, resource_name, resource_type, resources, record) VALUES `)
+		args := make([]any, 0, cols*len(batch))
+		for i, e := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			resources, err := json.Marshal(e.Resources)
+			if err != nil {
 				return err
 			}
+			var first store.AuditResource
+			if len(e.Resources) > 0 {
+				first = e.Resources[0]
+			}
+			args = append(args, e.Account, e.EventID, ts(e.Time), e.Name, e.Source, e.Username, e.AccessKeyID, boolInt(e.ReadOnly),
+				first.Name, first.Type, string(resources), string(e.Record))
+		}
+		if _, err := t.exec(q.String(), args...); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -46,7 +58,7 @@ func scanAuditEvent(sc interface{ Scan(...any) error }) (*store.AuditEvent, erro
 	return &e, json.Unmarshal([]byte(resources), &e.Resources)
 }
 
-// auditAttributes are the columns of LookupEvents' attributes, and the conditions of those kept aside.
+// auditAttributes are the conditions of LookupEvents' attributes.
 var auditAttributes = map[string]string{
 	"EventName":    "event_name = ?",
 	"EventSource":  "event_source = ?",
@@ -54,8 +66,8 @@ var auditAttributes = map[string]string{
 	"AccessKeyId":  "access_key_id = ?",
 	"EventId":      "event_id = ?",
 	"ReadOnly":     "read_only = ?",
-	"ResourceName": "id IN (SELECT event_id FROM audit_resources WHERE name = ?)",
-	"ResourceType": "EXISTS (SELECT 1 FROM audit_resources r WHERE r.event_id = audit_events.id AND r.type = ?)",
+	"ResourceName": "resource_name = ?",
+	"ResourceType": "resource_type = ?",
 }
 
 func (t *txn) LookupAuditEvents(q store.AuditQuery) ([]store.AuditEvent, error) {

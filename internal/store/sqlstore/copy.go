@@ -15,7 +15,7 @@ var Tables = []string{
 	"iam_groups", "iam_group_members", "iam_roles", "iam_owner_policies", "iam_owner_attached", "registry_policies",
 	"repositories", "repository_tags", "repository_policies", "blobs", "repository_blobs",
 	"images", "image_refs", "tags", "lifecycle_policies", "lifecycle_events", "lifecycle_previews",
-	"audit_events", "audit_resources",
+	"audit_events",
 }
 
 // identityTables have an id column the database numbers.

@@ -220,9 +220,9 @@ CREATE TABLE leases (
 ALTER TABLE repositories ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0;
 UPDATE repositories SET image_count = (SELECT COUNT(*) FROM images WHERE images.repository_id = repositories.id);
 `,
-	// 8: the audit trail: CloudTrail records with the columns LookupEvents filters by, and the trail log
-	// file each is delivered in. Every pull writes a row: few indexes (pruning walks the rows in id order,
-	// which is time order give or take a batch).
+	// 8: the audit trail: CloudTrail records with the columns LookupEvents filters by (the first resource
+	// a call names), and the trail log file each is delivered in. Every pull writes a row: few indexes
+	// (pruning walks the rows in id order, which is time order give or take a batch).
 	`
 CREATE TABLE audit_events (
 	id            INTEGER PRIMARY KEY,
@@ -234,6 +234,8 @@ CREATE TABLE audit_events (
 	username      TEXT    NOT NULL,
 	access_key_id TEXT    NOT NULL,
 	read_only     INTEGER NOT NULL,
+	resource_name TEXT    NOT NULL,
+	resource_type TEXT    NOT NULL,
 	resources     TEXT    NOT NULL,
 	record        TEXT    NOT NULL,
 	log_file      TEXT    NOT NULL DEFAULT '',
@@ -241,14 +243,8 @@ CREATE TABLE audit_events (
 	UNIQUE (account, event_id)
 );
 CREATE INDEX audit_events_time ON audit_events(account, event_time, id);
+CREATE INDEX audit_events_resource ON audit_events(account, resource_name, event_time) WHERE resource_name <> '';
 CREATE INDEX audit_events_pending ON audit_events(log_file, id) WHERE delivered = 0;
-CREATE TABLE audit_resources (
-	event_id INTEGER NOT NULL REFERENCES audit_events(id) ON DELETE CASCADE,
-	name     TEXT    NOT NULL,
-	type     TEXT    NOT NULL,
-	PRIMARY KEY (event_id, name)
-) WITHOUT ROWID;
-CREATE INDEX audit_resources_name ON audit_resources(name);
 `,
 }
 
