@@ -350,7 +350,7 @@ type Tx interface {
 	AcquireLease(name, holder string, now time.Time, ttl time.Duration) (bool, error)
 	ReleaseLease(name, holder string) error
 
-	// AddAuditEvents stores audit events. ErrExists when one is stored already.
+	// AddAuditEvents stores audit events.
 	AddAuditEvents(events []AuditEvent) error
 	LookupAuditEvents(q AuditQuery) ([]AuditEvent, error)
 	// UnclaimedAuditEvents lists events no log file holds yet, by Seq, at most limit.

@@ -221,8 +221,9 @@ ALTER TABLE repositories ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0;
 UPDATE repositories SET image_count = (SELECT COUNT(*) FROM images WHERE images.repository_id = repositories.id);
 `,
 	// 8: the audit trail: CloudTrail records with the columns LookupEvents filters by (the first resource
-	// a call names), and the trail log file each is delivered in. Every pull writes a row: few indexes
-	// (pruning walks the rows in id order, which is time order give or take a batch).
+	// a call names), and the trail log file each is delivered in. Every pull writes a row, so its indexes
+	// are few and grow at their end: none on the random event id (a lookup by EventId reads the account's
+	// events), none on time alone (pruning walks the rows in id order, time order give or take a batch).
 	`
 CREATE TABLE audit_events (
 	id            INTEGER PRIMARY KEY,
@@ -239,8 +240,7 @@ CREATE TABLE audit_events (
 	resources     TEXT    NOT NULL,
 	record        TEXT    NOT NULL,
 	log_file      TEXT    NOT NULL DEFAULT '',
-	delivered     INTEGER NOT NULL DEFAULT 0,
-	UNIQUE (account, event_id)
+	delivered     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX audit_events_time ON audit_events(account, event_time, id);
 CREATE INDEX audit_events_resource ON audit_events(account, resource_name, event_time) WHERE resource_name <> '';
