@@ -43,7 +43,7 @@ func NewTrail(meta store.Store, region string, log *slog.Logger) *Trail {
 	if log == nil {
 		log = slog.Default()
 	}
-	t := &Trail{meta: meta, region: region, log: log, FlushEvery: time.Second, BatchSize: 500, MaxPending: 20000,
+	t := &Trail{meta: meta, region: region, log: log, FlushEvery: time.Second, BatchSize: 5000, MaxPending: 50000,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go t.run()
 	return t
