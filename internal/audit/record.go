@@ -300,9 +300,13 @@ func redact(v any, lower bool) any {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, x := range v {
-			if lower && k != lowerFirst(k) {
+			if x == nil || x == "" { // a parameter not given
 				delete(v, k)
-				k = lowerFirst(k)
+				continue
+			}
+			if lower && k != awsName(k) {
+				delete(v, k)
+				k = awsName(k)
 			}
 			switch {
 			case secrets[strings.ToLower(k)]:
@@ -326,6 +330,14 @@ func redact(v any, lower bool) any {
 		return v
 	}
 	return v
+}
+
+// awsName is a Go field's name as AWS's JSON names the member: AccessKeyID is accessKeyId.
+func awsName(s string) string {
+	if strings.HasSuffix(s, "ID") {
+		s = s[:len(s)-2] + "Id"
+	}
+	return lowerFirst(s)
 }
 
 func lowerFirst(s string) string {
