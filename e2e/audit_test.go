@@ -16,8 +16,8 @@ import (
 // trailEvent is an event of `aws cloudtrail lookup-events`, with its record decoded.
 type trailEvent struct {
 	EventId, EventName, ReadOnly, AccessKeyId, EventSource, Username, CloudTrailEvent string
-	Resources                                                                        []struct{ ResourceType, ResourceName string }
-	record                                                                           map[string]any
+	Resources                                                                         []struct{ ResourceType, ResourceName string }
+	record                                                                            map[string]any
 }
 
 // lookup runs `aws cloudtrail lookup-events` with a lookup attribute, waiting up to a few seconds for
@@ -80,7 +80,9 @@ func TestAuditTrailWithAWSCLI(t *testing.T) {
 	admin := s.awsEnv()
 
 	s.aws(e("iam", "create-user", "--user-name", "carol")...)
-	var key struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
 	jsonOf(t, s.aws(e("iam", "create-access-key", "--user-name", "carol")...), &key)
 	s.aws(e("iam", "put-user-policy", "--user-name", "carol", "--policy-name", "push", "--policy-document",
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:CreateRepository","ecr:GetAuthorizationToken",
@@ -102,7 +104,9 @@ func TestAuditTrailWithAWSCLI(t *testing.T) {
 	ref := s.addr + "/audited:v1"
 	run(t, crane, "append", "--insecure", "-f", writeTar(t, t.TempDir(), "app", []byte("audited\n")), "-t", ref)
 	run(t, crane, "pull", "--insecure", ref, filepath.Join(t.TempDir(), "image.tar"))
-	var sess struct{ Credentials struct{ SessionToken, SecretAccessKey string } }
+	var sess struct {
+		Credentials struct{ SessionToken, SecretAccessKey string }
+	}
 	jsonOf(t, awsAs(t, carol, e("sts", "assume-role", "--role-arn", "arn:aws:iam::000000000000:role/deployer", "--role-session-name", "deploy-7")...), &sess)
 
 	// Carol may not look the trail up; the admin may (AdministratorAccess).
