@@ -91,7 +91,7 @@ func TestDeliveryOnceEach(t *testing.T) {
 			c.Targets[0].RegistryID = "444455556666" // seen by both accounts
 			for _, e := range Events(c, nil, "us-east-1") {
 				ids = append(ids, e.Account+"/"+e.EventID)
-				trail.write([]store.AuditEvent{e})
+				trail.write([]store.AuditEvent{e}, true)
 			}
 		}
 	}
@@ -148,7 +148,7 @@ func TestPrune(t *testing.T) {
 	for _, age := range []time.Duration{100 * 24 * time.Hour, 91 * 24 * time.Hour, 24 * time.Hour} {
 		c := sampleCall()
 		c.Start = now.Add(-age)
-		trail.write(Events(c, nil, "us-east-1"))
+		trail.write(Events(c, nil, "us-east-1"), true)
 	}
 	if n, err := Prune(context.Background(), meta, now, 90*24*time.Hour); err != nil || n != 2 {
 		t.Fatalf("pruned %d: %v", n, err)

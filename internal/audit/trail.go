@@ -17,8 +17,10 @@ import (
 // A call that changes something is recorded before its response is sent: Record writes it in a
 // transaction of its own, right after the change's (so a crash between the two loses that one record).
 // Read-only calls — pulls above all — are written in batches, at most FlushEvery after the call or once
-// BatchSize records wait: a crash loses at most the reads of the last FlushEvery. When writing falls
-// behind so far that MaxPending records wait, a read's record is written before its response too.
+// BatchSize records wait, and on SQLite committed without waiting for the disk: the process dying loses
+// the reads of the last FlushEvery at most, a power loss or an operating system crash also those
+// committed since the last durable write (a mutating call's record, or SQLite's checkpoint). When writing
+// falls behind so far that MaxPending records wait, a read's record is written before its response too.
 type Trail struct {
 	meta   store.Store
 	region string
@@ -66,7 +68,7 @@ func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
 	}
 	_, name, _ := strings.Cut(c.Action, ":")
 	if !ReadOnly(name) {
-		t.write(Events(c, err, t.region))
+		t.write(Events(c, err, t.region), true)
 		return
 	}
 	// A read's record is built by the writer, off the request's path.
@@ -79,7 +81,7 @@ func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
 	t.mu.Lock()
 	if len(t.pending) >= t.MaxPending {
 		t.mu.Unlock()
-		t.write(Events(c, err, t.region))
+		t.write(Events(c, err, t.region), false)
 		return
 	}
 	t.pending = append(t.pending, r)
@@ -93,11 +95,21 @@ func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
 	}
 }
 
-func (t *Trail) write(events []store.AuditEvent) {
+// lazyUpdater is a store that can commit without waiting for the disk (SQLite).
+type lazyUpdater interface {
+	UpdateLazy(ctx context.Context, fn func(store.Tx) error) error
+}
+
+// write stores events, on disk before it returns when durable.
+func (t *Trail) write(events []store.AuditEvent, durable bool) {
 	if len(events) == 0 {
 		return
 	}
-	if err := t.meta.Update(context.Background(), func(tx store.Tx) error { return tx.AddAuditEvents(events) }); err != nil {
+	update := t.meta.Update
+	if l, ok := t.meta.(lazyUpdater); ok && !durable {
+		update = l.UpdateLazy
+	}
+	if err := update(context.Background(), func(tx store.Tx) error { return tx.AddAuditEvents(events) }); err != nil {
 		t.log.Error("audit trail: writing records failed", "err", err, "records", len(events), "event", events[0].Name)
 	}
 }
@@ -132,7 +144,7 @@ func (t *Trail) Flush() {
 		}
 		events = append(events, Events(&batch[i].c, err, t.region)...)
 	}
-	t.write(events)
+	t.write(events, false)
 }
 
 // Close writes the records that wait and stops the writer.

@@ -69,7 +69,7 @@ func (a *App) pruneTrail(ctx context.Context) {
 	}
 	var n int
 	err := a.background(ctx, "audit", "wharf:PruneTrail", func(ctx context.Context) (err error) {
-		n, err = audit.Prune(ctx, a.stores.Meta, a.opts.Clock.Now(), retention)
+		n, err = audit.Prune(ctx, a.stores.trail(), a.opts.Clock.Now(), retention)
 		return err
 	})
 	if err != nil && ctx.Err() == nil {

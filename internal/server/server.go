@@ -90,8 +90,28 @@ func (o Options) maxBodyMemory() int64 {
 type Stores struct {
 	Meta  store.Store
 	Blobs blob.Store
+	// Audit keeps the audit trail: with SQLite a database file of its own (audit.db in the data
+	// directory), so that recording pulls never waits for the metadata's writer; nil is Meta.
+	Audit store.Store
 	// SharedBlobs tells that other nodes write to the blob store too.
 	SharedBlobs bool
+}
+
+// trail is the store of the audit trail.
+func (s *Stores) trail() store.Store {
+	if s.Audit != nil {
+		return s.Audit
+	}
+	return s.Meta
+}
+
+// Close closes the metadata stores.
+func (s *Stores) Close() error {
+	err := s.Meta.Close()
+	if s.Audit != nil {
+		err = errors.Join(err, s.Audit.Close())
+	}
+	return err
 }
 
 // OpenStores opens the embedded stores in a data directory: SQLite metadata and filesystem blobs.
@@ -153,11 +173,15 @@ func OpenStorage(ctx context.Context, s Storage) (*Stores, error) {
 	default:
 		err = fmt.Errorf("--blobs %q: want s3://bucket/prefix, or nothing for files in the data directory", s.Blobs)
 	}
+	var trail store.Store
+	if err == nil && s.Metadata == "" {
+		trail, err = sqlite.Open(filepath.Join(s.DataDir, "audit.db"))
+	}
 	if err != nil {
 		meta.Close()
 		return nil, err
 	}
-	return &Stores{Meta: meta, Blobs: blobs, SharedBlobs: s.Blobs != ""}, nil
+	return &Stores{Meta: meta, Blobs: blobs, SharedBlobs: s.Blobs != "", Audit: trail}, nil
 }
 
 // exists checks that the storage holds an installation, before anything is created.
@@ -255,8 +279,8 @@ func New(opts Options, st *Stores) (*App, error) {
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	m := newMetrics()
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
-	trail := audit.NewTrail(st.Meta, opts.Region, opts.Log)
-	delivery, err := auditDelivery(opts, st.Meta)
+	trail := audit.NewTrail(st.trail(), opts.Region, opts.Log)
+	delivery, err := auditDelivery(opts, st.trail())
 	if err != nil {
 		trail.Close()
 		return nil, err
@@ -306,7 +330,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		PoliciesChanged: authorize.Invalidate,
 	}
 	lookupHandler := &audit.Handler{
-		Meta:       st.Meta,
+		Meta:       st.trail(),
 		Pipeline:   pipe,
 		Signatures: sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "cloudtrail").MustSign("x-amz-target"),
 		Bodies:     bodies,
@@ -560,7 +584,7 @@ func (a *App) Do(ctx context.Context, account string, op pipeline.Op) error {
 // Close flushes the core and the audit trail and closes the stores.
 func (a *App) Close() error {
 	a.trail.Close()
-	return errors.Join(a.Service.Close(), a.stores.Meta.Close())
+	return errors.Join(a.Service.Close(), a.stores.Close())
 }
 
 // bodyIdle is how long a registry request's body may send nothing before the connection is dropped.

@@ -1,6 +1,8 @@
 package sqlite_test
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,5 +126,55 @@ func TestFilesArePrivate(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("after reopening: %v", err)
+	}
+}
+
+// TestUpdateLazy: a lazy update commits without waiting for the disk, an update after it waits again,
+// and both are kept.
+func TestUpdateLazy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wharf.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	synchronous := func() int {
+		var n int
+		if err := s.SQL().QueryRow(`PRAGMA synchronous`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	create := func(update func(context.Context, func(store.Tx) error) error, name string) {
+		err := update(t.Context(), func(tx store.Tx) error {
+			return tx.CreateRepository(&store.Repository{RegistryID: "000000000000", Name: name, TagMutability: "MUTABLE"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(s.UpdateLazy, "lazy")
+	if n := synchronous(); n != 1 {
+		t.Errorf("synchronous after a lazy update = %d, want 1 (NORMAL)", n)
+	}
+	create(s.Update, "durable")
+	if n := synchronous(); n != 2 {
+		t.Errorf("synchronous after an update = %d, want 2 (FULL)", n)
+	}
+	create(s.UpdateLazy, "lazy again")
+	s.Close()
+	if s, err = sqlite.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.View(t.Context(), func(tx store.Tx) error {
+		for _, name := range []string{"lazy", "durable", "lazy again"} {
+			if _, err := tx.GetRepository("000000000000", name); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
