@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
@@ -41,4 +42,17 @@ func BenchmarkWriteReads(b *testing.B) {
 	}
 	trail.Close()
 	_ = context.Background()
+}
+
+// BenchmarkRecordAndFlushReads: the whole cost of recording pulls, the writer's included.
+func BenchmarkRecordAndFlushReads(b *testing.B) {
+	meta := openStore(&testing.T{})
+	trail := NewTrail(meta, "us-east-1", nil)
+	trail.FlushEvery = time.Hour
+	c := pullCall()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		trail.Record(c, nil, 0)
+	}
+	trail.Close()
 }

@@ -144,10 +144,7 @@ func Events(c *pipeline.Call, err error, region string) []store.AuditEvent {
 	out := make([]store.AuditEvent, 0, len(accounts))
 	for _, acct := range accounts {
 		rec.RecipientAccountID = acct
-		data, err := json.Marshal(rec)
-		if err != nil {
-			continue
-		}
+		data := rec.appendJSON(make([]byte, 0, 1024))
 		out = append(out, store.AuditEvent{Account: acct, EventID: rec.EventID, Time: c.Start, Name: name,
 			Source: rec.EventSource, Username: username(c.Caller), AccessKeyID: c.Caller.AccessKeyID, ReadOnly: rec.ReadOnly,
 			Resources: resources, Record: data})

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -26,16 +25,12 @@ func (t *txn) AddAuditEvents(events []store.AuditEvent) error {
 				q.WriteString(", ")
 			}
 			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			resources, err := json.Marshal(e.Resources)
-			if err != nil {
-				return err
-			}
 			var first store.AuditResource
 			if len(e.Resources) > 0 {
 				first = e.Resources[0]
 			}
 			args = append(args, e.Account, e.EventID, ts(e.Time), e.Name, e.Source, e.Username, e.AccessKeyID, boolInt(e.ReadOnly),
-				first.Name, first.Type, string(resources), string(e.Record))
+				first.Name, first.Type, encodeResources(e.Resources), string(e.Record))
 		}
 		if _, err := t.exec(q.String(), args...); err != nil {
 			return err
@@ -54,8 +49,34 @@ func scanAuditEvent(sc interface{ Scan(...any) error }) (*store.AuditEvent, erro
 		&resources, &record, &e.LogFile); err != nil {
 		return nil, mapErr(err)
 	}
-	e.Time, e.ReadOnly, e.Record = tm(at), readOnly != 0, []byte(record)
-	return &e, json.Unmarshal([]byte(resources), &e.Resources)
+	e.Time, e.ReadOnly, e.Record, e.Resources = tm(at), readOnly != 0, []byte(record), decodeResources(resources)
+	return &e, nil
+}
+
+// encodeResources keeps an event's resources as lines of type, name and ARN separated by tabs: none of
+// them holds a tab or a line break (AWS's resource types, repository and IAM names and their ARNs).
+func encodeResources(rs []store.AuditResource) string {
+	var b strings.Builder
+	for _, r := range rs {
+		b.WriteString(r.Type)
+		b.WriteByte('\t')
+		b.WriteString(r.Name)
+		b.WriteByte('\t')
+		b.WriteString(r.ARN)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func decodeResources(s string) []store.AuditResource {
+	var rs []store.AuditResource
+	for line := range strings.Lines(s) {
+		f := strings.SplitN(strings.TrimSuffix(line, "\n"), "\t", 3)
+		if len(f) == 3 {
+			rs = append(rs, store.AuditResource{Type: f[0], Name: f[1], ARN: f[2]})
+		}
+	}
+	return rs
 }
 
 // auditAttributes are the conditions of LookupEvents' attributes.
