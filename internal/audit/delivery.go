@@ -161,7 +161,7 @@ func LogFile(events []store.AuditEvent) []byte {
 		if i > 0 {
 			doc.WriteByte(',')
 		}
-		doc.Write(e.Record)
+		doc.Write(JSONOf(&e))
 	}
 	doc.WriteString(`]}`)
 	var out bytes.Buffer

@@ -3,7 +3,12 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"reflect"
 	"testing"
+
+	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/pipeline"
 )
 
 // TestRecordEncodingIsEncodingJSONs: records encoded by hand are byte for byte encoding/json's.
@@ -26,6 +31,36 @@ func TestRecordEncodingIsEncodingJSONs(t *testing.T) {
 		}
 		if got := r.appendJSON(nil); !bytes.Equal(got, want) {
 			t.Errorf("record %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// TestCompactRecordsRenderWhole: a read's compact record, with the store's columns, renders the record
+// Events builds, for every kind of caller, with or without an error, seen by one account or two.
+func TestCompactRecordsRenderWhole(t *testing.T) {
+	assumed := pullCall()
+	assumed.Caller = sampleCall().Caller
+	cross := pullCall()
+	cross.Targets[0].RegistryID = "444455556666"
+	cross.SourceIP, cross.UserAgent = "198.51.100.7", "crane/0.20 \"odd\" \xff"
+	service := pullCall()
+	service.Caller = identity.Principal{Service: "wharf.amazonaws.com", AccountID: "123456789012"}
+	for i, c := range []*pipeline.Call{pullCall(), assumed, cross, service} {
+		for _, err := range []error{nil, errors.New("failed")} {
+			full, compact := Events(c, err, "us-east-1"), events(c, err, "us-east-1", true)
+			if len(full) != len(compact) || len(full) == 0 {
+				t.Fatalf("call %d: %d records, %d compact", i, len(full), len(compact))
+			}
+			for j := range full {
+				compact[j].EventID = full[j].EventID // each build draws its own
+				if len(compact[j].Record) >= len(full[j].Record) {
+					t.Errorf("call %d: compact record of %d bytes, full %d", i, len(compact[j].Record), len(full[j].Record))
+				}
+				// The same record (an invalid byte comes back as U+FFFD itself, not its escape).
+				if got := JSONOf(&compact[j]); !reflect.DeepEqual(record(t, got), record(t, full[j].Record)) {
+					t.Errorf("call %d, account %s:\n got %s\nwant %s", i, full[j].Account, got, full[j].Record)
+				}
+			}
 		}
 	}
 }

@@ -218,7 +218,7 @@ func (h *Handler) lookup(ctx context.Context, account string, in *lookupInput) (
 	for _, e := range events {
 		ev := eventJSON{EventID: e.EventID, EventName: e.Name, ReadOnly: strconv.FormatBool(e.ReadOnly), AccessKeyID: e.AccessKeyID,
 			EventTime: float64(e.Time.Unix()), EventSource: e.Source, Username: e.Username, Resources: []resourceJSON{},
-			CloudTrailEvent: string(e.Record)}
+			CloudTrailEvent: string(JSONOf(&e))}
 		for _, r := range e.Resources {
 			ev.Resources = append(ev.Resources, resourceJSON{ResourceType: r.Type, ResourceName: r.Name})
 		}

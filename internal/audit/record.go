@@ -100,6 +100,11 @@ const hidden = "HIDDEN_DUE_TO_SECURITY_REASONS"
 // filters by. A call that no account can be held to (anonymous, or background work on no resource)
 // has no record.
 func Events(c *pipeline.Call, err error, region string) []store.AuditEvent {
+	return events(c, err, region, false)
+}
+
+// events is Events, with compact records (see JSONOf) when compact.
+func events(c *pipeline.Call, err error, region string, compact bool) []store.AuditEvent {
 	if c.Action == "" || c.Caller.Anonymous() {
 		return nil
 	}
@@ -144,7 +149,12 @@ func Events(c *pipeline.Call, err error, region string) []store.AuditEvent {
 	out := make([]store.AuditEvent, 0, len(accounts))
 	for _, acct := range accounts {
 		rec.RecipientAccountID = acct
-		data := rec.appendJSON(make([]byte, 0, 1024))
+		var data []byte
+		if compact {
+			data = rec.appendCompact(make([]byte, 0, 512))
+		} else {
+			data = rec.appendJSON(make([]byte, 0, 1024))
+		}
 		out = append(out, store.AuditEvent{Account: acct, EventID: rec.EventID, Time: c.Start, Name: name,
 			Source: rec.EventSource, Username: username(c.Caller), AccessKeyID: c.Caller.AccessKeyID, ReadOnly: rec.ReadOnly,
 			Resources: resources, Record: data})

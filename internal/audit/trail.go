@@ -34,6 +34,7 @@ type Trail struct {
 
 	mu      sync.Mutex
 	pending []read
+	spare   []read // the last batch written, emptied, for the next
 	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -134,17 +135,23 @@ func (t *Trail) run() {
 func (t *Trail) Flush() {
 	t.mu.Lock()
 	batch := t.pending
-	t.pending = nil
+	t.pending, t.spare = t.spare, nil
 	t.mu.Unlock()
-	var events []store.AuditEvent
+	defer func() {
+		clear(batch)
+		t.mu.Lock()
+		t.spare = batch[:0]
+		t.mu.Unlock()
+	}()
+	out := make([]store.AuditEvent, 0, len(batch))
 	for i := range batch {
 		var err error
 		if batch[i].failed {
 			err = errFailed
 		}
-		events = append(events, Events(&batch[i].c, err, t.region)...)
+		out = append(out, events(&batch[i].c, err, t.region, true)...)
 	}
-	t.write(events, false)
+	t.write(out, false)
 }
 
 // Close writes the records that wait and stops the writer.

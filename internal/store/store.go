@@ -202,7 +202,7 @@ type AuditEvent struct {
 	AccessKeyID string
 	ReadOnly    bool
 	Resources   []AuditResource
-	Record      []byte // the CloudTrail record, JSON
+	Record      []byte // the CloudTrail record, JSON, or what of it the columns do not hold (audit.JSONOf renders it)
 	LogFile     string // the trail log file it is (being) delivered in, "" until then
 }
 

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -12,19 +13,19 @@ import (
 const auditInsertRows = 50
 
 func (t *txn) AddAuditEvents(events []store.AuditEvent) error {
-	const cols = 12
+	// Full statements of auditInsertRows rows are prepared once, the rest runs as it comes.
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, 12*auditInsertRows)
 	for len(events) > 0 {
 		batch := events[:min(len(events), auditInsertRows)]
 		events = events[len(batch):]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO audit_events (account, event_id, event_time, event_name, event_source, username, access_key_id,
-			read_only, resource_name, resource_type, resources, record) VALUES `)
-		args := make([]any, 0, cols*len(batch))
-		for i, e := range batch {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = args[:0]
+		for _, e := range batch {
 			var first store.AuditResource
 			if len(e.Resources) > 0 {
 				first = e.Resources[0]
@@ -32,11 +33,37 @@ func (t *txn) AddAuditEvents(events []store.AuditEvent) error {
 			args = append(args, e.Account, e.EventID, ts(e.Time), e.Name, e.Source, e.Username, e.AccessKeyID, boolInt(e.ReadOnly),
 				first.Name, first.Type, encodeResources(e.Resources), string(e.Record))
 		}
-		if _, err := t.exec(q.String(), args...); err != nil {
-			return err
+		if len(batch) < auditInsertRows {
+			if _, err := t.exec(auditInsert(len(batch)), args...); err != nil {
+				return err
+			}
+			continue
+		}
+		if full == nil {
+			var err error
+			if full, err = t.tx.PrepareContext(t.ctx, t.d.rewrite(auditInsert(auditInsertRows))); err != nil {
+				return t.d.mapErr(err)
+			}
+		}
+		if _, err := full.ExecContext(t.ctx, args...); err != nil {
+			return t.d.mapErr(err)
 		}
 	}
 	return nil
+}
+
+// auditInsert is the statement that inserts n audit events.
+func auditInsert(n int) string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO audit_events (account, event_id, event_time, event_name, event_source, username, access_key_id,
+		read_only, resource_name, resource_type, resources, record) VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return q.String()
 }
 
 const auditCols = `id, account, event_id, event_time, event_name, event_source, username, access_key_id, read_only, resources, record, log_file`
