@@ -2,6 +2,8 @@
 //
 //	go run ./bench                 # builds wharf, starts it on a temporary data directory, measures
 //	go run ./bench -addr HOST:PORT # measures a server you started (create-on-push must be on)
+//	go run ./bench -only upload,chunked,pulls,layers -compare-url http://127.0.0.1:5000
+//	                               # then measures the blob scenarios on another registry (no auth)
 //
 // Upload scenarios stay under 1 GiB each (this VM slows writes once it has handed a GiB back to its host);
 // repeat runs and compare medians.
@@ -17,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,14 +39,16 @@ import (
 )
 
 var (
-	addr     = flag.String("addr", "", "measure this running server instead of starting one")
-	blobMiB  = flag.Int("blob-mib", 64, "size of each uploaded blob in MiB")
-	blobs    = flag.Int("blobs", 8, "blobs per upload scenario")
-	tags     = flag.Int("tags", 1000, "tags in the manifest scenarios")
-	getReqs  = flag.Int("gets", 100000, "manifest GETs in the GET scenario")
-	getConns = flag.Int("clients", 32, "concurrent clients for manifest GETs")
-	cluster  = flag.Bool("cluster", false, "compare one embedded node with three nodes on PostgreSQL and S3 (see bench/cluster.go), and nothing else")
-	only     = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,download,put,get,tags,ecr,pulls,policy,lifecycle (default all)")
+	addr       = flag.String("addr", "", "measure this running server instead of starting one")
+	blobMiB    = flag.Int("blob-mib", 64, "size of each uploaded blob in MiB")
+	blobs      = flag.Int("blobs", 8, "blobs per upload scenario")
+	tags       = flag.Int("tags", 1000, "tags in the manifest scenarios")
+	getReqs    = flag.Int("gets", 100000, "manifest GETs in the GET scenario")
+	getConns   = flag.Int("clients", 32, "concurrent clients for manifest GETs")
+	cluster    = flag.Bool("cluster", false, "compare one embedded node with three nodes on PostgreSQL and S3 (see bench/cluster.go), and nothing else")
+	only       = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,pulls,layers,put,get,tags,ecr,policy,lifecycle (default all)")
+	compare    = flag.String("compare-url", "", "after Wharf, run the blob scenarios (upload, chunked, pulls, layers) on the registry at this URL, without auth")
+	comparePID = flag.Int("compare-pid", 0, "the process id of the -compare-url registry, for its peak RSS")
 )
 
 // The admin key of a server the bench starts; with -addr, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
@@ -74,15 +79,7 @@ func main() {
 	check(err)
 	authHeader = "Basic " + *tok.AuthorizationData[0].AuthorizationToken
 
-	if want("upload") || want("download") || want("pulls") {
-		b.uploadMonolithic()
-	}
-	if want("chunked") {
-		b.uploadChunked()
-	}
-	if want("download") {
-		b.download()
-	}
+	b.blobScenarios()
 	if want("put") || want("get") || want("tags") || want("ecr") {
 		b.manifestPuts(1)
 		b.manifestPuts(10)
@@ -96,9 +93,6 @@ func main() {
 	if want("ecr") {
 		b.ecrCalls()
 	}
-	if want("pulls") {
-		b.concurrentPulls(10)
-	}
 	if want("policy") {
 		policyEvaluation()
 	}
@@ -107,7 +101,30 @@ func main() {
 		lifecyclePass()
 	}
 	if pid > 0 {
-		fmt.Printf("%-34s %s\n", "peak RSS (VmHWM)", vmHWM(pid))
+		fmt.Printf("%-34s %s\n", "peak RSS (VmHWM)", peakRSS(pid))
+	}
+	if *compare != "" {
+		fmt.Printf("\n%s (-compare-url):\n", *compare)
+		authHeader = ""
+		other := &bench{base: strings.TrimSuffix(*compare, "/"), pid: *comparePID}
+		other.blobScenarios()
+	}
+}
+
+// blobScenarios are the scenarios that use only the registry API's blob and manifest calls, which
+// -compare-url runs on another registry too.
+func (b *bench) blobScenarios() {
+	if want("upload") {
+		b.uploadMonolithic()
+	}
+	if want("chunked") {
+		b.uploadChunked()
+	}
+	if want("pulls") {
+		b.imagePulls(10, 256)
+	}
+	if want("layers") {
+		b.smallLayers(50)
 	}
 }
 
@@ -148,6 +165,11 @@ func target() (string, int, func()) {
 		"--log-level", "warn", "--max-images", "1000000", "--max-repositories", "100000", "--gc-interval", "0")
 	cmd.Stderr = os.Stderr
 	cmd.Env = append(os.Environ(), "WHARF_ADMIN_ACCESS_KEY_ID="+benchKeyID, "WHARF_ADMIN_SECRET_ACCESS_KEY="+benchSecret)
+	if _, ok := os.LookupEnv("WHARF_THROTTLE"); !ok {
+		// The scenarios call faster than ECR's quotas allow one account: limits no scenario reaches, so
+		// that throttling costs what it costs when no one is throttled.
+		cmd.Env = append(cmd.Env, `WHARF_THROTTLE={"default": {"*": {"rate": 1e9}}}`)
+	}
 	check(cmd.Start())
 	for i := 0; i < 200; i++ {
 		if res, err := http.Get("http://" + a + "/healthz"); err == nil && res.StatusCode == 200 {
@@ -183,7 +205,9 @@ func do(method, url string, body io.Reader, size int64, hdr ...string) *http.Res
 	if size >= 0 {
 		req.ContentLength = size
 	}
-	req.Header.Set("Authorization", authHeader)
+	if authHeader != "" {
+		req.Header.Set("Authorization", authHeader)
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -201,7 +225,9 @@ func do(method, url string, body io.Reader, size int64, hdr ...string) *http.Res
 func get(url string) *http.Response {
 	req, err := http.NewRequest("GET", url, nil)
 	check(err)
-	req.Header.Set("Authorization", authHeader)
+	if authHeader != "" {
+		req.Header.Set("Authorization", authHeader)
+	}
 	res, err := client.Do(req)
 	check(err)
 	return res
@@ -233,13 +259,34 @@ func (b *bench) uploadMonolithic() {
 	for i, d := range ds {
 		data := variant(i)
 		start := time.Now()
-		res := do("POST", b.base+"/v2/bench/mono/blobs/uploads/", nil, 0)
-		do("PUT", b.base+res.Header.Get("Location")+"?digest="+d.String(), bytes.NewReader(data), int64(len(data)),
-			"Content-Type", "application/octet-stream")
+		b.putBlob("bench/mono", d, data)
 		total += time.Since(start)
 	}
 	b.big = ds[0]
 	fmt.Printf("%-34s %s (%d x %d MiB)\n", "upload, monolithic POST+PUT", mbps(int64(len(ds))*int64(*blobMiB)<<20, total), len(ds), *blobMiB)
+	b.pullRounds("bench/mono", ds)
+}
+
+// putBlob uploads data to repo in one POST and one PUT.
+func (b *bench) putBlob(repo string, d digest.Digest, data []byte) {
+	res := do("POST", b.base+"/v2/"+repo+"/blobs/uploads/", nil, 0)
+	do("PUT", b.location(res, "digest="+d.String()), bytes.NewReader(data), int64(len(data)),
+		"Content-Type", "application/octet-stream")
+}
+
+// location returns the URL of a response's Location header (relative or absolute) with query added.
+func (b *bench) location(res *http.Response, query string) string {
+	base, err := url.Parse(b.base + "/")
+	check(err)
+	u, err := base.Parse(res.Header.Get("Location"))
+	check(err)
+	if query != "" {
+		if u.RawQuery != "" {
+			u.RawQuery += "&"
+		}
+		u.RawQuery += query
+	}
+	return u.String()
 }
 
 func (b *bench) uploadChunked() {
@@ -250,30 +297,43 @@ func (b *bench) uploadChunked() {
 		data := variant(i)
 		start := time.Now()
 		res := do("POST", b.base+"/v2/bench/chunked/blobs/uploads/", nil, 0)
-		loc := res.Header.Get("Location")
 		for off := 0; off < len(data); off += chunk {
 			end := min(off+chunk, len(data))
-			res = do("PATCH", b.base+loc, bytes.NewReader(data[off:end]), int64(end-off),
+			res = do("PATCH", b.location(res, ""), bytes.NewReader(data[off:end]), int64(end-off),
 				"Content-Range", fmt.Sprintf("%d-%d", off, end-1), "Content-Type", "application/octet-stream")
-			loc = res.Header.Get("Location")
 		}
-		do("PUT", b.base+loc+"?digest="+d.String(), nil, 0)
+		do("PUT", b.location(res, "digest="+d.String()), nil, 0)
 		total += time.Since(start)
 	}
 	fmt.Printf("%-34s %s (%d x %d MiB in 5 MiB PATCHes)\n", "upload, chunked", mbps(int64(len(ds))*int64(*blobMiB)<<20, total), len(ds), *blobMiB)
+	b.pullRounds("bench/chunked", ds)
 }
 
-func (b *bench) download() {
-	const rounds = 16
-	start := time.Now()
+// pullRounds downloads the blobs just pushed, in push order, three times: the first round is what a
+// deploy pulling a fresh push gets (nothing but the push has touched the blobs), the other two what
+// later pulls get.
+func (b *bench) pullRounds(repo string, ds []digest.Digest) {
+	const rounds = 3
+	var first, later time.Duration
 	var n int64
-	for i := 0; i < rounds; i++ {
-		res := get(b.base + "/v2/bench/mono/blobs/" + b.big.String())
-		c := drain(res.Body)
-		res.Body.Close()
-		n += c
+	for r := 0; r < rounds; r++ {
+		start := time.Now()
+		for _, d := range ds {
+			res := get(b.base + "/v2/" + repo + "/blobs/" + d.String())
+			k := drain(res.Body)
+			res.Body.Close()
+			if r == 0 {
+				n += k
+			}
+		}
+		if r == 0 {
+			first = time.Since(start)
+		} else {
+			later += time.Since(start)
+		}
 	}
-	fmt.Printf("%-34s %s (%d x %d MiB)\n", "download", mbps(n, time.Since(start)), rounds, *blobMiB)
+	fmt.Printf("%-34s %s (%d x %d MiB, each blob's first GET after the push)\n", "  first pull", mbps(n, first), len(ds), *blobMiB)
+	fmt.Printf("%-34s %s (%d more rounds)\n", "  later pulls", mbps(n*(rounds-1), later), rounds-1)
 }
 
 // pushBase pushes one config and layer to repo; manifests then only reference them.
@@ -339,7 +399,11 @@ func dialRaw(base string) *rawClient {
 
 // get sends a GET and reads the whole response, returning its status and body length.
 func (c *rawClient) get(path string) (int, int) {
-	_, err := io.WriteString(c.conn, "GET "+path+" HTTP/1.1\r\nHost: "+c.host+"\r\nAuthorization: "+authHeader+"\r\nAccept: application/vnd.oci.image.manifest.v1+json\r\n\r\n")
+	auth := ""
+	if authHeader != "" {
+		auth = "Authorization: " + authHeader + "\r\n"
+	}
+	_, err := io.WriteString(c.conn, "GET "+path+" HTTP/1.1\r\nHost: "+c.host+"\r\n"+auth+"Accept: application/vnd.oci.image.manifest.v1+json\r\n\r\n")
 	check(err)
 	line, err := c.r.ReadSlice('\n')
 	check(err)
@@ -455,8 +519,108 @@ func (b *bench) ecrCalls() {
 		float64(clients*perClient)/el.Seconds(), round(percentile(all, .5)), round(percentile(all, .99)), *tags, clients)
 }
 
-func (b *bench) concurrentPulls(clients int) {
-	fmt.Printf("%-34s %s (%d clients x %d MiB)\n", fmt.Sprintf("download, %d concurrent pulls", clients), b.pulls(clients, "bench/mono"), clients, *blobMiB)
+// imagePulls pushes an image of mib MiB (layers of -blob-mib) and pulls it with clients at once, each
+// pull the manifest, the config and the layers in turn; it prints the throughput and the server's peak
+// RSS during the pulls.
+func (b *bench) imagePulls(clients, mib int) {
+	repo := "bench/image"
+	_, ds, variant := blobsToUpload(max(mib / *blobMiB, 1))
+	for i, d := range ds {
+		b.putBlob(repo, d, variant(i))
+	}
+	size := int64(len(ds)) * int64(*blobMiB) << 20
+	paths := b.pushImage(repo, "big", ds, int64(*blobMiB)<<20)
+	resetHWM(b.pid)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := dialRaw(b.base)
+			defer c.conn.Close()
+			for _, p := range paths {
+				if status, _ := c.get(p); status != 200 {
+					check(fmt.Errorf("GET %s: %d", p, status))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	fmt.Printf("%-34s %s, server peak RSS %s (%d clients x %d MiB image, %d layers)\n", fmt.Sprintf("%d concurrent image pulls", clients),
+		mbps(int64(clients)*size, el), vmHWM(b.pid), clients, size>>20, len(ds))
+}
+
+// pushImage pushes a config and a manifest of layers (each of layerSize bytes, pushed already) to
+// repo:tag and returns the paths a pull GETs, the manifest's first.
+func (b *bench) pushImage(repo, tag string, layers []digest.Digest, layerSize int64) []string {
+	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	cd := digest.FromBytes(cfg)
+	b.putBlob(repo, cd, cfg)
+	var m strings.Builder
+	fmt.Fprintf(&m, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[`, cd, len(cfg))
+	paths := []string{"/v2/" + repo + "/manifests/" + tag, "/v2/" + repo + "/blobs/" + cd.String()}
+	for i, d := range layers {
+		if i > 0 {
+			m.WriteByte(',')
+		}
+		fmt.Fprintf(&m, `{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}`, d, layerSize)
+		paths = append(paths, "/v2/"+repo+"/blobs/"+d.String())
+	}
+	m.WriteString("]}")
+	do("PUT", b.base+"/v2/"+repo+"/manifests/"+tag, strings.NewReader(m.String()), int64(m.Len()),
+		"Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	return paths
+}
+
+// smallLayers pushes an image of n layers of 8 KiB and pulls it (manifest, config, layers in turn on one
+// connection) by one client, then by 8 at once: the cost of a request, not of bytes.
+func (b *bench) smallLayers(n int) {
+	repo := "bench/layers"
+	const layerSize = 8 << 10
+	layer := make([]byte, layerSize)
+	rand.Read(layer)
+	ds := make([]digest.Digest, n)
+	for i := range ds {
+		copy(layer, fmt.Sprintf("%08d", i))
+		ds[i] = digest.FromBytes(layer)
+		b.putBlob(repo, ds[i], layer)
+	}
+	paths := b.pushImage(repo, "small", ds, layerSize)
+	for _, clients := range []int{1, 8} {
+		// Each client pulls for two seconds (and at least 5 times): a slow registry does not hold the bench up.
+		lat := make([][]time.Duration, clients)
+		deadline := time.Now().Add(2 * time.Second)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn := dialRaw(b.base)
+				defer conn.conn.Close()
+				for len(lat[c]) < 5 || time.Now().Before(deadline) {
+					t0 := time.Now()
+					for _, p := range paths {
+						if status, _ := conn.get(p); status != 200 {
+							check(fmt.Errorf("GET %s: %d", p, status))
+						}
+					}
+					lat[c] = append(lat[c], time.Since(t0))
+				}
+			}()
+		}
+		wg.Wait()
+		el := time.Since(start)
+		var all []time.Duration
+		for _, l := range lat {
+			all = append(all, l...)
+		}
+		fmt.Printf("%-34s %s per pull (p50), %.0f requests/s (%d pulls of %d requests, %d client(s))\n",
+			fmt.Sprintf("pull of %d small layers, %d cl.", n, clients), round(percentile(all, .5)),
+			float64(len(all)*len(paths))/el.Seconds(), len(all), len(paths), clients)
+	}
 }
 
 // pulls downloads the big blob of repo with clients at once, client c through node c, and returns the
@@ -500,17 +664,40 @@ func drain(r io.Reader) int64 {
 	}
 }
 
-func vmHWM(pid int) string {
+// resetHWM sets the peak RSS of process pid back to its current RSS (Linux 4.0 and later), so vmHWM
+// then reports the peak of what follows; the peak before is kept for peakRSS.
+func resetHWM(pid int) {
+	if pid > 0 {
+		hwmBefore[pid] = max(hwmBefore[pid], hwmKiB(pid))
+		os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+	}
+}
+
+var hwmBefore = map[int]int{}
+
+// peakRSS is process pid's peak RSS since it started.
+func peakRSS(pid int) string { return mib(max(hwmBefore[pid], hwmKiB(pid))) }
+
+// vmHWM is process pid's peak RSS since it started or since resetHWM.
+func vmHWM(pid int) string { return mib(hwmKiB(pid)) }
+
+func mib(kib int) string {
+	if kib <= 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
+}
+
+func hwmKiB(pid int) int {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return "unknown"
+		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.Atoi(f[1])
-			return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+			kb, _ := strconv.Atoi(strings.Fields(line)[1])
+			return kb
 		}
 	}
-	return "unknown"
+	return 0
 }

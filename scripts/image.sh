@@ -4,8 +4,6 @@
 # wharf (65532), and the empty data and temporary directories, then builds from there.
 #
 #   scripts/image.sh [TAG]      TAG defaults to wharf:dev; IMAGE_BUILDER=docker builds with docker
-#
-# WHARF_IMAGE_CGO=1 links the binary statically with cgo instead, for a tree whose SQLite store needs cgo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag=${1:-wharf:dev}
@@ -16,12 +14,7 @@ mkdir -p "$stage/rootfs/usr/local/bin" "$stage/rootfs/etc/ssl/certs" "$stage/roo
 chmod 1777 "$stage/rootfs/tmp"
 chmod 0700 "$stage/varlib/wharf"
 bin="$stage/rootfs/usr/local/bin/wharf"
-if [ "${WHARF_IMAGE_CGO:-0}" = 1 ]; then
-  CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo \
-    -ldflags '-s -w -linkmode external -extldflags -static' -o "$bin" ./cmd/wharf
-else
-  CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$bin" ./cmd/wharf
-fi
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$bin" ./cmd/wharf
 cp /etc/ssl/certs/ca-certificates.crt "$stage/rootfs/etc/ssl/certs/ca-certificates.crt"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nwharf:x:65532:65532:wharf:/var/lib/wharf:/sbin/nologin\n' >"$stage/rootfs/etc/passwd"
 printf 'root:x:0:\nwharf:x:65532:\n' >"$stage/rootfs/etc/group"

@@ -43,6 +43,7 @@ if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
 command -v aws >/dev/null 2>&1 || missing="$missing awscli"
+command -v file >/dev/null 2>&1 || missing="$missing file"
 python3 -c 'import boto3' >/dev/null 2>&1 || missing="$missing python3-boto3"
 if [ -n "$missing" ]; then
   step "installing Debian packages:$missing"
@@ -99,6 +100,7 @@ cleanup() {
   if [ -n "${PGTMP:-}" ]; then rm -rf "$PGTMP"; fi
   if [ -n "${S3_PID:-}" ]; then kill "$S3_PID" 2>/dev/null || true; wait "$S3_PID" 2>/dev/null || true; fi
   if [ -n "${S3TMP:-}" ]; then rm -rf "$S3TMP" "$S3TMP.log"; fi
+  if [ -n "${BUILD_TMP:-}" ]; then rm -rf "$BUILD_TMP"; fi
 }
 trap cleanup EXIT
 step "starting PostgreSQL and an S3 server"
@@ -113,6 +115,20 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+
+step "a static binary without cgo, and cross-compiled for linux/arm64 and macOS"
+BUILD_TMP=$(mktemp -d)
+CGO_ENABLED=0 go build -o "$BUILD_TMP/wharf" ./cmd/wharf
+buildinfo=$(go version -m "$BUILD_TMP/wharf")
+filetype=$(file "$BUILD_TMP/wharf")
+if [[ $buildinfo != *CGO_ENABLED=0* || $filetype != *"statically linked"* ]]; then
+  echo "wharf is not a static, cgo-free binary: $filetype"
+  exit 1
+fi
+for target in linux/arm64 darwin/arm64 darwin/amd64; do
+  echo "building for $target"
+  CGO_ENABLED=0 GOOS=${target%/*} GOARCH=${target#*/} go build -o "$BUILD_TMP/wharf-${target/\//-}" ./cmd/wharf
+done
 
 step "tests (unit, store conformance, end to end)"
 WHARF_E2E=1 go test -count=1 -timeout 20m ./...

@@ -34,9 +34,6 @@ func backupCmd(args []string) error {
 	if c.storage.Metadata != "" {
 		return errors.New("wharf backup copies the embedded SQLite metadata; " + postgresBackup)
 	}
-	if _, err := os.Stat(filepath.Join(c.dataDir, "wharf.db")); err != nil {
-		return fmt.Errorf("no installation to back up in --data-dir %s: %w", c.dataDir, err)
-	}
 	if err := c.notItsOwnStorage(*to); err != nil {
 		return err
 	}

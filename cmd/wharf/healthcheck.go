@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
 )
 
 // healthcheck asks a server whether it is healthy (GET /healthz) and fails unless it answers 200 OK: the

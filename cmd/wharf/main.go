@@ -37,6 +37,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/store/sqlstore"
+	"github.com/wharf-dev/wharf/internal/throttle"
 )
 
 func main() {
@@ -223,6 +224,7 @@ type serveSettings struct {
 	maxBodyMemory                                 int64
 	auditRetention, auditDeliveryEvery            time.Duration
 	auditDelivery                                 string
+	throttle                                      string
 }
 
 func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
@@ -240,6 +242,7 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.StringVar(&s.auditDelivery, "audit-delivery", "", "deliver the audit trail as CloudTrail log files to this directory or s3://bucket/prefix (default: nowhere)")
 	fs.DurationVar(&s.auditDeliveryEvery, "audit-delivery-interval", 5*time.Minute, "how often the audit trail's log files are delivered")
 	fs.Int64Var(&s.maxBodyMemory, "max-body-memory", 64<<20, "bytes of ECR, IAM and STS request bodies held at once, across all requests (they are read whole before their signature is checked)")
+	fs.StringVar(&s.throttle, "throttle", "", `rate limits as JSON, {"default"|ACCOUNT: {ACTION|"ecr:*"|"*": {"rate": N, "burst": N}}}; rate 0 lifts a limit (default: ECR's quotas)`)
 	return fs, c, s
 }
 
@@ -264,6 +267,9 @@ func serve(args []string) error {
 	opts.LifecycleInterval, opts.MaxBodyMemory, opts.MetricsAddr = s.lifecycleEvery, s.maxBodyMemory, s.metricsAddr
 	opts.AuditRetention, opts.AuditDelivery, opts.AuditDeliveryInterval = s.auditRetention, s.auditDelivery, s.auditDeliveryEvery
 	opts.AuditS3 = blobs3.Config{Endpoint: c.storage.S3Endpoint, Region: c.storage.S3Region, ForcePathStyle: c.storage.S3ForcePathStyle}
+	if opts.Throttle, err = throttle.ParseLimits(s.throttle); err != nil {
+		return err
+	}
 	app, err := server.New(opts, st)
 	if err != nil {
 		st.Meta.Close()
@@ -435,8 +441,8 @@ func migrateStorage(args []string) error {
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	if *fromDir == "" {
-		return usageError(fs, "missing --from-data-dir")
+	if err := required(fs, "from-data-dir", *fromDir); err != nil {
+		return err
 	}
 	if c.storage.Metadata == "" && c.storage.Blobs == "" {
 		return usageError(fs, "missing --metadata or --blobs: the storage to copy into")
@@ -552,6 +558,19 @@ func lifecycleHistory(args []string) error {
 // adminFlags returns the flag set of an admin command.
 func adminFlags(sub string) (*flag.FlagSet, *common) { return commonFlags("admin " + sub) }
 
+// onEntity opens the installation and runs fn as the root of the account (--account-id), authorized as
+// action on one of its IAM entities ("user/ci", "group/devs"): what the admin commands that act on one
+// user, group or role do.
+func (c *common) onEntity(action, entity string, fn func(ctx context.Context, app *server.App, acct string) error) error {
+	app, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	acct := c.accountID
+	return do(app, acct, action, iamTarget(action, acct, entity), func(ctx context.Context) error { return fn(ctx, app, acct) })
+}
+
 func printCredentials(creds *identity.Credentials) error {
 	return json.NewEncoder(os.Stdout).Encode(map[string]string{"AccessKeyId": creds.AccessKeyID, "SecretAccessKey": creds.SecretAccessKey})
 }
@@ -575,15 +594,13 @@ func adminCreateAccount(args []string) error {
 
 func adminCreateUser(args []string) error {
 	fs, c := adminFlags("create-user")
-	pos, app, err := c.parseAndOpen(fs, args, "NAME")
+	pos, err := parseArgs(fs, args, "NAME")
 	if err != nil {
 		return err
 	}
-	defer app.Close()
-	acct, name := c.accountID, pos[0]
 	var u *identity.User
-	if err := do(app, acct, "iam:CreateUser", iamTarget("iam:CreateUser", acct, "user/"+name), func(ctx context.Context) (err error) {
-		u, err = app.Identity.CreateUser(ctx, acct, name)
+	if err := c.onEntity("iam:CreateUser", "user/"+pos[0], func(ctx context.Context, app *server.App, acct string) (err error) {
+		u, err = app.Identity.CreateUser(ctx, acct, pos[0])
 		return err
 	}); err != nil {
 		return err
@@ -593,15 +610,13 @@ func adminCreateUser(args []string) error {
 
 func adminCreateAccessKey(args []string) error {
 	fs, c := adminFlags("create-access-key")
-	pos, app, err := c.parseAndOpen(fs, args, "USER")
+	pos, err := parseArgs(fs, args, "USER")
 	if err != nil {
 		return err
 	}
-	defer app.Close()
-	acct, name := c.accountID, pos[0]
 	var creds *identity.Credentials
-	if err := do(app, acct, "iam:CreateAccessKey", iamTarget("iam:CreateAccessKey", acct, "user/"+name), func(ctx context.Context) (err error) {
-		creds, err = app.Identity.CreateAccessKey(ctx, acct, name)
+	if err := c.onEntity("iam:CreateAccessKey", "user/"+pos[0], func(ctx context.Context, app *server.App, acct string) (err error) {
+		creds, err = app.Identity.CreateAccessKey(ctx, acct, pos[0])
 		return err
 	}); err != nil {
 		return err
@@ -638,13 +653,8 @@ func adminAttachPolicy(kind string) func([]string) error {
 		if err := required(fs, "policy-arn", *policyARN); err != nil {
 			return err
 		}
-		app, err := c.open()
-		if err != nil {
-			return err
-		}
-		defer app.Close()
-		acct, name, action := c.accountID, pos[0], policyAction("Attach", kind)
-		return do(app, acct, action, iamTarget(action, acct, kind+"/"+name), func(ctx context.Context) error {
+		name := pos[0]
+		return c.onEntity(policyAction("Attach", kind), kind+"/"+name, func(ctx context.Context, app *server.App, acct string) error {
 			if kind == "user" {
 				return app.Identity.AttachUserPolicy(ctx, acct, name, *policyARN)
 			}
@@ -670,13 +680,8 @@ func adminPutPolicy(kind string) func([]string) error {
 		if err != nil {
 			return err
 		}
-		app, err := c.open()
-		if err != nil {
-			return err
-		}
-		defer app.Close()
-		acct, name, action := c.accountID, pos[0], policyAction("Put", kind)
-		return do(app, acct, action, iamTarget(action, acct, kind+"/"+name), func(ctx context.Context) error {
+		name := pos[0]
+		return c.onEntity(policyAction("Put", kind), kind+"/"+name, func(ctx context.Context, app *server.App, acct string) error {
 			if kind == "user" {
 				return app.Identity.PutUserPolicy(ctx, acct, name, *policyName, doc)
 			}
@@ -687,14 +692,12 @@ func adminPutPolicy(kind string) func([]string) error {
 
 func adminCreateGroup(args []string) error {
 	fs, c := adminFlags("create-group")
-	pos, app, err := c.parseAndOpen(fs, args, "NAME")
+	pos, err := parseArgs(fs, args, "NAME")
 	if err != nil {
 		return err
 	}
-	defer app.Close()
-	acct, name := c.accountID, pos[0]
-	return do(app, acct, "iam:CreateGroup", iamTarget("iam:CreateGroup", acct, "group/"+name), func(ctx context.Context) error {
-		_, err := app.Identity.CreateGroup(ctx, acct, name)
+	return c.onEntity("iam:CreateGroup", "group/"+pos[0], func(ctx context.Context, app *server.App, acct string) error {
+		_, err := app.Identity.CreateGroup(ctx, acct, pos[0])
 		return err
 	})
 }
@@ -715,13 +718,8 @@ func adminGroupMembership(add bool) func([]string) error {
 		if err := required(fs, "group", *group); err != nil {
 			return err
 		}
-		app, err := c.open()
-		if err != nil {
-			return err
-		}
-		defer app.Close()
-		acct, user := c.accountID, pos[0]
-		return do(app, acct, action, iamTarget(action, acct, "group/"+*group), func(ctx context.Context) error {
+		user := pos[0]
+		return c.onEntity(action, "group/"+*group, func(ctx context.Context, app *server.App, acct string) error {
 			if add {
 				return app.Identity.AddUserToGroup(ctx, acct, *group, user)
 			}
@@ -744,15 +742,9 @@ func adminCreateRole(args []string) error {
 	if err != nil {
 		return err
 	}
-	app, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	acct, name := c.accountID, pos[0]
 	var r *identity.Role
-	if err := do(app, acct, "iam:CreateRole", iamTarget("iam:CreateRole", acct, "role/"+name), func(ctx context.Context) (err error) {
-		r, err = app.Identity.CreateRole(ctx, acct, name, doc, 0)
+	if err := c.onEntity("iam:CreateRole", "role/"+pos[0], func(ctx context.Context, app *server.App, acct string) (err error) {
+		r, err = app.Identity.CreateRole(ctx, acct, pos[0], doc, 0)
 		return err
 	}); err != nil {
 		return err
@@ -762,14 +754,12 @@ func adminCreateRole(args []string) error {
 
 func adminDeleteUser(args []string) error {
 	fs, c := adminFlags("delete-user")
-	pos, app, err := c.parseAndOpen(fs, args, "NAME")
+	pos, err := parseArgs(fs, args, "NAME")
 	if err != nil {
 		return err
 	}
-	defer app.Close()
-	acct, name := c.accountID, pos[0]
-	return do(app, acct, "iam:DeleteUser", iamTarget("iam:DeleteUser", acct, "user/"+name), func(ctx context.Context) error {
-		return app.Identity.DeleteUser(ctx, acct, name)
+	return c.onEntity("iam:DeleteUser", "user/"+pos[0], func(ctx context.Context, app *server.App, acct string) error {
+		return app.Identity.DeleteUser(ctx, acct, pos[0])
 	})
 }
 

@@ -30,6 +30,14 @@ type Origin struct {
 	Host   string
 }
 
+// From is the origin of a request sent to host, over TLS or not.
+func From(tls bool, host string) Origin {
+	if tls {
+		return Origin{Scheme: "https", Host: host}
+	}
+	return Origin{Scheme: "http", Host: host}
+}
+
 // ParseURL reads a public URL: http(s)://host[:port], with nothing after the host but an optional "/".
 func ParseURL(s string) (Origin, error) {
 	u, err := url.Parse(s)

@@ -101,7 +101,13 @@ func resolve(fs *flag.FlagSet) error {
 			return
 		}
 		if v, ok := file[f.Name]; ok {
-			if e := fs.Set(f.Name, fmt.Sprint(v)); e != nil {
+			s := fmt.Sprint(v)
+			switch v.(type) {
+			case map[string]any, []any: // a structured setting (throttle limits) is its JSON
+				b, _ := json.Marshal(v)
+				s = string(b)
+			}
+			if e := fs.Set(f.Name, s); e != nil {
 				err = fmt.Errorf("config setting %s=%v: %w", f.Name, v, e)
 			}
 		}

@@ -86,3 +86,19 @@ func TestSharedSettings(t *testing.T) {
 		t.Fatalf("n=%d: %v", *n, err)
 	}
 }
+
+// TestStructuredSetting: a setting whose value in the file is an object (throttle limits) reaches its flag
+// as JSON.
+func TestStructuredSetting(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "wharf.json")
+	os.WriteFile(file, []byte(`{"throttle": {"default": {"ecr:PutImage": {"rate": 5, "burst": 20}}}}`), 0o644)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.String("config", "", "")
+	limits := fs.String("throttle", "", "")
+	if _, err := Parse(fs, []string{"--config", file}); err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"default":{"ecr:PutImage":{"burst":20,"rate":5}}}`; *limits != want {
+		t.Fatalf("throttle = %s, want %s", *limits, want)
+	}
+}

@@ -52,6 +52,7 @@ var codes = map[registry.Kind]string{
 	registry.KindDenied:                     "AccessDeniedException",
 	registry.KindUnauthorized:               "UnrecognizedClientException",
 	registry.KindTooManyRequests:            "ThrottlingException",
+	registry.KindThrottled:                  "ThrottlingException",
 	registry.KindInvalidTagParameter:        "InvalidTagParameterException",
 	registry.KindTooManyTags:                "TooManyTagsException",
 	registry.KindManifestChildUnknown:       "ReferencedImagesNotFoundException",

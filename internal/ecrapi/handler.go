@@ -62,14 +62,6 @@ var changesPolicies = map[string]bool{
 	"SetRepositoryPolicy": true, "DeleteRepositoryPolicy": true,
 }
 
-// origin is the scheme and host a request was sent to.
-func origin(r *http.Request) address.Origin {
-	if r.TLS != nil {
-		return address.Origin{Scheme: "https", Host: r.Host}
-	}
-	return address.Origin{Scheme: "http", Host: r.Host}
-}
-
 // IsECRRequest tells an ECR API call from other traffic on the shared listener.
 func IsECRRequest(r *http.Request) bool {
 	return r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
@@ -197,7 +189,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer body.Release()
 	call := &pipeline.Call{RequestID: reqID, Protocol: "ecr", SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
-		Origin:     origin(r),
+		Origin:     address.From(r.TLS != nil, r.Host),
 		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256},
 		ErrorCode:  awsCode}
 	var out any

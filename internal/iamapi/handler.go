@@ -136,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ErrorCode:  func(err error) (string, string) { ae := toAPI(err); return ae.Code, ae.Message }}
 	var out any
 	err = h.Pipeline.Do(r.Context(), call, pipeline.Op{
-		Action: o.action,
+		Action: service + ":" + name, // also for an operation that needs no permission: it is audited and throttled
 		Decode: func() (any, error) { return q, nil },
 		Resolve: func(c *pipeline.Call) ([]pipeline.Target, error) {
 			if o.action == "" {
@@ -260,6 +260,8 @@ func toAPI(err error) *apiError {
 			return &apiError{"AccessDenied", de.Message, http.StatusForbidden}
 		case registry.KindUnauthorized:
 			return &apiError{"InvalidClientTokenId", de.Message, http.StatusForbidden}
+		case registry.KindThrottled:
+			return &apiError{"Throttling", "Rate exceeded", http.StatusBadRequest}
 		}
 	}
 	for _, m := range identityErrors {

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/wharf-dev/wharf/internal/address"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
@@ -70,6 +73,7 @@ var wireErrors = map[registry.Kind]wireError{
 	registry.KindDenied:                 {"DENIED", http.StatusForbidden, ""},
 	registry.KindUnauthorized:           {"UNAUTHORIZED", http.StatusUnauthorized, ""},
 	registry.KindTooManyRequests:        {"TOOMANYREQUESTS", http.StatusTooManyRequests, ""},
+	registry.KindThrottled:              {"TOOMANYREQUESTS", http.StatusTooManyRequests, ""},
 	registry.KindInvalidParameter:       {"UNSUPPORTED", http.StatusBadRequest, ""},
 	registry.KindInvalidTagParameter:    {"UNSUPPORTED", http.StatusBadRequest, ""},
 	registry.KindTooManyTags:            {"UNSUPPORTED", http.StatusBadRequest, ""},
@@ -93,13 +97,18 @@ type errorEntry struct {
 // writeError answers err in the OCI error format. The server's access log line tells the error.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	we, detail := toWire(err)
+	retryAfter := 1
+	var de *registry.Error
+	if errors.As(err, &de) && de.Fields.RetryAfter > 0 {
+		retryAfter = max(1, int((de.Fields.RetryAfter+time.Second-1)/time.Second))
+	}
 	switch we.Status {
 	case http.StatusUnauthorized:
 		// ECR's challenge, naming the registry's login endpoint.
 		acct, _, _ := h.Addresses.Resolve(r.Host, "")
-		w.Header().Set("WWW-Authenticate", `Basic realm="`+h.Addresses.Endpoint(origin(r), acct)+`/",service="ecr.amazonaws.com"`)
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+h.Addresses.Endpoint(address.From(r.TLS != nil, r.Host), acct)+`/",service="ecr.amazonaws.com"`)
 	case http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	writeErrorCode(w, we.Code, we.Message, detail, we.Status)
 }

@@ -133,14 +133,6 @@ type request struct {
 	mount string
 }
 
-// origin is the scheme and host a request was sent to.
-func origin(r *http.Request) address.Origin {
-	if r.TLS != nil {
-		return address.Origin{Scheme: "https", Host: r.Host}
-	}
-	return address.Origin{Scheme: "http", Host: r.Host}
-}
-
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt, ok := parseRoute(r.Method, r.URL.EscapedPath())
@@ -156,7 +148,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reg, name, prefix := h.Addresses.Resolve(r.Host, rt.name)
 	rt.name, rt.path = name, prefix+name
 	call := &pipeline.Call{RequestID: pipeline.RequestID(r.Context()), Protocol: "oci", RegistryID: reg, SourceIP: pipeline.SourceIP(r.RemoteAddr),
-		UserAgent: r.UserAgent(), Origin: origin(r), Credential: h.credential(r, reg), ErrorCode: wireCode}
+		UserAgent: r.UserAgent(), Origin: address.From(r.TLS != nil, r.Host), Credential: h.credential(r, reg), ErrorCode: wireCode}
 	in := &request{route: rt}
 	op := pipeline.Op{
 		Action: rt.action,

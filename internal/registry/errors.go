@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -52,6 +53,7 @@ const (
 	KindTagDigestMismatch      // an image named by tag and digest whose tag names another digest
 	KindStorageFull            // the blob or metadata store has no space left
 	KindBodyUnreadable         // the client's bytes could not be read: it went away, or sent a broken body
+	KindThrottled              // the caller's calls of this action are over their rate (Fields.RetryAfter)
 )
 
 // kindNames name the kinds, for logs and metrics: stable whatever number a kind gets.
@@ -96,6 +98,7 @@ var kindNames = map[Kind]string{
 	KindTagDigestMismatch:          "TagDigestMismatch",
 	KindStorageFull:                "StorageFull",
 	KindBodyUnreadable:             "BodyUnreadable",
+	KindThrottled:                  "Throttled",
 }
 
 // String is the kind's name, such as "RepositoryNotFound".
@@ -122,7 +125,8 @@ type Fields struct {
 	Digest     digest.Digest
 	Tag        string
 	UploadID   string
-	Offset     int64 // the bytes an upload holds
+	Offset     int64         // the bytes an upload holds
+	RetryAfter time.Duration // how long a throttled caller should wait
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -33,19 +33,17 @@ func (s *Service) PauseGC(ctx context.Context) (resume func(), err error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(time.Second):
+		case <-s.clock.After(time.Second):
 		}
 	}
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		renew := time.NewTicker(leaseTTL / 5)
-		defer renew.Stop()
 		for {
 			select {
 			case <-stop:
 				return
-			case <-renew.C:
+			case <-s.clock.After(leaseTTL / 5):
 				if ok, err := take(context.WithoutCancel(ctx)); err != nil || !ok {
 					s.log.Warn("garbage collection pause: could not renew the lease", "err", err)
 				}

@@ -152,11 +152,28 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		}
 		if tag == "" {
 			res.Unchanged = existing != nil
+			if existing == nil {
+				return s.emit(tx, Event{Type: EventImagePushed, RegistryID: repo.RegistryID, Repository: repo.Name, Digest: d, MediaType: img.MediaType})
+			}
 			return nil
+		}
+		prev, err := tx.GetTag(repo.ID, tag)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
 		unchanged, err := s.setTag(tx, repo, tag, d)
 		res.Unchanged = unchanged && existing != nil
-		return err
+		if err != nil || res.Unchanged {
+			return err
+		}
+		// A push: a new image, or a tag put on an image (ECR reports both as a PUSH).
+		if err := s.emit(tx, Event{Type: EventImagePushed, RegistryID: repo.RegistryID, Repository: repo.Name, Digest: d, MediaType: img.MediaType, Tag: tag}); err != nil {
+			return err
+		}
+		if prev != nil && prev.Digest != d {
+			return s.emit(tx, Event{Type: EventTagMoved, RegistryID: repo.RegistryID, Repository: repo.Name, Digest: d, Tag: tag, Previous: prev.Digest})
+		}
+		return nil
 	})
 	s.cache.invalidate()
 	return res, internal(err)
@@ -340,7 +357,10 @@ func (s *Service) DeleteManifest(ctx context.Context, registryID, name string, d
 		if tags, err = tx.ImageTags(r.ID, d); err != nil {
 			return err
 		}
-		return tx.DeleteImage(r.ID, d)
+		if err := tx.DeleteImage(r.ID, d); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Type: EventImageDeleted, RegistryID: r.RegistryID, Repository: r.Name, Digest: d, Tags: tags, Cause: CauseAPI})
 	})
 	return tags, internal(err)
 }

@@ -23,11 +23,9 @@ func newPullRecorder(s *Service, every time.Duration) *pullRecorder {
 	p := &pullRecorder{s: s, pending: map[int64]map[digest.Digest]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
 		for {
 			select {
-			case <-t.C:
+			case <-s.clock.After(every):
 				p.flush()
 			case <-p.stop:
 				p.flush()

@@ -186,8 +186,10 @@ func (s *Service) createRepository(tx store.Tx, r *store.Repository) error {
 	err = tx.CreateRepository(r)
 	if errors.Is(err, store.ErrExists) {
 		return errf(KindRepositoryExists, "The repository with name '%s' already exists in the registry with id '%s'", r.Name, r.RegistryID)
+	} else if err != nil {
+		return err
 	}
-	return err
+	return s.emit(tx, Event{Type: EventRepositoryCreated, At: r.CreatedAt, RegistryID: r.RegistryID, Repository: r.Name})
 }
 
 // Repository returns a repository.
@@ -280,7 +282,10 @@ func (s *Service) DeleteRepository(ctx context.Context, registryID, name string,
 				return errf(KindRepositoryNotEmpty, "The repository with name '%s' in registry with id '%s' cannot be deleted because it still contains images", name, registryID)
 			}
 		}
-		return tx.DeleteRepository(r.ID)
+		if err := tx.DeleteRepository(r.ID); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Type: EventRepositoryDeleted, RegistryID: r.RegistryID, Repository: r.Name})
 	})
 	if err != nil {
 		return nil, internal(err)

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wharf-dev/wharf/internal/address"
@@ -31,6 +32,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/ecrapi"
 	"github.com/wharf-dev/wharf/internal/iamapi"
 	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/jobs"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -38,6 +40,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/postgres"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
+	"github.com/wharf-dev/wharf/internal/throttle"
 )
 
 // Options are the settings of a Wharf instance.
@@ -75,8 +78,10 @@ type Options struct {
 	AuditDelivery         string
 	AuditDeliveryInterval time.Duration // default 5 minutes
 	AuditS3               blobs3.Config
-	Clock                 clock.Clock
-	Log                   *slog.Logger
+	// Throttle are the rate limits of callers' calls; nil: ECR's default quotas (throttle.Defaults).
+	Throttle *throttle.Limits
+	Clock    clock.Clock
+	Log      *slog.Logger
 }
 
 func (o Options) maxBodyMemory() int64 {
@@ -229,11 +234,15 @@ type App struct {
 	Identity *identity.Service
 	Handler  http.Handler
 	// Metrics serves the Prometheus metrics (on Options.MetricsAddr when Run serves).
-	Metrics  http.Handler
-	log      *slog.Logger
-	pipeline *pipeline.Pipeline
-	trail    *audit.Trail
-	delivery *audit.Delivery // nil when the trail is delivered nowhere
+	Metrics   http.Handler
+	log       *slog.Logger
+	pipeline  *pipeline.Pipeline
+	addresses *address.Book
+	trail     *audit.Trail
+	delivery  *audit.Delivery // nil when the trail is delivered nowhere
+	// Jobs runs the durable background work (Run runs it).
+	Jobs    *jobs.Runner
+	limiter *throttle.Limiter
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
 	NewAdmin *identity.Credentials
 }
@@ -279,14 +288,23 @@ func New(opts Options, st *Stores) (*App, error) {
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	m := newMetrics()
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
+	if opts.Throttle == nil {
+		opts.Throttle = &throttle.Limits{}
+	}
+	limiter := throttle.New(opts.Throttle, opts.Clock)
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wharf_live_nodes",
+		Help: "Live nodes counted from their heartbeats: each holds this share of every throttle limit."},
+		func() float64 { return float64(limiter.NodeCount()) }))
 	trail := audit.NewTrail(st.trail(), opts.Region, opts.Log)
 	delivery, err := auditDelivery(opts, st.trail())
 	if err != nil {
 		trail.Close()
 		return nil, err
 	}
-	// The one pipeline: every adapter, the command line and background work call through it.
+	// The one pipeline: every adapter, the command line and background work call through it:
+	// identify → throttle → decode → resolve → authorize → run → audit.
 	pipe := &pipeline.Pipeline{
+		Throttle:  limiter,
 		Authorize: authorize,
 		Audit:     []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}, trail},
 		Clock:     opts.Clock,
@@ -372,8 +390,33 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
-		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, trail: trail, delivery: delivery, NewAdmin: newAdmin}, nil
+	a := &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
+		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, addresses: addresses, limiter: limiter, NewAdmin: newAdmin,
+		trail: trail, delivery: delivery,
+		Jobs: jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg})}
+	a.registerJobs()
+	return a, nil
+}
+
+// registerJobs registers the kinds of background work. Periodic passes run on one node each period and
+// are not retried: the next period is their retry.
+func (a *App) registerJobs() {
+	if a.opts.GCInterval > 0 {
+		a.Jobs.Register(jobs.Kind{Name: "gc", Every: a.opts.GCInterval, MaxAttempts: 1,
+			Run: func(ctx context.Context, _ store.Job) error { a.collectGarbage(ctx); return nil }})
+	}
+	if a.opts.LifecycleInterval > 0 {
+		// Lifecycle looks for due repositories every minute (or more often with a shorter interval), so
+		// each policy is applied about an interval after it was set or last applied, across restarts.
+		a.Jobs.Register(jobs.Kind{Name: "lifecycle", Every: min(a.opts.LifecycleInterval, time.Minute), MaxAttempts: 1,
+			Run: func(ctx context.Context, _ store.Job) error { a.applyLifecycle(ctx); return nil }})
+	}
+	if a.delivery != nil {
+		a.Jobs.Register(jobs.Kind{Name: "audit-delivery", Every: a.deliveryInterval(), MaxAttempts: 1,
+			Run: func(ctx context.Context, _ store.Job) error { a.deliverTrail(ctx); return nil }})
+	}
+	a.Jobs.Register(jobs.Kind{Name: "audit-prune", Every: time.Hour, MaxAttempts: 1,
+		Run: func(ctx context.Context, _ store.Job) error { a.pruneTrail(ctx); return nil }})
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -431,25 +474,18 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	var background sync.WaitGroup
-	for _, task := range []struct {
-		every time.Duration
-		run   func(context.Context)
-	}{
-		{a.opts.GCInterval, a.collectGarbage},
-		// Lifecycle looks for due repositories every minute (or more often with a shorter interval), so
-		// each policy is applied about an interval after it was set or last applied, across restarts.
-		{min(a.opts.LifecycleInterval, time.Minute), a.applyLifecycle},
-		{a.deliveryInterval(), a.deliverTrail},
-		{time.Hour, a.pruneTrail},
-	} {
-		if task.every > 0 {
-			background.Add(1)
-			go func() {
-				defer background.Done()
-				every(bgCtx, task.every, task.run)
-			}()
-		}
-	}
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		a.Jobs.Run(bgCtx)
+	}()
+
+	// Heartbeats: the nodes on one metadata store share each throttle limit.
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		(&throttle.Nodes{Store: a.stores.Meta, Limiter: a.limiter, Clock: a.opts.Clock, Log: a.log}).Run(bgCtx)
+	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -502,20 +538,6 @@ func WriteAdminCredentials(dataDir string, c *identity.Credentials) (string, err
 	return path, os.WriteFile(path, []byte(body), 0o600)
 }
 
-// every runs fn every interval until ctx ends.
-func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn(ctx)
-		}
-	}
-}
-
 // background runs Wharf's own work through the pipeline, as the service principal.
 func (a *App) background(ctx context.Context, protocol, action string, run func(ctx context.Context) error) error {
 	call := &pipeline.Call{Protocol: protocol, Credential: pipeline.As(identity.ServiceIn(""))}
@@ -555,9 +577,10 @@ func (a *App) applyLifecycle(ctx context.Context) {
 	}
 }
 
-// warnMovedAddresses names the default account's repositories whose names begin with an account id: on
-// a host without an account id such a path addresses that account, so these repositories are reached at
-// <host>/<default account>/<name> (their repositoryUri says so), not at the address they had before.
+// warnMovedAddresses names the default account's repositories whose path is not their name: on a host
+// without an account id, a name beginning with an account id addresses that account, so these
+// repositories are reached at <host>/<default account>/<name> (their repositoryUri says so), not at the
+// address they had before.
 func (a *App) warnMovedAddresses(ctx context.Context) {
 	repos, _, err := a.Service.ListRepositories(ctx, a.opts.AccountID, "", 1000)
 	if err != nil {
@@ -567,9 +590,9 @@ func (a *App) warnMovedAddresses(ctx context.Context) {
 		if r.Name[0] > '9' {
 			break // names are sorted: those beginning with digits come first
 		}
-		if id, _, ok := strings.Cut(r.Name, "/"); ok && identity.ValidAccountID(id) {
+		if path := a.addresses.Path(address.Origin{}, a.opts.AccountID, r.Name); path != r.Name {
 			a.log.Warn("repository reached under the default account's id: a path beginning with an account id names that account",
-				"repository", r.Name, "path", a.opts.AccountID+"/"+r.Name)
+				"repository", r.Name, "path", path)
 		}
 	}
 }

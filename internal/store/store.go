@@ -188,6 +188,59 @@ type LifecyclePreview struct {
 	Results      []Expiry
 }
 
+// JobState is where a job is in its life.
+type JobState int
+
+const (
+	// JobQueued jobs wait for run_at; a queued job with a live lease is running on its holder.
+	JobQueued JobState = iota
+	// JobDead jobs failed their last attempt (or were lost on it) and wait for an operator.
+	JobDead
+)
+
+// Job is a unit of durable background work. A job is run by one holder at a time, under a lease the holder
+// renews; when the lease lapses (its node died), another holder claims it again. Succeeded jobs are deleted.
+type Job struct {
+	ID   int64
+	Kind string
+	// UniqueKey, when not "", keeps a second job with the same key from being enqueued while one is queued
+	// or running (periodic jobs use it).
+	UniqueKey   string
+	Payload     []byte
+	State       JobState
+	Attempts    int // claims so far, the current one included
+	MaxAttempts int // dead after this many failed attempts
+	RunAt       time.Time
+	Holder      string
+	LeaseUntil  time.Time
+	LastError   string
+	CreatedAt   time.Time
+}
+
+// JobCount is how many jobs of a kind are in one state; Running counts queued jobs under a live lease.
+type JobCount struct {
+	Kind                  string
+	Queued, Running, Dead int
+}
+
+// Event is something that happened in the registry, recorded in the transaction of the change (an outbox):
+// consumers read events in order with a cursor of their own.
+type Event struct {
+	ID         int64
+	Position   EventPosition // set when read
+	Type       string
+	At         time.Time
+	RegistryID string
+	Repository string
+	Data       []byte // the event's details as JSON
+}
+
+// EventPosition orders events as consumers read them. A consumer reading after a position never misses an
+// event committed later (each database orders events so).
+type EventPosition struct {
+	Tx, ID int64
+}
+
 // AuditEvent is one record of the audit trail, kept for the account that sees it (a call across accounts
 // is kept once for each). The columns beside the record are what LookupEvents filters by; of the
 // resources, the first (the one a call acts on) is filtered by.
@@ -349,6 +402,47 @@ type Tx interface {
 	// holder has it and it has not expired.
 	AcquireLease(name, holder string, now time.Time, ttl time.Duration) (bool, error)
 	ReleaseLease(name, holder string) error
+
+	// EnqueueJob adds a queued job (j.State, Attempts, Holder and lease are ignored) and sets j.ID. With a
+	// UniqueKey already queued or running it adds nothing and reports false.
+	EnqueueJob(j *Job) (bool, error)
+	// ClaimJobs leases up to limit due jobs of kind to holder until leaseUntil, counting an attempt each, oldest
+	// first. Jobs whose lease lapsed on their last attempt become dead instead.
+	ClaimJobs(kind, holder string, now, leaseUntil time.Time, limit int) ([]Job, error)
+	// RenewJobs extends holder's leases of the jobs until leaseUntil and returns the ids it still holds.
+	RenewJobs(holder string, ids []int64, leaseUntil time.Time) ([]int64, error)
+	// CompleteJob deletes a job holder holds; ErrNotFound when it no longer holds it.
+	CompleteJob(id int64, holder string) error
+	// FailJob releases a job holder holds after a failed attempt: queued again for retryAt, or dead when it
+	// has had its attempts. It reports whether it died; ErrNotFound when holder no longer holds it.
+	FailJob(id int64, holder, message string, retryAt time.Time) (dead bool, err error)
+	GetJob(id int64) (*Job, error)
+	// DeadJobs lists dead jobs by id.
+	DeadJobs(afterID int64, limit int) ([]Job, error)
+	// RetryJob queues a dead job again for runAt with its attempts reset.
+	RetryJob(id int64, runAt time.Time) error
+	// CountJobs counts jobs by kind and state at now.
+	CountJobs(now time.Time) ([]JobCount, error)
+	// DueSchedule tells whether the periodic schedule name is due at now and, if so, moves it to next.
+	// A schedule seen for the first time is due at first.
+	DueSchedule(name string, now, first, next time.Time) (bool, error)
+
+	// AddEvent records an event and sets e.ID.
+	AddEvent(e *Event) error
+	// EventsAfter lists events after a position in order, at most limit, with their positions.
+	EventsAfter(after EventPosition, limit int) ([]Event, error)
+	// EventCursor returns a consumer's position (the zero position for a new consumer).
+	EventCursor(consumer string) (EventPosition, error)
+	SetEventCursor(consumer string, p EventPosition) error
+	// PruneEvents deletes events older than cutoff.
+	PruneEvents(cutoff time.Time) (int, error)
+
+	// Heartbeat records that node is alive at at; LiveNodes counts the nodes seen since since.
+	// DeleteNode forgets a node that stops; PruneNodes the nodes not seen since before.
+	Heartbeat(node string, at time.Time) error
+	LiveNodes(since time.Time) (int, error)
+	DeleteNode(node string) error
+	PruneNodes(before time.Time) error
 
 	// AddAuditEvents stores audit events.
 	AddAuditEvents(events []AuditEvent) error

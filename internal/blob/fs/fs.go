@@ -92,6 +92,8 @@ func (s *Store) Delete(_ context.Context, d digest.Digest) error {
 	return nil
 }
 
+// Append writes through the page cache, pacing the kernel's writeback (see pipeCopy). If the disk fails
+// to write some of the bytes, the upload is removed: its next append or commit finds it unknown.
 func (s *Store) Append(_ context.Context, id string, offset int64, r io.Reader) (int64, error) {
 	p, err := s.uploadPath(id)
 	if err != nil {
@@ -116,18 +118,14 @@ func (s *Store) Append(_ context.Context, id string, offset int64, r io.Reader) 
 	if fi.Size() < offset {
 		return 0, fmt.Errorf("%w: upload %s holds %d bytes, expected %d", blob.ErrOffset, id, fi.Size(), offset)
 	}
-	// Aligned bulk data goes around the page cache (O_DIRECT): large uploads then cost no page-cache
-	// memory and reach the disk while they stream, so the fsync at commit has little left to do.
-	var direct *os.File
-	if offset%directAlign == 0 {
-		direct = openDirect(p)
-		if direct != nil {
-			defer direct.Close()
-		}
-	}
-	n, err := pipeCopy(f, direct, offset, r)
-	if err == nil {
+	// The bytes reach the disk while they stream and stay in the page cache for the first pull.
+	n, err := pipeCopy(f, offset, r)
+	if err == nil && fi.Size() > offset+n {
 		err = f.Truncate(offset + n) // drop bytes of an earlier failed append beyond this one
+	}
+	if _, lost := errors.AsType[*writebackError](err); lost {
+		os.Remove(p) // the disk failed some of its bytes, and the fsync at commit might not say so
+		return 0, err
 	}
 	if err != nil {
 		f.Truncate(offset)

@@ -1,4 +1,5 @@
-// Package sqlite keeps Wharf's metadata in one SQLite file (WAL mode, fsync on commit).
+// Package sqlite keeps Wharf's metadata in one SQLite file (WAL mode, fsync on commit), through
+// modernc.org/sqlite: SQLite's C source translated to Go, so Wharf builds without cgo.
 //
 // Writes go through a single committer goroutine that runs every transaction queued meanwhile inside one
 // SQLite transaction, each in a savepoint of its own, and commits them together: one fsync for a group of
@@ -13,13 +14,16 @@ import (
 	"net/url"
 	"os"
 	"sync"
-	"syscall"
 
-	sqlite3 "github.com/mattn/go-sqlite3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/sqlstore"
 )
+
+// driverName is the database/sql name of the SQLite driver.
+const driverName = "sqlite"
 
 var errClosed = errors.New("sqlite: store closed")
 
@@ -43,12 +47,12 @@ type Store struct {
 
 // dialect is SQLite's: ? placeholders, and its constraint error codes.
 var dialect = &sqlstore.Dialect{Constraint: func(err error) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
-		switch se.ExtendedCode {
-		case sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique:
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
 			return store.ErrExists
-		case sqlite3.ErrConstraintForeignKey:
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return store.ErrNotFound
 		}
 	}
@@ -67,8 +71,12 @@ func Open(path string) (*Store, error) {
 	if err := private(path); err != nil {
 		return nil, err
 	}
-	common := "_busy_timeout=10000&_foreign_keys=on&_journal_mode=WAL&_synchronous=FULL&cache=private"
-	w, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?"+common+"&_txlock=immediate")
+	// Every connection waits up to 10s for a lock, enforces foreign keys and syncs the WAL on each commit.
+	// The committer's transactions begin IMMEDIATE: they take the write lock at BEGIN, where waiting for
+	// another process's is safe, rather than fail with SQLITE_BUSY half-way. Readers may not write.
+	dsn := "file:" + url.PathEscape(path) + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	w, err := sql.Open(driverName, dsn+"&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +87,7 @@ func Open(path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?"+common+"&_query_only=true")
+	r, err := sql.Open(driverName, dsn+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -170,10 +178,11 @@ func (s *Store) update(ctx context.Context, j *job) error {
 	return full(<-j.errc)
 }
 
-// full marks a failure for want of disk space as store.ErrFull.
+// full marks a failure for want of disk space as store.ErrFull: SQLite reports a write that failed with
+// ENOSPC as SQLITE_FULL.
 func full(err error) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) && (se.Code == sqlite3.ErrFull || se.Code == sqlite3.ErrIoErr && errors.Is(se.SystemErrno, syscall.ENOSPC)) {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
 		return errors.Join(store.ErrFull, err)
 	}
 	return err

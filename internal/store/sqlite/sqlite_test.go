@@ -1,12 +1,18 @@
 package sqlite_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
@@ -59,7 +65,7 @@ func TestCopyCoversEveryTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rows, err := s.SQL().Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_version', 'leases', 'uploads')`)
+	rows, err := s.SQL().Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_version', 'leases', 'nodes', 'uploads', 'sqlite_sequence')`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +132,113 @@ func TestFilesArePrivate(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("after reopening: %v", err)
+	}
+}
+
+// TestOpensOldDriverDatabase: a database written by the build that used the cgo driver (mattn/go-sqlite3
+// v1.14.53) opens unchanged: its main file holds a first batch of rows, its WAL a second, committed
+// one that was never checkpointed, as a crash leaves them. testdata/mattn.db and mattn.db-wal were
+// copied while that build's store was open.
+func TestOpensOldDriverDatabase(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wharf.db")
+	for _, f := range []string{"mattn.db", "mattn.db-wal"} {
+		gunzip(t, filepath.Join("testdata", f+".gz"), filepath.Join(dir, strings.Replace(f, "mattn.db", "wharf.db", 1)))
+	}
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		err := s.View(t.Context(), func(tx store.Tx) error {
+			k, err := tx.GetAccessKey("AKIAOLDDRIVER0000001")
+			if err != nil || !bytes.Equal(k.Secret, []byte{0, 1, 2, 0xfe, 0xff}) || k.UserName != "ci" {
+				t.Errorf("access key = %+v, %v", k, err)
+			}
+			r, err := tx.GetRepository("123456789012", "team/app")
+			if err != nil {
+				return err
+			}
+			if !r.ScanOnPush || r.TagMutability != "IMMUTABLE" || !r.CreatedAt.Equal(time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)) {
+				t.Errorf("repository = %+v", r)
+			}
+			if tags, err := tx.RepositoryTags(r.ID); err != nil || len(tags) != 1 || tags[0].Value != "ünïcode" {
+				t.Errorf("resource tags = %+v, %v", tags, err)
+			}
+			for name, content := range map[string]string{"v1": `{"schemaVersion":2}`, "v2": `{"schemaVersion":2,"v":2}`} {
+				tag, err := tx.GetTag(r.ID, name)
+				if err != nil {
+					return fmt.Errorf("tag %s: %w", name, err)
+				}
+				img, err := tx.GetImage(r.ID, tag.Digest)
+				if err != nil || string(img.Content) != content {
+					t.Errorf("image of %s = %+v, %v", name, img, err)
+				}
+			}
+			if n, err := tx.CountImages(r.ID); err != nil || n != 2 {
+				t.Errorf("CountImages = %d, %v", n, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok string
+		if err := s.SQL().QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+			t.Fatalf("integrity_check = %q, %v", ok, err)
+		}
+	}
+	check()
+	err = s.Update(t.Context(), func(tx store.Tx) error { // and takes writes
+		r, err := tx.GetRepository("123456789012", "team/app")
+		if err != nil {
+			return err
+		}
+		return tx.DeleteTag(r.ID, "v2")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = sqlite.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.View(t.Context(), func(tx store.Tx) error {
+		r, err := tx.GetRepository("123456789012", "team/app")
+		if err != nil {
+			return err
+		}
+		if _, err := tx.GetTag(r.ID, "v2"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("deleted tag: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func gunzip(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

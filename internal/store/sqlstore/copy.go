@@ -8,18 +8,18 @@ import (
 )
 
 // Tables lists the tables a copy takes, in an order that satisfies their foreign keys (a table after the
-// tables it references). Left out: leases (held by the processes of one installation) and uploads in
+// tables it references). Left out: leases and nodes (held by the processes of one installation) and uploads in
 // progress (their bytes live in the source's blob store; clients start them again).
 var Tables = []string{
 	"accounts", "users", "access_keys", "user_policies", "user_attached_policies",
 	"iam_groups", "iam_group_members", "iam_roles", "iam_owner_policies", "iam_owner_attached", "registry_policies",
 	"repositories", "repository_tags", "repository_policies", "blobs", "repository_blobs",
 	"images", "image_refs", "tags", "lifecycle_policies", "lifecycle_events", "lifecycle_previews",
-	"audit_events",
+	"jobs", "job_schedules", "events", "event_cursors", "audit_events",
 }
 
 // identityTables have an id column the database numbers.
-var identityTables = []string{"repositories", "lifecycle_events", "audit_events"}
+var identityTables = []string{"repositories", "lifecycle_events", "jobs", "events", "audit_events"}
 
 // CopyTables copies every row of every table from one database (in dialect from) into another, empty one
 // (in dialect to), in one transaction of the destination, and returns the rows copied per table.

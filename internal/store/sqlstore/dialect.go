@@ -76,32 +76,54 @@ func mapErr(err error) error {
 }
 
 // StmtCache prepares each query once per database; database/sql then keeps it prepared per connection.
+// A query is prepared in the background on its first use, which runs it unprepared on its transaction's
+// connection: preparing takes a connection of the pool, and transactions that held every connection
+// while each waited for one more would wait forever.
 type StmtCache struct {
-	db *sql.DB
-	m  sync.Map // query -> *sql.Stmt
+	db      *sql.DB
+	m       sync.Map // query -> *sql.Stmt, nil while it is being prepared
+	mu      sync.Mutex
+	closed  bool
+	pending sync.WaitGroup
 }
 
 // NewStmtCache returns a statement cache over db.
 func NewStmtCache(db *sql.DB) *StmtCache { return &StmtCache{db: db} }
 
-func (c *StmtCache) get(query string) (*sql.Stmt, error) {
-	if st, ok := c.m.Load(query); ok {
-		return st.(*sql.Stmt), nil
+// get returns the prepared statement of query, or nil (and starts preparing it) when there is none yet.
+func (c *StmtCache) get(query string) *sql.Stmt {
+	v, loaded := c.m.LoadOrStore(query, (*sql.Stmt)(nil))
+	if loaded {
+		return v.(*sql.Stmt)
 	}
-	st, err := c.db.Prepare(query)
-	if err != nil {
-		return nil, err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
 	}
-	if prev, loaded := c.m.LoadOrStore(query, st); loaded {
-		st.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return st, nil
+	c.pending.Go(func() {
+		st, err := c.db.Prepare(query)
+		if err != nil {
+			c.m.Delete(query) // prepared again on a later use
+			return
+		}
+		c.m.Store(query, st)
+	})
+	return nil
 }
 
-// Close closes the prepared statements.
+// Close closes the prepared statements, once those being prepared are.
 func (c *StmtCache) Close() {
-	c.m.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.pending.Wait()
+	c.m.Range(func(_, v any) bool {
+		if st := v.(*sql.Stmt); st != nil {
+			st.Close()
+		}
+		return true
+	})
 }
 
 // Times are stored as Unix nanoseconds, 0 for the zero time.

@@ -117,3 +117,23 @@ func (t *txn) ReleaseLease(name, holder string) error {
 	_, err := t.exec(`DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
 	return err
 }
+
+func (t *txn) Heartbeat(node string, at time.Time) error {
+	_, err := t.exec(`INSERT INTO nodes (id, seen_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at`, node, ts(at))
+	return err
+}
+
+func (t *txn) LiveNodes(since time.Time) (int, error) {
+	var n int
+	return n, t.queryRow(`SELECT COUNT(*) FROM nodes WHERE seen_at >= ?`, ts(since)).Scan(&n)
+}
+
+func (t *txn) DeleteNode(node string) error {
+	_, err := t.exec(`DELETE FROM nodes WHERE id = ?`, node)
+	return err
+}
+
+func (t *txn) PruneNodes(before time.Time) error {
+	_, err := t.exec(`DELETE FROM nodes WHERE seen_at < ?`, ts(before))
+	return err
+}

@@ -32,13 +32,13 @@ func (t *txn) exec(query string, args ...any) (sql.Result, error) {
 
 func (t *txn) query(query string, args ...any) (*sql.Rows, error) {
 	query = t.d.rewrite(query)
-	if t.stmts == nil {
+	var st *sql.Stmt
+	if t.stmts != nil {
+		st = t.stmts.get(query)
+	}
+	if st == nil {
 		rows, err := t.tx.QueryContext(t.ctx, query, args...)
 		return rows, t.d.mapErr(err)
-	}
-	st, err := t.stmts.get(query)
-	if err != nil {
-		return nil, err
 	}
 	rows, err := t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
 	return rows, t.d.mapErr(err)

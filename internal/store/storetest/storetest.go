@@ -37,6 +37,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Leases", testLeases},
 		{"AuditEvents", testAuditEvents},
 		{"AuditDelivery", testAuditDelivery},
+		{"Jobs", testJobs},
+		{"JobRetriesAndDeadLetters", testJobRetries},
+		{"JobClaimersNeverShareALiveLease", testJobClaimers},
+		{"JobSchedules", testJobSchedules},
+		{"Events", testEvents},
+		{"EventsFromConcurrentWriters", testConcurrentEvents},
+		{"Nodes", testNodes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -800,5 +807,31 @@ func testLeases(t *testing.T, s store.Store) {
 	wg.Wait()
 	if winners != 1 {
 		t.Fatalf("%d concurrent holders of one lease", winners)
+	}
+}
+
+func testNodes(t *testing.T, s store.Store) {
+	live := func(since time.Time) int {
+		var n int
+		update(t, s, func(tx store.Tx) (err error) { n, err = tx.LiveNodes(since); return err })
+		return n
+	}
+	for i, node := range []string{"a", "b", "c"} {
+		update(t, s, func(tx store.Tx) error { return tx.Heartbeat(node, t0.Add(time.Duration(i)*time.Second)) })
+	}
+	update(t, s, func(tx store.Tx) error { return tx.Heartbeat("a", t0.Add(5*time.Second)) }) // a beats again
+	if n := live(t0); n != 3 {
+		t.Fatalf("%d live nodes since t0, want 3", n)
+	}
+	if n := live(t0.Add(2 * time.Second)); n != 2 { // b last beat at t0+1s
+		t.Fatalf("%d live nodes since t0+2s, want 2 (a and c)", n)
+	}
+	update(t, s, func(tx store.Tx) error { return tx.DeleteNode("c") })
+	if n := live(t0); n != 2 {
+		t.Fatalf("%d live nodes after c stopped, want 2", n)
+	}
+	update(t, s, func(tx store.Tx) error { return tx.PruneNodes(t0.Add(3 * time.Second)) }) // b is forgotten
+	if n := live(time.Time{}); n != 1 {
+		t.Fatalf("%d nodes after pruning, want 1", n)
 	}
 }
