@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -66,8 +67,10 @@ type Delivery struct {
 	Now    func() time.Time
 	// Holder names this process for the lease.
 	Holder string
-	// Batch bounds the records taken at once (default 5000): one file per account per batch.
+	// Batch bounds the chunks taken at once (default 100): one file per account per batch.
 	Batch int
+	// Delivered counts the records delivered.
+	Delivered atomic.Int64
 }
 
 const deliveryLease = "audit-delivery"
@@ -84,7 +87,7 @@ func (d *Delivery) Deliver(ctx context.Context) (files int, err error) {
 	defer d.Meta.Update(context.Background(), func(tx store.Tx) error { return tx.ReleaseLease(deliveryLease, d.Holder) })
 	batch := d.Batch
 	if batch <= 0 {
-		batch = 5000
+		batch = 100
 	}
 	for ctx.Err() == nil {
 		// Files assigned before: a delivery that did not finish, or the batch just assigned.
@@ -106,26 +109,26 @@ func (d *Delivery) Deliver(ctx context.Context) (files int, err error) {
 	return files, ctx.Err()
 }
 
-// assign puts the oldest records no file holds into one new file for each account.
+// assign puts the oldest chunks no file holds into one new file for each account.
 func (d *Delivery) assign(ctx context.Context, limit int) (int, error) {
 	var n int
 	err := d.Meta.Update(ctx, func(tx store.Tx) error {
-		events, err := tx.UnclaimedAuditEvents(limit)
+		chunks, err := tx.UnclaimedAuditChunks(limit)
 		if err != nil {
 			return err
 		}
-		n = len(events)
+		n = len(chunks)
 		byAccount := map[string][]int64{}
 		var order []string
-		for _, e := range events {
-			if byAccount[e.Account] == nil {
-				order = append(order, e.Account)
+		for _, c := range chunks {
+			if byAccount[c.Account] == nil {
+				order = append(order, c.Account)
 			}
-			byAccount[e.Account] = append(byAccount[e.Account], e.Seq)
+			byAccount[c.Account] = append(byAccount[c.Account], c.ID)
 		}
 		now := d.Now().UTC()
 		for _, acct := range order {
-			if err := tx.ClaimAuditEvents(byAccount[acct], d.key(acct, now)); err != nil {
+			if err := tx.ClaimAuditChunks(byAccount[acct], d.key(acct, now)); err != nil {
 				return err
 			}
 		}
@@ -141,34 +144,51 @@ func (d *Delivery) key(account string, t time.Time) string {
 }
 
 func (d *Delivery) deliverFile(ctx context.Context, file string) error {
-	var events []store.AuditEvent
-	if err := d.Meta.View(ctx, func(tx store.Tx) (err error) { events, err = tx.AuditFileEvents(file); return err }); err != nil {
+	var chunks []store.AuditChunk
+	if err := d.Meta.View(ctx, func(tx store.Tx) (err error) { chunks, err = tx.AuditFileChunks(file); return err }); err != nil {
 		return err
 	}
-	if len(events) > 0 {
-		if err := d.To.Put(ctx, file, LogFile(events)); err != nil {
+	if len(chunks) > 0 {
+		data, err := LogFile(chunks)
+		if err != nil {
+			return err
+		}
+		if err := d.To.Put(ctx, file, data); err != nil {
 			return err
 		}
 	}
-	return d.Meta.Update(ctx, func(tx store.Tx) error { return tx.MarkAuditFileDelivered(file) })
+	var n int
+	err := d.Meta.Update(ctx, func(tx store.Tx) (err error) { n, err = tx.MarkAuditFileDelivered(file); return err })
+	if err == nil {
+		d.Delivered.Add(int64(n))
+	}
+	return err
 }
 
-// LogFile is the gzipped {"Records":[…]} document of events: the same bytes for the same events.
-func LogFile(events []store.AuditEvent) []byte {
-	var doc bytes.Buffer
-	doc.WriteString(`{"Records":[`)
-	for i, e := range events {
-		if i > 0 {
-			doc.WriteByte(',')
+// LogFile is the gzipped {"Records":[…]} document of the chunks' records: the same bytes for the same chunks.
+func LogFile(chunks []store.AuditChunk) ([]byte, error) {
+	var doc []byte
+	doc = append(doc, `{"Records":[`...)
+	first := true
+	for i := range chunks {
+		events, err := Decode(&chunks[i])
+		if err != nil {
+			return nil, fmt.Errorf("audit chunk %d: %w", chunks[i].ID, err)
 		}
-		doc.Write(JSONOf(&e))
+		for _, e := range events {
+			if !first {
+				doc = append(doc, ',')
+			}
+			first = false
+			doc = e.AppendJSON(doc)
+		}
 	}
-	doc.WriteString(`]}`)
+	doc = append(doc, `]}`...)
 	var out bytes.Buffer
 	zw := gzip.NewWriter(&out)
-	zw.Write(doc.Bytes())
+	zw.Write(doc)
 	zw.Close()
-	return out.Bytes()
+	return out.Bytes(), nil
 }
 
 // randomID is a log file's unique part: 16 letters and digits.
@@ -182,16 +202,17 @@ func randomID() string {
 	return string(b)
 }
 
-// Prune deletes the records older than retention, in batches, and returns how many it deleted.
+// Prune deletes the chunks whose records are all older than retention, in batches, and returns how many
+// it deleted.
 func Prune(ctx context.Context, meta store.Store, now time.Time, retention time.Duration) (int, error) {
 	total := 0
 	for ctx.Err() == nil {
 		var n int
-		if err := meta.Update(ctx, func(tx store.Tx) (err error) { n, err = tx.PruneAuditEvents(now.Add(-retention), 5000); return err }); err != nil {
+		if err := meta.Update(ctx, func(tx store.Tx) (err error) { n, err = tx.PruneAuditChunks(now.Add(-retention), 1000); return err }); err != nil {
 			return total, err
 		}
 		total += n
-		if n < 5000 {
+		if n < 1000 {
 			break
 		}
 	}

@@ -83,16 +83,13 @@ func TestDeliveryOnceEach(t *testing.T) {
 	meta := openStore(t)
 	trail := NewTrail(meta, "us-east-1", nil)
 	defer trail.Close()
-	var ids []string
+	trail.Deliver = true
 	record := func(n int) {
 		for range n {
 			c := sampleCall()
 			c.Caller = identity.Principal{AccountID: "111122223333", UserName: "carol"}
 			c.Targets[0].RegistryID = "444455556666" // seen by both accounts
-			for _, e := range Events(c, nil, "us-east-1") {
-				ids = append(ids, e.Account+"/"+e.EventID)
-				trail.write([]store.AuditEvent{e}, true)
-			}
+			trail.Record(c, nil, 0)
 		}
 	}
 	dir := t.TempDir()
@@ -115,7 +112,19 @@ func TestDeliveryOnceEach(t *testing.T) {
 	if n, err := d.Deliver(context.Background()); err != nil || n != 0 {
 		t.Fatalf("nothing new, yet %d files: %v", n, err)
 	}
-	var delivered []string
+	var ids, delivered []string
+	for _, acct := range []string{"111122223333", "444455556666"} {
+		events, err := Lookup(context.Background(), meta, Query{Account: acct, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			ids = append(ids, acct+"/"+e.EventID)
+		}
+	}
+	if len(ids) != 12 {
+		t.Fatalf("%d records, want 12", len(ids))
+	}
 	for file, events := range readTrail(t, dir) {
 		acct := strings.Split(file, "/")[1]
 		for _, id := range events {
@@ -129,8 +138,7 @@ func TestDeliveryOnceEach(t *testing.T) {
 	}
 	// Another process holding the lease delivers nothing meanwhile.
 	record(1)
-	other := *d
-	other.Holder = "b"
+	other := &Delivery{Meta: meta, To: Dir(dir), Region: "us-east-1", Now: func() time.Time { return now }, Holder: "b"}
 	meta.Update(context.Background(), func(tx store.Tx) error {
 		_, err := tx.AcquireLease(deliveryLease, "a", now, time.Hour)
 		return err
@@ -148,21 +156,11 @@ func TestPrune(t *testing.T) {
 	for _, age := range []time.Duration{100 * 24 * time.Hour, 91 * 24 * time.Hour, 24 * time.Hour} {
 		c := sampleCall()
 		c.Start = now.Add(-age)
-		trail.write(Events(c, nil, "us-east-1"), true)
+		trail.Record(c, nil, 0)
 	}
 	if n, err := Prune(context.Background(), meta, now, 90*24*time.Hour); err != nil || n != 2 {
 		t.Fatalf("pruned %d: %v", n, err)
 	}
-}
-
-func count(t *testing.T, meta store.Store) int {
-	t.Helper()
-	var events []store.AuditEvent
-	meta.View(context.Background(), func(tx store.Tx) (err error) {
-		events, err = tx.LookupAuditEvents(store.AuditQuery{Account: "123456789012", Limit: 1000})
-		return err
-	})
-	return len(events)
 }
 
 // A change is recorded before Record returns; reads wait for the next flush, or for Close.
@@ -170,6 +168,7 @@ func TestTrailWritesChangesAtOnceAndReadsInBatches(t *testing.T) {
 	meta := openStore(t)
 	trail := NewTrail(meta, "us-east-1", nil)
 	trail.FlushEvery = time.Hour
+	trail.Start()
 	trail.Record(sampleCall(), nil, 0)
 	if n := count(t, meta); n != 1 {
 		t.Fatalf("%d records after a change", n)

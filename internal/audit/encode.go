@@ -5,10 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf8"
-
-	"github.com/wharf-dev/wharf/internal/store"
 )
 
 // The trail records every pull, so its records are encoded by hand: the same JSON as encoding/json's
@@ -230,74 +227,4 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
-}
-
-// A read's record is kept compact: the store's columns hold its event id and name, time, source,
-// recipient account, read-only flag and resources; the rest is a JSON array of the members' values,
-// in compactMembers' order (requestParameters and responseElements as they are). JSONOf renders the
-// whole record when it is read.
-//
-// compactMembers: eventVersion, userIdentity's type, principalId, arn, accountId, accessKeyId, userName,
-// invokedBy, its sessionContext's issuer's type ("" without a session), principalId, arn, accountId,
-// userName, the session's creationDate and mfaAuthenticated, awsRegion, sourceIPAddress, userAgent,
-// errorCode, errorMessage, requestID, eventType, managementEvent, eventCategory, requestParameters,
-// responseElements.
-const compactMembers = 26
-
-func (r *Record) appendCompact(b []byte) []byte {
-	u := &r.UserIdentity
-	var s SessionContext
-	if u.SessionContext != nil {
-		s = *u.SessionContext
-	}
-	b = append(b, '[')
-	for i, v := range [...]string{r.EventVersion, u.Type, u.PrincipalID, u.ARN, u.AccountID, u.AccessKeyID, u.UserName,
-		u.InvokedBy, s.SessionIssuer.Type, s.SessionIssuer.PrincipalID, s.SessionIssuer.ARN, s.SessionIssuer.AccountID,
-		s.SessionIssuer.UserName, s.Attributes.CreationDate, s.Attributes.MFAAuthenticated, r.AWSRegion,
-		r.SourceIPAddress, r.UserAgent, r.ErrorCode, r.ErrorMessage, r.RequestID, r.EventType,
-		strconv.FormatBool(r.ManagementEvent), r.EventCategory} {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, v)
-	}
-	b = append(b, ',')
-	b = appendValue(b, r.RequestParameters)
-	b = append(b, ',')
-	b = appendValue(b, r.ResponseElements)
-	return append(b, ']')
-}
-
-// JSONOf is an event's CloudTrail record, JSON.
-func JSONOf(e *store.AuditEvent) []byte {
-	if len(e.Record) == 0 || e.Record[0] != '[' {
-		return e.Record
-	}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(e.Record, &raw); err != nil || len(raw) != compactMembers {
-		return e.Record
-	}
-	var v [compactMembers - 2]string
-	for i := range v {
-		json.Unmarshal(raw[i], &v[i])
-	}
-	r := Record{EventVersion: v[0],
-		UserIdentity: UserIdentity{Type: v[1], PrincipalID: v[2], ARN: v[3], AccountID: v[4], AccessKeyID: v[5], UserName: v[6], InvokedBy: v[7]},
-		EventTime:    e.Time.UTC().Format(timeFormat), EventSource: e.Source, EventName: e.Name, AWSRegion: v[15],
-		SourceIPAddress: v[16], UserAgent: v[17], ErrorCode: v[18], ErrorMessage: v[19],
-		RequestParameters: raw[24], ResponseElements: raw[25], RequestID: v[20], EventID: e.EventID, ReadOnly: e.ReadOnly,
-		EventType: v[21], ManagementEvent: v[22] == "true", RecipientAccountID: e.Account, EventCategory: v[23]}
-	if v[8] != "" {
-		r.UserIdentity.SessionContext = &SessionContext{
-			SessionIssuer: SessionIssuer{Type: v[8], PrincipalID: v[9], ARN: v[10], AccountID: v[11], UserName: v[12]},
-			Attributes:    SessionAttributes{CreationDate: v[13], MFAAuthenticated: v[14]}}
-	}
-	for _, res := range e.Resources {
-		acct := ""
-		if parts := strings.SplitN(res.ARN, ":", 6); len(parts) == 6 {
-			acct = parts[4]
-		}
-		r.Resources = append(r.Resources, Resource{ARN: res.ARN, AccountID: acct, Type: res.Type})
-	}
-	return r.appendJSON(make([]byte, 0, 1024))
 }

@@ -35,9 +35,9 @@ func TestRecordEncodingIsEncodingJSONs(t *testing.T) {
 	}
 }
 
-// TestCompactRecordsRenderWhole: a read's compact record, with the store's columns, renders the record
-// Events builds, for every kind of caller, with or without an error, seen by one account or two.
-func TestCompactRecordsRenderWhole(t *testing.T) {
+// TestChunksRenderTheRecord: a record kept in a chunk renders as the Record of the call would encode, for
+// every kind of caller, with or without an error, seen by one account or two.
+func TestChunksRenderTheRecord(t *testing.T) {
 	assumed := pullCall()
 	assumed.Caller = sampleCall().Caller
 	cross := pullCall()
@@ -45,20 +45,19 @@ func TestCompactRecordsRenderWhole(t *testing.T) {
 	cross.SourceIP, cross.UserAgent = "198.51.100.7", "crane/0.20 \"odd\" \xff"
 	service := pullCall()
 	service.Caller = identity.Principal{Service: "wharf.amazonaws.com", AccountID: "123456789012"}
-	for i, c := range []*pipeline.Call{pullCall(), assumed, cross, service} {
+	odd := sampleCall()
+	odd.RequestID = "not a uuid"
+	for i, c := range []*pipeline.Call{pullCall(), assumed, cross, service, sampleCall(), odd} {
 		for _, err := range []error{nil, errors.New("failed")} {
-			full, compact := Events(c, err, "us-east-1"), events(c, err, "us-east-1", true)
-			if len(full) != len(compact) || len(full) == 0 {
-				t.Fatalf("call %d: %d records, %d compact", i, len(full), len(compact))
+			events := Events(c, err, "us-east-1")
+			if len(events) == 0 {
+				t.Fatalf("call %d: no records", i)
 			}
-			for j := range full {
-				compact[j].EventID = full[j].EventID // each build draws its own
-				if len(compact[j].Record) >= len(full[j].Record) {
-					t.Errorf("call %d: compact record of %d bytes, full %d", i, len(compact[j].Record), len(full[j].Record))
-				}
+			for _, e := range events {
+				want, _ := json.Marshal(reference(c, err, "us-east-1", e.Account, e.EventID))
 				// The same record (an invalid byte comes back as U+FFFD itself, not its escape).
-				if got := JSONOf(&compact[j]); !reflect.DeepEqual(record(t, got), record(t, full[j].Record)) {
-					t.Errorf("call %d, account %s:\n got %s\nwant %s", i, full[j].Account, got, full[j].Record)
+				if !reflect.DeepEqual(record(t, e.Record), record(t, want)) {
+					t.Errorf("call %d, account %s:\n got %s\nwant %s", i, e.Account, e.Record, want)
 				}
 			}
 		}

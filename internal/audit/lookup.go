@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,7 +169,7 @@ var lookupKeys = map[string]bool{"EventId": true, "EventName": true, "ReadOnly":
 	"ResourceName": true, "EventSource": true, "AccessKeyId": true}
 
 func (h *Handler) lookup(ctx context.Context, account string, in *lookupInput) (*lookupOutput, error) {
-	q := store.AuditQuery{Account: account, Limit: 50}
+	q := Query{Account: account, Limit: 50}
 	switch len(in.LookupAttributes) {
 	case 0:
 	case 1:
@@ -206,29 +207,124 @@ func (h *Handler) lookup(ctx context.Context, account string, in *lookupInput) (
 	}
 	if in.NextToken != "" {
 		var ok bool
-		if q.BeforeTime, q.BeforeSeq, ok = parseToken(in.NextToken); !ok {
+		if q.BeforeTime, q.BeforeID, ok = parseToken(in.NextToken); !ok {
 			return nil, invalid("InvalidNextTokenException", "Invalid NextToken.")
 		}
 	}
-	var events []store.AuditEvent
-	if err := h.Meta.View(ctx, func(tx store.Tx) (err error) { events, err = tx.LookupAuditEvents(q); return err }); err != nil {
+	events, err := Lookup(ctx, h.Meta, q)
+	if err != nil {
 		return nil, err
 	}
 	out := &lookupOutput{Events: make([]eventJSON, 0, len(events))}
 	for _, e := range events {
-		ev := eventJSON{EventID: e.EventID, EventName: e.Name, ReadOnly: strconv.FormatBool(e.ReadOnly), AccessKeyID: e.AccessKeyID,
-			EventTime: float64(e.Time.Unix()), EventSource: e.Source, Username: e.Username, Resources: []resourceJSON{},
-			CloudTrailEvent: string(JSONOf(&e))}
-		for _, r := range e.Resources {
+		ev := eventJSON{EventID: e.EventID, EventName: e.Name(), ReadOnly: strconv.FormatBool(e.ReadOnly()), AccessKeyID: e.AccessKeyID(),
+			EventTime: float64(e.Time.Unix()), EventSource: e.Source(), Username: e.Username(), Resources: []resourceJSON{},
+			CloudTrailEvent: string(e.AppendJSON(nil))}
+		for _, r := range e.Resources() {
 			ev.Resources = append(ev.Resources, resourceJSON{ResourceType: r.Type, ResourceName: r.Name})
 		}
 		out.Events = append(out.Events, ev)
 	}
 	if len(events) == q.Limit {
 		last := events[len(events)-1]
-		out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d.%d", last.Time.UnixNano(), last.Seq)))
+		out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d.%s", last.Time.UnixNano(), last.EventID)))
 	}
 	return out, nil
+}
+
+// Query selects an account's records, newest first: from Start to End (inclusive, zero for open), whose
+// Attribute (LookupEvents' attribute keys; "" for any) equals Value, strictly after (BeforeTime, BeforeID)
+// in that order when BeforeID is not "".
+type Query struct {
+	Account          string
+	Start, End       time.Time
+	Attribute, Value string
+	BeforeTime       time.Time
+	BeforeID         string
+	Limit            int
+}
+
+// Lookup finds the records of a query: it reads the account's chunks newest first, those that may hold
+// records of the query, and stops once no older chunk can hold a record among the Limit newest found.
+func Lookup(ctx context.Context, meta store.Store, q Query) ([]Event, error) {
+	cq := store.AuditChunkQuery{Account: q.Account, Start: q.Start, End: q.End, Limit: 20}
+	switch q.Attribute {
+	case "EventName":
+		cq.Name = q.Value
+	case "ReadOnly":
+		cq.Mutating = !strings.EqualFold(q.Value, "true")
+	}
+	if q.BeforeID != "" && (cq.End.IsZero() || q.BeforeTime.Before(cq.End)) {
+		cq.End = q.BeforeTime
+	}
+	var found []Event
+	for {
+		var chunks []store.AuditChunk
+		if err := meta.View(ctx, func(tx store.Tx) (err error) { chunks, err = tx.AuditChunks(cq); return err }); err != nil {
+			return nil, err
+		}
+		for i := range chunks {
+			c := &chunks[i]
+			if len(found) == q.Limit && found[q.Limit-1].Time.After(c.End) {
+				return found, nil // no record of this chunk, nor of older ones, comes before the last found
+			}
+			events, err := Decode(c)
+			if err != nil {
+				return nil, fmt.Errorf("audit chunk %d: %w", c.ID, err)
+			}
+			for _, e := range events {
+				if q.matches(&e) {
+					found = append(found, e)
+				}
+			}
+			slices.SortFunc(found, newestFirst)
+			found = found[:min(len(found), q.Limit)]
+		}
+		if len(chunks) < cq.Limit {
+			return found, ctx.Err()
+		}
+		last := chunks[len(chunks)-1]
+		cq.BeforeEnd, cq.BeforeID = last.End, last.ID
+	}
+}
+
+func newestFirst(a, b Event) int {
+	if c := b.Time.Compare(a.Time); c != 0 {
+		return c
+	}
+	return strings.Compare(b.EventID, a.EventID)
+}
+
+func (q *Query) matches(e *Event) bool {
+	if !q.Start.IsZero() && e.Time.Before(q.Start) || !q.End.IsZero() && e.Time.After(q.End) {
+		return false
+	}
+	if q.BeforeID != "" && newestFirst(*e, Event{Time: q.BeforeTime, EventID: q.BeforeID}) <= 0 {
+		return false
+	}
+	switch q.Attribute {
+	case "":
+		return true
+	case "EventName":
+		return e.Name() == q.Value
+	case "EventSource":
+		return e.Source() == q.Value
+	case "Username":
+		return e.Username() == q.Value
+	case "AccessKeyId":
+		return e.AccessKeyID() == q.Value
+	case "EventId":
+		return e.EventID == q.Value
+	case "ReadOnly":
+		return e.ReadOnly() == strings.EqualFold(q.Value, "true")
+	case "ResourceName", "ResourceType":
+		for _, r := range e.Resources() {
+			if q.Attribute == "ResourceName" && r.Name == q.Value || q.Attribute == "ResourceType" && r.Type == q.Value {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func fromEpoch(s float64) time.Time {
@@ -236,16 +332,15 @@ func fromEpoch(s float64) time.Time {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
 }
 
-func parseToken(tok string) (time.Time, int64, bool) {
+func parseToken(tok string) (time.Time, string, bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
-		return time.Time{}, 0, false
+		return time.Time{}, "", false
 	}
-	a, b, ok := strings.Cut(string(raw), ".")
-	ns, err1 := strconv.ParseInt(a, 10, 64)
-	seq, err2 := strconv.ParseInt(b, 10, 64)
-	if !ok || err1 != nil || err2 != nil || seq <= 0 {
-		return time.Time{}, 0, false
+	a, id, ok := strings.Cut(string(raw), ".")
+	ns, err := strconv.ParseInt(a, 10, 64)
+	if !ok || err != nil || id == "" {
+		return time.Time{}, "", false
 	}
-	return time.Unix(0, ns).UTC(), seq, true
+	return time.Unix(0, ns).UTC(), id, true
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
-	"github.com/wharf-dev/wharf/internal/store"
 )
 
 // EventVersion is the version of CloudTrail's record format the records follow.
@@ -94,73 +93,6 @@ const timeFormat = "2006-01-02T15:04:05Z"
 
 // hidden replaces a secret in a record, as CloudTrail does.
 const hidden = "HIDDEN_DUE_TO_SECURITY_REASONS"
-
-// Events builds the call's record once for each account that sees it — the caller's and the accounts of
-// the resources it named, as AWS records a call across accounts in both — with the columns LookupEvents
-// filters by. A call that no account can be held to (anonymous, or background work on no resource)
-// has no record.
-func Events(c *pipeline.Call, err error, region string) []store.AuditEvent {
-	return events(c, err, region, false)
-}
-
-// events is Events, with compact records (see JSONOf) when compact.
-func events(c *pipeline.Call, err error, region string, compact bool) []store.AuditEvent {
-	if c.Action == "" || c.Caller.Anonymous() {
-		return nil
-	}
-	service, name, _ := strings.Cut(c.Action, ":")
-	rec := Record{
-		EventVersion: EventVersion, UserIdentity: userIdentity(c.Caller), EventTime: c.Start.UTC().Format(timeFormat),
-		EventSource: eventSource(service), EventName: name, AWSRegion: region,
-		SourceIPAddress: c.SourceIP, UserAgent: c.UserAgent, RequestID: c.RequestID,
-		EventID: pipeline.NewRequestID(), ReadOnly: ReadOnly(name), EventType: "AwsApiCall", ManagementEvent: true,
-		EventCategory: "Management",
-	}
-	if c.Caller.Service != "" {
-		rec.SourceIPAddress, rec.UserAgent = c.Caller.Service, c.Caller.Service
-	}
-	if rec.SourceIPAddress == "" {
-		rec.SourceIPAddress = "AWS Internal"
-	}
-	if rec.RequestID == "" {
-		rec.RequestID = pipeline.NewRequestID()
-	}
-	rec.RequestParameters = Summarize(c.Input, c.Protocol)
-	if err != nil {
-		rec.ErrorCode, rec.ErrorMessage = errorOf(c, err)
-	} else if !rec.ReadOnly {
-		rec.ResponseElements = Summarize(c.Output, c.Protocol)
-	}
-	var resources []store.AuditResource
-	accounts := []string{}
-	if c.Caller.AccountID != "" {
-		accounts = append(accounts, c.Caller.AccountID)
-	}
-	for _, t := range c.Targets {
-		r, res, ok := resourceOf(t, c.RegistryID, region)
-		if !ok {
-			continue
-		}
-		rec.Resources, resources = append(rec.Resources, r), append(resources, res)
-		if !contains(accounts, r.AccountID) {
-			accounts = append(accounts, r.AccountID)
-		}
-	}
-	out := make([]store.AuditEvent, 0, len(accounts))
-	for _, acct := range accounts {
-		rec.RecipientAccountID = acct
-		var data []byte
-		if compact {
-			data = rec.appendCompact(make([]byte, 0, 512))
-		} else {
-			data = rec.appendJSON(make([]byte, 0, 1024))
-		}
-		out = append(out, store.AuditEvent{Account: acct, EventID: rec.EventID, Time: c.Start, Name: name,
-			Source: rec.EventSource, Username: username(c.Caller), AccessKeyID: c.Caller.AccessKeyID, ReadOnly: rec.ReadOnly,
-			Resources: resources, Record: data})
-	}
-	return out
-}
 
 func contains(list []string, s string) bool {
 	for _, v := range list {
@@ -237,31 +169,28 @@ func errorOf(c *pipeline.Call, err error) (code, message string) {
 	return "InternalFailure", "internal error"
 }
 
-// resourceOf is the resource a target names: a repository, or an IAM entity. A registry as a whole and
-// "*" are none.
-func resourceOf(t pipeline.Target, registryID, region string) (Resource, store.AuditResource, bool) {
+// resourceOf is the resource a target names, and its name: a repository, or an IAM entity. A registry as
+// a whole and "*" are none.
+func resourceOf(t pipeline.Target, registryID, region string) (r Resource, name string, ok bool) {
 	if t.Resource == "" {
 		if t.Repository == "" {
-			return Resource{}, store.AuditResource{}, false
+			return Resource{}, "", false
 		}
 		acct := t.RegistryID
 		if acct == "" {
 			acct = registryID
 		}
 		arn := "arn:aws:ecr:" + region + ":" + acct + ":repository/" + t.Repository
-		return Resource{ARN: arn, AccountID: acct, Type: "AWS::ECR::Repository"},
-			store.AuditResource{Type: "AWS::ECR::Repository", Name: t.Repository, ARN: arn}, true
+		return Resource{ARN: arn, AccountID: acct, Type: "AWS::ECR::Repository"}, t.Repository, true
 	}
 	// arn:aws:iam::<account>:<kind>/<path/name>
 	parts := strings.SplitN(t.Resource, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[4] == "" {
-		return Resource{}, store.AuditResource{}, false
+		return Resource{}, "", false
 	}
 	kind, rest, _ := strings.Cut(parts[5], "/")
 	typ := "AWS::" + strings.ToUpper(parts[2]) + "::" + strings.ToUpper(kind[:min(1, len(kind))]) + kind[min(1, len(kind)):]
-	name := rest[strings.LastIndex(rest, "/")+1:]
-	return Resource{ARN: t.Resource, AccountID: parts[4], Type: typ},
-		store.AuditResource{Type: typ, Name: name, ARN: t.Resource}, true
+	return Resource{ARN: t.Resource, AccountID: parts[4], Type: typ}, rest[strings.LastIndex(rest, "/")+1:], true
 }
 
 // Summarize is what a record says of a call's input or output: its JSON form (a Query protocol's

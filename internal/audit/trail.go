@@ -2,65 +2,70 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
-// Trail is the pipeline's auditor that keeps the records in the metadata store.
+// Trail is the pipeline's auditor that keeps the records in the store (see Decode for their chunks).
 //
-// A call that changes something is recorded before its response is sent: Record writes it in a
-// transaction of its own, right after the change's (so a crash between the two loses that one record).
-// Read-only calls — pulls above all — are written in batches, at most FlushEvery after the call or once
-// BatchSize records wait, and on SQLite committed without waiting for the disk: the process dying loses
-// the reads of the last FlushEvery at most, a power loss or an operating system crash also those
-// committed since the last durable write (a mutating call's record, or SQLite's checkpoint). When writing
-// falls behind so far that MaxPending records wait, a read's record is written before its response too.
+// A call that changes something is recorded before its response is sent: Record writes it, a chunk of its
+// own, in a transaction right after the change's (so a crash between the two loses that one record).
+// Read-only calls — pulls above all — are appended to a buffer in memory and written in the background, a
+// chunk per account and batch, at most FlushEvery after the call or once BatchSize records wait, and on
+// SQLite committed without waiting for the disk: the process dying loses the reads of the last FlushEvery
+// at most, a power loss or an operating system crash also those committed since the last durable write
+// (a mutating call's record, or SQLite's checkpoint). When writing falls behind so far that MaxPending
+// records wait, a read's record is written before its response too.
 type Trail struct {
 	meta   store.Store
 	region string
 	log    *slog.Logger
 
-	// FlushEvery, BatchSize and MaxPending bound how long, and how many, read records wait (set before
-	// the first call).
+	// FlushEvery, BatchSize and MaxPending bound how long, and how many, read records wait; Node names
+	// this process in the chunks it writes; Deliver tells that chunks wait for delivery (else they are
+	// written as delivered). Set them before the first call.
 	FlushEvery time.Duration
 	BatchSize  int
 	MaxPending int
+	Node       string
+	Deliver    bool
+
+	// Written counts the records written (a record of a call across accounts once for each).
+	Written atomic.Int64
 
 	mu      sync.Mutex
-	pending []read
-	spare   []read // the last batch written, emptied, for the next
+	pending []entry
+	spare   []entry // the last batch written, emptied, for the next
 	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	started sync.Once
+
+	flushMu sync.Mutex // one batch at a time; guards memo
+	memo    *memo
 }
 
-// NewTrail returns a trail over the metadata store and starts its writer of read records.
+// NewTrail returns a trail over the store; Start starts its writer of read records.
 func NewTrail(meta store.Store, region string, log *slog.Logger) *Trail {
 	if log == nil {
 		log = slog.Default()
 	}
-	t := &Trail{meta: meta, region: region, log: log, FlushEvery: time.Second, BatchSize: 5000, MaxPending: 50000,
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go t.run()
+	return &Trail{meta: meta, region: region, log: log, FlushEvery: time.Second, BatchSize: 10000, MaxPending: 100000,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), memo: newMemo(region)}
+}
+
+// Start starts the writer of read records (once the trail's settings are set).
+func (t *Trail) Start() *Trail {
+	t.started.Do(func() { go t.run() })
 	return t
 }
-
-// read is a read-only call waiting to be recorded: what its record needs of the call, without what the
-// transport holds (its credential, the request), and the outcome.
-type read struct {
-	c      pipeline.Call
-	failed bool
-}
-
-// errFailed stands for a read's error, whose code and message were taken when it was recorded.
-var errFailed = errors.New("failed")
 
 // Record implements pipeline.Auditor.
 func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
@@ -69,24 +74,19 @@ func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
 	}
 	_, name, _ := strings.Cut(c.Action, ":")
 	if !ReadOnly(name) {
-		t.write(Events(c, err, t.region), true)
+		t.writeNow(entryOf(c, err), true)
 		return
 	}
-	// A read's record is built by the writer, off the request's path.
-	r := read{c: *c, failed: err != nil}
-	r.c.Credential, r.c.Output = nil, nil
-	if err != nil {
-		code, msg := errorOf(c, err)
-		r.c.ErrorCode = func(error) (string, string) { return code, msg }
-	}
+	e := entryOf(c, err)
+	e.output = nil // a read's result is not recorded
 	t.mu.Lock()
 	if len(t.pending) >= t.MaxPending {
 		t.mu.Unlock()
-		t.write(Events(c, err, t.region), false)
+		t.writeNow(e, false)
 		return
 	}
-	t.pending = append(t.pending, r)
-	full := len(t.pending) >= t.BatchSize
+	t.pending = append(t.pending, e)
+	full := len(t.pending) == t.BatchSize
 	t.mu.Unlock()
 	if full {
 		select {
@@ -96,23 +96,41 @@ func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
 	}
 }
 
+// writeNow writes one call's record, on disk before it returns when durable.
+func (t *Trail) writeNow(e entry, durable bool) {
+	fl, ok := newMemo(t.region).fieldsOf(&e)
+	if !ok {
+		return
+	}
+	b := newBatch()
+	b.add(&fl)
+	t.write(b.chunks(t.region), durable)
+}
+
 // lazyUpdater is a store that can commit without waiting for the disk (SQLite).
 type lazyUpdater interface {
 	UpdateLazy(ctx context.Context, fn func(store.Tx) error) error
 }
 
-// write stores events, on disk before it returns when durable.
-func (t *Trail) write(events []store.AuditEvent, durable bool) {
-	if len(events) == 0 {
+// write stores chunks, on disk before it returns when durable.
+func (t *Trail) write(chunks []store.AuditChunk, durable bool) {
+	if len(chunks) == 0 {
 		return
+	}
+	records := 0
+	for i := range chunks {
+		chunks[i].Node, chunks[i].Delivered = t.Node, !t.Deliver
+		records += chunks[i].Records
 	}
 	update := t.meta.Update
 	if l, ok := t.meta.(lazyUpdater); ok && !durable {
 		update = l.UpdateLazy
 	}
-	if err := update(context.Background(), func(tx store.Tx) error { return tx.AddAuditEvents(events) }); err != nil {
-		t.log.Error("audit trail: writing records failed", "err", err, "records", len(events), "event", events[0].Name)
+	if err := update(context.Background(), func(tx store.Tx) error { return tx.AddAuditChunks(chunks) }); err != nil {
+		t.log.Error("audit trail: writing records failed", "err", err, "records", records)
+		return
 	}
+	t.Written.Add(int64(records))
 }
 
 func (t *Trail) run() {
@@ -133,29 +151,35 @@ func (t *Trail) run() {
 
 // Flush writes the read records that wait.
 func (t *Trail) Flush() {
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
 	t.mu.Lock()
-	batch := t.pending
+	pending := t.pending
 	t.pending, t.spare = t.spare, nil
 	t.mu.Unlock()
-	defer func() {
-		clear(batch)
+	if len(pending) == 0 {
 		t.mu.Lock()
-		t.spare = batch[:0]
+		t.spare = pending
 		t.mu.Unlock()
-	}()
-	out := make([]store.AuditEvent, 0, len(batch))
-	for i := range batch {
-		var err error
-		if batch[i].failed {
-			err = errFailed
-		}
-		out = append(out, events(&batch[i].c, err, t.region, true)...)
+		return
 	}
-	t.write(out, false)
+	b := newBatch()
+	for i := range pending {
+		if fl, ok := t.memo.fieldsOf(&pending[i]); ok {
+			b.add(&fl)
+		}
+	}
+	clear(pending)
+	t.mu.Lock()
+	t.spare = pending[:0]
+	t.mu.Unlock()
+	t.write(b.chunks(t.region), false)
 }
 
 // Close writes the records that wait and stops the writer.
 func (t *Trail) Close() {
+	t.started.Do(func() { close(t.done) }) // never started: nothing runs
 	t.once.Do(func() { close(t.stop) })
 	<-t.done
+	t.Flush()
 }

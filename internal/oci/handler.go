@@ -201,6 +201,20 @@ func (in *request) decode(rawQuery string, sameRegistry func(from string) (strin
 	return nil
 }
 
+// AuditKey implements audit.AuditKeyer: the trail summarises the pulls of one image once, not per pull.
+func (in *request) AuditKey() [4]string {
+	k := [4]string{in.kind, in.name, in.ref, in.mount}
+	switch in.kind {
+	case "uploads":
+		k[3] += "\x00" + in.query.Get("mount")
+	case "upload":
+		k[3] = in.query.Get("digest")
+	case "tags":
+		k[3] = strconv.Itoa(in.n)
+	}
+	return k
+}
+
 // AuditSummary implements pipeline.Summarizer: a registry request is recorded with the parameters of the
 // ECR action it is, as ECR records registry traffic.
 func (in *request) AuditSummary() any {

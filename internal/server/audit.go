@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"math"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wharf-dev/wharf/internal/audit"
 	blobs3 "github.com/wharf-dev/wharf/internal/blob/s3"
@@ -77,6 +80,35 @@ func (a *App) pruneTrail(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Info("audit trail pruned", "records", n, "retention", retention)
 	}
+}
+
+// registerAuditMetrics exposes the trail's records written, delivered and waiting for delivery.
+func (a *App) registerAuditMetrics(reg *prometheus.Registry) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wharf_audit_records_written_total",
+		Help: "Audit trail records this node wrote (a call across accounts once for each account)."},
+		func() float64 { return float64(a.trail.Written.Load()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wharf_audit_records_delivered_total",
+		Help: "Audit trail records this node delivered in log files."},
+		func() float64 {
+			if a.delivery == nil {
+				return 0
+			}
+			return float64(a.delivery.Delivered.Load())
+		}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wharf_audit_records_pending",
+		Help: "Audit trail records written and not delivered yet, by all nodes (0 when the trail is delivered nowhere)."},
+		func() float64 {
+			if a.delivery == nil {
+				return 0
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var n int64
+			if err := a.stores.trail().View(ctx, func(tx store.Tx) (err error) { n, err = tx.PendingAuditRecords(); return err }); err != nil {
+				return math.NaN()
+			}
+			return float64(n)
+		}))
 }
 
 // DeliverTrail delivers the audit trail's records now (the command line, tests).

@@ -394,6 +394,9 @@ func New(opts Options, st *Stores) (*App, error) {
 		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, addresses: addresses, limiter: limiter, NewAdmin: newAdmin,
 		trail: trail, delivery: delivery,
 		Jobs: jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg})}
+	trail.Node, trail.Deliver = a.Jobs.Holder(), delivery != nil
+	trail.Start()
+	a.registerAuditMetrics(m.reg)
 	a.registerJobs()
 	return a, nil
 }

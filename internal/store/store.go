@@ -241,42 +241,33 @@ type EventPosition struct {
 	Tx, ID int64
 }
 
-// AuditEvent is one record of the audit trail, kept for the account that sees it (a call across accounts
-// is kept once for each). The columns beside the record are what LookupEvents filters by; of the
-// resources, the first (the one a call acts on) is filtered by.
-type AuditEvent struct {
-	Seq         int64 // set by the store: the order events were written in
-	Account     string
-	EventID     string
-	Time        time.Time
-	Name        string // eventName
-	Source      string // eventSource
-	Username    string
-	AccessKeyID string
-	ReadOnly    bool
-	Resources   []AuditResource
-	Record      []byte // the CloudTrail record, JSON, or what of it the columns do not hold (audit.JSONOf renders it)
-	LogFile     string // the trail log file it is (being) delivered in, "" until then
+// AuditChunk is a batch of audit trail records of one account (the account that sees them: a call across
+// accounts is recorded in a chunk of each), encoded by package audit. The columns beside the data are
+// what LookupEvents narrows by and what delivery tracks.
+type AuditChunk struct {
+	ID         int64 // set by the store: the order chunks were written in
+	Account    string
+	Node       string    // the node that wrote it
+	Start, End time.Time // its first and last records' times
+	Records    int
+	Names      string // the event names it holds, each between commas: ",BatchGetImage,GetDownloadUrlForLayer,"
+	ReadOnly   bool   // it holds read-only calls' records only
+	Data       []byte
+	LogFile    string // the trail log file it is (being) delivered in, "" until then
+	Delivered  bool   // delivered, or written where no delivery is configured
 }
 
-// AuditResource is a resource an audit event names.
-type AuditResource struct {
-	Type string `json:"type"` // AWS::ECR::Repository, AWS::IAM::User …
-	Name string `json:"name"` // what LookupEvents' ResourceName matches
-	ARN  string `json:"arn"`
-}
-
-// AuditQuery selects an account's audit events, newest first: from Start to End (inclusive, zero for
-// open), whose Attribute ("EventName", "Username", "ResourceName", "ResourceType", "EventSource",
-// "AccessKeyId", "ReadOnly", "EventId"; "" for any) equals Value, strictly before the event (BeforeTime,
-// BeforeSeq) when BeforeSeq is not 0.
-type AuditQuery struct {
-	Account          string
-	Start, End       time.Time
-	Attribute, Value string
-	BeforeTime       time.Time
-	BeforeSeq        int64
-	Limit            int
+// AuditChunkQuery selects an account's chunks that may hold records from Start to End (inclusive, zero for
+// open), holding Name when not "", a mutating call's record when Mutating, and strictly before the chunk
+// (BeforeEnd, BeforeID) when BeforeID is not 0: newest End first, then highest ID.
+type AuditChunkQuery struct {
+	Account    string
+	Start, End time.Time
+	Name       string
+	Mutating   bool
+	BeforeEnd  time.Time
+	BeforeID   int64
+	Limit      int
 }
 
 // Tx is one transaction. Methods return ErrNotFound for missing rows and ErrExists for duplicate keys.
@@ -444,20 +435,23 @@ type Tx interface {
 	DeleteNode(node string) error
 	PruneNodes(before time.Time) error
 
-	// AddAuditEvents stores audit events.
-	AddAuditEvents(events []AuditEvent) error
-	LookupAuditEvents(q AuditQuery) ([]AuditEvent, error)
-	// UnclaimedAuditEvents lists events no log file holds yet, by Seq, at most limit.
-	UnclaimedAuditEvents(limit int) ([]AuditEvent, error)
-	// ClaimAuditEvents puts events (by Seq) in a log file to be delivered.
-	ClaimAuditEvents(seqs []int64, file string) error
-	// UndeliveredAuditFiles lists the log files that hold events but were not delivered, at most limit.
+	// AddAuditChunks stores chunks of the audit trail.
+	AddAuditChunks(chunks []AuditChunk) error
+	AuditChunks(q AuditChunkQuery) ([]AuditChunk, error)
+	// UnclaimedAuditChunks lists undelivered chunks no log file holds yet, by ID, at most limit.
+	UnclaimedAuditChunks(limit int) ([]AuditChunk, error)
+	// ClaimAuditChunks puts chunks (by ID) in a log file to be delivered.
+	ClaimAuditChunks(ids []int64, file string) error
+	// UndeliveredAuditFiles lists the log files that hold chunks but were not delivered, at most limit.
 	UndeliveredAuditFiles(limit int) ([]string, error)
-	// AuditFileEvents lists the events of a log file, by Seq.
-	AuditFileEvents(file string) ([]AuditEvent, error)
-	MarkAuditFileDelivered(file string) error
-	// PruneAuditEvents deletes at most limit events older than cutoff.
-	PruneAuditEvents(cutoff time.Time, limit int) (int, error)
+	// AuditFileChunks lists the chunks of a log file, by ID.
+	AuditFileChunks(file string) ([]AuditChunk, error)
+	// MarkAuditFileDelivered marks a log file's chunks delivered and returns the records they hold.
+	MarkAuditFileDelivered(file string) (int, error)
+	// PendingAuditRecords counts the records of chunks not delivered.
+	PendingAuditRecords() (int64, error)
+	// PruneAuditChunks deletes at most limit chunks whose last record is older than cutoff.
+	PruneAuditChunks(cutoff time.Time, limit int) (int, error)
 
 	CreateUpload(u *Upload) error
 	GetUpload(id string) (*Upload, error)

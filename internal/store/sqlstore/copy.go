@@ -15,11 +15,11 @@ var Tables = []string{
 	"iam_groups", "iam_group_members", "iam_roles", "iam_owner_policies", "iam_owner_attached", "registry_policies",
 	"repositories", "repository_tags", "repository_policies", "blobs", "repository_blobs",
 	"images", "image_refs", "tags", "lifecycle_policies", "lifecycle_events", "lifecycle_previews",
-	"jobs", "job_schedules", "events", "event_cursors", "audit_events",
+	"jobs", "job_schedules", "events", "event_cursors", "audit_chunks",
 }
 
 // identityTables have an id column the database numbers.
-var identityTables = []string{"repositories", "lifecycle_events", "jobs", "events", "audit_events"}
+var identityTables = []string{"repositories", "lifecycle_events", "jobs", "events", "audit_chunks"}
 
 // CopyTables copies every row of every table from one database (in dialect from) into another, empty one
 // (in dialect to), in one transaction of the destination, and returns the rows copied per table.

@@ -268,31 +268,25 @@ CREATE TABLE nodes (
 	seen_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
-	// 10: the audit trail: CloudTrail records with the columns LookupEvents filters by (the first resource
-	// a call names), and the trail log file each is delivered in. Every pull writes a row, so its indexes
-	// are few and grow at their end: none on the random event id (a lookup by EventId reads the account's
-	// events), none on time alone (pruning walks the rows in id order, time order give or take a batch).
+	// 10: the audit trail: chunks of CloudTrail records (package audit encodes them), each one account's,
+	// with the columns LookupEvents narrows by, and the trail log file each is delivered in. Reads are
+	// written a chunk per batch, a mutating call a chunk of its own.
 	`
-CREATE TABLE audit_events (
-	id            INTEGER PRIMARY KEY,
-	account       TEXT    NOT NULL,
-	event_id      TEXT    NOT NULL,
-	event_time    INTEGER NOT NULL,
-	event_name    TEXT    NOT NULL,
-	event_source  TEXT    NOT NULL,
-	username      TEXT    NOT NULL,
-	access_key_id TEXT    NOT NULL,
-	read_only     INTEGER NOT NULL,
-	resource_name TEXT    NOT NULL,
-	resource_type TEXT    NOT NULL,
-	resources     TEXT    NOT NULL,
-	record        TEXT    NOT NULL,
-	log_file      TEXT    NOT NULL DEFAULT '',
-	delivered     INTEGER NOT NULL DEFAULT 0
+CREATE TABLE audit_chunks (
+	id         INTEGER PRIMARY KEY,
+	account    TEXT    NOT NULL,
+	node       TEXT    NOT NULL,
+	start_time INTEGER NOT NULL,
+	end_time   INTEGER NOT NULL,
+	records    INTEGER NOT NULL,
+	names      TEXT    NOT NULL,
+	read_only  INTEGER NOT NULL,
+	data       BLOB    NOT NULL,
+	log_file   TEXT    NOT NULL DEFAULT '',
+	delivered  INTEGER NOT NULL
 );
-CREATE INDEX audit_events_time ON audit_events(account, event_time, id);
-CREATE INDEX audit_events_resource ON audit_events(account, resource_name, event_time) WHERE resource_name <> '';
-CREATE INDEX audit_events_pending ON audit_events(log_file, id) WHERE delivered = 0;
+CREATE INDEX audit_chunks_time ON audit_chunks(account, end_time, id);
+CREATE INDEX audit_chunks_pending ON audit_chunks(log_file, id) WHERE delivered = 0;
 `,
 }
 

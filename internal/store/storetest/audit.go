@@ -8,34 +8,32 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
-func auditEvent(account string, i int, name string, at time.Time) store.AuditEvent {
-	return store.AuditEvent{Account: account, EventID: fmt.Sprintf("event-%d", i), Time: at, Name: name,
-		Source: "ecr.amazonaws.com", Username: "carol", AccessKeyID: "AKIACAROL", ReadOnly: name == "BatchGetImage",
-		Resources: []store.AuditResource{{Type: "AWS::ECR::Repository", Name: fmt.Sprintf("repo%d", i%2),
-			ARN: fmt.Sprintf("arn:aws:ecr:us-east-1:%s:repository/repo%d", account, i%2)}},
-		Record: []byte(fmt.Sprintf(`{"eventID":"event-%d"}`, i))}
+func auditChunk(account string, i int, names string, start, end time.Time) store.AuditChunk {
+	return store.AuditChunk{Account: account, Node: "node-a", Start: start, End: end, Records: i + 1, Names: names,
+		ReadOnly: names == ",BatchGetImage,", Data: []byte(fmt.Sprintf("chunk-%d\x00\xff", i))}
 }
 
-func seqs(events []store.AuditEvent) []string {
+func chunkIDs(chunks []store.AuditChunk) []string {
 	var out []string
-	for _, e := range events {
-		out = append(out, e.EventID)
+	for _, c := range chunks {
+		out = append(out, string(c.Data[:len(c.Data)-2]))
 	}
 	return out
 }
 
-func testAuditEvents(t *testing.T, s store.Store) {
-	var all []store.AuditEvent
-	for i := range 10 {
-		name := "BatchGetImage"
+func testAuditChunks(t *testing.T, s store.Store) {
+	var all []store.AuditChunk
+	for i := range 6 {
+		names := ",BatchGetImage,"
 		if i%3 == 0 {
-			name = "PutImage"
+			names = ",BatchGetImage,PutImage,"
 		}
-		all = append(all, auditEvent("111111111111", i, name, t0.Add(time.Duration(i/2)*time.Second)))
+		start := t0.Add(time.Duration(i) * time.Second)
+		all = append(all, auditChunk("111111111111", i, names, start, start.Add(time.Second)))
 	}
-	other := auditEvent("222222222222", 0, "PutImage", t0) // the same call seen by the other account
-	update(t, s, func(tx store.Tx) error { return tx.AddAuditEvents(append(all, other)) })
-	lookup := func(q store.AuditQuery) []string {
+	all = append(all, auditChunk("222222222222", 6, ",PutImage,", t0, t0))
+	update(t, s, func(tx store.Tx) error { return tx.AddAuditChunks(all) })
+	lookup := func(q store.AuditChunkQuery) []store.AuditChunk {
 		t.Helper()
 		if q.Account == "" {
 			q.Account = "111111111111"
@@ -43,84 +41,93 @@ func testAuditEvents(t *testing.T, s store.Store) {
 		if q.Limit == 0 {
 			q.Limit = 100
 		}
-		var got []store.AuditEvent
-		view(t, s, func(tx store.Tx) (err error) { got, err = tx.LookupAuditEvents(q); return err })
-		return seqs(got)
+		var got []store.AuditChunk
+		view(t, s, func(tx store.Tx) (err error) { got, err = tx.AuditChunks(q); return err })
+		return got
 	}
-	eq := func(got []string, want ...string) {
+	eq := func(got []store.AuditChunk, want ...string) {
 		t.Helper()
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("got %v, want %v", got, want)
+		if fmt.Sprint(chunkIDs(got)) != fmt.Sprint(want) {
+			t.Fatalf("got %v, want %v", chunkIDs(got), want)
 		}
 	}
-	// Newest first; events of one second by the order they were written, newest first.
-	eq(lookup(store.AuditQuery{Limit: 3}), "event-9", "event-8", "event-7")
-	eq(lookup(store.AuditQuery{Attribute: "EventName", Value: "PutImage"}), "event-9", "event-6", "event-3", "event-0")
-	eq(lookup(store.AuditQuery{Attribute: "ReadOnly", Value: "false"}), "event-9", "event-6", "event-3", "event-0")
-	eq(lookup(store.AuditQuery{Attribute: "ResourceName", Value: "repo0", Limit: 2}), "event-8", "event-6")
-	eq(lookup(store.AuditQuery{Attribute: "ResourceName", Value: "repo1", Limit: 2}), "event-9", "event-7")
-	eq(lookup(store.AuditQuery{Attribute: "ResourceType", Value: "AWS::ECR::Repository", Limit: 1}), "event-9")
-	eq(lookup(store.AuditQuery{Attribute: "EventId", Value: "event-4"}), "event-4")
-	eq(lookup(store.AuditQuery{Attribute: "Username", Value: "dave"}))
-	eq(lookup(store.AuditQuery{Start: t0.Add(time.Second), End: t0.Add(2 * time.Second)}), "event-5", "event-4", "event-3", "event-2")
-	eq(lookup(store.AuditQuery{Account: "222222222222"}), "event-0")
-	// Paging: strictly after the last event of a page.
-	var page []store.AuditEvent
-	view(t, s, func(tx store.Tx) (err error) {
-		page, err = tx.LookupAuditEvents(store.AuditQuery{Account: "111111111111", Limit: 4})
-		return err
-	})
+	// Newest end first; a time range takes the chunks that overlap it.
+	eq(lookup(store.AuditChunkQuery{Limit: 3}), "chunk-5", "chunk-4", "chunk-3")
+	eq(lookup(store.AuditChunkQuery{Start: t0.Add(2500 * time.Millisecond), End: t0.Add(3500 * time.Millisecond)}), "chunk-3", "chunk-2")
+	eq(lookup(store.AuditChunkQuery{Name: "PutImage"}), "chunk-3", "chunk-0")
+	eq(lookup(store.AuditChunkQuery{Mutating: true}), "chunk-3", "chunk-0")
+	eq(lookup(store.AuditChunkQuery{Name: "Put%"}))
+	eq(lookup(store.AuditChunkQuery{Account: "222222222222"}), "chunk-6")
+	page := lookup(store.AuditChunkQuery{Limit: 2})
 	last := page[len(page)-1]
-	eq(lookup(store.AuditQuery{BeforeTime: last.Time, BeforeSeq: last.Seq, Limit: 3}), "event-5", "event-4", "event-3")
+	eq(lookup(store.AuditChunkQuery{BeforeEnd: last.End, BeforeID: last.ID, Limit: 2}), "chunk-3", "chunk-2")
 	got := page[0]
-	if string(got.Record) != `{"eventID":"event-9"}` || !got.Time.Equal(t0.Add(4*time.Second)) || got.AccessKeyID != "AKIACAROL" ||
-		got.Source != "ecr.amazonaws.com" || len(got.Resources) != 1 || got.Resources[0].Name != "repo1" {
-		t.Fatalf("event read back as %+v", got)
+	if got.Node != "node-a" || got.Records != 6 || !got.Start.Equal(t0.Add(5*time.Second)) || !got.End.Equal(t0.Add(6*time.Second)) ||
+		!got.ReadOnly || got.Delivered || got.LogFile != "" || string(got.Data) != "chunk-5\x00\xff" {
+		t.Fatalf("chunk read back as %+v", got)
 	}
-	// Pruning removes old events, and their resources with them.
+	// Pruning removes the chunks whose last record is older than the cutoff.
 	var n int
-	update(t, s, func(tx store.Tx) (err error) { n, err = tx.PruneAuditEvents(t0.Add(2*time.Second), 1000); return err })
-	if n != 5 { // events 0-3 and the other account's
-		t.Fatalf("pruned %d events, want 5", n)
+	update(t, s, func(tx store.Tx) (err error) { n, err = tx.PruneAuditChunks(t0.Add(3*time.Second), 1000); return err })
+	if n != 3 { // chunks 0 and 1, and the other account's
+		t.Fatalf("pruned %d chunks, want 3", n)
 	}
-	eq(lookup(store.AuditQuery{Attribute: "ResourceName", Value: "repo0"}), "event-8", "event-6", "event-4")
+	eq(lookup(store.AuditChunkQuery{}), "chunk-5", "chunk-4", "chunk-3", "chunk-2")
 }
 
 func testAuditDelivery(t *testing.T, s store.Store) {
-	var events []store.AuditEvent
+	var chunks []store.AuditChunk
 	for i := range 5 {
-		events = append(events, auditEvent("111111111111", i, "PutImage", t0))
+		chunks = append(chunks, auditChunk("111111111111", i, ",PutImage,", t0, t0))
 	}
-	update(t, s, func(tx store.Tx) error { return tx.AddAuditEvents(events) })
-	var pending []store.AuditEvent
-	view(t, s, func(tx store.Tx) (err error) { pending, err = tx.UnclaimedAuditEvents(3); return err })
-	if fmt.Sprint(seqs(pending)) != "[event-0 event-1 event-2]" {
-		t.Fatalf("unclaimed %v", seqs(pending))
+	delivered := auditChunk("111111111111", 9, ",PutImage,", t0, t0)
+	delivered.Delivered = true // written where no delivery is configured
+	update(t, s, func(tx store.Tx) error { return tx.AddAuditChunks(append(chunks, delivered)) })
+	pending := func() int64 {
+		t.Helper()
+		var n int64
+		view(t, s, func(tx store.Tx) (err error) { n, err = tx.PendingAuditRecords(); return err })
+		return n
+	}
+	if n := pending(); n != 1+2+3+4+5 {
+		t.Fatalf("%d records pending", n)
+	}
+	var unclaimed []store.AuditChunk
+	view(t, s, func(tx store.Tx) (err error) { unclaimed, err = tx.UnclaimedAuditChunks(3); return err })
+	if fmt.Sprint(chunkIDs(unclaimed)) != "[chunk-0 chunk-1 chunk-2]" {
+		t.Fatalf("unclaimed %v", chunkIDs(unclaimed))
 	}
 	update(t, s, func(tx store.Tx) error {
-		return tx.ClaimAuditEvents([]int64{pending[0].Seq, pending[1].Seq, pending[2].Seq}, "a.json.gz")
+		return tx.ClaimAuditChunks([]int64{unclaimed[0].ID, unclaimed[1].ID, unclaimed[2].ID}, "a.json.gz")
 	})
-	// An event claimed already cannot be claimed again.
-	if err := s.Update(ctx, func(tx store.Tx) error { return tx.ClaimAuditEvents([]int64{pending[0].Seq}, "b.json.gz") }); err == nil {
-		t.Fatal("an event was claimed twice")
+	// A chunk claimed already cannot be claimed again.
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.ClaimAuditChunks([]int64{unclaimed[0].ID}, "b.json.gz") }); err == nil {
+		t.Fatal("a chunk was claimed twice")
 	}
-	view(t, s, func(tx store.Tx) (err error) { pending, err = tx.UnclaimedAuditEvents(10); return err })
-	if fmt.Sprint(seqs(pending)) != "[event-3 event-4]" {
-		t.Fatalf("unclaimed after a claim: %v", seqs(pending))
+	view(t, s, func(tx store.Tx) (err error) { unclaimed, err = tx.UnclaimedAuditChunks(10); return err })
+	if fmt.Sprint(chunkIDs(unclaimed)) != "[chunk-3 chunk-4]" {
+		t.Fatalf("unclaimed after a claim: %v", chunkIDs(unclaimed))
 	}
 	var files []string
 	view(t, s, func(tx store.Tx) (err error) { files, err = tx.UndeliveredAuditFiles(10); return err })
 	if fmt.Sprint(files) != "[a.json.gz]" {
 		t.Fatalf("undelivered files %v", files)
 	}
-	var in []store.AuditEvent
-	view(t, s, func(tx store.Tx) (err error) { in, err = tx.AuditFileEvents("a.json.gz"); return err })
-	if fmt.Sprint(seqs(in)) != "[event-0 event-1 event-2]" || in[0].LogFile != "a.json.gz" {
-		t.Fatalf("file holds %v", seqs(in))
+	var in []store.AuditChunk
+	view(t, s, func(tx store.Tx) (err error) { in, err = tx.AuditFileChunks("a.json.gz"); return err })
+	if fmt.Sprint(chunkIDs(in)) != "[chunk-0 chunk-1 chunk-2]" || in[0].LogFile != "a.json.gz" {
+		t.Fatalf("file holds %v", chunkIDs(in))
 	}
-	update(t, s, func(tx store.Tx) error { return tx.MarkAuditFileDelivered("a.json.gz") })
+	var n int
+	update(t, s, func(tx store.Tx) (err error) { n, err = tx.MarkAuditFileDelivered("a.json.gz"); return err })
+	if n != 1+2+3 {
+		t.Fatalf("delivered %d records", n)
+	}
 	view(t, s, func(tx store.Tx) (err error) { files, err = tx.UndeliveredAuditFiles(10); return err })
 	if len(files) != 0 {
 		t.Fatalf("undelivered after delivery: %v", files)
+	}
+	if n := pending(); n != 4+5 {
+		t.Fatalf("%d records pending after a delivery", n)
 	}
 }

@@ -1,0 +1,592 @@
+package audit
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// The trail records every pull, so records are kept in chunks: a batch of one account's records, what
+// they share (callers, operations and parameters, user agents, addresses) kept once in a chunk's
+// templates, a record naming its template, its time and its request id. A record's eventID is not kept:
+// it is derived from the batch's random seed and the record's place in the batch. The JSON record is
+// rendered when it is looked up or delivered.
+//
+// A chunk's data (not compressed further: a pull's record is some 20 bytes, most of them its random
+// request id):
+//
+//	"WA2" region seed[16] count(strings) strings… count(templates) templates… count(records) records…
+//
+// a string being its length (uvarint) and bytes; a template the indexes (uvarint, 0 for "") of its fields'
+// strings in field order; a record its time (varint, nanoseconds after the previous record's), its place
+// in the batch (uvarint), its template (uvarint) and its request id: flag 1 and 16 bytes when it is a
+// UUID, else flag 0 and a string.
+
+const chunkMagic = "WA2"
+
+// The fields of a template, in their order in a chunk.
+const (
+	fName = iota
+	fSource
+	fIdentity // the userIdentity member, JSON
+	fUsername
+	fAccessKeyID
+	fSourceIP
+	fUserAgent
+	fErrorCode
+	fErrorMessage
+	fParams   // requestParameters, JSON
+	fResponse // responseElements, JSON
+	fResources
+	numFields
+)
+
+// entry is what a record needs of a call, taken when the call ends.
+type entry struct {
+	start                          time.Time
+	action, protocol, registryID   string
+	caller                         identity.Principal
+	sourceIP, userAgent, requestID string
+	input, output                  any
+	targets                        []pipeline.Target
+	errCode, errMsg                string
+	failed                         bool
+}
+
+func entryOf(c *pipeline.Call, err error) entry {
+	e := entry{start: c.Start, action: c.Action, protocol: c.Protocol, registryID: c.RegistryID, caller: c.Caller,
+		sourceIP: c.SourceIP, userAgent: c.UserAgent, requestID: c.RequestID, input: c.Input, output: c.Output, targets: c.Targets}
+	if err != nil {
+		e.failed = true
+		e.errCode, e.errMsg = errorOf(c, err)
+	}
+	return e
+}
+
+// fields are a record's values as a chunk keeps them: what callers and operations share is worked out
+// once (memo) and pointed to, so that a chunk finds a record's template by a cheap key.
+type fields struct {
+	at        int64
+	n         uint64 // the record's place in its batch
+	requestID string
+	key       templateKey
+	accounts  []string // the accounts that see it
+}
+
+type templateKey struct {
+	caller                                   *callerOf
+	op                                       *opOf
+	sourceIP, userAgent, errCode, errMessage string
+	response                                 string
+}
+
+// callerOf is what a record says of its caller.
+type callerOf struct{ identity, username, accessKeyID string }
+
+// opOf is what a record says of its operation: its name, source, parameters and resources, and the
+// accounts that see it.
+type opOf struct {
+	name, source, params, resources string
+	readOnly                        bool
+	accounts                        []string
+}
+
+// AuditKeyer is an Input whose AuditSummary is the same for the same key: the trail summarises such an
+// input once per key, not once per call.
+type AuditKeyer interface {
+	AuditKey() [4]string
+}
+
+// memo keeps what repeats from call to call (callers, operations), worked out once. Not safe for
+// concurrent use.
+type memo struct {
+	region  string
+	callers map[identity.Principal]*callerOf
+	ops     map[opKey]*opOf
+}
+
+type opKey struct {
+	action, protocol, registryID string
+	input                        [4]string
+	target                       [3]string // the one target's registry, repository and resource
+}
+
+func newMemo(region string) *memo {
+	return &memo{region: region, callers: map[identity.Principal]*callerOf{}, ops: map[opKey]*opOf{}}
+}
+
+// memoLimit bounds the callers and operations a memo keeps.
+const memoLimit = 10000
+
+// fieldsOf works out an entry's record; ok is false when no account can be held to it (anonymous calls,
+// background work on no resource).
+func (m *memo) fieldsOf(e *entry) (fl fields, ok bool) {
+	if e.action == "" || e.caller.Anonymous() {
+		return fl, false
+	}
+	fl.at, fl.requestID = e.start.UnixNano(), e.requestID
+	if fl.requestID == "" {
+		fl.requestID = pipeline.NewRequestID()
+	}
+	k := &fl.key
+	k.sourceIP, k.userAgent = e.sourceIP, e.userAgent
+	if e.caller.Service != "" {
+		k.sourceIP, k.userAgent = e.caller.Service, e.caller.Service
+	}
+	if k.sourceIP == "" {
+		k.sourceIP = "AWS Internal"
+	}
+	k.caller = m.callers[e.caller]
+	if k.caller == nil {
+		u := userIdentity(e.caller)
+		k.caller = &callerOf{string(u.appendJSON(nil)), username(e.caller), e.caller.AccessKeyID}
+		if len(m.callers) >= memoLimit {
+			clear(m.callers)
+		}
+		m.callers[e.caller] = k.caller
+	}
+	k.op = m.opOf(e)
+	if e.failed {
+		k.errCode, k.errMessage = e.errCode, e.errMsg
+	} else if !k.op.readOnly {
+		k.response = string(appendValue(nil, Summarize(e.output, e.protocol)))
+	}
+	// The caller's account first, then the resources' others.
+	switch a := e.caller.AccountID; {
+	case a == "" || len(k.op.accounts) == 1 && k.op.accounts[0] == a:
+		fl.accounts = k.op.accounts
+	default:
+		fl.accounts = append(make([]string, 0, len(k.op.accounts)+1), a)
+		for _, r := range k.op.accounts {
+			if !contains(fl.accounts, r) {
+				fl.accounts = append(fl.accounts, r)
+			}
+		}
+	}
+	return fl, len(fl.accounts) > 0
+}
+
+// opOf is the entry's operation, from the memo when its input and targets can be told by a key.
+func (m *memo) opOf(e *entry) *opOf {
+	keyer, ok := e.input.(AuditKeyer)
+	if !ok && e.input != nil || len(e.targets) > 1 {
+		return m.newOp(e)
+	}
+	key := opKey{action: e.action, protocol: e.protocol, registryID: e.registryID}
+	if keyer != nil {
+		key.input = keyer.AuditKey()
+	}
+	if len(e.targets) == 1 {
+		t := &e.targets[0]
+		key.target = [3]string{t.RegistryID, t.Repository, t.Resource}
+	}
+	op := m.ops[key]
+	if op == nil {
+		op = m.newOp(e)
+		if len(m.ops) >= memoLimit {
+			clear(m.ops)
+		}
+		m.ops[key] = op
+	}
+	return op
+}
+
+func (m *memo) newOp(e *entry) *opOf {
+	service, name, _ := strings.Cut(e.action, ":")
+	op := &opOf{name: name, source: eventSource(service), readOnly: ReadOnly(name),
+		params: string(appendValue(nil, Summarize(e.input, e.protocol)))}
+	op.resources, op.accounts = resourcesOfTargets(e.targets, e.registryID, m.region)
+	return op
+}
+
+// resourcesOfTargets are the resources the targets name, as lines of type, name and ARN separated by tabs
+// (none of them holds a tab or a line break), and their accounts.
+func resourcesOfTargets(targets []pipeline.Target, registryID, region string) (string, []string) {
+	var b strings.Builder
+	var accounts []string
+	for _, t := range targets {
+		r, name, ok := resourceOf(t, registryID, region)
+		if !ok {
+			continue
+		}
+		b.WriteString(r.Type)
+		b.WriteByte('\t')
+		b.WriteString(name)
+		b.WriteByte('\t')
+		b.WriteString(r.ARN)
+		b.WriteByte('\n')
+		if !contains(accounts, r.AccountID) {
+			accounts = append(accounts, r.AccountID)
+		}
+	}
+	return b.String(), accounts
+}
+
+// chunkWriter builds one account's chunk.
+type chunkWriter struct {
+	account    string
+	strs       map[string]uint64
+	table      []byte // the strings, encoded
+	nstrs      uint64
+	templates  map[templateKey]uint64
+	tmpl       []byte // the templates, encoded
+	recs       []byte
+	nrecs      int
+	last       int64
+	start, end int64
+	names      []string
+	readOnly   bool
+}
+
+func newChunkWriter(account string) *chunkWriter {
+	return &chunkWriter{account: account, strs: map[string]uint64{"": 0}, templates: map[templateKey]uint64{}, readOnly: true}
+}
+
+func (w *chunkWriter) intern(s string) uint64 {
+	if i, ok := w.strs[s]; ok {
+		return i
+	}
+	w.nstrs++
+	w.strs[s] = w.nstrs
+	w.table = binary.AppendUvarint(w.table, uint64(len(s)))
+	w.table = append(w.table, s...)
+	return w.nstrs
+}
+
+func (w *chunkWriter) template(k *templateKey) uint64 {
+	if i, ok := w.templates[*k]; ok {
+		return i
+	}
+	i := uint64(len(w.templates))
+	w.templates[*k] = i
+	for _, s := range [numFields]string{fName: k.op.name, fSource: k.op.source, fIdentity: k.caller.identity,
+		fUsername: k.caller.username, fAccessKeyID: k.caller.accessKeyID, fSourceIP: k.sourceIP, fUserAgent: k.userAgent,
+		fErrorCode: k.errCode, fErrorMessage: k.errMessage, fParams: k.op.params, fResponse: k.response,
+		fResources: k.op.resources} {
+		w.tmpl = binary.AppendUvarint(w.tmpl, w.intern(s))
+	}
+	if !contains(w.names, k.op.name) {
+		w.names = append(w.names, k.op.name)
+	}
+	w.readOnly = w.readOnly && k.op.readOnly
+	return i
+}
+
+func (w *chunkWriter) add(fl *fields) {
+	if w.nrecs == 0 || fl.at < w.start {
+		w.start = fl.at
+	}
+	if w.nrecs == 0 || fl.at > w.end {
+		w.end = fl.at
+	}
+	w.recs = binary.AppendVarint(w.recs, fl.at-w.last)
+	w.last = fl.at
+	w.recs = binary.AppendUvarint(w.recs, fl.n)
+	w.recs = binary.AppendUvarint(w.recs, w.template(&fl.key))
+	if !appendUUID(&w.recs, fl.requestID) {
+		w.recs = append(w.recs, 0)
+		w.recs = binary.AppendUvarint(w.recs, uint64(len(fl.requestID)))
+		w.recs = append(w.recs, fl.requestID...)
+	}
+	w.nrecs++
+}
+
+// chunk is the chunk's row.
+func (w *chunkWriter) chunk(region string, seed *[16]byte) store.AuditChunk {
+	data := make([]byte, 0, len(w.table)+len(w.tmpl)+len(w.recs)+64)
+	data = append(data, chunkMagic...)
+	data = binary.AppendUvarint(data, uint64(len(region)))
+	data = append(data, region...)
+	data = append(data, seed[:]...)
+	data = binary.AppendUvarint(data, w.nstrs)
+	data = append(data, w.table...)
+	data = binary.AppendUvarint(data, uint64(len(w.templates)))
+	data = append(data, w.tmpl...)
+	data = binary.AppendUvarint(data, uint64(w.nrecs))
+	data = append(data, w.recs...)
+	return store.AuditChunk{Account: w.account, Start: time.Unix(0, w.start).UTC(), End: time.Unix(0, w.end).UTC(),
+		Records: w.nrecs, Names: "," + strings.Join(w.names, ",") + ",", ReadOnly: w.readOnly, Data: data}
+}
+
+// batch gathers records into one chunk per account.
+type batch struct {
+	seed    [16]byte
+	n       uint64
+	writers map[string]*chunkWriter
+	order   []string
+}
+
+func newBatch() *batch {
+	b := &batch{writers: map[string]*chunkWriter{}}
+	rand.Read(b.seed[:])
+	return b
+}
+
+func (b *batch) add(fl *fields) {
+	fl.n = b.n
+	b.n++
+	for _, acct := range fl.accounts {
+		w := b.writers[acct]
+		if w == nil {
+			w = newChunkWriter(acct)
+			b.writers[acct] = w
+			b.order = append(b.order, acct)
+		}
+		w.add(fl)
+	}
+}
+
+func (b *batch) chunks(region string) []store.AuditChunk {
+	out := make([]store.AuditChunk, 0, len(b.order))
+	for _, acct := range b.order {
+		out = append(out, b.writers[acct].chunk(region, &b.seed))
+	}
+	return out
+}
+
+// Event is one record of a chunk, decoded.
+type Event struct {
+	Account   string
+	Time      time.Time
+	EventID   string
+	RequestID string
+	region    string
+	f         *[numFields]string
+}
+
+func (e *Event) Name() string        { return e.f[fName] }
+func (e *Event) Source() string      { return e.f[fSource] }
+func (e *Event) Username() string    { return e.f[fUsername] }
+func (e *Event) AccessKeyID() string { return e.f[fAccessKeyID] }
+func (e *Event) ReadOnly() bool      { return ReadOnly(e.f[fName]) }
+
+// EventResource is a resource a record names: what LookupEvents' ResourceType and ResourceName match.
+type EventResource struct {
+	Type, Name, ARN string
+}
+
+// Resources lists the resources the record names.
+func (e *Event) Resources() []EventResource {
+	var rs []EventResource
+	for line := range strings.Lines(e.f[fResources]) {
+		f := strings.SplitN(strings.TrimSuffix(line, "\n"), "\t", 3)
+		if len(f) == 3 {
+			rs = append(rs, EventResource{Type: f[0], Name: f[1], ARN: f[2]})
+		}
+	}
+	return rs
+}
+
+var errChunk = errors.New("audit: malformed chunk")
+
+// Decode reads a chunk's records, in the order they were written.
+func Decode(c *store.AuditChunk) ([]Event, error) {
+	raw := c.Data
+	d := decoder{b: raw}
+	if string(d.bytes(len(chunkMagic))) != chunkMagic {
+		return nil, errChunk
+	}
+	region := d.str()
+	var seed [16]byte
+	copy(seed[:], d.bytes(16))
+	table := make([]string, min(d.uvarint(), uint64(len(raw)))+1)
+	for i := 1; i < len(table) && d.err == nil; i++ {
+		table[i] = d.str()
+	}
+	templates := make([][numFields]string, min(d.uvarint(), uint64(len(raw))))
+	for i := range templates {
+		for j := range numFields {
+			k := d.uvarint()
+			if k >= uint64(len(table)) {
+				return nil, errChunk
+			}
+			templates[i][j] = table[k]
+		}
+	}
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(raw)) {
+		return nil, errChunk
+	}
+	events := make([]Event, 0, n)
+	var at int64
+	for range n {
+		e := Event{Account: c.Account, region: region}
+		at += d.varint()
+		e.Time = time.Unix(0, at).UTC()
+		e.EventID = eventID(&seed, d.uvarint())
+		k := d.uvarint()
+		if k >= uint64(len(templates)) {
+			return nil, errChunk
+		}
+		e.f = &templates[k]
+		switch d.byte() {
+		case 1:
+			e.RequestID = formatUUID(d.bytes(16))
+		default:
+			e.RequestID = d.str()
+		}
+		if d.err != nil {
+			return nil, errChunk
+		}
+		events = append(events, e)
+	}
+	return events, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err, d.b = errChunk, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err, d.b = errChunk, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if n > len(d.b) {
+		d.err, d.b = errChunk, nil
+		return make([]byte, n)
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte { return d.bytes(1)[0] }
+
+func (d *decoder) str() string { return string(d.bytes(int(min(d.uvarint(), uint64(len(d.b)+1))))) }
+
+// eventID is the n-th record's event id of a batch: its seed plus n, as a version 4 UUID.
+func eventID(seed *[16]byte, n uint64) string {
+	b := *seed
+	binary.BigEndian.PutUint64(b[8:], binary.BigEndian.Uint64(b[8:])+n)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return formatUUID(b[:])
+}
+
+func formatUUID(b []byte) string {
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	hex.Encode(out[9:13], b[4:6])
+	hex.Encode(out[14:18], b[6:8])
+	hex.Encode(out[19:23], b[8:10])
+	hex.Encode(out[24:], b[10:16])
+	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
+	return string(out[:])
+}
+
+// appendUUID appends flag 1 and the 16 bytes of a UUID in formatUUID's form (lower-case hex), which
+// formatUUID gives back unchanged; it appends nothing and reports false for another string.
+func appendUUID(b *[]byte, s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	var u [17]byte
+	u[0] = 1
+	j := 1
+	for i := 0; i < len(s); i++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if s[i] != '-' {
+				return false
+			}
+			continue
+		}
+		hi, lo := unhex(s[i]), unhex(s[i+1])
+		if hi|lo > 15 {
+			return false
+		}
+		u[j] = hi<<4 | lo
+		i, j = i+1, j+1
+	}
+	*b = append(*b, u[:]...)
+	return true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 255
+}
+
+// AppendJSON appends the event's CloudTrail record: the same JSON as Record's.
+func (e *Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"eventVersion":`...)
+	b = appendString(b, EventVersion)
+	b = append(b, `,"userIdentity":`...)
+	b = append(b, e.f[fIdentity]...)
+	b = appendMember(b, "eventTime", e.Time.Format(timeFormat))
+	b = appendMember(b, "eventSource", e.f[fSource])
+	b = appendMember(b, "eventName", e.f[fName])
+	b = appendMember(b, "awsRegion", e.region)
+	b = appendMember(b, "sourceIPAddress", e.f[fSourceIP])
+	b = appendMember(b, "userAgent", e.f[fUserAgent])
+	b = appendOptional(b, "errorCode", e.f[fErrorCode])
+	b = appendOptional(b, "errorMessage", e.f[fErrorMessage])
+	b = append(b, `,"requestParameters":`...)
+	b = appendJSONOrNull(b, e.f[fParams])
+	b = append(b, `,"responseElements":`...)
+	b = appendJSONOrNull(b, e.f[fResponse])
+	b = appendMember(b, "requestID", e.RequestID)
+	b = appendMember(b, "eventID", e.EventID)
+	b = append(b, `,"readOnly":`...)
+	b = strconv.AppendBool(b, e.ReadOnly())
+	if rs := e.Resources(); len(rs) > 0 {
+		b = append(b, `,"resources":[`...)
+		for i, r := range rs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"ARN":`...)
+			b = appendString(b, r.ARN)
+			acct := ""
+			if parts := strings.SplitN(r.ARN, ":", 6); len(parts) == 6 {
+				acct = parts[4]
+			}
+			b = appendMember(b, "accountId", acct)
+			b = appendOptional(b, "type", r.Type)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = appendMember(b, "eventType", "AwsApiCall")
+	b = append(b, `,"managementEvent":true`...)
+	b = appendMember(b, "recipientAccountId", e.Account)
+	b = appendMember(b, "eventCategory", "Management")
+	return append(b, '}')
+}
+
+func appendJSONOrNull(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	return append(b, s...)
+}
