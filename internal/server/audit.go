@@ -10,7 +10,9 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/audit"
 	blobs3 "github.com/wharf-dev/wharf/internal/blob/s3"
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
@@ -109,6 +111,31 @@ func (a *App) registerAuditMetrics(reg *prometheus.Registry) {
 			}
 			return float64(n)
 		}))
+}
+
+// auditExpiries records what a lifecycle pass deleted, a record for each repository in its account's
+// trail: the call ECR's lifecycle makes (PolicyExecutionEvent), by Wharf's service principal, with
+// BatchDeleteImage's parameters and result.
+func (a *App) auditExpiries(results []registry.LifecycleResult) {
+	for _, res := range results {
+		if len(res.Expired) == 0 {
+			continue
+		}
+		ids := make([]map[string]string, 0, len(res.Expired))
+		for _, e := range res.Expired {
+			if len(e.Tags) == 0 {
+				ids = append(ids, map[string]string{"imageDigest": e.Digest.String()})
+			}
+			for _, tag := range e.Tags {
+				ids = append(ids, map[string]string{"imageDigest": e.Digest.String(), "imageTag": tag})
+			}
+		}
+		a.trail.Record(&pipeline.Call{Protocol: "lifecycle", RegistryID: res.RegistryID, Action: "ecr:PolicyExecutionEvent",
+			Caller: identity.ServiceIn(res.RegistryID), Start: a.opts.Clock.Now(),
+			Input:   map[string]any{"registryId": res.RegistryID, "repositoryName": res.Repository, "imageIds": ids},
+			Output:  map[string]any{"imageIds": ids, "failures": []any{}},
+			Targets: []pipeline.Target{pipeline.Repository("ecr:BatchDeleteImage", res.RegistryID, res.Repository)}}, nil, 0)
+	}
 }
 
 // DeliverTrail delivers the audit trail's records now (the command line, tests).

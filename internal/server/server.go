@@ -578,6 +578,7 @@ func (a *App) applyLifecycle(ctx context.Context) {
 				"digest", e.Digest, "tags", e.Tags, "rule_priority", e.Rule)
 		}
 	}
+	a.auditExpiries(results)
 }
 
 // warnMovedAddresses names the default account's repositories whose path is not their name: on a host
