@@ -63,6 +63,9 @@ func backupCmd(args []string) error {
 	}
 	src := backup.Source{DB: db.SQL(), Blobs: st.Blobs, DataDir: c.dataDir, ServerKey: c.serverSecret == "",
 		PauseGC: app.Service.PauseGC, Log: log}
+	if trail, ok := st.Audit.(interface{ SQL() *sql.DB }); ok {
+		src.AuditDB = trail.SQL()
+	}
 	var rep backup.Report
 	err = app.Do(ctx, c.accountID, pipeline.Op{Action: "wharf:Backup",
 		Resolve: func(*pipeline.Call) ([]pipeline.Target, error) { return nil, nil },
