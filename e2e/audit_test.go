@@ -72,9 +72,24 @@ func checkRecord(t *testing.T, e trailEvent, want map[string]any) {
 // TestAuditTrailWithAWSCLI: the audit trail of one node on SQLite, delivered to a directory.
 func TestAuditTrailWithAWSCLI(t *testing.T) {
 	trailDir := t.TempDir()
+	metrics := freeAddr(t)
 	s := startServer(t, t.TempDir(), "--audit-delivery", trailDir, "--audit-delivery-interval", "1s", "--lifecycle-interval", "1s",
-		"--throttle", throttledDescribe)
+		"--throttle", throttledDescribe, "--metrics-addr", metrics)
 	auditScenario(t, []*wharfProc{s}, func() string { return trailDir })
+
+	// The trail's metrics: records written, delivered, and waiting for delivery.
+	values := map[string]float64{}
+	for _, line := range strings.Split(get(t, "http://"+metrics+"/metrics"), "\n") {
+		var name string
+		var v float64
+		if _, err := fmt.Sscan(line, &name, &v); err == nil && strings.HasPrefix(name, "wharf_audit_") {
+			values[name] = v
+		}
+	}
+	written, delivered, pending := values["wharf_audit_records_written_total"], values["wharf_audit_records_delivered_total"], values["wharf_audit_records_pending"]
+	if _, ok := values["wharf_audit_records_pending"]; !ok || written < 30 || delivered < 30 || delivered > written || pending > written-delivered {
+		t.Fatalf("audit metrics %v", values)
+	}
 }
 
 // TestAuditTrailOnThreeNodes: the audit trail of three nodes on PostgreSQL, delivered to S3: every node
