@@ -15,38 +15,47 @@ import (
 )
 
 // The trail records every pull, so records are kept in chunks: a batch of one account's records, what
-// they share (callers, operations and parameters, user agents, addresses) kept once in a chunk's
-// templates, a record naming its template, its time and its request id. A record's eventID is not kept:
-// it is derived from the batch's random seed and the record's place in the batch. The JSON record is
-// rendered when it is looked up or delivered.
+// they share kept once per chunk — strings, callers, operations (name, parameters, resources) — and a
+// record naming its caller and operation, with its time, address, user agent, outcome and request id. A
+// record's eventID is not kept: it is derived from the batch's random seed and the record's place in the
+// batch. The JSON record is rendered when it is looked up or delivered.
 //
-// A chunk's data (not compressed further: a pull's record is some 20 bytes, most of them its random
+// A chunk's data (not compressed further: a pull's record is some 25 bytes, most of them its random
 // request id):
 //
-//	"WA2" region seed[16] count(strings) strings… count(templates) templates… count(records) records…
+//	"WA3" region seed[16] count strings… count callers… count operations… count records…
 //
-// a string being its length (uvarint) and bytes; a template the indexes (uvarint, 0 for "") of its fields'
-// strings in field order; a record its time (varint, nanoseconds after the previous record's), its place
-// in the batch (uvarint), its template (uvarint) and its request id: flag 1 and 16 bytes when it is a
-// UUID, else flag 0 and a string.
+// a string being its length (uvarint) and bytes; a caller the indexes (uvarint, 0 for "") of its
+// userIdentity JSON, username and access key id among the strings; an operation those of its name, event
+// source, requestParameters JSON and resources; a record its time (varint, nanoseconds after the previous
+// record's), its place in the batch, its caller and operation, the strings of its source address, user
+// agent, error code, error message and responseElements JSON (uvarints), and its request id: flag 1 and
+// 16 bytes when it is a UUID, else flag 0 and a string.
 
-const chunkMagic = "WA2"
+const chunkMagic = "WA3"
 
-// The fields of a template, in their order in a chunk.
+// The fields of a record, in their order in a chunk (callers', operations', then records' own).
 const (
-	fName = iota
-	fSource
-	fIdentity // the userIdentity member, JSON
+	fIdentity = iota // the userIdentity member, JSON
 	fUsername
 	fAccessKeyID
+	fName
+	fSource
+	fParams    // requestParameters, JSON
+	fResources // lines of type, name and ARN
 	fSourceIP
 	fUserAgent
 	fErrorCode
 	fErrorMessage
-	fParams   // requestParameters, JSON
 	fResponse // responseElements, JSON
-	fResources
 	numFields
+)
+
+// Where each part's fields begin.
+const (
+	callerFields = fIdentity
+	opFields     = fName
+	recordFields = fSourceIP
 )
 
 // entry is what a record needs of a call, taken when the call ends.
@@ -71,17 +80,17 @@ func entryOf(c *pipeline.Call, err error) entry {
 	return e
 }
 
-// fields are a record's values as a chunk keeps them: what callers and operations share is worked out
-// once (memo) and pointed to, so that a chunk finds a record's template by a cheap key.
+// fields are a record's values as a chunk keeps them: callers and operations are worked out once (memo)
+// and pointed to, so that a chunk finds them by their pointers.
 type fields struct {
 	at        int64
 	n         uint64 // the record's place in its batch
 	requestID string
-	key       templateKey
+	key       recordKey
 	accounts  []string // the accounts that see it
 }
 
-type templateKey struct {
+type recordKey struct {
 	caller                                   *callerOf
 	op                                       *opOf
 	sourceIP, userAgent, errCode, errMessage string
@@ -236,8 +245,10 @@ type chunkWriter struct {
 	strs       map[string]uint64
 	table      []byte // the strings, encoded
 	nstrs      uint64
-	templates  map[templateKey]uint64
-	tmpl       []byte // the templates, encoded
+	callers    map[*callerOf]uint64
+	callerData []byte
+	ops        map[*opOf]uint64
+	opData     []byte
 	recs       []byte
 	nrecs      int
 	last       int64
@@ -247,10 +258,14 @@ type chunkWriter struct {
 }
 
 func newChunkWriter(account string) *chunkWriter {
-	return &chunkWriter{account: account, strs: map[string]uint64{"": 0}, templates: map[templateKey]uint64{}, readOnly: true}
+	return &chunkWriter{account: account, strs: map[string]uint64{}, callers: map[*callerOf]uint64{}, ops: map[*opOf]uint64{},
+		readOnly: true}
 }
 
 func (w *chunkWriter) intern(s string) uint64 {
+	if s == "" {
+		return 0
+	}
 	if i, ok := w.strs[s]; ok {
 		return i
 	}
@@ -261,22 +276,31 @@ func (w *chunkWriter) intern(s string) uint64 {
 	return w.nstrs
 }
 
-func (w *chunkWriter) template(k *templateKey) uint64 {
-	if i, ok := w.templates[*k]; ok {
-		return i
+func (w *chunkWriter) caller(c *callerOf) uint64 {
+	i, ok := w.callers[c]
+	if !ok {
+		i = uint64(len(w.callers))
+		w.callers[c] = i
+		for _, s := range [...]string{c.identity, c.username, c.accessKeyID} {
+			w.callerData = binary.AppendUvarint(w.callerData, w.intern(s))
+		}
 	}
-	i := uint64(len(w.templates))
-	w.templates[*k] = i
-	for _, s := range [numFields]string{fName: k.op.name, fSource: k.op.source, fIdentity: k.caller.identity,
-		fUsername: k.caller.username, fAccessKeyID: k.caller.accessKeyID, fSourceIP: k.sourceIP, fUserAgent: k.userAgent,
-		fErrorCode: k.errCode, fErrorMessage: k.errMessage, fParams: k.op.params, fResponse: k.response,
-		fResources: k.op.resources} {
-		w.tmpl = binary.AppendUvarint(w.tmpl, w.intern(s))
+	return i
+}
+
+func (w *chunkWriter) op(o *opOf) uint64 {
+	i, ok := w.ops[o]
+	if !ok {
+		i = uint64(len(w.ops))
+		w.ops[o] = i
+		for _, s := range [...]string{o.name, o.source, o.params, o.resources} {
+			w.opData = binary.AppendUvarint(w.opData, w.intern(s))
+		}
+		if !contains(w.names, o.name) {
+			w.names = append(w.names, o.name)
+		}
+		w.readOnly = w.readOnly && o.readOnly
 	}
-	if !contains(w.names, k.op.name) {
-		w.names = append(w.names, k.op.name)
-	}
-	w.readOnly = w.readOnly && k.op.readOnly
 	return i
 }
 
@@ -287,10 +311,15 @@ func (w *chunkWriter) add(fl *fields) {
 	if w.nrecs == 0 || fl.at > w.end {
 		w.end = fl.at
 	}
+	k := &fl.key
 	w.recs = binary.AppendVarint(w.recs, fl.at-w.last)
 	w.last = fl.at
 	w.recs = binary.AppendUvarint(w.recs, fl.n)
-	w.recs = binary.AppendUvarint(w.recs, w.template(&fl.key))
+	w.recs = binary.AppendUvarint(w.recs, w.caller(k.caller))
+	w.recs = binary.AppendUvarint(w.recs, w.op(k.op))
+	for _, s := range [...]string{k.sourceIP, k.userAgent, k.errCode, k.errMessage, k.response} {
+		w.recs = binary.AppendUvarint(w.recs, w.intern(s))
+	}
 	if !appendUUID(&w.recs, fl.requestID) {
 		w.recs = append(w.recs, 0)
 		w.recs = binary.AppendUvarint(w.recs, uint64(len(fl.requestID)))
@@ -301,15 +330,17 @@ func (w *chunkWriter) add(fl *fields) {
 
 // chunk is the chunk's row.
 func (w *chunkWriter) chunk(region string, seed *[16]byte) store.AuditChunk {
-	data := make([]byte, 0, len(w.table)+len(w.tmpl)+len(w.recs)+64)
+	data := make([]byte, 0, len(w.table)+len(w.callerData)+len(w.opData)+len(w.recs)+64)
 	data = append(data, chunkMagic...)
 	data = binary.AppendUvarint(data, uint64(len(region)))
 	data = append(data, region...)
 	data = append(data, seed[:]...)
 	data = binary.AppendUvarint(data, w.nstrs)
 	data = append(data, w.table...)
-	data = binary.AppendUvarint(data, uint64(len(w.templates)))
-	data = append(data, w.tmpl...)
+	data = binary.AppendUvarint(data, uint64(len(w.callers)))
+	data = append(data, w.callerData...)
+	data = binary.AppendUvarint(data, uint64(len(w.ops)))
+	data = append(data, w.opData...)
 	data = binary.AppendUvarint(data, uint64(w.nrecs))
 	data = append(data, w.recs...)
 	return store.AuditChunk{Account: w.account, Start: time.Unix(0, w.start).UTC(), End: time.Unix(0, w.end).UTC(),
@@ -359,7 +390,7 @@ type Event struct {
 	EventID   string
 	RequestID string
 	region    string
-	f         *[numFields]string
+	f         [numFields]string
 }
 
 func (e *Event) Name() string        { return e.f[fName] }
@@ -401,14 +432,24 @@ func Decode(c *store.AuditChunk) ([]Event, error) {
 	for i := 1; i < len(table) && d.err == nil; i++ {
 		table[i] = d.str()
 	}
-	templates := make([][numFields]string, min(d.uvarint(), uint64(len(raw))))
-	for i := range templates {
-		for j := range numFields {
-			k := d.uvarint()
-			if k >= uint64(len(table)) {
-				return nil, errChunk
-			}
-			templates[i][j] = table[k]
+	str := func() string {
+		k := d.uvarint()
+		if k >= uint64(len(table)) {
+			d.err = errChunk
+			return ""
+		}
+		return table[k]
+	}
+	callers := make([][opFields - callerFields]string, min(d.uvarint(), uint64(len(raw))))
+	for i := range callers {
+		for j := range callers[i] {
+			callers[i][j] = str()
+		}
+	}
+	ops := make([][recordFields - opFields]string, min(d.uvarint(), uint64(len(raw))))
+	for i := range ops {
+		for j := range ops[i] {
+			ops[i][j] = str()
 		}
 	}
 	n := d.uvarint()
@@ -422,11 +463,15 @@ func Decode(c *store.AuditChunk) ([]Event, error) {
 		at += d.varint()
 		e.Time = time.Unix(0, at).UTC()
 		e.EventID = eventID(&seed, d.uvarint())
-		k := d.uvarint()
-		if k >= uint64(len(templates)) {
+		c, o := d.uvarint(), d.uvarint()
+		if c >= uint64(len(callers)) || o >= uint64(len(ops)) {
 			return nil, errChunk
 		}
-		e.f = &templates[k]
+		copy(e.f[callerFields:opFields], callers[c][:])
+		copy(e.f[opFields:recordFields], ops[o][:])
+		for i := recordFields; i < numFields; i++ {
+			e.f[i] = str()
+		}
 		switch d.byte() {
 		case 1:
 			e.RequestID = formatUUID(d.bytes(16))
@@ -503,39 +548,38 @@ func formatUUID(b []byte) string {
 // appendUUID appends flag 1 and the 16 bytes of a UUID in formatUUID's form (lower-case hex), which
 // formatUUID gives back unchanged; it appends nothing and reports false for another string.
 func appendUUID(b *[]byte, s string) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return false
 	}
 	var u [17]byte
 	u[0] = 1
 	j := 1
-	for i := 0; i < len(s); i++ {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if s[i] != '-' {
-				return false
-			}
+	for i := 0; i < len(s); i += 2 {
+		if s[i] == '-' {
+			i--
 			continue
 		}
-		hi, lo := unhex(s[i]), unhex(s[i+1])
+		hi, lo := unhex[s[i]], unhex[s[i+1]]
 		if hi|lo > 15 {
 			return false
 		}
 		u[j] = hi<<4 | lo
-		i, j = i+1, j+1
+		j++
 	}
 	*b = append(*b, u[:]...)
 	return true
 }
 
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
+// unhex is the value of each lower-case hex digit, 255 for other bytes.
+var unhex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 255
 	}
-	return 255
-}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 // AppendJSON appends the event's CloudTrail record: the same JSON as Record's.
 func (e *Event) AppendJSON(b []byte) []byte {

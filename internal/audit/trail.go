@@ -16,8 +16,9 @@ import (
 //
 // A call that changes something is recorded before its response is sent: Record writes it, a chunk of its
 // own, in a transaction right after the change's (so a crash between the two loses that one record).
-// Read-only calls — pulls above all — are appended to a buffer in memory and written in the background, a
-// chunk per account and batch, at most FlushEvery after the call or once BatchSize records wait, and on
+// Read-only calls — pulls above all — are appended to a buffer in memory, what they share with earlier
+// calls pointed to rather than copied, and written in the background, a chunk per account and batch, at
+// most FlushEvery after the call or once BatchSize records wait, and on
 // SQLite committed without waiting for the disk: the process dying loses the reads of the last FlushEvery
 // at most, a power loss or an operating system crash also those committed since the last durable write
 // (a mutating call's record, or SQLite's checkpoint). When writing falls behind so far that MaxPending
@@ -40,15 +41,16 @@ type Trail struct {
 	Written atomic.Int64
 
 	mu      sync.Mutex
-	pending []entry
-	spare   []entry // the last batch written, emptied, for the next
+	pending []fields
+	spare   []fields // the last batch written, emptied, for the next
 	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
 	started sync.Once
 
-	flushMu sync.Mutex // one batch at a time; guards memo
+	flushMu sync.Mutex // one batch at a time
+	memoMu  sync.Mutex
 	memo    *memo
 }
 
@@ -57,7 +59,7 @@ func NewTrail(meta store.Store, region string, log *slog.Logger) *Trail {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Trail{meta: meta, region: region, log: log, FlushEvery: time.Second, BatchSize: 10000, MaxPending: 100000,
+	return &Trail{meta: meta, region: region, log: log, FlushEvery: time.Second, BatchSize: 8192, MaxPending: 100000,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), memo: newMemo(region)}
 }
 
@@ -67,25 +69,32 @@ func (t *Trail) Start() *Trail {
 	return t
 }
 
-// Record implements pipeline.Auditor.
+// Record implements pipeline.Auditor. A read's record is worked out from what the trail has seen
+// already (its caller, its operation: memo) and appended to the buffer; the writer encodes it.
 func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
 	if c.Action == "" || c.Caller.Anonymous() {
 		return
 	}
 	_, name, _ := strings.Cut(c.Action, ":")
+	e := entryOf(c, err)
 	if !ReadOnly(name) {
-		t.writeNow(entryOf(c, err), true)
+		t.writeNow(e, true)
 		return
 	}
-	e := entryOf(c, err)
 	e.output = nil // a read's result is not recorded
+	t.memoMu.Lock()
+	fl, ok := t.memo.fieldsOf(&e)
+	t.memoMu.Unlock()
+	if !ok {
+		return
+	}
 	t.mu.Lock()
 	if len(t.pending) >= t.MaxPending {
 		t.mu.Unlock()
-		t.writeNow(e, false)
+		t.write(encode(t.region, fl), false)
 		return
 	}
-	t.pending = append(t.pending, e)
+	t.pending = append(t.pending, fl)
 	full := len(t.pending) == t.BatchSize
 	t.mu.Unlock()
 	if full {
@@ -98,13 +107,21 @@ func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
 
 // writeNow writes one call's record, on disk before it returns when durable.
 func (t *Trail) writeNow(e entry, durable bool) {
-	fl, ok := newMemo(t.region).fieldsOf(&e)
-	if !ok {
-		return
+	t.memoMu.Lock()
+	fl, ok := t.memo.fieldsOf(&e)
+	t.memoMu.Unlock()
+	if ok {
+		t.write(encode(t.region, fl), durable)
 	}
+}
+
+// encode is the chunks of records of a batch.
+func encode(region string, records ...fields) []store.AuditChunk {
 	b := newBatch()
-	b.add(&fl)
-	t.write(b.chunks(t.region), durable)
+	for i := range records {
+		b.add(&records[i])
+	}
+	return b.chunks(region)
 }
 
 // lazyUpdater is a store that can commit without waiting for the disk (SQLite).
@@ -163,17 +180,12 @@ func (t *Trail) Flush() {
 		t.mu.Unlock()
 		return
 	}
-	b := newBatch()
-	for i := range pending {
-		if fl, ok := t.memo.fieldsOf(&pending[i]); ok {
-			b.add(&fl)
-		}
-	}
+	chunks := encode(t.region, pending...)
 	clear(pending)
 	t.mu.Lock()
 	t.spare = pending[:0]
 	t.mu.Unlock()
-	t.write(b.chunks(t.region), false)
+	t.write(chunks, false)
 }
 
 // Close writes the records that wait and stops the writer.
