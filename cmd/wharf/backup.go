@@ -49,7 +49,7 @@ func backupCmd(args []string) error {
 	}
 	app, err := server.New(c.options(log), st)
 	if err != nil {
-		st.Meta.Close()
+		st.Close()
 		return err
 	}
 	defer app.Close()

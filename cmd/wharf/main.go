@@ -164,7 +164,7 @@ func (c *common) open() (*server.App, error) {
 	}
 	app, err := server.New(c.options(log), st)
 	if err != nil {
-		st.Meta.Close()
+		st.Close()
 		return nil, err
 	}
 	return app, nil
@@ -272,7 +272,7 @@ func serve(args []string) error {
 	}
 	app, err := server.New(opts, st)
 	if err != nil {
-		st.Meta.Close()
+		st.Close()
 		return err
 	}
 	switch {
@@ -429,7 +429,7 @@ func migrateCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Meta.Close()
+	defer st.Close()
 	fmt.Printf("metadata schema is at version %d\n", sqlstore.SchemaVersion())
 	return nil
 }
@@ -459,14 +459,14 @@ func migrateStorage(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer from.Meta.Close()
+	defer from.Close()
 	dest := c.storage
 	dest.DataDir = c.dataDir
 	to, err := server.OpenStorage(ctx, dest)
 	if err != nil {
 		return err
 	}
-	defer to.Meta.Close()
+	defer to.Close()
 	rep, err := server.MigrateStorage(ctx, from, to, log)
 	if err != nil {
 		return err

@@ -135,9 +135,9 @@ func newMemo(region string) *memo {
 // memoLimit bounds the callers and operations a memo keeps.
 const memoLimit = 10000
 
-// fieldsOf works out an entry's record; ok is false when no account can be held to it (anonymous calls,
-// background work on no resource).
-func (m *memo) fieldsOf(e *entry) (fl fields, ok bool) {
+// fieldsOf works out an entry's record, with op as its operation when not nil; ok is false when no account
+// can be held to it (anonymous calls, background work on no resource).
+func (m *memo) fieldsOf(e *entry, op *opOf) (fl fields, ok bool) {
 	if e.action == "" || e.caller.Anonymous() {
 		return fl, false
 	}
@@ -162,7 +162,9 @@ func (m *memo) fieldsOf(e *entry) (fl fields, ok bool) {
 		}
 		m.callers[e.caller] = k.caller
 	}
-	k.op = m.opOf(e)
+	if k.op = op; op == nil {
+		k.op = m.opOf(e)
+	}
 	if e.failed {
 		k.errCode, k.errMessage = e.errCode, e.errMsg
 	} else if !k.op.readOnly {
@@ -183,14 +185,20 @@ func (m *memo) fieldsOf(e *entry) (fl fields, ok bool) {
 	return fl, len(fl.accounts) > 0
 }
 
-// opOf is the entry's operation, from the memo when its input and targets can be told by a key.
+// memoizable tells an entry whose operation the memo can tell by a key: its input tells its key (or it
+// has none), and it names at most one target.
+func memoizable(e *entry) bool {
+	_, ok := e.input.(AuditKeyer)
+	return (ok || e.input == nil) && len(e.targets) <= 1
+}
+
+// opOf is the entry's operation, from the memo when it is memoizable.
 func (m *memo) opOf(e *entry) *opOf {
-	keyer, ok := e.input.(AuditKeyer)
-	if !ok && e.input != nil || len(e.targets) > 1 {
-		return m.newOp(e)
+	if !memoizable(e) {
+		return newOp(e, m.region)
 	}
 	key := opKey{action: e.action, protocol: e.protocol, registryID: e.registryID}
-	if keyer != nil {
+	if keyer, ok := e.input.(AuditKeyer); ok {
 		key.input = keyer.AuditKey()
 	}
 	if len(e.targets) == 1 {
@@ -199,7 +207,7 @@ func (m *memo) opOf(e *entry) *opOf {
 	}
 	op := m.ops[key]
 	if op == nil {
-		op = m.newOp(e)
+		op = newOp(e, m.region)
 		if len(m.ops) >= memoLimit {
 			clear(m.ops)
 		}
@@ -208,11 +216,12 @@ func (m *memo) opOf(e *entry) *opOf {
 	return op
 }
 
-func (m *memo) newOp(e *entry) *opOf {
+// newOp works an entry's operation out.
+func newOp(e *entry, region string) *opOf {
 	service, name, _ := strings.Cut(e.action, ":")
 	op := &opOf{name: name, source: eventSource(service), readOnly: ReadOnly(name),
 		params: string(appendValue(nil, Summarize(e.input, e.protocol)))}
-	op.resources, op.accounts = resourcesOfTargets(e.targets, e.registryID, m.region)
+	op.resources, op.accounts = resourcesOfTargets(e.targets, e.registryID, region)
 	return op
 }
 

@@ -19,7 +19,7 @@ type testEvent struct {
 // Events is the call's records as the trail keeps them, encoded in a chunk and decoded.
 func Events(c *pipeline.Call, err error, region string) []testEvent {
 	e := entryOf(c, err)
-	fl, ok := newMemo(region).fieldsOf(&e)
+	fl, ok := newMemo(region).fieldsOf(&e, nil)
 	if !ok {
 		return nil
 	}

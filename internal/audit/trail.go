@@ -17,11 +17,11 @@ import (
 // A call that changes something is recorded before its response is sent: Record writes it, a chunk of its
 // own, in a transaction right after the change's (so a crash between the two loses that one record).
 // Read-only calls — pulls above all — are appended to a buffer in memory, what they share with earlier
-// calls pointed to rather than copied, and written in the background, a chunk per account and batch, at
-// most FlushEvery after the call or once BatchSize records wait, and on
-// SQLite committed without waiting for the disk: the process dying loses the reads of the last FlushEvery
-// at most, a power loss or an operating system crash also those committed since the last durable write
-// (a mutating call's record, or SQLite's checkpoint). When writing falls behind so far that MaxPending
+// calls (caller, operation) pointed to rather than copied, and written in the background, a chunk per
+// account and batch, at most FlushEvery after the call or once BatchSize records wait, and on SQLite
+// committed without waiting for the disk: the process dying loses the reads of the last FlushEvery at
+// most, a power loss or an operating system crash also those committed since the last durable write (a
+// mutating call's record, or SQLite's checkpoint). When writing falls behind so far that MaxPending
 // records wait, a read's record is written before its response too.
 type Trail struct {
 	meta   store.Store
@@ -82,8 +82,12 @@ func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
 		return
 	}
 	e.output = nil // a read's result is not recorded
+	var op *opOf
+	if !memoizable(&e) { // worked out before taking the lock: the summary of its input may take a while
+		op = newOp(&e, t.region)
+	}
 	t.memoMu.Lock()
-	fl, ok := t.memo.fieldsOf(&e)
+	fl, ok := t.memo.fieldsOf(&e, op)
 	t.memoMu.Unlock()
 	if !ok {
 		return
@@ -107,10 +111,7 @@ func (t *Trail) Record(c *pipeline.Call, err error, _ time.Duration) {
 
 // writeNow writes one call's record, on disk before it returns when durable.
 func (t *Trail) writeNow(e entry, durable bool) {
-	t.memoMu.Lock()
-	fl, ok := t.memo.fieldsOf(&e)
-	t.memoMu.Unlock()
-	if ok {
+	if fl, ok := newMemo(t.region).fieldsOf(&e, nil); ok {
 		t.write(encode(t.region, fl), durable)
 	}
 }
