@@ -108,8 +108,8 @@ type opOf struct {
 	accounts                        []string
 }
 
-// AuditKeyer is an Input whose AuditSummary is the same for the same key: the trail summarises such an
-// input once per key, not once per call.
+// AuditKeyer is an Input whose summary (AuditSummary) and targets are the same for the same key, in one
+// action on one registry: the trail works such a call's operation out once per key, not once per call.
 type AuditKeyer interface {
 	AuditKey() [4]string
 }
@@ -117,15 +117,16 @@ type AuditKeyer interface {
 // memo keeps what repeats from call to call (callers, operations), worked out once. Not safe for
 // concurrent use.
 type memo struct {
-	region  string
-	callers map[identity.Principal]*callerOf
-	ops     map[opKey]*opOf
+	region     string
+	callers    map[identity.Principal]*callerOf
+	ops        map[opKey]*opOf
+	last       *callerOf // the last caller's
+	lastCaller identity.Principal
 }
 
 type opKey struct {
 	action, protocol, registryID string
 	input                        [4]string
-	target                       [3]string // the one target's registry, repository and resource
 }
 
 func newMemo(region string) *memo {
@@ -153,8 +154,9 @@ func (m *memo) fieldsOf(e *entry, op *opOf) (fl fields, ok bool) {
 	if k.sourceIP == "" {
 		k.sourceIP = "AWS Internal"
 	}
-	k.caller = m.callers[e.caller]
-	if k.caller == nil {
+	if m.last != nil && m.lastCaller == e.caller { // calls often come in runs of one caller's
+		k.caller = m.last
+	} else if k.caller = m.callers[e.caller]; k.caller == nil {
 		u := userIdentity(e.caller)
 		k.caller = &callerOf{string(u.appendJSON(nil)), username(e.caller), e.caller.AccessKeyID}
 		if len(m.callers) >= memoLimit {
@@ -162,6 +164,7 @@ func (m *memo) fieldsOf(e *entry, op *opOf) (fl fields, ok bool) {
 		}
 		m.callers[e.caller] = k.caller
 	}
+	m.last, m.lastCaller = k.caller, e.caller
 	if k.op = op; op == nil {
 		k.op = m.opOf(e)
 	}
@@ -185,11 +188,10 @@ func (m *memo) fieldsOf(e *entry, op *opOf) (fl fields, ok bool) {
 	return fl, len(fl.accounts) > 0
 }
 
-// memoizable tells an entry whose operation the memo can tell by a key: its input tells its key (or it
-// has none), and it names at most one target.
+// memoizable tells an entry whose operation the memo can tell by a key: its input tells its key.
 func memoizable(e *entry) bool {
 	_, ok := e.input.(AuditKeyer)
-	return (ok || e.input == nil) && len(e.targets) <= 1
+	return ok
 }
 
 // opOf is the entry's operation, from the memo when it is memoizable.
@@ -197,14 +199,7 @@ func (m *memo) opOf(e *entry) *opOf {
 	if !memoizable(e) {
 		return newOp(e, m.region)
 	}
-	key := opKey{action: e.action, protocol: e.protocol, registryID: e.registryID}
-	if keyer, ok := e.input.(AuditKeyer); ok {
-		key.input = keyer.AuditKey()
-	}
-	if len(e.targets) == 1 {
-		t := &e.targets[0]
-		key.target = [3]string{t.RegistryID, t.Repository, t.Resource}
-	}
+	key := opKey{action: e.action, protocol: e.protocol, registryID: e.registryID, input: e.input.(AuditKeyer).AuditKey()}
 	op := m.ops[key]
 	if op == nil {
 		op = newOp(e, m.region)

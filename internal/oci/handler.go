@@ -201,7 +201,9 @@ func (in *request) decode(rawQuery string, sameRegistry func(from string) (strin
 	return nil
 }
 
-// AuditKey implements audit.AuditKeyer: the trail summarises the pulls of one image once, not per pull.
+// AuditKey implements audit.AuditKeyer: the trail works the pulls of one image out once, not per pull.
+// With the action and the registry, the key determines the summary and the targets (the repository, and
+// the one a mount is from).
 func (in *request) AuditKey() [4]string {
 	k := [4]string{in.kind, in.name, in.ref, in.mount}
 	switch in.kind {
