@@ -119,18 +119,19 @@ type AuditKeyer interface {
 type memo struct {
 	region     string
 	callers    map[identity.Principal]*callerOf
-	ops        map[opKey]*opOf
 	last       *callerOf // the last caller's
 	lastCaller identity.Principal
+	// ops are operations by their action and registry, then their input's key.
+	ops       map[opGroup]map[[4]string]*opOf
+	lastGroup opGroup
+	lastOps   map[[4]string]*opOf
+	nops      int
 }
 
-type opKey struct {
-	action, protocol, registryID string
-	input                        [4]string
-}
+type opGroup struct{ action, protocol, registryID string }
 
 func newMemo(region string) *memo {
-	return &memo{region: region, callers: map[identity.Principal]*callerOf{}, ops: map[opKey]*opOf{}}
+	return &memo{region: region, callers: map[identity.Principal]*callerOf{}, ops: map[opGroup]map[[4]string]*opOf{}}
 }
 
 // memoLimit bounds the callers and operations a memo keeps.
@@ -199,14 +200,26 @@ func (m *memo) opOf(e *entry) *opOf {
 	if !memoizable(e) {
 		return newOp(e, m.region)
 	}
-	key := opKey{action: e.action, protocol: e.protocol, registryID: e.registryID, input: e.input.(AuditKeyer).AuditKey()}
-	op := m.ops[key]
-	if op == nil {
-		op = newOp(e, m.region)
-		if len(m.ops) >= memoLimit {
-			clear(m.ops)
+	group := opGroup{e.action, e.protocol, e.registryID}
+	ops := m.lastOps
+	if ops == nil || group != m.lastGroup {
+		if ops = m.ops[group]; ops == nil {
+			ops = map[[4]string]*opOf{}
+			m.ops[group] = ops
 		}
-		m.ops[key] = op
+		m.lastGroup, m.lastOps = group, ops
+	}
+	key := e.input.(AuditKeyer).AuditKey()
+	op := ops[key]
+	if op == nil {
+		if m.nops >= memoLimit {
+			clear(m.ops)
+			clear(ops)
+			m.ops[group], m.nops = ops, 0
+		}
+		op = newOp(e, m.region)
+		ops[key] = op
+		m.nops++
 	}
 	return op
 }
@@ -259,6 +272,9 @@ type chunkWriter struct {
 	start, end int64
 	names      []string
 	readOnly   bool
+	// The last record's address and user agent, and their strings' indexes.
+	lastIP, lastUA           string
+	lastIPIndex, lastUAIndex uint64
 }
 
 func newChunkWriter(account string) *chunkWriter {
@@ -321,7 +337,16 @@ func (w *chunkWriter) add(fl *fields) {
 	w.recs = binary.AppendUvarint(w.recs, fl.n)
 	w.recs = binary.AppendUvarint(w.recs, w.caller(k.caller))
 	w.recs = binary.AppendUvarint(w.recs, w.op(k.op))
-	for _, s := range [...]string{k.sourceIP, k.userAgent, k.errCode, k.errMessage, k.response} {
+	// A client's calls come in runs: its address and user agent are likely the last record's.
+	if k.sourceIP != w.lastIP {
+		w.lastIP, w.lastIPIndex = k.sourceIP, w.intern(k.sourceIP)
+	}
+	if k.userAgent != w.lastUA {
+		w.lastUA, w.lastUAIndex = k.userAgent, w.intern(k.userAgent)
+	}
+	w.recs = binary.AppendUvarint(w.recs, w.lastIPIndex)
+	w.recs = binary.AppendUvarint(w.recs, w.lastUAIndex)
+	for _, s := range [...]string{k.errCode, k.errMessage, k.response} {
 		w.recs = binary.AppendUvarint(w.recs, w.intern(s))
 	}
 	if !appendUUID(&w.recs, fl.requestID) {
