@@ -40,7 +40,7 @@ func (t *txn) AuditChunks(q store.AuditChunkQuery) ([]store.AuditChunk, error) {
 		where, args = append(where, "start_time <= ?"), append(args, ts(q.End))
 	}
 	if q.Name != "" {
-		where, args = append(where, "names LIKE ?"), append(args, "%,"+escapeLike(q.Name)+",%")
+		where, args = append(where, "names LIKE ?"), append(args, "%,"+withoutWildcards(q.Name)+",%")
 	}
 	if q.Mutating {
 		where = append(where, "read_only = 0")
@@ -53,8 +53,8 @@ func (t *txn) AuditChunks(q store.AuditChunkQuery) ([]store.AuditChunk, error) {
 		` ORDER BY end_time DESC, id DESC LIMIT ?`, append(args, q.Limit)...)
 }
 
-// escapeLike drops LIKE's wildcards from a name: event names hold none.
-func escapeLike(s string) string {
+// withoutWildcards drops LIKE's wildcards from a name: event names hold none.
+func withoutWildcards(s string) string {
 	return strings.NewReplacer("%", "", "_", "").Replace(s)
 }
 
