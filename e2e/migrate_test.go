@@ -12,7 +12,7 @@ import (
 
 // TestMigrateStorage grows a single-node installation (SQLite and files) into PostgreSQL and S3 with
 // `wharf migrate-storage`: afterwards every image pulls byte-identically from a node on the new storage,
-// and users, their keys, policies and lifecycle policies are all there.
+// and users, their keys, policies, lifecycle policies and the audit trail are all there.
 func TestMigrateStorage(t *testing.T) {
 	crane := tool(t, "crane")
 	dir := t.TempDir()
@@ -85,6 +85,14 @@ func TestMigrateStorage(t *testing.T) {
 	}
 	if out, err := runEnv(t, ci, nil, tool(t, "aws"), "ecr", "delete-repository", "--repository-name", "team/tools"); err == nil || !strings.Contains(out, "AccessDeniedException") {
 		t.Fatalf("the ci user's policy did not move with it: %v\n%s", err, out)
+	}
+	// The audit trail moved too.
+	created := map[string]bool{}
+	for _, ev := range lookup(t, grown.awsEnv(), "http://"+grown.addr, "EventName", "CreateRepository") {
+		created[ev.Resources[0].ResourceName] = true
+	}
+	if !created["team/app"] || !created["team/tools"] {
+		t.Fatalf("the audit trail after the move holds the creation of %v", created)
 	}
 	// New repositories number on after the copied ones.
 	grown.aws("ecr", "create-repository", "--repository-name", "team/new")

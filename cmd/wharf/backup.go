@@ -49,7 +49,7 @@ func backupCmd(args []string) error {
 	}
 	app, err := server.New(c.options(log), st)
 	if err != nil {
-		st.Meta.Close()
+		st.Close()
 		return err
 	}
 	defer app.Close()
@@ -63,6 +63,9 @@ func backupCmd(args []string) error {
 	}
 	src := backup.Source{DB: db.SQL(), Blobs: st.Blobs, DataDir: c.dataDir, ServerKey: c.serverSecret == "",
 		PauseGC: app.Service.PauseGC, Log: log}
+	if trail, ok := st.Audit.(interface{ SQL() *sql.DB }); ok {
+		src.AuditDB = trail.SQL()
+	}
 	var rep backup.Report
 	err = app.Do(ctx, c.accountID, pipeline.Op{Action: "wharf:Backup",
 		Resolve: func(*pipeline.Call) ([]pipeline.Target, error) { return nil, nil },

@@ -103,7 +103,8 @@ func TestVersionWithoutStamp(t *testing.T) {
 
 // serveOnly are flags that only a server reads.
 var serveOnly = []string{"--addr", "--tls-cert", "--gc-interval", "--lifecycle-interval", "--max-images", "--max-layers",
-	"--max-body-memory", "--create-on-push", "--public-url", "--blob-redirect", "--manifest-cache-ttl", "--pprof-addr", "--metrics-addr"}
+	"--max-body-memory", "--create-on-push", "--public-url", "--blob-redirect", "--manifest-cache-ttl", "--pprof-addr", "--metrics-addr",
+	"--audit-retention", "--audit-delivery", "--audit-delivery-interval"}
 
 // TestHelp: every command answers -h and --help with its own usage on stdout and exit status 0, listing the
 // flags it reads and not the server's.

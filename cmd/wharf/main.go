@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	blobs3 "github.com/wharf-dev/wharf/internal/blob/s3"
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
@@ -164,7 +165,7 @@ func (c *common) open() (*server.App, error) {
 	}
 	app, err := server.New(c.options(log), st)
 	if err != nil {
-		st.Meta.Close()
+		st.Close()
 		return nil, err
 	}
 	return app, nil
@@ -219,11 +220,11 @@ func serverSettings() []string {
 
 // serveSettings are serve's own flags.
 type serveSettings struct {
-	addr, tlsCert, tlsKey, pprofAddr, metricsAddr string
-	gcEvery, lifecycleEvery                       time.Duration
-	maxBodyMemory                                 int64
-	throttle, webhooks                            string
-	eventRetention                                time.Duration
+	addr, tlsCert, tlsKey, pprofAddr, metricsAddr      string
+	gcEvery, lifecycleEvery                            time.Duration
+	maxBodyMemory                                      int64
+	auditRetention, auditDeliveryEvery, eventRetention time.Duration
+	auditDelivery, throttle, webhooks                  string
 }
 
 func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
@@ -237,6 +238,9 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.DurationVar(&s.lifecycleEvery, "lifecycle-interval", time.Hour, "how often each repository's lifecycle policy is applied (0: never)")
 	fs.StringVar(&s.pprofAddr, "pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address, e.g. 127.0.0.1:9102 (default: not served; never on --addr)")
+	fs.DurationVar(&s.auditRetention, "audit-retention", 90*24*time.Hour, "how long the audit trail keeps its records for LookupEvents")
+	fs.StringVar(&s.auditDelivery, "audit-delivery", "", "deliver the audit trail as CloudTrail log files to this directory or s3://bucket/prefix (default: nowhere)")
+	fs.DurationVar(&s.auditDeliveryEvery, "audit-delivery-interval", 5*time.Minute, "how often the audit trail's log files are delivered")
 	fs.Int64Var(&s.maxBodyMemory, "max-body-memory", 64<<20, "bytes of ECR, IAM and STS request bodies held at once, across all requests (they are read whole before their signature is checked)")
 	fs.StringVar(&s.throttle, "throttle", "", `rate limits as JSON, {"default"|ACCOUNT: {ACTION|"ecr:*"|"*": {"rate": N, "burst": N}}}; rate 0 lifts a limit (default: ECR's quotas)`)
 	fs.StringVar(&s.webhooks, "webhooks", "", `webhook targets as JSON, [{"name": N, "url": U, "secret": S, "detailTypes": […], "actionTypes": […], "repositories": […]}] (see the README)`)
@@ -263,6 +267,8 @@ func serve(args []string) error {
 	opts := c.options(log)
 	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = s.addr, s.tlsCert, s.tlsKey, s.gcEvery, true
 	opts.LifecycleInterval, opts.MaxBodyMemory, opts.MetricsAddr = s.lifecycleEvery, s.maxBodyMemory, s.metricsAddr
+	opts.AuditRetention, opts.AuditDelivery, opts.AuditDeliveryInterval = s.auditRetention, s.auditDelivery, s.auditDeliveryEvery
+	opts.AuditS3 = blobs3.Config{Endpoint: c.storage.S3Endpoint, Region: c.storage.S3Region, ForcePathStyle: c.storage.S3ForcePathStyle}
 	if opts.Throttle, err = throttle.ParseLimits(s.throttle); err != nil {
 		return err
 	}
@@ -272,7 +278,7 @@ func serve(args []string) error {
 	opts.EventRetention = s.eventRetention
 	app, err := server.New(opts, st)
 	if err != nil {
-		st.Meta.Close()
+		st.Close()
 		return err
 	}
 	switch {
@@ -429,7 +435,7 @@ func migrateCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Meta.Close()
+	defer st.Close()
 	fmt.Printf("metadata schema is at version %d\n", sqlstore.SchemaVersion())
 	return nil
 }
@@ -459,14 +465,14 @@ func migrateStorage(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer from.Meta.Close()
+	defer from.Close()
 	dest := c.storage
 	dest.DataDir = c.dataDir
 	to, err := server.OpenStorage(ctx, dest)
 	if err != nil {
 		return err
 	}
-	defer to.Meta.Close()
+	defer to.Close()
 	rep, err := server.MigrateStorage(ctx, from, to, log)
 	if err != nil {
 		return err

@@ -14,7 +14,8 @@
 //
 //	backup.json                        what the backup holds (Manifest), written last
 //	server.key                         the installation's secret, when its data directory held it
-//	blobs/<algorithm>/<two hex>/<hex>  the blobs; the metadata snapshot is one of them, named in backup.json
+//	blobs/<algorithm>/<two hex>/<hex>  the blobs; the snapshots of the metadata and of the audit trail
+//	                                   (audit.db) are among them, named in backup.json
 //
 // Backing up to the same place again copies only the blobs it lacks and replaces backup.json at the end;
 // nothing is ever deleted from a backup, so backup.json always describes a complete one.
@@ -74,6 +75,10 @@ type Manifest struct {
 	Blobs        int           `json:"blobs"` // the blobs the snapshot records, every one in the backup
 	Bytes        int64         `json:"bytes"`
 	ServerKey    bool          `json:"serverKey"` // server.key is in the backup
+	// Audit is the digest of the audit trail's SQLite snapshot (audit.db), stored among the blobs; ""
+	// in a backup of an installation that kept none.
+	Audit     digest.Digest `json:"audit,omitempty"`
+	AuditSize int64         `json:"auditSize,omitempty"`
 }
 
 // Files are the named files beside a backup's blobs.
@@ -92,8 +97,10 @@ type Location struct {
 
 // Source is the installation to back up.
 type Source struct {
-	DB    *sql.DB // its SQLite database (the metadata store's SQL())
-	Blobs blob.Store
+	DB *sql.DB // its SQLite database (the metadata store's SQL())
+	// AuditDB is the audit trail's SQLite database (audit.db), nil when it has none.
+	AuditDB *sql.DB
+	Blobs   blob.Store
 	// DataDir holds the snapshot while the backup runs (and server.key).
 	DataDir string
 	// ServerKey takes <DataDir>/server.key into the backup: the secret access keys are sealed with, unless
@@ -196,6 +203,11 @@ func Backup(ctx context.Context, src Source, dst Location) (Report, error) {
 	if rep.Metadata, rep.MetadataSize, err = putFile(ctx, dst.Blobs, snap); err != nil {
 		return rep, fmt.Errorf("storing the metadata snapshot: %w", err)
 	}
+	if src.AuditDB != nil {
+		if rep.Audit, rep.AuditSize, err = snapshotAudit(ctx, src.AuditDB, src.DataDir, dst.Blobs); err != nil {
+			return rep, fmt.Errorf("snapshot of the audit trail: %w", err)
+		}
+	}
 	if src.ServerKey {
 		key, err := os.ReadFile(filepath.Join(src.DataDir, ServerKeyFile))
 		if err != nil {
@@ -213,6 +225,20 @@ func Backup(ctx context.Context, src Source, dst Location) (Report, error) {
 	}
 	log.Info("backup complete", "blobs", rep.Blobs, "bytes", rep.Bytes, "copied", rep.Copied, "dropped_rows", rep.Dropped)
 	return rep, nil
+}
+
+// snapshotAudit stores a snapshot of the audit trail's database among the backup's blobs. The trail keeps
+// going meanwhile: the records written after the snapshot are not in the backup.
+func snapshotAudit(ctx context.Context, db *sql.DB, dir string, to blob.Store) (digest.Digest, int64, error) {
+	snap, err := tempFile(dir, ".backup-audit-")
+	if err != nil {
+		return "", 0, err
+	}
+	defer removeDB(snap)
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", snap); err != nil {
+		return "", 0, err
+	}
+	return putFile(ctx, to, snap)
 }
 
 // snapshotBlobs lists the snapshot's Active blobs, its Deleting ones, and which are linked to a repository.
@@ -300,7 +326,7 @@ func Read(ctx context.Context, from Location) (*Manifest, error) {
 // Target is the installation a backup is restored into.
 type Target struct {
 	// DataDir must be missing or empty (a lost+found directory is allowed); it receives wharf.db, and
-	// server.key when the backup holds it.
+	// audit.db and server.key when the backup holds them.
 	DataDir string
 	// Blobs is the installation's blob store; nil is files in DataDir.
 	Blobs blob.Store
@@ -406,6 +432,11 @@ func Restore(ctx context.Context, from Location, to Target) (rep Report, err err
 			return rep, err
 		}
 	}
+	if m.Audit != "" {
+		if err := restoreAudit(ctx, from.Blobs, m, to.DataDir); err != nil {
+			return rep, fmt.Errorf("the backup's audit trail: %w", err)
+		}
+	}
 	if err := os.Rename(tmp, filepath.Join(to.DataDir, "wharf.db")); err != nil {
 		return rep, err
 	}
@@ -414,6 +445,23 @@ func Restore(ctx context.Context, from Location, to Target) (rep Report, err err
 	}
 	log.Info("restore complete", "blobs", len(list), "bytes", m.Bytes)
 	return rep, nil
+}
+
+// restoreAudit puts the backup's audit trail in the data directory as audit.db, its schema brought up
+// to date.
+func restoreAudit(ctx context.Context, from blob.Store, m *Manifest, dir string) error {
+	tmp := filepath.Join(dir, ".restore-audit.db")
+	if err := fetchFile(ctx, from, m.Audit, m.AuditSize, tmp); err != nil {
+		return err
+	}
+	db, err := sqlite.Open(tmp)
+	if err != nil {
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "audit.db"))
 }
 
 // checkEmpty refuses a data directory that holds anything (but lost+found, as a fresh file system has).

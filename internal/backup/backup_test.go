@@ -16,10 +16,13 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/audit"
 	"github.com/wharf-dev/wharf/internal/backup"
 	"github.com/wharf-dev/wharf/internal/blob"
 	blobfs "github.com/wharf-dev/wharf/internal/blob/fs"
 	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
@@ -406,5 +409,43 @@ func TestOpenDirWritesNothing(t *testing.T) {
 	}
 	if _, err := backup.OpenDir(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
 		t.Fatalf("OpenDir of a missing directory: %v", err)
+	}
+}
+
+// TestBackupCarriesTheAuditTrail: the audit trail (audit.db) is backed up and restored beside the metadata.
+func TestBackupCarriesTheAuditTrail(t *testing.T) {
+	src := open(t, t.TempDir())
+	trailDB, err := sqlite.Open(filepath.Join(src.dir, "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trailDB.Close()
+	trail := audit.NewTrail(trailDB, "us-east-1", nil)
+	trail.Record(&pipeline.Call{Protocol: "cli", RegistryID: reg, Action: "ecr:CreateRepository", Caller: identity.RootOf(reg),
+		Start: time.Now(), Targets: []pipeline.Target{pipeline.Repository("ecr:CreateRepository", reg, "app")}}, nil, 0)
+	trail.Close()
+
+	dst, err := backup.CreateDir(filepath.Join(t.TempDir(), "backup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := src.source()
+	s.AuditDB = trailDB.SQL()
+	rep, err := backup.Backup(ctx, s, dst)
+	if err != nil || rep.Audit == "" || rep.AuditSize == 0 {
+		t.Fatalf("backup %+v: %v", rep, err)
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	if _, err := backup.Restore(ctx, dst, backup.Target{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := sqlite.Open(filepath.Join(dir, "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	events, err := audit.Lookup(ctx, restored, audit.Query{Account: reg, Limit: 10})
+	if err != nil || len(events) != 1 || events[0].Name() != "CreateRepository" {
+		t.Fatalf("restored trail: %d events, %v", len(events), err)
 	}
 }

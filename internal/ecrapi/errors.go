@@ -102,6 +102,12 @@ func toAWS(err error) *awsError {
 	return &awsError{Code: "ServerException", Message: "internal error", Status: http.StatusInternalServerError}
 }
 
+// awsCode is the code and message an error is answered with, for the audit trail.
+func awsCode(err error) (string, string) {
+	ae := toAWS(err)
+	return ae.Code, ae.Message
+}
+
 func (h *Handler) writeError(w http.ResponseWriter, err error) {
 	ae := toAWS(err)
 	m := map[string]any{"__type": ae.Code, "message": ae.Message}

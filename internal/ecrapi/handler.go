@@ -109,6 +109,7 @@ func registerWith[I any](name string, resolve func(h *Handler, c *pipeline.Call,
 			Resolve: func(c *pipeline.Call) ([]pipeline.Target, error) { return resolve(h, c, in) },
 			Run: func(ctx context.Context, c *pipeline.Call) (err error) {
 				*out, err = run(h, ctx, c, in)
+				c.Output = *out
 				return err
 			},
 		}
@@ -189,7 +190,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer body.Release()
 	call := &pipeline.Call{RequestID: reqID, Protocol: "ecr", SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
 		Origin:     address.From(r.TLS != nil, r.Host),
-		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256}}
+		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256},
+		ErrorCode:  awsCode}
 	var out any
 	if err := h.Pipeline.Do(r.Context(), call, build(h, body.Bytes, &out)); err != nil {
 		h.writeError(w, err)

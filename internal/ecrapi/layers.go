@@ -26,6 +26,14 @@ type layerInput struct {
 	LayerDigest   string   `json:"layerDigest"`
 }
 
+// AuditSummary records a layer part by its size, not its bytes.
+func (in *layerInput) AuditSummary() any {
+	return struct {
+		*layerInput
+		LayerPartBlob int `json:"layerPartBlob"` // its size in bytes
+	}{in, len(in.LayerPartBlob)}
+}
+
 func init() {
 	register("InitiateLayerUpload", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
 		st, err := h.Service.StartUpload(ctx, c.RegistryID, c.Target().Repository)

@@ -132,7 +132,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call := &pipeline.Call{RequestID: reqID, Protocol: service, SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
-		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256}}
+		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256},
+		ErrorCode:  func(err error) (string, string) { ae := toAPI(err); return ae.Code, ae.Message }}
 	var out any
 	err = h.Pipeline.Do(r.Context(), call, pipeline.Op{
 		Action: service + ":" + name, // also for an operation that needs no permission: it is audited and throttled
@@ -156,6 +157,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 		Run: func(ctx context.Context, c *pipeline.Call) (err error) {
 			out, err = o.run(h, ctx, c, q)
+			c.Output = out
 			return err
 		},
 	})

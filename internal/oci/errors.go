@@ -23,6 +23,31 @@ type wireError struct {
 
 func (e *wireError) Error() string { return e.Message }
 
+// toWire is the error in the OCI error format, with its detail.
+func toWire(err error) (we wireError, detail any) {
+	var de *registry.Error
+	var oe *wireError
+	we = wireError{"UNKNOWN", http.StatusInternalServerError, "internal error"}
+	switch {
+	case errors.As(err, &oe):
+		we = *oe
+	case errors.As(err, &de):
+		if m, ok := wireErrors[de.Kind]; ok {
+			we = m
+			we.Message, detail = de.Message, errorDetail(we.Code, de.Fields)
+		}
+	case errors.Is(err, context.Canceled):
+		we = wireError{"UNKNOWN", 499, "request canceled"}
+	}
+	return we, detail
+}
+
+// wireCode is the code and message of an error in the OCI error format, for the audit trail.
+func wireCode(err error) (string, string) {
+	we, _ := toWire(err)
+	return we.Code, we.Message
+}
+
 // wireErrors maps each domain error kind to its code in the OCI error format, once.
 var wireErrors = map[registry.Kind]wireError{
 	registry.KindNameInvalid:            {"NAME_INVALID", http.StatusBadRequest, ""},
@@ -71,24 +96,11 @@ type errorEntry struct {
 
 // writeError answers err in the OCI error format. The server's access log line tells the error.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var de *registry.Error
-	var oe *wireError
-	we := wireError{"UNKNOWN", http.StatusInternalServerError, "internal error"}
-	var detail any
+	we, detail := toWire(err)
 	retryAfter := 1
-	switch {
-	case errors.As(err, &oe):
-		we = *oe
-	case errors.As(err, &de):
-		if m, ok := wireErrors[de.Kind]; ok {
-			we = m
-			we.Message, detail = de.Message, errorDetail(we.Code, de.Fields)
-		}
-		if de.Fields.RetryAfter > 0 {
-			retryAfter = max(1, int((de.Fields.RetryAfter+time.Second-1)/time.Second))
-		}
-	case errors.Is(err, context.Canceled):
-		we = wireError{"UNKNOWN", 499, "request canceled"}
+	var de *registry.Error
+	if errors.As(err, &de) && de.Fields.RetryAfter > 0 {
+		retryAfter = max(1, int((de.Fields.RetryAfter+time.Second-1)/time.Second))
 	}
 	switch we.Status {
 	case http.StatusUnauthorized:

@@ -148,7 +148,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reg, name, prefix := h.Addresses.Resolve(r.Host, rt.name)
 	rt.name, rt.path = name, prefix+name
 	call := &pipeline.Call{RequestID: pipeline.RequestID(r.Context()), Protocol: "oci", RegistryID: reg, SourceIP: pipeline.SourceIP(r.RemoteAddr),
-		UserAgent: r.UserAgent(), Origin: address.From(r.TLS != nil, r.Host), Credential: h.credential(r, reg)}
+		UserAgent: r.UserAgent(), Origin: address.From(r.TLS != nil, r.Host), Credential: h.credential(r, reg), ErrorCode: wireCode}
 	in := &request{route: rt}
 	op := pipeline.Op{
 		Action: rt.action,
@@ -199,6 +199,68 @@ func (in *request) decode(rawQuery string, sameRegistry func(from string) (strin
 		}
 	}
 	return nil
+}
+
+// AuditKey implements audit.AuditKeyer: the trail works the pulls of one image out once, not per pull.
+// With the action and the registry, the key determines the summary and the targets (the repository, and
+// the one a mount is from).
+func (in *request) AuditKey() [4]string {
+	k := [4]string{in.kind, in.name, in.ref, in.mount}
+	switch in.kind {
+	case "uploads":
+		k[3] += "\x00" + in.query.Get("mount")
+	case "upload":
+		k[3] = in.query.Get("digest")
+	case "tags":
+		k[3] = strconv.Itoa(in.n)
+	}
+	return k
+}
+
+// AuditSummary implements pipeline.Summarizer: a registry request is recorded with the parameters of the
+// ECR action it is, as ECR records registry traffic.
+func (in *request) AuditSummary() any {
+	if in.kind == "ping" || in.kind == "catalog" {
+		return nil
+	}
+	p := map[string]any{"repositoryName": in.name}
+	imageID := func(ref string) map[string]string {
+		if registry.IsDigest(ref) {
+			return map[string]string{"imageDigest": ref}
+		}
+		return map[string]string{"imageTag": ref}
+	}
+	switch in.kind {
+	case "manifest", "referrers":
+		switch in.action {
+		case "ecr:PutImage":
+			for k, v := range imageID(in.ref) {
+				p[k] = v
+			}
+		default:
+			p["imageIds"] = []map[string]string{imageID(in.ref)}
+		}
+	case "blob":
+		if in.action == "ecr:BatchCheckLayerAvailability" {
+			p["layerDigests"] = []string{in.ref}
+		} else {
+			p["layerDigest"] = in.ref
+		}
+	case "uploads":
+		if in.mount != "" {
+			p["mount"], p["from"] = in.query.Get("mount"), in.mount
+		}
+	case "upload":
+		p["uploadId"] = in.ref
+		if d := in.query.Get("digest"); d != "" {
+			p["layerDigests"] = []string{d}
+		}
+	case "tags":
+		if in.n >= 0 {
+			p["maxResults"] = in.n
+		}
+	}
+	return p
 }
 
 // targets names what the request acts on: its repository, with the ECR action of its route, and for a
@@ -336,6 +398,12 @@ func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return err
 	}
+	imageID := map[string]string{"imageDigest": res.Digest.String()}
+	if !registry.IsDigest(rt.ref) {
+		imageID["imageTag"] = rt.ref
+	}
+	call.Output = map[string]any{"image": map[string]any{"registryId": reg, "repositoryName": rt.name, "imageId": imageID,
+		"imageManifestMediaType": r.Header.Get("Content-Type")}}
 	hd := w.Header()
 	hd.Set("Location", "/v2/"+rt.path+"/manifests/"+res.Digest.String())
 	hd.Set("Docker-Content-Digest", res.Digest.String())

@@ -72,12 +72,18 @@ type Call struct {
 	// RegistryID is the registry (account) the call addresses: set by the adapter when the transport names
 	// one (a registry host name), else the caller's own; Resolve may change it (an input's registryId).
 	RegistryID string
+	// ErrorCode tells the code and message the protocol answers an error with (AccessDeniedException,
+	// MANIFEST_UNKNOWN, NoSuchEntity …), for the audit trail. Nil: the error's own ErrorCode, or its kind.
+	ErrorCode func(error) (code, message string)
 
 	// Filled in by the pipeline.
-	Action  string             // the operation's action, for the audit trail and metrics
-	Caller  identity.Principal // who the credential identified
-	Input   any                // the decoded input
-	Targets []Target           // what the input names, each authorized
+	Action string             // the operation's action, for the audit trail and metrics
+	Caller identity.Principal // who the credential identified
+	Input  any                // the decoded input: the audit trail's requestParameters
+	// Output is the operation's result, set by Run when it has one: the audit trail's responseElements.
+	// Input and Output are recorded in their JSON form less secrets, or as their AuditSummary tells.
+	Output  any
+	Targets []Target // what the input names, each authorized
 	Start   time.Time
 	// Logged tells that the transport logs the call itself: its context carried a Summary.
 	Logged bool
@@ -89,6 +95,12 @@ func (c *Call) Target() Target {
 		return Target{}
 	}
 	return c.Targets[0]
+}
+
+// Summarizer is an Input or Output that tells what the audit trail records of it, instead of its JSON
+// form: a request that is no JSON document (a registry request's path), or one too large to record whole.
+type Summarizer interface {
+	AuditSummary() any
 }
 
 // Op is one operation.

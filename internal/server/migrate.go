@@ -32,7 +32,7 @@ type MigrationReport struct {
 // MigrateStorage copies one installation's storage into another (typically the embedded SQLite and files
 // into PostgreSQL and S3), so a team grows without pushing again. Blobs go first, each hashed as it is
 // written and again as it is read back from the destination, so every digest is verified; then every
-// metadata row, in one transaction. The destination's metadata must be empty. Access keys stay sealed
+// metadata row, in one transaction, and the audit trail's. The destination's metadata must be empty. Access keys stay sealed
 // under the source's server secret, which the destination's nodes must then use.
 func MigrateStorage(ctx context.Context, from, to *Stores, log *slog.Logger) (MigrationReport, error) {
 	var rep MigrationReport
@@ -106,7 +106,16 @@ feed:
 		return rep, err
 	}
 	log.Info("blobs copied and verified", "count", rep.Blobs, "bytes", rep.Bytes)
-	rep.Rows, err = sqlstore.CopyTables(ctx, src.SQL(), src.Dialect(), dst.SQL(), dst.Dialect())
+	if rep.Rows, err = sqlstore.CopyTables(ctx, src.SQL(), src.Dialect(), dst.SQL(), dst.Dialect()); err != nil {
+		return rep, err
+	}
+	// The audit trail: with SQLite a database of its own (audit.db), with PostgreSQL the metadata's.
+	srcTrail, ok1 := from.trail().(sqlStore)
+	dstTrail, ok2 := to.trail().(sqlStore)
+	if !ok1 || !ok2 {
+		return rep, errors.New("both audit trails must be SQL databases")
+	}
+	rep.Rows["audit_chunks"], err = sqlstore.CopyAuditTrail(ctx, srcTrail.SQL(), dstTrail.SQL(), dstTrail.Dialect())
 	return rep, err
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wharf-dev/wharf/internal/address"
+	"github.com/wharf-dev/wharf/internal/audit"
 	"github.com/wharf-dev/wharf/internal/authz"
 	"github.com/wharf-dev/wharf/internal/blob"
 	blobfs "github.com/wharf-dev/wharf/internal/blob/fs"
@@ -71,6 +72,13 @@ type Options struct {
 	// MaxBodyMemory bounds the memory held by ECR, IAM and STS request bodies being read, across all
 	// requests (default 64 MiB): those bodies are read whole before their signature can be checked.
 	MaxBodyMemory int64
+	// AuditRetention is how long the audit trail keeps its records (default 90 days).
+	AuditRetention time.Duration
+	// AuditDelivery is where the trail's log files are delivered: a directory, or s3://bucket/prefix
+	// (reached with AuditS3's endpoint, region and path style); "" delivers none.
+	AuditDelivery         string
+	AuditDeliveryInterval time.Duration // default 5 minutes
+	AuditS3               blobs3.Config
 	// Throttle are the rate limits of callers' calls; nil: ECR's default quotas (throttle.Defaults).
 	Throttle *throttle.Limits
 	// Webhooks are the receivers of notifications (package webhooks).
@@ -92,8 +100,28 @@ func (o Options) maxBodyMemory() int64 {
 type Stores struct {
 	Meta  store.Store
 	Blobs blob.Store
+	// Audit keeps the audit trail: with SQLite a database file of its own (audit.db in the data
+	// directory), so that recording pulls never waits for the metadata's writer; nil is Meta.
+	Audit store.Store
 	// SharedBlobs tells that other nodes write to the blob store too.
 	SharedBlobs bool
+}
+
+// trail is the store of the audit trail.
+func (s *Stores) trail() store.Store {
+	if s.Audit != nil {
+		return s.Audit
+	}
+	return s.Meta
+}
+
+// Close closes the metadata stores.
+func (s *Stores) Close() error {
+	err := s.Meta.Close()
+	if s.Audit != nil {
+		err = errors.Join(err, s.Audit.Close())
+	}
+	return err
 }
 
 // OpenStores opens the embedded stores in a data directory: SQLite metadata and filesystem blobs.
@@ -155,11 +183,15 @@ func OpenStorage(ctx context.Context, s Storage) (*Stores, error) {
 	default:
 		err = fmt.Errorf("--blobs %q: want s3://bucket/prefix, or nothing for files in the data directory", s.Blobs)
 	}
+	var trail store.Store
+	if err == nil && s.Metadata == "" {
+		trail, err = sqlite.Open(filepath.Join(s.DataDir, "audit.db"))
+	}
 	if err != nil {
 		meta.Close()
 		return nil, err
 	}
-	return &Stores{Meta: meta, Blobs: blobs, SharedBlobs: s.Blobs != ""}, nil
+	return &Stores{Meta: meta, Blobs: blobs, SharedBlobs: s.Blobs != "", Audit: trail}, nil
 }
 
 // exists checks that the storage holds an installation, before anything is created.
@@ -211,6 +243,8 @@ type App struct {
 	log       *slog.Logger
 	pipeline  *pipeline.Pipeline
 	addresses *address.Book
+	trail     *audit.Trail
+	delivery  *audit.Delivery // nil when the trail is delivered nowhere
 	// Jobs runs the durable background work (Run runs it).
 	Jobs     *jobs.Runner
 	limiter  *throttle.Limiter
@@ -267,12 +301,18 @@ func New(opts Options, st *Stores) (*App, error) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wharf_live_nodes",
 		Help: "Live nodes counted from their heartbeats: each holds this share of every throttle limit."},
 		func() float64 { return float64(limiter.NodeCount()) }))
+	trail := audit.NewTrail(st.trail(), opts.Region, opts.Log)
+	delivery, err := auditDelivery(opts, st.trail())
+	if err != nil {
+		trail.Close()
+		return nil, err
+	}
 	// The one pipeline: every adapter, the command line and background work call through it:
 	// identify → throttle → decode → resolve → authorize → run → audit.
 	pipe := &pipeline.Pipeline{
 		Throttle:  limiter,
 		Authorize: authorize,
-		Audit:     []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}},
+		Audit:     []pipeline.Auditor{m, pipeline.LogAuditor{Log: opts.Log}, trail},
 		Clock:     opts.Clock,
 	}
 	// Bodies of the AWS APIs are read whole before their signature can be checked: at most this much
@@ -313,6 +353,12 @@ func New(opts Options, st *Stores) (*App, error) {
 		Bodies:          bodies,
 		PoliciesChanged: authorize.Invalidate,
 	}
+	lookupHandler := &audit.Handler{
+		Meta:       st.trail(),
+		Pipeline:   pipe,
+		Signatures: sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "cloudtrail").MustSign("x-amz-target"),
+		Bodies:     bodies,
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Meta.View(r.Context(), func(tx store.Tx) error { _, err := tx.CountRepositories(account); return err }); err != nil {
@@ -340,6 +386,10 @@ func New(opts Options, st *Stores) (*App, error) {
 			ecrHandler.ServeHTTP(w, r)
 			return
 		}
+		if audit.IsLookupRequest(r) {
+			lookupHandler.ServeHTTP(w, r)
+			return
+		}
 		if iamapi.IsQueryRequest(r) {
 			iamHandler.ServeHTTP(w, r)
 			return
@@ -348,8 +398,12 @@ func New(opts Options, st *Stores) (*App, error) {
 	})
 	a := &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
 		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, addresses: addresses, limiter: limiter, NewAdmin: newAdmin,
+		trail: trail, delivery: delivery,
 		Jobs:     jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg}),
 		notifier: webhooks.New(st.Meta, opts.Clock, opts.Region, opts.Webhooks, opts.Log, m.reg)}
+	trail.Node, trail.Deliver = a.Jobs.Holder(), delivery != nil
+	trail.Start()
+	a.registerAuditMetrics(m.reg)
 	a.registerJobs()
 	return a, nil
 }
@@ -378,6 +432,12 @@ func (a *App) registerJobs() {
 			return err
 		})
 	}})
+	if a.delivery != nil {
+		a.Jobs.Register(jobs.Kind{Name: "audit-delivery", Every: a.deliveryInterval(), MaxAttempts: 1,
+			Run: func(ctx context.Context, _ store.Job) error { a.deliverTrail(ctx); return nil }})
+	}
+	a.Jobs.Register(jobs.Kind{Name: "audit-prune", Every: time.Hour, MaxAttempts: 1,
+		Run: func(ctx context.Context, _ store.Job) error { a.pruneTrail(ctx); return nil }})
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -536,6 +596,7 @@ func (a *App) applyLifecycle(ctx context.Context) {
 				"digest", e.Digest, "tags", e.Tags, "rule_priority", e.Rule)
 		}
 	}
+	a.auditExpiries(results)
 }
 
 // warnMovedAddresses names the default account's repositories whose path is not their name: on a host
@@ -561,13 +622,14 @@ func (a *App) warnMovedAddresses(ctx context.Context) {
 // Do runs an operation of the command line through the pipeline, as the root of account: identified,
 // authorized, audited like any other call.
 func (a *App) Do(ctx context.Context, account string, op pipeline.Op) error {
-	call := &pipeline.Call{Protocol: "cli", RegistryID: account, Credential: pipeline.As(identity.RootOf(account))}
+	call := &pipeline.Call{Protocol: "cli", RegistryID: account, UserAgent: "wharf-cli", Credential: pipeline.As(identity.RootOf(account))}
 	return a.pipeline.Do(ctx, call, op)
 }
 
-// Close flushes the core and closes the stores.
+// Close flushes the core and the audit trail and closes the stores.
 func (a *App) Close() error {
-	return errors.Join(a.Service.Close(), a.stores.Meta.Close())
+	a.trail.Close()
+	return errors.Join(a.Service.Close(), a.stores.Close())
 }
 
 // bodyIdle is how long a registry request's body may send nothing before the connection is dropped.

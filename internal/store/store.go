@@ -241,6 +241,35 @@ type EventPosition struct {
 	Tx, ID int64
 }
 
+// AuditChunk is a batch of audit trail records of one account (the account that sees them: a call across
+// accounts is recorded in a chunk of each), encoded by package audit. The columns beside the data are
+// what LookupEvents narrows by and what delivery tracks.
+type AuditChunk struct {
+	ID         int64 // set by the store: the order chunks were written in
+	Account    string
+	Node       string    // the node that wrote it
+	Start, End time.Time // its first and last records' times
+	Records    int
+	Names      string // the event names it holds, each between commas: ",BatchGetImage,GetDownloadUrlForLayer,"
+	ReadOnly   bool   // it holds read-only calls' records only
+	Data       []byte
+	LogFile    string // the trail log file it is (being) delivered in, "" until then
+	Delivered  bool   // delivered, or written where no delivery is configured
+}
+
+// AuditChunkQuery selects an account's chunks that may hold records from Start to End (inclusive, zero for
+// open), holding Name when not "", a mutating call's record when Mutating, and strictly before the chunk
+// (BeforeEnd, BeforeID) when BeforeID is not 0: newest End first, then highest ID.
+type AuditChunkQuery struct {
+	Account    string
+	Start, End time.Time
+	Name       string
+	Mutating   bool
+	BeforeEnd  time.Time
+	BeforeID   int64
+	Limit      int
+}
+
 // Tx is one transaction. Methods return ErrNotFound for missing rows and ErrExists for duplicate keys.
 // Listing methods return rows in ascending key order, strictly after the given key, at most limit rows.
 type Tx interface {
@@ -405,6 +434,24 @@ type Tx interface {
 	LiveNodes(since time.Time) (int, error)
 	DeleteNode(node string) error
 	PruneNodes(before time.Time) error
+
+	// AddAuditChunks stores chunks of the audit trail.
+	AddAuditChunks(chunks []AuditChunk) error
+	AuditChunks(q AuditChunkQuery) ([]AuditChunk, error)
+	// UnclaimedAuditChunks lists undelivered chunks no log file holds yet, by ID, at most limit.
+	UnclaimedAuditChunks(limit int) ([]AuditChunk, error)
+	// ClaimAuditChunks puts chunks (by ID) in a log file to be delivered.
+	ClaimAuditChunks(ids []int64, file string) error
+	// UndeliveredAuditFiles lists the log files that hold chunks but were not delivered, at most limit.
+	UndeliveredAuditFiles(limit int) ([]string, error)
+	// AuditFileChunks lists the chunks of a log file, by ID.
+	AuditFileChunks(file string) ([]AuditChunk, error)
+	// MarkAuditFileDelivered marks a log file's chunks delivered and returns the records they hold.
+	MarkAuditFileDelivered(file string) (int, error)
+	// PendingAuditRecords counts the records of chunks not delivered.
+	PendingAuditRecords() (int64, error)
+	// PruneAuditChunks deletes at most limit chunks whose last record is older than cutoff.
+	PruneAuditChunks(cutoff time.Time, limit int) (int, error)
 
 	CreateUpload(u *Upload) error
 	GetUpload(id string) (*Upload, error)

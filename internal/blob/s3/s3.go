@@ -71,32 +71,10 @@ type Store struct {
 
 // New returns a store on the configured bucket. It checks that the bucket is reachable.
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	opts := []func(*config.LoadOptions) error{}
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	client, err := NewClient(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("s3: %w", err)
+		return nil, err
 	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = "us-east-1"
-	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-		o.UsePathStyle = cfg.ForcePathStyle
-		// Checksums only where S3 requires them: not every S3-compatible service knows the newer ones.
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		// Layer bytes are hashed once already (their digest); signing them would hash them again.
-		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
-		// S3 servers over a file system (versitygw's posix backend) remove a key's parent directories once
-		// a delete empties them; a write into that directory at that moment fails with this code. None of
-		// our keys has keys under it, so the code only ever means that race, and a retry succeeds.
-		o.Retryer = retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 5 }), "ExistingObjectIsDirectory")
-	})
 	s := &Store{client: client, presign: s3.NewPresignClient(client), bucket: cfg.Bucket, prefix: cfg.Prefix, part: cfg.PartSize,
 		grace: cfg.UploadGrace}
 	if s.part == 0 {
@@ -641,4 +619,36 @@ func (s *Store) Uploads(ctx context.Context) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// NewClient returns a client of the configured S3 service, set up as the store's: for other writers to
+// the same service (the audit trail's delivery).
+func NewClient(ctx context.Context, cfg Config) (*s3.Client, error) {
+	opts := []func(*config.LoadOptions) error{}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.ForcePathStyle
+		// Checksums only where S3 requires them: not every S3-compatible service knows the newer ones.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		// Layer bytes are hashed once already (their digest); signing them would hash them again.
+		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+		// S3 servers over a file system (versitygw's posix backend) remove a key's parent directories once
+		// a delete empties them; a write into that directory at that moment fails with this code. None of
+		// our keys has keys under it, so the code only ever means that race, and a retry succeeds.
+		o.Retryer = retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 5 }), "ExistingObjectIsDirectory")
+	})
+	return client, nil
 }

@@ -41,6 +41,8 @@ type Store struct {
 	closed bool
 
 	stmts *sqlstore.StmtCache // prepared statements of the readers
+
+	lazy bool // the writer's connection commits without waiting for the disk (synchronous=NORMAL)
 }
 
 // dialect is SQLite's: ? placeholders, and its constraint error codes.
@@ -61,6 +63,7 @@ type job struct {
 	ctx  context.Context
 	fn   func(store.Tx) error
 	errc chan error
+	lazy bool // need not be on disk when it returns
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.
@@ -148,7 +151,17 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 
 // Update queues fn for the committer and waits until its group is durable.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
-	j := &job{ctx: ctx, fn: fn, errc: make(chan error, 1)}
+	return s.update(ctx, &job{ctx: ctx, fn: fn, errc: make(chan error, 1)})
+}
+
+// UpdateLazy is Update for writes that may be lost on a power loss or an operating system crash (not on
+// the process's): its group is committed without waiting for the disk (synchronous=NORMAL in WAL mode),
+// unless an Update shares it. The next durable commit makes it durable too.
+func (s *Store) UpdateLazy(ctx context.Context, fn func(store.Tx) error) error {
+	return s.update(ctx, &job{ctx: ctx, fn: fn, errc: make(chan error, 1), lazy: true})
+}
+
+func (s *Store) update(ctx context.Context, j *job) error {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -203,6 +216,23 @@ func (s *Store) commitLoop() {
 // runGroup runs the jobs in one transaction, each in its own savepoint.
 func (s *Store) runGroup(batch []*job, errs []error) []error {
 	ctx := context.Background()
+	lazy := true
+	for _, j := range batch {
+		lazy = lazy && j.lazy
+	}
+	if lazy != s.lazy {
+		mode := "FULL"
+		if lazy {
+			mode = "NORMAL"
+		}
+		if _, err := s.w.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+			for range batch {
+				errs = append(errs, err)
+			}
+			return errs
+		}
+		s.lazy = lazy
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		for range batch {

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -57,14 +58,15 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 }
 
-// TestCopyCoversEveryTable: the table list that storage migration copies names every table of the schema.
+// TestCopyCoversEveryTable: the table list that storage migration copies names every table of the schema
+// (but the audit trail's, which CopyAuditTrail copies).
 func TestCopyCoversEveryTable(t *testing.T) {
 	s, err := sqlite.Open(filepath.Join(t.TempDir(), "wharf.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rows, err := s.SQL().Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_version', 'leases', 'nodes', 'uploads', 'sqlite_sequence')`)
+	rows, err := s.SQL().Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_version', 'leases', 'nodes', 'uploads', 'sqlite_sequence', 'audit_chunks')`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +239,56 @@ func gunzip(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpdateLazy: a lazy update commits without waiting for the disk, an update after it waits again,
+// and both are kept.
+func TestUpdateLazy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wharf.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	synchronous := func() int {
+		var n int
+		if err := s.SQL().QueryRow(`PRAGMA synchronous`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	create := func(update func(context.Context, func(store.Tx) error) error, name string) {
+		err := update(t.Context(), func(tx store.Tx) error {
+			return tx.CreateRepository(&store.Repository{RegistryID: "000000000000", Name: name, TagMutability: "MUTABLE"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(s.UpdateLazy, "lazy")
+	if n := synchronous(); n != 1 {
+		t.Errorf("synchronous after a lazy update = %d, want 1 (NORMAL)", n)
+	}
+	create(s.Update, "durable")
+	if n := synchronous(); n != 2 {
+		t.Errorf("synchronous after an update = %d, want 2 (FULL)", n)
+	}
+	create(s.UpdateLazy, "lazy again")
+	s.Close()
+	if s, err = sqlite.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.View(t.Context(), func(tx store.Tx) error {
+		for _, name := range []string{"lazy", "durable", "lazy again"} {
+			if _, err := tx.GetRepository("000000000000", name); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }

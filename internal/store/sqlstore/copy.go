@@ -8,8 +8,9 @@ import (
 )
 
 // Tables lists the tables a copy takes, in an order that satisfies their foreign keys (a table after the
-// tables it references). Left out: leases and nodes (held by the processes of one installation) and uploads in
-// progress (their bytes live in the source's blob store; clients start them again).
+// tables it references). Left out: leases and nodes (held by the processes of one installation), uploads in
+// progress (their bytes live in the source's blob store; clients start them again) and the audit trail
+// (CopyAuditTrail: with SQLite it is a database of its own).
 var Tables = []string{
 	"accounts", "users", "access_keys", "user_policies", "user_attached_policies",
 	"iam_groups", "iam_group_members", "iam_roles", "iam_owner_policies", "iam_owner_attached", "registry_policies",
@@ -56,6 +57,37 @@ func CopyTables(ctx context.Context, src *sql.DB, from *Dialect, dst *sql.DB, to
 		}
 	}
 	return counts, write.Commit()
+}
+
+// CopyAuditTrail copies the audit trail's chunks from one database into another, whose trail is empty, in
+// one transaction of the destination, and returns the chunks copied.
+func CopyAuditTrail(ctx context.Context, src *sql.DB, dst *sql.DB, to *Dialect) (int, error) {
+	var n int
+	if err := dst.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_chunks`).Scan(&n); err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		return 0, fmt.Errorf("the destination already holds an audit trail; copy only into an empty one")
+	}
+	read, err := src.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	defer read.Rollback()
+	write, err := dst.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer write.Rollback()
+	if n, err = copyTable(ctx, read, write, "audit_chunks", to); err != nil {
+		return 0, err
+	}
+	if to.Postgres {
+		if _, err := write.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('audit_chunks', 'id'), COALESCE((SELECT MAX(id) FROM audit_chunks), 0) + 1, false)`); err != nil {
+			return 0, err
+		}
+	}
+	return n, write.Commit()
 }
 
 func copyTable(ctx context.Context, read, write *sql.Tx, table string, to *Dialect) (int, error) {

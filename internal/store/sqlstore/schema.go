@@ -268,6 +268,26 @@ CREATE TABLE nodes (
 	seen_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 10: the audit trail: chunks of CloudTrail records (package audit encodes them), each one account's,
+	// with the columns LookupEvents narrows by, and the trail log file each is delivered in. Reads are
+	// written a chunk per batch, a mutating call a chunk of its own.
+	`
+CREATE TABLE audit_chunks (
+	id         INTEGER PRIMARY KEY,
+	account    TEXT    NOT NULL,
+	node       TEXT    NOT NULL,
+	start_time INTEGER NOT NULL,
+	end_time   INTEGER NOT NULL,
+	records    INTEGER NOT NULL,
+	names      TEXT    NOT NULL,
+	read_only  INTEGER NOT NULL,
+	data       BLOB    NOT NULL,
+	log_file   TEXT    NOT NULL DEFAULT '',
+	delivered  INTEGER NOT NULL
+);
+CREATE INDEX audit_chunks_time ON audit_chunks(account, end_time, id);
+CREATE INDEX audit_chunks_pending ON audit_chunks(log_file, id) WHERE delivered = 0;
+`,
 }
 
 // SchemaVersion is the schema version this build migrates databases to.
