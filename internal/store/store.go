@@ -396,7 +396,8 @@ type Tx interface {
 	// EventCursor returns a consumer's position (the zero position for a new consumer).
 	EventCursor(consumer string) (EventPosition, error)
 	SetEventCursor(consumer string, p EventPosition) error
-	// PruneEvents deletes events older than cutoff.
+	// PruneEvents deletes events older than cutoff, along their order: an old event after a newer one (a
+	// node's clock behind another's) stays until that one is old too.
 	PruneEvents(cutoff time.Time) (int, error)
 
 	// Heartbeat records that node is alive at at; LiveNodes counts the nodes seen since since.

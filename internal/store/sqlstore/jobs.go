@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
-	"github.com/wharf-dev/wharf/internal/store"
+	"errors"
 	"time"
+
+	"github.com/wharf-dev/wharf/internal/store"
 )
 
 const jobCols = `id, kind, unique_key, payload, state, attempts, max_attempts, run_at, holder, lease_until, last_error, created_at`
@@ -180,8 +182,18 @@ func (t *txn) SetEventCursor(consumer string, p store.EventPosition) error {
 	return err
 }
 
+// PruneEvents deletes the events before, in order, the first one at or after cutoff, along the index of
+// positions: the outbox needs no index by time.
 func (t *txn) PruneEvents(cutoff time.Time) (int, error) {
-	res, err := t.exec(`DELETE FROM events WHERE at < ?`, ts(cutoff))
+	var p store.EventPosition
+	err := t.queryRow(`SELECT tx, id FROM events WHERE at >= ? ORDER BY tx, id LIMIT 1`, ts(cutoff)).Scan(&p.Tx, &p.ID)
+	q, args := `DELETE FROM events WHERE (tx, id) < (?, ?)`, []any{p.Tx, p.ID}
+	if err = mapErr(err); errors.Is(err, store.ErrNotFound) { // every event is old
+		q, args = `DELETE FROM events WHERE at < ?`, []any{ts(cutoff)}
+	} else if err != nil {
+		return 0, err
+	}
+	res, err := t.exec(q, args...)
 	if err != nil {
 		return 0, err
 	}

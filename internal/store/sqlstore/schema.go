@@ -268,6 +268,12 @@ CREATE TABLE nodes (
 	seen_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 10: a placeholder for the audit trail's migration, which takes this number.
+	``,
+	// 11: the outbox is pruned along its positions (events_position), so each event costs one index less.
+	`
+DROP INDEX events_at;
+`,
 }
 
 // SchemaVersion is the schema version this build migrates databases to.
