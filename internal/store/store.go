@@ -389,7 +389,7 @@ type Tx interface {
 	// A schedule seen for the first time is due at first.
 	DueSchedule(name string, now, first, next time.Time) (bool, error)
 
-	// AddEvent records an event and sets e.ID.
+	// AddEvent records an event and sets e.ID (unique among the events held: the position orders them).
 	AddEvent(e *Event) error
 	// EventsAfter lists events after a position in order, at most limit, with their positions.
 	EventsAfter(after EventPosition, limit int) ([]Event, error)

@@ -136,12 +136,14 @@ func (t *txn) DueSchedule(name string, now, first, next time.Time) (bool, error)
 
 // txOrder is the first part of an event's position. On PostgreSQL, the writing transaction's id: ids are
 // drawn before commits happen, in any order. On SQLite, whose single writer commits events in id order, the
-// highest yet (0 at first, higher in a database copied from PostgreSQL), so new events follow the others.
+// highest yet (0 at first, higher in a database copied from PostgreSQL), so new events follow the others:
+// pruning keeps the newest event unless it empties the outbox, and then, as ids start again, new events
+// follow every consumer's cursor.
 func (t *txn) txOrder() string {
 	if t.d.Postgres {
 		return `pg_current_xact_id()::text::bigint`
 	}
-	return `(SELECT COALESCE(MAX(tx), 0) FROM events)`
+	return `COALESCE((SELECT MAX(tx) FROM events), (SELECT MAX(tx) + 1 FROM event_cursors), 0)`
 }
 
 func (t *txn) AddEvent(e *store.Event) error {
