@@ -157,12 +157,8 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 			}
 			return nil
 		}
-		prev, err := tx.GetTag(repo.ID, tag)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		unchanged, err := s.setTag(tx, repo, tag, d)
-		res.Unchanged = unchanged && existing != nil
+		prev, err := s.setTag(tx, repo, tag, d)
+		res.Unchanged = prev == d && existing != nil
 		if err != nil || res.Unchanged {
 			return err
 		}
@@ -170,8 +166,8 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		if err := s.emit(tx, Event{Type: EventImagePushed, RegistryID: repo.RegistryID, Repository: repo.Name, Digest: d, MediaType: img.MediaType, Tag: tag}); err != nil {
 			return err
 		}
-		if prev != nil && prev.Digest != d {
-			return s.emit(tx, Event{Type: EventTagMoved, RegistryID: repo.RegistryID, Repository: repo.Name, Digest: d, Tag: tag, Previous: prev.Digest})
+		if prev != "" && prev != d {
+			return s.emit(tx, Event{Type: EventTagMoved, RegistryID: repo.RegistryID, Repository: repo.Name, Digest: d, Tag: tag, Previous: prev})
 		}
 		return nil
 	})
@@ -218,27 +214,31 @@ func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.
 	return tx.PutImage(img, refs)
 }
 
-// setTag points tag at image d, applying tag immutability and the tags-per-image limit. It reports
-// whether the tag pointed at d already.
-func (s *Service) setTag(tx store.Tx, repo *store.Repository, tag string, d digest.Digest) (bool, error) {
+// setTag points tag at image d, applying tag immutability and the tags-per-image limit. It returns the
+// image the tag named before ("" for a new tag; d when it pointed at d already, and nothing changed).
+func (s *Service) setTag(tx store.Tx, repo *store.Repository, tag string, d digest.Digest) (digest.Digest, error) {
 	cur, err := tx.GetTag(repo.ID, tag)
 	switch {
 	case err == nil && cur.Digest == d:
-		return true, nil
+		return d, nil
 	case err == nil && repo.TagMutability == Immutable:
-		return false, &Error{Kind: KindImageTagAlreadyExists,
+		return cur.Digest, &Error{Kind: KindImageTagAlreadyExists,
 			Message: fmt.Sprintf("The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable.", tag, repo.Name)}
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return false, err
+		return "", err
+	}
+	var prev digest.Digest
+	if cur != nil {
+		prev = cur.Digest
 	}
 	tags, err := tx.ImageTags(repo.ID, d)
 	if err != nil {
-		return false, err
+		return prev, err
 	}
 	if len(tags) >= s.cfg.Limits.TagsPerImage {
-		return false, errf(KindLimitExceeded, "image %s already has %d tags; the limit is %d tags per image", d, len(tags), s.cfg.Limits.TagsPerImage)
+		return prev, errf(KindLimitExceeded, "image %s already has %d tags; the limit is %d tags per image", d, len(tags), s.cfg.Limits.TagsPerImage)
 	}
-	return false, tx.PutTag(repo.ID, store.Tag{Name: tag, Digest: d, UpdatedAt: s.clock.Now()})
+	return prev, tx.PutTag(repo.ID, store.Tag{Name: tag, Digest: d, UpdatedAt: s.clock.Now()})
 }
 
 // GetManifest returns the manifest a tag or digest names. Pulls (not HEAD requests) pass record=true so

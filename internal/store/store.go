@@ -418,14 +418,15 @@ type Tx interface {
 	// A schedule seen for the first time is due at first.
 	DueSchedule(name string, now, first, next time.Time) (bool, error)
 
-	// AddEvent records an event and sets e.ID.
+	// AddEvent records an event and sets e.ID (unique among the events held: the position orders them).
 	AddEvent(e *Event) error
 	// EventsAfter lists events after a position in order, at most limit, with their positions.
 	EventsAfter(after EventPosition, limit int) ([]Event, error)
 	// EventCursor returns a consumer's position (the zero position for a new consumer).
 	EventCursor(consumer string) (EventPosition, error)
 	SetEventCursor(consumer string, p EventPosition) error
-	// PruneEvents deletes events older than cutoff.
+	// PruneEvents deletes events older than cutoff, along their order: an old event after a newer one (a
+	// node's clock behind another's) stays until that one is old too.
 	PruneEvents(cutoff time.Time) (int, error)
 
 	// Heartbeat records that node is alive at at; LiveNodes counts the nodes seen since since.

@@ -40,7 +40,8 @@ type Store struct {
 	mu     sync.RWMutex // guards closed against Update racing Close
 	closed bool
 
-	stmts *sqlstore.StmtCache // prepared statements of the readers
+	stmts  *sqlstore.StmtCache // prepared statements of the readers
+	wstmts *sqlstore.StmtCache // and of the committer: a statement parsed once, not in every transaction
 
 	lazy bool // the writer's connection commits without waiting for the disk (synchronous=NORMAL)
 }
@@ -96,7 +97,7 @@ func Open(path string) (*Store, error) {
 	r.SetMaxIdleConns(16)
 	r.SetConnMaxLifetime(0)
 	s := &Store{w: w, r: r, jobs: make(chan *job, maxGroup), done: make(chan struct{}),
-		stmts: sqlstore.NewStmtCache(r)}
+		stmts: sqlstore.NewStmtCache(r), wstmts: sqlstore.NewStmtCache(w)}
 	go s.commitLoop()
 	return s, nil
 }
@@ -136,6 +137,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	<-s.done
 	s.stmts.Close()
+	s.wstmts.Close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -250,7 +252,7 @@ func (s *Store) runGroup(batch []*job, errs []error) []error {
 			errs = append(errs, err)
 			continue
 		}
-		err := runJob(j, tx)
+		err := runJob(j, tx, s.wstmts)
 		if err != nil {
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
 				err = errors.Join(err, rerr)
@@ -277,11 +279,11 @@ func (s *Store) runGroup(batch []*job, errs []error) []error {
 	return errs
 }
 
-func runJob(j *job, tx *sql.Tx) (err error) {
+func runJob(j *job, tx *sql.Tx, stmts *sqlstore.StmtCache) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("sqlite: transaction panicked: %v", r)
 		}
 	}()
-	return j.fn(sqlstore.NewTx(j.ctx, tx, nil, dialect))
+	return j.fn(sqlstore.NewTx(j.ctx, tx, stmts, dialect))
 }

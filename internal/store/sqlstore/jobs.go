@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
-	"github.com/wharf-dev/wharf/internal/store"
+	"errors"
 	"time"
+
+	"github.com/wharf-dev/wharf/internal/store"
 )
 
 const jobCols = `id, kind, unique_key, payload, state, attempts, max_attempts, run_at, holder, lease_until, last_error, created_at`
@@ -134,12 +136,14 @@ func (t *txn) DueSchedule(name string, now, first, next time.Time) (bool, error)
 
 // txOrder is the first part of an event's position. On PostgreSQL, the writing transaction's id: ids are
 // drawn before commits happen, in any order. On SQLite, whose single writer commits events in id order, the
-// highest yet (0 at first, higher in a database copied from PostgreSQL), so new events follow the others.
+// highest yet (0 at first, higher in a database copied from PostgreSQL), so new events follow the others:
+// pruning keeps the newest event unless it empties the outbox, and then, as ids start again, new events
+// follow every consumer's cursor.
 func (t *txn) txOrder() string {
 	if t.d.Postgres {
 		return `pg_current_xact_id()::text::bigint`
 	}
-	return `(SELECT COALESCE(MAX(tx), 0) FROM events)`
+	return `COALESCE((SELECT MAX(tx) FROM events), (SELECT MAX(tx) + 1 FROM event_cursors), 0)`
 }
 
 func (t *txn) AddEvent(e *store.Event) error {
@@ -180,8 +184,18 @@ func (t *txn) SetEventCursor(consumer string, p store.EventPosition) error {
 	return err
 }
 
+// PruneEvents deletes the events before, in order, the first one at or after cutoff, along the index of
+// positions: the outbox needs no index by time.
 func (t *txn) PruneEvents(cutoff time.Time) (int, error) {
-	res, err := t.exec(`DELETE FROM events WHERE at < ?`, ts(cutoff))
+	var p store.EventPosition
+	err := t.queryRow(`SELECT tx, id FROM events WHERE at >= ? ORDER BY tx, id LIMIT 1`, ts(cutoff)).Scan(&p.Tx, &p.ID)
+	q, args := `DELETE FROM events WHERE (tx, id) < (?, ?)`, []any{p.Tx, p.ID}
+	if err = mapErr(err); errors.Is(err, store.ErrNotFound) { // every event is old
+		q, args = `DELETE FROM events WHERE at < ?`, []any{ts(cutoff)}
+	} else if err != nil {
+		return 0, err
+	}
+	res, err := t.exec(q, args...)
 	if err != nil {
 		return 0, err
 	}

@@ -370,6 +370,19 @@ func testEvents(t *testing.T, s store.Store) {
 	if evs := read(pos); len(evs) != 1 || evs[0].Type != "pushed" {
 		t.Fatalf("after pruning: %+v", evs)
 	}
+	add("old", t0.Add(time.Second)) // written by a node whose clock is behind: it waits for the events before it
+	update(t, s, func(tx store.Tx) (err error) { n, err = tx.PruneEvents(t0.Add(3 * time.Second)); return err })
+	if n != 1 {
+		t.Fatalf("pruned %d of deleted, pushed, old; want 1", n)
+	}
+	update(t, s, func(tx store.Tx) (err error) { n, err = tx.PruneEvents(t0.Add(time.Hour)); return err })
+	if n != 2 {
+		t.Fatalf("pruned %d of 2 old events", n)
+	}
+	add("tagged", t0.Add(4*time.Second))
+	if evs := read(pos); len(evs) != 1 || evs[0].Type != "tagged" {
+		t.Fatalf("after pruning everything: %+v", evs)
+	}
 }
 
 // testConcurrentEvents reads events while concurrent transactions write them: the reader, moving its cursor,
