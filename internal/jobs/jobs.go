@@ -117,6 +117,7 @@ func (r *Runner) Register(k Kind) {
 	r.mu.Lock()
 	r.kinds[k.Name] = &kind{Kind: k}
 	r.mu.Unlock()
+	r.m.register(k.Name)
 }
 
 // Holder is this runner's name in leases.

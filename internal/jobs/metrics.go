@@ -39,6 +39,15 @@ func newMetrics(r *Runner) *metrics {
 	}
 }
 
+// register shows a kind's series from the start, at zero, so that rates and alerts see their first
+// increase.
+func (m *metrics) register(kind string) {
+	m.running.WithLabelValues(kind)
+	m.succeeded.WithLabelValues(kind)
+	m.failed.WithLabelValues(kind)
+	m.dead.WithLabelValues(kind)
+}
+
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.running.Describe(ch)
 	m.succeeded.Describe(ch)

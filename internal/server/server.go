@@ -227,6 +227,8 @@ func New(opts Options, st *Stores) (*App, error) {
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
 	}
+	m := newMetrics()
+	st = m.timedStores(st) // every operation of the stores measured
 	addresses := &address.Book{DefaultAccount: opts.AccountID}
 	if opts.PublicURL != "" {
 		o, err := address.ParseURL(opts.PublicURL)
@@ -252,7 +254,6 @@ func New(opts Options, st *Stores) (*App, error) {
 	}
 	opts.Registry.SharedBlobs = opts.Registry.SharedBlobs || st.SharedBlobs
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
-	m := newMetrics()
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
 	if opts.Throttle == nil {
 		opts.Throttle = &throttle.Limits{}
