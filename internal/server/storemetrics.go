@@ -26,7 +26,9 @@ func (m *metrics) timedStores(st *Stores) *Stores {
 	if p, ok := st.Blobs.(blob.Presigner); ok { // S3: clients fetch blobs directly
 		b = &timedPresigner{blobs, p}
 	}
-	return &Stores{Meta: meta, Blobs: b, SharedBlobs: st.SharedBlobs}
+	timed := *st // whatever else the stores hold, as it is
+	timed.Meta, timed.Blobs = meta, b
+	return &timed
 }
 
 func since(o prometheus.Observer, start time.Time) { o.Observe(time.Since(start).Seconds()) }
