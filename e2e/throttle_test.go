@@ -63,7 +63,7 @@ func TestThrottling(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "wharf.json")
 	os.WriteFile(cfg, []byte(`{"throttle": {"default": {
-		"ecr:GetAuthorizationToken": {"rate": 0.1, "burst": 50},
+		"ecr:GetAuthorizationToken": {"rate": 0.5, "burst": 50},
 		"ecr:BatchGetImage": {"rate": 0.5, "burst": 20},
 		"sts:*": {"rate": 0.25, "burst": 3}}}}`), 0o644)
 	s := startServer(t, filepath.Join(dir, "data"), "--config", cfg, "--create-on-push")
@@ -71,15 +71,15 @@ func TestThrottling(t *testing.T) {
 	password := s.password() // one token of GetAuthorizationToken's 50
 
 	// Once the burst empties the bucket, the aws CLI, with retries, is started: it is refused, backs off,
-	// retries, and gets a token when one is back (one every 10 s).
+	// retries, and gets a token when one is back (one every 2 s).
 	cliOut := filepath.Join(dir, "cli.out")
 	out := burst(t, s, endpoint, "ecr", "get_authorization_token", 300, "AWS_RETRY_MODE=standard", "AWS_MAX_ATTEMPTS=10",
 		"AFTER_REFUSAL="+tool(t, "aws")+" ecr get-authorization-token --debug", "AFTER_OUT="+cliOut)
 	var ok int
 	var took float64
 	fmt.Sscanf(out, "%d %g", &ok, &took)
-	// The burst's 49 tokens left, and one more every 10 s the burst took (which the CLI may take).
-	if ok < 48 || float64(ok) > 50+took/10 || !strings.HasSuffix(out, `[('ThrottlingException', 400, 'Rate exceeded')]`) {
+	// The burst's 49 tokens left, and one more every 2 s the burst took (which the CLI may take).
+	if ok < 48 || float64(ok) > 50+took/2 || !strings.HasSuffix(out, `[('ThrottlingException', 400, 'Rate exceeded')]`) {
 		t.Fatalf("300 GetAuthorizationToken calls: %s; want the rest of the burst, 49, then ThrottlingException", out)
 	}
 	b, _ := os.ReadFile(cliOut)

@@ -64,6 +64,9 @@ type Options struct {
 	GCInterval   time.Duration // 0 disables the periodic collection
 	// LifecycleInterval is how often each repository's lifecycle policy is applied (0: never).
 	LifecycleInterval time.Duration
+	// KeyCacheTTL and PolicyCacheTTL are how long access keys and authorization facts (policies, groups,
+	// resource tags) are cached: a change made by another process applies within them (default 5 s, 1 s).
+	KeyCacheTTL, PolicyCacheTTL time.Duration
 	// MetricsAddr is the address of the listener that serves /metrics; "" serves no metrics. They are not
 	// on the registry's listener: they tell repository activity to anyone who can reach it.
 	MetricsAddr string
@@ -246,6 +249,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		return nil, err
 	}
 	ids := identity.New(st.Meta, keys, opts.Clock, opts.Region)
+	ids.SetKeyCacheTTL(opts.KeyCacheTTL)
 	var newAdmin *identity.Credentials
 	if opts.Bootstrap {
 		if newAdmin, err = ids.Bootstrap(context.Background(), opts.AccountID, opts.AdminCredentials); err != nil {
@@ -255,6 +259,7 @@ func New(opts Options, st *Stores) (*App, error) {
 	opts.Registry.SharedBlobs = opts.Registry.SharedBlobs || st.SharedBlobs
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
+	authorize.CacheFor = opts.PolicyCacheTTL
 	if opts.Throttle == nil {
 		opts.Throttle = &throttle.Limits{}
 	}
