@@ -141,12 +141,12 @@ func TestThrottlingThreeNodes(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		m := freeAddr(t)
 		s := &wharfProc{t: t, dir: filepath.Join(t.TempDir(), "node"), addr: freeAddr(t),
-			args: append(append([]string{}, args...), "--throttle", limits, "--metrics-addr", m), env: env}
+			args: append(append([]string{}, args...), "--throttle", limits, "--metrics-addr", m, "--heartbeat-interval", "300ms"), env: env}
 		s.start()
 		t.Cleanup(s.stop)
 		nodes, metrics = append(nodes, s), append(metrics, m)
 	}
-	// Each node counts three live nodes within a heartbeat or two.
+	// Each node counts three live nodes within a heartbeat or two (every 300 ms here, 3 s by default).
 	for i, m := range metrics {
 		deadline := time.Now().Add(15 * time.Second)
 		for !strings.Contains(get(t, "http://"+m+"/metrics"), "\nwharf_live_nodes 3\n") {

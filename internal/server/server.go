@@ -67,6 +67,9 @@ type Options struct {
 	// KeyCacheTTL and PolicyCacheTTL are how long access keys and authorization facts (policies, groups,
 	// resource tags) are cached: a change made by another process applies within them (default 5 s, 1 s).
 	KeyCacheTTL, PolicyCacheTTL time.Duration
+	// HeartbeatInterval is how often the node tells the others it is live, to share the throttle limits
+	// (default 3 s; every node the same).
+	HeartbeatInterval time.Duration
 	// MetricsAddr is the address of the listener that serves /metrics; "" serves no metrics. They are not
 	// on the registry's listener: they tell repository activity to anyone who can reach it.
 	MetricsAddr string
@@ -433,7 +436,7 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 	background.Add(1)
 	go func() {
 		defer background.Done()
-		(&throttle.Nodes{Store: a.stores.Meta, Limiter: a.limiter, Clock: a.opts.Clock, Log: a.log}).Run(bgCtx)
+		(&throttle.Nodes{Store: a.stores.Meta, Limiter: a.limiter, Clock: a.opts.Clock, Log: a.log, Interval: a.opts.HeartbeatInterval}).Run(bgCtx)
 	}()
 
 	errc := make(chan error, 1)
