@@ -66,7 +66,8 @@ func TestThrottling(t *testing.T) {
 		"ecr:GetAuthorizationToken": {"rate": 0.5, "burst": 50},
 		"ecr:BatchGetImage": {"rate": 0.5, "burst": 20},
 		"sts:*": {"rate": 0.25, "burst": 3}}}}`), 0o644)
-	s := startServer(t, filepath.Join(dir, "data"), "--config", cfg, "--create-on-push")
+	metrics := freeAddr(t)
+	s := startServer(t, filepath.Join(dir, "data"), "--config", cfg, "--create-on-push", "--metrics-addr", metrics)
 	endpoint := "http://" + s.addr
 	password := s.password() // one token of GetAuthorizationToken's 50
 
@@ -121,6 +122,14 @@ func TestThrottling(t *testing.T) {
 		t.Fatalf("GET after Retry-After: %d", res.StatusCode)
 	}
 	// A throttled call is counted in the metrics by its outcome, and changed nothing (nothing to change on a GET).
+	m := get(t, "http://"+metrics+"/metrics")
+	for _, series := range []string{`wharf_throttled_calls_total{action="ecr:BatchGetImage",protocol="oci"} `,
+		`wharf_calls_total{action="ecr:BatchGetImage",outcome="TOOMANYREQUESTS",protocol="oci"} `,
+		`wharf_calls_total{action="ecr:GetAuthorizationToken",outcome="ThrottlingException",protocol="ecr"} `} {
+		if !strings.Contains(m, "\n"+series) {
+			t.Errorf("no %s in the metrics", series)
+		}
+	}
 
 	// STS: Throttling, HTTP 400, as AWS answers.
 	out = burst(t, s, endpoint, "sts", "get_caller_identity", 10)
