@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,7 +92,7 @@ func (m *metrics) Record(c *pipeline.Call, err error, elapsed time.Duration) {
 		s.success.Inc()
 		return
 	}
-	m.calls.WithLabelValues(c.Protocol, c.Action, outcome(c.Protocol, err)).Inc()
+	m.calls.WithLabelValues(c.Protocol, c.Action, outcome(c, err)).Inc()
 	if registry.KindOf(err) == registry.KindThrottled {
 		m.throttled.WithLabelValues(c.Protocol, c.Action).Inc()
 	}
@@ -117,13 +118,14 @@ func (m *metrics) series(protocol, action string) *actionSeries {
 }
 
 // outcome is the error code a failed call was answered with, in its protocol's words: NAME_UNKNOWN on the
-// registry API, RepositoryNotFoundException on the ECR API, NoSuchEntity on IAM. The command line and
-// background work run ECR's actions and are named in its codes.
-func outcome(protocol string, err error) string {
-	switch protocol {
-	case "oci":
+// registry API, RepositoryNotFoundException on the ECR API, NoSuchEntity on IAM. Calls of the command line
+// and background work are named in the codes of their action's API (IAM's for iam: and sts: actions, ECR's
+// for the others).
+func outcome(c *pipeline.Call, err error) string {
+	switch {
+	case c.Protocol == "oci":
 		return oci.ErrorCode(err)
-	case "iam", "sts":
+	case c.Protocol == "iam", c.Protocol == "sts", strings.HasPrefix(c.Action, "iam:"), strings.HasPrefix(c.Action, "sts:"):
 		return iamapi.ErrorCode(err)
 	}
 	return ecrapi.ErrorCode(err)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/throttle"
 )
@@ -86,6 +89,11 @@ func TestCallAndStoreMetrics(t *testing.T) {
 		t.Fatalf("monolithic upload: %d", code)
 	}
 
+	// The command line's calls are named in the codes of their action's API.
+	app.Do(context.Background(), "000000000000", pipeline.Op{Action: "iam:DeleteUser", Run: func(context.Context, *pipeline.Call) error {
+		return fmt.Errorf("%w: user nobody", identity.ErrNotFound)
+	}})
+
 	rec := httptest.NewRecorder()
 	app.Metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	metrics := rec.Body.String()
@@ -96,6 +104,7 @@ func TestCallAndStoreMetrics(t *testing.T) {
 		`wharf_calls_total{action="ecr:ListImages",outcome="ThrottlingException",protocol="ecr"} 1`,
 		`wharf_calls_total{action="ecr:BatchGetImage",outcome="MANIFEST_UNKNOWN",protocol="oci"} 1`,
 		`wharf_throttled_calls_total{action="ecr:ListImages",protocol="ecr"} 1`,
+		`wharf_calls_total{action="iam:DeleteUser",outcome="NoSuchEntity",protocol="cli"} 1`,
 		`wharf_call_duration_seconds_count{action="ecr:ListImages",protocol="ecr"} 2`,
 		`wharf_call_duration_seconds_bucket{action="ecr:CreateRepository",protocol="ecr",le="+Inf"} 1`,
 		`wharf_blob_store_duration_seconds_count{op="commit"} 1`,
