@@ -342,6 +342,47 @@ func TestPeriodicJobsRunOncePerPeriodAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestPeriodShorterThanPoll: a kind that runs more often than the runner polls runs each period.
+func TestPeriodShorterThanPoll(t *testing.T) {
+	e := newEnv(t)
+	r := e.runner("node-1", nil)
+	ran := make(chan struct{}, 10)
+	r.Register(jobs.Kind{Name: "gc", Every: poll / 4, MaxAttempts: 1, Run: func(ctx context.Context, j store.Job) error {
+		ran <- struct{}{}
+		return nil
+	}})
+	e.start(r)
+	for range 3 {
+		e.tick(1, poll/4)
+		receive(t, ran)
+		e.done("gc") // a period that finds the last run still there skips
+	}
+}
+
+// done waits until no job of kind is left in the store.
+func (e *env) done(kind string) {
+	e.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		var counts []store.JobCount
+		if err := e.meta.View(context.Background(), func(tx store.Tx) (err error) {
+			counts, err = tx.CountJobs(e.clock.Now())
+			return err
+		}); err != nil {
+			e.t.Fatal(err)
+		}
+		left := false
+		for _, c := range counts {
+			left = left || c.Kind == kind && c.Queued+c.Running+c.Dead > 0
+		}
+		if !left {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("jobs of kind %s still there: %+v", kind, counts)
+		}
+	}
+}
+
 // TestGracefulStop: stopping waits for the running job, which completes.
 func TestGracefulStop(t *testing.T) {
 	e := newEnv(t)
