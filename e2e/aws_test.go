@@ -325,12 +325,19 @@ func TestGoSDK(t *testing.T) {
 	}
 }
 
+// shortCaches are flags of servers whose tests change keys and policies with `wharf admin`, another
+// process: the server sees the changes once its cached keys and policies expire, after shortCacheTTL.
+var shortCaches = []string{"--key-cache-ttl", "200ms", "--policy-cache-ttl", "200ms"}
+
+const shortCacheTTL = 300 * time.Millisecond
+
 // TestFirstStartAndAdmin starts Wharf with no credentials given: it writes the admin's key to
 // <data-dir>/admin-credentials, which the aws CLI reads as it is; `wharf admin` then creates another
 // account whose key works on that account's own registry, chosen by an ECR-style host name.
 func TestFirstStartAndAdmin(t *testing.T) {
 	dir := t.TempDir()
-	s := &wharfProc{t: t, dir: dir, addr: freeAddr(t)}
+	// Changes made by `wharf admin` (another process) apply within the caches' lifetimes, set short.
+	s := &wharfProc{t: t, dir: dir, addr: freeAddr(t), args: shortCaches}
 	s.log = nil
 	s.startWithEnv(nil)
 	t.Cleanup(s.stop)
@@ -395,14 +402,14 @@ func TestFirstStartAndAdmin(t *testing.T) {
 		t.Fatalf("a user without policies: %v %s", err, out)
 	}
 	s.wharf("admin", "attach-user-policy", "--account-id", "111122223333", "--policy-arn", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly", "bob")
-	time.Sleep(1100 * time.Millisecond) // policies another process changed show within a second
+	time.Sleep(shortCacheTTL) // policies another process changed show within --policy-cache-ttl
 	bob := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.SecretAccessKey, "AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
 	if out, err := runEnv(t, bob, nil, tool(t, "aws"), "ecr", "describe-repositories"); err != nil || !strings.Contains(out, "theirs") {
 		t.Fatalf("bob: %v %s", err, out)
 	}
 	s.wharf("admin", "delete-access-key", key.AccessKeyId)
-	deadline := time.Now().Add(15 * time.Second) // key lookups are cached for a few seconds
+	deadline := time.Now().Add(15 * time.Second) // key lookups are cached for --key-cache-ttl
 	for {
 		out, err := runEnv(t, bob, nil, tool(t, "aws"), "ecr", "describe-repositories")
 		if err != nil && strings.Contains(out, "UnrecognizedClientException") {
@@ -661,7 +668,7 @@ func TestIAMGroupsAndRoles(t *testing.T) {
 
 // TestAdminGroupsAndRoles: `wharf admin` manages groups and roles for people without the aws CLI.
 func TestAdminGroupsAndRoles(t *testing.T) {
-	s := startServer(t, t.TempDir())
+	s := startServer(t, t.TempDir(), shortCaches...)
 	s.aws("ecr", "create-repository", "--repository-name", "seen")
 	s.wharf("admin", "create-user", "--account-id", "000000000000", "erin")
 	var key struct{ AccessKeyId, SecretAccessKey string }
@@ -677,7 +684,7 @@ func TestAdminGroupsAndRoles(t *testing.T) {
 		`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:TagResource","Resource":"*"}}`, "deployer")
 	s.wharf("admin", "put-group-policy", "--account-id", "000000000000", "--policy-name", "list", "--policy-document",
 		`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:ListImages","Resource":"*"}}`, "readers")
-	time.Sleep(1100 * time.Millisecond) // changes by another process show within a second
+	time.Sleep(shortCacheTTL) // changes by another process show within --policy-cache-ttl
 	erin := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.SecretAccessKey, "AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}
 	if out, err := runEnv(t, erin, nil, tool(t, "aws"), "ecr", "describe-repositories", "--query", "repositories[].repositoryName", "--output", "text"); err != nil || strings.TrimSpace(out) != "seen" {
@@ -707,7 +714,7 @@ func TestAdminGroupsAndRoles(t *testing.T) {
 	s.wharf("admin", "delete-access-key", key.AccessKeyId)
 	s.wharf("admin", "remove-user-from-group", "--account-id", "000000000000", "--group", "readers", "erin")
 	s.wharf("admin", "delete-user", "--account-id", "000000000000", "erin")
-	time.Sleep(6 * time.Second) // key lookups are cached for a few seconds
+	time.Sleep(shortCacheTTL) // key lookups are cached for --key-cache-ttl
 	if out, err := runEnv(t, erin, nil, tool(t, "aws"), "ecr", "describe-repositories"); err == nil || !strings.Contains(out, "UnrecognizedClientException") {
 		t.Fatalf("a deleted user's key: %v %s", err, out)
 	}

@@ -26,7 +26,8 @@ import (
 func TestBackupWhilePushing(t *testing.T) {
 	crane := tool(t, "crane")
 	dir := t.TempDir()
-	s := startServer(t, dir, "--gc-interval", "500ms", "--gc-grace", "4s")
+	const grace = 2 * time.Second
+	s := startServer(t, dir, "--gc-interval", "500ms", "--gc-grace", grace.String())
 	s.aws("ecr", "create-repository", "--repository-name", "app")
 	s.aws("ecr", "create-repository", "--repository-name", "old")
 	s.login()
@@ -65,6 +66,7 @@ func TestBackupWhilePushing(t *testing.T) {
 		}
 		old = append(old, d)
 	}
+	oldPushed := time.Now()
 	for i := range 4 {
 		d, err := push("app", fmt.Sprint("base-", i), (i+1)<<20)
 		if err != nil {
@@ -72,7 +74,7 @@ func TestBackupWhilePushing(t *testing.T) {
 		}
 		before = append(before, d)
 	}
-	time.Sleep(4 * time.Second) // the old images' blobs are past the grace period: deleted, they go at once
+	time.Sleep(time.Until(oldPushed.Add(grace))) // the old images' blobs are past the grace period: deleted, they go at once
 
 	stop := make(chan struct{})
 	var pushers sync.WaitGroup

@@ -63,23 +63,24 @@ func TestThrottling(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "wharf.json")
 	os.WriteFile(cfg, []byte(`{"throttle": {"default": {
-		"ecr:GetAuthorizationToken": {"rate": 0.1, "burst": 50},
+		"ecr:GetAuthorizationToken": {"rate": 0.5, "burst": 50},
 		"ecr:BatchGetImage": {"rate": 0.5, "burst": 20},
 		"sts:*": {"rate": 0.25, "burst": 3}}}}`), 0o644)
-	s := startServer(t, filepath.Join(dir, "data"), "--config", cfg, "--create-on-push")
+	metrics := freeAddr(t)
+	s := startServer(t, filepath.Join(dir, "data"), "--config", cfg, "--create-on-push", "--metrics-addr", metrics)
 	endpoint := "http://" + s.addr
 	password := s.password() // one token of GetAuthorizationToken's 50
 
 	// Once the burst empties the bucket, the aws CLI, with retries, is started: it is refused, backs off,
-	// retries, and gets a token when one is back (one every 10 s).
+	// retries, and gets a token when one is back (one every 2 s).
 	cliOut := filepath.Join(dir, "cli.out")
 	out := burst(t, s, endpoint, "ecr", "get_authorization_token", 300, "AWS_RETRY_MODE=standard", "AWS_MAX_ATTEMPTS=10",
 		"AFTER_REFUSAL="+tool(t, "aws")+" ecr get-authorization-token --debug", "AFTER_OUT="+cliOut)
 	var ok int
 	var took float64
 	fmt.Sscanf(out, "%d %g", &ok, &took)
-	// The burst's 49 tokens left, and one more every 10 s the burst took (which the CLI may take).
-	if ok < 48 || float64(ok) > 50+took/10 || !strings.HasSuffix(out, `[('ThrottlingException', 400, 'Rate exceeded')]`) {
+	// The burst's 49 tokens left, and one more every 2 s the burst took (which the CLI may take).
+	if ok < 48 || float64(ok) > 50+took/2 || !strings.HasSuffix(out, `[('ThrottlingException', 400, 'Rate exceeded')]`) {
 		t.Fatalf("300 GetAuthorizationToken calls: %s; want the rest of the burst, 49, then ThrottlingException", out)
 	}
 	b, _ := os.ReadFile(cliOut)
@@ -121,6 +122,14 @@ func TestThrottling(t *testing.T) {
 		t.Fatalf("GET after Retry-After: %d", res.StatusCode)
 	}
 	// A throttled call is counted in the metrics by its outcome, and changed nothing (nothing to change on a GET).
+	m := get(t, "http://"+metrics+"/metrics")
+	for _, series := range []string{`wharf_throttled_calls_total{action="ecr:BatchGetImage",protocol="oci"} `,
+		`wharf_calls_total{action="ecr:BatchGetImage",outcome="TOOMANYREQUESTS",protocol="oci"} `,
+		`wharf_calls_total{action="ecr:GetAuthorizationToken",outcome="ThrottlingException",protocol="ecr"} `} {
+		if !strings.Contains(m, "\n"+series) {
+			t.Errorf("no %s in the metrics", series)
+		}
+	}
 
 	// STS: Throttling, HTTP 400, as AWS answers.
 	out = burst(t, s, endpoint, "sts", "get_caller_identity", 10)
@@ -141,12 +150,12 @@ func TestThrottlingThreeNodes(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		m := freeAddr(t)
 		s := &wharfProc{t: t, dir: filepath.Join(t.TempDir(), "node"), addr: freeAddr(t),
-			args: append(append([]string{}, args...), "--throttle", limits, "--metrics-addr", m), env: env}
+			args: append(append([]string{}, args...), "--throttle", limits, "--metrics-addr", m, "--heartbeat-interval", "300ms"), env: env}
 		s.start()
 		t.Cleanup(s.stop)
 		nodes, metrics = append(nodes, s), append(metrics, m)
 	}
-	// Each node counts three live nodes within a heartbeat or two.
+	// Each node counts three live nodes within a heartbeat or two (every 300 ms here, 3 s by default).
 	for i, m := range metrics {
 		deadline := time.Now().Add(15 * time.Second)
 		for !strings.Contains(get(t, "http://"+m+"/metrics"), "\nwharf_live_nodes 3\n") {

@@ -60,6 +60,9 @@ type common struct {
 	gcGrace      time.Duration
 	uploadTTL    time.Duration
 	cacheTTL     time.Duration
+	keyCacheTTL  time.Duration
+	policyTTL    time.Duration
+	heartbeat    time.Duration
 	limits       registry.Limits
 	manifestSize int64
 	storage      server.Storage
@@ -98,6 +101,9 @@ func (c *common) registryFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.createOnPush, "create-on-push", false, "create repositories on first push instead of refusing the push")
 	c.gcFlags(fs)
 	fs.DurationVar(&c.cacheTTL, "manifest-cache-ttl", c.cacheTTL, "longest a cached manifest or tag list is served after another process changed it (negative: no cache)")
+	fs.DurationVar(&c.keyCacheTTL, "key-cache-ttl", 5*time.Second, "longest an access key deleted or deactivated by another process keeps working (keys are cached this long)")
+	fs.DurationVar(&c.policyTTL, "policy-cache-ttl", time.Second, "longest a change of policies, groups or resource tags made by another process takes to apply (they are cached this long)")
+	fs.DurationVar(&c.heartbeat, "heartbeat-interval", 3*time.Second, "how often this node tells the others on the metadata store it is live, to share the throttle limits (the same on every node; a node is live for 10/3 of it)")
 	c.repositoryLimitFlag(fs)
 	fs.IntVar(&c.limits.ImagesPerRepository, "max-images", c.limits.ImagesPerRepository, "images per repository")
 	fs.IntVar(&c.limits.TagsPerImage, "max-tags-per-image", c.limits.TagsPerImage, "tags per image")
@@ -186,7 +192,8 @@ func (c *common) stores(mustExist bool) (*server.Stores, error) {
 
 func (c *common) options(log *slog.Logger) server.Options {
 	o := server.Options{DataDir: c.dataDir, AccountID: c.accountID, Region: c.region, PublicURL: c.publicURL,
-		ServerSecret: c.serverSecret, Registry: c.registryConfig(), Log: log}
+		ServerSecret: c.serverSecret, Registry: c.registryConfig(), KeyCacheTTL: c.keyCacheTTL, PolicyCacheTTL: c.policyTTL,
+		HeartbeatInterval: c.heartbeat, Log: log}
 	id, secret := os.Getenv("WHARF_ADMIN_ACCESS_KEY_ID"), os.Getenv("WHARF_ADMIN_SECRET_ACCESS_KEY")
 	if id != "" && secret != "" {
 		o.AdminCredentials = &identity.Credentials{AccessKeyID: id, SecretAccessKey: secret}

@@ -264,7 +264,7 @@ func TestMetricsAddress(t *testing.T) {
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != 200 || !strings.Contains(string(body), `wharf_calls_total{action="",outcome="Unauthorized",protocol="oci"} 1`) ||
+	if res.StatusCode != 200 || !strings.Contains(string(body), `wharf_calls_total{action="",outcome="UNAUTHORIZED",protocol="oci"} 1`) ||
 		!strings.Contains(string(body), "wharf_http_request_duration_seconds_count") {
 		t.Fatalf("metrics: %d\n%s", res.StatusCode, body)
 	}

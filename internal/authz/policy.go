@@ -24,12 +24,15 @@ var unscoped = map[string]bool{
 }
 
 // PolicyAuthorizer evaluates IAM policies: the caller's identity policies (inline and attached) and the
-// repository's policy, with the request's condition keys. Loaded policies are cached for a second;
+// repository's policy, with the request's condition keys. Loaded policies are cached for CacheFor;
 // Invalidate drops them at once after a change made through this process.
 type PolicyAuthorizer struct {
 	Meta   store.Store
 	Region string
 	Clock  clock.Clock
+	// CacheFor is how long loaded policies and tags are used: a change made by another process applies
+	// within it (default a second).
+	CacheFor time.Duration
 
 	gen   atomic.Uint64
 	now   atomic.Pointer[stamp] // aws:CurrentTime, formatted once a second
@@ -65,7 +68,7 @@ type repoFacts struct {
 	tags   []store.ResourceTag
 }
 
-const cacheFor = time.Second
+const defaultCacheFor = time.Second
 
 // NewPolicyAuthorizer returns an authorizer reading policies from meta.
 func NewPolicyAuthorizer(meta store.Store, region string, clk clock.Clock) *PolicyAuthorizer {
@@ -84,6 +87,10 @@ func (a *PolicyAuthorizer) lookup(m map[string]cached, key string, load func() (
 	a.mu.Lock()
 	e, ok := m[key]
 	a.mu.Unlock()
+	cacheFor := a.CacheFor
+	if cacheFor <= 0 {
+		cacheFor = defaultCacheFor
+	}
 	if ok && e.gen == gen && now.Sub(e.at) < cacheFor && !now.Before(e.at) {
 		return e.v, nil
 	}

@@ -453,7 +453,7 @@ func (a *api) as(creds identity.Credentials, op string, in any) result {
 }
 
 func TestPolicies(t *testing.T) {
-	a := newAPI(t, registry.Config{})
+	a := newAPIAt(t, registry.Config{}, clock.NewFake(time.Now()))
 	ctx := context.Background()
 	a.ok("CreateRepository", map[string]any{"repositoryName": "team/app", "tags": []map[string]string{{"Key": "env", "Value": "dev"}}})
 	bob := a.user("bob")
@@ -472,7 +472,7 @@ func TestPolicies(t *testing.T) {
 	if err := a.app.Identity.AttachUserPolicy(ctx, "000000000000", "bob", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // changed outside the API: cached for up to a second
+	a.clock.Advance(1100 * time.Millisecond) // changed outside the API: cached for up to a second
 	if r := a.as(bob, "DescribeImages", map[string]any{"repositoryName": "team/app"}); r.status != 200 {
 		t.Fatalf("ReadOnly DescribeImages: %s", r.raw)
 	}
@@ -514,7 +514,7 @@ func TestPolicies(t *testing.T) {
 		{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"StringEquals":{"ecr:ResourceTag/env":"dev"}}}]}`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	a.clock.Advance(1100 * time.Millisecond)
 	a.fails(a.as(bob, "CreateRepository", map[string]any{"repositoryName": "untagged"}), 400, "AccessDeniedException")
 	if r := a.as(bob, "CreateRepository", map[string]any{"repositoryName": "tagged", "tags": []map[string]string{{"Key": "team", "Value": "devs"}}}); r.status != 200 {
 		t.Fatalf("tagged create: %s", r.raw)
@@ -533,7 +533,7 @@ func TestPolicies(t *testing.T) {
 	if err := a.app.Identity.PutUserPolicy(ctx, "000000000000", "bob-admin", "repo", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:*Policy","Resource":"*"}}`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	a.clock.Advance(1100 * time.Millisecond)
 	lockout := `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"ecr:SetRepositoryPolicy"}}`
 	r = a.as(bobAdmin, "SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": lockout})
 	if r.errCode() != "InvalidParameterException" || !strings.Contains(r.message(), "force") {
@@ -597,7 +597,7 @@ func TestCrossAccountByPolicy(t *testing.T) {
 }
 
 func TestCatalogShowsWhatCallerMaySee(t *testing.T) {
-	a := newAPI(t, registry.Config{})
+	a := newAPIAt(t, registry.Config{}, clock.NewFake(time.Now()))
 	for _, n := range []string{"a/one", "a/two", "b/three"} {
 		a.ok("CreateRepository", map[string]any{"repositoryName": n})
 	}
@@ -607,7 +607,7 @@ func TestCatalogShowsWhatCallerMaySee(t *testing.T) {
 		{"Effect":"Allow","Action":"ecr:DescribeRepositories","Resource":"arn:aws:ecr:us-east-1:000000000000:repository/a/*"}]}`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	a.clock.Advance(1100 * time.Millisecond)
 	r := a.as(carol, "GetAuthorizationToken", map[string]any{})
 	tok := r.body["authorizationData"].([]any)[0].(map[string]any)["authorizationToken"].(string)
 	get := func(path string) (int, string) {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
@@ -23,7 +24,7 @@ import (
 // repository/* (the authorizer's decode failed on the trailing data and was ignored) and run on prod,
 // bypassing a Deny in carol's policy, a Deny in prod's repository policy and a resource-tag condition.
 func TestOneDecodeOneTarget(t *testing.T) {
-	a := newAPI(t, registry.Config{})
+	a := newAPIAt(t, registry.Config{}, clock.NewFake(time.Now()))
 	ctx := context.Background()
 	a.ok("CreateRepository", map[string]any{"repositoryName": "dev"})
 	a.ok("CreateRepository", map[string]any{"repositoryName": "prod", "tags": []map[string]string{{"Key": "env", "Value": "prod"}}})
@@ -37,7 +38,7 @@ func TestOneDecodeOneTarget(t *testing.T) {
 	}
 	a.ok("SetRepositoryPolicy", map[string]any{"repositoryName": "prod", "force": true, "policyText": `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/carol"},"Action":"ecr:BatchDeleteImage"}]}`})
-	time.Sleep(1100 * time.Millisecond) // policies set outside the API are seen within a second
+	a.clock.Advance(1100 * time.Millisecond) // policies set outside the API are seen within a second
 
 	// Sent plainly, each is denied.
 	a.fails(a.as(carol, "DeleteRepository", map[string]any{"repositoryName": "prod", "force": true}), 400, "AccessDeniedException")
@@ -68,7 +69,7 @@ func TestOneDecodeOneTarget(t *testing.T) {
 // was authorized against repository/*: a user denied on prod read prod's details, and a grant in another
 // account's repository policy was refused.
 func TestDescribeRepositoriesByName(t *testing.T) {
-	a := newAPI(t, registry.Config{})
+	a := newAPIAt(t, registry.Config{}, clock.NewFake(time.Now()))
 	ctx := context.Background()
 	a.ok("CreateRepository", map[string]any{"repositoryName": "dev"})
 	a.ok("CreateRepository", map[string]any{"repositoryName": "prod"})
@@ -78,7 +79,7 @@ func TestDescribeRepositoriesByName(t *testing.T) {
 		{"Effect":"Deny","Action":"ecr:DescribeRepositories","Resource":"arn:aws:ecr:us-east-1:000000000000:repository/prod"}]}`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	a.clock.Advance(1100 * time.Millisecond)
 	if r := a.as(dave, "DescribeRepositories", map[string]any{"repositoryNames": []string{"dev"}}); r.status != 200 {
 		t.Fatalf("dev: %s", r.raw)
 	}
@@ -178,14 +179,14 @@ func TestSignedRequestsCannotBeReplayedWithAnotherBody(t *testing.T) {
 // TagResource. Policies read tag keys regardless of case; with both "team" and "TEAM" a condition on
 // aws:RequestTag/team had two values, and which one it saw changed from call to call.
 func TestTagKeysDifferingInCase(t *testing.T) {
-	a := newAPI(t, registry.Config{})
+	a := newAPIAt(t, registry.Config{}, clock.NewFake(time.Now()))
 	dave := a.user("dave")
 	if err := a.app.Identity.PutUserPolicy(context.Background(), "000000000000", "dave", "no-prod", `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Action":["ecr:CreateRepository","ecr:TagResource"],"Resource":"*"},
 		{"Effect":"Deny","Action":["ecr:CreateRepository","ecr:TagResource"],"Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/team":"prod"}}}]}`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	a.clock.Advance(1100 * time.Millisecond)
 	for i := 0; i < 10; i++ { // the old answer depended on map order: try it more than once
 		r := a.as(dave, "CreateRepository", map[string]any{"repositoryName": fmt.Sprintf("app%d", i), "tags": []map[string]string{{"Key": "team", "Value": "prod"}, {"Key": "TEAM", "Value": "x"}}})
 		if r.status == 200 {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/server"
 )
@@ -29,6 +30,9 @@ type api struct {
 	t   *testing.T
 	url string
 	app *server.App
+	// clock is the server's: requests are signed at its time, and a test advances it past the time that
+	// changes made outside the API take to show.
+	clock *clock.Fake
 }
 
 func newAPI(t *testing.T) *api {
@@ -37,13 +41,14 @@ func newAPI(t *testing.T) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := server.New(server.Options{DataDir: dir, Bootstrap: true, AdminCredentials: &admin}, st)
+	clk := clock.NewFake(time.Now())
+	app, err := server.New(server.Options{DataDir: dir, Bootstrap: true, AdminCredentials: &admin, Clock: clk}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(app.Handler)
 	t.Cleanup(func() { srv.Close(); app.Close() })
-	return &api{t: t, url: srv.URL, app: app}
+	return &api{t: t, url: srv.URL, app: app, clock: clk}
 }
 
 type answer struct {
@@ -76,7 +81,7 @@ func (a *api) send(creds aws.Credentials, service string, params url.Values) ans
 	req, _ := http.NewRequest("POST", a.url+"/", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), service, "us-east-1", time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), service, "us-east-1", a.clock.Now()); err != nil {
 		a.t.Fatal(err)
 	}
 	res, err := http.DefaultClient.Do(req)
@@ -128,7 +133,7 @@ func TestCallsWithoutUserNameAreAuthorizedOnTheCaller(t *testing.T) {
 	dave := a.user("dave", `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Action":"iam:*","Resource":"*"},
 		{"Effect":"Deny","Action":["iam:CreateAccessKey","iam:DeleteAccessKey"],"Resource":"arn:aws:iam::000000000000:user/dave"}]}`)
-	time.Sleep(1100 * time.Millisecond) // policies set outside the API are seen within a second
+	a.clock.Advance(1100 * time.Millisecond) // policies set outside the API are seen within a second
 
 	// Self-service: carol manages her own keys without naming herself, and nobody else's.
 	r := a.call(carol, "iam", url.Values{"Action": {"CreateAccessKey"}})
@@ -193,7 +198,7 @@ func TestEntityNamesCannotSplitTheTarget(t *testing.T) {
 	carol := a.user("carol", `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Action":["iam:CreateAccessKey","iam:AttachUserPolicy","iam:PutGroupPolicy","iam:PutRolePolicy"],
 		 "Resource":["arn:aws:iam::000000000000:user/contractors/*","arn:aws:iam::000000000000:group/contractors/*","arn:aws:iam::000000000000:role/contractors/*"]}]}`)
-	time.Sleep(1100 * time.Millisecond)
+	a.clock.Advance(1100 * time.Millisecond)
 	for _, tc := range []url.Values{
 		{"Action": {"CreateAccessKey"}, "UserName": {"contractors/admin"}},
 		{"Action": {"CreateAccessKey"}, "UserName": {"contractors/../admin"}},
@@ -218,7 +223,7 @@ func TestPolicyARNCondition(t *testing.T) {
 	pat := a.user("pat", `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Action":["iam:AttachUserPolicy","iam:ListUsers"],"Resource":"*"},
 		{"Effect":"Deny","Action":"iam:AttachUserPolicy","Resource":"*","Condition":{"ArnEquals":{"iam:PolicyARN":"arn:aws:iam::aws:policy/AdministratorAccess"}}}]}`)
-	time.Sleep(1100 * time.Millisecond)
+	a.clock.Advance(1100 * time.Millisecond)
 	expect(t, "attach AdministratorAccess", a.call(pat, "iam", url.Values{"Action": {"AttachUserPolicy"}, "UserName": {"pat"},
 		"PolicyArn": {"arn:aws:iam::aws:policy/AdministratorAccess"}}), 403, "AccessDenied")
 	expect(t, "attach ReadOnly", a.call(pat, "iam", url.Values{"Action": {"AttachUserPolicy"}, "UserName": {"pat"},

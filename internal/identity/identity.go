@@ -138,6 +138,14 @@ func New(meta store.Store, keys *Keyring, clk clock.Clock, region string) *Servi
 		known: newKeyCache(maxCachedKeys, keyTTL), unknown: newKeyCache(maxCachedUnknown, unknownKeyTTL)}
 }
 
+// SetKeyCacheTTL sets how long a looked-up access key is used before it is looked up again (default 5 s):
+// a key deleted or deactivated by another process stops working within it. Set it before any request.
+func (s *Service) SetKeyCacheTTL(ttl time.Duration) {
+	if ttl > 0 {
+		s.known = newKeyCache(maxCachedKeys, ttl)
+	}
+}
+
 // Region is the region this installation serves.
 func (s *Service) Region() string { return s.region }
 

@@ -11,7 +11,7 @@ import (
 // so they are few and short-lived, and kept apart: a flood of made-up ids cannot push real keys out.
 const (
 	maxCachedKeys    = 10000
-	keyTTL           = 5 * time.Second // a deleted or disabled key stops working within this time
+	keyTTL           = 5 * time.Second // a deleted or disabled key stops working within this time (SetKeyCacheTTL)
 	maxCachedUnknown = 1024
 	unknownKeyTTL    = time.Second
 )

@@ -45,7 +45,7 @@ const MaxBackoff = time.Hour
 // Options tune a Runner; zero values are the defaults.
 type Options struct {
 	Holder string        // this node's name in leases; default a random one
-	Poll   time.Duration // how often the store is asked for due jobs; default 1 second
+	Poll   time.Duration // how often the store is asked for due jobs; default 1 second, less for a shorter period
 	Lease  time.Duration // how long a claim lasts without renewal; default 1 minute (renewed every third)
 	// Grace is how long Run, stopping, waits for running jobs before it ends their contexts. Default 30 s.
 	Grace time.Duration
@@ -117,6 +117,7 @@ func (r *Runner) Register(k Kind) {
 	r.mu.Lock()
 	r.kinds[k.Name] = &kind{Kind: k}
 	r.mu.Unlock()
+	r.m.register(k.Name)
 }
 
 // Holder is this runner's name in leases.
@@ -166,7 +167,7 @@ func (r *Runner) Run(ctx context.Context) {
 			r.log.Warn("jobs: claiming failed", "err", err)
 		}
 		if poll == nil {
-			poll = r.clock.After(r.opts.Poll)
+			poll = r.clock.After(r.pollInterval())
 		}
 		select {
 		case <-ctx.Done():
@@ -188,6 +189,20 @@ func (r *Runner) Run(ctx context.Context) {
 	r.log.Warn("jobs: stopping the jobs still running after the grace period")
 	cancelJobs()
 	<-done
+}
+
+// pollInterval is Options.Poll, or the shortest period of a periodic kind if that is shorter: a kind
+// that runs every 500 ms is run that often.
+func (r *Runner) pollInterval() time.Duration {
+	poll := r.opts.Poll
+	r.mu.Lock()
+	for _, k := range r.kinds {
+		if k.Every > 0 && k.Every < poll {
+			poll = k.Every
+		}
+	}
+	r.mu.Unlock()
+	return poll
 }
 
 // schedule enqueues the periodic jobs that are due.

@@ -39,6 +39,15 @@ func newMetrics(r *Runner) *metrics {
 	}
 }
 
+// register shows a kind's series from the start, at zero, so that rates and alerts see their first
+// increase.
+func (m *metrics) register(kind string) {
+	m.running.WithLabelValues(kind)
+	m.succeeded.WithLabelValues(kind)
+	m.failed.WithLabelValues(kind)
+	m.dead.WithLabelValues(kind)
+}
+
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.running.Describe(ch)
 	m.succeeded.Describe(ch)
@@ -63,9 +72,23 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		m.r.log.Warn("jobs: counting jobs for metrics failed", "err", err)
 		return
 	}
+	// Every kind this node runs is shown, at zero when none of its jobs waits.
+	m.r.mu.Lock()
+	shown := make(map[string]bool, len(m.r.kinds))
+	for name := range m.r.kinds {
+		shown[name] = false
+	}
+	m.r.mu.Unlock()
 	for _, c := range counts {
 		ch <- prometheus.MustNewConstMetric(m.queued, prometheus.GaugeValue, float64(c.Queued), c.Kind)
 		ch <- prometheus.MustNewConstMetric(m.deadNow, prometheus.GaugeValue, float64(c.Dead), c.Kind)
+		shown[c.Kind] = true
+	}
+	for kind, ok := range shown {
+		if !ok {
+			ch <- prometheus.MustNewConstMetric(m.queued, prometheus.GaugeValue, 0, kind)
+			ch <- prometheus.MustNewConstMetric(m.deadNow, prometheus.GaugeValue, 0, kind)
+		}
 	}
 }
 

@@ -178,7 +178,7 @@ func TestPingHealthMetrics(t *testing.T) {
 	rec := httptest.NewRecorder()
 	c.app.Metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
-	if rec.Code != 200 || !strings.Contains(body, `wharf_calls_total{action="ecr:ListImages",outcome="RepositoryNotFound",protocol="oci"} 1`) {
+	if rec.Code != 200 || !strings.Contains(body, `wharf_calls_total{action="ecr:ListImages",outcome="NAME_UNKNOWN",protocol="oci"} 1`) {
 		t.Fatalf("metrics: %d\n%s", rec.Code, body)
 	}
 	if strings.Contains(body, "M0000") || !strings.Contains(body, `method="other",status="405"`) {

@@ -52,7 +52,7 @@ func observe(m *metrics, log *slog.Logger, next http.Handler) http.Handler {
 		}
 		switch {
 		case sum.Err != nil:
-			attrs = append(attrs, slog.String("error_code", outcome(sum.Err)), slog.String("error", sum.Err.Error()))
+			attrs = append(attrs, slog.String("error_code", errorKind(sum.Err)), slog.String("error", sum.Err.Error()))
 		case sw.status >= 400 && w.Header().Get("x-amzn-ErrorType") != "":
 			// An ECR request refused before it became a call (its signature, its body): the code it was told.
 			attrs = append(attrs, slog.String("error_code", w.Header().Get("x-amzn-ErrorType")))

@@ -66,6 +66,12 @@ type Options struct {
 	GCInterval   time.Duration // 0 disables the periodic collection
 	// LifecycleInterval is how often each repository's lifecycle policy is applied (0: never).
 	LifecycleInterval time.Duration
+	// KeyCacheTTL and PolicyCacheTTL are how long access keys and authorization facts (policies, groups,
+	// resource tags) are cached: a change made by another process applies within them (default 5 s, 1 s).
+	KeyCacheTTL, PolicyCacheTTL time.Duration
+	// HeartbeatInterval is how often the node tells the others it is live, to share the throttle limits
+	// (default 3 s; every node the same).
+	HeartbeatInterval time.Duration
 	// MetricsAddr is the address of the listener that serves /metrics; "" serves no metrics. They are not
 	// on the registry's listener: they tell repository activity to anyone who can reach it.
 	MetricsAddr string
@@ -267,6 +273,8 @@ func New(opts Options, st *Stores) (*App, error) {
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
 	}
+	m := newMetrics()
+	st = m.timedStores(st) // every operation of the stores measured
 	addresses := &address.Book{DefaultAccount: opts.AccountID}
 	if opts.PublicURL != "" {
 		o, err := address.ParseURL(opts.PublicURL)
@@ -284,6 +292,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		return nil, err
 	}
 	ids := identity.New(st.Meta, keys, opts.Clock, opts.Region)
+	ids.SetKeyCacheTTL(opts.KeyCacheTTL)
 	var newAdmin *identity.Credentials
 	if opts.Bootstrap {
 		if newAdmin, err = ids.Bootstrap(context.Background(), opts.AccountID, opts.AdminCredentials); err != nil {
@@ -292,8 +301,8 @@ func New(opts Options, st *Stores) (*App, error) {
 	}
 	opts.Registry.SharedBlobs = opts.Registry.SharedBlobs || st.SharedBlobs
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
-	m := newMetrics()
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
+	authorize.CacheFor = opts.PolicyCacheTTL
 	if opts.Throttle == nil {
 		opts.Throttle = &throttle.Limits{}
 	}
@@ -505,7 +514,7 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 	background.Add(1)
 	go func() {
 		defer background.Done()
-		(&throttle.Nodes{Store: a.stores.Meta, Limiter: a.limiter, Clock: a.opts.Clock, Log: a.log}).Run(bgCtx)
+		(&throttle.Nodes{Store: a.stores.Meta, Limiter: a.limiter, Clock: a.opts.Clock, Log: a.log, Interval: a.opts.HeartbeatInterval}).Run(bgCtx)
 	}()
 
 	errc := make(chan error, 1)

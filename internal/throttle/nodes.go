@@ -11,10 +11,10 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
-// Heartbeats: each node writes the time to its row of the metadata store every HeartbeatInterval, and
-// counts the nodes whose row is younger than LiveWindow; the limiter shares each limit among them. A node
-// that stops is no longer counted after LiveWindow (at once when it stops cleanly), and the others take
-// over its share; rows of nodes gone for an hour are deleted.
+// Heartbeats: each node writes the time to its row of the metadata store every HeartbeatInterval (by
+// default), and counts the nodes whose row is younger than LiveWindow (10/3 of the interval); the limiter
+// shares each limit among them. A node that stops is no longer counted after LiveWindow (at once when it
+// stops cleanly), and the others take over its share; rows of nodes gone for an hour are deleted.
 const (
 	HeartbeatInterval = 3 * time.Second
 	LiveWindow        = 10 * time.Second
@@ -28,6 +28,16 @@ type Nodes struct {
 	Clock   clock.Clock
 	Log     *slog.Logger
 	ID      string // this node's; a random one when empty
+	// Interval is the time between beats, HeartbeatInterval when 0. Every node of an installation must
+	// use the same: a node is live while its last beat is younger than 10/3 of it.
+	Interval time.Duration
+}
+
+func (n *Nodes) interval() time.Duration {
+	if n.Interval > 0 {
+		return n.Interval
+	}
+	return HeartbeatInterval
 }
 
 // Beat writes this node's heartbeat and sets the limiter's node count from the live ones.
@@ -44,7 +54,7 @@ func (n *Nodes) Beat(ctx context.Context) error {
 		if err = tx.PruneNodes(now.Add(-forgetAfter)); err != nil {
 			return err
 		}
-		live, err = tx.LiveNodes(now.Add(-LiveWindow))
+		live, err = tx.LiveNodes(now.Add(-n.interval() * 10 / 3)) // LiveWindow by default
 		return err
 	})
 	if err != nil {
@@ -57,10 +67,10 @@ func (n *Nodes) Beat(ctx context.Context) error {
 	return nil
 }
 
-// Run beats every HeartbeatInterval until ctx ends, then removes this node's row so that the others
-// take over its share at once. A failed beat keeps the last count.
+// Run beats every interval until ctx ends, then removes this node's row so that the others take over its
+// share at once. A failed beat keeps the last count.
 func (n *Nodes) Run(ctx context.Context) {
-	t := time.NewTicker(HeartbeatInterval)
+	t := time.NewTicker(n.interval())
 	defer t.Stop()
 	for {
 		if err := n.Beat(ctx); err != nil && ctx.Err() == nil {

@@ -215,6 +215,20 @@ func TestHeartbeatsCountLiveNodes(t *testing.T) {
 	if got := nodes[0].Limiter.NodeCount(); got != 2 {
 		t.Fatalf("%d live nodes after one stopped beating, want 2", got)
 	}
+	// With beats every 300 ms, a node is live for a second: node 2 stops beating and is gone after it.
+	for _, n := range nodes[:2] {
+		n.Interval = 300 * time.Millisecond
+	}
+	clk.Advance(900 * time.Millisecond)
+	beat(nodes[0])
+	if got := nodes[0].Limiter.NodeCount(); got != 2 {
+		t.Fatalf("%d live nodes 900 ms after the last beats, want 2", got)
+	}
+	clk.Advance(200 * time.Millisecond)
+	beat(nodes[0])
+	if got := nodes[0].Limiter.NodeCount(); got != 1 {
+		t.Fatalf("%d live nodes 1.1 s after node 2's last beat, want 1", got)
+	}
 }
 
 var discard = slog.New(slog.DiscardHandler)
