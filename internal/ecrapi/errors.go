@@ -102,8 +102,9 @@ func toAWS(err error) *awsError {
 	return &awsError{Code: "ServerException", Message: "internal error", Status: http.StatusInternalServerError}
 }
 
-// awsCode is the code and message an error is answered with, for the audit trail.
-func awsCode(err error) (string, string) {
+// ErrorCode is the code and message the ECR API answers err with (RepositoryNotFoundException,
+// ThrottlingException, ServerException …): a call's outcome in the audit trail and the metrics.
+func ErrorCode(err error) (string, string) {
 	ae := toAWS(err)
 	return ae.Code, ae.Message
 }

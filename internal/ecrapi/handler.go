@@ -191,7 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := &pipeline.Call{RequestID: reqID, Protocol: "ecr", SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
 		Origin:     address.From(r.TLS != nil, r.Host),
 		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256},
-		ErrorCode:  awsCode}
+		ErrorCode:  ErrorCode}
 	var out any
 	if err := h.Pipeline.Do(r.Context(), call, build(h, body.Bytes, &out)); err != nil {
 		h.writeError(w, err)

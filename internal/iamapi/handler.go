@@ -133,7 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	call := &pipeline.Call{RequestID: reqID, Protocol: service, SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
 		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256},
-		ErrorCode:  func(err error) (string, string) { ae := toAPI(err); return ae.Code, ae.Message }}
+		ErrorCode:  ErrorCode}
 	var out any
 	err = h.Pipeline.Do(r.Context(), call, pipeline.Op{
 		Action: service + ":" + name, // also for an operation that needs no permission: it is audited and throttled
@@ -278,3 +278,10 @@ func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z")
 
 // ErrorCode is the error's wire code: the outcome of the call in metrics.
 func (e *apiError) ErrorCode() string { return e.Code }
+
+// ErrorCode is the code and message the IAM and STS APIs answer err with (NoSuchEntity, AccessDenied,
+// Throttling …): a call's outcome in the audit trail and the metrics.
+func ErrorCode(err error) (code, message string) {
+	ae := toAPI(err)
+	return ae.Code, ae.Message
+}

@@ -42,8 +42,9 @@ func toWire(err error) (we wireError, detail any) {
 	return we, detail
 }
 
-// wireCode is the code and message of an error in the OCI error format, for the audit trail.
-func wireCode(err error) (string, string) {
+// ErrorCode is the code and message err is answered with in the OCI error format (NAME_UNKNOWN,
+// TOOMANYREQUESTS, UNKNOWN …): a call's outcome in the audit trail and the metrics.
+func ErrorCode(err error) (string, string) {
 	we, _ := toWire(err)
 	return we.Code, we.Message
 }

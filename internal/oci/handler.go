@@ -148,7 +148,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reg, name, prefix := h.Addresses.Resolve(r.Host, rt.name)
 	rt.name, rt.path = name, prefix+name
 	call := &pipeline.Call{RequestID: pipeline.RequestID(r.Context()), Protocol: "oci", RegistryID: reg, SourceIP: pipeline.SourceIP(r.RemoteAddr),
-		UserAgent: r.UserAgent(), Origin: address.From(r.TLS != nil, r.Host), Credential: h.credential(r, reg), ErrorCode: wireCode}
+		UserAgent: r.UserAgent(), Origin: address.From(r.TLS != nil, r.Host), Credential: h.credential(r, reg), ErrorCode: ErrorCode}
 	in := &request{route: rt}
 	op := pipeline.Op{
 		Action: rt.action,

@@ -7,16 +7,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/wharf-dev/wharf/internal/ecrapi"
-	"github.com/wharf-dev/wharf/internal/iamapi"
-	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -118,17 +114,14 @@ func (m *metrics) series(protocol, action string) *actionSeries {
 }
 
 // outcome is the error code a failed call was answered with, in its protocol's words: NAME_UNKNOWN on the
-// registry API, RepositoryNotFoundException on the ECR API, NoSuchEntity on IAM. Calls of the command line
-// and background work are named in the codes of their action's API (IAM's for iam: and sts: actions, ECR's
-// for the others).
+// registry API, RepositoryNotFoundException on the ECR API, NoSuchEntity on IAM (the command line's and
+// background work's in the codes of their action's API; see actionErrorCode).
 func outcome(c *pipeline.Call, err error) string {
-	switch {
-	case c.Protocol == "oci":
-		return oci.ErrorCode(err)
-	case c.Protocol == "iam", c.Protocol == "sts", strings.HasPrefix(c.Action, "iam:"), strings.HasPrefix(c.Action, "sts:"):
-		return iamapi.ErrorCode(err)
+	if c.ErrorCode == nil {
+		return "error"
 	}
-	return ecrapi.ErrorCode(err)
+	code, _ := c.ErrorCode(err)
+	return code
 }
 
 // errorKind names an error for the access log: the name of the refusal's kind or wire code, or "error"

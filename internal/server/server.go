@@ -571,6 +571,7 @@ func WriteAdminCredentials(dataDir string, c *identity.Credentials) (string, err
 // background runs Wharf's own work through the pipeline, as the service principal.
 func (a *App) background(ctx context.Context, protocol, action string, run func(ctx context.Context) error) error {
 	call := &pipeline.Call{Protocol: protocol, Credential: pipeline.As(identity.ServiceIn(""))}
+	call.ErrorCode = actionErrorCode(call)
 	return a.pipeline.Do(ctx, call, pipeline.Op{Action: action, Run: func(ctx context.Context, _ *pipeline.Call) error { return run(ctx) }})
 }
 
@@ -628,10 +629,22 @@ func (a *App) warnMovedAddresses(ctx context.Context) {
 	}
 }
 
+// actionErrorCode names the errors of a call with no protocol of its own (the command line, background
+// work) in the codes of its action's API: IAM's for iam: and sts: actions, ECR's for the others.
+func actionErrorCode(c *pipeline.Call) func(error) (string, string) {
+	return func(err error) (string, string) {
+		if strings.HasPrefix(c.Action, "iam:") || strings.HasPrefix(c.Action, "sts:") {
+			return iamapi.ErrorCode(err)
+		}
+		return ecrapi.ErrorCode(err)
+	}
+}
+
 // Do runs an operation of the command line through the pipeline, as the root of account: identified,
 // authorized, audited like any other call.
 func (a *App) Do(ctx context.Context, account string, op pipeline.Op) error {
 	call := &pipeline.Call{Protocol: "cli", RegistryID: account, UserAgent: "wharf-cli", Credential: pipeline.As(identity.RootOf(account))}
+	call.ErrorCode = actionErrorCode(call)
 	return a.pipeline.Do(ctx, call, op)
 }
 
