@@ -70,8 +70,6 @@ func (n *Nodes) Beat(ctx context.Context) error {
 // Run beats every interval until ctx ends, then removes this node's row so that the others take over its
 // share at once. A failed beat keeps the last count.
 func (n *Nodes) Run(ctx context.Context) {
-	t := time.NewTicker(n.interval())
-	defer t.Stop()
 	for {
 		if err := n.Beat(ctx); err != nil && ctx.Err() == nil {
 			n.Log.Warn("node heartbeat failed", "err", err)
@@ -82,7 +80,7 @@ func (n *Nodes) Run(ctx context.Context) {
 			n.Store.Update(stop, func(tx store.Tx) error { return tx.DeleteNode(n.ID) })
 			cancel()
 			return
-		case <-t.C:
+		case <-n.Clock.After(n.interval()):
 		}
 	}
 }
