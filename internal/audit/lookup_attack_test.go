@@ -1,0 +1,185 @@
+package audit
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// decodeCounter counts the records of the chunks a store hands out to lookups.
+type decodeCounter struct {
+	store.Store
+	records *int
+}
+
+func (s decodeCounter) View(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Store.View(ctx, func(tx store.Tx) error { return fn(countingTx{tx, s.records}) })
+}
+
+type countingTx struct {
+	store.Tx
+	records *int
+}
+
+func (tx countingTx) AuditChunks(q store.AuditChunkQuery) ([]store.AuditChunk, error) {
+	chunks, err := tx.Tx.AuditChunks(q)
+	for _, c := range chunks {
+		*tx.records += c.Records
+	}
+	return chunks, err
+}
+
+// busyTrail writes n chunks of per pulls each, a second apart, the last one at start + n*per seconds.
+func busyTrail(t *testing.T, n, per int) (store.Store, time.Time) {
+	meta := openStore(t)
+	start := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	trail := NewTrail(meta, "us-east-1", nil)
+	for i := range n * per {
+		c := pullCall()
+		c.RequestID = pipeline.NewRequestID()
+		c.Start = start.Add(time.Duration(i) * time.Second)
+		if i == 7 {
+			c.Caller.UserName = "dave" // the one record of a rare caller, in the oldest chunk
+		}
+		trail.Record(c, nil, 0)
+		if i%per == per-1 {
+			trail.Flush()
+		}
+	}
+	trail.Close()
+	return meta, start
+}
+
+// TestLookupWorkIsBounded: a lookup that few records match, over a busy trail, reads at most about its
+// budget of records per page, and pages through to the one record, each record once.
+func TestLookupWorkIsBounded(t *testing.T) {
+	meta, start := busyTrail(t, 40, 100)
+	var read int
+	counted := decodeCounter{meta, &read}
+	q := Query{Account: "123456789012", Limit: 50, Attribute: "Username", Value: "dave", Budget: 500}
+	var found []Event
+	pages := 0
+	for {
+		read = 0
+		p, err := LookupPage(t.Context(), counted, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if read > 20*100 { // one query's chunks at most: the budget stops it before the next
+			t.Fatalf("page %d read %d records", pages, read)
+		}
+		found = append(found, p.Events...)
+		if p.NextID == "" {
+			break
+		}
+		if pages > 100 {
+			t.Fatal("the pages do not move on")
+		}
+		q.BeforeTime, q.BeforeID = p.NextTime, p.NextID
+	}
+	if len(found) != 1 || !found[0].Time.Equal(start.Add(7*time.Second)) {
+		t.Fatalf("found %d records", len(found))
+	}
+	if pages < 5 {
+		t.Fatalf("%d pages: the budget did not bound the work", pages)
+	}
+
+	// Every record, paged with a budget smaller than a chunk, comes once, newest first.
+	q = Query{Account: "123456789012", Limit: 30, Budget: 50}
+	var times []time.Time
+	for pages = 0; ; pages++ {
+		p, err := LookupPage(t.Context(), meta, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range p.Events {
+			times = append(times, e.Time)
+		}
+		if p.NextID == "" {
+			break
+		}
+		q.BeforeTime, q.BeforeID = p.NextTime, p.NextID
+	}
+	if len(times) != 4000 {
+		t.Fatalf("%d records, want 4000", len(times))
+	}
+	for i, at := range times {
+		if want := start.Add(time.Duration(3999-i) * time.Second); !at.Equal(want) {
+			t.Fatalf("record %d at %s, want %s", i, at, want)
+		}
+	}
+}
+
+// TestLookupEventsInputs: LookupEvents refuses what CloudTrail refuses, with CloudTrail's error codes, and a
+// NextToken only serves the account and the parameters it was given for.
+func TestLookupEventsInputs(t *testing.T) {
+	meta, _ := busyTrail(t, 2, 30)
+	h := &Handler{Meta: meta}
+	const account = "123456789012"
+	type attr = lookupAttribute
+	in := func(f func(*lookupInput)) *lookupInput { i := &lookupInput{}; f(i); return i }
+	n := func(v int) *int { return &v }
+	f := func(v float64) *float64 { return &v }
+	first, err := h.lookup(t.Context(), account, in(func(i *lookupInput) { i.MaxResults = n(5) }))
+	if err != nil || first.NextToken == "" || len(first.Events) != 5 {
+		t.Fatalf("first page: %v, %+v", err, first)
+	}
+	cases := []struct {
+		name, account, code string
+		in                  *lookupInput
+	}{
+		{"MaxResults 0", account, "InvalidMaxResultsException", in(func(i *lookupInput) { i.MaxResults = n(0) })},
+		{"MaxResults 51", account, "InvalidMaxResultsException", in(func(i *lookupInput) { i.MaxResults = n(51) })},
+		{"start after end", account, "InvalidTimeRangeException", in(func(i *lookupInput) { i.StartTime, i.EndTime = f(2e9), f(1e9) })},
+		{"unknown key", account, "InvalidLookupAttributesException", in(func(i *lookupInput) {
+			i.LookupAttributes = append(i.LookupAttributes, attr{"Region", "x"})
+		})},
+		{"two attributes", account, "InvalidLookupAttributesException", in(func(i *lookupInput) {
+			i.LookupAttributes = append(i.LookupAttributes, attr{"EventName", "BatchGetImage"}, attr{"Username", "carol"})
+		})},
+		{"long value", account, "InvalidLookupAttributesException", in(func(i *lookupInput) {
+			i.LookupAttributes = append(i.LookupAttributes, attr{"Username", strings.Repeat("a", 2001)})
+		})},
+		{"ReadOnly neither true nor false", account, "InvalidLookupAttributesException", in(func(i *lookupInput) {
+			i.LookupAttributes = append(i.LookupAttributes, attr{"ReadOnly", "maybe"})
+		})},
+		{"category", account, "InvalidEventCategoryException", in(func(i *lookupInput) { i.EventCategory = "data" })},
+		{"token of another account", "210987654321", "InvalidNextTokenException", in(func(i *lookupInput) { i.NextToken = first.NextToken })},
+		{"token of other parameters", account, "InvalidNextTokenException", in(func(i *lookupInput) {
+			i.NextToken = first.NextToken
+			i.LookupAttributes = append(i.LookupAttributes, attr{"Username", "carol"})
+		})},
+		{"token of another time range", account, "InvalidNextTokenException", in(func(i *lookupInput) {
+			i.NextToken, i.StartTime = first.NextToken, f(1)
+		})},
+		{"forged token", account, "InvalidNextTokenException", in(func(i *lookupInput) {
+			i.NextToken = base64.RawURLEncoding.EncodeToString([]byte("99999999999999999999.x"))
+		})},
+		{"tampered token", account, "InvalidNextTokenException", in(func(i *lookupInput) {
+			raw, _ := base64.RawURLEncoding.DecodeString(first.NextToken)
+			i.NextToken = base64.RawURLEncoding.EncodeToString(append([]byte("1"), raw...))
+		})},
+	}
+	for _, c := range cases {
+		_, err := h.lookup(t.Context(), c.account, c.in)
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.Code != c.code {
+			t.Errorf("%s: %v, want %s", c.name, err, c.code)
+		}
+	}
+	// The token goes on with another page size, as CloudTrail's does.
+	next, err := h.lookup(t.Context(), account, in(func(i *lookupInput) { i.NextToken, i.MaxResults = first.NextToken, n(50) }))
+	if err != nil || len(next.Events) != 55 && len(next.Events) != 50 {
+		t.Fatalf("next page: %v, %d events", err, len(next.Events))
+	}
+	if next.Events[0].EventID == first.Events[4].EventID || next.Events[0].EventTime > first.Events[4].EventTime {
+		t.Fatal("the next page does not follow the first")
+	}
+}
