@@ -70,14 +70,43 @@ type entry struct {
 	failed                         bool
 }
 
+// Bounds of what a record keeps of a call, whatever its client sent: a longer user agent, error code or
+// message is cut; longer request parameters or response elements are left out (null), as CloudTrail leaves
+// out those over 100 KB.
+const (
+	maxUserAgent    = 1 << 10
+	maxErrorMessage = 1 << 10
+	maxElements     = 100 << 10
+	maxResourceARN  = 2 << 10
+)
+
 func entryOf(c *pipeline.Call, err error) entry {
 	e := entry{start: c.Start, action: c.Action, protocol: c.Protocol, registryID: c.RegistryID, caller: c.Caller,
-		sourceIP: c.SourceIP, userAgent: c.UserAgent, requestID: c.RequestID, input: c.Input, output: c.Output, targets: c.Targets}
+		sourceIP: c.SourceIP, userAgent: cut(c.UserAgent, maxUserAgent), requestID: c.RequestID, input: c.Input, output: c.Output,
+		targets: c.Targets}
 	if err != nil {
 		e.failed = true
 		e.errCode, e.errMsg = errorOf(c, err)
+		e.errCode, e.errMsg = cut(e.errCode, maxErrorMessage), cut(e.errMsg, maxErrorMessage)
 	}
 	return e
+}
+
+// cut is s, or its first n bytes less a character they split.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+// elements is a value's JSON as a record keeps it: "" (null) when it is over maxElements.
+func elements(v any, protocol string) string {
+	b := appendValue(nil, Summarize(v, protocol))
+	if len(b) > maxElements {
+		return ""
+	}
+	return string(b)
 }
 
 // fields are a record's values as a chunk keeps them: callers and operations are worked out once (memo)
@@ -172,7 +201,7 @@ func (m *memo) fieldsOf(e *entry, op *opOf) (fl fields, ok bool) {
 	if e.failed {
 		k.errCode, k.errMessage = e.errCode, e.errMsg
 	} else if !k.op.readOnly {
-		k.response = string(appendValue(nil, Summarize(e.output, e.protocol)))
+		k.response = elements(e.output, e.protocol)
 	}
 	// The caller's account first, then the resources' others.
 	switch a := e.caller.AccountID; {
@@ -228,7 +257,7 @@ func (m *memo) opOf(e *entry) *opOf {
 func newOp(e *entry, region string) *opOf {
 	service, name, _ := strings.Cut(e.action, ":")
 	op := &opOf{name: name, source: eventSource(service), readOnly: ReadOnly(name),
-		params: string(appendValue(nil, Summarize(e.input, e.protocol)))}
+		params: elements(e.input, e.protocol)}
 	op.resources, op.accounts = resourcesOfTargets(e.targets, e.registryID, region)
 	return op
 }
@@ -240,7 +269,7 @@ func resourcesOfTargets(targets []pipeline.Target, registryID, region string) (s
 	var accounts []string
 	for _, t := range targets {
 		r, name, ok := resourceOf(t, registryID, region)
-		if !ok {
+		if !ok || len(r.ARN) > maxResourceARN { // no valid name is so long: a request's, refused
 			continue
 		}
 		b.WriteString(r.Type)
