@@ -133,10 +133,28 @@ func TestMatches(t *testing.T) {
 		{Target{Repositories: []string{"prod"}}, push, false},
 		{Target{Repositories: []string{"p*d/w*b"}}, push, true},
 		{Target{Accounts: []string{"222222222222"}}, push, false},
+		{Target{Repositories: []string{"*"}}, push, true},
+		{Target{Repositories: []string{"prod/web*"}}, push, true},
+		{Target{Repositories: []string{"*prod/web"}}, push, true},
+		{Target{Repositories: []string{"**/*e*"}}, push, true},
+		{Target{Repositories: []string{"*/*/*"}}, push, false},
+		{Target{Repositories: []string{"prod/we"}}, push, false},
 	} {
 		if got := c.target.Matches(&c.env); got != c.want {
 			t.Errorf("%+v on %s %s: %v", c.target, c.env.DetailType, c.env.Detail.RepositoryName, got)
 		}
+	}
+}
+
+// TestWildcardOfManyStars: a pattern of many stars against a long repository name (a user names
+// repositories) is matched in polynomial steps, not by trying every way its stars could split the name.
+func TestWildcardOfManyStars(t *testing.T) {
+	name := strings.Repeat("a", 256)
+	if wildcard(strings.Repeat("*a", 12)+"*b", name) {
+		t.Fatal("matched a name without b")
+	}
+	if !wildcard(strings.Repeat("*a", 12)+"*", name) {
+		t.Fatal("did not match")
 	}
 }
 
