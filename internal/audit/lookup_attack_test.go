@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,5 +183,60 @@ func TestLookupEventsInputs(t *testing.T) {
 	}
 	if next.Events[0].EventID == first.Events[4].EventID || next.Events[0].EventTime > first.Events[4].EventTime {
 		t.Fatal("the next page does not follow the first")
+	}
+}
+
+// TestLookupsWhilePullsAreRecorded: many clients look up while others pull (go test -race): each page is
+// newest first, each record in it once, and the pulls all get recorded.
+func TestLookupsWhilePullsAreRecorded(t *testing.T) {
+	meta := openStore(t)
+	trail := NewTrail(meta, "us-east-1", nil)
+	trail.FlushEvery, trail.BatchSize = time.Millisecond, 16
+	trail.Start()
+	start := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	const pullers, pulls = 4, 200
+	var wg sync.WaitGroup
+	for p := range pullers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range pulls {
+				c := pullCall()
+				c.RequestID = pipeline.NewRequestID()
+				c.Start = start.Add(time.Duration(i*pullers+p) * time.Millisecond)
+				trail.Record(c, nil, 0)
+			}
+		}()
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				p, err := LookupPage(t.Context(), meta, Query{Account: "123456789012", Limit: 50, Budget: 64})
+				if err != nil {
+					errs <- err
+					return
+				}
+				seen := map[string]bool{}
+				for i, e := range p.Events {
+					if seen[e.EventID] || i > 0 && newestFirst(p.Events[i-1], e) >= 0 {
+						errs <- fmt.Errorf("page out of order or with a record twice")
+						return
+					}
+					seen[e.EventID] = true
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	trail.Close()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := count(t, meta); n != pullers*pulls {
+		t.Fatalf("%d records, want %d", n, pullers*pulls)
 	}
 }
