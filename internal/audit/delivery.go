@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -172,8 +173,10 @@ func LogFile(chunks []store.AuditChunk) ([]byte, error) {
 	first := true
 	for i := range chunks {
 		events, err := Decode(&chunks[i])
-		if err != nil {
-			return nil, fmt.Errorf("audit chunk %d: %w", chunks[i].ID, err)
+		if err != nil { // left out, rather than holding up the delivery of every record after it
+			slog.Error("audit trail: a chunk does not decode; its records are not delivered", "chunk", chunks[i].ID,
+				"account", chunks[i].Account, "records", chunks[i].Records, "err", err)
+			continue
 		}
 		for _, e := range events {
 			if !first {
