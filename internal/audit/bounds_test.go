@@ -80,3 +80,20 @@ func TestCraftedCallsMakeBoundedRecords(t *testing.T) {
 		t.Fatalf("40 crafted calls take %d bytes of the trail", size)
 	}
 }
+
+// TestResourcesOfNoAccount: a target naming an account that is no account (an adapter letting a request's
+// registry id through) makes no record for it, nor a log file outside the delivery's directory.
+func TestResourcesOfNoAccount(t *testing.T) {
+	c := pullCall()
+	c.Targets = []pipeline.Target{pipeline.Repository("ecr:BatchGetImage", "../../../../tmp/x", "app"),
+		{Action: "iam:GetUser", Resource: "arn:aws:iam::../x:user/bob"}}
+	for _, e := range Events(c, nil, "us-east-1") {
+		if e.Account != "123456789012" || len(e.Resources) != 0 {
+			t.Fatalf("a record for %q with %v", e.Account, e.Resources)
+		}
+	}
+	dir := t.TempDir()
+	if err := Dir(dir+"/trail").Put(t.Context(), "AWSLogs/../../escaped.json.gz", []byte("x")); err == nil {
+		t.Fatal("a key out of the directory was written")
+	}
+}

@@ -269,7 +269,9 @@ func resourcesOfTargets(targets []pipeline.Target, registryID, region string) (s
 	var accounts []string
 	for _, t := range targets {
 		r, name, ok := resourceOf(t, registryID, region)
-		if !ok || len(r.ARN) > maxResourceARN { // no valid name is so long: a request's, refused
+		// No valid name is so long, and an account is 12 digits (it names the account's log files' folder):
+		// such a resource is a request's, refused.
+		if !ok || len(r.ARN) > maxResourceARN || !identity.ValidAccountID(r.AccountID) {
 			continue
 		}
 		b.WriteString(r.Type)

@@ -28,6 +28,9 @@ type Dir string
 
 // Put writes a file whole or not at all.
 func (d Dir) Put(_ context.Context, key string, data []byte) error {
+	if !filepath.IsLocal(filepath.FromSlash(key)) {
+		return fmt.Errorf("log file key %q is outside the directory", key)
+	}
 	path := filepath.Join(string(d), filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
