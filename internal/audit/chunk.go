@@ -407,16 +407,23 @@ func (w *chunkWriter) chunk(region string, seed *[16]byte) store.AuditChunk {
 		Records: w.nrecs, Names: "," + strings.Join(w.names, ",") + ",", ReadOnly: w.readOnly, Data: data}
 }
 
-// batch gathers records into one chunk per account.
+// batch gathers records into one chunk per account and period of store.AuditChunkSpan (records' times
+// are their calls' starts: a long pull's may be far older than the batch's other records), so that no
+// chunk spans that long and a lookup by time finds its chunks by their end in the store's index.
 type batch struct {
 	seed    [16]byte
 	n       uint64
-	writers map[string]*chunkWriter
-	order   []string
+	writers map[writerKey]*chunkWriter
+	order   []writerKey
+}
+
+type writerKey struct {
+	account string
+	period  int64
 }
 
 func newBatch() *batch {
-	b := &batch{writers: map[string]*chunkWriter{}}
+	b := &batch{writers: map[writerKey]*chunkWriter{}}
 	rand.Read(b.seed[:])
 	return b
 }
@@ -424,12 +431,17 @@ func newBatch() *batch {
 func (b *batch) add(fl *fields) {
 	fl.n = b.n
 	b.n++
+	period := fl.at / int64(store.AuditChunkSpan)
+	if fl.at < 0 && fl.at%int64(store.AuditChunkSpan) != 0 {
+		period-- // rounded down
+	}
 	for _, acct := range fl.accounts {
-		w := b.writers[acct]
+		k := writerKey{acct, period}
+		w := b.writers[k]
 		if w == nil {
 			w = newChunkWriter(acct)
-			b.writers[acct] = w
-			b.order = append(b.order, acct)
+			b.writers[k] = w
+			b.order = append(b.order, k)
 		}
 		w.add(fl)
 	}
@@ -437,8 +449,8 @@ func (b *batch) add(fl *fields) {
 
 func (b *batch) chunks(region string) []store.AuditChunk {
 	out := make([]store.AuditChunk, 0, len(b.order))
-	for _, acct := range b.order {
-		out = append(out, b.writers[acct].chunk(region, &b.seed))
+	for _, k := range b.order {
+		out = append(out, b.writers[k].chunk(region, &b.seed))
 	}
 	return out
 }

@@ -277,7 +277,8 @@ func Lookup(ctx context.Context, meta store.Store, q Query) ([]Event, error) {
 // hold records of the query, and stops once no older chunk can hold a record among the Limit newest
 // found. When the query has a Budget and the chunks decoded hold that many records, it stops before the
 // next chunk that ends before the query's position (so that each page moves on), with fewer records than
-// Limit, maybe none: those newer than any record of the chunks left, and the next page from there.
+// Limit, maybe none: those newer than any record of the chunks left, and the next page from there. A
+// chunk costs the budget its records and chunkCost.
 func LookupPage(ctx context.Context, meta store.Store, q Query) (Page, error) {
 	cq := store.AuditChunkQuery{Account: q.Account, Start: q.Start, End: q.End, Limit: 20}
 	switch q.Attribute {
@@ -313,7 +314,7 @@ func LookupPage(ctx context.Context, meta store.Store, q Query) (Page, error) {
 			if err != nil { // one damaged chunk does not fail every lookup that reaches it
 				slog.Error("audit trail: a chunk does not decode; its records are left out", "chunk", c.ID, "account", c.Account, "err", err)
 			}
-			decoded += max(len(events), c.Records)
+			decoded += max(len(events), c.Records) + chunkCost
 			for _, e := range events {
 				if q.matches(&e) {
 					found = append(found, e)
@@ -383,6 +384,10 @@ func fromEpoch(s float64) time.Time {
 	sec, frac := math.Modf(s)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
 }
+
+// chunkCost is what reading a chunk costs a lookup's budget besides its records: a trail of many small
+// chunks (mutating calls are a chunk each) costs its reads too.
+const chunkCost = 100
 
 // lookupBudget bounds the records one LookupEvents call decodes: a lookup that few records match pages
 // through a busy trail in calls of bounded work (pages with fewer records, maybe none, and a NextToken).

@@ -29,10 +29,11 @@ type countingTx struct {
 	records *int
 }
 
+// AuditChunks counts a chunk's records, and a chunk as chunkCost records.
 func (tx countingTx) AuditChunks(q store.AuditChunkQuery) ([]store.AuditChunk, error) {
 	chunks, err := tx.Tx.AuditChunks(q)
 	for _, c := range chunks {
-		*tx.records += c.Records
+		*tx.records += c.Records + chunkCost
 	}
 	return chunks, err
 }
@@ -74,7 +75,7 @@ func TestLookupWorkIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		pages++
-		if read > 20*100 { // one query's chunks at most: the budget stops it before the next
+		if read > 500+2*20*(100+chunkCost) { // the budget, and the chunks of the query that passes it and the next
 			t.Fatalf("page %d read %d records", pages, read)
 		}
 		found = append(found, p.Events...)
@@ -93,7 +94,17 @@ func TestLookupWorkIsBounded(t *testing.T) {
 		t.Fatalf("%d pages: the budget did not bound the work", pages)
 	}
 
+	// A trail of many small chunks: the chunks cost the budget too.
+	meta, _ = busyTrail(t, 400, 1)
+	counted = decodeCounter{meta, &read}
+	read = 0
+	p, err := LookupPage(t.Context(), counted, Query{Account: "123456789012", Limit: 50, Attribute: "Username", Value: "nobody", Budget: 2000})
+	if err != nil || p.NextID == "" || read > 2000+2*20*(1+chunkCost) {
+		t.Fatalf("read %d records' worth of 400 small chunks at once: %v", read, err)
+	}
+
 	// Every record, paged with a budget smaller than a chunk, comes once, newest first.
+	meta, start = busyTrail(t, 40, 100)
 	q = Query{Account: "123456789012", Limit: 30, Budget: 50}
 	var times []time.Time
 	for pages = 0; ; pages++ {
@@ -238,5 +249,40 @@ func TestLookupsWhilePullsAreRecorded(t *testing.T) {
 	}
 	if n := count(t, meta); n != pullers*pulls {
 		t.Fatalf("%d records, want %d", n, pullers*pulls)
+	}
+}
+
+// TestChunksSpanLittleTime: a batch holding a long call's record (its time is its start) and newer ones is
+// written in chunks spanning less than store.AuditChunkSpan each, which lookups by time rely on, and a
+// lookup up to the long call's time finds it.
+func TestChunksSpanLittleTime(t *testing.T) {
+	meta := openStore(t)
+	trail := NewTrail(meta, "us-east-1", nil)
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	for i, at := range []time.Time{now, now.Add(-time.Hour), now.Add(time.Second), now.Add(-3 * time.Hour)} {
+		c := pullCall()
+		c.RequestID = pipeline.NewRequestID()
+		c.Start = at
+		if i == 3 {
+			c.Caller.AccountID = "210987654321" // a call across accounts: the repository's account sees it too
+		}
+		trail.Record(c, nil, 0)
+	}
+	trail.Close()
+	var chunks []store.AuditChunk
+	meta.View(t.Context(), func(tx store.Tx) (err error) {
+		chunks, err = tx.AuditChunks(store.AuditChunkQuery{Account: "123456789012", Limit: 100})
+		return err
+	})
+	for _, c := range chunks {
+		if c.End.Sub(c.Start) >= store.AuditChunkSpan {
+			t.Fatalf("a chunk spans %s", c.End.Sub(c.Start))
+		}
+	}
+	for _, end := range []time.Time{now.Add(-30 * time.Minute), now.Add(-time.Hour)} {
+		events, err := Lookup(t.Context(), meta, Query{Account: "123456789012", Limit: 50, End: end})
+		if err != nil || len(events) != 2 || !events[0].Time.Equal(now.Add(-time.Hour)) {
+			t.Fatalf("up to %s: %d records, %v", end, len(events), err)
+		}
 	}
 }

@@ -36,8 +36,8 @@ func (t *txn) AuditChunks(q store.AuditChunkQuery) ([]store.AuditChunk, error) {
 	if !q.Start.IsZero() {
 		where, args = append(where, "end_time >= ?"), append(args, ts(q.Start))
 	}
-	if !q.End.IsZero() {
-		where, args = append(where, "start_time <= ?"), append(args, ts(q.End))
+	if !q.End.IsZero() { // end_time too: a range of the index
+		where, args = append(where, "start_time <= ?", "end_time < ?"), append(args, ts(q.End), ts(q.End.Add(store.AuditChunkSpan)))
 	}
 	if q.Name != "" {
 		where, args = append(where, "names LIKE ?"), append(args, "%,"+withoutWildcards(q.Name)+",%")
