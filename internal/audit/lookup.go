@@ -105,6 +105,8 @@ func toAPI(err error) *apiError {
 		return &apiError{"AccessDeniedException", err.Error(), http.StatusBadRequest}
 	case registry.KindUnauthorized:
 		return &apiError{"UnrecognizedClientException", err.Error(), http.StatusBadRequest}
+	case registry.KindThrottled:
+		return &apiError{"ThrottlingException", "Rate exceeded", http.StatusBadRequest}
 	}
 	return &apiError{"InternalFailure", "internal error", http.StatusInternalServerError}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
@@ -284,5 +285,14 @@ func TestChunksSpanLittleTime(t *testing.T) {
 		if err != nil || len(events) != 2 || !events[0].Time.Equal(now.Add(-time.Hour)) {
 			t.Fatalf("up to %s: %d records, %v", end, len(events), err)
 		}
+	}
+}
+
+// TestThrottledLookupAnswer: a throttled LookupEvents answers CloudTrail's ThrottlingException, which
+// clients retry, not an internal failure.
+func TestThrottledLookupAnswer(t *testing.T) {
+	ae := toAPI(&registry.Error{Kind: registry.KindThrottled, Message: "Rate exceeded"})
+	if ae.Code != "ThrottlingException" || ae.Status != 400 {
+		t.Fatalf("%+v", ae)
 	}
 }
