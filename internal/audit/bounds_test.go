@@ -97,3 +97,28 @@ func TestResourcesOfNoAccount(t *testing.T) {
 		t.Fatal("a key out of the directory was written")
 	}
 }
+
+type longKey struct{ name string }
+
+func (k longKey) AuditKey() [4]string { return [4]string{"manifest", k.name} }
+func (k longKey) AuditSummary() any   { return map[string]any{"repositoryName": k.name[:10]} }
+
+// TestMemoKeepsNoOverlongKey: reads whose keys hold a request's overlong names are recorded but not kept
+// in the memo, which would otherwise hold thousands of them (gigabytes) until it is cleared.
+func TestMemoKeepsNoOverlongKey(t *testing.T) {
+	m := newMemo("us-east-1")
+	for i := range 20 {
+		c := pullCall()
+		c.Input = longKey{strings.Repeat("a", 1<<20) + string(rune('a'+i))}
+		e := entryOf(c, nil)
+		if _, ok := m.fieldsOf(&e, nil); !ok {
+			t.Fatal("not recorded")
+		}
+	}
+	c := pullCall()
+	e := entryOf(c, nil)
+	m.fieldsOf(&e, nil)
+	if m.nops != 1 {
+		t.Fatalf("the memo keeps %d operations, want the one of a valid name", m.nops)
+	}
+}

@@ -163,8 +163,12 @@ func newMemo(region string) *memo {
 	return &memo{region: region, callers: map[identity.Principal]*callerOf{}, ops: map[opGroup]map[[4]string]*opOf{}}
 }
 
-// memoLimit bounds the callers and operations a memo keeps.
-const memoLimit = 10000
+// memoLimit bounds the callers and operations a memo keeps, maxMemoKey the key of an operation it keeps
+// (no valid repository name, tag or digest is that long; a request's may be about a megabyte).
+const (
+	memoLimit  = 10000
+	maxMemoKey = 2 << 10
+)
 
 // fieldsOf works out an entry's record, with op as its operation when not nil; ok is false when no account
 // can be held to it (anonymous calls, background work on no resource).
@@ -239,6 +243,9 @@ func (m *memo) opOf(e *entry) *opOf {
 		m.lastGroup, m.lastOps = group, ops
 	}
 	key := e.input.(AuditKeyer).AuditKey()
+	if len(key[0])+len(key[1])+len(key[2])+len(key[3]) > maxMemoKey {
+		return newOp(e, m.region) // a request's overlong names: worked out, not kept
+	}
 	op := ops[key]
 	if op == nil {
 		if m.nops >= memoLimit {
