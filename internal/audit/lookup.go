@@ -292,11 +292,26 @@ func LookupPage(ctx context.Context, meta store.Store, q Query) (Page, error) {
 	if q.BeforeID != "" && (cq.End.IsZero() || q.BeforeTime.Before(cq.End)) {
 		cq.End = q.BeforeTime
 	}
+	// By EventName or ReadOnly=false the store skips chunks, as many as there are: it is asked for an hour's
+	// chunks at a time (a window), the next window starting at the newest chunk older than the last.
+	windowed := q.Budget > 0 && (cq.Name != "" || cq.Mutating)
+	var low time.Time // the window's lower bound
+	if windowed {
+		hi := cq.End
+		if hi.IsZero() {
+			hi = time.Now()
+		}
+		low = hi.Add(-lookupWindow)
+	}
 	var found []Event
 	decoded := 0
 	for {
+		wq := cq
+		if windowed && low.After(q.Start) {
+			wq.Start = low
+		}
 		var chunks []store.AuditChunk
-		if err := meta.View(ctx, func(tx store.Tx) (err error) { chunks, err = tx.AuditChunks(cq); return err }); err != nil {
+		if err := meta.View(ctx, func(tx store.Tx) (err error) { chunks, err = tx.AuditChunks(wq); return err }); err != nil {
 			return Page{}, err
 		}
 		for i := range chunks {
@@ -325,11 +340,37 @@ func LookupPage(ctx context.Context, meta store.Store, q Query) (Page, error) {
 			slices.SortFunc(found, newestFirst)
 			found = found[:min(len(found), q.Limit)]
 		}
-		if len(chunks) < cq.Limit {
+		if len(chunks) == cq.Limit {
+			last := chunks[len(chunks)-1]
+			cq.BeforeEnd, cq.BeforeID = last.End, last.ID
+			continue
+		}
+		if wq.Start.Equal(q.Start) || ctx.Err() != nil { // the last window, or none
 			return fullPage(found, q.Limit), ctx.Err()
 		}
-		last := chunks[len(chunks)-1]
-		cq.BeforeEnd, cq.BeforeID = last.End, last.ID
+		// The window is done: the chunks left end before low.
+		decoded += windowCost
+		if len(found) == q.Limit && !found[q.Limit-1].Time.Before(low) {
+			return fullPage(found, q.Limit), nil
+		}
+		if decoded >= q.Budget && (q.BeforeID == "" || low.Before(q.BeforeTime)) {
+			n := 0
+			for n < len(found) && !found[n].Time.Before(low) {
+				n++
+			}
+			return Page{Events: found[:n], NextTime: low.Add(-1), NextID: afterAll}, nil
+		}
+		// The next window ends with the newest chunk before this one, after whatever time no chunk covers.
+		probe := store.AuditChunkQuery{Account: cq.Account, Start: q.Start, End: cq.End, BeforeEnd: low.Add(-1), BeforeID: math.MaxInt64, Limit: 1}
+		if err := meta.View(ctx, func(tx store.Tx) (err error) { chunks, err = tx.AuditChunks(probe); return err }); err != nil {
+			return Page{}, err
+		}
+		if len(chunks) == 0 {
+			return fullPage(found, q.Limit), nil
+		}
+		top := chunks[0].End
+		cq.BeforeEnd, cq.BeforeID = top, math.MaxInt64
+		low = top.Add(-lookupWindow)
 	}
 }
 
@@ -390,6 +431,14 @@ func fromEpoch(s float64) time.Time {
 // chunkCost is what reading a chunk costs a lookup's budget besides its records: a trail of many small
 // chunks (mutating calls are a chunk each) costs its reads too.
 const chunkCost = 100
+
+// lookupWindow is the time a lookup by EventName or ReadOnly=false asks the store for chunks of at once,
+// windowCost what such a window costs the lookup's budget besides the chunks it holds (the store reads
+// the window's chunks to find those that hold the name).
+const (
+	lookupWindow = time.Hour
+	windowCost   = 2000
+)
 
 // lookupBudget bounds the records one LookupEvents call decodes: a lookup that few records match pages
 // through a busy trail in calls of bounded work (pages with fewer records, maybe none, and a NextToken).

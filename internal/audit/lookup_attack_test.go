@@ -296,3 +296,72 @@ func TestThrottledLookupAnswer(t *testing.T) {
 		t.Fatalf("%+v", ae)
 	}
 }
+
+// windowCheck fails a lookup by name that asks the store for chunks of more than a window's time.
+type windowCheck struct {
+	store.Store
+	t *testing.T
+}
+
+func (s windowCheck) View(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Store.View(ctx, func(tx store.Tx) error { return fn(windowTx{tx, s.t}) })
+}
+
+type windowTx struct {
+	store.Tx
+	t *testing.T
+}
+
+func (tx windowTx) AuditChunks(q store.AuditChunkQuery) ([]store.AuditChunk, error) {
+	if q.Name != "" && (q.Start.IsZero() || q.BeforeID != 0 && q.BeforeEnd.Sub(q.Start) > lookupWindow) {
+		tx.t.Errorf("a lookup by name asks for the chunks from %s to %s", q.Start, q.BeforeEnd)
+	}
+	return tx.Tx.AuditChunks(q)
+}
+
+// TestLookupByNameGoesByWindows: a lookup by EventName, which the store answers by reading the chunks it
+// skips, asks for an hour's chunks at a time; it pages through a long trail in calls of bounded work, jumps
+// over days without a chunk, and finds the one record that has the name, once.
+func TestLookupByNameGoesByWindows(t *testing.T) {
+	meta := openStore(t)
+	trail := NewTrail(meta, "us-east-1", nil)
+	start := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	old := pullCall()
+	old.Action, old.Start, old.RequestID = "ecr:DescribeImages", start.Add(-72*time.Hour), pipeline.NewRequestID()
+	trail.Record(old, nil, 0)
+	trail.Flush()
+	for i := range 240 { // 40 hours, a chunk every 10 minutes
+		for j := range 3 {
+			c := pullCall()
+			c.RequestID = pipeline.NewRequestID()
+			c.Start = start.Add(time.Duration(i)*10*time.Minute + time.Duration(j)*time.Second)
+			trail.Record(c, nil, 0)
+		}
+		trail.Flush()
+	}
+	trail.Close()
+	q := Query{Account: "123456789012", Limit: 50, Attribute: "EventName", Value: "DescribeImages", Budget: 3 * windowCost}
+	var found []Event
+	pages := 0
+	for ; pages < 100; pages++ {
+		p, err := LookupPage(t.Context(), windowCheck{meta, t}, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found = append(found, p.Events...)
+		if p.NextID == "" {
+			break
+		}
+		q.BeforeTime, q.BeforeID = p.NextTime, p.NextID
+	}
+	if len(found) != 1 || found[0].Name() != "DescribeImages" || !found[0].Time.Equal(old.Start) {
+		t.Fatalf("found %d records in %d pages", len(found), pages)
+	}
+	if pages < 5 || pages > 20 {
+		t.Fatalf("%d pages for 40 hours of windows of an hour, 3 a page", pages)
+	}
+	// Without a budget (the command line, tests), one call finds it.
+	if events, err := Lookup(t.Context(), meta, Query{Account: "123456789012", Limit: 50, Attribute: "EventName", Value: "DescribeImages"}); err != nil || len(events) != 1 {
+		t.Fatalf("%d records, %v", len(events), err)
+	}
+}
