@@ -305,12 +305,13 @@ func auditScenario(t *testing.T, nodes []*wharfProc, delivered func() string) {
 		t.Fatalf("%d events in all", len(all.Events))
 	}
 	seen := map[string]bool{}
+	secrets := []string{key.AccessKey.SecretAccessKey, adminSecret, sess.Credentials.SessionToken, sess.Credentials.SecretAccessKey, pw, other.SecretAccessKey}
 	for _, ev := range all.Events {
 		if seen[ev.EventId] {
 			t.Fatalf("event %s listed twice across pages", ev.EventId)
 		}
 		seen[ev.EventId] = true
-		for _, secret := range []string{key.AccessKey.SecretAccessKey, adminSecret, sess.Credentials.SessionToken, sess.Credentials.SecretAccessKey, pw, other.SecretAccessKey} {
+		for _, secret := range secrets {
 			if strings.Contains(ev.CloudTrailEvent, secret) {
 				t.Fatalf("a %s record holds a secret: %s", ev.EventName, ev.CloudTrailEvent)
 			}
@@ -341,6 +342,11 @@ func auditScenario(t *testing.T, nodes []*wharfProc, delivered func() string) {
 			var logFile struct{ Records []map[string]any }
 			if err := json.Unmarshal(doc, &logFile); err != nil || len(logFile.Records) == 0 {
 				t.Fatalf("%s: %v %s", rel, err, doc)
+			}
+			for _, secret := range secrets {
+				if bytes.Contains(doc, []byte(secret)) {
+					t.Fatalf("log file %s holds a secret", rel)
+				}
 			}
 			for _, r := range logFile.Records {
 				id := fmt.Sprint(r["recipientAccountId"], "/", r["eventID"])

@@ -137,7 +137,7 @@ step "the core's tests again, with the metadata in PostgreSQL"
 WHARF_CORE_ON_POSTGRES=1 go test -count=1 -timeout 10m ./internal/registry
 
 step "the request paths again, under the race detector"
-go test -race -count=1 ./internal/oci ./internal/pipeline ./internal/bodylimit ./internal/strictjson ./internal/ecrapi ./internal/iamapi ./internal/server
+go test -race -count=1 ./internal/oci ./internal/pipeline ./internal/bodylimit ./internal/strictjson ./internal/ecrapi ./internal/iamapi ./internal/server ./internal/audit ./internal/webhooks
 
 step "fuzzing the parsers"
 # Bounded by executions, not by time: a time limit can end on a worker still busy with an input, which Go
@@ -150,6 +150,7 @@ go test -run '^$' -fuzz '^FuzzNames$' -fuzztime "$((100000 * scale))x" ./interna
 go test -run '^$' -fuzz '^FuzzRequests$' -fuzztime "$((20000 * scale))x" ./internal/ecrapi
 go test -run '^$' -fuzz '^FuzzOneDecode$' -fuzztime "$((50000 * scale))x" ./internal/ecrapi
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$((100000 * scale))x" ./internal/strictjson
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$((100000 * scale))x" ./internal/audit
 go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "$((200000 * scale))x" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$((100000 * scale))x" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/iam

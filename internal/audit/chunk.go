@@ -70,14 +70,43 @@ type entry struct {
 	failed                         bool
 }
 
+// Bounds of what a record keeps of a call, whatever its client sent: a longer user agent, error code or
+// message is cut; longer request parameters or response elements are left out (null), as CloudTrail leaves
+// out those over 100 KB.
+const (
+	maxUserAgent    = 1 << 10
+	maxErrorMessage = 1 << 10
+	maxElements     = 100 << 10
+	maxResourceARN  = 2 << 10
+)
+
 func entryOf(c *pipeline.Call, err error) entry {
 	e := entry{start: c.Start, action: c.Action, protocol: c.Protocol, registryID: c.RegistryID, caller: c.Caller,
-		sourceIP: c.SourceIP, userAgent: c.UserAgent, requestID: c.RequestID, input: c.Input, output: c.Output, targets: c.Targets}
+		sourceIP: c.SourceIP, userAgent: cut(c.UserAgent, maxUserAgent), requestID: c.RequestID, input: c.Input, output: c.Output,
+		targets: c.Targets}
 	if err != nil {
 		e.failed = true
 		e.errCode, e.errMsg = errorOf(c, err)
+		e.errCode, e.errMsg = cut(e.errCode, maxErrorMessage), cut(e.errMsg, maxErrorMessage)
 	}
 	return e
+}
+
+// cut is s, or its first n bytes less a character they split.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+// elements is a value's JSON as a record keeps it: "" (null) when it is over maxElements.
+func elements(v any, protocol string) string {
+	b := appendValue(nil, Summarize(v, protocol))
+	if len(b) > maxElements {
+		return ""
+	}
+	return string(b)
 }
 
 // fields are a record's values as a chunk keeps them: callers and operations are worked out once (memo)
@@ -134,8 +163,12 @@ func newMemo(region string) *memo {
 	return &memo{region: region, callers: map[identity.Principal]*callerOf{}, ops: map[opGroup]map[[4]string]*opOf{}}
 }
 
-// memoLimit bounds the callers and operations a memo keeps.
-const memoLimit = 10000
+// memoLimit bounds the callers and operations a memo keeps, maxMemoKey the key of an operation it keeps
+// (no valid repository name, tag or digest is that long; a request's may be about a megabyte).
+const (
+	memoLimit  = 10000
+	maxMemoKey = 2 << 10
+)
 
 // fieldsOf works out an entry's record, with op as its operation when not nil; ok is false when no account
 // can be held to it (anonymous calls, background work on no resource).
@@ -172,7 +205,7 @@ func (m *memo) fieldsOf(e *entry, op *opOf) (fl fields, ok bool) {
 	if e.failed {
 		k.errCode, k.errMessage = e.errCode, e.errMsg
 	} else if !k.op.readOnly {
-		k.response = string(appendValue(nil, Summarize(e.output, e.protocol)))
+		k.response = elements(e.output, e.protocol)
 	}
 	// The caller's account first, then the resources' others.
 	switch a := e.caller.AccountID; {
@@ -210,6 +243,9 @@ func (m *memo) opOf(e *entry) *opOf {
 		m.lastGroup, m.lastOps = group, ops
 	}
 	key := e.input.(AuditKeyer).AuditKey()
+	if len(key[0])+len(key[1])+len(key[2])+len(key[3]) > maxMemoKey {
+		return newOp(e, m.region) // a request's overlong names: worked out, not kept
+	}
 	op := ops[key]
 	if op == nil {
 		if m.nops >= memoLimit {
@@ -228,7 +264,7 @@ func (m *memo) opOf(e *entry) *opOf {
 func newOp(e *entry, region string) *opOf {
 	service, name, _ := strings.Cut(e.action, ":")
 	op := &opOf{name: name, source: eventSource(service), readOnly: ReadOnly(name),
-		params: string(appendValue(nil, Summarize(e.input, e.protocol)))}
+		params: elements(e.input, e.protocol)}
 	op.resources, op.accounts = resourcesOfTargets(e.targets, e.registryID, region)
 	return op
 }
@@ -240,7 +276,9 @@ func resourcesOfTargets(targets []pipeline.Target, registryID, region string) (s
 	var accounts []string
 	for _, t := range targets {
 		r, name, ok := resourceOf(t, registryID, region)
-		if !ok {
+		// No valid name is so long, and an account is 12 digits (it names the account's log files' folder):
+		// such a resource is a request's, refused.
+		if !ok || len(r.ARN) > maxResourceARN || !identity.ValidAccountID(r.AccountID) {
 			continue
 		}
 		b.WriteString(r.Type)
@@ -376,16 +414,23 @@ func (w *chunkWriter) chunk(region string, seed *[16]byte) store.AuditChunk {
 		Records: w.nrecs, Names: "," + strings.Join(w.names, ",") + ",", ReadOnly: w.readOnly, Data: data}
 }
 
-// batch gathers records into one chunk per account.
+// batch gathers records into one chunk per account and period of store.AuditChunkSpan (records' times
+// are their calls' starts: a long pull's may be far older than the batch's other records), so that no
+// chunk spans that long and a lookup by time finds its chunks by their end in the store's index.
 type batch struct {
 	seed    [16]byte
 	n       uint64
-	writers map[string]*chunkWriter
-	order   []string
+	writers map[writerKey]*chunkWriter
+	order   []writerKey
+}
+
+type writerKey struct {
+	account string
+	period  int64
 }
 
 func newBatch() *batch {
-	b := &batch{writers: map[string]*chunkWriter{}}
+	b := &batch{writers: map[writerKey]*chunkWriter{}}
 	rand.Read(b.seed[:])
 	return b
 }
@@ -393,12 +438,17 @@ func newBatch() *batch {
 func (b *batch) add(fl *fields) {
 	fl.n = b.n
 	b.n++
+	period := fl.at / int64(store.AuditChunkSpan)
+	if fl.at < 0 && fl.at%int64(store.AuditChunkSpan) != 0 {
+		period-- // rounded down
+	}
 	for _, acct := range fl.accounts {
-		w := b.writers[acct]
+		k := writerKey{acct, period}
+		w := b.writers[k]
 		if w == nil {
 			w = newChunkWriter(acct)
-			b.writers[acct] = w
-			b.order = append(b.order, acct)
+			b.writers[k] = w
+			b.order = append(b.order, k)
 		}
 		w.add(fl)
 	}
@@ -406,8 +456,8 @@ func (b *batch) add(fl *fields) {
 
 func (b *batch) chunks(region string) []store.AuditChunk {
 	out := make([]store.AuditChunk, 0, len(b.order))
-	for _, acct := range b.order {
-		out = append(out, b.writers[acct].chunk(region, &b.seed))
+	for _, k := range b.order {
+		out = append(out, b.writers[k].chunk(region, &b.seed))
 	}
 	return out
 }

@@ -183,3 +183,42 @@ func TestTrailWritesChangesAtOnceAndReadsInBatches(t *testing.T) {
 		t.Fatalf("%d records after closing", n)
 	}
 }
+
+// TestDamagedChunk: a chunk row that does not decode holds up neither lookups nor delivery: the records of
+// the other chunks are looked up and delivered, and nothing is left pending.
+func TestDamagedChunk(t *testing.T) {
+	meta := openStore(t)
+	trail := NewTrail(meta, "us-east-1", nil)
+	trail.Deliver = true
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	for i := range 3 {
+		c := pullCall()
+		c.Start = now.Add(time.Duration(2*i) * time.Second)
+		trail.Record(c, nil, 0)
+		trail.Flush()
+	}
+	trail.Close()
+	damaged := store.AuditChunk{Account: "123456789012", Node: "n", Start: now.Add(time.Second), End: now.Add(3 * time.Second),
+		Records: 5, Names: ",BatchGetImage,", ReadOnly: true, Data: []byte(chunkMagic + "\x09us-east-1garbage")}
+	if err := meta.Update(t.Context(), func(tx store.Tx) error { return tx.AddAuditChunks([]store.AuditChunk{damaged}) }); err != nil {
+		t.Fatal(err)
+	}
+	events, err := Lookup(t.Context(), meta, Query{Account: "123456789012", Limit: 50})
+	if err != nil || len(events) != 3 {
+		t.Fatalf("lookup: %d records, %v", len(events), err)
+	}
+	dir := t.TempDir()
+	d := &Delivery{Meta: meta, To: Dir(dir), Region: "us-east-1", Now: func() time.Time { return now }, Holder: "a"}
+	if _, err := d.Deliver(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	for _, ids := range readTrail(t, dir) {
+		delivered += len(ids)
+	}
+	var pending int64
+	meta.View(t.Context(), func(tx store.Tx) (err error) { pending, err = tx.PendingAuditRecords(); return err })
+	if delivered != 3 || pending != 0 {
+		t.Fatalf("%d records delivered, %d pending", delivered, pending)
+	}
+}

@@ -2,10 +2,13 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"slices"
@@ -42,15 +45,17 @@ type Handler struct {
 const maxLookupBody = 64 << 10
 
 type lookupInput struct {
-	LookupAttributes []struct {
-		AttributeKey   string `json:"AttributeKey"`
-		AttributeValue string `json:"AttributeValue"`
-	} `json:"LookupAttributes,omitempty"`
-	StartTime     *float64 `json:"StartTime,omitempty"`
-	EndTime       *float64 `json:"EndTime,omitempty"`
-	EventCategory string   `json:"EventCategory,omitempty"`
-	MaxResults    *int     `json:"MaxResults,omitempty"`
-	NextToken     string   `json:"NextToken,omitempty"`
+	LookupAttributes []lookupAttribute `json:"LookupAttributes,omitempty"`
+	StartTime        *float64          `json:"StartTime,omitempty"`
+	EndTime          *float64          `json:"EndTime,omitempty"`
+	EventCategory    string            `json:"EventCategory,omitempty"`
+	MaxResults       *int              `json:"MaxResults,omitempty"`
+	NextToken        string            `json:"NextToken,omitempty"`
+}
+
+type lookupAttribute struct {
+	AttributeKey   string `json:"AttributeKey"`
+	AttributeValue string `json:"AttributeValue"`
 }
 
 type eventJSON struct {
@@ -100,6 +105,8 @@ func toAPI(err error) *apiError {
 		return &apiError{"AccessDeniedException", err.Error(), http.StatusBadRequest}
 	case registry.KindUnauthorized:
 		return &apiError{"UnrecognizedClientException", err.Error(), http.StatusBadRequest}
+	case registry.KindThrottled:
+		return &apiError{"ThrottlingException", "Rate exceeded", http.StatusBadRequest}
 	}
 	return &apiError{"InternalFailure", "internal error", http.StatusInternalServerError}
 }
@@ -177,8 +184,13 @@ func (h *Handler) lookup(ctx context.Context, account string, in *lookupInput) (
 		if !lookupKeys[a.AttributeKey] {
 			return nil, invalid("InvalidLookupAttributesException", "Invalid attribute key: "+a.AttributeKey)
 		}
-		if a.AttributeValue == "" {
+		switch {
+		case a.AttributeValue == "":
 			return nil, invalid("InvalidLookupAttributesException", "Attribute value is required for key "+a.AttributeKey)
+		case len(a.AttributeValue) > 2000:
+			return nil, invalid("InvalidLookupAttributesException", "Attribute value must be at most 2000 characters.")
+		case a.AttributeKey == "ReadOnly" && !strings.EqualFold(a.AttributeValue, "true") && !strings.EqualFold(a.AttributeValue, "false"):
+			return nil, invalid("InvalidLookupAttributesException", "Attribute value of ReadOnly must be true or false.")
 		}
 		q.Attribute, q.Value = a.AttributeKey, a.AttributeValue
 	default:
@@ -207,16 +219,17 @@ func (h *Handler) lookup(ctx context.Context, account string, in *lookupInput) (
 	}
 	if in.NextToken != "" {
 		var ok bool
-		if q.BeforeTime, q.BeforeID, ok = parseToken(in.NextToken); !ok {
+		if q.BeforeTime, q.BeforeID, ok = parseToken(in.NextToken, q.bound()); !ok {
 			return nil, invalid("InvalidNextTokenException", "Invalid NextToken.")
 		}
 	}
-	events, err := Lookup(ctx, h.Meta, q)
+	q.Budget = lookupBudget
+	page, err := LookupPage(ctx, h.Meta, q)
 	if err != nil {
 		return nil, err
 	}
-	out := &lookupOutput{Events: make([]eventJSON, 0, len(events))}
-	for _, e := range events {
+	out := &lookupOutput{Events: make([]eventJSON, 0, len(page.Events))}
+	for _, e := range page.Events {
 		ev := eventJSON{EventID: e.EventID, EventName: e.Name(), ReadOnly: strconv.FormatBool(e.ReadOnly()), AccessKeyID: e.AccessKeyID(),
 			EventTime: float64(e.Time.Unix()), EventSource: e.Source(), Username: e.Username(), Resources: []resourceJSON{},
 			CloudTrailEvent: string(e.AppendJSON(nil))}
@@ -225,16 +238,15 @@ func (h *Handler) lookup(ctx context.Context, account string, in *lookupInput) (
 		}
 		out.Events = append(out.Events, ev)
 	}
-	if len(events) == q.Limit {
-		last := events[len(events)-1]
-		out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d.%s", last.Time.UnixNano(), last.EventID)))
+	if page.NextID != "" {
+		out.NextToken = makeToken(page.NextTime, page.NextID, q.bound())
 	}
 	return out, nil
 }
 
 // Query selects an account's records, newest first: from Start to End (inclusive, zero for open), whose
 // Attribute (LookupEvents' attribute keys; "" for any) equals Value, strictly after (BeforeTime, BeforeID)
-// in that order when BeforeID is not "".
+// in that order when BeforeID is not "". Budget, when not 0, bounds the records a lookup decodes (see Page).
 type Query struct {
 	Account          string
 	Start, End       time.Time
@@ -242,11 +254,34 @@ type Query struct {
 	BeforeTime       time.Time
 	BeforeID         string
 	Limit            int
+	Budget           int
 }
 
-// Lookup finds the records of a query: it reads the account's chunks newest first, those that may hold
-// records of the query, and stops once no older chunk can hold a record among the Limit newest found.
+// Page is a lookup's records, and where the next page starts when NextID is not "": the records strictly
+// after (NextTime, NextID), as Query's BeforeTime and BeforeID.
+type Page struct {
+	Events   []Event
+	NextTime time.Time
+	NextID   string
+}
+
+// afterAll is an event id above every record's (they are lower-case UUIDs): a position of (t, afterAll)
+// comes before every record of time t.
+const afterAll = "~"
+
+// Lookup finds the records of a query (see LookupPage), without their next page's position.
 func Lookup(ctx context.Context, meta store.Store, q Query) ([]Event, error) {
+	p, err := LookupPage(ctx, meta, q)
+	return p.Events, err
+}
+
+// LookupPage finds the records of a query: it reads the account's chunks newest first, those that may
+// hold records of the query, and stops once no older chunk can hold a record among the Limit newest
+// found. When the query has a Budget and the chunks decoded hold that many records, it stops before the
+// next chunk that ends before the query's position (so that each page moves on), with fewer records than
+// Limit, maybe none: those newer than any record of the chunks left, and the next page from there. A
+// chunk costs the budget its records and chunkCost.
+func LookupPage(ctx context.Context, meta store.Store, q Query) (Page, error) {
 	cq := store.AuditChunkQuery{Account: q.Account, Start: q.Start, End: q.End, Limit: 20}
 	switch q.Attribute {
 	case "EventName":
@@ -257,21 +292,46 @@ func Lookup(ctx context.Context, meta store.Store, q Query) ([]Event, error) {
 	if q.BeforeID != "" && (cq.End.IsZero() || q.BeforeTime.Before(cq.End)) {
 		cq.End = q.BeforeTime
 	}
+	// By EventName or ReadOnly=false the store skips chunks, as many as there are: it is asked for an hour's
+	// chunks at a time (a window), the next window starting at the newest chunk older than the last.
+	windowed := q.Budget > 0 && (cq.Name != "" || cq.Mutating)
+	var low time.Time // the window's lower bound
+	if windowed {
+		hi := cq.End
+		if hi.IsZero() {
+			hi = time.Now()
+		}
+		low = hi.Add(-lookupWindow)
+	}
 	var found []Event
+	decoded := 0
 	for {
+		wq := cq
+		if windowed && low.After(q.Start) {
+			wq.Start = low
+		}
 		var chunks []store.AuditChunk
-		if err := meta.View(ctx, func(tx store.Tx) (err error) { chunks, err = tx.AuditChunks(cq); return err }); err != nil {
-			return nil, err
+		if err := meta.View(ctx, func(tx store.Tx) (err error) { chunks, err = tx.AuditChunks(wq); return err }); err != nil {
+			return Page{}, err
 		}
 		for i := range chunks {
 			c := &chunks[i]
 			if len(found) == q.Limit && found[q.Limit-1].Time.After(c.End) {
-				return found, nil // no record of this chunk, nor of older ones, comes before the last found
+				return fullPage(found, q.Limit), nil // no record of this chunk, nor of older ones, comes before the last found
+			}
+			if q.Budget > 0 && decoded >= q.Budget && (q.BeforeID == "" || c.End.Before(q.BeforeTime)) {
+				// The chunks left hold records of c.End and older only: those found newer are all there are.
+				n := 0
+				for n < len(found) && found[n].Time.After(c.End) {
+					n++
+				}
+				return Page{Events: found[:n], NextTime: c.End, NextID: afterAll}, nil
 			}
 			events, err := Decode(c)
-			if err != nil {
-				return nil, fmt.Errorf("audit chunk %d: %w", c.ID, err)
+			if err != nil { // one damaged chunk does not fail every lookup that reaches it
+				slog.Error("audit trail: a chunk does not decode; its records are left out", "chunk", c.ID, "account", c.Account, "err", err)
 			}
+			decoded += max(len(events), c.Records) + chunkCost
 			for _, e := range events {
 				if q.matches(&e) {
 					found = append(found, e)
@@ -280,12 +340,48 @@ func Lookup(ctx context.Context, meta store.Store, q Query) ([]Event, error) {
 			slices.SortFunc(found, newestFirst)
 			found = found[:min(len(found), q.Limit)]
 		}
-		if len(chunks) < cq.Limit {
-			return found, ctx.Err()
+		if len(chunks) == cq.Limit {
+			last := chunks[len(chunks)-1]
+			cq.BeforeEnd, cq.BeforeID = last.End, last.ID
+			continue
 		}
-		last := chunks[len(chunks)-1]
-		cq.BeforeEnd, cq.BeforeID = last.End, last.ID
+		if wq.Start.Equal(q.Start) || ctx.Err() != nil { // the last window, or none
+			return fullPage(found, q.Limit), ctx.Err()
+		}
+		// The window is done: the chunks left end before low.
+		decoded += windowCost
+		if len(found) == q.Limit && !found[q.Limit-1].Time.Before(low) {
+			return fullPage(found, q.Limit), nil
+		}
+		if decoded >= q.Budget && (q.BeforeID == "" || low.Before(q.BeforeTime)) {
+			n := 0
+			for n < len(found) && !found[n].Time.Before(low) {
+				n++
+			}
+			return Page{Events: found[:n], NextTime: low.Add(-1), NextID: afterAll}, nil
+		}
+		// The next window ends with the newest chunk before this one, after whatever time no chunk covers.
+		probe := store.AuditChunkQuery{Account: cq.Account, Start: q.Start, End: cq.End, BeforeEnd: low.Add(-1), BeforeID: math.MaxInt64, Limit: 1}
+		if err := meta.View(ctx, func(tx store.Tx) (err error) { chunks, err = tx.AuditChunks(probe); return err }); err != nil {
+			return Page{}, err
+		}
+		if len(chunks) == 0 {
+			return fullPage(found, q.Limit), nil
+		}
+		top := chunks[0].End
+		cq.BeforeEnd, cq.BeforeID = top, math.MaxInt64
+		low = top.Add(-lookupWindow)
 	}
+}
+
+// fullPage is a page of the records found, with the next page's position when it has Limit records.
+func fullPage(found []Event, limit int) Page {
+	p := Page{Events: found}
+	if len(found) == limit && limit > 0 {
+		last := found[len(found)-1]
+		p.NextTime, p.NextID = last.Time, last.EventID
+	}
+	return p
 }
 
 func newestFirst(a, b Event) int {
@@ -332,14 +428,51 @@ func fromEpoch(s float64) time.Time {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
 }
 
-func parseToken(tok string) (time.Time, string, bool) {
+// chunkCost is what reading a chunk costs a lookup's budget besides its records: a trail of many small
+// chunks (mutating calls are a chunk each) costs its reads too.
+const chunkCost = 100
+
+// lookupWindow is the time a lookup by EventName or ReadOnly=false asks the store for chunks of at once,
+// windowCost what such a window costs the lookup's budget besides the chunks it holds (the store reads
+// the window's chunks to find those that hold the name).
+const (
+	lookupWindow = time.Hour
+	windowCost   = 2000
+)
+
+// lookupBudget bounds the records one LookupEvents call decodes: a lookup that few records match pages
+// through a busy trail in calls of bounded work (pages with fewer records, maybe none, and a NextToken).
+const lookupBudget = 100000
+
+// bound is what a NextToken is bound to: the account and the lookup's parameters but the page size, as
+// CloudTrail refuses a token given with other parameters than its first page's.
+func (q *Query) bound() string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%d\x00%d", q.Account, q.Attribute, q.Value,
+		unixNano(q.Start), unixNano(q.End)))
+	return hex.EncodeToString(sum[:8])
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// makeToken is the NextToken of a position: its time, event id and what it is bound to.
+func makeToken(at time.Time, id, bound string) string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d.%s.%s", at.UnixNano(), id, bound))
+}
+
+func parseToken(tok, bound string) (time.Time, string, bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
 		return time.Time{}, "", false
 	}
-	a, id, ok := strings.Cut(string(raw), ".")
+	a, rest, _ := strings.Cut(string(raw), ".")
+	id, b, ok := strings.Cut(rest, ".")
 	ns, err := strconv.ParseInt(a, 10, 64)
-	if !ok || err != nil || id == "" {
+	if !ok || err != nil || id == "" || b != bound {
 		return time.Time{}, "", false
 	}
 	return time.Unix(0, ns).UTC(), id, true

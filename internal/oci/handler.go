@@ -205,16 +205,25 @@ func (in *request) decode(rawQuery string, sameRegistry func(from string) (strin
 // With the action and the registry, the key determines the summary and the targets (the repository, and
 // the one a mount is from).
 func (in *request) AuditKey() [4]string {
-	k := [4]string{in.kind, in.name, in.ref, in.mount}
+	k := [4]string{in.kind, auditCut(in.name), auditCut(in.ref), in.mount}
 	switch in.kind {
 	case "uploads":
-		k[3] += "\x00" + in.query.Get("mount")
+		k[3] += "\x00" + auditCut(in.query.Get("mount"))
 	case "upload":
-		k[3] = in.query.Get("digest")
+		k[3] = auditCut(in.query.Get("digest"))
 	case "tags":
 		k[3] = strconv.Itoa(in.n)
 	}
 	return k
+}
+
+// auditCut is a request's name, reference or digest as the audit trail records it: no valid one is longer
+// than 300 bytes, an invalid one (a URL may be about a megabyte long) is cut there.
+func auditCut(s string) string {
+	if len(s) <= 300 {
+		return s
+	}
+	return strings.ToValidUTF8(s[:300], "")
 }
 
 // AuditSummary implements pipeline.Summarizer: a registry request is recorded with the parameters of the
@@ -223,8 +232,9 @@ func (in *request) AuditSummary() any {
 	if in.kind == "ping" || in.kind == "catalog" {
 		return nil
 	}
-	p := map[string]any{"repositoryName": in.name}
+	p := map[string]any{"repositoryName": auditCut(in.name)}
 	imageID := func(ref string) map[string]string {
+		ref = auditCut(ref)
 		if registry.IsDigest(ref) {
 			return map[string]string{"imageDigest": ref}
 		}
@@ -242,17 +252,17 @@ func (in *request) AuditSummary() any {
 		}
 	case "blob":
 		if in.action == "ecr:BatchCheckLayerAvailability" {
-			p["layerDigests"] = []string{in.ref}
+			p["layerDigests"] = []string{auditCut(in.ref)}
 		} else {
-			p["layerDigest"] = in.ref
+			p["layerDigest"] = auditCut(in.ref)
 		}
 	case "uploads":
 		if in.mount != "" {
-			p["mount"], p["from"] = in.query.Get("mount"), in.mount
+			p["mount"], p["from"] = auditCut(in.query.Get("mount")), in.mount
 		}
 	case "upload":
-		p["uploadId"] = in.ref
-		if d := in.query.Get("digest"); d != "" {
+		p["uploadId"] = auditCut(in.ref)
+		if d := auditCut(in.query.Get("digest")); d != "" {
 			p["layerDigests"] = []string{d}
 		}
 	case "tags":

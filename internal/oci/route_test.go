@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"slices"
@@ -135,6 +136,32 @@ func TestEveryRepositoryRouteNamesOne(t *testing.T) {
 		err := in.decode("", nil)
 		if want := kind == "ping" || kind == "catalog"; (err == nil) != want {
 			t.Errorf("%s with no name: decode error %v", kind, err)
+		}
+	}
+}
+
+// TestAuditOfOverlongNames: a request's name and reference may be about a megabyte (a URL's length); what
+// the audit trail keeps of them, its key and summary, is cut to what no valid one exceeds.
+func TestAuditOfOverlongNames(t *testing.T) {
+	long := strings.Repeat("a", 1<<20)
+	for _, path := range []string{"/v2/" + long + "/manifests/v1", "/v2/x/manifests/" + long, "/v2/x/blobs/sha256:" + long,
+		"/v2/x/blobs/uploads/" + long} {
+		rt, ok := parseRoute(http.MethodGet, path)
+		if !ok {
+			rt, ok = parseRoute(http.MethodPatch, path)
+		}
+		if !ok {
+			t.Fatalf("%.40s…: no route", path)
+		}
+		in := &request{route: rt, query: map[string][]string{"digest": {long}, "mount": {long}}}
+		for _, s := range in.AuditKey() {
+			if len(s) > 1024 {
+				t.Fatalf("%.40s…: a key of %d bytes", path, len(s))
+			}
+		}
+		data, err := json.Marshal(in.AuditSummary())
+		if err != nil || len(data) > 2048 {
+			t.Fatalf("%.40s…: a summary of %d bytes (%v)", path, len(data), err)
 		}
 	}
 }

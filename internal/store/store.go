@@ -257,6 +257,10 @@ type AuditChunk struct {
 	Delivered  bool   // delivered, or written where no delivery is configured
 }
 
+// AuditChunkSpan bounds the times of a chunk's records: End - Start < AuditChunkSpan. A query of chunks
+// up to a time looks for them among those ending before that time and a span.
+const AuditChunkSpan = 15 * time.Minute
+
 // AuditChunkQuery selects an account's chunks that may hold records from Start to End (inclusive, zero for
 // open), holding Name when not "", a mutating call's record when Mutating, and strictly before the chunk
 // (BeforeEnd, BeforeID) when BeforeID is not 0: newest End first, then highest ID.

@@ -17,6 +17,7 @@ type Limit struct {
 // "Rate of … requests"). ECR states no burst for them today; a bucket holds one second of its rate, and
 // PutImage the 40 its older quota table gave pushes. Actions ECR publishes no quota for get Wharf's own
 // ("ecr:*"); IAM publishes none either. STS allows 600 requests per second per account and region.
+// CloudTrail's LookupEvents 2, here with a burst of 10: the pages of a listing come one after another.
 var Defaults = map[string]Limit{
 	"ecr:GetAuthorizationToken":       {500, 500},
 	"ecr:BatchCheckLayerAvailability": {1000, 1000},
@@ -29,6 +30,7 @@ var Defaults = map[string]Limit{
 	"ecr:*":                           {100, 200},
 	"iam:*":                           {50, 100},
 	"sts:*":                           {600, 600},
+	"cloudtrail:LookupEvents":         {2, 10},
 }
 
 // Limits are the limits of every account: Defaults, under the settings' defaults for every account,

@@ -74,6 +74,10 @@ func TestBurstThenSustainedRate(t *testing.T) {
 	if err := l.Allow(context.Background(), call("111122223333", "oci", "ecr:BatchGetImage")); err != nil {
 		t.Fatal(err)
 	}
+	// CloudTrail's LookupEvents: 2 a second, with a burst for a listing's pages.
+	if n, _ := burst(t, l, call("111122223333", "cloudtrail", "cloudtrail:LookupEvents")); n != 10 {
+		t.Fatalf("LookupEvents burst %d, want 10", n)
+	}
 }
 
 func TestPushesAndConfiguredLimits(t *testing.T) {

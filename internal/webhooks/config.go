@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -155,20 +154,29 @@ func (t *Target) Matches(e *Envelope) bool {
 	return false
 }
 
-// wildcard matches s against a pattern in which '*' stands for any run of characters.
+// wildcard matches s against a pattern in which '*' stands for any run of characters. On a mismatch the
+// last star seen takes one more character: the work is at most the product of the lengths, however many
+// stars the pattern has.
 func wildcard(pattern, s string) bool {
-	before, after, star := strings.Cut(pattern, "*")
-	if !star {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, before) {
-		return false
-	}
-	s = s[len(before):]
-	for i := 0; i <= len(s); i++ { // the star takes s[:i]
-		if wildcard(after, s[i:]) {
-			return true
+	p, i := 0, 0
+	star, mark := -1, 0 // the last star's place in the pattern, and where in s its run ends
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case p < len(pattern) && pattern[p] == s[i]:
+			p++
+			i++
+		case star >= 0:
+			mark++
+			p, i = star+1, mark
+		default:
+			return false
 		}
 	}
-	return false
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,10 +134,28 @@ func TestMatches(t *testing.T) {
 		{Target{Repositories: []string{"prod"}}, push, false},
 		{Target{Repositories: []string{"p*d/w*b"}}, push, true},
 		{Target{Accounts: []string{"222222222222"}}, push, false},
+		{Target{Repositories: []string{"*"}}, push, true},
+		{Target{Repositories: []string{"prod/web*"}}, push, true},
+		{Target{Repositories: []string{"*prod/web"}}, push, true},
+		{Target{Repositories: []string{"**/*e*"}}, push, true},
+		{Target{Repositories: []string{"*/*/*"}}, push, false},
+		{Target{Repositories: []string{"prod/we"}}, push, false},
 	} {
 		if got := c.target.Matches(&c.env); got != c.want {
 			t.Errorf("%+v on %s %s: %v", c.target, c.env.DetailType, c.env.Detail.RepositoryName, got)
 		}
+	}
+}
+
+// TestWildcardOfManyStars: a pattern of many stars against a long repository name (a user names
+// repositories) is matched in polynomial steps, not by trying every way its stars could split the name.
+func TestWildcardOfManyStars(t *testing.T) {
+	name := strings.Repeat("a", 256)
+	if wildcard(strings.Repeat("*a", 12)+"*b", name) {
+		t.Fatal("matched a name without b")
+	}
+	if !wildcard(strings.Repeat("*a", 12)+"*", name) {
+		t.Fatal("did not match")
 	}
 }
 
@@ -268,5 +287,51 @@ func TestDispatchAndDeliver(t *testing.T) {
 	}
 	if want := map[string]float64{"delivered": 1, "failed": 1, "dead": 1, "observed": 3}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("metrics %v, want %v", got, want)
+	}
+}
+
+// TestDeliveryStaysWithItsReceiver: a receiver's redirect is not followed (the event goes to the
+// configured URL only), a huge answer is read only in part, and neither the secret nor a token in the
+// URL's query appears in the error.
+func TestDeliveryStaysWithItsReceiver(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	var read atomic.Int64
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, other.URL+"/stolen", http.StatusTemporaryRedirect)
+			return
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for range 1024 { // 64 MiB, unless the client stops reading
+			n, err := w.Write(chunk)
+			read.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer rcv.Close()
+	targets, err := ParseTargets(`[{"name":"r","url":"` + rcv.URL + `/redirect?token=qtoken","secret":"the-secret"},
+		{"name":"big","url":"` + rcv.URL + `/big?token=qtoken","secret":"the-secret"}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := New(nil, clock.NewFake(t0), "us-east-1", targets, slog.Default(), nil)
+	body, _ := json.Marshal(map[string]string{"id": "e"})
+	for _, name := range []string{"r", "big"} {
+		payload, _ := json.Marshal(delivery{Target: name, ID: "e", Body: body})
+		err := n.deliver(context.Background(), store.Job{Payload: payload, Attempts: 1, MaxAttempts: 3})
+		if err == nil || strings.Contains(err.Error(), "the-secret") || strings.Contains(err.Error(), "qtoken") || len(err.Error()) > 400 {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if elsewhere.Load() != 0 {
+		t.Fatal("a redirect was followed")
+	}
+	if read.Load() > 8<<20 {
+		t.Fatalf("the receiver's answer was read whole (%d bytes)", read.Load())
 	}
 }

@@ -36,8 +36,8 @@ func (t *txn) AuditChunks(q store.AuditChunkQuery) ([]store.AuditChunk, error) {
 	if !q.Start.IsZero() {
 		where, args = append(where, "end_time >= ?"), append(args, ts(q.Start))
 	}
-	if !q.End.IsZero() {
-		where, args = append(where, "start_time <= ?"), append(args, ts(q.End))
+	if !q.End.IsZero() { // end_time too: a range of the index
+		where, args = append(where, "start_time <= ?", "end_time < ?"), append(args, ts(q.End), ts(q.End.Add(store.AuditChunkSpan)))
 	}
 	if q.Name != "" {
 		where, args = append(where, "names LIKE ?"), append(args, "%,"+withoutWildcards(q.Name)+",%")
@@ -47,7 +47,8 @@ func (t *txn) AuditChunks(q store.AuditChunkQuery) ([]store.AuditChunk, error) {
 	}
 	if q.BeforeID != 0 {
 		before := ts(q.BeforeEnd)
-		where, args = append(where, "(end_time < ? OR end_time = ? AND id < ?)"), append(args, before, before, q.BeforeID)
+		// end_time <= ? first: a range of the index, where the OR alone is a scan from the newest on.
+		where, args = append(where, "end_time <= ?", "(end_time < ? OR id < ?)"), append(args, before, before, q.BeforeID)
 	}
 	return collect(t, scanAuditChunk, `SELECT `+auditChunkCols+` FROM audit_chunks WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY end_time DESC, id DESC LIMIT ?`, append(args, q.Limit)...)
