@@ -31,6 +31,8 @@ type Package struct {
 	Ecosystem string `json:"ecosystem"`
 	// PURL is the package URL (pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12).
 	PURL string `json:"purl,omitempty"`
+	// Arch is the package's architecture as its database names it ("amd64", "x86_64"), when it has one.
+	Arch string `json:"arch,omitempty"`
 	// Path is where in the image the package was found: the package database or the file.
 	Path string `json:"path,omitempty"`
 }
