@@ -21,11 +21,11 @@ const maxModInfo = 1 << 20
 // was built from, its main module and the Go standard library ("stdlib"). Memory is one window of the
 // file, whatever its size. Files that are not Go binaries give nothing.
 func readGoBinary(r io.Reader) ([]Package, error) {
-	br := bufio.NewReaderSize(r, maxModInfo+64)
-	head, _ := br.Peek(4)
-	if !isExecutable(head) {
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(r, head); err != nil || !isExecutable(head) {
 		return nil, nil
 	}
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(head), r), maxModInfo+64)
 	var off int64
 	for {
 		win, err := br.Peek(br.Size())

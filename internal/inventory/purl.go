@@ -36,6 +36,9 @@ func purl(typ, namespace, name, version string, qualifiers ...string) string {
 	return b.String()
 }
 
+// purlEscaper escapes what url.PathEscape leaves and a purl's segments must not hold.
+var purlEscaper = strings.NewReplacer(":", "%3A", "@", "%40")
+
 func escape(s string) string {
-	return strings.NewReplacer(":", "%3A", "@", "%40").Replace(url.PathEscape(s))
+	return purlEscaper.Replace(url.PathEscape(s))
 }
