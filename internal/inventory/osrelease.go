@@ -34,7 +34,7 @@ func ParseOSRelease(b []byte) OS {
 }
 
 // Ecosystem is the OSV ecosystem of the distribution's packages: "Debian:12", "Ubuntu:22.04:LTS",
-// "Alpine:v3.19", "Red Hat", "Rocky Linux:9", "AlmaLinux:9"; empty for a distribution without one.
+// "Alpine:v3.19", "Red Hat:enterprise_linux:9" (a prefix), "Rocky Linux:9", "AlmaLinux:9"; empty for a distribution without one.
 func (o OS) Ecosystem() string {
 	major, _, _ := strings.Cut(o.VersionID, ".")
 	switch o.ID {
@@ -57,7 +57,9 @@ func (o OS) Ecosystem() string {
 		}
 		return "Alpine:v" + parts[0] + "." + parts[1]
 	case "rhel":
-		return "Red Hat"
+		// Red Hat's advisories are scoped by product stream, "Red Hat:enterprise_linux:9::appstream"
+		// and "...::baseos": this is the prefix they share for the release.
+		return "Red Hat:enterprise_linux:" + major
 	case "rocky":
 		return "Rocky Linux:" + major
 	case "almalinux":

@@ -209,6 +209,11 @@ func (c *collector) inventory() *Inventory {
 		if pkgs, ok := c.rpms[db]; ok {
 			for _, p := range pkgs {
 				p.Ecosystem = ecosystem
+				if inv.OS.ID == "rhel" {
+					// Red Hat's advisories name binary rpms (openssl-libs), Rocky's and Alma's
+					// source rpms (openssl), as Debian's and Alpine's do.
+					p.SourceName = ""
+				}
 				epoch, version, ok := strings.Cut(p.Version, ":") // the purl has the epoch as a qualifier
 				if !ok {
 					epoch, version = "", p.Version

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
 	_ "modernc.org/sqlite" // the "sqlite" driver rpmdb.sqlite is read with
@@ -40,8 +41,9 @@ func readRPM(r io.Reader) ([]Package, error) {
 			continue // an imported signing key, not software
 		}
 		p := Package{Name: info.Name, Version: rpmVersion(info.EpochNum(), info.Version, info.Release), Arch: info.Arch}
-		// The source rpm is not kept as SourceName: the RHEL family's advisories name binary packages
-		// (openssl-libs), unlike Debian's and Alpine's.
+		if src := sourceRPMName(info.SourceRpm); src != "" && src != p.Name {
+			p.SourceName = src
+		}
 		pkgs = append(pkgs, p)
 	}
 	return pkgs, nil
@@ -57,4 +59,17 @@ func rpmVersion(epoch int, version, release string) string {
 		v = fmt.Sprintf("%d:%s", epoch, v)
 	}
 	return v
+}
+
+// sourceRPMName is the name in a source rpm's file name: "openssl-3.0.7-24.el9.src.rpm" is "openssl".
+func sourceRPMName(file string) string {
+	s := strings.TrimSuffix(file, ".src.rpm")
+	for range 2 { // drop -release, then -version
+		i := strings.LastIndexByte(s, '-')
+		if i <= 0 {
+			return ""
+		}
+		s = s[:i]
+	}
+	return s
 }

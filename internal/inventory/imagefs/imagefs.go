@@ -55,15 +55,12 @@ func Walk[R io.ReadCloser](ctx context.Context, open func(context.Context, diges
 	}
 	var upper overlay
 	for i := len(layers) - 1; i >= 0; i-- {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		rc, err := open(ctx, layers[i].Digest)
 		if err != nil {
 			return fmt.Errorf("imagefs: opening layer %s: %w", layers[i].Digest, err)
 		}
 		// The bottom layer's paths hide nothing below it: they need not be kept.
-		err = readLayer(rc, &upper, i, i > 0, want, fn)
+		err = readLayer(ctx, rc, &upper, i, i > 0, want, fn)
 		rc.Close()
 		if err != nil {
 			return fmt.Errorf("imagefs: layer %s: %w", layers[i].Digest, err)
@@ -111,7 +108,7 @@ func decompress(r io.Reader) (io.Reader, func(), error) {
 	return br, func() {}, nil
 }
 
-func readLayer(blob io.Reader, upper *overlay, index int, keep bool, want Want, fn func(File, io.Reader) error) error {
+func readLayer(ctx context.Context, blob io.Reader, upper *overlay, index int, keep bool, want Want, fn func(File, io.Reader) error) error {
 	stream, done, err := decompress(blob)
 	if err != nil {
 		return err
@@ -120,6 +117,9 @@ func readLayer(blob io.Reader, upper *overlay, index int, keep bool, want Want, 
 	var this overlay
 	tr := tar.NewReader(stream)
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
