@@ -1,12 +1,14 @@
 package inventory
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -86,7 +88,7 @@ func kindOf(name string) fileKind {
 	case name == "var/lib/dpkg/status" ||
 		dir == "var/lib/dpkg/status.d/" && !strings.HasSuffix(base, ".md5sums"):
 		return kindDpkg
-	case name == "lib/apk/db/installed":
+	case name == "lib/apk/db/installed" || name == "usr/lib/apk/db/installed":
 		return kindApk
 	case (dir == "var/lib/rpm/" || dir == "usr/lib/sysimage/rpm/") &&
 		(base == "Packages" || base == "Packages.db" || base == "rpmdb.sqlite"):
@@ -225,6 +227,13 @@ func (c *collector) inventory() *Inventory {
 		}
 	}
 	inv.Packages = append(inv.Packages, c.langs...)
+	// In a stable order, so that the same image always gives the same bill of materials; a package
+	// database a layer repeats (tar allows it) gives its packages once.
+	slices.SortFunc(inv.Packages, func(a, b Package) int {
+		return cmp.Or(cmp.Compare(a.Ecosystem, b.Ecosystem), cmp.Compare(a.Name, b.Name),
+			cmp.Compare(a.Version, b.Version), cmp.Compare(a.Path, b.Path), cmp.Compare(a.Arch, b.Arch))
+	})
+	inv.Packages = slices.Compact(inv.Packages)
 	return inv
 }
 

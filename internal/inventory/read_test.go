@@ -12,9 +12,17 @@ import (
 	"strings"
 	"testing"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-dev/wharf/internal/blob"
 	"github.com/wharf-dev/wharf/internal/inventory"
 	lt "github.com/wharf-dev/wharf/internal/inventory/imagefs/layertest"
 )
+
+// The blob store's Open is what the scanner hands Read.
+var _ = func(ctx context.Context, s blob.Store, layers []ocispec.Descriptor) {
+	inventory.Read(ctx, s.Open, layers)
+}
 
 func read(t *testing.T, im *lt.Image) *inventory.Inventory {
 	t.Helper()
@@ -135,10 +143,10 @@ func TestAlpine(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s %s %s %s", p.Ecosystem, p.Name, p.Version, p.AdvisoryName(), p.PURL))
 	}
 	want := []string{
-		"Alpine:v3.19 musl 1.2.4_git20230717-r4 musl pkg:apk/alpine/musl@1.2.4_git20230717-r4?arch=x86_64&distro=3.19.1",
+		"Alpine:v3.19 busybox 1.36.1-r15 busybox pkg:apk/alpine/busybox@1.36.1-r15?arch=x86_64&distro=3.19.1",
 		"Alpine:v3.19 libcrypto3 3.1.4-r5 openssl pkg:apk/alpine/libcrypto3@3.1.4-r5?arch=x86_64&distro=3.19.1",
 		"Alpine:v3.19 libssl3 3.1.4-r5 openssl pkg:apk/alpine/libssl3@3.1.4-r5?arch=x86_64&distro=3.19.1",
-		"Alpine:v3.19 busybox 1.36.1-r15 busybox pkg:apk/alpine/busybox@1.36.1-r15?arch=x86_64&distro=3.19.1",
+		"Alpine:v3.19 musl 1.2.4_git20230717-r4 musl pkg:apk/alpine/musl@1.2.4_git20230717-r4?arch=x86_64&distro=3.19.1",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("packages:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -267,10 +275,10 @@ func TestLanguagePackages(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s %s %s", p.Ecosystem, p.Name, p.Version, p.PURL))
 	}
 	want := []string{
-		"npm lodash 4.17.20 pkg:npm/lodash@4.17.20",
-		"npm @babel/core 7.22.0 pkg:npm/%40babel/core@7.22.0",
-		"PyPI PyYAML 5.3.1 pkg:pypi/pyyaml@5.3.1",
 		"Maven com.fasterxml.jackson.core:jackson-databind 2.15.2 pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.15.2",
+		"PyPI PyYAML 5.3.1 pkg:pypi/pyyaml@5.3.1",
+		"npm @babel/core 7.22.0 pkg:npm/%40babel/core@7.22.0",
+		"npm lodash 4.17.20 pkg:npm/lodash@4.17.20",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("packages:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
