@@ -84,12 +84,17 @@ func javaArchive(b []byte, depth int) ([]Package, error) {
 		return nil, err
 	}
 	var pkgs []Package
+	var manifest *zip.File
+	poms := 0
 	for _, f := range zr.File {
 		name := f.Name
 		switch {
+		case name == "META-INF/MANIFEST.MF":
+			manifest = f
 		case path.Base(name) == "pom.properties" && strings.HasPrefix(name, "META-INF/maven/"):
 			if p, ok := pomProperties(f); ok {
 				pkgs = append(pkgs, p)
+				poms++
 			}
 		case depth > 0 && strings.HasSuffix(name, ".jar") && f.UncompressedSize64 <= maxArchive:
 			rc, err := f.Open()
@@ -106,16 +111,43 @@ func javaArchive(b []byte, depth int) ([]Package, error) {
 			}
 		}
 	}
+	if poms == 0 && manifest != nil {
+		if p, ok := manifestPackage(manifest); ok {
+			pkgs = append(pkgs, p)
+		}
+	}
 	return pkgs, nil
 }
 
-func pomProperties(f *zip.File) (Package, bool) {
-	if f.UncompressedSize64 > maxManifest {
+// manifestPackage names a jar built without Maven's pom.properties from its manifest, when the
+// manifest gives a group (Implementation-Vendor-Id), an artifact (Implementation-Title) and a version:
+// a guess from less is more often wrong than right.
+func manifestPackage(f *zip.File) (Package, bool) {
+	attrs, ok := readProperties(f, ":")
+	g, a, v := attrs["Implementation-Vendor-Id"], attrs["Implementation-Title"], attrs["Implementation-Version"]
+	if !ok || g == "" || a == "" || v == "" || strings.ContainsAny(g+a, " :/") {
 		return Package{}, false
+	}
+	return Package{Name: g + ":" + a, Version: v, Ecosystem: "Maven", PURL: purl("maven", g, a, v)}, true
+}
+
+func pomProperties(f *zip.File) (Package, bool) {
+	props, ok := readProperties(f, "=")
+	g, a, v := props["groupId"], props["artifactId"], props["version"]
+	if !ok || g == "" || a == "" || v == "" {
+		return Package{}, false
+	}
+	return Package{Name: g + ":" + a, Version: v, Ecosystem: "Maven", PURL: purl("maven", g, a, v)}, true
+}
+
+// readProperties reads "key<sep>value" lines of a small file of an archive (pom.properties, a manifest).
+func readProperties(f *zip.File, sep string) (map[string]string, bool) {
+	if f.UncompressedSize64 > maxManifest {
+		return nil, false
 	}
 	rc, err := f.Open()
 	if err != nil {
-		return Package{}, false
+		return nil, false
 	}
 	defer rc.Close()
 	props := map[string]string{}
@@ -125,13 +157,9 @@ func pomProperties(f *zip.File) (Package, bool) {
 		if line == "" || line[0] == '#' || line[0] == '!' {
 			continue
 		}
-		if k, v, ok := strings.Cut(line, "="); ok {
+		if k, v, ok := strings.Cut(line, sep); ok {
 			props[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
 	}
-	g, a, v := props["groupId"], props["artifactId"], props["version"]
-	if g == "" || a == "" || v == "" {
-		return Package{}, false
-	}
-	return Package{Name: g + ":" + a, Version: v, Ecosystem: "Maven", PURL: purl("maven", g, a, v)}, true
+	return props, true
 }

@@ -261,8 +261,15 @@ func TestLanguagePackages(t *testing.T) {
 	w.Write(jar.Bytes())
 	zw.Close()
 
+	var plain bytes.Buffer // a jar built without Maven: its manifest names it
+	zw = zip.NewWriter(&plain)
+	w, _ = zw.Create("META-INF/MANIFEST.MF")
+	w.Write([]byte("Manifest-Version: 1.0\r\nImplementation-Title: commons-text\r\nImplementation-Version: 1.9\r\nImplementation-Vendor-Id: org.apache.commons\r\n"))
+	zw.Close()
+
 	im := lt.New(t)
 	im.Add(t, lt.Gzip,
+		lt.File("opt/lib/commons-text.jar", plain.Bytes()),
 		lt.File("app/node_modules/lodash/package.json", []byte(`{"name":"lodash","version":"4.17.20","main":"lodash.js"}`)),
 		lt.File("app/node_modules/@babel/core/package.json", []byte(`{"name":"@babel/core","version":"7.22.0"}`)),
 		lt.File("app/node_modules/lodash/fp/package.json", []byte(`{"name":"not-a-package"}`)),
@@ -276,6 +283,7 @@ func TestLanguagePackages(t *testing.T) {
 	}
 	want := []string{
 		"Maven com.fasterxml.jackson.core:jackson-databind 2.15.2 pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.15.2",
+		"Maven org.apache.commons:commons-text 1.9 pkg:maven/org.apache.commons/commons-text@1.9",
 		"PyPI PyYAML 5.3.1 pkg:pypi/pyyaml@5.3.1",
 		"npm @babel/core 7.22.0 pkg:npm/%40babel/core@7.22.0",
 		"npm lodash 4.17.20 pkg:npm/lodash@4.17.20",
