@@ -17,12 +17,18 @@ import (
 )
 
 // BenchmarkRead reads the inventory of an image of about 200 MiB (uncompressed) with 500 dpkg packages,
-// a Go binary and 20,000 other files over four gzip layers, the top one upgrading a package and deleting
+// a Go binary and 20,000 other files over four layers (gzip, then zstd), the top one upgrading a package and deleting
 // files. It reports the peak of the Go heap while reading, besides time.
 //
 //	go test -run '^$' -bench BenchmarkRead -benchtime 5x ./internal/inventory
 func BenchmarkRead(b *testing.B) {
-	im, size := benchImage(b)
+	for _, compression := range []string{lt.Gzip, lt.Zstd} {
+		b.Run(compression, func(b *testing.B) { benchmarkRead(b, compression) })
+	}
+}
+
+func benchmarkRead(b *testing.B, compression string) {
+	im, size := benchImage(b, compression)
 	b.SetBytes(size)
 	b.ReportAllocs()
 	runtime.GC()
@@ -45,7 +51,7 @@ func BenchmarkRead(b *testing.B) {
 	b.ReportMetric(float64(peak.Load()-min(base, peak.Load()))/(1<<20), "peak-heap-MiB")
 }
 
-func benchImage(b *testing.B) (*lt.Image, int64) {
+func benchImage(b *testing.B, compression string) (*lt.Image, int64) {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	self, err := os.ReadFile(os.Args[0]) // this test binary: a Go binary with build information
@@ -86,7 +92,7 @@ func benchImage(b *testing.B) (*lt.Image, int64) {
 		for _, e := range entries {
 			size += int64(len(e.Body))
 		}
-		im.Add(b, lt.Gzip, entries...)
+		im.Add(b, compression, entries...)
 	}
 	layer(8000, lt.File("etc/os-release", []byte(debian12)), lt.File("var/lib/dpkg/status", []byte(status.String())))
 	layer(6000, lt.Executable("usr/local/bin/app", self))

@@ -54,13 +54,15 @@ func Walk[R io.ReadCloser](ctx context.Context, open func(context.Context, diges
 		}
 	}
 	var upper overlay
+	var dec decompressor
+	defer dec.close()
 	for i := len(layers) - 1; i >= 0; i-- {
 		rc, err := open(ctx, layers[i].Digest)
 		if err != nil {
 			return fmt.Errorf("imagefs: opening layer %s: %w", layers[i].Digest, err)
 		}
 		// The bottom layer's paths hide nothing below it: they need not be kept.
-		err = readLayer(ctx, rc, &upper, i, i > 0, want, fn)
+		err = readLayer(ctx, &dec, rc, &upper, i, i > 0, want, fn)
 		rc.Close()
 		if err != nil {
 			return fmt.Errorf("imagefs: layer %s: %w", layers[i].Digest, err)
@@ -84,36 +86,53 @@ func IsLayer(mediaType string) bool {
 	return false
 }
 
-// decompress returns the tar stream of a layer blob, recognizing gzip and zstd by their magic numbers
-// (media types are not always honest about compression: Docker's says gzip for zstd layers pushed by
-// some tools).
-func decompress(r io.Reader) (io.Reader, func(), error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	magic, _ := br.Peek(4)
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, nil, err
-		}
-		return zr, func() { zr.Close() }, nil
-	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(maxWindow))
-		if err != nil {
-			return nil, nil, err
-		}
-		return zr, zr.Close, nil
-	}
-	return br, func() {}, nil
+// decompressor turns layer blobs into tar streams, recognizing gzip and zstd by their magic numbers
+// (media types are not always honest about compression). Its decoders are kept from one layer to the
+// next: a zstd decoder's window is the largest thing a walk allocates.
+type decompressor struct {
+	buf  *bufio.Reader
+	gzip *gzip.Reader
+	zstd *zstd.Decoder
 }
 
-func readLayer(ctx context.Context, blob io.Reader, upper *overlay, index int, keep bool, want Want, fn func(File, io.Reader) error) error {
-	stream, done, err := decompress(blob)
+func (d *decompressor) open(r io.Reader) (io.Reader, error) {
+	if d.buf == nil {
+		d.buf = bufio.NewReaderSize(r, 64<<10)
+	} else {
+		d.buf.Reset(r)
+	}
+	magic, _ := d.buf.Peek(4)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		if d.gzip == nil {
+			zr, err := gzip.NewReader(d.buf)
+			d.gzip = zr
+			return zr, err
+		}
+		return d.gzip, d.gzip.Reset(d.buf)
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		if d.zstd == nil {
+			zr, err := zstd.NewReader(d.buf, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+				zstd.WithDecoderMaxWindow(maxWindow))
+			d.zstd = zr
+			return zr, err
+		}
+		return d.zstd, d.zstd.Reset(d.buf)
+	}
+	return d.buf, nil
+}
+
+func (d *decompressor) close() {
+	if d.zstd != nil {
+		d.zstd.Close()
+	}
+}
+
+func readLayer(ctx context.Context, dec *decompressor, blob io.Reader, upper *overlay, index int, keep bool, want Want, fn func(File, io.Reader) error) error {
+	stream, err := dec.open(blob)
 	if err != nil {
 		return err
 	}
-	defer done()
 	var this overlay
 	tr := tar.NewReader(stream)
 	for {
