@@ -1,12 +1,13 @@
 package inventory
 
 import (
+	"archive/zip"
 	"bytes"
 	"os"
 	"testing"
 )
 
-// FuzzDatabases feeds the package database and metadata parsers untrusted bytes: they must not panic,
+// FuzzDatabases feeds the package database, metadata and Java archive parsers untrusted bytes: they must not panic,
 // and every package they return has a name and a version.
 func FuzzDatabases(f *testing.F) {
 	f.Add([]byte("Package: libssl3\nStatus: install ok installed\nVersion: 3.0.11-1\nSource: openssl (3.0.11-1)\n\n"))
@@ -16,12 +17,22 @@ func FuzzDatabases(f *testing.F) {
 	if b, err := os.ReadFile("testdata/apk-installed"); err == nil {
 		f.Add(b)
 	}
+	var jar bytes.Buffer
+	zw := zip.NewWriter(&jar)
+	w, _ := zw.Create("META-INF/maven/g/a/pom.properties")
+	w.Write([]byte("groupId=g\nartifactId=a\nversion=1\n"))
+	w, _ = zw.Create("META-INF/MANIFEST.MF")
+	w.Write([]byte("Implementation-Vendor-Id: g\n"))
+	zw.Close()
+	f.Add(jar.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var pkgs []Package
 		pkgs = append(pkgs, ParseDpkgStatus(b)...)
 		pkgs = append(pkgs, ParseApkInstalled(b)...)
 		pkgs = append(pkgs, readPython(bytes.NewReader(b))...)
 		pkgs = append(pkgs, readNPM(bytes.NewReader(b))...)
+		jar, _ := javaArchive(b, 1)
+		pkgs = append(pkgs, jar...)
 		for _, p := range pkgs {
 			if p.Name == "" || p.Version == "" || p.SourceName == p.Name && p.SourceName != "" {
 				t.Errorf("package %+v", p)
