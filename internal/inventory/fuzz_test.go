@@ -48,8 +48,9 @@ func FuzzBuildInfo(f *testing.F) {
 	header := append([]byte("\xff Go buildinf:\x08\x02"), make([]byte, 16)...)
 	f.Add(append(append([]byte("\x7fELF"), make([]byte, 12)...), append(header, "\x08go1.22.1\x00"...)...))
 	f.Add(append(append([]byte("\x7fELF"), make([]byte, 12)...), append(header, "\x02go\xff\xff\xff\xff\x0f"...)...))
+	window := newWindow()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pkgs, err := readGoBinary(bytes.NewReader(b))
+		pkgs, err := readGoBinary(bytes.NewReader(b), window)
 		if err != nil {
 			t.Fatal(err)
 		}

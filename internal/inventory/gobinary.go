@@ -19,13 +19,18 @@ const maxModInfo = 1 << 20
 
 // readGoBinary streams an executable looking for its Go build information, and returns the modules it
 // was built from, its main module and the Go standard library ("stdlib"). Memory is one window of the
-// file, whatever its size. Files that are not Go binaries give nothing.
-func readGoBinary(r io.Reader) ([]Package, error) {
+// file, whatever its size, in br (reset for r; nil for a new one). Files that are not Go binaries give
+// nothing.
+func readGoBinary(r io.Reader, br *bufio.Reader) ([]Package, error) {
 	head := make([]byte, 4)
 	if _, err := io.ReadFull(r, head); err != nil || !isExecutable(head) {
 		return nil, nil
 	}
-	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(head), r), maxModInfo+64)
+	r = io.MultiReader(bytes.NewReader(head), r)
+	if br == nil {
+		br = newWindow()
+	}
+	br.Reset(r)
 	var off int64
 	for {
 		win, err := br.Peek(br.Size())
@@ -56,6 +61,10 @@ func readGoBinary(r io.Reader) ([]Package, error) {
 		off++
 	}
 }
+
+// newWindow returns the buffer readGoBinary looks through: large enough for the biggest build
+// information it reads.
+func newWindow() *bufio.Reader { return bufio.NewReaderSize(nil, maxModInfo+64) }
 
 func isExecutable(head []byte) bool {
 	return bytes.Equal(head, []byte("\x7fELF")) || // Linux

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"fmt"
@@ -51,6 +52,7 @@ type collector struct {
 	rpms      map[string][]Package // by database file name, the newest format wins
 	langs     []Package
 	errs      []string
+	window    *bufio.Reader // readGoBinary's, kept from one executable to the next
 }
 
 func (c *collector) want(name string, mode fs.FileMode, size int64) bool {
@@ -167,7 +169,10 @@ func (c *collector) read(f imagefs.File, r io.Reader) error {
 		}
 	default:
 		var pkgs []Package
-		if pkgs, err = readGoBinary(r); err == nil {
+		if c.window == nil {
+			c.window = newWindow()
+		}
+		if pkgs, err = readGoBinary(r, c.window); err == nil {
 			c.addLang(f.Name, pkgs...)
 		}
 	}

@@ -229,8 +229,10 @@ func TestGoBinary(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	hello := mustFile(t, filepath.Join(dir, "hello"))
 	im := lt.New(t)
-	im.Add(t, lt.Gzip, lt.Executable("usr/local/bin/hello", mustFile(t, filepath.Join(dir, "hello"))),
+	im.Add(t, lt.Zstd, lt.Executable("usr/bin/hello2", hello))
+	im.Add(t, lt.Gzip, lt.Executable("usr/local/bin/hello", hello),
 		lt.Executable("usr/local/bin/script", []byte("#!/bin/sh\necho not a Go binary, but long enough to be looked at by the reader\n")))
 	inv := read(t, im)
 	goVersion := strings.TrimPrefix(strings.Fields(runtime.Version())[0], "go")
@@ -239,7 +241,9 @@ func TestGoBinary(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s %s %s %s", p.Ecosystem, p.Name, p.Version, p.PURL, p.Path))
 	}
 	want := []string{
+		"Go github.com/opencontainers/go-digest v1.0.0 pkg:golang/github.com/opencontainers/go-digest@v1.0.0 usr/bin/hello2",
 		"Go github.com/opencontainers/go-digest v1.0.0 pkg:golang/github.com/opencontainers/go-digest@v1.0.0 usr/local/bin/hello",
+		"Go stdlib " + goVersion + " pkg:golang/stdlib@" + goVersion + " usr/bin/hello2",
 		"Go stdlib " + goVersion + " pkg:golang/stdlib@" + goVersion + " usr/local/bin/hello",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
