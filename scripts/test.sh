@@ -155,6 +155,9 @@ go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "$((200000 * scale))x" ./int
 go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$((100000 * scale))x" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/iam
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((100000 * scale))x" ./internal/lifecycle
+go test -run '^$' -fuzz '^FuzzLayers$' -fuzztime "$((20000 * scale))x" ./internal/inventory/imagefs
+go test -run '^$' -fuzz '^FuzzDatabases$' -fuzztime "$((100000 * scale))x" ./internal/inventory
+go test -run '^$' -fuzz '^FuzzBuildInfo$' -fuzztime "$((20000 * scale))x" ./internal/inventory
 
 step "deployment files: the Helm chart, the systemd units, the container image"
 scripts/test-deploy.sh

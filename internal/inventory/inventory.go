@@ -27,10 +27,14 @@ type Package struct {
 	SourceName    string `json:"sourceName,omitempty"`
 	SourceVersion string `json:"sourceVersion,omitempty"`
 	// Ecosystem is the OSV ecosystem the package's advisories are published under: "Debian:12",
-	// "Ubuntu:22.04", "Alpine:v3.19", "Red Hat", "Go", "npm", "PyPI", "Maven".
+	// "Ubuntu:22.04:LTS", "Ubuntu:23.10", "Alpine:v3.19", "Rocky Linux:9", "AlmaLinux:9", "Go", "npm",
+	// "PyPI", "Maven"; for RHEL "Red Hat:enterprise_linux:9", a prefix of the advisories' product
+	// streams ("Red Hat:enterprise_linux:9::appstream"); empty when the distribution has none.
 	Ecosystem string `json:"ecosystem"`
 	// PURL is the package URL (pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12).
 	PURL string `json:"purl,omitempty"`
+	// Arch is the package's architecture as its database names it ("amd64", "x86_64"), when it has one.
+	Arch string `json:"arch,omitempty"`
 	// Path is where in the image the package was found: the package database or the file.
 	Path string `json:"path,omitempty"`
 }
