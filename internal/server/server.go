@@ -431,6 +431,7 @@ func (a *App) registerJobs() {
 			Run: func(ctx context.Context, _ store.Job) error { a.applyLifecycle(ctx); return nil }})
 	}
 	a.notifier.Register(a.Jobs, time.Second)
+	a.Service.ScanJobs(a.Jobs) // with opts.Registry.Scanner, or one that finds nothing
 	retention := a.opts.EventRetention
 	if retention <= 0 {
 		retention = 7 * 24 * time.Hour
