@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestImageScanningWithAWSCLI scans images with the aws CLI and its waiter, and pages findings with boto3's
+// paginator, against wharf serve (whose scanner, until one is configured, finds nothing).
+func TestImageScanningWithAWSCLI(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	s.aws("ecr", "create-repository", "--repository-name", "scan/app")
+	push := filepath.Join(t.TempDir(), "push.py")
+	os.WriteFile(push, []byte(boto3Push), 0o644)
+	pushImage := func(tag string) {
+		t.Helper()
+		if out, err := runEnv(t, s.awsEnv(), nil, tool(t, "python3"), push, tag); err != nil {
+			t.Fatalf("push %s: %v\n%s", tag, err, out)
+		}
+	}
+	pushImage("v1")
+	pushImage("v2")
+	s.awsFails("ScanNotFoundException", "ecr", "describe-image-scan-findings", "--repository-name", "scan/app", "--image-id", "imageTag=v1")
+	s.awsFails("ImageNotFoundException", "ecr", "start-image-scan", "--repository-name", "scan/app", "--image-id", "imageTag=nope")
+
+	var started struct {
+		ImageID         map[string]string
+		ImageScanStatus map[string]string
+	}
+	jsonOf(t, s.aws("ecr", "start-image-scan", "--repository-name", "scan/app", "--image-id", "imageTag=v1"), &started)
+	if started.ImageScanStatus["status"] != "IN_PROGRESS" || !strings.HasPrefix(started.ImageID["imageDigest"], "sha256:") {
+		t.Fatalf("start-image-scan: %+v", started)
+	}
+	s.aws("ecr", "wait", "image-scan-complete", "--repository-name", "scan/app", "--image-id", "imageTag=v1")
+	var findings struct {
+		ImageScanStatus   map[string]string
+		ImageScanFindings struct {
+			ImageScanCompletedAt  any
+			FindingSeverityCounts map[string]int
+			Findings              []any
+		}
+	}
+	jsonOf(t, s.aws("ecr", "describe-image-scan-findings", "--repository-name", "scan/app", "--image-id", "imageTag=v1"), &findings)
+	if findings.ImageScanStatus["status"] != "COMPLETE" || findings.ImageScanFindings.ImageScanCompletedAt == nil ||
+		len(findings.ImageScanFindings.Findings) != 0 || len(findings.ImageScanFindings.FindingSeverityCounts) != 0 {
+		t.Fatalf("describe-image-scan-findings: %+v", findings)
+	}
+	out := s.awsFails("LimitExceededException", "ecr", "start-image-scan", "--repository-name", "scan/app", "--image-id", "imageTag=v1")
+	if !strings.Contains(out, "The scan quota per image has been exceeded. Wait and try again.") {
+		t.Fatalf("message: %s", out)
+	}
+	if st := s.aws("ecr", "describe-images", "--repository-name", "scan/app", "--image-ids", "imageTag=v1", "--output", "text",
+		"--query", "imageDetails[0].imageScanStatus.status"); strings.TrimSpace(st) != "COMPLETE" {
+		t.Fatalf("describe-images scan status: %s", st)
+	}
+
+	// The registry's configuration supersedes the repository's: ENHANCED scans on push for scan/*.
+	s.aws("ecr", "put-registry-scanning-configuration", "--scan-type", "ENHANCED", "--rules",
+		`[{"scanFrequency":"SCAN_ON_PUSH","repositoryFilters":[{"filter":"scan/*","filterType":"WILDCARD"}]}]`)
+	if got := s.aws("ecr", "get-registry-scanning-configuration", "--output", "text", "--query", "scanningConfiguration.scanType"); strings.TrimSpace(got) != "ENHANCED" {
+		t.Fatalf("get-registry-scanning-configuration: %s", got)
+	}
+	if got := s.aws("ecr", "batch-get-repository-scanning-configuration", "--repository-names", "scan/app", "--output", "text",
+		"--query", "scanningConfigurations[0].scanFrequency"); strings.TrimSpace(got) != "SCAN_ON_PUSH" {
+		t.Fatalf("batch-get-repository-scanning-configuration: %s", got)
+	}
+	pushImage("v3")
+	s.aws("ecr", "wait", "image-scan-complete", "--repository-name", "scan/app", "--image-id", "imageTag=v3")
+
+	script := filepath.Join(t.TempDir(), "scan.py")
+	os.WriteFile(script, []byte(boto3ScanFlow), 0o644)
+	if out, err := runEnv(t, s.awsEnv(), nil, tool(t, "python3"), script); err != nil || !strings.Contains(out, "boto3 scan ok") {
+		t.Fatalf("boto3: %v\n%s", err, out)
+	}
+}
+
+// boto3Push pushes a small image of its own under the tag it is given, with the ECR API's layer operations.
+const boto3Push = `
+import hashlib, json, sys
+import boto3
+ecr = boto3.client("ecr")
+tag = sys.argv[1]
+
+def push_blob(data):
+    up = ecr.initiate_layer_upload(repositoryName="scan/app")
+    ecr.upload_layer_part(repositoryName="scan/app", uploadId=up["uploadId"], partFirstByte=0, partLastByte=len(data) - 1, layerPartBlob=data)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    ecr.complete_layer_upload(repositoryName="scan/app", uploadId=up["uploadId"], layerDigests=[digest])
+    return digest
+
+config = json.dumps({"architecture": "amd64", "os": "linux", "variant": tag}).encode()
+layer = ("layer of " + tag).encode()
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": push_blob(config), "size": len(config)},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": push_blob(layer), "size": len(layer)}]})
+ecr.put_image(repositoryName="scan/app", imageManifest=manifest, imageTag=tag)
+`
+
+const boto3ScanFlow = `
+import boto3
+ecr = boto3.client("ecr")
+pages = list(ecr.get_paginator("describe_image_scan_findings").paginate(
+    repositoryName="scan/app", imageId={"imageTag": "v1"}, PaginationConfig={"PageSize": 10}))
+assert pages and pages[0]["imageScanStatus"]["status"] == "COMPLETE", pages
+assert sum(len(p["imageScanFindings"].get("findings", [])) for p in pages) == 0, pages
+ecr.get_waiter("image_scan_complete").wait(repositoryName="scan/app", imageId={"imageTag": "v3"})
+v3 = ecr.describe_image_scan_findings(repositoryName="scan/app", imageId={"imageTag": "v3"})
+assert v3["imageScanStatus"]["status"] == "COMPLETE", v3
+assert v3["imageScanFindings"]["findingSeverityCounts"] == {}, v3
+print("boto3 scan ok")
+`
