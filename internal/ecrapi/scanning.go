@@ -13,7 +13,6 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
-	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/vulndb"
 )
 
@@ -186,7 +185,7 @@ func packageManager(ecosystem string) string {
 }
 
 // enhancedFinding renders a finding as enhanced scanning reports it.
-func (h *Handler) enhancedFinding(c *pipeline.Call, name string, img *registry.ImageDetail, scan *store.ImageScan, f vulndb.Finding) enhancedFindingJSON {
+func (h *Handler) enhancedFinding(c *pipeline.Call, name string, img *registry.ImageDetail, scan *registry.ImageScan, f vulndb.Finding) enhancedFindingJSON {
 	id := sha256.Sum256([]byte(img.Digest.String() + "\x00" + f.AdvisoryID + "\x00" + f.Package.Name + "\x00" + f.Package.Version))
 	desc := f.Description
 	if desc == "" {
@@ -255,7 +254,7 @@ func nonNil(s []string) []string {
 }
 
 // scanSummary is an image's imageScanStatus and imageScanFindingsSummary, as DescribeImages shows them.
-func scanSummary(scan *store.ImageScan) (*scanStatusJSON, *scanFindingsJSON) {
+func scanSummary(scan *registry.ImageScan) (*scanStatusJSON, *scanFindingsJSON) {
 	if scan == nil {
 		return nil, nil
 	}

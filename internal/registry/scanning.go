@@ -13,7 +13,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/inventory"
-	"github.com/wharf-dev/wharf/internal/jobs"
 	"github.com/wharf-dev/wharf/internal/manifest"
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/vulndb"
@@ -50,10 +49,13 @@ const (
 
 const (
 	// ScanJobKind is the kind of the durable job that scans one image.
+	// Each job scans once, on one node; RunScan runs it.
 	ScanJobKind = "image-scan"
 	// manualScanQuota is how often an image may be scanned on request.
 	manualScanQuota = 24 * time.Hour
-	scanAttempts    = 3
+	// ScanAttempts is how many attempts a scan job has (a scanner's failure is recorded, not retried: these
+	// are for the store's).
+	ScanAttempts = 3
 )
 
 // ScanImage is the image a Scanner scans.
@@ -319,8 +321,12 @@ func (s *Service) startScan(tx store.Tx, repo *store.Repository, img *store.Imag
 	if err := tx.SetImageScanFindings(repo.ID, img.Digest, nil); err != nil {
 		return false, err
 	}
-	key := fmt.Sprintf("%s/%d/%s", ScanJobKind, repo.ID, img.Digest)
-	return jobs.Enqueue(tx, now, ScanJobKind, key, scanAttempts, scanJob{repo.ID, img.Digest})
+	payload, err := json.Marshal(scanJob{repo.ID, img.Digest})
+	if err != nil {
+		return false, err
+	}
+	return tx.EnqueueJob(&store.Job{Kind: ScanJobKind, UniqueKey: fmt.Sprintf("%s/%d/%s", ScanJobKind, repo.ID, img.Digest),
+		Payload: payload, MaxAttempts: ScanAttempts, RunAt: now, CreatedAt: now})
 }
 
 // scanOnPush starts the scan of a pushed image when the repository is scanned on push.
@@ -415,11 +421,9 @@ func findImage(tx store.Tx, r *store.Repository, ref ImageRef) (*ImageDetail, er
 	return &ImageDetail{Image: *img, Tags: tags}, nil
 }
 
-// ScanJobs registers the kind of job that runs scans with a runner: each scan runs once, on one node.
-func (s *Service) ScanJobs(r *jobs.Runner) {
-	r.Register(jobs.Kind{Name: ScanJobKind, Concurrency: 2, MaxAttempts: scanAttempts, Run: s.RunScan})
-	s.wakeJobs = r.Wake
-}
+// WakeJobsWith has the core call wake after it queued a scan, so the job runner looks for it at once.
+// Call it before serving.
+func (s *Service) WakeJobsWith(wake func()) { s.wakeJobs = wake }
 
 // RunScan runs a scan job: it scans the image and records the result, unless the image or its scan in
 // progress went away meanwhile. A scanner's failure is the scan's: it is recorded FAILED.

@@ -431,7 +431,9 @@ func (a *App) registerJobs() {
 			Run: func(ctx context.Context, _ store.Job) error { a.applyLifecycle(ctx); return nil }})
 	}
 	a.notifier.Register(a.Jobs, time.Second)
-	a.Service.ScanJobs(a.Jobs) // with opts.Registry.Scanner, or one that finds nothing
+	// Image scans, with opts.Registry.Scanner (or one that finds nothing).
+	a.Jobs.Register(jobs.Kind{Name: registry.ScanJobKind, Concurrency: 2, MaxAttempts: registry.ScanAttempts, Run: a.Service.RunScan})
+	a.Service.WakeJobsWith(a.Jobs.Wake)
 	retention := a.opts.EventRetention
 	if retention <= 0 {
 		retention = 7 * 24 * time.Hour
