@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/inventory"
+	"github.com/wharf-dev/wharf/internal/jobs"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/vulndb"
@@ -329,5 +330,65 @@ func TestScanOfDeletedImage(t *testing.T) {
 	e.runScans(t)
 	if sc.count() != 0 || len(e.scanEvents(t)) != 0 {
 		t.Fatalf("a deleted image was scanned: %d, %q", sc.count(), e.scanEvents(t))
+	}
+}
+
+// TestScansRunOnceAcrossNodes: three nodes' job runners on one store run each scan queued on push once.
+func TestScansRunOnceAcrossNodes(t *testing.T) {
+	e, sc := newScanEnv(t)
+	var runners []*jobs.Runner
+	for i := range 3 {
+		r := jobs.New(e.meta, e.clock, jobs.Options{Holder: fmt.Sprintf("node%d", i), Poll: time.Second, Grace: 5 * time.Second})
+		r.Register(jobs.Kind{Name: registry.ScanJobKind, Concurrency: 2, MaxAttempts: registry.ScanAttempts, Run: e.svc.RunScan})
+		runners = append(runners, r)
+	}
+	e.svc.WakeJobsWith(func() {
+		for _, r := range runners {
+			r.Wake()
+		}
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, r := range runners {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Run(runCtx) }()
+	}
+	t.Cleanup(func() { stop(); wg.Wait() })
+
+	if _, err := e.svc.CreateRepository(ctx, store.Repository{RegistryID: reg, Name: "app", ScanOnPush: true}); err != nil {
+		t.Fatal(err)
+	}
+	var pushed []digest.Digest
+	for i := range 12 {
+		pushed = append(pushed, e.push(t, "app", fmt.Sprintf("v%d", i), fmt.Sprint(i)))
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		done := 0
+		for _, d := range pushed {
+			if e.scanStatus(t, "app", d) == registry.ScanComplete {
+				done++
+			}
+		}
+		if done == len(pushed) {
+			break
+		}
+		// Let the runners finish their round and sleep, then start the next.
+		if err := e.clock.WaitForWaiters(waitCtx, len(runners)); err != nil {
+			t.Fatalf("%d of %d scans complete", done, len(pushed))
+		}
+		e.clock.Advance(time.Second)
+	}
+	seen := map[digest.Digest]int{}
+	sc.mu.Lock()
+	for _, img := range sc.scanned {
+		seen[img.Digest]++
+	}
+	sc.mu.Unlock()
+	for _, d := range pushed {
+		if seen[d] != 1 {
+			t.Fatalf("image %s scanned %d times", d, seen[d])
+		}
 	}
 }
