@@ -1,14 +1,21 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 )
 
-// TestImageScanningWithAWSCLI scans images with the aws CLI and its waiter, and pages findings with boto3's
-// paginator, against wharf serve (whose scanner, until one is configured, finds nothing).
+// TestImageScanningWithAWSCLI scans images with the aws CLI and its waiter, the Go SDK's waiter and paginator,
+// and boto3's paginator, against wharf serve (whose scanner, until one is configured, finds nothing).
 func TestImageScanningWithAWSCLI(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	s.aws("ecr", "create-repository", "--repository-name", "scan/app")
@@ -68,6 +75,33 @@ func TestImageScanningWithAWSCLI(t *testing.T) {
 	}
 	pushImage("v3")
 	s.aws("ecr", "wait", "image-scan-complete", "--repository-name", "scan/app", "--image-id", "imageTag=v3")
+
+	// The Go SDK: its waiter and paginator, on v2 (pushed before the registry configuration, so not scanned).
+	ctx := context.Background()
+	client := ecr.New(ecr.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + s.addr),
+		Credentials: credentials.NewStaticCredentialsProvider(adminKeyID, adminSecret, "")})
+	v2 := &types.ImageIdentifier{ImageTag: aws.String("v2")}
+	if _, err := client.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: aws.String("scan/app"), ImageId: v2}); err != nil {
+		t.Fatal(err)
+	}
+	waiter := ecr.NewImageScanCompleteWaiter(client, func(o *ecr.ImageScanCompleteWaiterOptions) { o.MinDelay = 100 * time.Millisecond })
+	if err := waiter.Wait(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("scan/app"), ImageId: v2}, time.Minute); err != nil {
+		t.Fatalf("ImageScanComplete waiter: %v", err)
+	}
+	pages := ecr.NewDescribeImageScanFindingsPaginator(client, &ecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("scan/app"), ImageId: v2, MaxResults: aws.Int32(5)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.ImageScanStatus.Status != types.ScanStatusComplete || page.ImageScanFindings.ImageScanCompletedAt == nil || len(page.ImageScanFindings.Findings) != 0 {
+			t.Fatalf("Go SDK page: %+v", page)
+		}
+	}
+	imgs, err := client.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("scan/app"), ImageIds: []types.ImageIdentifier{*v2}})
+	if err != nil || imgs.ImageDetails[0].ImageScanStatus.Status != types.ScanStatusComplete || imgs.ImageDetails[0].ImageScanFindingsSummary.ImageScanCompletedAt == nil {
+		t.Fatalf("Go SDK DescribeImages: %+v, %v", imgs, err)
+	}
 
 	script := filepath.Join(t.TempDir(), "scan.py")
 	os.WriteFile(script, []byte(boto3ScanFlow), 0o644)
