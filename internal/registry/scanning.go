@@ -325,7 +325,9 @@ func (s *Service) startScan(tx store.Tx, repo *store.Repository, img *store.Imag
 	if err != nil {
 		return false, err
 	}
-	return tx.EnqueueJob(&store.Job{Kind: ScanJobKind, UniqueKey: fmt.Sprintf("%s/%d/%s", ScanJobKind, repo.ID, img.Digest),
+	// One job per scan requested: a scan requested while an older one runs gets a job of its own, and the
+	// older one's result is dropped.
+	return tx.EnqueueJob(&store.Job{Kind: ScanJobKind, UniqueKey: fmt.Sprintf("%s/%d/%s/%d", ScanJobKind, repo.ID, img.Digest, now.UnixNano()),
 		Payload: payload, MaxAttempts: ScanAttempts, RunAt: now, CreatedAt: now})
 }
 

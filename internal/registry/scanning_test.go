@@ -24,9 +24,13 @@ type fakeScanner struct {
 	err      error
 	updated  time.Time
 	scanned  []registry.ScanImage
+	during   func() // called (without the lock) while a scan runs, when set
 }
 
 func (f *fakeScanner) Scan(_ context.Context, img registry.ScanImage) (inventory.Inventory, []vulndb.Finding, time.Time, error) {
+	if f.during != nil {
+		f.during()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.scanned = append(f.scanned, img)
@@ -390,5 +394,34 @@ func TestScansRunOnceAcrossNodes(t *testing.T) {
 		if seen[d] != 1 {
 			t.Fatalf("image %s scanned %d times", d, seen[d])
 		}
+	}
+}
+
+// TestScanRequestedWhileOneRuns: a scan requested while another runs gets a job of its own, and its result
+// is the one kept.
+func TestScanRequestedWhileOneRuns(t *testing.T) {
+	e, sc := newScanEnv(t)
+	if _, err := e.svc.CreateRepository(ctx, store.Repository{RegistryID: reg, Name: "app", ScanOnPush: true}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.push(t, "app", "v1", "a")
+	sc.during = func() {
+		sc.during = nil
+		e.clock.Advance(time.Second)
+		if _, _, err := e.svc.StartImageScan(ctx, reg, "app", registry.ImageRef{Digest: d}); err != nil {
+			t.Error(err)
+		}
+	}
+	if n := e.runScans(t); n != 1 {
+		t.Fatalf("ran %d scans", n)
+	}
+	if got := e.scanStatus(t, "app", d); got != registry.ScanInProgress {
+		t.Fatalf("after the older scan: %s", got)
+	}
+	if n := e.runScans(t); n != 1 {
+		t.Fatalf("ran %d scans for the newer request", n)
+	}
+	if got := e.scanStatus(t, "app", d); got != registry.ScanComplete || sc.count() != 2 || len(e.scanEvents(t)) != 1 {
+		t.Fatalf("after the newer scan: %s, %d scans, events %q", got, sc.count(), e.scanEvents(t))
 	}
 }
