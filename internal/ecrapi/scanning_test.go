@@ -7,6 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
 	"github.com/wharf-dev/wharf/internal/clock"
 	"github.com/wharf-dev/wharf/internal/inventory"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -163,6 +168,24 @@ func TestImageScanning(t *testing.T) {
 	}
 	if _, ok := out["imageScanFindings"].(map[string]any)["findings"]; ok {
 		t.Fatalf("an enhanced scan has basic findings: %v", out)
+	}
+
+	// The Go SDK reads both kinds of findings with the types of ECR's model.
+	client := ecr.New(ecr.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.url),
+		Credentials: credentials.NewStaticCredentialsProvider(admin.AccessKeyID, admin.SecretAccessKey, "")})
+	basic, err := client.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("app"), ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}})
+	if err != nil || len(basic.ImageScanFindings.Findings) != 5 || basic.ImageScanFindings.Findings[0].Severity != types.FindingSeverityCritical ||
+		basic.ImageScanFindings.FindingSeverityCounts["HIGH"] != 2 || basic.ImageScanFindings.VulnerabilitySourceUpdatedAt == nil {
+		t.Fatalf("Go SDK, basic: %+v, %v", basic, err)
+	}
+	enh, err := client.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("app"), ImageId: &types.ImageIdentifier{ImageTag: aws.String("v2")}})
+	if err != nil || len(enh.ImageScanFindings.EnhancedFindings) != 5 {
+		t.Fatalf("Go SDK, enhanced: %+v, %v", enh, err)
+	}
+	ef := enh.ImageScanFindings.EnhancedFindings[0]
+	if *ef.PackageVulnerabilityDetails.VulnerablePackages[0].FixedInVersion != "3.0.11-1~deb12u2" || ef.ScoreDetails.Cvss.Score != 9.8 ||
+		*ef.Resources[0].Details.AwsEcrContainerImage.ImageHash != d2 || ef.FirstObservedAt == nil {
+		t.Fatalf("Go SDK, enhanced finding: %+v", ef)
 	}
 }
 
