@@ -396,33 +396,6 @@ func (s *Service) StartImageScan(ctx context.Context, registryID, name string, r
 	return detail, scan, nil
 }
 
-// findImage resolves an image reference in tx, with its content and tags.
-func findImage(tx store.Tx, r *store.Repository, ref ImageRef) (*ImageDetail, error) {
-	d := ref.Digest
-	if ref.Tag != "" {
-		t, err := tx.GetTag(r.ID, ref.Tag)
-		if errors.Is(err, store.ErrNotFound) || err == nil && d != "" && t.Digest != d {
-			return nil, manifestUnknown(r.Name, ref.Tag)
-		}
-		if err != nil {
-			return nil, err
-		}
-		d = t.Digest
-	}
-	img, err := tx.GetImage(r.ID, d)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, manifestUnknown(r.Name, d.String())
-	}
-	if err != nil {
-		return nil, err
-	}
-	tags, err := tx.ImageTags(r.ID, d)
-	if err != nil {
-		return nil, err
-	}
-	return &ImageDetail{Image: *img, Tags: tags}, nil
-}
-
 // WakeJobsWith has the core call wake after it queued a scan, so the job runner looks for it at once.
 // Call it before serving.
 func (s *Service) WakeJobsWith(wake func()) { s.wakeJobs = wake }
