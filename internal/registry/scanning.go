@@ -351,7 +351,7 @@ func (s *Service) wakeScans() {
 	}
 }
 
-// StartImageScan starts a scan of an image on request. An image may be scanned so once a day (a failed
+// StartImageScan starts a scan of an image on request, which ECR allows once a day per image (a failed
 // scan does not count); an image that is not a container image cannot be scanned.
 func (s *Service) StartImageScan(ctx context.Context, registryID, name string, ref ImageRef) (*ImageDetail, *store.ImageScan, error) {
 	var detail *ImageDetail
