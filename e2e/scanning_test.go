@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/store"
 )
 
 // TestImageScanningWithAWSCLI scans images with the aws CLI and its waiter, the Go SDK's waiter and paginator,
@@ -145,3 +149,49 @@ assert v3["imageScanStatus"]["status"] == "COMPLETE", v3
 assert v3["imageScanFindings"]["findingSeverityCounts"] == {}, v3
 print("boto3 scan ok")
 `
+
+// TestScansOnThreeNodes: images pushed to three nodes on shared storage are each scanned once, by whichever
+// node's job runner claims the scan, and the outbox holds one scan event per image.
+func TestScansOnThreeNodes(t *testing.T) {
+	nodes, st, env := startCluster(t, 3)
+	nodes[0].aws("ecr", "create-repository", "--repository-name", "scan/app", "--image-scanning-configuration", "scanOnPush=true")
+	push := filepath.Join(t.TempDir(), "push.py")
+	os.WriteFile(push, []byte(boto3Push), 0o644)
+	var tags []string
+	for i := range 6 {
+		tag := fmt.Sprintf("v%d", i)
+		if out, err := runEnv(t, nodes[i%3].awsEnv(), nil, tool(t, "python3"), push, tag); err != nil {
+			t.Fatalf("push %s: %v\n%s", tag, err, out)
+		}
+		tags = append(tags, tag)
+	}
+	for i, tag := range tags {
+		nodes[(i+1)%3].aws("ecr", "wait", "image-scan-complete", "--repository-name", "scan/app", "--image-id", "imageTag="+tag)
+	}
+	stores := openShared(t, st, env)
+	scans := map[string]int{}
+	if err := stores.Meta.View(context.Background(), func(tx store.Tx) error {
+		evs, err := tx.EventsAfter(store.EventPosition{}, 10000)
+		for _, se := range evs {
+			if se.Type != registry.EventImageScanned {
+				continue
+			}
+			ev, err := registry.DecodeEvent(se)
+			if err != nil {
+				return err
+			}
+			scans[ev.Digest.String()]++
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(scans) != len(tags) {
+		t.Fatalf("scan events for %d images, want %d: %v", len(scans), len(tags), scans)
+	}
+	for d, n := range scans {
+		if n != 1 {
+			t.Fatalf("image %s scanned %d times", d, n)
+		}
+	}
+}
