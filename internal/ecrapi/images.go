@@ -34,16 +34,18 @@ type imageFailure struct {
 }
 
 type imageDetailJSON struct {
-	RegistryID             string   `json:"registryId"`
-	RepositoryName         string   `json:"repositoryName"`
-	ImageDigest            string   `json:"imageDigest"`
-	ImageTags              []string `json:"imageTags,omitempty"`
-	ImageSizeInBytes       int64    `json:"imageSizeInBytes"`
-	ImagePushedAt          float64  `json:"imagePushedAt"`
-	ImageManifestMediaType string   `json:"imageManifestMediaType"`
-	ArtifactMediaType      string   `json:"artifactMediaType,omitempty"`
-	LastRecordedPullTime   *float64 `json:"lastRecordedPullTime,omitempty"`
-	SubjectManifestDigest  string   `json:"subjectManifestDigest,omitempty"`
+	RegistryID               string            `json:"registryId"`
+	RepositoryName           string            `json:"repositoryName"`
+	ImageDigest              string            `json:"imageDigest"`
+	ImageTags                []string          `json:"imageTags,omitempty"`
+	ImageSizeInBytes         int64             `json:"imageSizeInBytes"`
+	ImagePushedAt            float64           `json:"imagePushedAt"`
+	ImageManifestMediaType   string            `json:"imageManifestMediaType"`
+	ArtifactMediaType        string            `json:"artifactMediaType,omitempty"`
+	LastRecordedPullTime     *float64          `json:"lastRecordedPullTime,omitempty"`
+	SubjectManifestDigest    string            `json:"subjectManifestDigest,omitempty"`
+	ImageScanStatus          *scanStatusJSON   `json:"imageScanStatus,omitempty"`
+	ImageScanFindingsSummary *scanFindingsJSON `json:"imageScanFindingsSummary,omitempty"`
 }
 
 type imageJSON struct {
@@ -180,7 +182,7 @@ func init() {
 				}
 				details = append(details, h.detail(c, name, img))
 			}
-			return map[string]any{"imageDetails": details}, nil
+			return map[string]any{"imageDetails": details}, h.addScans(ctx, c, name, details)
 		}
 		imgs, next, err := h.imagePage(ctx, c, "DescribeImages", in)
 		if err != nil {
@@ -189,7 +191,7 @@ func init() {
 		for i := range imgs {
 			details = append(details, h.detail(c, name, &imgs[i]))
 		}
-		return map[string]any{"imageDetails": details, "nextToken": next}, nil
+		return map[string]any{"imageDetails": details, "nextToken": next}, h.addScans(ctx, c, name, details)
 	})
 
 	register("BatchGetImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *batchImagesInput) (any, error) {
@@ -289,4 +291,23 @@ func (h *Handler) eachImage(ctx context.Context, c *pipeline.Call, in *batchImag
 		}
 	}
 	return failures, nil
+}
+
+// addScans fills in the scan status and findings summary of the images scanned.
+func (h *Handler) addScans(ctx context.Context, c *pipeline.Call, name string, details []imageDetailJSON) error {
+	if len(details) == 0 {
+		return nil
+	}
+	ds := make([]digest.Digest, len(details))
+	for i, d := range details {
+		ds[i] = digest.Digest(d.ImageDigest)
+	}
+	scans, err := h.Service.ImageScans(ctx, c.RegistryID, name, ds)
+	if err != nil {
+		return err
+	}
+	for i := range details {
+		details[i].ImageScanStatus, details[i].ImageScanFindingsSummary = scanSummary(scans[ds[i]])
+	}
+	return nil
 }

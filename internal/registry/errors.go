@@ -54,6 +54,7 @@ const (
 	KindStorageFull            // the blob or metadata store has no space left
 	KindBodyUnreadable         // the client's bytes could not be read: it went away, or sent a broken body
 	KindThrottled              // the caller's calls of this action are over their rate (Fields.RetryAfter)
+	KindScanNotFound           // an image has not been scanned (Fields name it)
 )
 
 // kindNames name the kinds, for logs and metrics: stable whatever number a kind gets.
@@ -99,6 +100,7 @@ var kindNames = map[Kind]string{
 	KindStorageFull:                "StorageFull",
 	KindBodyUnreadable:             "BodyUnreadable",
 	KindThrottled:                  "Throttled",
+	KindScanNotFound:               "ScanNotFound",
 }
 
 // String is the kind's name, such as "RepositoryNotFound".

@@ -24,6 +24,8 @@ const (
 	// EventLifecyclePass: a repository's lifecycle policy was applied, with how many images it evaluated
 	// and expired (each expired image also has its EventImageDeleted).
 	EventLifecyclePass = "LifecyclePass"
+	// EventImageScanned: a scan of an image ended (ScanStatus, SeverityCounts, the image's Tags).
+	EventImageScanned = "ImageScanned"
 )
 
 // Causes of a deletion. Garbage collection deletes no images (only blobs no image references, and
@@ -59,6 +61,9 @@ type Event struct {
 	Change     string        `json:"change,omitempty"`    // PolicySet or PolicyDeleted
 	Evaluated  int           `json:"evaluated,omitempty"` // images a lifecycle pass evaluated
 	Expired    int           `json:"expired,omitempty"`   // images it expired
+	ScanStatus string        `json:"scanStatus,omitempty"`
+	// SeverityCounts counts a scan's findings by severity.
+	SeverityCounts map[string]int `json:"severityCounts,omitempty"`
 }
 
 // emit records e in tx.

@@ -79,30 +79,35 @@ func (s *Service) FindImage(ctx context.Context, registryID, name string, ref Im
 		if err != nil {
 			return err
 		}
-		d := ref.Digest
-		if ref.Tag != "" {
-			t, err := tx.GetTag(r.ID, ref.Tag)
-			if errors.Is(err, store.ErrNotFound) || err == nil && d != "" && t.Digest != d {
-				return manifestUnknown(name, ref.Tag)
-			}
-			if err != nil {
-				return err
-			}
-			d = t.Digest
-		}
-		img, err := tx.GetImage(r.ID, d)
-		if errors.Is(err, store.ErrNotFound) {
-			return manifestUnknown(name, d.String())
-		}
-		if err != nil {
-			return err
-		}
-		tags, err := tx.ImageTags(r.ID, d)
-		if err != nil {
-			return err
-		}
-		out = &ImageDetail{Image: *img, Tags: tags}
-		return nil
+		out, err = findImage(tx, r, ref)
+		return err
 	})
 	return out, internal(err)
+}
+
+// findImage resolves an image reference in tx, with its content and tags.
+func findImage(tx store.Tx, r *store.Repository, ref ImageRef) (*ImageDetail, error) {
+	d := ref.Digest
+	if ref.Tag != "" {
+		t, err := tx.GetTag(r.ID, ref.Tag)
+		if errors.Is(err, store.ErrNotFound) || err == nil && d != "" && t.Digest != d {
+			return nil, manifestUnknown(r.Name, ref.Tag)
+		}
+		if err != nil {
+			return nil, err
+		}
+		d = t.Digest
+	}
+	img, err := tx.GetImage(r.ID, d)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, manifestUnknown(r.Name, d.String())
+	}
+	if err != nil {
+		return nil, err
+	}
+	tags, err := tx.ImageTags(r.ID, d)
+	if err != nil {
+		return nil, err
+	}
+	return &ImageDetail{Image: *img, Tags: tags}, nil
 }

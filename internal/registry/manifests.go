@@ -133,8 +133,9 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 	}
 	res.Digest = d
 
+	scanQueued := false
 	err = s.meta.Update(ctx, func(tx store.Tx) error {
-		res.Unchanged = false
+		res.Unchanged, scanQueued = false, false
 		// The repository as it is now, in this transaction: its tag mutability may have changed, or it
 		// may be gone, since it was looked up.
 		repo, err := reload(tx, repo)
@@ -145,6 +146,9 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			if err := s.checkNewImage(tx, repo, img, refs, described); err != nil {
+				return err
+			}
+			if scanQueued, err = s.scanOnPush(tx, repo, img); err != nil {
 				return err
 			}
 		case err != nil:
@@ -172,6 +176,9 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		return nil
 	})
 	s.cache.invalidate()
+	if err == nil && scanQueued {
+		s.wakeScans()
+	}
 	return res, internal(err)
 }
 

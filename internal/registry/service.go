@@ -65,6 +65,8 @@ type Config struct {
 	// BlobRedirect sends clients to the blob store for layer bytes (a presigned S3 URL) when the blob store
 	// can presign; off, Wharf proxies the bytes.
 	BlobRedirect bool
+	// Scanner scans images; nil finds nothing (scans complete without findings).
+	Scanner Scanner
 }
 
 // Service is the registry core.
@@ -79,6 +81,8 @@ type Service struct {
 	cache *manifestCache
 	// background counts work that outlives a call (lifecycle previews); Close waits for it.
 	background sync.WaitGroup
+	// wakeJobs has the job runner look for due jobs now (a scan just queued); set by ScanJobs.
+	wakeJobs func()
 	// previewGate, when set by a test, holds previews in progress until it is closed.
 	previewGate chan struct{}
 }

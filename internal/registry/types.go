@@ -8,6 +8,7 @@ type (
 	ResourceTag      = store.ResourceTag
 	LifecyclePolicy  = store.LifecyclePolicy
 	LifecyclePreview = store.LifecyclePreview
+	ImageScan        = store.ImageScan
 	LifecycleEvent   = store.LifecycleEvent
 	Expiry           = store.Expiry
 )

@@ -431,6 +431,13 @@ func (a *App) registerJobs() {
 			Run: func(ctx context.Context, _ store.Job) error { a.applyLifecycle(ctx); return nil }})
 	}
 	a.notifier.Register(a.Jobs, time.Second)
+	// Image scans, with opts.Registry.Scanner (or one that finds nothing).
+	// Each goes through the pipeline, as all background work does (logs, metrics, audit).
+	a.Jobs.Register(jobs.Kind{Name: registry.ScanJobKind, Concurrency: 2, MaxAttempts: registry.ScanAttempts,
+		Run: func(ctx context.Context, j store.Job) error {
+			return a.background(ctx, "scan", "wharf:ScanImage", func(ctx context.Context) error { return a.Service.RunScan(ctx, j) })
+		}})
+	a.Service.WakeJobsWith(a.Jobs.Wake)
 	retention := a.opts.EventRetention
 	if retention <= 0 {
 		retention = 7 * 24 * time.Hour

@@ -277,6 +277,8 @@ type AuditChunkQuery struct {
 // Tx is one transaction. Methods return ErrNotFound for missing rows and ErrExists for duplicate keys.
 // Listing methods return rows in ascending key order, strictly after the given key, at most limit rows.
 type Tx interface {
+	ScanTx
+
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
 	GetRepositoryByID(id int64) (*Repository, error)
@@ -466,4 +468,56 @@ type Tx interface {
 	// StaleUploads lists uploads last updated before cutoff.
 	StaleUploads(cutoff time.Time, limit int) ([]Upload, error)
 	UploadExists(id string) (bool, error)
+}
+
+// ImageScan is the latest scan of an image: its state, its result's summary and what it ran on.
+type ImageScan struct {
+	RepositoryID int64
+	Digest       digest.Digest
+	ScanType     string // "BASIC" or "ENHANCED"
+	Status       string // as ECR names scan states: "IN_PROGRESS", "COMPLETE", "FAILED" …
+	Description  string
+	StartedAt    time.Time
+	// ManualAt is when the image was last scanned on request (StartImageScan): ECR allows one a day.
+	ManualAt    time.Time
+	CompletedAt time.Time // zero until a scan completed
+	// SourceUpdatedAt is when the vulnerability database the result was matched against was updated.
+	SourceUpdatedAt time.Time
+	// SeverityCounts counts the findings by severity.
+	SeverityCounts map[string]int
+}
+
+// ScanFinding is one finding of an image's latest scan, encoded by the core (JSON); Seq orders them from 1.
+type ScanFinding struct {
+	Seq  int
+	Data []byte
+}
+
+// ScanningConfiguration is a registry's scanning configuration; Rules are the core's, as JSON.
+type ScanningConfiguration struct {
+	RegistryID string
+	ScanType   string
+	Rules      string
+	UpdatedAt  time.Time
+}
+
+// ScanTx is the part of a transaction that keeps image scans and scanning configurations. An image's scan,
+// findings and inventory go with the image.
+type ScanTx interface {
+	// PutImageScan creates or replaces an image's scan state (its findings and inventory stay).
+	PutImageScan(s ImageScan) error
+	GetImageScan(repoID int64, d digest.Digest) (*ImageScan, error)
+	// SetImageScanFindings replaces the findings of an image's scan; ErrNotFound without a scan.
+	SetImageScanFindings(repoID int64, d digest.Digest, findings [][]byte) error
+	// ImageScanFindings lists findings of an image's scan with Seq after after, in order, at most limit.
+	ImageScanFindings(repoID int64, d digest.Digest, after, limit int) ([]ScanFinding, error)
+	// SetImageInventory stores what the image holds (JSON); ErrNotFound without a scan.
+	SetImageInventory(repoID int64, d digest.Digest, inventory []byte) error
+	// ImageInventory returns the stored inventory, ErrNotFound when none.
+	ImageInventory(repoID int64, d digest.Digest) ([]byte, error)
+
+	// SetScanningConfiguration creates or replaces a registry's scanning configuration.
+	SetScanningConfiguration(c ScanningConfiguration) error
+	// ScanningConfiguration returns a registry's, ErrNotFound when none was set.
+	ScanningConfiguration(registryID string) (*ScanningConfiguration, error)
 }

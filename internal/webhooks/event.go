@@ -15,13 +15,14 @@ import (
 const (
 	ImageAction           = "ECR Image Action"
 	LifecyclePolicyAction = "ECR Lifecycle Policy Action"
+	ImageScan             = "ECR Image Scan"
 	RepositoryAction      = "Wharf Repository Action"
 	PolicyAction          = "Wharf Policy Action"
 )
 
 var (
-	ecrDetailTypes = []string{ImageAction, LifecyclePolicyAction}
-	detailTypes    = []string{ImageAction, LifecyclePolicyAction, RepositoryAction, PolicyAction}
+	ecrDetailTypes = []string{ImageAction, LifecyclePolicyAction, ImageScan}
+	detailTypes    = []string{ImageAction, LifecyclePolicyAction, ImageScan, RepositoryAction, PolicyAction}
 )
 
 // Envelope is an event as EventBridge delivers it.
@@ -39,15 +40,19 @@ type Envelope struct {
 
 // Detail is the detail of an Envelope. ECR Image Action has result, repository-name, image-digest,
 // action-type and image-tag; ECR Lifecycle Policy Action result, repository-name, action-type EXPIRE and
-// image-count; Wharf Policy Action policy-type.
+// image-count; ECR Image Scan scan-status, repository-name, finding-severity-counts, image-digest and
+// image-tags (both present when empty); Wharf Policy Action policy-type.
 type Detail struct {
-	Result         string `json:"result,omitempty"`
-	RepositoryName string `json:"repository-name,omitempty"`
-	ImageDigest    string `json:"image-digest,omitempty"`
-	ActionType     string `json:"action-type"`
-	ImageTag       string `json:"image-tag,omitempty"`
-	ImageCount     int    `json:"image-count,omitempty"`
-	PolicyType     string `json:"policy-type,omitempty"`
+	Result                string          `json:"result,omitempty"`
+	ScanStatus            string          `json:"scan-status,omitempty"`
+	RepositoryName        string          `json:"repository-name,omitempty"`
+	FindingSeverityCounts *map[string]int `json:"finding-severity-counts,omitempty"`
+	ImageDigest           string          `json:"image-digest,omitempty"`
+	ImageTags             *[]string       `json:"image-tags,omitempty"`
+	ActionType            string          `json:"action-type,omitempty"`
+	ImageTag              string          `json:"image-tag,omitempty"`
+	ImageCount            int             `json:"image-count,omitempty"`
+	PolicyType            string          `json:"policy-type,omitempty"`
 }
 
 // Render turns a core event into the events a receiver gets (none for a tag moved: the push of the image
@@ -91,6 +96,19 @@ func Render(e registry.Event, region string) []Envelope {
 		env := base
 		env.DetailType = LifecyclePolicyAction
 		env.Detail = Detail{Result: "SUCCESS", RepositoryName: e.Repository, ActionType: "EXPIRE", ImageCount: e.Expired}
+		return []Envelope{env}
+	case registry.EventImageScanned:
+		counts, tags := e.SeverityCounts, e.Tags
+		if counts == nil {
+			counts = map[string]int{}
+		}
+		if tags == nil {
+			tags = []string{}
+		}
+		env := base
+		env.DetailType = ImageScan
+		env.Detail = Detail{ScanStatus: e.ScanStatus, RepositoryName: e.Repository, FindingSeverityCounts: &counts,
+			ImageDigest: e.Digest.String(), ImageTags: &tags}
 		return []Envelope{env}
 	case registry.EventRepositoryCreated:
 		return wharf(RepositoryAction, Detail{ActionType: "CREATE"})

@@ -46,6 +46,36 @@ func TestRenderPushInEventBridgeFormat(t *testing.T) {
 	}
 }
 
+func TestRenderImageScanInEventBridgeFormat(t *testing.T) {
+	for _, c := range []struct {
+		event registry.Event
+		want  string
+	}{
+		{registry.Event{Tags: []string{"latest"}, SeverityCounts: map[string]int{"CRITICAL": 10, "MEDIUM": 9}},
+			`"detail":{"scan-status":"COMPLETE","repository-name":"team/app","finding-severity-counts":{"CRITICAL":10,"MEDIUM":9},"image-digest":"` + d1.String() + `","image-tags":["latest"]}}`},
+		{registry.Event{},
+			`"detail":{"scan-status":"COMPLETE","repository-name":"team/app","finding-severity-counts":{},"image-digest":"` + d1.String() + `","image-tags":[]}}`},
+	} {
+		e := c.event
+		e.Type, e.At, e.RegistryID, e.Repository, e.Digest, e.ScanStatus = registry.EventImageScanned, t0, "123456789012", "team/app", d1, "COMPLETE"
+		envs := Render(e, "us-east-1")
+		if len(envs) != 1 {
+			t.Fatalf("%d events", len(envs))
+		}
+		envs[0].ID = "85fc3613-e913-7fc4-a80c-a3753e4aa9ae"
+		got, _ := json.Marshal(envs[0])
+		want := `{"version":"0","id":"85fc3613-e913-7fc4-a80c-a3753e4aa9ae","detail-type":"ECR Image Scan","source":"aws.ecr",` +
+			`"account":"123456789012","time":"2026-03-01T12:00:00Z","region":"us-east-1",` +
+			`"resources":["arn:aws:ecr:us-east-1:123456789012:repository/team/app"],` + c.want
+		if string(got) != want {
+			t.Fatalf("rendered\n%s\nwant\n%s", got, want)
+		}
+		if !(&Target{}).Matches(&envs[0]) {
+			t.Fatal("a target with no detail types does not receive ECR Image Scan")
+		}
+	}
+}
+
 func TestRenderEachKind(t *testing.T) {
 	ev := func(e registry.Event) registry.Event {
 		e.At, e.RegistryID, e.Repository, e.Digest = t0, "123456789012", "app", d1
@@ -105,7 +135,7 @@ func TestParseTargets(t *testing.T) {
 		`[{"name":"a","url":"/relative","secret":"s"}]`,
 		`[{"name":"a","url":"https://user:pw@h/","secret":"s"}]`,
 		`[{"name":"a","url":"https://h/"}]`,
-		`[{"name":"a","url":"https://h/","secret":"s","detailTypes":["ECR Image Scan"]}]`,
+		`[{"name":"a","url":"https://h/","secret":"s","detailTypes":["ECR Image Scanning"]}]`,
 		`[{"name":"a","url":"https://h/","secret":"s","timeout":"soon"}]`,
 		`[{"name":"a","url":"https://h/","secret":"s","colour":"red"}]`,
 		`[{"name":"a","url":"https://h/","secret":"s"},{"name":"a","url":"https://h/","secret":"s"}]`,

@@ -16,7 +16,7 @@ var Tables = []string{
 	"iam_groups", "iam_group_members", "iam_roles", "iam_owner_policies", "iam_owner_attached", "registry_policies",
 	"repositories", "repository_tags", "repository_policies", "blobs", "repository_blobs",
 	"images", "image_refs", "tags", "lifecycle_policies", "lifecycle_events", "lifecycle_previews",
-	"jobs", "job_schedules", "events", "event_cursors",
+	"jobs", "job_schedules", "events", "event_cursors", "image_scans", "image_scan_findings", "scanning_configurations",
 }
 
 // identityTables have an id column the database numbers.

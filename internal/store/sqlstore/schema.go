@@ -313,6 +313,39 @@ ALTER TABLE events_new RENAME TO events;
 ` + sqliteOnly + `
 CREATE INDEX events_position ON events(tx, id);
 `,
+	// 13: image scans: each image's latest scan, its findings (paged in order) and the inventory it was
+	// matched from; each registry's scanning configuration.
+	`
+CREATE TABLE image_scans (
+	repository_id     INTEGER NOT NULL,
+	digest            TEXT    NOT NULL,
+	scan_type         TEXT    NOT NULL,
+	status            TEXT    NOT NULL,
+	description       TEXT    NOT NULL,
+	started_at        INTEGER NOT NULL,
+	manual_at         INTEGER NOT NULL,
+	completed_at      INTEGER NOT NULL,
+	source_updated_at INTEGER NOT NULL,
+	severity_counts   TEXT    NOT NULL,
+	inventory         BLOB,
+	PRIMARY KEY (repository_id, digest),
+	FOREIGN KEY (repository_id, digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
+);
+CREATE TABLE image_scan_findings (
+	repository_id INTEGER NOT NULL,
+	digest        TEXT    NOT NULL,
+	seq           INTEGER NOT NULL,
+	data          TEXT    NOT NULL,
+	PRIMARY KEY (repository_id, digest, seq),
+	FOREIGN KEY (repository_id, digest) REFERENCES image_scans(repository_id, digest) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE TABLE scanning_configurations (
+	registry_id TEXT    PRIMARY KEY,
+	scan_type   TEXT    NOT NULL,
+	rules       TEXT    NOT NULL,
+	updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

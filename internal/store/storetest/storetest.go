@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Events", testEvents},
 		{"EventsFromConcurrentWriters", testConcurrentEvents},
 		{"Nodes", testNodes},
+		{"ImageScans", testImageScans},
+		{"ScanningConfiguration", testScanningConfiguration},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
