@@ -313,7 +313,7 @@ ALTER TABLE events_new RENAME TO events;
 ` + sqliteOnly + `
 CREATE INDEX events_position ON events(tx, id);
 `,
-	// 13: image scans: each image's latest scan, its findings (paged in order) and the inventory it was
+	// 12: image scans: each image's latest scan, its findings (paged in order) and the inventory it was
 	// matched from; each registry's scanning configuration.
 	`
 CREATE TABLE image_scans (
