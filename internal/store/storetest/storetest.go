@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Events", testEvents},
 		{"EventsFromConcurrentWriters", testConcurrentEvents},
 		{"Nodes", testNodes},
+		{"Advisories", testAdvisories},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
