@@ -154,6 +154,8 @@ go test -run '^$' -fuzz '^FuzzParseAuth$' -fuzztime "$((200000 * scale))x" ./int
 go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$((100000 * scale))x" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((200000 * scale))x" ./internal/iam
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((100000 * scale))x" ./internal/lifecycle
+go test -run '^$' -fuzz '^FuzzParseAdvisory$' -fuzztime "$((50000 * scale))x" ./internal/vulndb
+go test -run '^$' -fuzz '^FuzzCVSS3Score$' -fuzztime "$((100000 * scale))x" ./internal/vulndb
 
 step "deployment files: the Helm chart, the systemd units, the container image"
 scripts/test-deploy.sh

@@ -71,7 +71,7 @@ func testAdvisories(t *testing.T, s store.Store) {
 
 	view(t, s, func(tx store.Tx) error {
 		counts, err := tx.CountAdvisories()
-		want := []store.AdvisoryCount{{"Alpine:v3.19", 1}, {"Debian:12", 2}}
+		want := []store.AdvisoryCount{{Ecosystem: "Alpine:v3.19", Advisories: 1}, {Ecosystem: "Debian:12", Advisories: 2}}
 		if err == nil && !reflect.DeepEqual(counts, want) {
 			t.Errorf("counts = %v, want %v", counts, want)
 		}

@@ -1,0 +1,201 @@
+package vulndb
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// DB is the vulnerability database over the metadata store, so every node sees the same advisories.
+type DB struct {
+	store store.Store
+	now   func() time.Time
+}
+
+// New returns the vulnerability database kept in st; now tells the time of changes.
+func New(st store.Store, now func() time.Time) *DB {
+	return &DB{store: st, now: now}
+}
+
+// ImportStats says what an import did.
+type ImportStats struct {
+	Read    int // advisories read
+	Changed int // new or newer advisories stored; the rest were held already (or newer)
+}
+
+// importBatch is how many advisories one transaction stores: big enough to amortise a commit, small enough
+// not to hold the database's writer (or memory) long.
+const importBatch = 500
+
+// Import stores the OSV advisories of path: one JSON file, a directory of them (walked), or a zip of them as
+// osv.dev serves each ecosystem's (all.zip). Advisories are read one at a time and stored in batches,
+// each its own transaction, so an import runs beside a serving registry; an advisory replaces the one
+// held with its id unless that one is newer or the same. An error stops the import after the batches
+// stored so far (importing again is harmless).
+func (db *DB) Import(ctx context.Context, path string) (ImportStats, error) {
+	var st ImportStats
+	var batch []store.Advisory
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		changed := 0
+		err := db.store.Update(ctx, func(tx store.Tx) error {
+			changed = 0
+			for _, a := range batch {
+				ok, err := tx.PutAdvisory(a)
+				if err != nil {
+					return fmt.Errorf("storing advisory %s: %w", a.ID, err)
+				}
+				if ok {
+					changed++
+				}
+			}
+			if changed > 0 {
+				return tx.SetAdvisoriesUpdated(db.now())
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		st.Changed += changed
+		batch = batch[:0]
+		return nil
+	}
+	err := walk(path, func(name string, r io.Reader) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		a, err := readAdvisory(r)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		st.Read++
+		batch = append(batch, a)
+		if len(batch) == importBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	return st, err
+}
+
+// readAdvisory reads and checks one advisory, kept as compact JSON with the packages it affects.
+func readAdvisory(r io.Reader) (store.Advisory, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxAdvisorySize+1))
+	if err != nil {
+		return store.Advisory{}, err
+	}
+	if len(data) > maxAdvisorySize {
+		return store.Advisory{}, errors.New("advisory larger than 32 MiB")
+	}
+	a, err := ParseAdvisory(data)
+	if err != nil {
+		return store.Advisory{}, err
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return store.Advisory{}, err
+	}
+	out := store.Advisory{ID: a.ID, Modified: a.Modified.UTC(), Data: compact.Bytes()}
+	for _, af := range a.Affected {
+		eco := Ecosystem(af.Package.Ecosystem)
+		out.Packages = append(out.Packages, store.AdvisoryPackage{Ecosystem: eco, Name: PackageName(eco, af.Package.Name)})
+	}
+	return out, nil
+}
+
+// walk calls fn with each advisory file of path: the file itself, the .json files under a directory, or
+// the .json entries of a zip.
+func walk(path string, fn func(name string, r io.Reader) error) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if info.IsDir() {
+		return filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
+				return err
+			}
+			return walkFile(p, fn)
+		})
+	}
+	return walkFile(path, fn)
+}
+
+func walkFile(path string, fn func(name string, r io.Reader) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(f, magic); err == nil && string(magic) == "PK\x03\x04" {
+		info, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		return walkZip(path, f, info.Size(), fn)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return fn(path, f)
+}
+
+func walkZip(path string, f io.ReaderAt, size int64, fn func(name string, r io.Reader) error) error {
+	zr, err := zip.NewReader(f, size)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, e := range zr.File {
+		if e.FileInfo().IsDir() || !strings.HasSuffix(e.Name, ".json") {
+			continue
+		}
+		r, err := e.Open()
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", path, e.Name, err)
+		}
+		err = fn(path+":"+e.Name, r)
+		r.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Status is what the database holds.
+type Status struct {
+	// UpdatedAt is when an import last changed it (ECR's vulnerabilitySourceUpdatedAt); zero when never.
+	UpdatedAt  time.Time
+	Ecosystems []store.AdvisoryCount
+}
+
+// Status returns what the database holds.
+func (db *DB) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := db.store.View(ctx, func(tx store.Tx) (err error) {
+		if s.UpdatedAt, err = tx.AdvisoriesUpdated(); err != nil {
+			return err
+		}
+		s.Ecosystems, err = tx.CountAdvisories()
+		return err
+	})
+	return s, err
+}
