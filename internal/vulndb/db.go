@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/store"
@@ -21,11 +22,12 @@ import (
 type DB struct {
 	store store.Store
 	now   func() time.Time
+	cache cache
 }
 
 // New returns the vulnerability database kept in st; now tells the time of changes.
 func New(st store.Store, now func() time.Time) *DB {
-	return &DB{store: st, now: now}
+	return &DB{store: st, now: now, cache: cache{limit: defaultCacheBytes}}
 }
 
 // ImportStats says what an import did.
@@ -198,4 +200,61 @@ func (db *DB) Status(ctx context.Context) (Status, error) {
 		return err
 	})
 	return s, err
+}
+
+// defaultCacheBytes bounds the advisories a DB keeps parsed, by the size of their JSON: re-matching many
+// inventories after an update reads each package's advisories from the store once.
+const defaultCacheBytes = 64 << 20
+
+// cache keeps the parsed advisories of packages, for one state of the database (its update time): a
+// change seen on any node empties it. Past its limit it starts over.
+type cache struct {
+	mu       sync.Mutex
+	limit    int
+	size     int
+	version  time.Time
+	packages map[store.AdvisoryPackage][]*Advisory
+	advisory map[string]*Advisory
+}
+
+// get returns the cached advisories of a package at version of the database.
+func (c *cache) get(version time.Time, p store.AdvisoryPackage) ([]*Advisory, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.version.Equal(version) {
+		return nil, false
+	}
+	list, ok := c.packages[p]
+	return list, ok
+}
+
+// parsed returns the advisory with id parsed at version, parsing data when it is not cached.
+func (c *cache) parsed(version time.Time, id string, data []byte) (*Advisory, error) {
+	c.mu.Lock()
+	if c.version.Equal(version) {
+		if a, ok := c.advisory[id]; ok {
+			c.mu.Unlock()
+			return a, nil
+		}
+	}
+	c.mu.Unlock()
+	return ParseAdvisory(data)
+}
+
+// put caches the advisories of a package at version of the database; size is their JSON's.
+func (c *cache) put(version time.Time, p store.AdvisoryPackage, list []*Advisory, size int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.version.Equal(version) || c.packages == nil || c.size+size > c.limit {
+		c.version, c.size = version, 0
+		c.packages, c.advisory = map[store.AdvisoryPackage][]*Advisory{}, map[string]*Advisory{}
+	}
+	if size > c.limit {
+		return
+	}
+	c.packages[p] = list
+	for _, a := range list {
+		c.advisory[a.ID] = a
+	}
+	c.size += size
 }

@@ -16,34 +16,40 @@ import (
 // Findings come in the order of the packages, then by advisory id; an advisory known by several ids (a
 // GHSA and a GO- advisory of one CVE) makes one finding per package.
 func (db *DB) Match(ctx context.Context, inv inventory.Inventory) ([]Finding, error) {
-	type key struct{ ecosystem, name string }
+	type key = store.AdvisoryPackage
 	byPackage := map[key][]*Advisory{}
 	err := db.store.View(ctx, func(tx store.Tx) error {
-		parsed := map[string]*Advisory{} // advisories several packages share are parsed once
+		version, err := tx.AdvisoriesUpdated()
+		if err != nil {
+			return err
+		}
 		for _, p := range inv.Packages {
 			eco := Ecosystem(p.Ecosystem)
-			k := key{eco, PackageName(eco, p.AdvisoryName())}
+			k := key{Ecosystem: eco, Name: PackageName(eco, p.AdvisoryName())}
 			if _, ok := byPackage[k]; ok || p.Ecosystem == "" {
 				continue
 			}
-			stored, err := tx.AdvisoriesFor(k.ecosystem, k.name)
+			if list, ok := db.cache.get(version, k); ok {
+				byPackage[k] = list
+				continue
+			}
+			stored, err := tx.AdvisoriesFor(k.Ecosystem, k.Name)
 			if err != nil {
 				return err
 			}
-			list := []*Advisory{}
+			list, size := []*Advisory{}, 0
 			for _, s := range stored {
-				a, ok := parsed[s.ID]
-				if !ok {
-					if a, err = ParseAdvisory(s.Data); err != nil {
-						return err
-					}
-					parsed[s.ID] = a
+				a, err := db.cache.parsed(version, s.ID, s.Data)
+				if err != nil {
+					return err
 				}
 				if a.Withdrawn.IsZero() {
 					list = append(list, a)
 				}
+				size += len(s.Data)
 			}
 			byPackage[k] = list
+			db.cache.put(version, k, list, size)
 		}
 		return nil
 	})
@@ -55,7 +61,7 @@ func (db *DB) Match(ctx context.Context, inv inventory.Inventory) ([]Finding, er
 		eco := Ecosystem(p.Ecosystem)
 		name := PackageName(eco, p.AdvisoryName())
 		seen := map[string]int{} // finding name -> index in out
-		for _, a := range byPackage[key{eco, name}] {
+		for _, a := range byPackage[key{Ecosystem: eco, Name: name}] {
 			f, ok := match(a, p, eco, name)
 			if !ok {
 				continue

@@ -1,9 +1,7 @@
 package vulndb
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -80,12 +78,8 @@ var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 // and packages with an ecosystem and a name.
 func ParseAdvisory(data []byte) (*Advisory, error) {
 	var a Advisory
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&a); err != nil {
+	if err := json.Unmarshal(data, &a); err != nil {
 		return nil, fmt.Errorf("not an OSV advisory: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("not an OSV advisory: data after the advisory")
 	}
 	if !validID.MatchString(a.ID) {
 		return nil, fmt.Errorf("OSV advisory with an invalid id %q", a.ID)

@@ -314,13 +314,14 @@ ALTER TABLE events_new RENAME TO events;
 CREATE INDEX events_position ON events(tx, id);
 `,
 	// 12: the vulnerability database: OSV advisories as JSON, the packages each affects (what matching looks
-	// up), and when they last changed.
+	// up), and when they last changed. Advisories are kilobytes each: a table with row ids packs them in
+	// pages, where a WITHOUT ROWID table would spill each into an overflow page of its own.
 	`
 CREATE TABLE advisories (
 	id       TEXT    PRIMARY KEY,
 	modified INTEGER NOT NULL,
 	data     BLOB    NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE advisory_packages (
 	ecosystem   TEXT NOT NULL,
 	name        TEXT NOT NULL,
