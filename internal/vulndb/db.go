@@ -64,10 +64,19 @@ func (db *DB) Import(ctx context.Context, path string) (ImportStats, error) {
 					changed++
 				}
 			}
-			if changed > 0 {
-				return tx.SetAdvisoriesUpdated(db.now())
+			if changed == 0 {
+				return nil
 			}
-			return nil
+			// The update time is also the version of the database that caches go by: it only moves forward.
+			prev, err := tx.AdvisoriesUpdated()
+			if err != nil {
+				return err
+			}
+			at := db.now().UTC()
+			if !at.After(prev) {
+				at = prev.Add(time.Nanosecond)
+			}
+			return tx.SetAdvisoriesUpdated(at)
 		})
 		if err != nil {
 			return err

@@ -168,6 +168,15 @@ func TestImportIsIdempotent(t *testing.T) {
 	if _, at := counts(t, db); !at.Equal(*now) {
 		t.Errorf("update time %v, want %v", at, *now)
 	}
+	// A change at the same time (a clock that did not move) is seen too: the update time moves on.
+	write("a.json", "2025-06-01T00:00:00Z", "3.0.3-1")
+	mustImport(t, db, dir)
+	if got := fixed(); !reflect.DeepEqual(got, []string{"3.0.3-1"}) {
+		t.Errorf("after a second change at the same time: fixed %v", got)
+	}
+	if _, at := counts(t, db); !at.After(*now) {
+		t.Errorf("update time %v did not move past %v", at, *now)
+	}
 }
 
 func TestImportRejectsBrokenAdvisories(t *testing.T) {
