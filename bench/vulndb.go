@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -29,6 +30,8 @@ const (
 	benchInvPkgs    = 500
 )
 
+var vulnDBPostgres = flag.String("vulndb-postgres", "", "run the vulndb scenario on this (empty) PostgreSQL database instead of SQLite")
+
 func vulnDBBench() {
 	dir, err := os.MkdirTemp("", "wharf-bench-vulndb")
 	check(err)
@@ -38,7 +41,7 @@ func vulnDBBench() {
 	zi, err := os.Stat(zipPath)
 	check(err)
 
-	st, err := server.OpenStores(filepath.Join(dir, "data"))
+	st, err := server.OpenStorage(context.Background(), server.Storage{DataDir: filepath.Join(dir, "data"), Metadata: *vulnDBPostgres})
 	check(err)
 	defer st.Meta.Close()
 	db := vulndb.New(st.Meta, time.Now)
@@ -59,7 +62,9 @@ func vulnDBBench() {
 		}
 		return mib(int(fi.Size() / 1024))
 	}
-	fmt.Printf("%-34s %s (wharf.db; its WAL %s)\n", "vulndb size", size("wharf.db"), size("wharf.db-wal"))
+	if *vulnDBPostgres == "" {
+		fmt.Printf("%-34s %s (wharf.db; its WAL %s)\n", "vulndb size", size("wharf.db"), size("wharf.db-wal"))
+	}
 
 	rng := rand.New(rand.NewPCG(7, 7))
 	var durations []time.Duration
