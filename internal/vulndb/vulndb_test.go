@@ -3,17 +3,22 @@ package vulndb_test
 import (
 	"archive/zip"
 	"context"
+	"database/sql"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/inventory"
+	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/store/postgres"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
 	"github.com/wharf-dev/wharf/internal/vulndb"
 )
@@ -23,15 +28,55 @@ var ctx = context.Background()
 // fixtures is the directory of the OSV advisories written for the tests' package versions.
 const fixtures = "testdata/osv"
 
+// open returns an empty database on SQLite, or on PostgreSQL when the test's name ends in OnPostgres.
 func open(t *testing.T) (*vulndb.DB, *time.Time) {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "wharf.db"))
+	var st store.Store
+	var err error
+	if strings.HasSuffix(strings.Split(t.Name(), "/")[0], "OnPostgres") {
+		st, err = postgres.Open(freshPostgres(t))
+	} else {
+		st, err = sqlite.Open(filepath.Join(t.TempDir(), "wharf.db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	return vulndb.New(st, func() time.Time { return now }), &now
+}
+
+var databases atomic.Int64
+
+// freshPostgres creates an empty database on the server scripts/test.sh starts (WHARF_TEST_POSTGRES) and
+// returns its URL; the test is skipped without one, unless the end-to-end suite runs.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("WHARF_TEST_POSTGRES")
+	if base == "" {
+		if os.Getenv("WHARF_E2E") == "1" {
+			t.Fatal("WHARF_TEST_POSTGRES is not set; scripts/test.sh starts a PostgreSQL server and sets it")
+		}
+		t.Skip("WHARF_TEST_POSTGRES is not set (scripts/test.sh starts a PostgreSQL server)")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("wharf_vulndb_test_%d_%d", os.Getpid(), databases.Add(1))
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 func mustImport(t *testing.T, db *vulndb.DB, path string) vulndb.ImportStats {
@@ -122,6 +167,8 @@ func TestImportFileDirectoryZip(t *testing.T) {
 	}
 }
 
+func TestImportIsIdempotentOnPostgres(t *testing.T) { TestImportIsIdempotent(t) }
+
 func TestImportIsIdempotent(t *testing.T) {
 	db, now := open(t)
 	dir := t.TempDir()
@@ -202,6 +249,8 @@ func TestImportRejectsBrokenAdvisories(t *testing.T) {
 func finding(f vulndb.Finding) string {
 	return fmt.Sprintf("%s %s %s %s %s %s", f.Package.Name, f.Package.Version, f.AdvisoryID, f.Name, f.Severity, strings.Join(f.FixedVersions, ","))
 }
+
+func TestMatchOnPostgres(t *testing.T) { TestMatch(t) }
 
 func TestMatch(t *testing.T) {
 	db, _ := open(t)
