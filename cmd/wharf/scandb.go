@@ -46,6 +46,12 @@ func scanDBImport(args []string) error {
 		return err
 	})
 	fmt.Printf("read %d advisories, %d new or updated, in %s\n", st.Read, st.Changed, time.Since(start).Round(time.Millisecond))
+	if st.Invalid > 0 {
+		fmt.Printf("skipped %d files that are not OSV advisories:\n", st.Invalid)
+		for _, p := range st.Problems {
+			fmt.Println("  " + p)
+		}
+	}
 	return err
 }
 

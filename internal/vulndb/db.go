@@ -34,7 +34,14 @@ func New(st store.Store, now func() time.Time) *DB {
 type ImportStats struct {
 	Read    int // advisories read
 	Changed int // new or newer advisories stored; the rest were held already (or newer)
+	// Invalid counts the files that are not OSV advisories (or lack what matching needs), skipped;
+	// Problems says what is wrong with the first few.
+	Invalid  int
+	Problems []string
 }
+
+// maxProblems is how many invalid files an import describes.
+const maxProblems = 10
 
 // importBatch is how many advisories one transaction stores: big enough to amortise a commit, small enough
 // not to hold the database's writer (or memory) long.
@@ -43,8 +50,9 @@ const importBatch = 500
 // Import stores the OSV advisories of path: one JSON file, a directory of them (walked), or a zip of them as
 // osv.dev serves each ecosystem's (all.zip). Advisories are read one at a time and stored in batches,
 // each its own transaction, so an import runs beside a serving registry; an advisory replaces the one
-// held with its id unless that one is newer or the same. An error stops the import after the batches
-// stored so far (importing again is harmless).
+// held with its id unless that one is newer or the same. Files that are not usable advisories are
+// skipped and counted; another error (a file that cannot be read, a damaged zip, the store) stops the
+// import after the batches stored so far (importing again is harmless).
 func (db *DB) Import(ctx context.Context, path string) (ImportStats, error) {
 	var st ImportStats
 	var batch []store.Advisory
@@ -90,6 +98,14 @@ func (db *DB) Import(ctx context.Context, path string) (ImportStats, error) {
 			return err
 		}
 		a, err := readAdvisory(r)
+		var invalid *invalidError
+		if errors.As(err, &invalid) {
+			st.Invalid++
+			if len(st.Problems) < maxProblems {
+				st.Problems = append(st.Problems, name+": "+err.Error())
+			}
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -113,11 +129,11 @@ func readAdvisory(r io.Reader) (store.Advisory, error) {
 		return store.Advisory{}, err
 	}
 	if len(data) > maxAdvisorySize {
-		return store.Advisory{}, errors.New("advisory larger than 32 MiB")
+		return store.Advisory{}, &invalidError{errors.New("advisory larger than 32 MiB")}
 	}
 	a, err := ParseAdvisory(data)
 	if err != nil {
-		return store.Advisory{}, err
+		return store.Advisory{}, &invalidError{err}
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, data); err != nil {
@@ -130,6 +146,11 @@ func readAdvisory(r io.Reader) (store.Advisory, error) {
 	}
 	return out, nil
 }
+
+// invalidError is a file that is not a usable advisory: the import skips it.
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string { return e.err.Error() }
 
 // walk calls fn with each advisory file of path: the file itself, the .json files under a directory, or
 // the .json entries of a zip.

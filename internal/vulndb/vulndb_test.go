@@ -190,11 +190,11 @@ func TestImportIsIdempotent(t *testing.T) {
 	}
 	write("a.json", "2024-01-01T00:00:00Z", "3.0.1-1")
 	first := *now
-	if st := mustImport(t, db, dir); st != (vulndb.ImportStats{Read: 1, Changed: 1}) {
+	if st := mustImport(t, db, dir); st.Read != 1 || st.Changed != 1 {
 		t.Errorf("first import: %+v", st)
 	}
 	*now = now.Add(time.Hour)
-	if st := mustImport(t, db, dir); st != (vulndb.ImportStats{Read: 1, Changed: 0}) {
+	if st := mustImport(t, db, dir); st.Read != 1 || st.Changed != 0 {
 		t.Errorf("same import again: %+v", st)
 	}
 	if _, at := counts(t, db); !at.Equal(first) {
@@ -226,22 +226,40 @@ func TestImportIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestImportRejectsBrokenAdvisories(t *testing.T) {
+func TestImportSkipsBrokenAdvisories(t *testing.T) {
 	db, _ := open(t)
-	for _, doc := range []string{`{`, `{"id":"X-1"}`, `{"id":"","modified":"2024-01-01T00:00:00Z"}`,
+	dir := t.TempDir()
+	docs := []string{`{`, `{"id":"X-1"}`, `{"id":"","modified":"2024-01-01T00:00:00Z"}`, `[]`,
 		`{"id":"X-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"name":"a"}}]}`,
 		`{"id":"X-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[{"introduced":"1","fixed":"2"}]}]}]}`,
-	} {
-		path := filepath.Join(t.TempDir(), "x.json")
-		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		`{"id":"X-2","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"a"},"versions":["1.0.0"]}]}`,
+	}
+	for i, doc := range docs {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d.json", i)), []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Import(ctx, path); err == nil || !strings.Contains(err.Error(), "x.json") {
-			t.Errorf("import of %s: %v", doc, err)
-		}
 	}
-	if got, _ := counts(t, db); got != "" {
-		t.Errorf("broken advisories stored: %s", got)
+	st := mustImport(t, db, dir)
+	if st.Read != 1 || st.Changed != 1 || st.Invalid != len(docs)-1 || len(st.Problems) != len(docs)-1 ||
+		!strings.HasPrefix(st.Problems[0], filepath.Join(dir, "0.json")+": not an OSV advisory") {
+		t.Errorf("import: %+v", st)
+	}
+	if got, _ := counts(t, db); got != "npm=1" {
+		t.Errorf("stored: %s", got)
+	}
+	if _, err := db.Import(ctx, filepath.Join(dir, "missing")); err == nil {
+		t.Error("imported a missing path")
+	}
+	damaged := filepath.Join(dir, "damaged.zip")
+	data, err := os.ReadFile(zipOf(t, fixtures))
+	if err == nil {
+		err = os.WriteFile(damaged, data[:len(data)/2], 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Import(ctx, damaged); err == nil || !strings.Contains(err.Error(), "damaged.zip") {
+		t.Errorf("import of a damaged zip: %v", err)
 	}
 }
 
