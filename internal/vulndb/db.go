@@ -3,6 +3,7 @@ package vulndb
 import (
 	"archive/zip"
 	"bytes"
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -232,59 +233,57 @@ func (db *DB) Status(ctx context.Context) (Status, error) {
 	return s, err
 }
 
-// defaultCacheBytes bounds the advisories a DB keeps parsed, by the size of their JSON: re-matching many
-// inventories after an update reads each package's advisories from the store once.
-const defaultCacheBytes = 64 << 20
+// defaultCacheBytes bounds the advisories a DB keeps parsed, by the size of their JSON (parsed, they take
+// about twice that): re-matching many inventories after an update reads the advisories of the packages
+// they share from the store once.
+const defaultCacheBytes = 32 << 20
 
-// cache keeps the parsed advisories of packages, for one state of the database (its update time): a
-// change seen on any node empties it. Past its limit it starts over.
+// cache keeps the parsed advisories of the packages used last, for one state of the database (its
+// update time): a change seen on any node empties it.
 type cache struct {
-	mu       sync.Mutex
-	limit    int
-	size     int
-	version  time.Time
-	packages map[store.AdvisoryPackage][]*Advisory
-	advisory map[string]*Advisory
+	mu      sync.Mutex
+	limit   int
+	size    int
+	version time.Time
+	entries map[store.AdvisoryPackage]*list.Element // of *cacheEntry
+	lru     list.List                               // most recently used first
+}
+
+type cacheEntry struct {
+	key        store.AdvisoryPackage
+	advisories []*Advisory
+	size       int
 }
 
 // get returns the cached advisories of a package at version of the database.
 func (c *cache) get(version time.Time, p store.AdvisoryPackage) ([]*Advisory, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.version.Equal(version) {
+	e, ok := c.entries[p]
+	if !ok || !c.version.Equal(version) {
 		return nil, false
 	}
-	list, ok := c.packages[p]
-	return list, ok
+	c.lru.MoveToFront(e)
+	return e.Value.(*cacheEntry).advisories, true
 }
 
-// parsed returns the advisory with id parsed at version, parsing data when it is not cached.
-func (c *cache) parsed(version time.Time, id string, data []byte) (*Advisory, error) {
-	c.mu.Lock()
-	if c.version.Equal(version) {
-		if a, ok := c.advisory[id]; ok {
-			c.mu.Unlock()
-			return a, nil
-		}
-	}
-	c.mu.Unlock()
-	return ParseAdvisory(data)
-}
-
-// put caches the advisories of a package at version of the database; size is their JSON's.
-func (c *cache) put(version time.Time, p store.AdvisoryPackage, list []*Advisory, size int) {
+// put caches the advisories of a package at version of the database, dropping the least recently used
+// past the limit; size is their JSON's.
+func (c *cache) put(version time.Time, p store.AdvisoryPackage, advisories []*Advisory, size int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.version.Equal(version) || c.packages == nil || c.size+size > c.limit {
-		c.version, c.size = version, 0
-		c.packages, c.advisory = map[store.AdvisoryPackage][]*Advisory{}, map[string]*Advisory{}
+	if !c.version.Equal(version) || c.entries == nil {
+		c.version, c.size, c.entries = version, 0, map[store.AdvisoryPackage]*list.Element{}
+		c.lru.Init()
 	}
-	if size > c.limit {
+	if _, ok := c.entries[p]; ok || size > c.limit {
 		return
 	}
-	c.packages[p] = list
-	for _, a := range list {
-		c.advisory[a.ID] = a
+	for c.size+size > c.limit {
+		old := c.lru.Remove(c.lru.Back()).(*cacheEntry)
+		delete(c.entries, old.key)
+		c.size -= old.size
 	}
+	c.entries[p] = c.lru.PushFront(&cacheEntry{key: p, advisories: advisories, size: size})
 	c.size += size
 }

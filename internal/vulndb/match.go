@@ -23,6 +23,7 @@ func (db *DB) Match(ctx context.Context, inv inventory.Inventory) ([]Finding, er
 		if err != nil {
 			return err
 		}
+		parsed := map[string]*Advisory{} // advisories several packages share are parsed once
 		for _, p := range inv.Packages {
 			eco := Ecosystem(p.Ecosystem)
 			k := key{Ecosystem: eco, Name: PackageName(eco, p.AdvisoryName())}
@@ -39,9 +40,12 @@ func (db *DB) Match(ctx context.Context, inv inventory.Inventory) ([]Finding, er
 			}
 			list, size := []*Advisory{}, 0
 			for _, s := range stored {
-				a, err := db.cache.parsed(version, s.ID, s.Data)
-				if err != nil {
-					return err
+				a, ok := parsed[s.ID]
+				if !ok {
+					if a, err = ParseAdvisory(s.Data); err != nil {
+						return err
+					}
+					parsed[s.ID] = a
 				}
 				if a.Withdrawn.IsZero() {
 					list = append(list, a)
