@@ -110,8 +110,9 @@ func match(a *Advisory, p inventory.Package, ecosystem, name string) (Finding, b
 
 // affects tells whether version is one the package entry lists, or in one of its ECOSYSTEM or SEMVER ranges.
 func affects(af *Affected, ecosystem, version string) bool {
-	if ecosystem == "Go" || strings.HasPrefix(ecosystem, "Go:") {
-		version = strings.TrimPrefix(version, "v") // Go's advisories give module versions without the v
+	if ecosystem == "Go" {
+		// Go's advisories give versions without the v of modules' and the go of the toolchain's (go1.21.3).
+		version = strings.TrimPrefix(strings.TrimPrefix(version, "go"), "v")
 	}
 	if slices.Contains(af.Versions, version) {
 		return true

@@ -306,9 +306,9 @@ func TestMatch(t *testing.T) {
 			pkg("Go", "golang.org/x/net", "v0.17.0")},
 			[]string{"golang.org/x/net v0.16.0 GHSA-4374-p667-p6c8 CVE-2023-39325 HIGH 0.17.0"}},
 		{"a range introduced again", []inventory.Package{pkg("Go", "stdlib", "v1.20.9"), pkg("Go", "stdlib", "v1.20.10"),
-			pkg("Go", "stdlib", "v1.21.0"), pkg("Go", "stdlib", "v1.21.3")},
+			pkg("Go", "stdlib", "go1.21.0"), pkg("Go", "stdlib", "v1.21.3")},
 			[]string{"stdlib v1.20.9 GO-2023-2102 CVE-2023-39325 UNDEFINED 1.20.10,1.21.3",
-				"stdlib v1.21.0 GO-2023-2102 CVE-2023-39325 UNDEFINED 1.20.10,1.21.3"}},
+				"stdlib go1.21.0 GO-2023-2102 CVE-2023-39325 UNDEFINED 1.20.10,1.21.3"}},
 		{"last_affected and versions lists, PyPI names normalised", []inventory.Package{
 			pkg("PyPI", "jinja2", "1.0"), pkg("PyPI", "Jinja2", "1.2"), pkg("PyPI", "jinja2", "1.9"), pkg("PyPI", "jinja2", "2.4.1"),
 			pkg("PyPI", "jinja2", "2.5"), pkg("PyPI", "jinja2", "2.10"), pkg("PyPI", "jinja2", "3.1.2"), pkg("PyPI", "jinja2", "3.1.3"),
