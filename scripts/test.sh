@@ -158,6 +158,8 @@ go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$((100000 * scale))x" ./interna
 go test -run '^$' -fuzz '^FuzzLayers$' -fuzztime "$((20000 * scale))x" ./internal/inventory/imagefs
 go test -run '^$' -fuzz '^FuzzDatabases$' -fuzztime "$((100000 * scale))x" ./internal/inventory
 go test -run '^$' -fuzz '^FuzzBuildInfo$' -fuzztime "$((20000 * scale))x" ./internal/inventory
+go test -run '^$' -fuzz '^FuzzParseAdvisory$' -fuzztime "$((50000 * scale))x" ./internal/vulndb
+go test -run '^$' -fuzz '^FuzzCVSS3Score$' -fuzztime "$((100000 * scale))x" ./internal/vulndb
 
 step "deployment files: the Helm chart, the systemd units, the container image"
 scripts/test-deploy.sh

@@ -274,6 +274,27 @@ type AuditChunkQuery struct {
 	Limit      int
 }
 
+// Advisory is one vulnerability advisory in the OSV format (package vulndb reads it), kept with the
+// packages it affects so that an image's packages find theirs.
+type Advisory struct {
+	ID       string
+	Modified time.Time
+	Data     []byte // the advisory's OSV JSON
+	// Packages are the (ecosystem, name) pairs it affects, as package vulndb normalises them.
+	Packages []AdvisoryPackage
+}
+
+// AdvisoryPackage is a package an advisory affects.
+type AdvisoryPackage struct {
+	Ecosystem, Name string
+}
+
+// AdvisoryCount is how many advisories affect packages of an ecosystem.
+type AdvisoryCount struct {
+	Ecosystem  string
+	Advisories int
+}
+
 // Tx is one transaction. Methods return ErrNotFound for missing rows and ErrExists for duplicate keys.
 // Listing methods return rows in ascending key order, strictly after the given key, at most limit rows.
 type Tx interface {
@@ -459,6 +480,18 @@ type Tx interface {
 	PendingAuditRecords() (int64, error)
 	// PruneAuditChunks deletes at most limit chunks whose last record is older than cutoff.
 	PruneAuditChunks(cutoff time.Time, limit int) (int, error)
+
+	// PutAdvisory stores an advisory, replacing the one with its ID unless that one was modified later or
+	// is the same. It reports whether it changed anything.
+	PutAdvisory(a Advisory) (bool, error)
+	// AdvisoriesFor lists the advisories that affect a package, by ID (without their Packages).
+	AdvisoriesFor(ecosystem, name string) ([]Advisory, error)
+	// CountAdvisories counts the advisories by the ecosystems they affect, by ecosystem.
+	CountAdvisories() ([]AdvisoryCount, error)
+	// SetAdvisoriesUpdated records when the advisories last changed; AdvisoriesUpdated returns it (zero
+	// when never).
+	SetAdvisoriesUpdated(at time.Time) error
+	AdvisoriesUpdated() (time.Time, error)
 
 	CreateUpload(u *Upload) error
 	GetUpload(id string) (*Upload, error)

@@ -346,6 +346,27 @@ CREATE TABLE scanning_configurations (
 	updated_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 13: the vulnerability database: OSV advisories as JSON, the packages each affects (what matching looks
+	// up), and when they last changed. Advisories are kilobytes each: a table with row ids packs them in
+	// pages, where a WITHOUT ROWID table would spill each into an overflow page of its own.
+	`
+CREATE TABLE advisories (
+	id       TEXT    PRIMARY KEY,
+	modified INTEGER NOT NULL,
+	data     BLOB    NOT NULL
+);
+CREATE TABLE advisory_packages (
+	ecosystem   TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	advisory_id TEXT NOT NULL REFERENCES advisories(id) ON DELETE CASCADE,
+	PRIMARY KEY (ecosystem, name, advisory_id)
+) WITHOUT ROWID;
+CREATE INDEX advisory_packages_advisory ON advisory_packages(advisory_id);
+CREATE TABLE advisories_updated (
+	name TEXT    PRIMARY KEY,
+	at   INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Nodes", testNodes},
 		{"ImageScans", testImageScans},
 		{"ScanningConfiguration", testScanningConfiguration},
+		{"Advisories", testAdvisories},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
