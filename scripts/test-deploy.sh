@@ -120,7 +120,7 @@ if [ "$(id -u)" = 0 ]; then
   in_image=(env -i WHARF_DATA_DIR=/var/lib/wharf WHARF_ADDR="127.0.0.1:$port" SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
     "$(command -v chroot)" --userspec=65532:65532 "$rootfs" /usr/local/bin/wharf)
   in_image() { "${in_image[@]}" "$@"; }
-  in_image help | grep -q '^usage: wharf'
+  in_image help | grep '^usage: wharf' >/dev/null # grep reads it all: -q would leave wharf writing into a closed pipe
   "${in_image[@]}" serve >"$tmp/serve.log" 2>&1 & # env, chroot and wharf exec one another: one process
   server_pid=$!
   for _ in $(seq 100); do
