@@ -190,6 +190,25 @@ func TestDeletedPackageDatabase(t *testing.T) {
 	}
 }
 
+// TestUpgradedPackage: a later layer's dpkg status has the fixed version; the lower layer's is hidden.
+func TestUpgradedPackage(t *testing.T) {
+	e := newEnv(t)
+	e.advisories(t, debianAdvisory("CVE-2099-1006", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"))
+	libssl := func(version string) []byte {
+		return []byte("Package: libssl3\nStatus: install ok installed\nVersion: " + version + "\nArchitecture: amd64\nSource: openssl\n")
+	}
+	im := lt.New(t)
+	im.Add(t, lt.Gzip, lt.File("etc/os-release", []byte(debian12)), lt.File("var/lib/dpkg/status", libssl("3.0.11-1~deb12u2")))
+	if _, findings, _, err := e.scanner.Scan(ctx, e.image(t, im, ocispec.MediaTypeImageConfig, registry.ScanTypeBasic)); err != nil || len(findings) != 1 {
+		t.Fatalf("before the upgrade: %d findings, %v", len(findings), err)
+	}
+	im.Add(t, lt.Gzip, lt.File("var/lib/dpkg/status", libssl("3.0.13-1~deb12u1")))
+	inv, findings, _, err := e.scanner.Scan(ctx, e.image(t, im, ocispec.MediaTypeImageConfig, registry.ScanTypeBasic))
+	if err != nil || len(findings) != 0 || len(inv.Packages) != 1 || inv.Packages[0].Version != "3.0.13-1~deb12u1" {
+		t.Fatalf("after the upgrade: %+v, %d findings, %v", inv.Packages, len(findings), err)
+	}
+}
+
 // TestScanTypes: BASIC finds the operating system's packages only, ENHANCED language packages too.
 func TestScanTypes(t *testing.T) {
 	e := newEnv(t)
