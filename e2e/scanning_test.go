@@ -19,7 +19,7 @@ import (
 )
 
 // TestImageScanningWithAWSCLI scans images with the aws CLI and its waiter, the Go SDK's waiter and paginator,
-// and boto3's paginator, against wharf serve (whose scanner, until one is configured, finds nothing).
+// and boto3's paginator, against wharf serve, on images of a Debian release without packages (no findings).
 func TestImageScanningWithAWSCLI(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	s.aws("ecr", "create-repository", "--repository-name", "scan/app")
@@ -116,7 +116,7 @@ func TestImageScanningWithAWSCLI(t *testing.T) {
 
 // boto3Push pushes a small image of its own under the tag it is given, with the ECR API's layer operations.
 const boto3Push = `
-import hashlib, json, sys
+import hashlib, io, json, sys, tarfile
 import boto3
 ecr = boto3.client("ecr")
 tag = sys.argv[1]
@@ -128,8 +128,18 @@ def push_blob(data):
     ecr.complete_layer_upload(repositoryName="scan/app", uploadId=up["uploadId"], layerDigests=[digest])
     return digest
 
+def tar_of(files):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
 config = json.dumps({"architecture": "amd64", "os": "linux", "variant": tag}).encode()
-layer = ("layer of " + tag).encode()
+# A Debian 12 file system without packages: the scan completes, with no findings.
+layer = tar_of({"etc/os-release": b'ID=debian\nVERSION_ID="12"\n', "srv/tag": tag.encode()})
 manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
     "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": push_blob(config), "size": len(config)},
     "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": push_blob(layer), "size": len(layer)}]})

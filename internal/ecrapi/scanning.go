@@ -332,6 +332,9 @@ func init() {
 				summary.Findings = []findingJSON{}
 			}
 			out["imageScanFindings"] = summary
+		} else {
+			// Until a scan completes ECR answers an empty list (the aws CLI's pagination needs the member).
+			out["imageScanFindings"] = map[string]any{"findings": []any{}}
 		}
 		return out, nil
 	})

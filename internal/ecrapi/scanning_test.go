@@ -51,6 +51,9 @@ func (a *api) scanDone(in map[string]any) map[string]any {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out := a.ok("DescribeImageScanFindings", in)
+		if out["imageScanFindings"] == nil {
+			a.t.Fatalf("no imageScanFindings: %v", out)
+		}
 		if out["imageScanStatus"].(map[string]any)["status"] != "IN_PROGRESS" {
 			return out
 		}

@@ -36,11 +36,13 @@ import (
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/scanner"
 	"github.com/wharf-dev/wharf/internal/sigv4"
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/postgres"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
 	"github.com/wharf-dev/wharf/internal/throttle"
+	"github.com/wharf-dev/wharf/internal/vulndb"
 	"github.com/wharf-dev/wharf/internal/webhooks"
 )
 
@@ -300,6 +302,9 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 	}
 	opts.Registry.SharedBlobs = opts.Registry.SharedBlobs || st.SharedBlobs
+	if opts.Registry.Scanner == nil {
+		opts.Registry.Scanner = scanner.New(st.Blobs.Open, vulndb.New(st.Meta, opts.Clock.Now))
+	}
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
 	authorize.CacheFor = opts.PolicyCacheTTL
@@ -431,7 +436,7 @@ func (a *App) registerJobs() {
 			Run: func(ctx context.Context, _ store.Job) error { a.applyLifecycle(ctx); return nil }})
 	}
 	a.notifier.Register(a.Jobs, time.Second)
-	// Image scans, with opts.Registry.Scanner (or one that finds nothing).
+	// Image scans, with opts.Registry.Scanner (the layers read, matched against the vulnerability database).
 	// Each goes through the pipeline, as all background work does (logs, metrics, audit).
 	a.Jobs.Register(jobs.Kind{Name: registry.ScanJobKind, Concurrency: 2, MaxAttempts: registry.ScanAttempts,
 		Run: func(ctx context.Context, j store.Job) error {

@@ -233,6 +233,15 @@ func (db *DB) Status(ctx context.Context) (Status, error) {
 	return s, err
 }
 
+// UpdatedAt returns when an import last changed the database (zero when never): Status without the counts.
+func (db *DB) UpdatedAt(ctx context.Context) (at time.Time, err error) {
+	err = db.store.View(ctx, func(tx store.Tx) error {
+		at, err = tx.AdvisoriesUpdated()
+		return err
+	})
+	return at, err
+}
+
 // defaultCacheBytes bounds the advisories a DB keeps parsed, by the size of their JSON (parsed, they take
 // about twice that): re-matching many inventories after an update reads the advisories of the packages
 // they share from the store once.
