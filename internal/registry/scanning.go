@@ -45,6 +45,7 @@ const (
 	scanCompleteDescription     = "The scan was completed successfully."
 	unsupportedImageDescription = "UnsupportedImageError: The operating system and/or package manager are not supported."
 	unsupportedTypeDescription  = "UnsupportedImageError: The image type is not supported for scanning."
+	scanFailedDescription       = "UnknownError: The scan failed. Start another scan; the registry's log says why."
 )
 
 const (
@@ -452,7 +453,7 @@ func (s *Service) RunScan(ctx context.Context, j store.Job) error {
 		result.Status, result.Description = ScanUnsupportedImage, unsupportedImageDescription
 	case scanErr != nil:
 		s.log.Warn("image scan failed", "registry", target.RegistryID, "repository", target.Repository, "digest", target.Digest, "err", scanErr)
-		result.Status, result.Description = ScanFailed, "The scan failed: "+scanErr.Error()
+		result.Status, result.Description = ScanFailed, scanFailedDescription // the cause, which may name server paths, is logged
 	default:
 		result.Status, result.Description = ScanComplete, scanCompleteDescription
 		for _, f := range findings {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -224,7 +225,7 @@ func TestFailedScan(t *testing.T) {
 	}
 	e.runScans(t)
 	res, err := e.svc.ImageScanFindings(ctx, reg, "app", registry.ImageRef{Digest: d}, "", 10)
-	if err != nil || res.Scan.Status != registry.ScanFailed || len(res.Findings) != 0 || res.Scan.Description == "" {
+	if err != nil || res.Scan.Status != registry.ScanFailed || len(res.Findings) != 0 || !strings.HasPrefix(res.Scan.Description, "UnknownError:") || strings.Contains(res.Scan.Description, "unreadable") {
 		t.Fatalf("failed scan = %+v, %v", res.Scan, err)
 	}
 	// A failed scan does not use up the day's scan.
