@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -27,6 +28,14 @@ const (
 	maxArchive    = 64 << 20  // a Java archive
 	maxExecutable = 1 << 30   // an executable scanned for Go build information
 )
+
+// ErrTooManyPackages is returned for an image whose files name more packages than a scan keeps in memory
+// (a package database of millions of tiny records compresses to little).
+var ErrTooManyPackages = errors.New("inventory: the image has too many packages to scan")
+
+// maxPackages bounds the packages gathered from one image (a variable for the tests): the largest real
+// images have tens of thousands.
+var maxPackages = 500_000
 
 // Read returns the inventory of the image whose layers are given in the manifest's order, reading each
 // layer blob once through open (a blob store's Open). It returns imagefs.ErrUnsupported when a layer is
@@ -176,11 +185,23 @@ func (c *collector) read(f imagefs.File, r io.Reader) error {
 			c.addLang(f.Name, pkgs...)
 		}
 	}
+	if c.count() > maxPackages {
+		return fmt.Errorf("%w: more than %d", ErrTooManyPackages, maxPackages)
+	}
 	if err != nil {
 		// A file that cannot be parsed does not fail the scan: what the others say is still true.
 		c.errs = append(c.errs, fmt.Sprintf("%s: %v", f.Name, err))
 	}
 	return nil
+}
+
+// count is how many packages the collector holds.
+func (c *collector) count() int {
+	n := len(c.debs) + len(c.apks) + len(c.langs)
+	for _, pkgs := range c.rpms {
+		n += len(pkgs)
+	}
+	return n
 }
 
 func (c *collector) addLang(name string, pkgs ...Package) {

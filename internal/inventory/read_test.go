@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -294,5 +295,30 @@ func TestLanguagePackages(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("packages:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Package databases naming more packages than the bound (tiny records compress to little) fail the read
+// rather than fill the memory.
+func TestTooManyPackages(t *testing.T) {
+	inventory.SetMaxPackages(t.Cleanup, 1000)
+	status := func(from, to int) []byte {
+		var b bytes.Buffer
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&b, "Package: p%d\nStatus: install ok installed\nVersion: 1.%d\n\n", i, i)
+		}
+		return b.Bytes()
+	}
+	im := lt.New(t)
+	im.Add(t, lt.Gzip, lt.File("etc/os-release", []byte("ID=debian\nVERSION_ID=\"12\"\n")),
+		lt.File("var/lib/dpkg/status.d/a", status(0, 600)), lt.File("var/lib/dpkg/status.d/b", status(600, 1200)))
+	if _, err := inventory.Read(context.Background(), im.Open, im.Layers); !errors.Is(err, inventory.ErrTooManyPackages) {
+		t.Fatalf("Read = %v, want ErrTooManyPackages", err)
+	}
+	within := lt.New(t)
+	within.Add(t, lt.Gzip, lt.File("etc/os-release", []byte("ID=debian\nVERSION_ID=\"12\"\n")),
+		lt.File("var/lib/dpkg/status.d/a", status(0, 600)))
+	if n := len(read(t, within).Packages); n != 600 {
+		t.Errorf("%d packages, want 600", n)
 	}
 }

@@ -440,7 +440,7 @@ func (s *Service) RunScan(ctx context.Context, j store.Job) error {
 	if scanner == nil {
 		scanner = NopScanner{}
 	}
-	inv, findings, sourceUpdated, scanErr := scanner.Scan(ctx, target)
+	inv, findings, sourceUpdated, scanErr := s.scanWithin(ctx, scanner, target)
 	if scanErr != nil && ctx.Err() != nil {
 		return scanErr // the node is stopping: another attempt scans it
 	}
@@ -497,6 +497,33 @@ func (s *Service) RunScan(ctx context.Context, j store.Job) error {
 		}
 		return s.emitScan(tx, r, p.Digest, &result)
 	}))
+}
+
+// errScanTimeout cancels a scan that ran longer than Config.ScanTimeout.
+var errScanTimeout = errors.New("the scan took longer than its time limit")
+
+// scanWithin runs the scanner under the scan timeout, on the service's clock: a crafted image (layers that
+// expand without end) fails its scan rather than hold a scan worker for hours. The timeout is not ctx's, so
+// that RunScan tells it from the node stopping.
+func (s *Service) scanWithin(ctx context.Context, sc Scanner, img ScanImage) (inventory.Inventory, []vulndb.Finding, time.Time, error) {
+	timeout := s.cfg.ScanTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Minute
+	}
+	scanCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-s.clock.After(timeout):
+			cancel(errScanTimeout)
+		case <-scanCtx.Done():
+		}
+	}()
+	inv, findings, updated, err := sc.Scan(scanCtx, img)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(scanCtx), errScanTimeout) {
+		err = fmt.Errorf("%w after %v: %w", errScanTimeout, timeout, err)
+	}
+	return inv, findings, updated, err
 }
 
 // emitScan records that a scan of an image ended.

@@ -26,11 +26,16 @@ type fakeScanner struct {
 	updated  time.Time
 	scanned  []registry.ScanImage
 	during   func() // called (without the lock) while a scan runs, when set
+	block    bool   // a scan runs until its context ends
 }
 
-func (f *fakeScanner) Scan(_ context.Context, img registry.ScanImage) (inventory.Inventory, []vulndb.Finding, time.Time, error) {
+func (f *fakeScanner) Scan(ctx context.Context, img registry.ScanImage) (inventory.Inventory, []vulndb.Finding, time.Time, error) {
 	if f.during != nil {
 		f.during()
+	}
+	if f.block {
+		<-ctx.Done()
+		return inventory.Inventory{}, nil, time.Time{}, ctx.Err()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -424,5 +429,34 @@ func TestScanRequestedWhileOneRuns(t *testing.T) {
 	}
 	if got := e.scanStatus(t, "app", d); got != registry.ScanComplete || sc.count() != 2 || len(e.scanEvents(t)) != 1 {
 		t.Fatalf("after the newer scan: %s, %d scans, events %q", got, sc.count(), e.scanEvents(t))
+	}
+}
+
+// A scan that runs past the scan timeout (a layer that expands without end) is FAILED: it does not hold
+// the scan worker, nor is it retried.
+func TestScanTimeout(t *testing.T) {
+	sc := &fakeScanner{block: true}
+	e := newEnv(t, registry.Config{Scanner: sc, ScanTimeout: time.Hour})
+	e.repo(t, "app", "MUTABLE")
+	d := e.push(t, "app", "v1", "a")
+	if _, _, err := e.svc.StartImageScan(ctx, reg, "app", registry.ImageRef{Digest: d}); err != nil {
+		t.Fatal(err)
+	}
+	waiters := e.clock.Waiters()
+	done := make(chan int)
+	go func() { done <- e.runScans(t) }()
+	wait, cancel := context.WithTimeout(ctx, 20*time.Second) // a guard against a hang, not a measure
+	defer cancel()
+	if err := e.clock.WaitForWaiters(wait, waiters+1); err != nil {
+		t.Fatalf("the scan waits on no timer: %v", err)
+	}
+	e.clock.Advance(time.Hour)
+	select {
+	case <-done:
+	case <-wait.Done():
+		t.Fatal("the scan did not end at its timeout")
+	}
+	if got := e.scanStatus(t, "app", d); got != registry.ScanFailed {
+		t.Fatalf("status after the timeout = %s, want %s", got, registry.ScanFailed)
 	}
 }

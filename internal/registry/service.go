@@ -67,6 +67,8 @@ type Config struct {
 	BlobRedirect bool
 	// Scanner scans images; nil finds nothing (scans complete without findings).
 	Scanner Scanner
+	// ScanTimeout bounds one scan; a scan that takes longer is FAILED. Default 30 minutes.
+	ScanTimeout time.Duration
 }
 
 // Service is the registry core.

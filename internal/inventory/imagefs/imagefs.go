@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"path"
 	"strings"
 
@@ -26,6 +27,22 @@ import (
 
 // ErrUnsupported is returned for a layer whose media type is not a file system layer (an artifact's blob).
 var ErrUnsupported = errors.New("imagefs: not an image layer")
+
+// ErrTooLarge is returned for a layer that expands beyond what a scan reads (a decompression bomb), or
+// for an image whose layers hold more paths than a scan keeps in memory.
+var ErrTooLarge = errors.New("imagefs: the image is too large to scan")
+
+// Bounds on a walk, variables for the tests. A layer's tar stream may be minExpansion bytes, or
+// maxExpansion times its blob's size if that is more: real layers compress a few times, a stream of zeros
+// thousands of times. The paths the upper layers say something about are kept up to maxPathBytes (each
+// path counts its length and pathOverhead, what a map entry costs).
+var (
+	minExpansion int64 = 4 << 30
+	maxExpansion int64 = 100
+	maxPathBytes int64 = 256 << 20
+)
+
+const pathOverhead = 64
 
 // maxWindow bounds the memory of a zstd layer's decoder; layers compressed with a larger window (zstd
 // --long=28 and above) are refused rather than allowed to take hundreds of MiB.
@@ -62,7 +79,7 @@ func Walk[R io.ReadCloser](ctx context.Context, open func(context.Context, diges
 			return fmt.Errorf("imagefs: opening layer %s: %w", layers[i].Digest, err)
 		}
 		// The bottom layer's paths hide nothing below it: they need not be kept.
-		err = readLayer(ctx, &dec, rc, &upper, i, i > 0, want, fn)
+		err = readLayer(ctx, &dec, rc, layerBudget(layers[i].Size), &upper, i, i > 0, want, fn)
 		rc.Close()
 		if err != nil {
 			return fmt.Errorf("imagefs: layer %s: %w", layers[i].Digest, err)
@@ -128,13 +145,43 @@ func (d *decompressor) close() {
 	}
 }
 
-func readLayer(ctx context.Context, dec *decompressor, blob io.Reader, upper *overlay, index int, keep bool, want Want, fn func(File, io.Reader) error) error {
+// layerBudget is how many bytes the tar stream of a layer blob of this size may have.
+func layerBudget(size int64) int64 {
+	if size > 0 && size <= math.MaxInt64/maxExpansion {
+		return max(minExpansion, size*maxExpansion)
+	}
+	if size > 0 {
+		return math.MaxInt64
+	}
+	return minExpansion
+}
+
+// limitedReader reads up to n bytes and then fails with ErrTooLarge (io.LimitReader would end the tar
+// stream quietly, as if the layer were complete).
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+func readLayer(ctx context.Context, dec *decompressor, blob io.Reader, budget int64, upper *overlay, index int, keep bool, want Want, fn func(File, io.Reader) error) error {
 	stream, err := dec.open(blob)
 	if err != nil {
 		return err
 	}
 	var this overlay
-	tr := tar.NewReader(stream)
+	tr := tar.NewReader(&limitedReader{r: stream, n: budget})
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -145,6 +192,9 @@ func readLayer(ctx context.Context, dec *decompressor, blob io.Reader, upper *ov
 		}
 		if err != nil {
 			return err
+		}
+		if keep && upper.bytes+this.bytes > maxPathBytes {
+			return ErrTooLarge
 		}
 		name, ok := Clean(h.Name)
 		if !ok {
@@ -216,11 +266,15 @@ const (
 // overlay is what the layers read so far (those above the current one) say about paths.
 type overlay struct {
 	paths map[string]kind
+	bytes int64 // what the paths take, as counted against maxPathBytes
 }
 
 func (o *overlay) add(p string, k kind) {
 	if o.paths == nil {
 		o.paths = make(map[string]kind)
+	}
+	if _, ok := o.paths[p]; !ok {
+		o.bytes += int64(len(p)) + pathOverhead
 	}
 	o.paths[p] |= k
 }

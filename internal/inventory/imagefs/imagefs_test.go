@@ -173,3 +173,60 @@ func FuzzLayers(f *testing.F) {
 		}
 	})
 }
+
+// walkErr walks the image, reading every file whole, and returns Walk's error.
+func walkErr(im *lt.Image) error {
+	all := func(string, fs.FileMode, int64) bool { return true }
+	return imagefs.Walk(context.Background(), im.Open, im.Layers, all, func(_ imagefs.File, r io.Reader) error {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+}
+
+// A layer whose tar stream is far larger than its blob (a compressed run of zeros) is read up to a
+// bound, then refused: a pushed decompression bomb cannot keep a scan busy for hours.
+func TestDecompressionBomb(t *testing.T) {
+	imagefs.SetLimits(t.Cleanup, 1<<20, 100, 256<<20)
+	for _, c := range []string{lt.Gzip, lt.Zstd} {
+		t.Run("compression="+c, func(t *testing.T) {
+			im := lt.New(t)
+			im.Add(t, c, lt.File("etc/os-release", []byte("ID=debian\n")), lt.File("zeros", make([]byte, 8<<20)))
+			if im.Layers[0].Size*100 >= 8<<20 {
+				t.Fatalf("the layer's blob is %d bytes: not a bomb", im.Layers[0].Size)
+			}
+			if err := walkErr(im); !errors.Is(err, imagefs.ErrTooLarge) {
+				t.Fatalf("Walk = %v, want ErrTooLarge", err)
+			}
+		})
+	}
+	t.Run("within the bound", func(t *testing.T) {
+		im := lt.New(t)
+		im.Add(t, lt.Zstd, lt.File("zeros", make([]byte, 512<<10)))
+		if err := walkErr(im); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// An upper layer of many entries with long names (they compress to nothing) cannot make a walk keep
+// more paths in memory than its bound.
+func TestTooManyPaths(t *testing.T) {
+	imagefs.SetLimits(t.Cleanup, 4<<30, 100, 1<<20)
+	im := lt.New(t)
+	im.Add(t, lt.Gzip, lt.File("etc/os-release", []byte("ID=debian\n")))
+	var entries []lt.Entry
+	long := strings.Repeat("a", 4000)
+	for i := range 1000 {
+		entries = append(entries, lt.File(long+"/"+strings.Repeat("b", i%50)+string(rune('a'+i%26))+strings.Repeat("c", i), nil))
+	}
+	im.Add(t, lt.Gzip, entries...)
+	if err := walkErr(im); !errors.Is(err, imagefs.ErrTooLarge) {
+		t.Fatalf("Walk = %v, want ErrTooLarge", err)
+	}
+	// The bottom layer's paths are not kept: the same entries there are only read.
+	bottom := lt.New(t)
+	bottom.Add(t, lt.Gzip, entries...)
+	if err := walkErr(bottom); err != nil {
+		t.Fatal(err)
+	}
+}
