@@ -123,27 +123,9 @@ func appendValue(b []byte, v any) []byte {
 			return strconv.AppendFloat(b, v, 'f', -1, 64)
 		}
 	case map[string]any:
-		b = append(b, '{')
-		for i, k := range sortedKeys(v) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendValue(b, v[k])
-		}
-		return append(b, '}')
+		return appendMap(b, v)
 	case map[string]string:
-		b = append(b, '{')
-		for i, k := range sortedKeys(v) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, v[k])
-		}
-		return append(b, '}')
+		return appendMap(b, v)
 	case []any:
 		return appendList(b, v)
 	case []string:
@@ -172,6 +154,20 @@ func appendList[T any](b []byte, list []T) []byte {
 		b = appendValue(b, x)
 	}
 	return append(b, ']')
+}
+
+// appendMap encodes m as an object, its keys sorted as encoding/json sorts them.
+func appendMap[V any](b []byte, m map[string]V) []byte {
+	b = append(b, '{')
+	for i, k := range sortedKeys(m) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendValue(b, m[k])
+	}
+	return append(b, '}')
 }
 
 func sortedKeys[V any](m map[string]V) []string {
