@@ -120,6 +120,22 @@ func (r *hookReceiver) failedAttempts() int {
 	return r.failed
 }
 
+// failThenLeave waits for the receiver, answering 503, to fail two attempts; then it stops listening for a
+// second and comes back answering 200.
+func (r *hookReceiver) failThenLeave(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); r.failedAttempts() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed attempts against the receiver answering 503")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.down()
+	time.Sleep(time.Second)
+	r.setStatus(200)
+	r.up()
+}
+
 // hookTarget is the --webhooks value of a target at the receiver, retrying quickly.
 func hookTarget(r *hookReceiver) string {
 	return fmt.Sprintf(`[{"name":"e2e","url":%q,"secret":%q,"backoff":"200ms","attempts":30,"timeout":"2s"}]`, r.url(), hookSecret)
@@ -156,16 +172,7 @@ func TestWebhooks(t *testing.T) {
 	// The receiver fails, then is gone, then comes back: the event arrives.
 	rcv.setStatus(503)
 	run(t, crane, "tag", "--insecure", ref+":1.0", "down")
-	for deadline := time.Now().Add(20 * time.Second); rcv.failedAttempts() < 2; {
-		if time.Now().After(deadline) {
-			t.Fatal("no failed attempts against the receiver answering 503")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	rcv.down()
-	time.Sleep(time.Second)
-	rcv.setStatus(200)
-	rcv.up()
+	rcv.failThenLeave(t)
 	rcv.waitFor("PUSH", "down", 20*time.Second)
 
 	// SIGKILL right after a push, before its event could be delivered: it arrives after the restart.
@@ -225,16 +232,7 @@ func TestWebhooksThreeNodes(t *testing.T) {
 
 	rcv.setStatus(503)
 	push(nodes[1], "down")
-	for deadline := time.Now().Add(20 * time.Second); rcv.failedAttempts() < 2; {
-		if time.Now().After(deadline) {
-			t.Fatal("no failed attempts against the receiver answering 503")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	rcv.down()
-	time.Sleep(time.Second)
-	rcv.setStatus(200)
-	rcv.up()
+	rcv.failThenLeave(t)
 	rcv.waitFor("PUSH", "down", 20*time.Second)
 
 	rcv.setStatus(503)
