@@ -38,6 +38,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/store/sqlstore"
 	"github.com/wharf-dev/wharf/internal/throttle"
+	"github.com/wharf-dev/wharf/internal/vulndb"
 	"github.com/wharf-dev/wharf/internal/webhooks"
 )
 
@@ -232,6 +233,8 @@ type serveSettings struct {
 	maxBodyMemory                                      int64
 	auditRetention, auditDeliveryEvery, eventRetention time.Duration
 	auditDelivery, throttle, webhooks                  string
+	scanDBSync, scanDBEcosystems                       string
+	scanDBSyncEvery                                    time.Duration
 }
 
 func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
@@ -252,6 +255,9 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.StringVar(&s.throttle, "throttle", "", `rate limits as JSON, {"default"|ACCOUNT: {ACTION|"ecr:*"|"*": {"rate": N, "burst": N}}}; rate 0 lifts a limit (default: ECR's quotas)`)
 	fs.StringVar(&s.webhooks, "webhooks", "", `webhook targets as JSON, [{"name": N, "url": U, "secret": S, "detailTypes": […], "actionTypes": […], "repositories": […]}] (see the README)`)
 	fs.DurationVar(&s.eventRetention, "event-retention", 7*24*time.Hour, "how long the outbox keeps events after they happened")
+	fs.StringVar(&s.scanDBSync, "scan-db-sync-url", "", "download the vulnerability database's advisories from URL/<ecosystem>/all.zip, e.g. "+vulndb.OSVDevURL+" (default: no download; import with 'wharf scan-db import')")
+	fs.StringVar(&s.scanDBEcosystems, "scan-db-sync-ecosystems", strings.Join(vulndb.DefaultEcosystems, ","), "the ecosystems --scan-db-sync-url downloads, comma-separated")
+	fs.DurationVar(&s.scanDBSyncEvery, "scan-db-sync-interval", 6*time.Hour, "how often --scan-db-sync-url is downloaded (an empty database at once)")
 	return fs, c, s
 }
 
@@ -283,6 +289,8 @@ func serve(args []string) error {
 		return err
 	}
 	opts.EventRetention = s.eventRetention
+	opts.ScanDBSync = vulndb.Source{URL: s.scanDBSync, Ecosystems: ecosystems(s.scanDBEcosystems), TempDir: c.dataDir}
+	opts.ScanDBSyncInterval = s.scanDBSyncEvery
 	app, err := server.New(opts, st)
 	if err != nil {
 		st.Close()

@@ -1,0 +1,108 @@
+package vulndb_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/wharf-dev/wharf/internal/vulndb"
+)
+
+// osvServer serves zips as osv.dev does (<ecosystem>/all.zip, with an ETag) and counts the downloads.
+type osvServer struct {
+	*httptest.Server
+	mu        sync.Mutex
+	zips      map[string][]byte // by path
+	downloads map[string]int
+}
+
+func newOSVServer(t *testing.T) *osvServer {
+	s := &osvServer{zips: map[string][]byte{}, downloads: map[string]int{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		data, ok := s.zips[r.URL.Path]
+		s.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		etag := fmt.Sprintf(`"%d-%x"`, len(data), data[len(data)-8:])
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		s.mu.Lock()
+		s.downloads[r.URL.Path]++
+		s.mu.Unlock()
+		w.Write(data)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *osvServer) serve(t *testing.T, path, zipFile string) {
+	t.Helper()
+	data, err := os.ReadFile(zipFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.zips[path] = data
+	s.mu.Unlock()
+}
+
+func TestSync(t *testing.T) {
+	db, now := open(t)
+	osv := newOSVServer(t)
+	osv.serve(t, "/Debian/all.zip", zipOf(t, fixtures+"/debian"))
+	osv.serve(t, "/Red Hat/all.zip", zipOf(t, fixtures+"/go")) // the path of an ecosystem with a space, escaped
+	osv.zips["/Alpine/all.zip"] = []byte("<html>not a zip</html>")
+	s := vulndb.NewSyncer(db, vulndb.Source{URL: osv.URL + "/", Ecosystems: []string{"Debian", "Alpine", "Red Hat", "npm"}})
+
+	stats, err := s.Sync(ctx)
+	if err == nil || !strings.Contains(err.Error(), "Alpine: GET "+osv.URL+"/Alpine/all.zip: not a zip") ||
+		!strings.Contains(err.Error(), "npm: GET "+osv.URL+"/npm/all.zip: 404 Not Found") {
+		t.Fatalf("sync error = %v, want Alpine's and npm's", err)
+	}
+	if len(stats) != 2 || stats[0].Ecosystem != "Debian" || stats[0].Changed == 0 || stats[0].Unchanged ||
+		stats[1].Ecosystem != "Red Hat" || stats[1].Changed == 0 || stats[1].Bytes == 0 {
+		t.Fatalf("first sync: %+v", stats)
+	}
+	if got, at := counts(t, db); got != "Debian:11=1 Debian:12=2 Go=2" || at.Before(*now) {
+		t.Fatalf("after the first sync the database holds %q at %v", got, at)
+	}
+
+	// Unchanged zips are not downloaded again; a changed one (Alpine's, now a zip) is, and only its new advisories change the database.
+	osv.serve(t, "/Alpine/all.zip", zipOf(t, fixtures+"/alpine"))
+	s.Sync(ctx)
+	if osv.downloads["/Debian/all.zip"] != 1 || osv.downloads["/Alpine/all.zip"] != 2 {
+		t.Fatalf("downloads after the second sync: %v", osv.downloads)
+	}
+	if got, _ := counts(t, db); got != "Alpine:v3.19=1 Debian:11=1 Debian:12=2 Go=2" {
+		t.Fatalf("after the second sync the database holds %q", got)
+	}
+	stats, _ = s.Sync(ctx)
+	for _, st := range stats {
+		if !st.Unchanged || st.Changed != 0 {
+			t.Errorf("third sync of %s: %+v, want unchanged", st.Ecosystem, st)
+		}
+	}
+}
+
+func TestSyncUnreachable(t *testing.T) {
+	db, _ := open(t)
+	osv := newOSVServer(t)
+	osv.Close()
+	_, err := vulndb.NewSyncer(db, vulndb.Source{URL: osv.URL, Ecosystems: []string{"Debian"}}).Sync(ctx)
+	if err == nil || !strings.HasPrefix(err.Error(), "Debian: ") {
+		t.Fatalf("sync from a server that is down: %v", err)
+	}
+	if got, at := counts(t, db); got != "" || !at.IsZero() {
+		t.Fatalf("the database holds %q at %v", got, at)
+	}
+}
