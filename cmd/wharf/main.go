@@ -289,7 +289,7 @@ func serve(args []string) error {
 		return err
 	}
 	opts.EventRetention = s.eventRetention
-	opts.ScanDBSync = vulndb.Source{URL: s.scanDBSync, Ecosystems: ecosystems(s.scanDBEcosystems), TempDir: c.dataDir}
+	opts.ScanDBSync = vulndb.Source{URL: s.scanDBSync, Ecosystems: ecosystems(s.scanDBEcosystems)}
 	opts.ScanDBSyncInterval = s.scanDBSyncEvery
 	app, err := server.New(opts, st)
 	if err != nil {

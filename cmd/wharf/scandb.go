@@ -68,7 +68,7 @@ func scanDBSync(args []string) error {
 		return err
 	}
 	defer app.Close()
-	syncer := vulndb.NewSyncer(db, vulndb.Source{URL: *from, Ecosystems: ecosystems(*ecos), TempDir: c.dataDir})
+	syncer := vulndb.NewSyncer(db, vulndb.Source{URL: *from, Ecosystems: ecosystems(*ecos)})
 	var stats []vulndb.SyncStats
 	err = do(app, c.accountID, "wharf:ImportVulnerabilities", nil, func(ctx context.Context) (err error) {
 		stats, err = syncer.Sync(ctx)
