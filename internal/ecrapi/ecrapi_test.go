@@ -122,7 +122,11 @@ func (a *api) fails(r result, status int, code string) {
 
 func TestProtocolErrors(t *testing.T) {
 	a := newAPI(t, registry.Config{})
-	a.fails(a.raw("NoSuchOperation", []byte("{}"), time.Now(), admin), 400, "UnknownOperationException")
+	unknown := a.raw("NoSuchOperation", []byte("{}"), time.Now(), admin)
+	a.fails(unknown, 404, "UnknownOperationException")
+	if unknown.message() != "The action or operation requested is invalid. Verify that the action is typed correctly." {
+		t.Errorf("UnknownOperationException's message: %q", unknown.message())
+	}
 	a.fails(a.raw("CreateRepository", []byte(`{"repositoryName":`), time.Now(), admin), 400, "SerializationException")
 	a.fails(a.raw("CreateRepository", []byte(`{"repositoryName": 12}`), time.Now(), admin), 400, "SerializationException")
 	a.fails(a.raw("DescribeRepositories", []byte("{}"), time.Now(), identity.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: "wrong"}), 400, "InvalidSignatureException")
@@ -216,7 +220,11 @@ func TestPaginationTokens(t *testing.T) {
 		for _, r := range out["repositories"].([]any) {
 			names = append(names, r.(map[string]any)["repositoryName"].(string))
 		}
-		if token = out["nextToken"]; token == nil {
+		token = out["nextToken"]
+		if _, present := out["nextToken"]; present && token == nil {
+			t.Fatal(`the last page has "nextToken": null; ECR omits it`)
+		}
+		if token == nil {
 			break
 		}
 		if pages > 5 {
@@ -640,5 +648,56 @@ func TestCatalogShowsWhatCallerMaySee(t *testing.T) {
 	}
 	if code, _ := get("/v2/b/three/tags/list"); code != 403 {
 		t.Fatalf("tags/list of a repository carol may not list: %d", code)
+	}
+}
+
+// TestListLengths holds lists to the bounds of ECR's model, with its message.
+func TestListLengths(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	ids := make([]map[string]string, 101)
+	digests := make([]string, 101)
+	for i := range ids {
+		ids[i] = map[string]string{"imageTag": fmt.Sprintf("t%d", i)}
+		digests[i] = "sha256:" + strings.Repeat("a", 64)
+	}
+	tooMany := func(member string, max int) string {
+		return fmt.Sprintf("Invalid parameter at '%s' failed to satisfy constraint: 'Member must have length less than or equal to %d'", member, max)
+	}
+	for _, tc := range []struct {
+		op   string
+		in   map[string]any
+		want string
+	}{
+		{"BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": ids}, tooMany("imageIds", 100)},
+		{"BatchDeleteImage", map[string]any{"repositoryName": "app", "imageIds": ids}, tooMany("imageIds", 100)},
+		{"BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": []any{}}, "Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length greater than or equal to 1'"},
+		{"BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": ids[:1], "acceptedMediaTypes": digests}, tooMany("acceptedMediaTypes", 100)},
+		{"DescribeImages", map[string]any{"repositoryName": "app", "imageIds": ids}, tooMany("imageIds", 100)},
+		{"BatchCheckLayerAvailability", map[string]any{"repositoryName": "app", "layerDigests": digests}, tooMany("layerDigests", 100)},
+		{"GetAuthorizationToken", map[string]any{"registryIds": digests[:11]}, tooMany("registryIds", 10)},
+		{"GetAuthorizationToken", map[string]any{"registryIds": []string{"123"}}, "Invalid parameter at 'registryIds' failed to satisfy constraint: 'must satisfy regular expression '[0-9]{12}''"},
+	} {
+		r := a.call(tc.op, tc.in)
+		a.fails(r, 400, "InvalidParameterException")
+		if r.message() != tc.want {
+			t.Errorf("%s: %q, want %q", tc.op, r.message(), tc.want)
+		}
+	}
+	// At the bound, the call is served.
+	if out := a.ok("BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": ids[:100]}); len(out["failures"].([]any)) != 100 {
+		t.Errorf("BatchGetImage of 100 missing images: %v", out)
+	}
+}
+
+// TestMalformedRegistryID: ECR checks registryId's pattern before it authorizes anything.
+func TestMalformedRegistryID(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	want := "Invalid parameter at 'registryId' failed to satisfy constraint: 'must satisfy regular expression '[0-9]{12}''"
+	for _, op := range []string{"CreateRepository", "DescribeRepositories", "DescribeImages", "StartImageScan", "SetRepositoryPolicy"} {
+		r := a.call(op, map[string]any{"registryId": "123", "repositoryName": "app"})
+		if r.errCode() != "InvalidParameterException" || r.message() != want {
+			t.Errorf("%s with registryId 123: %d %s", op, r.status, r.raw)
+		}
 	}
 }
