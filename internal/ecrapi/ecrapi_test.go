@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -699,5 +700,15 @@ func TestMalformedRegistryID(t *testing.T) {
 		if r.errCode() != "InvalidParameterException" || r.message() != want {
 			t.Errorf("%s with registryId 123: %d %s", op, r.status, r.raw)
 		}
+	}
+}
+
+// TestUploadIDIsUUID: ECR's model gives uploadId the pattern of a UUID.
+func TestUploadIDIsUUID(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	id := a.ok("InitiateLayerUpload", map[string]any{"repositoryName": "app"})["uploadId"].(string)
+	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+		t.Fatalf("uploadId %q is not a UUID", id)
 	}
 }

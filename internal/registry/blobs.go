@@ -163,7 +163,7 @@ func (s *Service) StartUpload(ctx context.Context, registryID, name string) (Upl
 		return UploadState{}, err
 	}
 	now := s.clock.Now()
-	u := &store.Upload{ID: newID(), RepositoryID: r.ID, Algorithm: digest.Canonical, StartedAt: now, UpdatedAt: now}
+	u := &store.Upload{ID: newUploadID(), RepositoryID: r.ID, Algorithm: digest.Canonical, StartedAt: now, UpdatedAt: now}
 	if err := s.meta.Update(ctx, func(tx store.Tx) error {
 		if _, err := reload(tx, r); err != nil {
 			return err

@@ -124,6 +124,18 @@ func (s *Service) Close() error {
 // Limits returns the limits in force.
 func (s *Service) Limits() Limits { return s.cfg.Limits }
 
+// newUploadID returns an upload's id: a random UUID (version 4), as ECR's uploadId is.
+func newUploadID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
 func newID() string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
