@@ -73,7 +73,7 @@ type common struct {
 func newCommon() *common {
 	return &common{dataDir: "./wharf-data", accountID: "000000000000", region: "us-east-1", logFormat: "text",
 		gcGrace: time.Hour, uploadTTL: 24 * time.Hour, cacheTTL: time.Second, blobRedirect: true, manifestSize: 4 << 20,
-		limits: registry.Limits{RepositoriesPerRegistry: 1000, ImagesPerRepository: 1000, TagsPerImage: 100, LayersPerImage: 127}}
+		limits: registry.Limits{RepositoriesPerRegistry: 100000, ImagesPerRepository: 100000, TagsPerImage: 1000, LayersPerImage: 10000}}
 }
 
 // commonFlags returns a command's flag set with the flags of every command on an installation: where its

@@ -9,12 +9,13 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// The layer-part limits of ECR's upload API (the user guide's service quotas). Registry-protocol chunked
-// uploads are not bound by them.
+// The layer-part limits of ECR's upload API (ECR's service quotas). Registry-protocol chunked uploads are
+// not bound by them.
 const (
 	MinLayerPart  = 5 << 20
 	MaxLayerPart  = 10 << 20
-	MaxLayerParts = 1000
+	MaxLayerParts = 4200
+	MaxLayerSize  = 52000 << 20
 )
 
 // UploadLayerPart appends one part of an ECR API layer upload: bytes first..last (inclusive) of the layer.
@@ -40,6 +41,8 @@ func (s *Service) UploadLayerPart(ctx context.Context, registryID, name, id stri
 		return part(KindLayerPartTooSmall, "Layer part size must be at least %d bytes; the previous part held %d", MinLayerPart, u.LastPart)
 	case u.Parts >= MaxLayerParts:
 		return part(KindLimitExceeded, "The upload already has the maximum of %d layer parts", MaxLayerParts)
+	case last >= MaxLayerSize:
+		return part(KindLimitExceeded, "The layer would exceed the maximum layer size of %d MiB", MaxLayerSize>>20)
 	}
 	if err := s.appendUpload(ctx, repo, u, first, bytes.NewReader(data), ""); err != nil {
 		return UploadState{}, err

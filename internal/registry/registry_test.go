@@ -701,3 +701,16 @@ func TestUploadClaimedAcrossProcesses(t *testing.T) {
 		t.Fatalf("after the other writer: %v, %+v", err, info)
 	}
 }
+
+// TestDefaultLimitsAreECRQuotas: unless configured, the limits are ECR's current default service quotas.
+func TestDefaultLimitsAreECRQuotas(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	got := e.svc.Limits()
+	want := registry.Limits{RepositoriesPerRegistry: 100000, ImagesPerRepository: 100000, TagsPerImage: 1000, LayersPerImage: 10000, ManifestSize: 4 << 20}
+	if got != want {
+		t.Fatalf("default limits %+v, want %+v", got, want)
+	}
+	if registry.MaxLayerParts != 4200 || registry.MaxLayerSize != 52000<<20 || registry.MinLayerPart != 5<<20 || registry.MaxLayerPart != 10<<20 {
+		t.Fatal("the layer-part quotas are not ECR's")
+	}
+}

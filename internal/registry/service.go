@@ -18,12 +18,12 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
-// Limits are the service quotas of the ECR user guide; zero means the default.
+// Limits are ECR's default service quotas (adjustable, as ECR's are); zero means the default.
 type Limits struct {
-	RepositoriesPerRegistry int   // 1,000
-	ImagesPerRepository     int   // 1,000 (ECR's default service quota, adjustable)
-	TagsPerImage            int   // 100
-	LayersPerImage          int   // 127
+	RepositoriesPerRegistry int   // 100,000
+	ImagesPerRepository     int   // 100,000
+	TagsPerImage            int   // 1,000
+	LayersPerImage          int   // 10,000: ECR sets none; the manifest's size bounds them first
 	ManifestSize            int64 // 4 MiB
 }
 
@@ -33,10 +33,10 @@ func (l Limits) withDefaults() Limits {
 			*v = d
 		}
 	}
-	def(&l.RepositoriesPerRegistry, 1000)
-	def(&l.ImagesPerRepository, 1000)
-	def(&l.TagsPerImage, 100)
-	def(&l.LayersPerImage, 127)
+	def(&l.RepositoriesPerRegistry, 100000)
+	def(&l.ImagesPerRepository, 100000)
+	def(&l.TagsPerImage, 1000)
+	def(&l.LayersPerImage, 10000)
 	if l.ManifestSize <= 0 {
 		l.ManifestSize = 4 << 20
 	}
