@@ -712,3 +712,24 @@ func TestUploadIDIsUUID(t *testing.T) {
 		t.Fatalf("uploadId %q is not a UUID", id)
 	}
 }
+
+// TestPutImageJSONSyntax: a manifest that is not JSON, or that says no mediaType when PutImage gives none
+// (the well-known retag failure), is refused with ECR's text.
+func TestPutImageJSONSyntax(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	untyped := `{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":2},"layers":[]}`
+	for _, body := range []string{"not json", `{"schemaVersion":2`, untyped} {
+		r := a.call("PutImage", map[string]any{"repositoryName": "app", "imageTag": "v1", "imageManifest": body})
+		a.fails(r, 400, "InvalidParameterException")
+		if want := "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"; r.message() != want {
+			t.Errorf("PutImage of %q: %q, want %q", body, r.message(), want)
+		}
+	}
+	// Given its type, the same manifest is checked further (its config is not in the repository).
+	r := a.call("PutImage", map[string]any{"repositoryName": "app", "imageTag": "v1", "imageManifest": untyped,
+		"imageManifestMediaType": "application/vnd.oci.image.manifest.v1+json"})
+	if r.errCode() != "LayersNotFoundException" {
+		t.Errorf("PutImage of a typed manifest with a missing config: %s", r.raw)
+	}
+}

@@ -89,7 +89,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		return res, errf(KindUnsupported, "%v", err)
 	}
 	if err != nil {
-		return res, errf(KindManifestInvalid, "%v", err)
+		return res, &Error{Kind: KindManifestInvalid, Message: err.Error(), Err: err}
 	}
 	if len(m.Layers) > s.cfg.Limits.LayersPerImage {
 		return res, errf(KindManifestInvalid, "the image has %d layers; the limit is %d layers per image", len(m.Layers), s.cfg.Limits.LayersPerImage)
