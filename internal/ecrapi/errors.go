@@ -70,6 +70,8 @@ var codes = map[registry.Kind]string{
 	registry.KindTagDigestMismatch:          "InvalidParameterException",
 	registry.KindBodyUnreadable:             "SerializationException",
 	registry.KindStorageFull:                "ServerException",
+	registry.KindExclusionExists:            "ExclusionAlreadyExistsException",
+	registry.KindExclusionNotFound:          "ExclusionNotFoundException",
 }
 
 func toAWS(err error) *awsError {

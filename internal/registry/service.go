@@ -84,7 +84,8 @@ type Service struct {
 	// background counts work that outlives a call (lifecycle previews); Close waits for it.
 	background sync.WaitGroup
 	// wakeJobs has the job runner look for due jobs now (a scan just queued); set by ScanJobs.
-	wakeJobs func()
+	wakeJobs   func()
+	exclusions exclusionCache // each registry's pull time update exclusions
 	// previewGate, when set by a test, holds previews in progress until it is closed.
 	previewGate chan struct{}
 }

@@ -299,6 +299,7 @@ type AdvisoryCount struct {
 // Listing methods return rows in ascending key order, strictly after the given key, at most limit rows.
 type Tx interface {
 	ScanTx
+	PullTimeExclusionTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -553,4 +554,21 @@ type ScanTx interface {
 	SetScanningConfiguration(c ScanningConfiguration) error
 	// ScanningConfiguration returns a registry's, ErrNotFound when none was set.
 	ScanningConfiguration(registryID string) (*ScanningConfiguration, error)
+}
+
+// PullTimeExclusion is an IAM principal whose pulls do not update images' last pull time.
+type PullTimeExclusion struct {
+	RegistryID   string
+	PrincipalARN string
+	CreatedAt    time.Time
+}
+
+// PullTimeExclusionTx keeps each registry's pull time update exclusions.
+type PullTimeExclusionTx interface {
+	// PutPullTimeExclusion adds an exclusion; ErrConflict when the registry has it already.
+	PutPullTimeExclusion(e PullTimeExclusion) error
+	// DeletePullTimeExclusion removes one; ErrNotFound when the registry has none for the principal.
+	DeletePullTimeExclusion(registryID, principalARN string) error
+	// PullTimeExclusions lists a registry's exclusions with principal ARNs after after, in order, at most limit.
+	PullTimeExclusions(registryID, after string, limit int) ([]PullTimeExclusion, error)
 }

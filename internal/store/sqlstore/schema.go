@@ -367,6 +367,15 @@ CREATE TABLE advisories_updated (
 	at   INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 14: the principals whose pulls do not update images' last pull time, per registry.
+	`
+CREATE TABLE pull_time_exclusions (
+	registry_id   TEXT    NOT NULL,
+	principal_arn TEXT    NOT NULL,
+	created_at    INTEGER NOT NULL,
+	PRIMARY KEY (registry_id, principal_arn)
+) WITHOUT ROWID;
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Nodes", testNodes},
 		{"ImageScans", testImageScans},
 		{"ScanningConfiguration", testScanningConfiguration},
+		{"PullTimeExclusions", testPullTimeExclusions},
 		{"Advisories", testAdvisories},
 	}
 	for _, tc := range tests {
