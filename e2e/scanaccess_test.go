@@ -49,19 +49,18 @@ func TestScanningAccess(t *testing.T) {
 	noPolicy := func(action string) string { return "no identity-based policy allows the " + action + " action" }
 
 	// A user who may read findings only.
-	reader := newActor(t, s, admin, "reader", `{"Effect":"Allow","Action":"ecr:DescribeImageScanFindings","Resource":"`+repoARN+`"}`)
+	reader := newUser(t, s, admin, "reader", `{"Effect":"Allow","Action":"ecr:DescribeImageScanFindings","Resource":"`+repoARN+`"}`)
 	if out := allowed(reader, append([]string{"ecr", "describe-image-scan-findings", "--query", "imageScanStatus.status", "--output", "text"}, v1...)...); strings.TrimSpace(out) != "COMPLETE" {
 		t.Errorf("reader's findings: %q", out)
 	}
 	denied(reader, "ecr:StartImageScan", repoARN, noPolicy("ecr:StartImageScan"), append([]string{"ecr", "start-image-scan"}, v2...)...)
-	denied(reader, "ecr:DescribeImages", repoARN, noPolicy("ecr:DescribeImages"), "ecr", "describe-images", "--repository-name", "scan/app")
 	denied(reader, "ecr:GetRegistryScanningConfiguration", "*", noPolicy("ecr:GetRegistryScanningConfiguration"), "ecr", "get-registry-scanning-configuration")
 	denied(reader, "ecr:PutRegistryScanningConfiguration", "*", noPolicy("ecr:PutRegistryScanningConfiguration"),
 		append([]string{"ecr", "put-registry-scanning-configuration"}, config...)...)
 
 	// A user who may scan the repositories under scan/ and read the registry's configuration, but not set
-	// it: a repository ARN does not name the registry.
-	scanner := newActor(t, s, admin, "scanner",
+	// it: a repository ARN does not name the registry; once a policy allows it on "*", it may.
+	scanner := newUser(t, s, admin, "scanner",
 		`{"Effect":"Allow","Action":["ecr:StartImageScan","ecr:DescribeImageScanFindings"],"Resource":"arn:aws:ecr:us-east-1:000000000000:repository/scan/*"}`,
 		`{"Effect":"Allow","Action":"ecr:PutRegistryScanningConfiguration","Resource":"arn:aws:ecr:us-east-1:000000000000:repository/*"}`,
 		`{"Effect":"Allow","Action":"ecr:GetRegistryScanningConfiguration","Resource":"*"}`)
@@ -77,16 +76,12 @@ func TestScanningAccess(t *testing.T) {
 	}
 	denied(scanner, "ecr:PutRegistryScanningConfiguration", "*", noPolicy("ecr:PutRegistryScanningConfiguration"),
 		append([]string{"ecr", "put-registry-scanning-configuration"}, config...)...)
-
-	// A user who may set the registry's configuration, on "*", and do nothing to the repositories.
-	registryAdmin := newActor(t, s, admin, "registry-admin",
-		`{"Effect":"Allow","Action":["ecr:PutRegistryScanningConfiguration","ecr:GetRegistryScanningConfiguration"],"Resource":"*"}`)
-	allowed(registryAdmin, append([]string{"ecr", "put-registry-scanning-configuration"}, config...)...)
+	s.aws("iam", "put-user-policy", "--endpoint-url", "http://"+s.addr, "--user-name", "scanner", "--policy-name", "registry", "--policy-document",
+		`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:PutRegistryScanningConfiguration","Resource":"*"}}`)
+	allowed(scanner, append([]string{"ecr", "put-registry-scanning-configuration"}, config...)...)
 	if out := s.aws("ecr", "get-registry-scanning-configuration", "--query", "scanningConfiguration.rules[0].repositoryFilters[0].filter", "--output", "text"); strings.TrimSpace(out) != "scan/*" {
 		t.Errorf("the registry's configuration: %q", out)
 	}
-	denied(registryAdmin, "ecr:DescribeImageScanFindings", repoARN, noPolicy("ecr:DescribeImageScanFindings"),
-		append([]string{"ecr", "describe-image-scan-findings"}, v1...)...)
 
 	// Another account, whose administrator may do anything in its own account, reads findings of this
 	// account's repository only once the repository's policy allows it, and never starts scans there.
