@@ -127,7 +127,9 @@ func TestScanAlpineImage(t *testing.T) {
 		t.Fatalf("CVE-2099-40001 found in %q, want libcrypto3 and libssl3", withCVE)
 	}
 
-	// boto3's paginator, four findings a page.
+	// boto3's paginator, four findings a page. (The aws CLI's --page-size is no test of paging here: it
+	// merges the pages with botocore's build_full_result, where imageScanFindings is also a non-aggregate
+	// key, and so answers the first page's findings, against ECR too.)
 	script := filepath.Join(work, "pages.py")
 	os.WriteFile(script, []byte(boto3ScanPages), 0o644)
 	if out, err := runEnv(t, s.awsEnv(), nil, tool(t, "python3"), script, "scan/alpine", "3.19", "4", "14"); err != nil || !strings.Contains(out, "4 pages, 14 findings") {
