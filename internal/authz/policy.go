@@ -21,6 +21,7 @@ import (
 var unscoped = map[string]bool{
 	"ecr:GetAuthorizationToken": true, "ecr:DescribeRegistry": true, "ecr:CreateRepository": true,
 	"ecr:GetRegistryPolicy": true, "ecr:PutRegistryPolicy": true, "ecr:DeleteRegistryPolicy": true,
+	"ecr:GetRegistryScanningConfiguration": true, "ecr:PutRegistryScanningConfiguration": true,
 }
 
 // PolicyAuthorizer evaluates IAM policies: the caller's identity policies (inline and attached) and the
