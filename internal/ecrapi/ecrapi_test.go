@@ -364,15 +364,21 @@ func TestLayerPartRules(t *testing.T) {
 	small := make([]byte, 1<<20)
 	id := start()
 	a.ok("UploadLayerPart", map[string]any{"repositoryName": "app", "uploadId": id, "partFirstByte": 0, "partLastByte": len(small) - 1, "layerPartBlob": small})
-	a.fails(part(id, len(small), small), 400, "LayerPartTooSmallException")
+	// A part under 5 MiB is taken; it is refused when it turns out not to be the last, by CompleteLayerUpload,
+	// where ECR's model raises LayerPartTooSmallException.
+	a.ok("UploadLayerPart", map[string]any{"repositoryName": "app", "uploadId": id, "partFirstByte": len(small), "partLastByte": 2*len(small) - 1, "layerPartBlob": small})
+	whole := append(append([]byte{}, small...), small...)
+	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": id, "layerDigests": []string{fmt.Sprintf("sha256:%x", sha256.Sum256(whole))}}), 400, "LayerPartTooSmallException")
 	r := part(id, 5, small)
 	a.fails(r, 400, "InvalidLayerPartException")
-	if r.body["uploadId"] != id || r.body["repositoryName"] != "app" || r.body["registryId"] != "000000000000" || r.body["lastValidByteReceived"] != float64(len(small)-1) {
+	if r.body["uploadId"] != id || r.body["repositoryName"] != "app" || r.body["registryId"] != "000000000000" || r.body["lastValidByteReceived"] != float64(2*len(small)-1) {
 		t.Fatalf("InvalidLayerPartException members: %s", r.raw)
 	}
 	a.fails(part(start(), 0, make([]byte, 10<<20+1)), 400, "InvalidLayerPartException")
 	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": start(), "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "EmptyUploadException")
-	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": id, "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "InvalidLayerException")
+	one := start()
+	a.ok("UploadLayerPart", map[string]any{"repositoryName": "app", "uploadId": one, "partFirstByte": 0, "partLastByte": len(small) - 1, "layerPartBlob": small})
+	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": one, "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "InvalidLayerException")
 	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": "nope", "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "UploadNotFoundException")
 	d := a.pushLayer("app", []byte("x"))
 	id = start()

@@ -25,6 +25,8 @@ type BlobInfo struct {
 type UploadState struct {
 	ID     string
 	Offset int64
+	// SmallParts counts the chunks before the last that were smaller than the ECR API's minimum part.
+	SmallParts int
 }
 
 // AppendAtEnd as a start offset appends a chunk wherever the upload stands (a streamed PATCH).
@@ -199,7 +201,7 @@ func (s *Service) UploadStatus(ctx context.Context, registryID, name, id string)
 	if err != nil {
 		return UploadState{}, err
 	}
-	return UploadState{ID: u.ID, Offset: u.Offset}, nil
+	return UploadState{ID: u.ID, Offset: u.Offset, SmallParts: u.SmallParts}, nil
 }
 
 // WriteUpload appends a chunk. start is where the client says the chunk begins (AppendAtEnd when it
@@ -270,6 +272,9 @@ func (s *Service) appendUpload(ctx context.Context, repo *store.Repository, u *s
 	prev := u.Offset
 	u.Offset += n
 	u.HashState = state
+	if u.Parts > 0 && u.LastPart < MinLayerPart {
+		u.SmallParts++ // the chunk before this one was not the last after all
+	}
 	u.Parts++
 	u.LastPart = n
 	u.UpdatedAt = s.clock.Now()

@@ -100,6 +100,7 @@ type Upload struct {
 	HashState    []byte
 	Parts        int   // chunks received so far
 	LastPart     int64 // size of the last chunk
+	SmallParts   int   // chunks before the last smaller than the ECR API's minimum layer part
 	StartedAt    time.Time
 	UpdatedAt    time.Time
 }

@@ -376,6 +376,10 @@ CREATE TABLE pull_time_exclusions (
 	PRIMARY KEY (registry_id, principal_arn)
 ) WITHOUT ROWID;
 `,
+	// 15: how many of an upload's chunks, before its last, were smaller than the ECR API's minimum part.
+	`
+ALTER TABLE uploads ADD COLUMN small_parts INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.
