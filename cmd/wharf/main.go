@@ -38,7 +38,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/store/sqlstore"
 	"github.com/wharf-dev/wharf/internal/throttle"
-	"github.com/wharf-dev/wharf/internal/vulndb"
+	"github.com/wharf-dev/wharf/internal/vulndb/download"
 	"github.com/wharf-dev/wharf/internal/webhooks"
 )
 
@@ -255,8 +255,8 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.StringVar(&s.throttle, "throttle", "", `rate limits as JSON, {"default"|ACCOUNT: {ACTION|"ecr:*"|"*": {"rate": N, "burst": N}}}; rate 0 lifts a limit (default: ECR's quotas)`)
 	fs.StringVar(&s.webhooks, "webhooks", "", `webhook targets as JSON, [{"name": N, "url": U, "secret": S, "detailTypes": […], "actionTypes": […], "repositories": […]}] (see the README)`)
 	fs.DurationVar(&s.eventRetention, "event-retention", 7*24*time.Hour, "how long the outbox keeps events after they happened")
-	fs.StringVar(&s.scanDBSync, "scan-db-sync-url", "", "download the vulnerability database's advisories from URL/<ecosystem>/all.zip, e.g. "+vulndb.OSVDevURL+" (default: no download; import with 'wharf scan-db import')")
-	fs.StringVar(&s.scanDBEcosystems, "scan-db-sync-ecosystems", strings.Join(vulndb.DefaultEcosystems, ","), "the ecosystems --scan-db-sync-url downloads, comma-separated")
+	fs.StringVar(&s.scanDBSync, "scan-db-sync-url", "", "download the vulnerability database's advisories from URL/<ecosystem>/all.zip, e.g. "+download.OSVDevURL+" (default: no download; import with 'wharf scan-db import')")
+	fs.StringVar(&s.scanDBEcosystems, "scan-db-sync-ecosystems", strings.Join(download.DefaultEcosystems, ","), "the ecosystems --scan-db-sync-url downloads, comma-separated")
 	fs.DurationVar(&s.scanDBSyncEvery, "scan-db-sync-interval", 6*time.Hour, "how often --scan-db-sync-url is downloaded (an empty database at once)")
 	return fs, c, s
 }
@@ -289,7 +289,7 @@ func serve(args []string) error {
 		return err
 	}
 	opts.EventRetention = s.eventRetention
-	opts.ScanDBSync = vulndb.Source{URL: s.scanDBSync, Ecosystems: ecosystems(s.scanDBEcosystems)}
+	opts.ScanDBSync = download.Source{URL: s.scanDBSync, Ecosystems: ecosystems(s.scanDBEcosystems)}
 	opts.ScanDBSyncInterval = s.scanDBSyncEvery
 	app, err := server.New(opts, st)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/vulndb"
+	"github.com/wharf-dev/wharf/internal/vulndb/download"
 )
 
 // openVulnDB opens the installation and its vulnerability database (in the metadata store, which every
@@ -58,8 +59,8 @@ func scanDBImport(args []string) error {
 
 func scanDBSync(args []string) error {
 	fs, c := commonFlags("scan-db sync")
-	from := fs.String("from", vulndb.OSVDevURL, "where the advisories are: URL/<ecosystem>/all.zip")
-	ecos := fs.String("ecosystems", strings.Join(vulndb.DefaultEcosystems, ","), "the ecosystems to download, comma-separated")
+	from := fs.String("from", download.OSVDevURL, "where the advisories are: URL/<ecosystem>/all.zip")
+	ecos := fs.String("ecosystems", strings.Join(download.DefaultEcosystems, ","), "the ecosystems to download, comma-separated")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -68,8 +69,8 @@ func scanDBSync(args []string) error {
 		return err
 	}
 	defer app.Close()
-	syncer := vulndb.NewSyncer(db, vulndb.Source{URL: *from, Ecosystems: ecosystems(*ecos)})
-	var stats []vulndb.SyncStats
+	syncer := download.NewSyncer(db, download.Source{URL: *from, Ecosystems: ecosystems(*ecos)})
+	var stats []download.SyncStats
 	err = do(app, c.accountID, "wharf:ImportVulnerabilities", nil, func(ctx context.Context) (err error) {
 		stats, err = syncer.Sync(ctx)
 		return err

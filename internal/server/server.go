@@ -43,6 +43,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
 	"github.com/wharf-dev/wharf/internal/throttle"
 	"github.com/wharf-dev/wharf/internal/vulndb"
+	"github.com/wharf-dev/wharf/internal/vulndb/download"
 	"github.com/wharf-dev/wharf/internal/webhooks"
 )
 
@@ -95,7 +96,7 @@ type Options struct {
 	EventRetention time.Duration
 	// ScanDBSync, when its URL is set, is where the vulnerability database's advisories are downloaded from
 	// every ScanDBSyncInterval (default 6 hours), by one node at a time.
-	ScanDBSync         vulndb.Source
+	ScanDBSync         download.Source
 	ScanDBSyncInterval time.Duration
 	Clock              clock.Clock
 	Log                *slog.Logger
@@ -468,7 +469,7 @@ func (a *App) registerJobs() {
 		if every <= 0 {
 			every = 6 * time.Hour
 		}
-		syncer := vulndb.NewSyncer(vulndb.New(a.stores.Meta, a.opts.Clock.Now), a.opts.ScanDBSync)
+		syncer := download.NewSyncer(vulndb.New(a.stores.Meta, a.opts.Clock.Now), a.opts.ScanDBSync)
 		a.Jobs.Register(jobs.Kind{Name: "scan-db-sync", Every: every, MaxAttempts: 1,
 			Run: func(ctx context.Context, _ store.Job) error { a.syncScanDB(ctx, syncer); return nil }})
 	}
@@ -490,8 +491,8 @@ func (a *App) syncEmptyScanDB(ctx context.Context) error {
 }
 
 // syncScanDB downloads the vulnerability database's advisories and imports them, logging what changed.
-func (a *App) syncScanDB(ctx context.Context, syncer *vulndb.Syncer) {
-	var stats []vulndb.SyncStats
+func (a *App) syncScanDB(ctx context.Context, syncer *download.Syncer) {
+	var stats []download.SyncStats
 	err := a.background(ctx, "scan-db-sync", "wharf:ImportVulnerabilities", func(ctx context.Context) (err error) {
 		stats, err = syncer.Sync(ctx)
 		return err

@@ -1,16 +1,86 @@
-package vulndb_test
+package download_test
 
 import (
+	"archive/zip"
+	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/wharf-dev/wharf/internal/store/sqlite"
 	"github.com/wharf-dev/wharf/internal/vulndb"
+	"github.com/wharf-dev/wharf/internal/vulndb/download"
 )
+
+var ctx = context.Background()
+
+// fixtures are the vulnerability database's OSV fixtures.
+const fixtures = "../testdata/osv"
+
+// open returns an empty database on SQLite; its clock stands still.
+func open(t *testing.T) (*vulndb.DB, *time.Time) {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	return vulndb.New(st, func() time.Time { return now }), &now
+}
+
+// counts says what the database holds, per ecosystem, and when it changed.
+func counts(t *testing.T, db *vulndb.DB) (string, time.Time) {
+	t.Helper()
+	s, err := db.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range s.Ecosystems {
+		out = append(out, fmt.Sprintf("%s=%d", c.Ecosystem, c.Advisories))
+	}
+	return strings.Join(out, " "), s.UpdatedAt
+}
+
+// zipOf writes the files of dir into a zip as osv.dev serves them (flat, one advisory a file).
+func zipOf(t *testing.T, dir string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := zw.Create(e.Name())
+		if err == nil {
+			_, err = w.Write(data)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "all.zip")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // osvServer serves zips as osv.dev does (<ecosystem>/all.zip, with an ETag) and counts the downloads.
 type osvServer struct {
@@ -62,7 +132,7 @@ func TestSync(t *testing.T) {
 	osv.serve(t, "/Debian/all.zip", zipOf(t, fixtures+"/debian"))
 	osv.serve(t, "/Red Hat/all.zip", zipOf(t, fixtures+"/go")) // the path of an ecosystem with a space, escaped
 	osv.zips["/Alpine/all.zip"] = []byte("<html>not a zip</html>")
-	s := vulndb.NewSyncer(db, vulndb.Source{URL: osv.URL + "/", Ecosystems: []string{"Debian", "Alpine", "Red Hat", "npm"}})
+	s := download.NewSyncer(db, download.Source{URL: osv.URL + "/", Ecosystems: []string{"Debian", "Alpine", "Red Hat", "npm"}})
 
 	stats, err := s.Sync(ctx)
 	if err == nil || !strings.Contains(err.Error(), "Alpine: GET "+osv.URL+"/Alpine/all.zip: not a zip") ||
@@ -98,7 +168,7 @@ func TestSyncUnreachable(t *testing.T) {
 	db, _ := open(t)
 	osv := newOSVServer(t)
 	osv.Close()
-	_, err := vulndb.NewSyncer(db, vulndb.Source{URL: osv.URL, Ecosystems: []string{"Debian"}}).Sync(ctx)
+	_, err := download.NewSyncer(db, download.Source{URL: osv.URL, Ecosystems: []string{"Debian"}}).Sync(ctx)
 	if err == nil || !strings.HasPrefix(err.Error(), "Debian: ") {
 		t.Fatalf("sync from a server that is down: %v", err)
 	}

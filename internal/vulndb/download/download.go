@@ -1,4 +1,6 @@
-package vulndb
+// Package download keeps the vulnerability database fresh from osv.dev, or a mirror laid out as its
+// bucket: it downloads each ecosystem's zip and imports it.
+package download
 
 import (
 	"context"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wharf-dev/wharf/internal/vulndb"
 )
 
 // OSVDevURL is where osv.dev publishes each ecosystem's advisories, as <ecosystem>/all.zip.
@@ -34,7 +38,7 @@ type Source struct {
 // Syncer downloads a Source's zips and imports them into a DB. It remembers each zip's ETag, so a zip
 // that has not changed since this Syncer's last download is not downloaded again.
 type Syncer struct {
-	db  *DB
+	db  *vulndb.DB
 	src Source
 
 	mu    sync.Mutex
@@ -42,7 +46,7 @@ type Syncer struct {
 }
 
 // NewSyncer returns a Syncer of src into db.
-func NewSyncer(db *DB, src Source) *Syncer {
+func NewSyncer(db *vulndb.DB, src Source) *Syncer {
 	if src.Client == nil {
 		src.Client = &http.Client{Timeout: time.Hour}
 	}
@@ -54,7 +58,7 @@ type SyncStats struct {
 	Ecosystem string
 	Unchanged bool // the zip had not changed since the last sync: nothing was downloaded
 	Bytes     int64
-	ImportStats
+	vulndb.ImportStats
 }
 
 // Sync downloads and imports each ecosystem's zip in turn. An ecosystem that fails (the server is
