@@ -560,9 +560,15 @@ func TestPolicies(t *testing.T) {
 	a.fails(a.as(bobAdmin, "SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": lockout, "force": true}), 400, "AccessDeniedException")
 	a.ok("DeleteRepositoryPolicy", map[string]any{"repositoryName": "team/app"})
 
-	// Registry policies accept replication and pull-through-cache grants only.
+	// Registry policies of scope V1 accept replication and pull-through-cache grants only; of scope V2
+	// (the default) any ECR action.
+	pulls := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}`
+	a.ok("PutAccountSetting", map[string]any{"name": "REGISTRY_POLICY_SCOPE", "value": "V1"})
 	a.ok("PutRegistryPolicy", map[string]any{"policyText": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["ecr:ReplicateImage","ecr:CreateRepository"],"Resource":"*"}]}`})
-	a.fails(a.call("PutRegistryPolicy", map[string]any{"policyText": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}`}), 400, "InvalidParameterException")
+	a.fails(a.call("PutRegistryPolicy", map[string]any{"policyText": pulls}), 400, "InvalidParameterException")
+	a.ok("PutAccountSetting", map[string]any{"name": "REGISTRY_POLICY_SCOPE", "value": "V2"})
+	a.ok("PutRegistryPolicy", map[string]any{"policyText": pulls})
+	a.fails(a.call("PutRegistryPolicy", map[string]any{"policyText": strings.Replace(pulls, "ecr:BatchGetImage", "s3:GetObject", 1)}), 400, "InvalidParameterException")
 	a.ok("GetRegistryPolicy", map[string]any{})
 	a.ok("DeleteRegistryPolicy", map[string]any{})
 	a.fails(a.call("GetRegistryPolicy", map[string]any{}), 400, "RegistryPolicyNotFoundException")

@@ -61,6 +61,7 @@ type Handler struct {
 var changesPolicies = map[string]bool{
 	"CreateRepository": true, "DeleteRepository": true, "TagResource": true, "UntagResource": true,
 	"SetRepositoryPolicy": true, "DeleteRepositoryPolicy": true,
+	"PutRegistryPolicy": true, "DeleteRegistryPolicy": true, "PutAccountSetting": true,
 }
 
 // IsECRRequest tells an ECR API call from other traffic on the shared listener.

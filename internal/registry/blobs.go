@@ -118,6 +118,16 @@ func (s *Service) MountBlob(ctx context.Context, registryID, name string, d dige
 	if err != nil {
 		return BlobInfo{}, err
 	}
+	mounting := false
+	if err := s.meta.View(ctx, func(tx store.Tx) (err error) {
+		mounting, err = blobMounting(tx, registryID)
+		return err
+	}); err != nil {
+		return BlobInfo{}, internal(err)
+	}
+	if !mounting { // the registry's BLOB_MOUNTING setting: the client uploads the blob
+		return BlobInfo{}, blobUnknown(d)
+	}
 	if from == "" {
 		var holders []store.Repository
 		if err := s.meta.View(ctx, func(tx store.Tx) (err error) {

@@ -301,6 +301,7 @@ type AdvisoryCount struct {
 type Tx interface {
 	ScanTx
 	PullTimeExclusionTx
+	AccountSettingTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -572,4 +573,11 @@ type PullTimeExclusionTx interface {
 	DeletePullTimeExclusion(registryID, principalARN string) error
 	// PullTimeExclusions lists a registry's exclusions with principal ARNs after after, in order, at most limit.
 	PullTimeExclusions(registryID, after string, limit int) ([]PullTimeExclusion, error)
+}
+
+// AccountSettingTx keeps each registry's account settings (ECR's PutAccountSetting), by name.
+type AccountSettingTx interface {
+	// AccountSetting returns a setting's value; ErrNotFound when it was never set.
+	AccountSetting(registryID, name string) (string, error)
+	SetAccountSetting(registryID, name, value string) error
 }

@@ -37,3 +37,17 @@ func (t *txn) PullTimeExclusions(registryID, after string, limit int) ([]store.P
 	}
 	return out, rows.Err()
 }
+
+func (t *txn) AccountSetting(registryID, name string) (string, error) {
+	var v string
+	if err := t.queryRow(`SELECT value FROM account_settings WHERE registry_id = ? AND name = ?`, registryID, name).Scan(&v); err != nil {
+		return "", mapErr(err)
+	}
+	return v, nil
+}
+
+func (t *txn) SetAccountSetting(registryID, name, value string) error {
+	_, err := t.exec(`INSERT INTO account_settings (registry_id, name, value) VALUES (?, ?, ?)
+		ON CONFLICT (registry_id, name) DO UPDATE SET value = excluded.value`, registryID, name, value)
+	return err
+}

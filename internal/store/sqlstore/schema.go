@@ -380,6 +380,15 @@ CREATE TABLE pull_time_exclusions (
 	`
 ALTER TABLE uploads ADD COLUMN small_parts INTEGER NOT NULL DEFAULT 0;
 `,
+	// 16: each registry's account settings (ECR's PutAccountSetting), those set.
+	`
+CREATE TABLE account_settings (
+	registry_id TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	value       TEXT NOT NULL,
+	PRIMARY KEY (registry_id, name)
+) WITHOUT ROWID;
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

@@ -48,3 +48,21 @@ func testPullTimeExclusions(t *testing.T, s store.Store) {
 		return nil
 	})
 }
+
+func testAccountSettings(t *testing.T, s store.Store) {
+	if err := s.View(ctx, func(tx store.Tx) error { _, err := tx.AccountSetting("000000000000", "BLOB_MOUNTING"); return err }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a setting never set: %v", err)
+	}
+	for _, v := range []string{"DISABLED", "ENABLED"} {
+		update(t, s, func(tx store.Tx) error { return tx.SetAccountSetting("000000000000", "BLOB_MOUNTING", v) })
+		view(t, s, func(tx store.Tx) error {
+			if got, err := tx.AccountSetting("000000000000", "BLOB_MOUNTING"); err != nil || got != v {
+				t.Errorf("setting = %q, %v; want %q", got, err, v)
+			}
+			if _, err := tx.AccountSetting("111111111111", "BLOB_MOUNTING"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("another registry's setting: %v", err)
+			}
+			return nil
+		})
+	}
+}

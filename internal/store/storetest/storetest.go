@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ImageScans", testImageScans},
 		{"ScanningConfiguration", testScanningConfiguration},
 		{"PullTimeExclusions", testPullTimeExclusions},
+		{"AccountSettings", testAccountSettings},
 		{"Advisories", testAdvisories},
 	}
 	for _, tc := range tests {
