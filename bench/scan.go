@@ -111,8 +111,9 @@ func (b *bench) scanBench() {
 		}
 		b.pushScanImage(v.repo, v.tag, layers)
 		r := b.scanImage(v.repo, v.tag)
-		fmt.Printf("%-34s %.2f s to COMPLETE, %d findings (%s), server RSS %s before, peak %s\n", fmt.Sprintf("scan, %s, %s", v.compression, v.scanType),
-			r.took.Seconds(), r.findings, r.severities, mib(r.rssBefore), mib(r.rssPeak))
+		fmt.Printf("%-34s %.2f s to COMPLETE (server CPU %.2f s), %d findings (%s), server RSS %s before, peak %s\n",
+			fmt.Sprintf("scan, %s, %s", v.compression, v.scanType), r.took.Seconds(), r.cpu.Seconds(), r.findings, r.severities,
+			mib(r.rssBefore), mib(r.rssPeak))
 	}
 	if *scanProfile != "" {
 		_, err := b.ecr.PutRegistryScanningConfiguration(ctx, &ecr.PutRegistryScanningConfigurationInput{ScanType: types.ScanTypeBasic})
@@ -165,6 +166,7 @@ func (b *bench) profileScans(repo string, layers []scanLayer) {
 // scanResult is what scanImage measured.
 type scanResult struct {
 	took               time.Duration
+	cpu                time.Duration // the server's CPU time meanwhile
 	findings           int
 	severities         string // "critical 2, high 5"
 	rssBefore, rssPeak int    // KiB
@@ -177,6 +179,7 @@ func (b *bench) scanImage(repo, tag string) scanResult {
 	id := &types.ImageIdentifier{ImageTag: aws.String(tag)}
 	resetHWM(b.pid)
 	before := rssKiB(b.pid)
+	cpu := cpuTime(b.pid)
 	start := time.Now()
 	_, err := b.ecr.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: aws.String(repo), ImageId: id})
 	check(err)
@@ -190,6 +193,7 @@ func (b *bench) scanImage(repo, tag string) scanResult {
 		time.Sleep(20 * time.Millisecond)
 	}
 	took := time.Since(start)
+	cpu = cpuTime(b.pid) - cpu
 	peak := hwmKiB(b.pid)
 	if res.ImageScanStatus.Status != types.ScanStatusComplete {
 		check(fmt.Errorf("scan of %s:%s: %s: %s", repo, tag, res.ImageScanStatus.Status, aws.ToString(res.ImageScanStatus.Description)))
@@ -212,7 +216,24 @@ func (b *bench) scanImage(repo, tag string) scanResult {
 			sev = append(sev, fmt.Sprintf("%s %d", strings.ToLower(string(s)), counts[string(s)]))
 		}
 	}
-	return scanResult{took: took, findings: n, severities: strings.Join(sev, ", "), rssBefore: before, rssPeak: peak}
+	return scanResult{took: took, cpu: cpu, findings: n, severities: strings.Join(sev, ", "), rssBefore: before, rssPeak: peak}
+}
+
+// cpuTime is the CPU time process pid has used (user and system), from /proc/PID/stat.
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis; utime and stime are the 14th and 15th of all.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 func rssKiB(pid int) int {
