@@ -253,6 +253,17 @@ func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, 
 		c.Caller.ARN(), action, resource, d.Reason)}
 }
 
+// storedPolicy parses a stored resource policy; nil when there is none (ErrNotFound).
+func storedPolicy(doc string, err error) (*iam.Policy, error) {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return iam.Parse(doc, iam.ResourcePolicy)
+}
+
 // registryFacts are what authorization needs of a registry: its policy and the policy's scope.
 type registryFacts struct {
 	policy *iam.Policy
@@ -266,14 +277,7 @@ func (a *PolicyAuthorizer) registryFacts(ctx context.Context, registryID string)
 			if f.scope, err = registry.AccountSettingIn(tx, registryID, registry.SettingRegistryPolicyScope); err != nil {
 				return err
 			}
-			doc, err := tx.RegistryPolicy(registryID)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			f.policy, err = iam.Parse(doc, iam.ResourcePolicy)
+			f.policy, err = storedPolicy(tx.RegistryPolicy(registryID))
 			return err
 		})
 		return f, err
@@ -404,14 +408,7 @@ func (a *PolicyAuthorizer) repoFacts(ctx context.Context, registryID, name strin
 			if f.tags, err = tx.RepositoryTags(r.ID); err != nil {
 				return err
 			}
-			doc, err := tx.RepositoryPolicy(r.ID)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			f.policy, err = iam.Parse(doc, iam.ResourcePolicy)
+			f.policy, err = storedPolicy(tx.RepositoryPolicy(r.ID))
 			return err
 		})
 		return f, err
