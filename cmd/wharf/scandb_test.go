@@ -1,11 +1,9 @@
 package main
 
 import (
-	"archive/zip"
-	"bytes"
+	"github.com/wharf-dev/wharf/internal/vulndb/osvtest"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,7 +49,7 @@ func mustAbs(t *testing.T, p string) string {
 // --scan-db-sync-url fills an empty database at once, and scan-db sync downloads on request.
 func TestScanDBSync(t *testing.T) {
 	fixtures := "../../internal/vulndb/testdata/osv"
-	zips := map[string][]byte{"/osv/Debian/all.zip": zipDir(t, fixtures+"/debian"), "/osv/Alpine/all.zip": zipDir(t, fixtures+"/alpine")}
+	zips := map[string][]byte{"/osv/Debian/all.zip": osvtest.Zip(t, fixtures+"/debian"), "/osv/Alpine/all.zip": osvtest.Zip(t, fixtures+"/alpine")}
 	osv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if data, ok := zips[r.URL.Path]; ok {
 			w.Write(data)
@@ -80,30 +78,4 @@ func TestScanDBSync(t *testing.T) {
 	if r := wharf(t, "", env, "scan-db", "status"); !strings.Contains(r.stdout, "\nAlpine:v3.19\t1 advisories\n") {
 		t.Fatalf("status after scan-db sync:\n%s", r)
 	}
-}
-
-// zipDir returns a zip of the files of dir, flat, as osv.dev serves an ecosystem's advisories.
-func zipDir(t *testing.T, dir string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := zw.Create(e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(data)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

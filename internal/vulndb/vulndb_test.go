@@ -1,11 +1,10 @@
 package vulndb_test
 
 import (
-	"archive/zip"
 	"context"
 	"database/sql"
 	"fmt"
-	"io/fs"
+	"github.com/wharf-dev/wharf/internal/vulndb/osvtest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -88,41 +87,6 @@ func mustImport(t *testing.T, db *vulndb.DB, path string) vulndb.ImportStats {
 	return st
 }
 
-// zipOf writes the .json files under dir into a zip as osv.dev serves them (flat, one advisory a file).
-func zipOf(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "all.zip")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		w, err := zw.Create(filepath.Base(p))
-		if err == nil {
-			_, err = w.Write(data)
-		}
-		return err
-	})
-	if err == nil {
-		err = zw.Close()
-	}
-	if err == nil {
-		err = f.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func counts(t *testing.T, db *vulndb.DB) (string, time.Time) {
 	t.Helper()
 	s, err := db.Status(ctx)
@@ -154,7 +118,7 @@ func TestImportFileDirectoryZip(t *testing.T) {
 			}
 			path := tc.path
 			if path == "" {
-				path = zipOf(t, fixtures)
+				path = osvtest.ZipFile(t, fixtures)
 			}
 			st := mustImport(t, db, path)
 			if st.Read != st.Changed || st.Read == 0 {
@@ -251,7 +215,7 @@ func TestImportSkipsBrokenAdvisories(t *testing.T) {
 		t.Error("imported a missing path")
 	}
 	damaged := filepath.Join(dir, "damaged.zip")
-	data, err := os.ReadFile(zipOf(t, fixtures))
+	data, err := os.ReadFile(osvtest.ZipFile(t, fixtures))
 	if err == nil {
 		err = os.WriteFile(damaged, data[:len(data)/2], 0o644)
 	}
@@ -272,7 +236,7 @@ func TestMatchOnPostgres(t *testing.T) { TestMatch(t) }
 
 func TestMatch(t *testing.T) {
 	db, _ := open(t)
-	mustImport(t, db, zipOf(t, fixtures))
+	mustImport(t, db, osvtest.ZipFile(t, fixtures))
 	deb := func(name, version, source, sourceVersion string) inventory.Package {
 		return inventory.Package{Name: name, Version: version, SourceName: source, SourceVersion: sourceVersion, Ecosystem: "Debian:12"}
 	}

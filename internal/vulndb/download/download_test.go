@@ -1,10 +1,9 @@
 package download_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/wharf-dev/wharf/internal/vulndb/osvtest"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -48,38 +47,6 @@ func counts(t *testing.T, db *vulndb.DB) (string, time.Time) {
 		out = append(out, fmt.Sprintf("%s=%d", c.Ecosystem, c.Advisories))
 	}
 	return strings.Join(out, " "), s.UpdatedAt
-}
-
-// zipOf writes the files of dir into a zip as osv.dev serves them (flat, one advisory a file).
-func zipOf(t *testing.T, dir string) string {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := zw.Create(e.Name())
-		if err == nil {
-			_, err = w.Write(data)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "all.zip")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // osvServer serves zips as osv.dev does (<ecosystem>/all.zip, with an ETag) and counts the downloads.
@@ -129,8 +96,8 @@ func (s *osvServer) serve(t *testing.T, path, zipFile string) {
 func TestSync(t *testing.T) {
 	db, now := open(t)
 	osv := newOSVServer(t)
-	osv.serve(t, "/Debian/all.zip", zipOf(t, fixtures+"/debian"))
-	osv.serve(t, "/Red Hat/all.zip", zipOf(t, fixtures+"/go")) // the path of an ecosystem with a space, escaped
+	osv.serve(t, "/Debian/all.zip", osvtest.ZipFile(t, fixtures+"/debian"))
+	osv.serve(t, "/Red Hat/all.zip", osvtest.ZipFile(t, fixtures+"/go")) // the path of an ecosystem with a space, escaped
 	osv.zips["/Alpine/all.zip"] = []byte("<html>not a zip</html>")
 	s := download.NewSyncer(db, download.Source{URL: osv.URL + "/", Ecosystems: []string{"Debian", "Alpine", "Red Hat", "npm"}})
 
@@ -148,7 +115,7 @@ func TestSync(t *testing.T) {
 	}
 
 	// Unchanged zips are not downloaded again; a changed one (Alpine's, now a zip) is, and only its new advisories change the database.
-	osv.serve(t, "/Alpine/all.zip", zipOf(t, fixtures+"/alpine"))
+	osv.serve(t, "/Alpine/all.zip", osvtest.ZipFile(t, fixtures+"/alpine"))
 	s.Sync(ctx)
 	if osv.downloads["/Debian/all.zip"] != 1 || osv.downloads["/Alpine/all.zip"] != 2 {
 		t.Fatalf("downloads after the second sync: %v", osv.downloads)
