@@ -196,6 +196,34 @@ func TestImageSBOM(t *testing.T) {
 		t.Fatal("the CycloneDX artifact's layer is not the document")
 	}
 
+	// Both operations are in the audit trail, as any call, the command's too (a read's answer, the
+	// document, is not recorded).
+	endpoint := "http://" + s.addr
+	gets := lookup(t, s.awsEnv(), endpoint, "EventName", "GetImageSbom")
+	cliRefused := false
+	for _, e := range gets {
+		if e.ReadOnly != "true" || e.record["responseElements"] != nil {
+			t.Fatalf("GetImageSbom in the audit trail: %s", e.CloudTrailEvent)
+		}
+		cliRefused = cliRefused || e.record["userAgent"] == "wharf-cli" && e.record["errorCode"] == "ScanNotFoundException"
+	}
+	if len(gets) < 6 || !cliRefused {
+		t.Fatalf("GetImageSbom in the audit trail: %d records, the command's refusal %v", len(gets), cliRefused)
+	}
+	attaches := lookup(t, s.awsEnv(), endpoint, "EventName", "AttachImageSbom")
+	answered := 0
+	for _, e := range attaches {
+		if e.ReadOnly != "false" || len(e.Resources) != 1 { // the repository, once, though authorized for two actions
+			t.Fatalf("AttachImageSbom in the audit trail: %s", e.CloudTrailEvent)
+		}
+		if member(e.record, "responseElements.imageId.imageDigest") == referrer {
+			answered++
+		}
+	}
+	if len(attaches) != 4 || answered != 2 {
+		t.Fatalf("AttachImageSbom in the audit trail: %d records, %d with the referrer as their answer", len(attaches), answered)
+	}
+
 	// Without ecr:DescribeImageScanFindings, both operations are denied; without ecr:PutImage, attaching.
 	reader := newActor(t, s, s.awsEnv(), "reader", `{"Effect":"Allow","Action":["ecr:DescribeImages","ecr:BatchGetImage"],"Resource":"*"}`)
 	id, secret := reader.key()

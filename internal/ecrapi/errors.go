@@ -69,6 +69,7 @@ var codes = map[registry.Kind]string{
 	registry.KindTagDigestMismatch:          "InvalidParameterException",
 	registry.KindBodyUnreadable:             "SerializationException",
 	registry.KindStorageFull:                "ServerException",
+	registry.KindScanNotFound:               "ScanNotFoundException",
 }
 
 func toAWS(err error) *awsError {
