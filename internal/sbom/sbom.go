@@ -77,12 +77,16 @@ func Encode(f Format, img Image, inv inventory.Inventory) ([]byte, error) {
 // Tool names what writes the documents.
 const Tool = "wharf"
 
-// packages returns the inventory's packages in a stable order, without exact duplicates, each with a
-// reference unique in the document and stable for the package: a hash of what identifies it.
+// packages returns the inventory's packages in a stable order, without exact duplicates or nameless ones
+// (both formats require a name), each with a reference unique in the document and stable for the package:
+// a hash of what identifies it.
 func packages(inv inventory.Inventory) []pkg {
 	seen := map[string]bool{}
 	var out []pkg
 	for _, p := range inv.Packages {
+		if p.Name == "" {
+			continue
+		}
 		key := strings.Join([]string{p.Name, p.Version, p.SourceName, p.SourceVersion, p.Ecosystem, p.PURL, p.Arch, p.Path}, "\x00")
 		if seen[key] {
 			continue
