@@ -34,6 +34,8 @@ var commands = []command{
 	{"scan-db import", "PATH", "import OSV advisories: a JSON file, a directory of them, or an ecosystem's all.zip from osv.dev", scanDBImport},
 	{"scan-db sync", "", "download and import the advisories of --ecosystems from osv.dev (or --from URL) now", scanDBSync},
 	{"scan-db status", "", "print the advisories of the vulnerability database by ecosystem and when it changed", scanDBStatus},
+	{"sbom get", "--repository NAME --image-tag TAG|--image-digest DIGEST", "print the SBOM of a scanned image (--format spdx|cyclonedx)", sbomGet},
+	{"sbom attach", "--repository NAME --image-tag TAG|--image-digest DIGEST", "attach the SBOM of a scanned image to it as an OCI referrer; prints the referrer's digest", sbomAttach},
 	{"migrate", "", "bring the metadata schema up to date (serve does it too)", migrateCmd},
 	{"migrate-storage", "--from-data-dir DIR", "copy a single-node installation into PostgreSQL and S3", migrateStorage},
 	{"backup", "--to DIR|s3://BUCKET/PREFIX", "back up the installation while it runs (SQLite metadata)", backupCmd},

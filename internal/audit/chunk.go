@@ -270,17 +270,20 @@ func newOp(e *entry, region string) *opOf {
 }
 
 // resourcesOfTargets are the resources the targets name, as lines of type, name and ARN separated by tabs
-// (none of them holds a tab or a line break), and their accounts.
+// (none of them holds a tab or a line break), and their accounts. A resource targeted for several actions
+// is listed once.
 func resourcesOfTargets(targets []pipeline.Target, registryID, region string) (string, []string) {
 	var b strings.Builder
 	var accounts []string
+	seen := map[string]bool{}
 	for _, t := range targets {
 		r, name, ok := resourceOf(t, registryID, region)
 		// No valid name is so long, and an account is 12 digits (it names the account's log files' folder):
 		// such a resource is a request's, refused.
-		if !ok || len(r.ARN) > maxResourceARN || !identity.ValidAccountID(r.AccountID) {
+		if !ok || len(r.ARN) > maxResourceARN || !identity.ValidAccountID(r.AccountID) || seen[r.ARN] {
 			continue
 		}
+		seen[r.ARN] = true
 		b.WriteString(r.Type)
 		b.WriteByte('\t')
 		b.WriteString(name)

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +61,14 @@ func TestLookupAcrossOverlappingChunks(t *testing.T) {
 	// DescribeImages at i = 9, 19, 29, 39: seconds 18+node, 38+node, 58+node, 78+node; 38, 39, 58, 59 are in range.
 	if len(got) != 4 || !got[0].Time.Equal(start.Add(59*time.Second)) || !got[3].Time.Equal(start.Add(38*time.Second)) {
 		t.Fatalf("%d DescribeImages records in range", len(got))
+	}
+}
+
+// TestResourceListedOnce: a call that names one repository for two actions (AttachImageSbom) lists it once.
+func TestResourceListedOnce(t *testing.T) {
+	repo := func(action string) pipeline.Target { return pipeline.Repository(action, "111122223333", "app") }
+	lines, accounts := resourcesOfTargets([]pipeline.Target{repo("ecr:DescribeImageScanFindings"), repo("ecr:PutImage")}, "111122223333", "us-east-1")
+	if strings.Count(lines, "\n") != 1 || len(accounts) != 1 {
+		t.Fatalf("resources %q, accounts %v", lines, accounts)
 	}
 }

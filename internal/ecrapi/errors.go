@@ -72,6 +72,7 @@ var codes = map[registry.Kind]string{
 	registry.KindStorageFull:                "ServerException",
 	registry.KindExclusionExists:            "ExclusionAlreadyExistsException",
 	registry.KindExclusionNotFound:          "ExclusionNotFoundException",
+	registry.KindScanNotFound:               "ScanNotFoundException",
 }
 
 func toAWS(err error) *awsError {
