@@ -47,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Nodes", testNodes},
 		{"ImageScans", testImageScans},
 		{"ScanningConfiguration", testScanningConfiguration},
+		{"ImageScanListing", testImageScanListing},
+		{"JobByKey", testJobByKey},
 		{"Advisories", testAdvisories},
 	}
 	for _, tc := range tests {
