@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestContinuousScanRematch: under a registry scanning configuration with a CONTINUOUS_SCAN rule, an image
+// scanned on push is matched again, from the inventory its scan stored, when wharf scan-db import adds an
+// advisory that applies to it while the server runs: describe-image-scan-findings then shows the new
+// finding, and vulnerabilitySourceUpdatedAt moves to the import.
+func TestContinuousScanRematch(t *testing.T) {
+	crane := tool(t, "crane")
+	s := startServer(t, t.TempDir())
+	work := t.TempDir()
+	s.aws("ecr", "put-registry-scanning-configuration", "--scan-type", "ENHANCED", "--rules",
+		`[{"scanFrequency":"CONTINUOUS_SCAN","repositoryFilters":[{"filter":"watch/*","filterType":"WILDCARD"}]}]`)
+	s.aws("ecr", "create-repository", "--repository-name", "watch/debian")
+	s.login()
+	status := "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u1\n"
+	layer := writeLayer(t, work, "base", map[string][]byte{
+		"etc/os-release":      []byte("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n"),
+		"var/lib/dpkg/status": []byte(status),
+	})
+	run(t, crane, "append", "--insecure", "-f", layer, "-t", s.addr+"/watch/debian:12")
+	s.aws("ecr", "wait", "image-scan-complete", "--repository-name", "watch/debian", "--image-id", "imageTag=12")
+	findings := func() string {
+		out := s.aws("ecr", "describe-image-scan-findings", "--repository-name", "watch/debian", "--image-id", "imageTag=12", "--output", "text",
+			"--query", "[imageScanStatus.status, imageScanFindings.vulnerabilitySourceUpdatedAt, imageScanFindings.enhancedFindings[].packageVulnerabilityDetails.vulnerabilityId]")
+		return strings.Join(strings.Fields(out), " ")
+	}
+	before := findings()
+	if !strings.HasPrefix(before, "COMPLETE") || strings.Contains(before, "CVE-") {
+		t.Fatalf("first scan: %q", before)
+	}
+
+	advisory := filepath.Join(work, "DEBIAN-CVE-2099-4242.json")
+	os.WriteFile(advisory, []byte(`{"id": "DEBIAN-CVE-2099-4242", "upstream": ["CVE-2099-4242"], "modified": "2026-11-01T00:00:00Z",
+  "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+  "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"},
+    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.13-1~deb12u1"}]}]}]}`), 0o644)
+	if got := s.wharf("scan-db", "import", advisory); !strings.HasPrefix(got, "read 1 advisories, 1 new or updated") {
+		t.Fatalf("scan-db import: %s", got)
+	}
+	var after string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		if after = findings(); strings.HasSuffix(after, "CVE-2099-4242") || time.Now().After(deadline) {
+			break
+		}
+	}
+	fields := strings.Fields(after)
+	if len(fields) != 3 || fields[0] != "COMPLETE" || fields[2] != "CVE-2099-4242" || fields[1] == strings.Fields(before)[1] {
+		t.Fatalf("after the import: %q (before: %q)", after, before)
+	}
+	counts := s.aws("ecr", "describe-images", "--repository-name", "watch/debian", "--image-ids", "imageTag=12", "--output", "text",
+		"--query", "imageDetails[0].imageScanFindingsSummary.findingSeverityCounts.CRITICAL")
+	if strings.TrimSpace(counts) != "1" {
+		t.Fatalf("describe-images counts CRITICAL %q", counts)
+	}
+}
