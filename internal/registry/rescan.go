@@ -241,8 +241,9 @@ type rematchJob struct {
 }
 
 // QueueRematch queues the re-matching of the images scanned continuously whose scan is behind the
-// vulnerability database, when there are any: one job per version of the database across nodes. It
-// reports whether it queued one. The upkeep of scans calls it; so does an import into the database.
+// vulnerability database, when there are any: one job per version of the database across nodes, and
+// none while one is queued or running (the upkeep queues the next when it is done). It reports whether it
+// queued one. The upkeep of scans calls it; so does an import into the database.
 func (s *Service) QueueRematch(ctx context.Context) (bool, error) {
 	var version time.Time
 	if err := s.meta.View(ctx, func(tx store.Tx) (err error) { version, err = tx.AdvisoriesUpdated(); return err }); err != nil || version.IsZero() {
@@ -269,6 +270,15 @@ func (s *Service) QueueRematch(ctx context.Context) (bool, error) {
 			return err
 		}
 		now := s.clock.Now()
+		counts, err := tx.CountJobs(now)
+		if err != nil {
+			return err
+		}
+		for _, c := range counts {
+			if c.Kind == RematchJobKind && c.Queued+c.Running > 0 {
+				return nil
+			}
+		}
 		queued, err = tx.EnqueueJob(&store.Job{Kind: RematchJobKind, UniqueKey: fmt.Sprintf("%s/%d", RematchJobKind, version.UnixNano()),
 			Payload: payload, MaxAttempts: RematchAttempts, RunAt: now, CreatedAt: now})
 		return err

@@ -285,3 +285,32 @@ func TestStuckScanFails(t *testing.T) {
 		t.Fatalf("the queued scan: %s", got)
 	}
 }
+
+// TestOneRematchAtATime: a job is queued once per version of the database, and none while one is queued
+// or running; the upkeep queues the next once it is done, which brings the images to the newest version.
+func TestOneRematchAtATime(t *testing.T) {
+	e, sc, db := newContinuousEnv(t, registry.Config{})
+	e.repo(t, "watched", "MUTABLE")
+	d := e.push(t, "watched", "v1", "a")
+	e.runScans(t)
+	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0002", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+	for i, want := range []bool{true, false} {
+		if queued, err := e.svc.QueueRematch(ctx); err != nil || queued != want {
+			t.Fatalf("queue %d: %v, %v", i, queued, err)
+		}
+	}
+	e.clock.Advance(time.Hour)
+	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0004", "openssl", "3.0.14-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L")
+	if queued, err := e.svc.QueueRematch(ctx); err != nil || queued {
+		t.Fatalf("queued beside the job of the older version: %v, %v", queued, err)
+	}
+	if n := e.upkeep(t); n != 1 { // runs the job queued first, which reads the database as it is now
+		t.Fatalf("ran %d jobs", n)
+	}
+	if n := e.upkeep(t); n != 0 || sc.matched != 1 {
+		t.Fatalf("then %d jobs, %d inventories matched", n, sc.matched)
+	}
+	if _, got := e.findings(t, "watched", d); got != "DEBIAN-CVE-2099-0002 CRITICAL, DEBIAN-CVE-2099-0004 MEDIUM" {
+		t.Fatalf("findings: %q", got)
+	}
+}
