@@ -235,6 +235,19 @@ func (s *Service) expireScans(ctx context.Context) error {
 	})
 }
 
+// scanExpiredOnPush scans again, when its repository is scanned on push, an image pushed again whose scan
+// expired: it is monitored again.
+func (s *Service) scanExpiredOnPush(tx store.Tx, repo *store.Repository, img *store.Image) (bool, error) {
+	prev, err := tx.GetImageScan(repo.ID, img.Digest)
+	if errors.Is(err, store.ErrNotFound) || err == nil && prev.Status != ScanEligibilityExpired {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return s.scanOnPush(tx, repo, img)
+}
+
 // rematchJob is the payload of a re-matching job: the version of the database it was queued for.
 type rematchJob struct {
 	Version time.Time `json:"version"`

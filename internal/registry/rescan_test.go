@@ -207,11 +207,15 @@ func TestScanEligibilityExpired(t *testing.T) {
 		t.Fatalf("the monitored image: %q", got)
 	}
 
-	// A new scan monitors it again.
-	if _, _, err := e.svc.StartImageScan(ctx, reg, "watched", registry.ImageRef{Digest: idle}); err != nil {
-		t.Fatal(err)
+	// Pushed again, it is scanned again and monitored again (as after StartImageScan, which starts a new
+	// scan too); an image pushed again whose scan is current is not scanned again.
+	if again := e.push(t, "watched", "again", "a"); again != idle {
+		t.Fatal("not the same image")
 	}
-	e.runScans(t)
+	e.push(t, "watched", "pulled-again", "b")
+	if n := e.runScans(t); n != 1 {
+		t.Fatalf("%d scans after the pushes, want 1", n)
+	}
 	if scan, got := e.findings(t, "watched", idle); scan.Status != registry.ScanComplete || got != "DEBIAN-CVE-2099-0002 CRITICAL, DEBIAN-CVE-2099-0004 MEDIUM" {
 		t.Fatalf("scanned again: %s, %q", scan.Status, got)
 	}
