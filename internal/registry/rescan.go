@@ -376,10 +376,12 @@ func (s *Service) rematchRepository(ctx context.Context, m Matcher, r *store.Rep
 		batch := make([]rematched, 0, len(scans))
 		for i, sc := range scans {
 			var inv inventory.Inventory
-			if err := json.Unmarshal(inventories[i], &inv); err != nil {
-				return total, changed, fmt.Errorf("inventory of %s: %w", sc.Digest, err)
-			}
+			err := json.Unmarshal(inventories[i], &inv)
 			inventories[i] = nil
+			if err != nil { // passed over: it would stop every re-matching after it
+				s.log.Warn("re-matching: the stored inventory of an image is not readable", "repository", r.Name, "digest", sc.Digest, "err", err)
+				continue
+			}
 			findings, updated, err := m.Match(ctx, inv, scanType)
 			if err != nil {
 				return total, changed, err
