@@ -46,7 +46,7 @@ var (
 	getReqs    = flag.Int("gets", 100000, "manifest GETs in the GET scenario")
 	getConns   = flag.Int("clients", 32, "concurrent clients for manifest GETs")
 	cluster    = flag.Bool("cluster", false, "compare one embedded node with three nodes on PostgreSQL and S3 (see bench/cluster.go), and nothing else")
-	only       = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,pulls,layers,put,get,tags,ecr,policy,lifecycle,vulndb,rematch (default all)")
+	only       = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,pulls,layers,put,get,tags,ecr,policy,lifecycle,vulndb,scan,rematch (default all)")
 	compare    = flag.String("compare-url", "", "after Wharf, run the blob scenarios (upload, chunked, pulls, layers) on the registry at this URL, without auth")
 	comparePID = flag.Int("compare-pid", 0, "the process id of the -compare-url registry, for its peak RSS")
 )
@@ -103,6 +103,9 @@ func main() {
 	if want("vulndb") {
 		vulnDBBench()
 	}
+	if want("scan") {
+		b.scanBench()
+	}
 	if want("rematch") {
 		rematchBench()
 	}
@@ -152,6 +155,9 @@ func ecrClient(base string) *ecr.Client {
 		HTTPClient:  client})
 }
 
+// served is the binary and data directory of the server the bench started (empty with -addr).
+var served struct{ bin, dataDir string }
+
 // target starts wharf unless -addr was given; it returns the base URL, the server's pid and a stop func.
 func target() (string, int, func()) {
 	if *addr != "" {
@@ -167,7 +173,8 @@ func target() (string, int, func()) {
 	check(err)
 	a := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "serve", "--addr", a, "--data-dir", filepath.Join(dir, "data"), "--create-on-push",
+	served.bin, served.dataDir = bin, filepath.Join(dir, "data")
+	cmd := exec.Command(bin, "serve", "--addr", a, "--data-dir", served.dataDir, "--create-on-push",
 		"--log-level", "warn", "--max-images", "1000000", "--max-repositories", "100000", "--gc-interval", "0")
 	cmd.Stderr = os.Stderr
 	cmd.Env = append(os.Environ(), "WHARF_ADMIN_ACCESS_KEY_ID="+benchKeyID, "WHARF_ADMIN_SECRET_ACCESS_KEY="+benchSecret)

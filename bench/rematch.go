@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -52,7 +51,7 @@ func rematchBench() {
 	check(err)
 	defer os.RemoveAll(dir)
 	zipPath := filepath.Join(dir, "all.zip")
-	check(writeAdvisoryZip(zipPath))
+	check(writeAdvisoryZip(zipPath, nil))
 	st, err := server.OpenStorage(ctx, server.Storage{DataDir: filepath.Join(dir, "data"), Metadata: *rematchPostgres})
 	check(err)
 	defer st.Meta.Close()
@@ -187,7 +186,7 @@ func rematchPass(ctx context.Context, svc *registry.Service, meta store.Store, l
 		}
 	}()
 	eventsBefore := countScanEvents(ctx, meta)
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), cpuTime(pid)
 	queued, err := svc.QueueRematch(ctx)
 	check(err)
 	if !queued {
@@ -202,7 +201,7 @@ func rematchPass(ctx context.Context, svc *registry.Service, meta store.Store, l
 		check(svc.RunRematch(ctx, j))
 		check(meta.Update(ctx, func(tx store.Tx) error { return tx.CompleteJob(j.ID, "bench") }))
 	}
-	took, cpuTook := time.Since(start), cpuTime()-cpu
+	took, cpuTook := time.Since(start), cpuTime(pid)-cpu
 	close(stop)
 	fmt.Printf("%-34s %.1f s (CPU %.1f s), %.1f ms per image; %d scans changed (events), %.0f findings per image; peak RSS %s, peak Go heap %s\n", label, took.Seconds(), cpuTook.Seconds(),
 		float64(took.Microseconds())/1000/float64(*rematchImages), countScanEvents(ctx, meta)-eventsBefore, findingsPerImage(ctx, meta),
@@ -246,12 +245,4 @@ func countScanEvents(ctx context.Context, meta store.Store) int {
 		}
 		pos = evs[len(evs)-1].Position
 	}
-}
-
-// cpuTime is the CPU time the process used so far, user and system: steadier than the wall clock on a
-// shared machine.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	check(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

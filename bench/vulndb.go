@@ -5,10 +5,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
@@ -38,7 +40,7 @@ func vulnDBBench() {
 	check(err)
 	defer os.RemoveAll(dir)
 	zipPath := filepath.Join(dir, "all.zip")
-	check(writeAdvisoryZip(zipPath))
+	check(writeAdvisoryZip(zipPath, nil))
 	zi, err := os.Stat(zipPath)
 	check(err)
 
@@ -106,7 +108,8 @@ func benchVersion(rng *rand.Rand) (minor, patch, rev int) {
 	return rng.IntN(5), rng.IntN(20), 1 + rng.IntN(3)
 }
 
-func writeAdvisoryZip(path string) error {
+// writeAdvisoryZip writes the generated advisories, then extra ones (OSV JSON by id), to a zip at path.
+func writeAdvisoryZip(path string, extra map[string][]byte) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -147,6 +150,15 @@ func writeAdvisoryZip(path string) error {
 			return err
 		}
 		if _, err := w.Write([]byte(doc)); err != nil {
+			return err
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(extra)) {
+		w, err := zw.Create(id + ".json")
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(extra[id]); err != nil {
 			return err
 		}
 	}

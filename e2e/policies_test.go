@@ -22,6 +22,21 @@ const tokenPolicy = `{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Res
 // environment), gives it the inline policy statements, and logs crane in with its token.
 func newActor(t *testing.T, s *wharfProc, admin []string, name string, statements ...string) *actor {
 	t.Helper()
+	a := newUser(t, s, admin, name, statements...)
+	a.docker = []string{"DOCKER_CONFIG=" + t.TempDir()}
+	pw, err := runEnv(t, a.env, nil, tool(t, "aws"), "ecr", "get-login-password")
+	if err != nil {
+		t.Fatalf("%s get-login-password: %v %s", name, err, pw)
+	}
+	if out, err := runEnv(t, a.docker, strings.NewReader(strings.TrimSpace(pw)), tool(t, "crane"), "auth", "login", s.addr, "-u", "AWS", "--password-stdin"); err != nil {
+		t.Fatalf("%s login: %v %s", name, err, out)
+	}
+	return a
+}
+
+// newUser creates user name as newActor does, for the aws CLI only: crane is not logged in.
+func newUser(t *testing.T, s *wharfProc, admin []string, name string, statements ...string) *actor {
+	t.Helper()
 	aws := func(env []string, args ...string) string {
 		out, err := runEnv(t, env, nil, tool(t, "aws"), append(args, "--endpoint-url", "http://"+s.addr)...)
 		if err != nil {
@@ -38,14 +53,6 @@ func newActor(t *testing.T, s *wharfProc, admin []string, name string, statement
 	aws(admin, "iam", "put-user-policy", "--user-name", name, "--policy-name", "p", "--policy-document", doc)
 	a := &actor{t: t, s: s, name: name, env: []string{"AWS_ACCESS_KEY_ID=" + key.AccessKey.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.AccessKey.SecretAccessKey,
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL_ECR=http://" + s.addr}}
-	a.docker = []string{"DOCKER_CONFIG=" + t.TempDir()}
-	pw, err := runEnv(t, a.env, nil, tool(t, "aws"), "ecr", "get-login-password")
-	if err != nil {
-		t.Fatalf("%s get-login-password: %v %s", name, err, pw)
-	}
-	if out, err := runEnv(t, a.docker, strings.NewReader(strings.TrimSpace(pw)), tool(t, "crane"), "auth", "login", s.addr, "-u", "AWS", "--password-stdin"); err != nil {
-		t.Fatalf("%s login: %v %s", name, err, out)
-	}
 	return a
 }
 

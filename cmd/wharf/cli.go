@@ -32,6 +32,7 @@ var commands = []command{
 	{"lifecycle run", "", "apply lifecycle policies now (--dry-run: only report what they expire)", lifecycleRun},
 	{"lifecycle history", "--repository NAME", "list the images lifecycle expired, newest first", lifecycleHistory},
 	{"scan-db import", "PATH", "import OSV advisories: a JSON file, a directory of them, or an ecosystem's all.zip from osv.dev", scanDBImport},
+	{"scan-db sync", "", "download and import the advisories of --ecosystems from osv.dev (or --from URL) now", scanDBSync},
 	{"scan-db status", "", "print the advisories of the vulnerability database by ecosystem and when it changed", scanDBStatus},
 	{"migrate", "", "bring the metadata schema up to date (serve does it too)", migrateCmd},
 	{"migrate-storage", "--from-data-dir DIR", "copy a single-node installation into PostgreSQL and S3", migrateStorage},

@@ -38,6 +38,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/store/sqlstore"
 	"github.com/wharf-dev/wharf/internal/throttle"
+	"github.com/wharf-dev/wharf/internal/vulndb/download"
 	"github.com/wharf-dev/wharf/internal/webhooks"
 )
 
@@ -73,7 +74,7 @@ type common struct {
 func newCommon() *common {
 	return &common{dataDir: "./wharf-data", accountID: "000000000000", region: "us-east-1", logFormat: "text",
 		gcGrace: time.Hour, uploadTTL: 24 * time.Hour, cacheTTL: time.Second, blobRedirect: true, manifestSize: 4 << 20,
-		limits: registry.Limits{RepositoriesPerRegistry: 1000, ImagesPerRepository: 1000, TagsPerImage: 100, LayersPerImage: 127}}
+		limits: registry.Limits{RepositoriesPerRegistry: 100000, ImagesPerRepository: 100000, TagsPerImage: 1000, LayersPerImage: 10000}}
 }
 
 // commonFlags returns a command's flag set with the flags of every command on an installation: where its
@@ -236,6 +237,8 @@ type serveSettings struct {
 	maxBodyMemory                                      int64
 	auditRetention, auditDeliveryEvery, eventRetention time.Duration
 	auditDelivery, throttle, webhooks                  string
+	scanDBSync, scanDBEcosystems                       string
+	scanDBSyncEvery                                    time.Duration
 }
 
 func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
@@ -256,6 +259,9 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.StringVar(&s.throttle, "throttle", "", `rate limits as JSON, {"default"|ACCOUNT: {ACTION|"ecr:*"|"*": {"rate": N, "burst": N}}}; rate 0 lifts a limit (default: ECR's quotas)`)
 	fs.StringVar(&s.webhooks, "webhooks", "", `webhook targets as JSON, [{"name": N, "url": U, "secret": S, "detailTypes": […], "actionTypes": […], "repositories": […]}] (see the README)`)
 	fs.DurationVar(&s.eventRetention, "event-retention", 7*24*time.Hour, "how long the outbox keeps events after they happened")
+	fs.StringVar(&s.scanDBSync, "scan-db-sync-url", "", "download the vulnerability database's advisories from URL/<ecosystem>/all.zip, e.g. "+download.OSVDevURL+" (default: no download; import with 'wharf scan-db import')")
+	fs.StringVar(&s.scanDBEcosystems, "scan-db-sync-ecosystems", strings.Join(download.DefaultEcosystems, ","), "the ecosystems --scan-db-sync-url downloads, comma-separated")
+	fs.DurationVar(&s.scanDBSyncEvery, "scan-db-sync-interval", 6*time.Hour, "how often --scan-db-sync-url is downloaded (an empty database at once)")
 	return fs, c, s
 }
 
@@ -287,6 +293,8 @@ func serve(args []string) error {
 		return err
 	}
 	opts.EventRetention = s.eventRetention
+	opts.ScanDBSync = download.Source{URL: s.scanDBSync, Ecosystems: ecosystems(s.scanDBEcosystems)}
+	opts.ScanDBSyncInterval = s.scanDBSyncEvery
 	app, err := server.New(opts, st)
 	if err != nil {
 		st.Close()

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/server"
 	"github.com/wharf-dev/wharf/internal/vulndb"
+	"github.com/wharf-dev/wharf/internal/vulndb/download"
 )
 
 // openVulnDB opens the installation and its vulnerability database (in the metadata store, which every
@@ -59,6 +61,41 @@ func scanDBImport(args []string) error {
 		}
 	}
 	return err
+}
+
+func scanDBSync(args []string) error {
+	fs, c := commonFlags("scan-db sync")
+	from := fs.String("from", download.OSVDevURL, "where the advisories are: URL/<ecosystem>/all.zip")
+	ecos := fs.String("ecosystems", strings.Join(download.DefaultEcosystems, ","), "the ecosystems to download, comma-separated")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	app, db, err := c.openVulnDB()
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	syncer := download.NewSyncer(db, download.Source{URL: *from, Ecosystems: ecosystems(*ecos)})
+	var stats []download.SyncStats
+	err = do(app, c.accountID, "wharf:ImportVulnerabilities", nil, func(ctx context.Context) (err error) {
+		stats, err = syncer.Sync(ctx)
+		return err
+	})
+	for _, st := range stats {
+		fmt.Printf("%s: %d bytes, %d advisories, %d new or updated, %d skipped\n", st.Ecosystem, st.Bytes, st.Read, st.Changed, st.Invalid)
+	}
+	return err
+}
+
+// ecosystems splits a comma-separated list of ecosystems.
+func ecosystems(list string) []string {
+	var out []string
+	for _, e := range strings.Split(list, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func scanDBStatus(args []string) error {

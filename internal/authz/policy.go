@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,8 +20,11 @@ import (
 
 // unscoped actions have no resource-level permissions: policies must allow them on "*".
 var unscoped = map[string]bool{
-	"ecr:GetAuthorizationToken": true, "ecr:DescribeRegistry": true, "ecr:CreateRepository": true,
+	"ecr:GetAuthorizationToken": true, "ecr:DescribeRegistry": true,
 	"ecr:GetRegistryPolicy": true, "ecr:PutRegistryPolicy": true, "ecr:DeleteRegistryPolicy": true,
+	"ecr:GetRegistryScanningConfiguration": true, "ecr:PutRegistryScanningConfiguration": true,
+	"ecr:GetAccountSetting": true, "ecr:PutAccountSetting": true,
+	"ecr:RegisterPullTimeUpdateExclusion": true, "ecr:DeregisterPullTimeUpdateExclusion": true, "ecr:ListPullTimeUpdateExclusions": true,
 }
 
 // PolicyAuthorizer evaluates IAM policies: the caller's identity policies (inline and attached) and the
@@ -216,13 +220,24 @@ func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, 
 		}
 		req.ResourceRequired = true
 	}
+	if repo != "" && strings.HasPrefix(action, "ecr:") && resource != "*" {
+		// The registry policy governs its repositories: every ECR action under scope V2, replication and
+		// pull through cache only under V1.
+		reg, err := a.registryFacts(ctx, t.RegistryID)
+		if err != nil {
+			return err
+		}
+		if reg.policy != nil && (reg.scope != "V1" || slices.Contains(registry.V1PolicyActions, action)) {
+			resourcePolicies = append(resourcePolicies, reg.policy)
+		}
+	}
 	if repo != "" {
 		facts, err := a.repoFacts(ctx, t.RegistryID, repo)
 		if err != nil {
 			return err
 		}
 		if facts.policy != nil {
-			resourcePolicies = []*iam.Policy{facts.policy}
+			resourcePolicies = append(resourcePolicies, facts.policy)
 		}
 		for _, t := range facts.tags {
 			k := strings.ToLower(t.Key)
@@ -236,6 +251,37 @@ func (a *PolicyAuthorizer) checkResource(ctx context.Context, c *pipeline.Call, 
 	}
 	return &registry.Error{Kind: registry.KindDenied, Message: fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s",
 		c.Caller.ARN(), action, resource, d.Reason)}
+}
+
+// registryFacts are what authorization needs of a registry: its policy and the policy's scope.
+type registryFacts struct {
+	policy *iam.Policy
+	scope  string
+}
+
+func (a *PolicyAuthorizer) registryFacts(ctx context.Context, registryID string) (registryFacts, error) {
+	v, err := a.lookup(a.repos, "registry:"+registryID, func() (any, error) {
+		var f registryFacts
+		err := a.Meta.View(ctx, func(tx store.Tx) (err error) {
+			if f.scope, err = registry.AccountSettingIn(tx, registryID, registry.SettingRegistryPolicyScope); err != nil {
+				return err
+			}
+			doc, err := tx.RegistryPolicy(registryID)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			f.policy, err = iam.Parse(doc, iam.ResourcePolicy)
+			return err
+		})
+		return f, err
+	})
+	if err != nil {
+		return registryFacts{}, err
+	}
+	return v.(registryFacts), nil
 }
 
 // trustPolicy returns a role's trust policy, or nil when the role does not exist.

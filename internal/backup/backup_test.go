@@ -112,7 +112,7 @@ func (in *installation) repo(t *testing.T, name string) {
 // has fails unless the installation serves the image and every blob of it, byte for byte.
 func (in *installation) has(t *testing.T, img image) {
 	t.Helper()
-	m, err := in.svc.GetManifest(ctx, reg, img.repo, img.digest.String(), false)
+	m, err := in.svc.GetManifest(ctx, reg, img.repo, img.digest.String(), nil)
 	if err != nil || digest.FromBytes(m.Content) != img.digest {
 		t.Fatalf("manifest %s@%s: %v", img.repo, img.digest, err)
 	}

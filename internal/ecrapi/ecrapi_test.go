@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -122,7 +123,11 @@ func (a *api) fails(r result, status int, code string) {
 
 func TestProtocolErrors(t *testing.T) {
 	a := newAPI(t, registry.Config{})
-	a.fails(a.raw("NoSuchOperation", []byte("{}"), time.Now(), admin), 400, "UnknownOperationException")
+	unknown := a.raw("NoSuchOperation", []byte("{}"), time.Now(), admin)
+	a.fails(unknown, 404, "UnknownOperationException")
+	if unknown.message() != "The action or operation requested is invalid. Verify that the action is typed correctly." {
+		t.Errorf("UnknownOperationException's message: %q", unknown.message())
+	}
 	a.fails(a.raw("CreateRepository", []byte(`{"repositoryName":`), time.Now(), admin), 400, "SerializationException")
 	a.fails(a.raw("CreateRepository", []byte(`{"repositoryName": 12}`), time.Now(), admin), 400, "SerializationException")
 	a.fails(a.raw("DescribeRepositories", []byte("{}"), time.Now(), identity.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: "wrong"}), 400, "InvalidSignatureException")
@@ -216,7 +221,11 @@ func TestPaginationTokens(t *testing.T) {
 		for _, r := range out["repositories"].([]any) {
 			names = append(names, r.(map[string]any)["repositoryName"].(string))
 		}
-		if token = out["nextToken"]; token == nil {
+		token = out["nextToken"]
+		if _, present := out["nextToken"]; present && token == nil {
+			t.Fatal(`the last page has "nextToken": null; ECR omits it`)
+		}
+		if token == nil {
 			break
 		}
 		if pages > 5 {
@@ -355,15 +364,21 @@ func TestLayerPartRules(t *testing.T) {
 	small := make([]byte, 1<<20)
 	id := start()
 	a.ok("UploadLayerPart", map[string]any{"repositoryName": "app", "uploadId": id, "partFirstByte": 0, "partLastByte": len(small) - 1, "layerPartBlob": small})
-	a.fails(part(id, len(small), small), 400, "LayerPartTooSmallException")
+	// A part under 5 MiB is taken; it is refused when it turns out not to be the last, by CompleteLayerUpload,
+	// where ECR's model raises LayerPartTooSmallException.
+	a.ok("UploadLayerPart", map[string]any{"repositoryName": "app", "uploadId": id, "partFirstByte": len(small), "partLastByte": 2*len(small) - 1, "layerPartBlob": small})
+	whole := append(append([]byte{}, small...), small...)
+	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": id, "layerDigests": []string{fmt.Sprintf("sha256:%x", sha256.Sum256(whole))}}), 400, "LayerPartTooSmallException")
 	r := part(id, 5, small)
 	a.fails(r, 400, "InvalidLayerPartException")
-	if r.body["uploadId"] != id || r.body["repositoryName"] != "app" || r.body["registryId"] != "000000000000" || r.body["lastValidByteReceived"] != float64(len(small)-1) {
+	if r.body["uploadId"] != id || r.body["repositoryName"] != "app" || r.body["registryId"] != "000000000000" || r.body["lastValidByteReceived"] != float64(2*len(small)-1) {
 		t.Fatalf("InvalidLayerPartException members: %s", r.raw)
 	}
 	a.fails(part(start(), 0, make([]byte, 10<<20+1)), 400, "InvalidLayerPartException")
 	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": start(), "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "EmptyUploadException")
-	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": id, "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "InvalidLayerException")
+	one := start()
+	a.ok("UploadLayerPart", map[string]any{"repositoryName": "app", "uploadId": one, "partFirstByte": 0, "partLastByte": len(small) - 1, "layerPartBlob": small})
+	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": one, "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "InvalidLayerException")
 	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": "nope", "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "UploadNotFoundException")
 	d := a.pushLayer("app", []byte("x"))
 	id = start()
@@ -545,9 +560,15 @@ func TestPolicies(t *testing.T) {
 	a.fails(a.as(bobAdmin, "SetRepositoryPolicy", map[string]any{"repositoryName": "team/app", "policyText": lockout, "force": true}), 400, "AccessDeniedException")
 	a.ok("DeleteRepositoryPolicy", map[string]any{"repositoryName": "team/app"})
 
-	// Registry policies accept replication and pull-through-cache grants only.
+	// Registry policies of scope V1 accept replication and pull-through-cache grants only; of scope V2
+	// (the default) any ECR action.
+	pulls := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}`
+	a.ok("PutAccountSetting", map[string]any{"name": "REGISTRY_POLICY_SCOPE", "value": "V1"})
 	a.ok("PutRegistryPolicy", map[string]any{"policyText": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["ecr:ReplicateImage","ecr:CreateRepository"],"Resource":"*"}]}`})
-	a.fails(a.call("PutRegistryPolicy", map[string]any{"policyText": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}`}), 400, "InvalidParameterException")
+	a.fails(a.call("PutRegistryPolicy", map[string]any{"policyText": pulls}), 400, "InvalidParameterException")
+	a.ok("PutAccountSetting", map[string]any{"name": "REGISTRY_POLICY_SCOPE", "value": "V2"})
+	a.ok("PutRegistryPolicy", map[string]any{"policyText": pulls})
+	a.fails(a.call("PutRegistryPolicy", map[string]any{"policyText": strings.Replace(pulls, "ecr:BatchGetImage", "s3:GetObject", 1)}), 400, "InvalidParameterException")
 	a.ok("GetRegistryPolicy", map[string]any{})
 	a.ok("DeleteRegistryPolicy", map[string]any{})
 	a.fails(a.call("GetRegistryPolicy", map[string]any{}), 400, "RegistryPolicyNotFoundException")
@@ -640,5 +661,87 @@ func TestCatalogShowsWhatCallerMaySee(t *testing.T) {
 	}
 	if code, _ := get("/v2/b/three/tags/list"); code != 403 {
 		t.Fatalf("tags/list of a repository carol may not list: %d", code)
+	}
+}
+
+// TestListLengths holds lists to the bounds of ECR's model, with its message.
+func TestListLengths(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	ids := make([]map[string]string, 101)
+	digests := make([]string, 101)
+	for i := range ids {
+		ids[i] = map[string]string{"imageTag": fmt.Sprintf("t%d", i)}
+		digests[i] = "sha256:" + strings.Repeat("a", 64)
+	}
+	tooMany := func(member string, max int) string {
+		return fmt.Sprintf("Invalid parameter at '%s' failed to satisfy constraint: 'Member must have length less than or equal to %d'", member, max)
+	}
+	for _, tc := range []struct {
+		op   string
+		in   map[string]any
+		want string
+	}{
+		{"BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": ids}, tooMany("imageIds", 100)},
+		{"BatchDeleteImage", map[string]any{"repositoryName": "app", "imageIds": ids}, tooMany("imageIds", 100)},
+		{"BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": []any{}}, "Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length greater than or equal to 1'"},
+		{"BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": ids[:1], "acceptedMediaTypes": digests}, tooMany("acceptedMediaTypes", 100)},
+		{"DescribeImages", map[string]any{"repositoryName": "app", "imageIds": ids}, tooMany("imageIds", 100)},
+		{"BatchCheckLayerAvailability", map[string]any{"repositoryName": "app", "layerDigests": digests}, tooMany("layerDigests", 100)},
+		{"GetAuthorizationToken", map[string]any{"registryIds": digests[:11]}, tooMany("registryIds", 10)},
+		{"GetAuthorizationToken", map[string]any{"registryIds": []string{"123"}}, "Invalid parameter at 'registryIds' failed to satisfy constraint: 'must satisfy regular expression '[0-9]{12}''"},
+	} {
+		r := a.call(tc.op, tc.in)
+		a.fails(r, 400, "InvalidParameterException")
+		if r.message() != tc.want {
+			t.Errorf("%s: %q, want %q", tc.op, r.message(), tc.want)
+		}
+	}
+	// At the bound, the call is served.
+	if out := a.ok("BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": ids[:100]}); len(out["failures"].([]any)) != 100 {
+		t.Errorf("BatchGetImage of 100 missing images: %v", out)
+	}
+}
+
+// TestMalformedRegistryID: ECR checks registryId's pattern before it authorizes anything.
+func TestMalformedRegistryID(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	want := "Invalid parameter at 'registryId' failed to satisfy constraint: 'must satisfy regular expression '[0-9]{12}''"
+	for _, op := range []string{"CreateRepository", "DescribeRepositories", "DescribeImages", "StartImageScan", "SetRepositoryPolicy"} {
+		r := a.call(op, map[string]any{"registryId": "123", "repositoryName": "app"})
+		if r.errCode() != "InvalidParameterException" || r.message() != want {
+			t.Errorf("%s with registryId 123: %d %s", op, r.status, r.raw)
+		}
+	}
+}
+
+// TestUploadIDIsUUID: ECR's model gives uploadId the pattern of a UUID.
+func TestUploadIDIsUUID(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	id := a.ok("InitiateLayerUpload", map[string]any{"repositoryName": "app"})["uploadId"].(string)
+	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+		t.Fatalf("uploadId %q is not a UUID", id)
+	}
+}
+
+// TestPutImageJSONSyntax: a manifest that is not JSON, or that says no mediaType when PutImage gives none
+// (the well-known retag failure), is refused with ECR's text.
+func TestPutImageJSONSyntax(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	untyped := `{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":2},"layers":[]}`
+	for _, body := range []string{"not json", `{"schemaVersion":2`, untyped} {
+		r := a.call("PutImage", map[string]any{"repositoryName": "app", "imageTag": "v1", "imageManifest": body})
+		a.fails(r, 400, "InvalidParameterException")
+		if want := "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"; r.message() != want {
+			t.Errorf("PutImage of %q: %q, want %q", body, r.message(), want)
+		}
+	}
+	// Given its type, the same manifest is checked further (its config is not in the repository).
+	r := a.call("PutImage", map[string]any{"repositoryName": "app", "imageTag": "v1", "imageManifest": untyped,
+		"imageManifestMediaType": "application/vnd.oci.image.manifest.v1+json"})
+	if r.errCode() != "LayersNotFoundException" {
+		t.Errorf("PutImage of a typed manifest with a missing config: %s", r.raw)
 	}
 }

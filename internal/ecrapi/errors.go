@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/wharf-dev/wharf/internal/manifest"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/sigv4"
 )
@@ -69,6 +70,8 @@ var codes = map[registry.Kind]string{
 	registry.KindTagDigestMismatch:          "InvalidParameterException",
 	registry.KindBodyUnreadable:             "SerializationException",
 	registry.KindStorageFull:                "ServerException",
+	registry.KindExclusionExists:            "ExclusionAlreadyExistsException",
+	registry.KindExclusionNotFound:          "ExclusionNotFoundException",
 }
 
 func toAWS(err error) *awsError {
@@ -87,6 +90,10 @@ func toAWS(err error) *awsError {
 			switch de.Kind {
 			case registry.KindManifestDigestMismatch:
 				msg = "Invalid parameter at 'imageDigest' failed to satisfy constraint: '" + msg + "'"
+			case registry.KindManifestInvalid:
+				if errors.Is(de.Err, manifest.ErrSyntax) {
+					msg = "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"
+				}
 			case registry.KindStorageFull:
 				// Not a 500: the SDKs would retry a full disk four times. 507 says it is the storage.
 				status = http.StatusInsufficientStorage

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"github.com/wharf-dev/wharf/internal/address"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,7 @@ type Handler struct {
 var changesPolicies = map[string]bool{
 	"CreateRepository": true, "DeleteRepository": true, "TagResource": true, "UntagResource": true,
 	"SetRepositoryPolicy": true, "DeleteRepositoryPolicy": true,
+	"PutRegistryPolicy": true, "DeleteRegistryPolicy": true, "PutAccountSetting": true,
 }
 
 // IsECRRequest tells an ECR API call from other traffic on the shared listener.
@@ -105,7 +107,7 @@ func registerWith[I any](name string, resolve func(h *Handler, c *pipeline.Call,
 		in := new(I) // the one value that is decoded, resolved, authorized and run
 		return pipeline.Op{
 			Action:  action,
-			Decode:  func() (any, error) { return in, decode(body, in) },
+			Decode:  func() (any, error) { return in, decodeChecked(body, in) },
 			Resolve: func(c *pipeline.Call) ([]pipeline.Target, error) { return resolve(h, c, in) },
 			Run: func(ctx context.Context, c *pipeline.Call) (err error) {
 				*out, err = run(h, ctx, c, in)
@@ -128,6 +130,31 @@ func (r *repositoryRef) targets(c *pipeline.Call, action string) ([]pipeline.Tar
 		return nil, err
 	}
 	return []pipeline.Target{pipeline.Repository(action, c.RegistryID, r.RepositoryName)}, nil
+}
+
+// checked is an input with constraints of ECR's model that decoding alone does not check (list lengths).
+type checked interface{ check() error }
+
+// decodeChecked decodes an operation's input and checks its model's constraints.
+func decodeChecked(body []byte, in any) error {
+	if err := decode(body, in); err != nil {
+		return err
+	}
+	if c, ok := in.(checked); ok {
+		return c.check()
+	}
+	return nil
+}
+
+// listLength checks the length of a list member against its model's bounds, with ECR's message.
+func listLength(member string, n, min, max int) error {
+	switch {
+	case n < min:
+		return invalidParameter(fmt.Sprintf("Invalid parameter at '%s' failed to satisfy constraint: 'Member must have length greater than or equal to %d'", member, min))
+	case n > max:
+		return invalidParameter(fmt.Sprintf("Invalid parameter at '%s' failed to satisfy constraint: 'Member must have length less than or equal to %d'", member, max))
+	}
+	return nil
 }
 
 // useRegistry makes an input's registryId, when it names one, the registry the call addresses.
@@ -173,7 +200,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
 	build, ok := ops[name]
 	if !ok {
-		h.writeError(w, &awsError{Code: "UnknownOperationException", Message: "", Status: http.StatusBadRequest})
+		h.writeError(w, &awsError{Code: "UnknownOperationException", Message: "The action or operation requested is invalid. Verify that the action is typed correctly.", Status: http.StatusNotFound})
 		return
 	}
 	limit := h.maxBody(name)
@@ -200,7 +227,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if changesPolicies[name] && h.PoliciesChanged != nil {
 		h.PoliciesChanged()
 	}
-	data, err := json.Marshal(out)
+	data, err := json.Marshal(omitNil(out))
 	if err != nil {
 		h.writeError(w, err)
 		return
@@ -209,6 +236,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(data)
+}
+
+// omitNil drops the members of an output that are nil pointers (a nextToken on the last page, an unset
+// optional member): ECR omits them rather than send null.
+func omitNil(out any) any {
+	if m, ok := out.(map[string]any); ok {
+		for k, v := range m {
+			if v == nil {
+				delete(m, k)
+				continue
+			}
+			if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+				delete(m, k)
+			}
+		}
+	}
+	return out
 }
 
 // bodyError answers a body that could not be read: too large (413, with its size), too many bodies in

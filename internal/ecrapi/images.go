@@ -66,10 +66,27 @@ type listImagesInput struct {
 	ImageIDs []imageID `json:"imageIds"`
 }
 
+func (in *listImagesInput) check() error {
+	if in.ImageIDs == nil {
+		return nil
+	}
+	return listLength("imageIds", len(in.ImageIDs), 1, 100)
+}
+
 type batchImagesInput struct {
 	repositoryRef
 	ImageIDs           []imageID `json:"imageIds"`
 	AcceptedMediaTypes []string  `json:"acceptedMediaTypes"`
+}
+
+func (in *batchImagesInput) check() error {
+	if err := listLength("imageIds", len(in.ImageIDs), 1, 100); err != nil {
+		return err
+	}
+	if in.AcceptedMediaTypes == nil {
+		return nil
+	}
+	return listLength("acceptedMediaTypes", len(in.AcceptedMediaTypes), 1, 100)
 }
 
 type putImageInput struct {

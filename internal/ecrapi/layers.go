@@ -81,6 +81,9 @@ func init() {
 	})
 
 	register("BatchCheckLayerAvailability", func(h *Handler, ctx context.Context, c *pipeline.Call, in *layerInput) (any, error) {
+		if err := listLength("layerDigests", len(in.LayerDigests), 1, 100); err != nil {
+			return nil, err
+		}
 		name := c.Target().Repository
 		if _, err := h.Service.Repository(ctx, c.RegistryID, name); err != nil {
 			return nil, err

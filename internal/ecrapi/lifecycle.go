@@ -23,12 +23,13 @@ type lifecyclePolicyOutput struct {
 }
 
 func policyOutput(c *pipeline.Call, name string, p *registry.LifecyclePolicy) lifecyclePolicyOutput {
-	out := lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: name, LifecyclePolicyText: p.Text}
+	// ECR always answers lastEvaluatedAt (SDK code reads it directly): before the policy's first pass, the
+	// epoch's start.
+	var at float64
 	if !p.LastEvaluatedAt.IsZero() {
-		t := epoch(p.LastEvaluatedAt)
-		out.LastEvaluatedAt = &t
+		at = epoch(p.LastEvaluatedAt)
 	}
-	return out
+	return lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: name, LifecyclePolicyText: p.Text, LastEvaluatedAt: &at}
 }
 
 type previewResultJSON struct {

@@ -217,11 +217,11 @@ func TestLifecycleAPI(t *testing.T) {
 	// Store it, read it back, delete it.
 	a.ok("PutLifecyclePolicy", map[string]any{"repositoryName": "app", "lifecyclePolicyText": lifecycletest.Guide[7].Policy})
 	get := a.ok("GetLifecyclePolicy", map[string]any{"repositoryName": "app"})
-	if _, evaluated := get["lastEvaluatedAt"]; evaluated || get["lifecyclePolicyText"] != lifecycletest.Guide[7].Policy {
+	if at, present := get["lastEvaluatedAt"]; !present || at != 0.0 || get["lifecyclePolicyText"] != lifecycletest.Guide[7].Policy {
 		t.Fatalf("GetLifecyclePolicy before any evaluation: %v", get)
 	}
 	del := a.ok("DeleteLifecyclePolicy", map[string]any{"repositoryName": "app"})
-	if del["lifecyclePolicyText"] != lifecycletest.Guide[7].Policy {
+	if at, present := del["lastEvaluatedAt"]; !present || at != 0.0 || del["lifecyclePolicyText"] != lifecycletest.Guide[7].Policy {
 		t.Fatalf("DeleteLifecyclePolicy answered %v", del)
 	}
 	a.fails(a.call("GetLifecyclePolicy", map[string]any{"repositoryName": "app"}), 400, "LifecyclePolicyNotFoundException")

@@ -269,6 +269,16 @@ func init() {
 	register("GetAuthorizationToken", func(h *Handler, ctx context.Context, c *pipeline.Call, in *struct {
 		RegistryIDs []string `json:"registryIds"`
 	}) (any, error) {
+		if in.RegistryIDs != nil {
+			if err := listLength("registryIds", len(in.RegistryIDs), 1, 10); err != nil {
+				return nil, err
+			}
+		}
+		for _, id := range in.RegistryIDs {
+			if !identity.ValidAccountID(id) {
+				return nil, invalidParameter("Invalid parameter at 'registryIds' failed to satisfy constraint: 'must satisfy regular expression '[0-9]{12}''")
+			}
+		}
 		password, expires := h.Identity.LoginToken(c.Caller, h.TokenTTL)
 		ids := in.RegistryIDs
 		if len(ids) == 0 {

@@ -214,6 +214,9 @@ func TestScanningPermissions(t *testing.T) {
 	}
 	r = a.as(bob, "GetRegistryScanningConfiguration", map[string]any{})
 	a.fails(r, 400, "AccessDeniedException")
+	if !strings.Contains(r.message(), "ecr:GetRegistryScanningConfiguration on resource: * because") { // a registry action, on "*" as AWS has it
+		t.Fatalf("message %q", r.message())
+	}
 
 	if err := a.app.Identity.AttachUserPolicy(ctx, "000000000000", "bob", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPowerUser"); err != nil {
 		t.Fatal(err)

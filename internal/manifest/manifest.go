@@ -53,6 +53,13 @@ var ErrInvalid = errors.New("manifest invalid")
 // ErrUnsupported is returned for manifest formats Wharf does not store (Docker schema 1).
 var ErrUnsupported = errors.New("manifest media type unsupported")
 
+// ErrSyntax is wrapped by the errors of a manifest that is not JSON or does not say what it is.
+var ErrSyntax = fmt.Errorf("%w: syntax", ErrInvalid)
+
+func syntax(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrSyntax, fmt.Sprintf(format, args...))
+}
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
@@ -90,13 +97,13 @@ func Parse(contentType string, body []byte) (*Manifest, error) {
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, invalid("manifest is not a JSON object")
+		return nil, syntax("manifest is not a JSON object")
 	}
 	// Strictly: the bytes are stored as sent and read by every client, so what Wharf checks must be what
 	// any parser reads — no member twice, none in other letter case, nothing after the object.
 	var w wire
 	if err := strictjson.Decode(body, &w); err != nil {
-		return nil, invalid("malformed JSON: %v", err)
+		return nil, syntax("malformed JSON: %v", err)
 	}
 	if w.SchemaVersion == nil {
 		return nil, invalid("schemaVersion is missing")
@@ -114,6 +121,10 @@ func Parse(contentType string, body []byte) (*Manifest, error) {
 		return nil, invalid("mediaType %q does not match Content-Type %q", mt, ct)
 	case mt == "" && IsManifestType(ct):
 		mt = ct
+	case mt == "" && ct == "":
+		// Neither the request nor the manifest says what it is (a manifest fetched and put back without
+		// its type): not guessed, as ECR does not.
+		return nil, syntax("the manifest has no mediaType and none was given with it")
 	case mt == "":
 		if w.Manifests != nil {
 			mt = OCIIndex

@@ -35,11 +35,18 @@ func TestParseImage(t *testing.T) {
 
 func TestParseIndexAndDetection(t *testing.T) {
 	body := `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + cfgDigest + `","size":7,"platform":{"architecture":"amd64","os":"linux"}}]}`
-	for _, ct := range []string{"", OCIIndex, "application/json"} {
+	for _, ct := range []string{OCIIndex, "application/json"} {
 		m, err := Parse(ct, []byte(body))
 		if err != nil || m.Kind != Index || m.MediaType != OCIIndex || len(m.Manifests) != 1 {
 			t.Fatalf("Content-Type %q: %+v, %v", ct, m, err)
 		}
+	}
+	// With no type from the request nor in the manifest, nothing is guessed (as ECR's PutImage).
+	if _, err := Parse("", []byte(body)); !errors.Is(err, ErrSyntax) {
+		t.Fatalf("a manifest of no type given none: %v", err)
+	}
+	if _, err := Parse("", []byte(`{"schemaVersion":2,"mediaType":"`+OCIIndex+`","manifests":[]}`)); err != nil {
+		t.Fatalf("a manifest that says its type, given none: %v", err)
 	}
 }
 

@@ -307,7 +307,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	case "manifest":
 		switch m {
 		case http.MethodGet, http.MethodHead:
-			return h.getManifest(ctx, w, r, reg, rt)
+			return h.getManifest(ctx, w, r, call, rt)
 		case http.MethodPut:
 			return h.putManifest(ctx, w, r, call, rt)
 		case http.MethodDelete:
@@ -365,8 +365,13 @@ func unsupported(method string) error {
 
 // --- manifests ---
 
-func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg string, rt route) error {
-	info, err := h.Service.GetManifest(ctx, reg, rt.name, rt.ref, r.Method == http.MethodGet)
+func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, call *pipeline.Call, rt route) error {
+	reg := call.RegistryID
+	var pulledBy []string // a pull updates the image's last pull time; a HEAD request does not
+	if r.Method == http.MethodGet {
+		pulledBy = []string{call.Caller.ARN(), call.Caller.RoleARN()}
+	}
+	info, err := h.Service.GetManifest(ctx, reg, rt.name, rt.ref, pulledBy)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,8 @@ type BlobInfo struct {
 type UploadState struct {
 	ID     string
 	Offset int64
+	// SmallParts counts the chunks before the last that were smaller than the ECR API's minimum part.
+	SmallParts int
 }
 
 // AppendAtEnd as a start offset appends a chunk wherever the upload stands (a streamed PATCH).
@@ -116,6 +118,16 @@ func (s *Service) MountBlob(ctx context.Context, registryID, name string, d dige
 	if err != nil {
 		return BlobInfo{}, err
 	}
+	mounting := false
+	if err := s.meta.View(ctx, func(tx store.Tx) (err error) {
+		mounting, err = blobMounting(tx, registryID)
+		return err
+	}); err != nil {
+		return BlobInfo{}, internal(err)
+	}
+	if !mounting { // the registry's BLOB_MOUNTING setting: the client uploads the blob
+		return BlobInfo{}, blobUnknown(d)
+	}
 	if from == "" {
 		var holders []store.Repository
 		if err := s.meta.View(ctx, func(tx store.Tx) (err error) {
@@ -163,7 +175,7 @@ func (s *Service) StartUpload(ctx context.Context, registryID, name string) (Upl
 		return UploadState{}, err
 	}
 	now := s.clock.Now()
-	u := &store.Upload{ID: newID(), RepositoryID: r.ID, Algorithm: digest.Canonical, StartedAt: now, UpdatedAt: now}
+	u := &store.Upload{ID: newUploadID(), RepositoryID: r.ID, Algorithm: digest.Canonical, StartedAt: now, UpdatedAt: now}
 	if err := s.meta.Update(ctx, func(tx store.Tx) error {
 		if _, err := reload(tx, r); err != nil {
 			return err
@@ -199,7 +211,7 @@ func (s *Service) UploadStatus(ctx context.Context, registryID, name, id string)
 	if err != nil {
 		return UploadState{}, err
 	}
-	return UploadState{ID: u.ID, Offset: u.Offset}, nil
+	return UploadState{ID: u.ID, Offset: u.Offset, SmallParts: u.SmallParts}, nil
 }
 
 // WriteUpload appends a chunk. start is where the client says the chunk begins (AppendAtEnd when it
@@ -270,6 +282,9 @@ func (s *Service) appendUpload(ctx context.Context, repo *store.Repository, u *s
 	prev := u.Offset
 	u.Offset += n
 	u.HashState = state
+	if u.Parts > 0 && u.LastPart < MinLayerPart {
+		u.SmallParts++ // the chunk before this one was not the last after all
+	}
 	u.Parts++
 	u.LastPart = n
 	u.UpdatedAt = s.clock.Now()

@@ -55,6 +55,8 @@ const (
 	KindBodyUnreadable         // the client's bytes could not be read: it went away, or sent a broken body
 	KindThrottled              // the caller's calls of this action are over their rate (Fields.RetryAfter)
 	KindScanNotFound           // an image has not been scanned (Fields name it)
+	KindExclusionExists        // a pull time update exclusion registered twice
+	KindExclusionNotFound      // a pull time update exclusion the registry does not have
 )
 
 // kindNames name the kinds, for logs and metrics: stable whatever number a kind gets.
@@ -101,6 +103,8 @@ var kindNames = map[Kind]string{
 	KindBodyUnreadable:             "BodyUnreadable",
 	KindThrottled:                  "Throttled",
 	KindScanNotFound:               "ScanNotFound",
+	KindExclusionExists:            "ExclusionExists",
+	KindExclusionNotFound:          "ExclusionNotFound",
 }
 
 // String is the kind's name, such as "RepositoryNotFound".

@@ -9,16 +9,18 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// The layer-part limits of ECR's upload API (the user guide's service quotas). Registry-protocol chunked
-// uploads are not bound by them.
+// The layer-part limits of ECR's upload API (ECR's service quotas). Registry-protocol chunked uploads are
+// not bound by them.
 const (
 	MinLayerPart  = 5 << 20
 	MaxLayerPart  = 10 << 20
-	MaxLayerParts = 1000
+	MaxLayerParts = 4200
+	MaxLayerSize  = 52000 << 20
 )
 
 // UploadLayerPart appends one part of an ECR API layer upload: bytes first..last (inclusive) of the layer.
-// Parts follow one another exactly, hold at most 10 MiB, and every part but the last holds at least 5 MiB.
+// Parts follow one another exactly and hold at most 10 MiB; every part but the last must hold at least
+// 5 MiB, which CompleteLayerUpload checks (where ECR's model raises LayerPartTooSmallException).
 func (s *Service) UploadLayerPart(ctx context.Context, registryID, name, id string, first, last int64, data []byte) (UploadState, error) {
 	u, repo, release, err := s.claimUpload(ctx, registryID, name, id)
 	if err != nil {
@@ -36,10 +38,10 @@ func (s *Service) UploadLayerPart(ctx context.Context, registryID, name, id stri
 		return part(KindUploadInvalid, "The layer part must start at byte %d, the byte after the last one received (lastValidByteReceived %d)", u.Offset, u.Offset-1)
 	case len(data) > MaxLayerPart:
 		return part(KindUploadInvalid, "The layer part holds %d bytes; a part holds at most %d", len(data), MaxLayerPart)
-	case u.Parts > 0 && u.LastPart < MinLayerPart:
-		return part(KindLayerPartTooSmall, "Layer part size must be at least %d bytes; the previous part held %d", MinLayerPart, u.LastPart)
 	case u.Parts >= MaxLayerParts:
 		return part(KindLimitExceeded, "The upload already has the maximum of %d layer parts", MaxLayerParts)
+	case last >= MaxLayerSize:
+		return part(KindLimitExceeded, "The layer would exceed the maximum layer size of %d MiB", MaxLayerSize>>20)
 	}
 	if err := s.appendUpload(ctx, repo, u, first, bytes.NewReader(data), ""); err != nil {
 		return UploadState{}, err
@@ -56,6 +58,9 @@ func (s *Service) CompleteLayerUpload(ctx context.Context, registryID, name, id 
 	}
 	if st.Offset == 0 {
 		return BlobInfo{}, errf(KindEmptyUpload, "The specified layer upload does not contain any layer parts.")
+	}
+	if st.SmallParts > 0 {
+		return BlobInfo{}, errf(KindLayerPartTooSmall, "Layer parts must be at least 5 MiB in size; %d of the upload's parts before its last are smaller", st.SmallParts)
 	}
 	if _, err := s.StatBlob(ctx, registryID, name, d); err == nil {
 		s.CancelUpload(ctx, registryID, name, id)

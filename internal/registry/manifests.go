@@ -89,7 +89,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		return res, errf(KindUnsupported, "%v", err)
 	}
 	if err != nil {
-		return res, errf(KindManifestInvalid, "%v", err)
+		return res, &Error{Kind: KindManifestInvalid, Message: err.Error(), Err: err}
 	}
 	if len(m.Layers) > s.cfg.Limits.LayersPerImage {
 		return res, errf(KindManifestInvalid, "the image has %d layers; the limit is %d layers per image", len(m.Layers), s.cfg.Limits.LayersPerImage)
@@ -252,11 +252,13 @@ func (s *Service) setTag(tx store.Tx, repo *store.Repository, tag string, d dige
 	return prev, tx.PutTag(repo.ID, store.Tag{Name: tag, Digest: d, UpdatedAt: s.clock.Now()})
 }
 
-// GetManifest returns the manifest a tag or digest names. Pulls (not HEAD requests) pass record=true so
-// the image's last pull time is kept.
-func (s *Service) GetManifest(ctx context.Context, registryID, name, ref string, record bool) (*ManifestInfo, error) {
+// GetManifest returns the manifest a tag or digest names. A pull (not a HEAD request) names its caller
+// in pulledBy — a user's ARN, or a role session's ARN and its role's — and updates the image's last pull
+// time, unless the registry excludes that caller from pull time updates.
+func (s *Service) GetManifest(ctx context.Context, registryID, name, ref string, pulledBy []string) (*ManifestInfo, error) {
 	key := cacheKey{registryID, name, ref}
 	now := s.clock.Now()
+	record := pulledBy != nil && !s.excludedFromPullTime(registryID, pulledBy)
 	if e, ok := s.cache.get(key, now); ok && e.info != nil {
 		if record {
 			s.pulls.record(e.repoID, e.info.Digest, now)

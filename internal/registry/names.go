@@ -1,29 +1,49 @@
 package registry
 
-import "github.com/opencontainers/go-digest"
+import (
+	"strings"
 
-// Repository names follow ECR: 2 to 256 characters, lowercase components separated by slashes.
-const repoNamePattern = `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`
+	"github.com/opencontainers/go-digest"
+)
 
-// validRepoName matches repoNamePattern: components of lowercase letters and digits, separated within by
-// one of . _ - and between by /. (By hand: every registry request checks a name; see the test that holds
-// it to the pattern.)
+// repoNamePattern is what ECR's messages say a repository name must match. ECR accepts more than that:
+// modelNamePattern, its API model's (and the OCI distribution spec's), which also allows __ and runs of -.
+const (
+	repoNamePattern  = `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`
+	modelNamePattern = `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`
+)
+
+// validRepoName matches modelNamePattern: components of lowercase letters and digits, separated within by
+// one of . _ __ or a run of -, and between by /. (By hand: every registry request checks a name; see the
+// test that holds it to the pattern.)
 func validRepoName(s string) bool {
-	alnum := false // the byte before was a letter or digit
+	var sep string // the separators since the last letter or digit
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case 'a' <= c && c <= 'z' || '0' <= c && c <= '9':
-			alnum = true
-		case c == '.' || c == '_' || c == '-' || c == '/':
-			if !alnum {
+			if i > 0 && !validSeparator(sep) {
 				return false
 			}
-			alnum = false
+			sep = ""
+		case c == '.' || c == '_' || c == '-' || c == '/':
+			if i == 0 || len(sep) > 2 && c != '-' {
+				return false
+			}
+			sep += string(c)
 		default:
 			return false
 		}
 	}
-	return alnum
+	return s != "" && sep == ""
+}
+
+// validSeparator says whether the separators between two letters or digits of a name are allowed.
+func validSeparator(sep string) bool {
+	switch sep {
+	case "", ".", "_", "__", "/":
+		return true
+	}
+	return strings.Trim(sep, "-") == ""
 }
 
 // validTag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.

@@ -7,9 +7,9 @@ import (
 
 // FuzzNames holds the hand-written name and tag checks to the patterns they implement.
 func FuzzNames(f *testing.F) {
-	repoRE := regexp.MustCompile(`^` + repoNamePattern + `$`)
+	repoRE := regexp.MustCompile(`^(?:` + modelNamePattern + `)$`)
 	tagRE := regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-	for _, s := range []string{"a", "ab", "a/b", "a//b", "a-b", "a--b", "-a", "a-", "a/b-c.d_e/f", "A", "_x", ".x", "x.", "v1.0", "é", ""} {
+	for _, s := range []string{"a", "ab", "a/b", "a//b", "a-b", "a--b", "a__b", "a___b", "a-_b", "a_-b", "a---b", "a/-b", "a-/b", "a._b", "-a", "a-", "a/b-c.d_e/f", "A", "_x", ".x", "x.", "v1.0", "é", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -12,7 +12,7 @@ import (
 // MaxPolicyText is the longest repository or registry policy ECR accepts.
 const MaxPolicyText = 10240
 
-// registryPolicyActions are the only actions a registry policy may grant.
+// registryPolicyActions are the only actions a registry policy of scope V1 may name.
 var registryPolicyActions = []string{"ecr:replicateimage", "ecr:batchimportupstreamimage", "ecr:createrepository", "ecr:*"}
 
 func checkPolicyText(text, what string, kind iam.Kind) (*iam.Policy, error) {
@@ -135,23 +135,37 @@ func (s *Service) PutRegistryPolicy(ctx context.Context, registryID, text string
 	if err != nil {
 		return err
 	}
-	for _, st := range p.Statements {
-		for _, a := range append(append([]string{}, st.Action...), st.NotAction...) {
-			ok := false
-			for _, allowed := range registryPolicyActions {
-				ok = ok || strings.EqualFold(a, allowed)
-			}
-			if !ok {
-				return errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'")
+	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+		// Under scope V2 a registry policy may name any ECR action; under V1 only those V1 governs.
+		scope, err := AccountSettingIn(tx, registryID, SettingRegistryPolicyScope)
+		if err != nil {
+			return err
+		}
+		for _, st := range p.Statements {
+			for _, a := range append(append([]string{}, st.Action...), st.NotAction...) {
+				if !registryPolicyAction(a, scope) {
+					return errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'")
+				}
 			}
 		}
-	}
-	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
 		if err := tx.SetRegistryPolicy(registryID, text); err != nil {
 			return err
 		}
 		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: registryID, Policy: PolicyRegistry, Change: PolicySet})
 	}))
+}
+
+// registryPolicyAction says whether a registry policy of scope may name action.
+func registryPolicyAction(action, scope string) bool {
+	if scope != "V1" {
+		return len(action) > 4 && strings.EqualFold(action[:4], "ecr:")
+	}
+	for _, allowed := range registryPolicyActions {
+		if strings.EqualFold(action, allowed) {
+			return true
+		}
+	}
+	return false
 }
 
 // RegistryPolicy returns the registry's policy text.

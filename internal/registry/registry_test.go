@@ -240,11 +240,11 @@ func TestTagsMoveAndImmutability(t *testing.T) {
 	e.repo(t, "fixed", registry.Immutable)
 	first := e.push(t, "mutable", "latest", "1")
 	second := e.push(t, "mutable", "latest", "2")
-	m, err := e.svc.GetManifest(ctx, reg, "mutable", "latest", false)
+	m, err := e.svc.GetManifest(ctx, reg, "mutable", "latest", nil)
 	if err != nil || m.Digest != second {
 		t.Fatalf("latest = %v, %v; want the second push", m, err)
 	}
-	if _, err := e.svc.GetManifest(ctx, reg, "mutable", first.String(), false); err != nil {
+	if _, err := e.svc.GetManifest(ctx, reg, "mutable", first.String(), nil); err != nil {
 		t.Fatalf("the untagged first image must stay: %v", err)
 	}
 
@@ -259,7 +259,7 @@ func TestTagsMoveAndImmutability(t *testing.T) {
 	if err.Error() != "The image tag 'v1' already exists in the 'fixed' repository and cannot be overwritten because the repository is immutable." {
 		t.Fatalf("message: %q", err)
 	}
-	if m, _ := e.svc.GetManifest(ctx, reg, "fixed", "v1", false); m.Digest != v1 {
+	if m, _ := e.svc.GetManifest(ctx, reg, "fixed", "v1", nil); m.Digest != v1 {
 		t.Fatal("immutable tag moved")
 	}
 }
@@ -307,13 +307,13 @@ func TestDeleteTagAndManifest(t *testing.T) {
 	if _, err := e.svc.DeleteTag(ctx, reg, "app", "latest"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.GetManifest(ctx, reg, "app", d.String(), false); err != nil {
+	if _, err := e.svc.GetManifest(ctx, reg, "app", d.String(), nil); err != nil {
 		t.Fatalf("image went with a tag that was not its last: %v", err)
 	}
 	if _, err := e.svc.DeleteTag(ctx, reg, "app", "v1"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.svc.GetManifest(ctx, reg, "app", d.String(), false)
+	_, err := e.svc.GetManifest(ctx, reg, "app", d.String(), nil)
 	wantKind(t, err, registry.KindManifestUnknown)
 
 	// An index keeps its children: they can't be deleted first, and deleting the index's tag keeps them.
@@ -486,7 +486,7 @@ func TestGarbageCollection(t *testing.T) {
 	} else {
 		rc.Close()
 	}
-	if _, err := e.svc.GetManifest(ctx, reg, "app", keep.String(), false); err != nil {
+	if _, err := e.svc.GetManifest(ctx, reg, "app", keep.String(), nil); err != nil {
 		t.Fatal(err)
 	}
 	// Re-pushing a collected blob works.
@@ -580,7 +580,7 @@ func TestGarbageCollectionDuringPushes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tag := range tags {
-		m, err := e.svc.GetManifest(ctx, reg, "app", tag, false)
+		m, err := e.svc.GetManifest(ctx, reg, "app", tag, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -611,7 +611,7 @@ func TestManifestCache(t *testing.T) {
 	other := registry.New(e.meta, e.blobs, e.clock, registry.Config{}, nil)
 	defer other.Close()
 	get := func(svc *registry.Service) digest.Digest {
-		m, err := svc.GetManifest(ctx, reg, "app", "v1", true)
+		m, err := svc.GetManifest(ctx, reg, "app", "v1", []string{"arn:aws:iam::000000000000:user/puller"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -699,5 +699,18 @@ func TestUploadClaimedAcrossProcesses(t *testing.T) {
 	info, err := e.svc.CompleteUpload(ctx, reg, "app", st.ID, digest.FromString("first second"), 6, strings.NewReader("second"))
 	if err != nil || info.Size != 12 {
 		t.Fatalf("after the other writer: %v, %+v", err, info)
+	}
+}
+
+// TestDefaultLimitsAreECRQuotas: unless configured, the limits are ECR's current default service quotas.
+func TestDefaultLimitsAreECRQuotas(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	got := e.svc.Limits()
+	want := registry.Limits{RepositoriesPerRegistry: 100000, ImagesPerRepository: 100000, TagsPerImage: 1000, LayersPerImage: 10000, ManifestSize: 4 << 20}
+	if got != want {
+		t.Fatalf("default limits %+v, want %+v", got, want)
+	}
+	if registry.MaxLayerParts != 4200 || registry.MaxLayerSize != 52000<<20 || registry.MinLayerPart != 5<<20 || registry.MaxLayerPart != 10<<20 {
+		t.Fatal("the layer-part quotas are not ECR's")
 	}
 }

@@ -173,7 +173,7 @@ func TestScanEligibilityExpired(t *testing.T) {
 	e.runScans(t)
 
 	e.clock.Advance(10 * 24 * time.Hour)
-	if _, err := e.svc.GetManifest(ctx, reg, "watched", "pulled", true); err != nil {
+	if _, err := e.svc.GetManifest(ctx, reg, "watched", "pulled", []string{"arn:aws:iam::000000000000:user/puller"}); err != nil {
 		t.Fatal(err)
 	}
 	e.svc.FlushPulls()

@@ -18,12 +18,12 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
-// Limits are the service quotas of the ECR user guide; zero means the default.
+// Limits are ECR's default service quotas (adjustable, as ECR's are); zero means the default.
 type Limits struct {
-	RepositoriesPerRegistry int   // 1,000
-	ImagesPerRepository     int   // 1,000 (ECR's default service quota, adjustable)
-	TagsPerImage            int   // 100
-	LayersPerImage          int   // 127
+	RepositoriesPerRegistry int   // 100,000
+	ImagesPerRepository     int   // 100,000
+	TagsPerImage            int   // 1,000
+	LayersPerImage          int   // 10,000: ECR sets none; the manifest's size bounds them first
 	ManifestSize            int64 // 4 MiB
 }
 
@@ -33,10 +33,10 @@ func (l Limits) withDefaults() Limits {
 			*v = d
 		}
 	}
-	def(&l.RepositoriesPerRegistry, 1000)
-	def(&l.ImagesPerRepository, 1000)
-	def(&l.TagsPerImage, 100)
-	def(&l.LayersPerImage, 127)
+	def(&l.RepositoriesPerRegistry, 100000)
+	def(&l.ImagesPerRepository, 100000)
+	def(&l.TagsPerImage, 1000)
+	def(&l.LayersPerImage, 10000)
 	if l.ManifestSize <= 0 {
 		l.ManifestSize = 4 << 20
 	}
@@ -87,7 +87,8 @@ type Service struct {
 	// background counts work that outlives a call (lifecycle previews); Close waits for it.
 	background sync.WaitGroup
 	// wakeJobs has the job runner look for due jobs now (a scan just queued); set by ScanJobs.
-	wakeJobs func()
+	wakeJobs   func()
+	exclusions exclusionCache // each registry's pull time update exclusions
 	// previewGate, when set by a test, holds previews in progress until it is closed.
 	previewGate chan struct{}
 }
@@ -132,6 +133,18 @@ func (s *Service) Close() error {
 
 // Limits returns the limits in force.
 func (s *Service) Limits() Limits { return s.cfg.Limits }
+
+// newUploadID returns an upload's id: a random UUID (version 4), as ECR's uploadId is.
+func newUploadID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
 
 func newID() string {
 	var b [16]byte

@@ -43,6 +43,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
 	"github.com/wharf-dev/wharf/internal/throttle"
 	"github.com/wharf-dev/wharf/internal/vulndb"
+	"github.com/wharf-dev/wharf/internal/vulndb/download"
 	"github.com/wharf-dev/wharf/internal/webhooks"
 )
 
@@ -93,8 +94,12 @@ type Options struct {
 	Webhooks []webhooks.Target
 	// EventRetention is how long the outbox keeps events (default 7 days): consumers read them well before.
 	EventRetention time.Duration
-	Clock          clock.Clock
-	Log            *slog.Logger
+	// ScanDBSync, when its URL is set, is where the vulnerability database's advisories are downloaded from
+	// every ScanDBSyncInterval (default 6 hours), by one node at a time.
+	ScanDBSync         download.Source
+	ScanDBSyncInterval time.Duration
+	Clock              clock.Clock
+	Log                *slog.Logger
 }
 
 func (o Options) maxBodyMemory() int64 {
@@ -469,6 +474,46 @@ func (a *App) registerJobs() {
 	}
 	a.Jobs.Register(jobs.Kind{Name: "audit-prune", Every: time.Hour, MaxAttempts: 1,
 		Run: func(ctx context.Context, _ store.Job) error { a.pruneTrail(ctx); return nil }})
+	if a.opts.ScanDBSync.URL != "" {
+		every := a.opts.ScanDBSyncInterval
+		if every <= 0 {
+			every = 6 * time.Hour
+		}
+		syncer := download.NewSyncer(vulndb.New(a.stores.Meta, a.opts.Clock.Now), a.opts.ScanDBSync)
+		a.Jobs.Register(jobs.Kind{Name: "scan-db-sync", Every: every, MaxAttempts: 1,
+			Run: func(ctx context.Context, _ store.Job) error { a.syncScanDB(ctx, syncer); return nil }})
+	}
+}
+
+// syncEmptyScanDB queues a sync at once when syncs are on and the vulnerability database was never
+// imported: the first periodic one would come only a period after the server started.
+func (a *App) syncEmptyScanDB(ctx context.Context) error {
+	if a.opts.ScanDBSync.URL == "" {
+		return nil
+	}
+	return a.stores.Meta.Update(ctx, func(tx store.Tx) error {
+		if at, err := tx.AdvisoriesUpdated(); err != nil || !at.IsZero() {
+			return err
+		}
+		_, err := jobs.Enqueue(tx, a.opts.Clock.Now(), "scan-db-sync", "periodic:scan-db-sync", 1, nil)
+		return err
+	})
+}
+
+// syncScanDB downloads the vulnerability database's advisories and imports them, logging what changed.
+func (a *App) syncScanDB(ctx context.Context, syncer *download.Syncer) {
+	var stats []download.SyncStats
+	err := a.background(ctx, "scan-db-sync", "wharf:ImportVulnerabilities", func(ctx context.Context) (err error) {
+		stats, err = syncer.Sync(ctx)
+		return err
+	})
+	for _, st := range stats {
+		a.log.Info("vulnerability database synced", "ecosystem", st.Ecosystem, "unchanged", st.Unchanged, "bytes", st.Bytes,
+			"advisories", st.Read, "changed", st.Changed, "invalid", st.Invalid)
+	}
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("syncing the vulnerability database failed", "err", err)
+	}
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready, if not nil, receives the bound address.
@@ -524,6 +569,9 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 		ready <- ln.Addr().String()
 	}
 
+	if err := a.syncEmptyScanDB(ctx); err != nil {
+		return err
+	}
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	var background sync.WaitGroup
 	background.Add(1)

@@ -100,6 +100,7 @@ type Upload struct {
 	HashState    []byte
 	Parts        int   // chunks received so far
 	LastPart     int64 // size of the last chunk
+	SmallParts   int   // chunks before the last smaller than the ECR API's minimum layer part
 	StartedAt    time.Time
 	UpdatedAt    time.Time
 }
@@ -299,6 +300,8 @@ type AdvisoryCount struct {
 // Listing methods return rows in ascending key order, strictly after the given key, at most limit rows.
 type Tx interface {
 	ScanTx
+	PullTimeExclusionTx
+	AccountSettingTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -577,4 +580,28 @@ type ScanTx interface {
 	// ScanningConfigurations lists the registries' scanning configurations after the registry id after,
 	// by registry id, at most limit.
 	ScanningConfigurations(after string, limit int) ([]ScanningConfiguration, error)
+}
+
+// PullTimeExclusion is an IAM principal whose pulls do not update images' last pull time.
+type PullTimeExclusion struct {
+	RegistryID   string
+	PrincipalARN string
+	CreatedAt    time.Time
+}
+
+// PullTimeExclusionTx keeps each registry's pull time update exclusions.
+type PullTimeExclusionTx interface {
+	// PutPullTimeExclusion adds an exclusion; ErrConflict when the registry has it already.
+	PutPullTimeExclusion(e PullTimeExclusion) error
+	// DeletePullTimeExclusion removes one; ErrNotFound when the registry has none for the principal.
+	DeletePullTimeExclusion(registryID, principalARN string) error
+	// PullTimeExclusions lists a registry's exclusions with principal ARNs after after, in order, at most limit.
+	PullTimeExclusions(registryID, after string, limit int) ([]PullTimeExclusion, error)
+}
+
+// AccountSettingTx keeps each registry's account settings (ECR's PutAccountSetting), by name.
+type AccountSettingTx interface {
+	// AccountSetting returns a setting's value; ErrNotFound when it was never set.
+	AccountSetting(registryID, name string) (string, error)
+	SetAccountSetting(registryID, name, value string) error
 }

@@ -17,7 +17,7 @@ var Tables = []string{
 	"repositories", "repository_tags", "repository_policies", "blobs", "repository_blobs",
 	"images", "image_refs", "tags", "lifecycle_policies", "lifecycle_events", "lifecycle_previews",
 	"jobs", "job_schedules", "events", "event_cursors", "image_scans", "image_scan_findings", "scanning_configurations",
-	"advisories", "advisory_packages", "advisories_updated",
+	"advisories", "advisory_packages", "advisories_updated", "pull_time_exclusions", "account_settings",
 }
 
 // identityTables have an id column the database numbers.

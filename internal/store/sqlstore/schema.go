@@ -367,7 +367,29 @@ CREATE TABLE advisories_updated (
 	at   INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
-	// 14: the upkeep of scans finds them by state (scans in progress too long), and the jobs of scans by
+	// 14: the principals whose pulls do not update images' last pull time, per registry.
+	`
+CREATE TABLE pull_time_exclusions (
+	registry_id   TEXT    NOT NULL,
+	principal_arn TEXT    NOT NULL,
+	created_at    INTEGER NOT NULL,
+	PRIMARY KEY (registry_id, principal_arn)
+) WITHOUT ROWID;
+`,
+	// 15: how many of an upload's chunks, before its last, were smaller than the ECR API's minimum part.
+	`
+ALTER TABLE uploads ADD COLUMN small_parts INTEGER NOT NULL DEFAULT 0;
+`,
+	// 16: each registry's account settings (ECR's PutAccountSetting), those set.
+	`
+CREATE TABLE account_settings (
+	registry_id TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	value       TEXT NOT NULL,
+	PRIMARY KEY (registry_id, name)
+) WITHOUT ROWID;
+`,
+	// 17: the upkeep of scans finds them by state (scans in progress too long), and the jobs of scans by
 	// their unique key, dead ones too.
 	`
 CREATE INDEX image_scans_status ON image_scans(status, started_at);

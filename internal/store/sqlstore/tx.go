@@ -381,13 +381,13 @@ func (t *txn) ImageTags(repoID int64, d digest.Digest) ([]string, error) {
 	return t.strings(`SELECT name FROM tags WHERE repository_id = ? AND digest = ? ORDER BY name`, repoID, d.String())
 }
 
-const uploadCols = `id, repository_id, size, algorithm, hash_state, parts, last_part, started_at, updated_at`
+const uploadCols = `id, repository_id, size, algorithm, hash_state, parts, last_part, small_parts, started_at, updated_at`
 
 func scanUpload(sc interface{ Scan(...any) error }) (*store.Upload, error) {
 	var u store.Upload
 	var alg string
 	var started, updated int64
-	if err := sc.Scan(&u.ID, &u.RepositoryID, &u.Offset, &alg, &u.HashState, &u.Parts, &u.LastPart, &started, &updated); err != nil {
+	if err := sc.Scan(&u.ID, &u.RepositoryID, &u.Offset, &alg, &u.HashState, &u.Parts, &u.LastPart, &u.SmallParts, &started, &updated); err != nil {
 		return nil, mapErr(err)
 	}
 	u.Algorithm, u.StartedAt, u.UpdatedAt = digest.Algorithm(alg), tm(started), tm(updated)
@@ -395,8 +395,8 @@ func scanUpload(sc interface{ Scan(...any) error }) (*store.Upload, error) {
 }
 
 func (t *txn) CreateUpload(u *store.Upload) error {
-	_, err := t.exec(`INSERT INTO uploads (`+uploadCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.RepositoryID, u.Offset, string(u.Algorithm), nonNil(u.HashState), u.Parts, u.LastPart, ts(u.StartedAt), ts(u.UpdatedAt))
+	_, err := t.exec(`INSERT INTO uploads (`+uploadCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.RepositoryID, u.Offset, string(u.Algorithm), nonNil(u.HashState), u.Parts, u.LastPart, u.SmallParts, ts(u.StartedAt), ts(u.UpdatedAt))
 	return err
 }
 
@@ -405,8 +405,8 @@ func (t *txn) GetUpload(id string) (*store.Upload, error) {
 }
 
 func (t *txn) UpdateUpload(u *store.Upload, prevOffset int64) error {
-	err := t.affected(`UPDATE uploads SET size = ?, algorithm = ?, hash_state = ?, parts = ?, last_part = ?, updated_at = ? WHERE id = ? AND size = ?`,
-		u.Offset, string(u.Algorithm), nonNil(u.HashState), u.Parts, u.LastPart, ts(u.UpdatedAt), u.ID, prevOffset)
+	err := t.affected(`UPDATE uploads SET size = ?, algorithm = ?, hash_state = ?, parts = ?, last_part = ?, small_parts = ?, updated_at = ? WHERE id = ? AND size = ?`,
+		u.Offset, string(u.Algorithm), nonNil(u.HashState), u.Parts, u.LastPart, u.SmallParts, ts(u.UpdatedAt), u.ID, prevOffset)
 	if err == store.ErrNotFound {
 		return store.ErrConflict
 	}

@@ -47,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Nodes", testNodes},
 		{"ImageScans", testImageScans},
 		{"ScanningConfiguration", testScanningConfiguration},
+		{"PullTimeExclusions", testPullTimeExclusions},
+		{"AccountSettings", testAccountSettings},
 		{"ImageScanListing", testImageScanListing},
 		{"JobByKey", testJobByKey},
 		{"Advisories", testAdvisories},
@@ -305,14 +307,14 @@ func testUploads(t *testing.T, s store.Store) {
 	r := mkRepo(t, s, "000000000000", "app")
 	u := &store.Upload{ID: "u1", RepositoryID: r.ID, Algorithm: digest.SHA256, StartedAt: t0, UpdatedAt: t0}
 	update(t, s, func(tx store.Tx) error { return tx.CreateUpload(u) })
-	u.Offset, u.HashState, u.Parts, u.LastPart, u.UpdatedAt = 100, []byte("state"), 2, 60, t0.Add(time.Minute)
+	u.Offset, u.HashState, u.Parts, u.LastPart, u.SmallParts, u.UpdatedAt = 100, []byte("state"), 2, 60, 1, t0.Add(time.Minute)
 	update(t, s, func(tx store.Tx) error { return tx.UpdateUpload(u, 0) })
 	if err := s.Update(ctx, func(tx store.Tx) error { return tx.UpdateUpload(u, 0) }); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("stale offset: %v, want ErrConflict", err)
 	}
 	view(t, s, func(tx store.Tx) error {
 		got, err := tx.GetUpload("u1")
-		if err != nil || got.Offset != 100 || string(got.HashState) != "state" || got.RepositoryID != r.ID || got.Parts != 2 || got.LastPart != 60 {
+		if err != nil || got.Offset != 100 || string(got.HashState) != "state" || got.RepositoryID != r.ID || got.Parts != 2 || got.LastPart != 60 || got.SmallParts != 1 {
 			t.Fatalf("GetUpload = %+v, %v", got, err)
 		}
 		stale, _ := tx.StaleUploads(t0.Add(2*time.Minute), 10)
