@@ -68,6 +68,7 @@ type common struct {
 	manifestSize int64
 	storage      server.Storage
 	blobRedirect bool
+	scan         scanSettings
 }
 
 func newCommon() *common {
@@ -110,6 +111,7 @@ func (c *common) registryFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.limits.TagsPerImage, "max-tags-per-image", c.limits.TagsPerImage, "tags per image")
 	fs.IntVar(&c.limits.LayersPerImage, "max-layers", c.limits.LayersPerImage, "layers per image")
 	fs.Int64Var(&c.manifestSize, "max-manifest-size", c.manifestSize, "largest manifest in bytes")
+	c.scanFlags(fs)
 }
 
 // gcFlags adds the settings garbage collection reads.
@@ -145,8 +147,10 @@ func (c *common) registryConfig() registry.Config {
 	if cacheTTL == 0 {
 		cacheTTL = -1 // 0 means no cache here; the core reads zero as its default
 	}
-	return registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: grace, UploadTTL: c.uploadTTL, ManifestCacheTTL: cacheTTL,
+	cfg := registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: grace, UploadTTL: c.uploadTTL, ManifestCacheTTL: cacheTTL,
 		BlobRedirect: c.blobRedirect}
+	c.scan.apply(&cfg)
+	return cfg
 }
 
 // parseAndOpen parses a one-shot command's flags and its positional arguments, one for each name in

@@ -45,6 +45,12 @@ func scanDBImport(args []string) error {
 	start := time.Now()
 	err = do(app, c.accountID, "wharf:ImportVulnerabilities", nil, func(ctx context.Context) (err error) {
 		st, err = db.Import(ctx, pos[0])
+		if st.Changed > 0 {
+			// The images scanned continuously are matched again, by the nodes serving, at once.
+			if _, qerr := app.Service.QueueRematch(ctx); err == nil {
+				err = qerr
+			}
+		}
 		return err
 	})
 	fmt.Printf("read %d advisories, %d new or updated, in %s\n", st.Read, st.Changed, time.Since(start).Round(time.Millisecond))

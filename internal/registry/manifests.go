@@ -153,6 +153,10 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 			}
 		case err != nil:
 			return err
+		default:
+			if scanQueued, err = s.scanExpiredOnPush(tx, repo, img); err != nil {
+				return err
+			}
 		}
 		if tag == "" {
 			res.Unchanged = existing != nil

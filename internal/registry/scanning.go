@@ -79,11 +79,23 @@ type Scanner interface {
 // ErrUnsupportedImage is wrapped by a Scanner's error for an image it does not support.
 var ErrUnsupportedImage = errors.New("unsupported image")
 
+// Matcher matches an inventory a scan stored against the vulnerability database as it is now, as a scan
+// of scanType would, without reading the image again; it says when the database was last updated (read
+// before matching). A Scanner that is also a Matcher has images scanned continuously re-matched when the
+// database changes.
+type Matcher interface {
+	Match(ctx context.Context, inv inventory.Inventory, scanType string) ([]vulndb.Finding, time.Time, error)
+}
+
 // NopScanner finds nothing in any image: scans complete, with no findings.
 type NopScanner struct{}
 
 func (NopScanner) Scan(context.Context, ScanImage) (inventory.Inventory, []vulndb.Finding, time.Time, error) {
 	return inventory.Inventory{}, nil, time.Time{}, nil
+}
+
+func (NopScanner) Match(context.Context, inventory.Inventory, string) ([]vulndb.Finding, time.Time, error) {
+	return nil, time.Time{}, nil
 }
 
 // ScanningRule is a rule of a registry's scanning configuration: the repositories its filters match are
@@ -328,8 +340,13 @@ func (s *Service) startScan(tx store.Tx, repo *store.Repository, img *store.Imag
 	}
 	// One job per scan requested: a scan requested while an older one runs gets a job of its own, and the
 	// older one's result is dropped.
-	return tx.EnqueueJob(&store.Job{Kind: ScanJobKind, UniqueKey: fmt.Sprintf("%s/%d/%s/%d", ScanJobKind, repo.ID, img.Digest, now.UnixNano()),
+	return tx.EnqueueJob(&store.Job{Kind: ScanJobKind, UniqueKey: scanJobKey(repo.ID, img.Digest, now),
 		Payload: payload, MaxAttempts: ScanAttempts, RunAt: now, CreatedAt: now})
+}
+
+// scanJobKey is the unique key of the job of the scan of an image started at started.
+func scanJobKey(repoID int64, d digest.Digest, started time.Time) string {
+	return fmt.Sprintf("%s/%d/%s/%d", ScanJobKind, repoID, d, started.UnixNano())
 }
 
 // scanOnPush starts the scan of a pushed image when the repository is scanned on push.

@@ -27,6 +27,10 @@ type fakeScanner struct {
 	scanned  []registry.ScanImage
 	during   func() // called (without the lock) while a scan runs, when set
 	block    bool   // a scan runs until its context ends
+	// db, when set, is the vulnerability database the inventory is matched against (findings and updated
+	// are then the database's).
+	db      *vulndb.DB
+	matched int // inventories matched again
 }
 
 func (f *fakeScanner) Scan(ctx context.Context, img registry.ScanImage) (inventory.Inventory, []vulndb.Finding, time.Time, error) {
@@ -44,7 +48,28 @@ func (f *fakeScanner) Scan(ctx context.Context, img registry.ScanImage) (invento
 		return inventory.Inventory{}, nil, time.Time{}, f.err
 	}
 	inv := inventory.Inventory{OS: inventory.OS{ID: "debian", VersionID: "12"}, Packages: []inventory.Package{{Name: "libssl3", Version: "3.0.11-1~deb12u1", SourceName: "openssl", Ecosystem: "Debian:12"}}}
+	if f.db != nil {
+		findings, updated, err := f.match(ctx, inv)
+		return inv, findings, updated, err
+	}
 	return inv, f.findings, f.updated, nil
+}
+
+// Match matches a stored inventory against the database (f.db must be set).
+func (f *fakeScanner) Match(ctx context.Context, inv inventory.Inventory, _ string) ([]vulndb.Finding, time.Time, error) {
+	f.mu.Lock()
+	f.matched++
+	f.mu.Unlock()
+	return f.match(ctx, inv)
+}
+
+func (f *fakeScanner) match(ctx context.Context, inv inventory.Inventory) ([]vulndb.Finding, time.Time, error) {
+	updated, err := f.db.UpdatedAt(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	findings, err := f.db.Match(ctx, inv)
+	return findings, updated, err
 }
 
 func (f *fakeScanner) count() int {

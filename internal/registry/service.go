@@ -69,6 +69,9 @@ type Config struct {
 	Scanner Scanner
 	// ScanTimeout bounds one scan; a scan that takes longer is FAILED. Default 30 minutes.
 	ScanTimeout time.Duration
+	// RescanDuration is how long an image scanned continuously is monitored after it was last pushed or
+	// pulled; past it, its scan is SCAN_ELIGIBILITY_EXPIRED. Default 14 days; negative: for its lifetime.
+	RescanDuration time.Duration
 }
 
 // Service is the registry core.
@@ -110,6 +113,12 @@ func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *s
 	}
 	if cfg.ManifestCacheTTL == 0 {
 		cfg.ManifestCacheTTL = time.Second
+	}
+	if cfg.ScanTimeout <= 0 {
+		cfg.ScanTimeout = 30 * time.Minute
+	}
+	if cfg.RescanDuration == 0 {
+		cfg.RescanDuration = DefaultRescanDuration
 	}
 	s := &Service{meta: meta, blobs: blobs, clock: clk, cfg: cfg, log: log, cache: newManifestCache(cfg.ManifestCacheTTL, 32<<20)}
 	s.pulls = newPullRecorder(s, cfg.PullFlushInterval)

@@ -39,9 +39,9 @@ const (
 	dockerImageConfig = "application/vnd.docker.container.image.v1+json"
 )
 
-// Scan reads the image's final file system and returns its inventory, its findings and when the database
-// was last updated. BASIC scans keep the operating system's packages only; ENHANCED scans language
-// packages too. An index, an artifact, a layer that is not a file system layer (or not distributable), and
+// Scan reads the image's final file system and returns its whole inventory, its findings and when the
+// database was last updated. BASIC scans match the operating system's packages only; ENHANCED scans
+// language packages too. An index, an artifact, a layer that is not a file system layer (or not distributable), and
 // an image with neither a distribution nor packages the database knows are unsupported.
 func (s *Scanner) Scan(ctx context.Context, img registry.ScanImage) (inventory.Inventory, []vulndb.Finding, time.Time, error) {
 	unsupported := func(format string, args ...any) (inventory.Inventory, []vulndb.Finding, time.Time, error) {
@@ -74,17 +74,39 @@ func (s *Scanner) Scan(ctx context.Context, img registry.ScanImage) (inventory.I
 	if err != nil {
 		return inventory.Inventory{}, nil, time.Time{}, err
 	}
-	if img.ScanType != registry.ScanTypeEnhanced {
-		inv.Packages = osPackages(inv.Packages)
-	}
-	if !supported(inv) {
+	scanned := ofScanType(*inv, img.ScanType)
+	if !supported(&scanned) {
 		return unsupported("%s has no distribution or packages known to the vulnerability database", img.Digest)
 	}
-	findings, err := s.db.Match(ctx, *inv)
+	findings, err := s.db.Match(ctx, scanned)
 	if err != nil {
 		return inventory.Inventory{}, nil, time.Time{}, err
 	}
 	return *inv, findings, updated, nil
+}
+
+// Match matches a stored inventory against the database as a scan of scanType would, without reading
+// the image again, and returns its findings and when the database was last updated. It implements
+// registry.Matcher.
+func (s *Scanner) Match(ctx context.Context, inv inventory.Inventory, scanType string) ([]vulndb.Finding, time.Time, error) {
+	updated, err := s.db.UpdatedAt(ctx) // read first: never newer than the advisories matched
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	findings, err := s.db.Match(ctx, ofScanType(inv, scanType))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return findings, updated, nil
+}
+
+// ofScanType is the part of an inventory a scan of scanType matches: BASIC scans the operating system's
+// packages only, ENHANCED language packages too. The whole inventory is what is stored.
+func ofScanType(inv inventory.Inventory, scanType string) inventory.Inventory {
+	if scanType != registry.ScanTypeEnhanced {
+		inv.Packages = osPackages(inv.Packages)
+	}
+	return inv
 }
 
 // osPackages keeps the packages of the operating system's package databases (dpkg, apk, rpm).

@@ -233,8 +233,13 @@ func TestScanTypes(t *testing.T) {
 		if strings.Join(got, ", ") != want {
 			t.Errorf("%s: findings %q, want %q", scanType, got, want)
 		}
-		if scanType == registry.ScanTypeBasic && len(inv.Packages) != 1 {
-			t.Errorf("BASIC inventory keeps %+v", inv.Packages)
+		if len(inv.Packages) != 2 {
+			t.Errorf("%s: the inventory stored is the whole image's, not %+v", scanType, inv.Packages)
+		}
+		// Matching the stored inventory again finds what the scan found, for the scan's type.
+		again, updated, err := e.scanner.Match(ctx, inv, scanType)
+		if err != nil || updated.IsZero() || len(again) != len(findings) {
+			t.Errorf("%s: matched again: %d findings (database of %v), %v; want %d", scanType, len(again), updated, err, len(findings))
 		}
 	}
 }

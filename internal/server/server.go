@@ -448,6 +448,16 @@ func (a *App) registerJobs() {
 			return a.background(ctx, "scan", "wharf:ScanImage", func(ctx context.Context) error { return a.Service.RunScan(ctx, j) })
 		}})
 	a.Service.WakeJobsWith(a.Jobs.Wake)
+	// The upkeep of scans (stuck scans failed, unused images' scans expired, re-matching queued) and the
+	// re-matching of images scanned continuously when the vulnerability database changed.
+	a.Jobs.Register(jobs.Kind{Name: registry.ScanUpkeepKind, Every: registry.ScanUpkeepInterval, MaxAttempts: 1,
+		Run: func(ctx context.Context, _ store.Job) error {
+			return a.background(ctx, "scan upkeep", "wharf:ScanUpkeep", a.Service.ScanUpkeep)
+		}})
+	a.Jobs.Register(jobs.Kind{Name: registry.RematchJobKind, MaxAttempts: registry.RematchAttempts,
+		Run: func(ctx context.Context, j store.Job) error {
+			return a.background(ctx, "re-match", "wharf:RematchImages", func(ctx context.Context) error { return a.Service.RunRematch(ctx, j) })
+		}})
 	retention := a.opts.EventRetention
 	if retention <= 0 {
 		retention = 7 * 24 * time.Hour

@@ -438,6 +438,9 @@ type Tx interface {
 	// has had its attempts. It reports whether it died; ErrNotFound when holder no longer holds it.
 	FailJob(id int64, holder, message string, retryAt time.Time) (dead bool, err error)
 	GetJob(id int64) (*Job, error)
+	// JobByKey returns the job with a unique key: the one queued or running, else the dead one last added;
+	// ErrNotFound when there is none (a job that succeeded is gone).
+	JobByKey(uniqueKey string) (*Job, error)
 	// DeadJobs lists dead jobs by id.
 	DeadJobs(afterID int64, limit int) ([]Job, error)
 	// RetryJob queues a dead job again for runAt with its attempts reset.
@@ -523,6 +526,22 @@ type ImageScan struct {
 	SeverityCounts map[string]int
 }
 
+// ImageScanFilter selects image scans for ImageScans; zero fields select everything.
+type ImageScanFilter struct {
+	RepositoryID int64 // only this repository's scans
+	// AfterRepositoryID and AfterDigest continue a listing: scans after this (repository id, digest).
+	AfterRepositoryID int64
+	AfterDigest       digest.Digest
+	Status            string    // only scans in this state
+	StartedBefore     time.Time // only scans started before this
+	// SourceUpdatedBefore selects scans matched against a vulnerability database older than this.
+	SourceUpdatedBefore time.Time
+	// UnusedSince selects scans of images neither pushed nor pulled since this.
+	UnusedSince   time.Time
+	WithInventory bool // only scans with a stored inventory
+	Limit         int
+}
+
 // ScanFinding is one finding of an image's latest scan, encoded by the core (JSON); Seq orders them from 1.
 type ScanFinding struct {
 	Seq  int
@@ -551,11 +570,16 @@ type ScanTx interface {
 	SetImageInventory(repoID int64, d digest.Digest, inventory []byte) error
 	// ImageInventory returns the stored inventory, ErrNotFound when none.
 	ImageInventory(repoID int64, d digest.Digest) ([]byte, error)
+	// ImageScans lists the image scans f selects, by repository id and digest, at most f.Limit.
+	ImageScans(f ImageScanFilter) ([]ImageScan, error)
 
 	// SetScanningConfiguration creates or replaces a registry's scanning configuration.
 	SetScanningConfiguration(c ScanningConfiguration) error
 	// ScanningConfiguration returns a registry's, ErrNotFound when none was set.
 	ScanningConfiguration(registryID string) (*ScanningConfiguration, error)
+	// ScanningConfigurations lists the registries' scanning configurations after the registry id after,
+	// by registry id, at most limit.
+	ScanningConfigurations(after string, limit int) ([]ScanningConfiguration, error)
 }
 
 // PullTimeExclusion is an IAM principal whose pulls do not update images' last pull time.

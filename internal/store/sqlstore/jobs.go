@@ -106,6 +106,10 @@ func (t *txn) GetJob(id int64) (*store.Job, error) {
 	return scanJob(t.queryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 }
 
+func (t *txn) JobByKey(uniqueKey string) (*store.Job, error) {
+	return scanJob(t.queryRow(`SELECT `+jobCols+` FROM jobs WHERE unique_key = ? ORDER BY state, id DESC LIMIT 1`, uniqueKey))
+}
+
 func (t *txn) DeadJobs(afterID int64, limit int) ([]store.Job, error) {
 	return collect(t, scanJob, `SELECT `+jobCols+` FROM jobs WHERE state = 1 AND id > ? ORDER BY id LIMIT ?`, afterID, limit)
 }

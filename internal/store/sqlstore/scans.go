@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -22,6 +23,48 @@ func (t *txn) PutImageScan(s store.ImageScan) error {
 		s.RepositoryID, s.Digest.String(), s.ScanType, s.Status, s.Description, ts(s.StartedAt), ts(s.ManualAt),
 		ts(s.CompletedAt), ts(s.SourceUpdatedAt), string(counts))
 	return err
+}
+
+const scanCols = `s.repository_id, s.digest, s.scan_type, s.status, s.description, s.started_at, s.manual_at, s.completed_at,
+	s.source_updated_at, s.severity_counts`
+
+func scanImageScan(sc interface{ Scan(...any) error }) (*store.ImageScan, error) {
+	var s store.ImageScan
+	var d, counts string
+	var started, manual, completed, updated int64
+	if err := sc.Scan(&s.RepositoryID, &d, &s.ScanType, &s.Status, &s.Description, &started, &manual, &completed, &updated, &counts); err != nil {
+		return nil, mapErr(err)
+	}
+	s.Digest = digest.Digest(d)
+	s.StartedAt, s.ManualAt, s.CompletedAt, s.SourceUpdatedAt = tm(started), tm(manual), tm(completed), tm(updated)
+	return &s, json.Unmarshal([]byte(counts), &s.SeverityCounts)
+}
+
+func (t *txn) ImageScans(f store.ImageScanFilter) ([]store.ImageScan, error) {
+	where := []string{`(s.repository_id, s.digest) > (?, ?)`}
+	args := []any{f.AfterRepositoryID, f.AfterDigest.String()}
+	if f.RepositoryID != 0 {
+		where, args = append(where, `s.repository_id = ?`), append(args, f.RepositoryID)
+	}
+	if f.Status != "" {
+		where, args = append(where, `s.status = ?`), append(args, f.Status)
+	}
+	if !f.StartedBefore.IsZero() {
+		where, args = append(where, `s.started_at < ?`), append(args, ts(f.StartedBefore))
+	}
+	if !f.SourceUpdatedBefore.IsZero() {
+		where, args = append(where, `s.source_updated_at < ?`), append(args, ts(f.SourceUpdatedBefore))
+	}
+	if !f.UnusedSince.IsZero() {
+		where = append(where, `EXISTS (SELECT 1 FROM images i WHERE i.repository_id = s.repository_id AND i.digest = s.digest
+			AND i.pushed_at < ? AND i.last_pulled_at < ?)`)
+		args = append(args, ts(f.UnusedSince), ts(f.UnusedSince))
+	}
+	if f.WithInventory {
+		where = append(where, `s.inventory IS NOT NULL`)
+	}
+	return collect(t, scanImageScan, `SELECT `+scanCols+` FROM image_scans s WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY s.repository_id, s.digest LIMIT ?`, append(args, f.Limit)...)
 }
 
 func (t *txn) GetImageScan(repoID int64, d digest.Digest) (*store.ImageScan, error) {
@@ -85,6 +128,19 @@ func (t *txn) SetScanningConfiguration(c store.ScanningConfiguration) error {
 		ON CONFLICT (registry_id) DO UPDATE SET scan_type = excluded.scan_type, rules = excluded.rules, updated_at = excluded.updated_at`,
 		c.RegistryID, c.ScanType, c.Rules, ts(c.UpdatedAt))
 	return err
+}
+
+func (t *txn) ScanningConfigurations(after string, limit int) ([]store.ScanningConfiguration, error) {
+	return collect(t, func(sc interface{ Scan(...any) error }) (*store.ScanningConfiguration, error) {
+		var c store.ScanningConfiguration
+		var updated int64
+		if err := sc.Scan(&c.RegistryID, &c.ScanType, &c.Rules, &updated); err != nil {
+			return nil, mapErr(err)
+		}
+		c.UpdatedAt = tm(updated)
+		return &c, nil
+	}, `SELECT registry_id, scan_type, rules, updated_at FROM scanning_configurations WHERE registry_id > ? ORDER BY registry_id LIMIT ?`,
+		after, limit)
 }
 
 func (t *txn) ScanningConfiguration(registryID string) (*store.ScanningConfiguration, error) {

@@ -389,6 +389,12 @@ CREATE TABLE account_settings (
 	PRIMARY KEY (registry_id, name)
 ) WITHOUT ROWID;
 `,
+	// 17: the upkeep of scans finds them by state (scans in progress too long), and the jobs of scans by
+	// their unique key, dead ones too.
+	`
+CREATE INDEX image_scans_status ON image_scans(status, started_at);
+CREATE INDEX jobs_key ON jobs(unique_key);
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

@@ -436,3 +436,40 @@ func testConcurrentEvents(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testJobByKey: a job is found by its unique key while queued or running, then dead; a job that succeeded
+// is gone.
+func testJobByKey(t *testing.T, s store.Store) {
+	const key = "by-key/1"
+	find := func() (*store.Job, error) {
+		var j *store.Job
+		err := s.View(ctx, func(tx store.Tx) (err error) { j, err = tx.JobByKey(key); return err })
+		return j, err
+	}
+	if _, err := find(); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("before any: %v", err)
+	}
+	first, _ := enqueue(t, s, store.Job{Kind: "by-key", UniqueKey: key, MaxAttempts: 1, RunAt: t0, CreatedAt: t0})
+	if j, err := find(); err != nil || j.ID != first || j.State != store.JobQueued {
+		t.Fatalf("queued: %+v, %v", j, err)
+	}
+	if got := claim(t, s, "by-key", "node-1", t0, 10); len(got) != 1 {
+		t.Fatalf("claimed %+v", got)
+	}
+	update(t, s, func(tx store.Tx) error { _, err := tx.FailJob(first, "node-1", "boom", t0); return err })
+	if j, err := find(); err != nil || j.ID != first || j.State != store.JobDead {
+		t.Fatalf("dead: %+v, %v", j, err)
+	}
+	second, ok := enqueue(t, s, store.Job{Kind: "by-key", UniqueKey: key, MaxAttempts: 1, RunAt: t0, CreatedAt: t0})
+	if !ok {
+		t.Fatal("a key whose job is dead is free again")
+	}
+	if j, err := find(); err != nil || j.ID != second || j.State != store.JobQueued {
+		t.Fatalf("queued again beside a dead one: %+v, %v", j, err)
+	}
+	claim(t, s, "by-key", "node-1", t0, 10)
+	update(t, s, func(tx store.Tx) error { return tx.CompleteJob(second, "node-1") })
+	if j, err := find(); err != nil || j.ID != first {
+		t.Fatalf("after the second succeeded: %+v, %v", j, err)
+	}
+}

@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ScanningConfiguration", testScanningConfiguration},
 		{"PullTimeExclusions", testPullTimeExclusions},
 		{"AccountSettings", testAccountSettings},
+		{"ImageScanListing", testImageScanListing},
+		{"JobByKey", testJobByKey},
 		{"Advisories", testAdvisories},
 	}
 	for _, tc := range tests {
