@@ -367,6 +367,11 @@ CREATE TABLE advisories_updated (
 	at   INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 14: the tag mutability exclusion filters of a repository (IMMUTABLE_WITH_EXCLUSION and
+	// MUTABLE_WITH_EXCLUSION), one a line.
+	`
+ALTER TABLE repositories ADD COLUMN tag_mutability_exclusions TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.
