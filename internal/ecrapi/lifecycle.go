@@ -149,7 +149,7 @@ func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *li
 		end = len(matching)
 	}
 	for _, e := range matching[start:end] {
-		r := previewResultJSON{ImageTags: e.Tags, ImageDigest: e.Digest.String(), ImagePushedAt: epoch(e.PushedAt), AppliedRulePriority: e.Rule}
+		r := previewResultJSON{ImageTags: e.Tags, ImageDigest: e.Digest.String(), ImagePushedAt: seconds(e.PushedAt), AppliedRulePriority: e.Rule}
 		r.Action.Type = "EXPIRE"
 		out.PreviewResults = append(out.PreviewResults, r)
 	}
