@@ -39,7 +39,7 @@ type imageDetailJSON struct {
 	ImageDigest              string            `json:"imageDigest"`
 	ImageTags                []string          `json:"imageTags,omitempty"`
 	ImageSizeInBytes         int64             `json:"imageSizeInBytes"`
-	ImagePushedAt            float64           `json:"imagePushedAt"`
+	ImagePushedAt            wholeSeconds      `json:"imagePushedAt"`
 	ImageManifestMediaType   string            `json:"imageManifestMediaType"`
 	ArtifactMediaType        string            `json:"artifactMediaType,omitempty"`
 	LastRecordedPullTime     *float64          `json:"lastRecordedPullTime,omitempty"`

@@ -33,9 +33,9 @@ func policyOutput(c *pipeline.Call, name string, p *registry.LifecyclePolicy) li
 }
 
 type previewResultJSON struct {
-	ImageTags     []string `json:"imageTags,omitempty"`
-	ImageDigest   string   `json:"imageDigest"`
-	ImagePushedAt float64  `json:"imagePushedAt"`
+	ImageTags     []string     `json:"imageTags,omitempty"`
+	ImageDigest   string       `json:"imageDigest"`
+	ImagePushedAt wholeSeconds `json:"imagePushedAt"`
 	Action        struct {
 		Type string `json:"type"`
 	} `json:"action"`

@@ -3,6 +3,7 @@ package ecrapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,9 +14,17 @@ import (
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
-// seconds is a time in whole seconds, as ECR reports when an image was pushed (imagePushedAt: the user
-// guide's and the CLI reference's outputs all read like 1565128275.0).
-func seconds(t time.Time) float64 { return float64(t.Unix()) }
+// wholeSeconds is a timestamp in whole seconds, as ECR reports when an image was pushed: the user guide's
+// and the AWS CLI reference's outputs read like "imagePushedAt": 1565128275.0. It goes on the wire as a
+// number with a fraction (1565128275.0), so that clients decode a float, as they do from ECR, and the CLI
+// prints it as the reference shows.
+type wholeSeconds int64
+
+func seconds(t time.Time) wholeSeconds { return wholeSeconds(t.Unix()) }
+
+func (s wholeSeconds) MarshalJSON() ([]byte, error) {
+	return append(strconv.AppendInt(nil, int64(s), 10), ".0"...), nil
+}
 
 type tagJSON struct {
 	Key   string `json:"Key"`
