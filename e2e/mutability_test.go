@@ -36,6 +36,13 @@ func TestTagMutabilityExclusionsWithAWSCLI(t *testing.T) {
 		t.Fatalf("describe-repositories: %v", described.Repositories[0])
 	}
 
+	// The same setting from the command line.
+	s.wharf("repo", "create", "--image-tag-mutability", "immutable_with_exclusion", "--image-tag-mutability-exclusion-filters", "latest,dev-*", "cli-made")
+	jsonOf(t, s.aws("ecr", "describe-repositories", "--repository-names", "cli-made"), &described)
+	if f, _ := json.Marshal(described.Repositories[0]["imageTagMutabilityExclusionFilters"]); string(f) != string(filters) {
+		t.Fatalf("wharf repo create: %v", described.Repositories[0])
+	}
+
 	s.login()
 	work := t.TempDir()
 	ref := s.addr + "/tf-app"
