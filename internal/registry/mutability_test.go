@@ -186,3 +186,26 @@ func TestTagRules(t *testing.T) {
 		t.Fatalf("DeleteImage by the long tag: %v", err)
 	}
 }
+
+// TestLifecycleExpiresImmutableTags: tag immutability stops moves, not expiry.
+func TestLifecycleExpiresImmutableTags(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	if _, err := e.svc.CreateRepository(ctx, store.Repository{RegistryID: reg, Name: "app", TagMutability: registry.ImmutableWithExclusion, TagMutabilityExclusions: []string{"latest"}}); err != nil {
+		t.Fatal(err)
+	}
+	old := e.push(t, "app", "v1", "1")
+	e.clock.Advance(time.Hour)
+	e.push(t, "app", "v2", "2")
+	policy := `{"rules":[{"rulePriority":1,"description":"keep one release","selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`
+	if err := e.svc.PutLifecyclePolicy(ctx, reg, "app", policy); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.svc.RunLifecycle(ctx, registry.LifecycleRun{})
+	if err != nil || len(res) != 1 || len(res[0].Expired) != 1 || res[0].Expired[0].Digest != old {
+		t.Fatalf("lifecycle: %+v, %v", res, err)
+	}
+	if _, err := e.svc.GetManifest(ctx, reg, "app", "v1", false); registry.KindOf(err) != registry.KindManifestUnknown {
+		t.Fatalf("v1 after expiry: %v", err)
+	}
+	e.push(t, "app", "v1", "3") // a new v1: the old one is gone, so nothing is overwritten
+}
