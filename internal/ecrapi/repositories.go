@@ -211,7 +211,8 @@ func init() {
 				return nil, err
 			}
 			r.EncryptionType, r.KMSKey = e.EncryptionType, e.KmsKey
-			// The KMS types report the key's ARN; without a key, the account's AWS managed key for ECR.
+			// The KMS types report the key's ARN; without a key, the account's AWS managed key for ECR. (An
+			// over-long key is left as given, for the core to refuse.)
 			if (r.EncryptionType == registry.KMS || r.EncryptionType == registry.KMSDSSE) && len(r.KMSKey) <= 2048 {
 				r.KMSKey = registry.KMSKeyARN(h.Region, c.RegistryID, r.KMSKey)
 			}

@@ -221,7 +221,7 @@ func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.
 	return tx.PutImage(img, refs)
 }
 
-// setTag points tag at image d, applying the repository's tag mutability (TagImmutable) and the
+// setTag points tag at image d, applying the repository's tag mutability (tagImmutable) and the
 // tags-per-image limit: every way a tag is moved comes here. It returns the
 // image the tag named before ("" for a new tag; d when it pointed at d already, and nothing changed).
 func (s *Service) setTag(tx store.Tx, repo *store.Repository, tag string, d digest.Digest) (digest.Digest, error) {
@@ -229,7 +229,7 @@ func (s *Service) setTag(tx store.Tx, repo *store.Repository, tag string, d dige
 	switch {
 	case err == nil && cur.Digest == d:
 		return d, nil
-	case err == nil && TagImmutable(repo, tag):
+	case err == nil && tagImmutable(repo, tag):
 		return cur.Digest, &Error{Kind: KindImageTagAlreadyExists,
 			Message: fmt.Sprintf("The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable.", tag, repo.Name)}
 	case err != nil && !errors.Is(err, store.ErrNotFound):

@@ -66,10 +66,10 @@ func validExclusionFilter(f string) bool {
 	return true
 }
 
-// TagImmutable tells whether an existing tag of the repository may not be moved to another image. A
+// tagImmutable tells whether an existing tag of the repository may not be moved to another image. A
 // filter matches a whole tag, '*' standing for any run of characters (also none), as in a lifecycle
 // policy's tagPatternList.
-func TagImmutable(r *store.Repository, tag string) bool {
+func tagImmutable(r *store.Repository, tag string) bool {
 	switch r.TagMutability {
 	case Immutable:
 		return true
