@@ -18,7 +18,8 @@ func TestMigrateStorage(t *testing.T) {
 	dir := t.TempDir()
 	old := startServer(t, dir)
 	old.aws("ecr", "create-repository", "--repository-name", "team/app")
-	old.aws("ecr", "create-repository", "--repository-name", "team/tools")
+	old.aws("ecr", "create-repository", "--repository-name", "team/tools", "--image-tag-mutability", "IMMUTABLE_WITH_EXCLUSION",
+		"--image-tag-mutability-exclusion-filters", "filterType=WILDCARD,filter=latest", "--encryption-configuration", "encryptionType=KMS")
 	old.login()
 	work := t.TempDir()
 	refs := []string{"team/app:1.0", "team/app:2.0", "team/tools:latest"}
@@ -73,6 +74,10 @@ func TestMigrateStorage(t *testing.T) {
 		layout := filepath.Join(t.TempDir(), "after")
 		run(t, crane, "pull", "--insecure", "--format", "oci", grown.addr+"/"+ref, layout)
 		sameTree(t, before[ref], layout)
+	}
+	if got, want := grown.aws("ecr", "describe-repositories", "--repository-names", "team/tools", "--query", "repositories[0].[imageTagMutability, imageTagMutabilityExclusionFilters[0].filter, encryptionConfiguration.encryptionType]", "--output", "text"),
+		"IMMUTABLE_WITH_EXCLUSION\tlatest\tKMS"; strings.TrimSpace(got) != want {
+		t.Fatalf("team/tools's settings after the move: %q, want %q", got, want)
 	}
 	var policy struct{ LifecyclePolicyText string }
 	jsonOf(t, grown.aws("ecr", "get-lifecycle-policy", "--repository-name", "team/app"), &policy)

@@ -349,7 +349,8 @@ func (c *common) describeBlobs() string {
 
 func repoCreate(args []string) error {
 	fs, c := commonFlags("repo create")
-	mutability := fs.String("image-tag-mutability", "MUTABLE", "MUTABLE or IMMUTABLE")
+	mutability := fs.String("image-tag-mutability", "MUTABLE", "MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION")
+	exclusions := fs.String("image-tag-mutability-exclusion-filters", "", "the *_WITH_EXCLUSION settings' wildcard filters, comma-separated (latest,dev-*)")
 	scan := fs.Bool("scan-on-push", false, "scan images on push")
 	c.repositoryLimitFlag(fs)
 	pos, app, err := c.parseAndOpen(fs, args, "NAME")
@@ -360,8 +361,12 @@ func repoCreate(args []string) error {
 	acct, name := c.accountID, pos[0]
 	var r *registry.Repository
 	err = do(app, acct, "ecr:CreateRepository", []pipeline.Target{pipeline.Repository("ecr:CreateRepository", acct, name)}, func(ctx context.Context) (err error) {
+		var filters []string
+		if *exclusions != "" {
+			filters = strings.Split(*exclusions, ",")
+		}
 		r, err = app.Service.CreateRepository(ctx, registry.Repository{RegistryID: acct, Name: name,
-			TagMutability: strings.ToUpper(*mutability), ScanOnPush: *scan})
+			TagMutability: strings.ToUpper(*mutability), TagMutabilityExclusions: filters, ScanOnPush: *scan})
 		return err
 	})
 	if err != nil {

@@ -39,7 +39,7 @@ type imageDetailJSON struct {
 	ImageDigest              string            `json:"imageDigest"`
 	ImageTags                []string          `json:"imageTags,omitempty"`
 	ImageSizeInBytes         int64             `json:"imageSizeInBytes"`
-	ImagePushedAt            float64           `json:"imagePushedAt"`
+	ImagePushedAt            wholeSeconds      `json:"imagePushedAt"`
 	ImageManifestMediaType   string            `json:"imageManifestMediaType"`
 	ArtifactMediaType        string            `json:"artifactMediaType,omitempty"`
 	LastRecordedPullTime     *float64          `json:"lastRecordedPullTime,omitempty"`
@@ -121,8 +121,8 @@ func ref(id imageID) (registry.ImageRef, string, string) {
 		}
 		r.Digest = d
 	}
-	if id.ImageTag != "" && registry.ValidateTag(id.ImageTag) != nil {
-		return r, "InvalidImageTag", "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}'"
+	if id.ImageTag != "" && registry.ECRTags.Validate(id.ImageTag) != nil {
+		return r, "InvalidImageTag", "Invalid request parameters: image tag should satisfy the regex '" + registry.ECRTags.Pattern() + "'"
 	}
 	return r, "", ""
 }
@@ -150,7 +150,7 @@ func (h *Handler) imagePage(ctx context.Context, c *pipeline.Call, op string, in
 func (h *Handler) detail(c *pipeline.Call, name string, img *registry.ImageDetail) imageDetailJSON {
 	d := imageDetailJSON{
 		RegistryID: c.RegistryID, RepositoryName: name, ImageDigest: img.Digest.String(), ImageTags: img.Tags,
-		ImageSizeInBytes: img.Size, ImagePushedAt: epoch(img.PushedAt), ImageManifestMediaType: img.MediaType,
+		ImageSizeInBytes: img.Size, ImagePushedAt: seconds(img.PushedAt), ImageManifestMediaType: img.MediaType,
 		ArtifactMediaType: img.ArtifactType, SubjectManifestDigest: img.Subject.String(),
 	}
 	if !img.LastPulledAt.IsZero() {

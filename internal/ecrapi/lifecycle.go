@@ -33,9 +33,9 @@ func policyOutput(c *pipeline.Call, name string, p *registry.LifecyclePolicy) li
 }
 
 type previewResultJSON struct {
-	ImageTags     []string `json:"imageTags,omitempty"`
-	ImageDigest   string   `json:"imageDigest"`
-	ImagePushedAt float64  `json:"imagePushedAt"`
+	ImageTags     []string     `json:"imageTags,omitempty"`
+	ImageDigest   string       `json:"imageDigest"`
+	ImagePushedAt wholeSeconds `json:"imagePushedAt"`
 	Action        struct {
 		Type string `json:"type"`
 	} `json:"action"`
@@ -149,7 +149,7 @@ func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *li
 		end = len(matching)
 	}
 	for _, e := range matching[start:end] {
-		r := previewResultJSON{ImageTags: e.Tags, ImageDigest: e.Digest.String(), ImagePushedAt: epoch(e.PushedAt), AppliedRulePriority: e.Rule}
+		r := previewResultJSON{ImageTags: e.Tags, ImageDigest: e.Digest.String(), ImagePushedAt: seconds(e.PushedAt), AppliedRulePriority: e.Rule}
 		r.Action.Type = "EXPIRE"
 		out.PreviewResults = append(out.PreviewResults, r)
 	}

@@ -3,6 +3,7 @@ package ecrapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,18 @@ import (
 )
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// wholeSeconds is a timestamp in whole seconds, as ECR reports when an image was pushed: the user guide's
+// and the AWS CLI reference's outputs read like "imagePushedAt": 1565128275.0. It goes on the wire as a
+// number with a fraction (1565128275.0), so that clients decode a float, as they do from ECR, and the CLI
+// prints it as the reference shows.
+type wholeSeconds int64
+
+func seconds(t time.Time) wholeSeconds { return wholeSeconds(t.Unix()) }
+
+func (s wholeSeconds) MarshalJSON() ([]byte, error) {
+	return append(strconv.AppendInt(nil, int64(s), 10), ".0"...), nil
+}
 
 type tagJSON struct {
 	Key   string `json:"Key"`
@@ -27,27 +40,68 @@ type encryptionJSON struct {
 	KmsKey         string `json:"kmsKey,omitempty"`
 }
 
+// exclusionFilterJSON is an ImageTagMutabilityExclusionFilter. WILDCARD is the one filter type.
+type exclusionFilterJSON struct {
+	FilterType string `json:"filterType"`
+	Filter     string `json:"filter"`
+}
+
 type repositoryJSON struct {
-	RepositoryArn              string         `json:"repositoryArn"`
-	RegistryID                 string         `json:"registryId"`
-	RepositoryName             string         `json:"repositoryName"`
-	RepositoryURI              string         `json:"repositoryUri"`
-	CreatedAt                  float64        `json:"createdAt"`
-	ImageTagMutability         string         `json:"imageTagMutability"`
-	ImageScanningConfiguration scanningJSON   `json:"imageScanningConfiguration"`
-	EncryptionConfiguration    encryptionJSON `json:"encryptionConfiguration"`
+	RepositoryArn                      string                `json:"repositoryArn"`
+	RegistryID                         string                `json:"registryId"`
+	RepositoryName                     string                `json:"repositoryName"`
+	RepositoryURI                      string                `json:"repositoryUri"`
+	CreatedAt                          float64               `json:"createdAt"`
+	ImageTagMutability                 string                `json:"imageTagMutability"`
+	ImageTagMutabilityExclusionFilters []exclusionFilterJSON `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	ImageScanningConfiguration         scanningJSON          `json:"imageScanningConfiguration"`
+	EncryptionConfiguration            encryptionJSON        `json:"encryptionConfiguration"`
+}
+
+// exclusionFilters turns the filters of a request into the core's: each of type WILDCARD. A list that
+// is there but empty is refused here (the core sees no list as none).
+func exclusionFilters(in *[]exclusionFilterJSON) ([]string, error) {
+	if in == nil {
+		return nil, nil
+	}
+	if len(*in) == 0 {
+		return nil, invalidParameter("Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: 'Member must have length greater than or equal to 1'")
+	}
+	out := make([]string, len(*in))
+	for i, f := range *in {
+		if err := required("imageTagMutabilityExclusionFilters.filterType", f.FilterType); err != nil {
+			return nil, err
+		}
+		if err := required("imageTagMutabilityExclusionFilters.filter", f.Filter); err != nil {
+			return nil, err
+		}
+		if f.FilterType != "WILDCARD" {
+			return nil, invalidParameter("Invalid parameter at 'imageTagMutabilityExclusionFilters.filterType' failed to satisfy constraint: 'Member must satisfy enum value set: [WILDCARD]'")
+		}
+		out[i] = f.Filter
+	}
+	return out, nil
+}
+
+func exclusionFiltersJSON(filters []string) []exclusionFilterJSON {
+	var out []exclusionFilterJSON
+	for _, f := range filters {
+		out = append(out, exclusionFilterJSON{"WILDCARD", f})
+	}
+	return out
 }
 
 func (h *Handler) repositoryJSON(c *pipeline.Call, r *registry.Repository) repositoryJSON {
 	return repositoryJSON{
-		RepositoryArn:              "arn:aws:ecr:" + h.Region + ":" + r.RegistryID + ":repository/" + r.Name,
-		RegistryID:                 r.RegistryID,
-		RepositoryName:             r.Name,
-		RepositoryURI:              h.Addresses.URI(c.Origin, r.RegistryID, r.Name),
-		CreatedAt:                  epoch(r.CreatedAt),
-		ImageTagMutability:         r.TagMutability,
-		ImageScanningConfiguration: scanningJSON{r.ScanOnPush},
-		EncryptionConfiguration:    encryptionJSON{r.EncryptionType, r.KMSKey},
+		RepositoryArn:                      "arn:aws:ecr:" + h.Region + ":" + r.RegistryID + ":repository/" + r.Name,
+		RegistryID:                         r.RegistryID,
+		RepositoryName:                     r.Name,
+		RepositoryURI:                      h.Addresses.URI(c.Origin, r.RegistryID, r.Name),
+		CreatedAt:                          epoch(r.CreatedAt),
+		ImageTagMutability:                 r.TagMutability,
+		ImageTagMutabilityExclusionFilters: exclusionFiltersJSON(r.TagMutabilityExclusions),
+		ImageScanningConfiguration:         scanningJSON{r.ScanOnPush},
+		EncryptionConfiguration:            encryptionJSON{r.EncryptionType, r.KMSKey},
 	}
 }
 
@@ -68,10 +122,11 @@ func required(field, value string) error {
 
 type createRepositoryInput struct {
 	repositoryRef
-	Tags                       []tagJSON       `json:"tags"`
-	ImageTagMutability         string          `json:"imageTagMutability"`
-	ImageScanningConfiguration *scanningJSON   `json:"imageScanningConfiguration"`
-	EncryptionConfiguration    *encryptionJSON `json:"encryptionConfiguration"`
+	Tags                               []tagJSON              `json:"tags"`
+	ImageTagMutability                 string                 `json:"imageTagMutability"`
+	ImageTagMutabilityExclusionFilters *[]exclusionFilterJSON `json:"imageTagMutabilityExclusionFilters"`
+	ImageScanningConfiguration         *scanningJSON          `json:"imageScanningConfiguration"`
+	EncryptionConfiguration            *encryptionJSON        `json:"encryptionConfiguration"`
 }
 
 type describeRepositoriesInput struct {
@@ -88,7 +143,8 @@ type deleteRepositoryInput struct {
 
 type mutabilityInput struct {
 	repositoryRef
-	ImageTagMutability string `json:"imageTagMutability"`
+	ImageTagMutability                 string                 `json:"imageTagMutability"`
+	ImageTagMutabilityExclusionFilters *[]exclusionFilterJSON `json:"imageTagMutabilityExclusionFilters"`
 }
 
 type scanningInput struct {
@@ -142,7 +198,11 @@ func init() {
 		tag.Action = "ecr:TagResource"
 		return append(ts, tag), nil
 	}, func(h *Handler, ctx context.Context, c *pipeline.Call, in *createRepositoryInput) (any, error) {
-		r := registry.Repository{RegistryID: c.RegistryID, Name: c.Target().Repository, TagMutability: in.ImageTagMutability}
+		filters, err := exclusionFilters(in.ImageTagMutabilityExclusionFilters)
+		if err != nil {
+			return nil, err
+		}
+		r := registry.Repository{RegistryID: c.RegistryID, Name: c.Target().Repository, TagMutability: in.ImageTagMutability, TagMutabilityExclusions: filters}
 		if in.ImageScanningConfiguration != nil {
 			r.ScanOnPush = in.ImageScanningConfiguration.ScanOnPush
 		}
@@ -151,6 +211,11 @@ func init() {
 				return nil, err
 			}
 			r.EncryptionType, r.KMSKey = e.EncryptionType, e.KmsKey
+			// The KMS types report the key's ARN; without a key, the account's AWS managed key for ECR. (An
+			// over-long key is left as given, for the core to refuse.)
+			if (r.EncryptionType == registry.KMS || r.EncryptionType == registry.KMSDSSE) && len(r.KMSKey) <= 2048 {
+				r.KMSKey = registry.KMSKeyARN(h.Region, c.RegistryID, r.KMSKey)
+			}
 		}
 		created, err := h.Service.CreateRepository(ctx, r, toTags(in.Tags)...)
 		if err != nil {
@@ -228,11 +293,21 @@ func init() {
 		if err := required("imageTagMutability", in.ImageTagMutability); err != nil {
 			return nil, err
 		}
-		r, err := h.Service.UpdateRepository(ctx, c.RegistryID, c.Target().Repository, func(r *registry.Repository) { r.TagMutability = in.ImageTagMutability })
+		filters, err := exclusionFilters(in.ImageTagMutabilityExclusionFilters)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"registryId": r.RegistryID, "repositoryName": r.Name, "imageTagMutability": r.TagMutability}, nil
+		r, err := h.Service.UpdateRepository(ctx, c.RegistryID, c.Target().Repository, func(r *registry.Repository) {
+			r.TagMutability, r.TagMutabilityExclusions = in.ImageTagMutability, filters
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]any{"registryId": r.RegistryID, "repositoryName": r.Name, "imageTagMutability": r.TagMutability}
+		if f := exclusionFiltersJSON(r.TagMutabilityExclusions); f != nil {
+			out["imageTagMutabilityExclusionFilters"] = f
+		}
+		return out, nil
 	})
 
 	register("PutImageScanningConfiguration", func(h *Handler, ctx context.Context, c *pipeline.Call, in *scanningInput) (any, error) {

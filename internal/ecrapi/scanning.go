@@ -223,7 +223,7 @@ func (h *Handler) enhancedFinding(c *pipeline.Call, name string, img *registry.I
 			"type": "AWS_ECR_CONTAINER_IMAGE",
 			"details": map[string]any{"awsEcrContainerImage": map[string]any{
 				"imageHash": img.Digest.String(), "imageTags": nonNil(img.Tags), "registry": c.RegistryID,
-				"repositoryName": name, "pushedAt": epoch(img.PushedAt)}},
+				"repositoryName": name, "pushedAt": seconds(img.PushedAt)}},
 		}},
 		Severity: f.Severity, Status: "ACTIVE", Title: f.Name + " - " + f.Package.Name, Type: "PACKAGE_VULNERABILITY", FixAvailable: fixed,
 	}

@@ -42,16 +42,16 @@ func (s *Service) PutManifest(ctx context.Context, registryID, name, ref, conten
 		if err != nil {
 			return PutManifestResult{}, err
 		}
-		return s.putImage(ctx, registryID, name, ImageRef{Digest: d}, contentType, body)
+		return s.putImage(ctx, registryID, name, ImageRef{Digest: d}, OCITags, contentType, body)
 	}
-	return s.putImage(ctx, registryID, name, ImageRef{Tag: ref}, contentType, body)
+	return s.putImage(ctx, registryID, name, ImageRef{Tag: ref}, OCITags, contentType, body)
 }
 
 // PutImage stores a manifest as an image, tagged when ref has a tag: ECR's PutImage. With a digest in ref
 // the manifest must hash to it. Unlike a registry push, putting an image that is already there under
-// that tag (or, without a tag, at all) is refused with KindImageAlreadyExists.
+// that tag (or, without a tag, at all) is refused with KindImageAlreadyExists. Tags follow ECRTags.
 func (s *Service) PutImage(ctx context.Context, registryID, name string, ref ImageRef, contentType string, body []byte) (PutManifestResult, error) {
-	res, err := s.putImage(ctx, registryID, name, ref, contentType, body)
+	res, err := s.putImage(ctx, registryID, name, ref, ECRTags, contentType, body)
 	if err == nil && res.Unchanged {
 		tag := ref.Tag
 		if tag == "" {
@@ -63,7 +63,7 @@ func (s *Service) PutImage(ctx context.Context, registryID, name string, ref Ima
 	return res, err
 }
 
-func (s *Service) putImage(ctx context.Context, registryID, name string, ref ImageRef, contentType string, body []byte) (PutManifestResult, error) {
+func (s *Service) putImage(ctx context.Context, registryID, name string, ref ImageRef, rule TagRule, contentType string, body []byte) (PutManifestResult, error) {
 	var res PutManifestResult
 	if int64(len(body)) > s.cfg.Limits.ManifestSize {
 		return res, errf(KindSizeInvalid, "manifest of %d bytes exceeds the limit of %d bytes", len(body), s.cfg.Limits.ManifestSize)
@@ -80,7 +80,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		}
 	}
 	if tag != "" {
-		if err := ValidateTag(tag); err != nil {
+		if err := rule.Validate(tag); err != nil {
 			return res, err
 		}
 	}
@@ -225,14 +225,15 @@ func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.
 	return tx.PutImage(img, refs)
 }
 
-// setTag points tag at image d, applying tag immutability and the tags-per-image limit. It returns the
+// setTag points tag at image d, applying the repository's tag mutability (tagImmutable) and the
+// tags-per-image limit: every way a tag is moved comes here. It returns the
 // image the tag named before ("" for a new tag; d when it pointed at d already, and nothing changed).
 func (s *Service) setTag(tx store.Tx, repo *store.Repository, tag string, d digest.Digest) (digest.Digest, error) {
 	cur, err := tx.GetTag(repo.ID, tag)
 	switch {
 	case err == nil && cur.Digest == d:
 		return d, nil
-	case err == nil && repo.TagMutability == Immutable:
+	case err == nil && tagImmutable(repo, tag):
 		return cur.Digest, &Error{Kind: KindImageTagAlreadyExists,
 			Message: fmt.Sprintf("The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable.", tag, repo.Name)}
 	case err != nil && !errors.Is(err, store.ErrNotFound):
@@ -325,7 +326,7 @@ func manifestUnknown(name, ref string) error {
 // (KindTagDigestMismatch). It returns the identifiers it removed.
 func (s *Service) DeleteImage(ctx context.Context, registryID, name string, ref ImageRef) ([]ImageRef, error) {
 	if ref.Tag != "" {
-		d, err := s.deleteTag(ctx, registryID, name, ref.Tag, ref.Digest)
+		d, err := s.deleteTag(ctx, registryID, name, ref.Tag, ref.Digest, ECRTags)
 		if err != nil {
 			return nil, err
 		}
@@ -381,12 +382,12 @@ func (s *Service) DeleteManifest(ctx context.Context, registryID, name string, d
 // DeleteTag removes a tag and returns the image it named. When it was the image's last tag the image goes
 // too (ECR's rule), unless an index of the repository still lists it.
 func (s *Service) DeleteTag(ctx context.Context, registryID, name, tag string) (digest.Digest, error) {
-	return s.deleteTag(ctx, registryID, name, tag, "")
+	return s.deleteTag(ctx, registryID, name, tag, "", OCITags)
 }
 
-// deleteTag deletes a tag; when want is not empty, only if the tag names that digest.
-func (s *Service) deleteTag(ctx context.Context, registryID, name, tag string, want digest.Digest) (digest.Digest, error) {
-	if err := ValidateTag(tag); err != nil {
+// deleteTag deletes a tag, which rule checks; when want is not empty, only if the tag names that digest.
+func (s *Service) deleteTag(ctx context.Context, registryID, name, tag string, want digest.Digest, rule TagRule) (digest.Digest, error) {
+	if err := rule.Validate(tag); err != nil {
 		return "", err
 	}
 	defer s.cache.invalidate()

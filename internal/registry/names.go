@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -46,9 +47,9 @@ func validSeparator(sep string) bool {
 	return strings.Trim(sep, "-") == ""
 }
 
-// validTag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
-func validTag(s string) bool {
-	if len(s) == 0 || len(s) > 128 || s[0] == '.' || s[0] == '-' {
+// validTag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,max-1}.
+func validTag(s string, max int) bool {
+	if len(s) == 0 || len(s) > max || s[0] == '.' || s[0] == '-' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -73,13 +74,49 @@ func ValidateRepositoryName(name string) error {
 	return nil
 }
 
-// ValidateTag checks an image tag (OCI: up to 128 characters of [a-zA-Z0-9_.-], not starting with . or -).
-func ValidateTag(tag string) error {
-	if !validTag(tag) {
-		return errf(KindTagInvalid, "invalid tag %q: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}", tag)
+// TagRule is the rule an API holds image tags to. Both allow the characters of the distribution spec's
+// tags ([a-zA-Z0-9_.-], not starting with . or -); the bound is the protocol's.
+type TagRule int
+
+const (
+	// OCITags is the registry API's rule: the distribution spec's, up to 128 characters.
+	OCITags TagRule = iota
+	// ECRTags is the ECR API's: up to 300 characters (the model's ImageTag), with ECR's messages.
+	ECRTags
+)
+
+// MaxTag is the longest tag the rule allows.
+func (r TagRule) MaxTag() int {
+	if r == ECRTags {
+		return 300
 	}
-	return nil
+	return 128
 }
+
+// Pattern is the regular expression of the tags the rule allows.
+func (r TagRule) Pattern() string {
+	return fmt.Sprintf("[a-zA-Z0-9_][a-zA-Z0-9._-]{0,%d}", r.MaxTag()-1)
+}
+
+// Validate checks an image tag against the rule.
+func (r TagRule) Validate(tag string) error {
+	if validTag(tag, r.MaxTag()) {
+		return nil
+	}
+	if r == OCITags {
+		return errf(KindTagInvalid, "invalid tag %q: must match %s", tag, r.Pattern())
+	}
+	switch {
+	case tag == "":
+		return errf(KindTagInvalid, "Invalid parameter at 'imageTag' failed to satisfy constraint: 'Member must have length greater than or equal to 1'")
+	case len(tag) > r.MaxTag():
+		return errf(KindTagInvalid, "Invalid parameter at 'imageTag' failed to satisfy constraint: 'Member must have length less than or equal to %d'", r.MaxTag())
+	}
+	return errf(KindTagInvalid, "Invalid parameter at 'imageTag' failed to satisfy constraint: 'must satisfy regular expression '%s''", r.Pattern())
+}
+
+// ValidateTag checks an image tag by the registry API's rule (OCITags).
+func ValidateTag(tag string) error { return OCITags.Validate(tag) }
 
 // ParseDigest parses and checks a digest (sha256, sha384 or sha512, lowercase hex of the right length).
 func ParseDigest(s string) (digest.Digest, error) {

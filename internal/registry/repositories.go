@@ -8,14 +8,9 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
-// Tag mutability settings.
-const (
-	Mutable   = "MUTABLE"
-	Immutable = "IMMUTABLE"
-)
-
 // CreateRepository creates a repository with its resource tags, all or nothing. Zero fields take ECR's
-// defaults: MUTABLE tags, no scan on push, AES256 encryption.
+// defaults: MUTABLE tags, no scan on push, AES256 encryption. The KMS key is stored as given (see
+// KMSKeyARN for what ECR's API reports).
 func (s *Service) CreateRepository(ctx context.Context, r store.Repository, tags ...store.ResourceTag) (*store.Repository, error) {
 	if err := ValidateRepositoryName(r.Name); err != nil {
 		return nil, err
@@ -26,15 +21,11 @@ func (s *Service) CreateRepository(ctx context.Context, r store.Repository, tags
 	if r.TagMutability == "" {
 		r.TagMutability = Mutable
 	}
-	if r.TagMutability != Mutable && r.TagMutability != Immutable {
-		return nil, errf(KindInvalidParameter, "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'")
+	if err := validateMutability(&r); err != nil {
+		return nil, err
 	}
-	switch r.EncryptionType {
-	case "":
-		r.EncryptionType = "AES256"
-	case "AES256", "KMS":
-	default:
-		return nil, errf(KindInvalidParameter, "Invalid parameter at 'encryptionConfiguration.encryptionType' failed to satisfy constraint: 'Member must satisfy enum value set: [AES256, KMS]'")
+	if err := validateEncryption(&r); err != nil {
+		return nil, err
 	}
 	r.CreatedAt = s.clock.Now()
 	err := s.meta.Update(ctx, func(tx store.Tx) error {
@@ -71,8 +62,8 @@ func (s *Service) UpdateRepository(ctx context.Context, registryID, name string,
 			return err
 		}
 		fn(r)
-		if r.TagMutability != Mutable && r.TagMutability != Immutable {
-			return errf(KindInvalidParameter, "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'")
+		if err := validateMutability(r); err != nil {
+			return err
 		}
 		return tx.UpdateRepository(r)
 	})
@@ -235,7 +226,7 @@ func (s *Service) repoForPush(ctx context.Context, registryID, name string) (*st
 			return nil // created meanwhile
 		}
 		r = &store.Repository{RegistryID: registryID, Name: name, CreatedAt: s.clock.Now(),
-			TagMutability: Mutable, EncryptionType: "AES256"}
+			TagMutability: Mutable, EncryptionType: AES256}
 		return s.createRepository(tx, r)
 	})
 	if err != nil {

@@ -29,14 +29,16 @@ type Store interface {
 
 // Repository is a named collection of images inside one registry (an account's registry).
 type Repository struct {
-	ID             int64
-	RegistryID     string
-	Name           string
-	CreatedAt      time.Time
-	TagMutability  string // "MUTABLE" or "IMMUTABLE"
-	ScanOnPush     bool
-	EncryptionType string
-	KMSKey         string
+	ID            int64
+	RegistryID    string
+	Name          string
+	CreatedAt     time.Time
+	TagMutability string // MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION
+	// TagMutabilityExclusions are the wildcard filters of the tags the *_WITH_EXCLUSION settings except.
+	TagMutabilityExclusions []string
+	ScanOnPush              bool
+	EncryptionType          string
+	KMSKey                  string
 }
 
 // Blob is a content-addressed blob known to the registry.
@@ -354,8 +356,10 @@ type Tx interface {
 	DeleteTag(repoID int64, name string) error
 	ListTags(repoID int64, after string, limit int) ([]Tag, error)
 	ListTagNames(repoID int64, after string, limit int) ([]string, error)
+	// ImageTags returns an image's tags in the order they were put on it (by UpdatedAt, then by name).
 	ImageTags(repoID int64, d digest.Digest) ([]string, error)
-	// TagsBetween returns the tags of the repository's images with digests from first to last, by digest.
+	// TagsBetween returns the tags of the repository's images with digests from first to last, by digest;
+	// each image's tags in the order ImageTags gives.
 	TagsBetween(repoID int64, first, last digest.Digest) (map[digest.Digest][]string, error)
 
 	CreateAccount(a Account) error

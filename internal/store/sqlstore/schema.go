@@ -395,6 +395,11 @@ CREATE TABLE account_settings (
 CREATE INDEX image_scans_status ON image_scans(status, started_at);
 CREATE INDEX jobs_key ON jobs(unique_key);
 `,
+	// 18: the tag mutability exclusion filters of a repository (IMMUTABLE_WITH_EXCLUSION and
+	// MUTABLE_WITH_EXCLUSION), one a line.
+	`
+ALTER TABLE repositories ADD COLUMN tag_mutability_exclusions TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

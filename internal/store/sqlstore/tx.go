@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -104,23 +105,31 @@ func collect[T any](t *txn, scan func(interface{ Scan(...any) error }) (*T, erro
 }
 
 const (
-	repoCols  = `id, registry_id, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key`
-	repoColsR = `r.id, r.registry_id, r.name, r.created_at, r.tag_mutability, r.scan_on_push, r.encryption_type, r.kms_key`
+	repoCols  = `id, registry_id, name, created_at, tag_mutability, tag_mutability_exclusions, scan_on_push, encryption_type, kms_key`
+	repoColsR = `r.id, r.registry_id, r.name, r.created_at, r.tag_mutability, r.tag_mutability_exclusions, r.scan_on_push, r.encryption_type, r.kms_key`
 )
 
 func scanRepo(sc interface{ Scan(...any) error }) (*store.Repository, error) {
 	var r store.Repository
 	var created, scan int64
-	if err := sc.Scan(&r.ID, &r.RegistryID, &r.Name, &created, &r.TagMutability, &scan, &r.EncryptionType, &r.KMSKey); err != nil {
+	var exclusions string
+	if err := sc.Scan(&r.ID, &r.RegistryID, &r.Name, &created, &r.TagMutability, &exclusions, &scan, &r.EncryptionType, &r.KMSKey); err != nil {
 		return nil, mapErr(err)
 	}
 	r.CreatedAt, r.ScanOnPush = tm(created), scan != 0
+	if exclusions != "" {
+		r.TagMutabilityExclusions = strings.Split(exclusions, "\n")
+	}
 	return &r, nil
 }
 
+// joinFilters stores tag mutability exclusion filters one a line (a filter holds no line break).
+func joinFilters(filters []string) string { return strings.Join(filters, "\n") }
+
 func (t *txn) CreateRepository(r *store.Repository) error {
-	return t.queryRow(`INSERT INTO repositories (registry_id, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, r.RegistryID, r.Name, ts(r.CreatedAt), r.TagMutability, boolInt(r.ScanOnPush), r.EncryptionType, r.KMSKey).Scan(&r.ID)
+	return t.queryRow(`INSERT INTO repositories (registry_id, name, created_at, tag_mutability, tag_mutability_exclusions, scan_on_push, encryption_type, kms_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, r.RegistryID, r.Name, ts(r.CreatedAt), r.TagMutability, joinFilters(r.TagMutabilityExclusions),
+		boolInt(r.ScanOnPush), r.EncryptionType, r.KMSKey).Scan(&r.ID)
 }
 
 func (t *txn) GetRepository(registryID, name string) (*store.Repository, error) {
@@ -141,8 +150,8 @@ func (t *txn) CountRepositories(registryID string) (n int, err error) {
 }
 
 func (t *txn) UpdateRepository(r *store.Repository) error {
-	return t.affected(`UPDATE repositories SET tag_mutability = ?, scan_on_push = ?, encryption_type = ?, kms_key = ? WHERE id = ?`,
-		r.TagMutability, boolInt(r.ScanOnPush), r.EncryptionType, r.KMSKey, r.ID)
+	return t.affected(`UPDATE repositories SET tag_mutability = ?, tag_mutability_exclusions = ?, scan_on_push = ?, encryption_type = ?, kms_key = ? WHERE id = ?`,
+		r.TagMutability, joinFilters(r.TagMutabilityExclusions), boolInt(r.ScanOnPush), r.EncryptionType, r.KMSKey, r.ID)
 }
 
 func (t *txn) DeleteRepository(id int64) error {
@@ -361,7 +370,7 @@ func (t *txn) TagsBetween(repoID int64, first, last digest.Digest) (map[digest.D
 	pairs, err := collect(t, func(sc interface{ Scan(...any) error }) (*pair, error) {
 		var p pair
 		return &p, mapErr(sc.Scan(&p.d, &p.name))
-	}, `SELECT digest, name FROM tags WHERE repository_id = ? AND digest BETWEEN ? AND ? ORDER BY digest, name`, repoID, first.String(), last.String())
+	}, `SELECT digest, name FROM tags WHERE repository_id = ? AND digest BETWEEN ? AND ? ORDER BY digest, updated_at, name`, repoID, first.String(), last.String())
 	out := make(map[digest.Digest][]string)
 	for _, p := range pairs {
 		out[digest.Digest(p.d)] = append(out[digest.Digest(p.d)], p.name)
@@ -378,7 +387,7 @@ func (t *txn) strings(query string, args ...any) ([]string, error) {
 }
 
 func (t *txn) ImageTags(repoID int64, d digest.Digest) ([]string, error) {
-	return t.strings(`SELECT name FROM tags WHERE repository_id = ? AND digest = ? ORDER BY name`, repoID, d.String())
+	return t.strings(`SELECT name FROM tags WHERE repository_id = ? AND digest = ? ORDER BY updated_at, name`, repoID, d.String())
 }
 
 const uploadCols = `id, repository_id, size, algorithm, hash_state, parts, last_part, small_parts, started_at, updated_at`

@@ -133,13 +133,33 @@ func testRepositories(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
-	a.TagMutability = "IMMUTABLE"
+	a.TagMutability = "IMMUTABLE_WITH_EXCLUSION"
+	a.TagMutabilityExclusions = []string{"dev-*", "latest"}
 	a.ScanOnPush = true
 	update(t, s, func(tx store.Tx) error { return tx.UpdateRepository(a) })
 	view(t, s, func(tx store.Tx) error {
 		got, _ := tx.GetRepositoryByID(a.ID)
-		if got.TagMutability != "IMMUTABLE" || !got.ScanOnPush {
+		if got.TagMutability != "IMMUTABLE_WITH_EXCLUSION" || fmt.Sprint(got.TagMutabilityExclusions) != "[dev-* latest]" || !got.ScanOnPush {
 			t.Fatalf("after update: %+v", got)
+		}
+		return nil
+	})
+	a.TagMutability, a.TagMutabilityExclusions = "MUTABLE", nil
+	update(t, s, func(tx store.Tx) error { return tx.UpdateRepository(a) })
+	view(t, s, func(tx store.Tx) error {
+		got, _ := tx.GetRepository(a.RegistryID, a.Name)
+		if got.TagMutability != "MUTABLE" || got.TagMutabilityExclusions != nil {
+			t.Fatalf("after clearing the exclusions: %+v", got)
+		}
+		return nil
+	})
+	c := &store.Repository{RegistryID: "111111111111", Name: "team/c", CreatedAt: t0, TagMutability: "MUTABLE_WITH_EXCLUSION",
+		TagMutabilityExclusions: []string{"release-*"}, EncryptionType: "KMS_DSSE", KMSKey: "arn:aws:kms:us-east-1:111111111111:key/k"}
+	update(t, s, func(tx store.Tx) error { return tx.CreateRepository(c) })
+	view(t, s, func(tx store.Tx) error {
+		got, _ := tx.GetRepository(c.RegistryID, c.Name)
+		if fmt.Sprint(got.TagMutabilityExclusions) != "[release-*]" || got.EncryptionType != "KMS_DSSE" || got.KMSKey != c.KMSKey {
+			t.Fatalf("created with exclusions: %+v", got)
 		}
 		return nil
 	})
@@ -234,6 +254,31 @@ func testImagesAndTags(t *testing.T, s store.Store) {
 		if fmt.Sprint(names) != "[latest v1 v2]" {
 			t.Fatalf("ImageTags = %v", names)
 		}
+		return nil
+	})
+	// An image's tags come in the order they were put on it; tags put at the same time by name.
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.PutTag(r.ID, store.Tag{Name: "a-later", Digest: img.Digest, UpdatedAt: t0.Add(time.Second)}); err != nil {
+			return err
+		}
+		return tx.PutTag(r.ID, store.Tag{Name: "v1", Digest: img.Digest, UpdatedAt: t0.Add(2 * time.Second)})
+	})
+	view(t, s, func(tx store.Tx) error {
+		if names, _ := tx.ImageTags(r.ID, img.Digest); fmt.Sprint(names) != "[latest v2 a-later v1]" {
+			t.Fatalf("ImageTags by time = %v", names)
+		}
+		if m, _ := tx.TagsBetween(r.ID, img.Digest, img.Digest); fmt.Sprint(m[img.Digest]) != "[latest v2 a-later v1]" {
+			t.Fatalf("TagsBetween by time = %v", m)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.DeleteTag(r.ID, "a-later"); err != nil {
+			return err
+		}
+		return tx.PutTag(r.ID, store.Tag{Name: "v1", Digest: img.Digest, UpdatedAt: t0})
+	})
+	view(t, s, func(tx store.Tx) error {
 		users, _ := tx.ReferencedBy(r.ID, store.RefBlob, layer)
 		if len(users) != 1 || users[0] != img.Digest {
 			t.Fatalf("ReferencedBy = %v", users)
