@@ -21,9 +21,10 @@ import (
 
 // DB is the vulnerability database over the metadata store, so every node sees the same advisories.
 type DB struct {
-	store store.Store
-	now   func() time.Time
-	cache cache
+	store   store.Store
+	now     func() time.Time
+	cache   cache
+	matched matchedCache
 }
 
 // New returns the vulnerability database kept in st; now tells the time of changes.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/osv-scalibr/semantic"
 
@@ -18,9 +20,9 @@ import (
 func (db *DB) Match(ctx context.Context, inv inventory.Inventory) ([]Finding, error) {
 	type key = store.AdvisoryPackage
 	byPackage := map[key][]*Advisory{}
-	err := db.store.View(ctx, func(tx store.Tx) error {
-		version, err := tx.AdvisoriesUpdated()
-		if err != nil {
+	var version time.Time
+	err := db.store.View(ctx, func(tx store.Tx) (err error) {
+		if version, err = tx.AdvisoriesUpdated(); err != nil {
 			return err
 		}
 		parsed := map[string]*Advisory{} // advisories several packages share are parsed once
@@ -29,6 +31,9 @@ func (db *DB) Match(ctx context.Context, inv inventory.Inventory) ([]Finding, er
 			k := key{Ecosystem: eco, Name: PackageName(eco, p.AdvisoryName())}
 			if _, ok := byPackage[k]; ok || p.Ecosystem == "" {
 				continue
+			}
+			if _, ok := db.matched.get(version, p); ok {
+				continue // matched already at this version: its advisories are not needed
 			}
 			if list, ok := db.cache.get(version, k); ok {
 				byPackage[k] = list
@@ -62,25 +67,68 @@ func (db *DB) Match(ctx context.Context, inv inventory.Inventory) ([]Finding, er
 	}
 	var out []Finding
 	for _, p := range inv.Packages {
-		eco := Ecosystem(p.Ecosystem)
-		name := PackageName(eco, p.AdvisoryName())
-		seen := map[string]int{} // finding name -> index in out
-		for _, a := range byPackage[key{Ecosystem: eco, Name: name}] {
-			f, ok := match(a, p, eco, name)
-			if !ok {
-				continue
-			}
-			if i, dup := seen[f.Name]; dup {
-				if out[i].Severity == SeverityUndefined && f.Severity != SeverityUndefined {
-					out[i] = f
-				}
-				continue
-			}
-			seen[f.Name] = len(out)
-			out = append(out, f)
+		found, ok := db.matched.get(version, p)
+		if !ok {
+			found = matchPackage(p, byPackage)
+			db.matched.put(version, p, found)
 		}
+		out = append(out, found...)
 	}
 	return out, nil
+}
+
+// matchPackage returns the findings of one package among the advisories of the packages they name.
+func matchPackage(p inventory.Package, byPackage map[store.AdvisoryPackage][]*Advisory) []Finding {
+	eco := Ecosystem(p.Ecosystem)
+	name := PackageName(eco, p.AdvisoryName())
+	var out []Finding
+	seen := map[string]int{} // finding name -> index in out
+	for _, a := range byPackage[store.AdvisoryPackage{Ecosystem: eco, Name: name}] {
+		f, ok := match(a, p, eco, name)
+		if !ok {
+			continue
+		}
+		if i, dup := seen[f.Name]; dup {
+			if out[i].Severity == SeverityUndefined && f.Severity != SeverityUndefined {
+				out[i] = f
+			}
+			continue
+		}
+		seen[f.Name] = len(out)
+		out = append(out, f)
+	}
+	return out
+}
+
+// matchedLimit bounds the packages whose findings a DB keeps.
+const matchedLimit = 50_000
+
+// matchedCache keeps the findings of packages matched at one state of the database (its update time):
+// images built on one base share most of their packages, and re-matching thousands of them after an
+// update matches each package once. A change seen on any node empties it, as does reaching the limit.
+type matchedCache struct {
+	mu      sync.Mutex
+	version time.Time
+	entries map[inventory.Package][]Finding
+}
+
+func (c *matchedCache) get(version time.Time, p inventory.Package) ([]Finding, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.version.Equal(version) {
+		return nil, false
+	}
+	f, ok := c.entries[p]
+	return f, ok
+}
+
+func (c *matchedCache) put(version time.Time, p inventory.Package, f []Finding) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.version.Equal(version) || c.entries == nil || len(c.entries) >= matchedLimit {
+		c.version, c.entries = version, map[inventory.Package][]Finding{}
+	}
+	c.entries[p] = f
 }
 
 // match tells whether advisory a affects package p (of the normalised ecosystem and name) and its finding.
