@@ -173,6 +173,29 @@ func TestScanAlpineImage(t *testing.T) {
 	checkRecord(t, started[0], map[string]any{"eventSource": "ecr.amazonaws.com", "eventType": "AwsApiCall",
 		"requestParameters.repositoryName": "scan/alpine", "requestParameters.imageId.imageTag": "3.19",
 		"responseElements.imageId.imageDigest": d319, "responseElements.imageScanStatus.status": "IN_PROGRESS"})
+
+	// And the results of both scans, the one on request and the one on push, by ECR's service principal.
+	var scans []trailEvent
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		if scans = lookup(t, s.awsEnv(), "http://"+s.addr, "EventName", "ImageScan"); len(scans) >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(scans) != 2 {
+		t.Fatalf("ImageScan events: %+v", scans)
+	}
+	results := map[string]trailEvent{}
+	for _, ev := range scans {
+		results[fmt.Sprint(member(ev.record, "responseElements.imageId.imageDigest"))] = ev
+	}
+	rec, ok := results[d319]
+	if !ok {
+		t.Fatalf("no ImageScan record of %s: %+v", d319, scans)
+	}
+	checkRecord(t, rec, map[string]any{"userIdentity.type": "AWSService", "userIdentity.invokedBy": "ecr.amazonaws.com",
+		"requestParameters.repositoryName": "scan/alpine", "responseElements.imageScanStatus.status": "COMPLETE",
+		"responseElements.imageScanFindingsSummary.findingSeverityCounts.CRITICAL": float64(2),
+		"responseElements.imageScanFindingsSummary.findingSeverityCounts.MEDIUM": float64(12)})
 }
 
 // scanResult is what describe-image-scan-findings answers for a basic scan.

@@ -140,3 +140,72 @@ func (a *App) auditExpiries(results []registry.LifecycleResult) {
 
 // DeliverTrail delivers the audit trail's records now (the command line, tests).
 func (a *App) DeliverTrail(ctx context.Context) { a.deliverTrail(ctx) }
+
+// scanAuditConsumer is the outbox consumer that records scan results in the audit trail.
+const scanAuditConsumer = "audit-scans"
+
+// auditScans records in the audit trail each scan result the outbox holds past its cursor — scans on push,
+// on request, re-matches and expiries alike, from whichever node ran them: an ImageScan record by Wharf's
+// service principal in the repository's account, the result as its response. It runs on one node at a time
+// (a periodic job) and moves its cursor in the transaction that read the events.
+func (a *App) auditScans(ctx context.Context) error {
+	for {
+		var pending bool // looked at first without the writer: most passes find nothing
+		if err := a.stores.Meta.View(ctx, func(tx store.Tx) error {
+			pos, err := tx.EventCursor(scanAuditConsumer)
+			if err != nil {
+				return err
+			}
+			events, err := tx.EventsAfter(pos, 1)
+			pending = len(events) > 0
+			return err
+		}); err != nil || !pending {
+			return err
+		}
+		var n int
+		err := a.stores.Meta.Update(ctx, func(tx store.Tx) error {
+			pos, err := tx.EventCursor(scanAuditConsumer)
+			if err != nil {
+				return err
+			}
+			events, err := tx.EventsAfter(pos, 500)
+			if err != nil || len(events) == 0 {
+				n = 0
+				return err
+			}
+			n = len(events)
+			for _, se := range events {
+				if se.Type != registry.EventImageScanned {
+					continue
+				}
+				e, err := registry.DecodeEvent(se)
+				if err != nil {
+					continue // the webhooks' dispatch logs it
+				}
+				a.auditScan(se.At, e)
+			}
+			return tx.SetEventCursor(scanAuditConsumer, events[len(events)-1].Position)
+		})
+		if err != nil || n < 500 {
+			return err
+		}
+	}
+}
+
+func (a *App) auditScan(at time.Time, e registry.Event) {
+	id := map[string]string{"imageDigest": e.Digest.String()}
+	counts := e.SeverityCounts
+	if counts == nil {
+		counts = map[string]int{}
+	}
+	tags := e.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	a.trail.Record(&pipeline.Call{Protocol: "scan", RegistryID: e.RegistryID, Action: "ecr:ImageScan",
+		Caller: identity.ServiceIn(e.RegistryID), Start: at,
+		Input: map[string]any{"registryId": e.RegistryID, "repositoryName": e.Repository, "imageId": id},
+		Output: map[string]any{"imageId": id, "imageTags": tags, "imageScanStatus": map[string]any{"status": e.ScanStatus},
+			"imageScanFindingsSummary": map[string]any{"findingSeverityCounts": counts}},
+		Targets: []pipeline.Target{pipeline.Repository("ecr:DescribeImageScanFindings", e.RegistryID, e.Repository)}}, nil, 0)
+}
