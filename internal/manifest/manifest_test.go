@@ -85,8 +85,8 @@ func TestParseRejects(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := Parse(DockerSchema1JWS, []byte(`{"schemaVersion":1}`)); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("schema 1: %v, want ErrUnsupported", err)
+	if _, err := Parse(DockerSchema1JWS, []byte(`{"schemaVersion":1}`)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("empty schema 1: %v, want ErrInvalid", err)
 	}
 }
 
