@@ -13,6 +13,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/manifest"
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/store"
 )
 
 const formatsConfig = `{"architecture":"amd64","os":"linux","config":{"Cmd":["/app"]},
@@ -157,4 +158,27 @@ func TestSchema1Push(t *testing.T) {
 	e.repo(t, "other", "MUTABLE")
 	_, err = e.svc.PutManifest(ctx, reg, "other", "v1", manifest.DockerSchema1JWS, info.Content)
 	wantKind(t, err, registry.KindManifestBlobUnknown)
+}
+
+// Scanning reads images by their config and layers; a schema 1 image has no config and gives no layer
+// sizes, so it is UNSUPPORTED_IMAGE, as an index is.
+func TestSchema1IsNotScanned(t *testing.T) {
+	e, sc := newScanEnv(t)
+	if _, err := e.svc.CreateRepository(ctx, store.Repository{RegistryID: reg, Name: "app", ScanOnPush: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, s1, _ := pushFormats(t, e)
+	if got := e.scanStatus(t, "app", s1); got != registry.ScanUnsupportedImage {
+		t.Fatalf("schema 1 pushed: %s", got)
+	}
+	_, _, err := e.svc.StartImageScan(ctx, reg, "app", registry.ImageRef{Tag: "s1"})
+	wantKind(t, err, registry.KindUnsupported)
+	e.runScans(t)
+	if got := e.scanStatus(t, "app", s1); got != registry.ScanUnsupportedImage {
+		t.Fatalf("schema 1 after the scans ran: %s", got)
+	}
+	// The schema 2 and OCI images pushed with it were scanned.
+	if sc.count() != 2 {
+		t.Fatalf("%d scans, want the schema 2 and OCI images'", sc.count())
+	}
 }
