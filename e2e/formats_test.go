@@ -111,6 +111,25 @@ func TestSkopeoManifestFormats(t *testing.T) {
 			t.Fatalf("%s by digest for %q: %s %s", c.tag, c.accept, res.Header.Get("Content-Type"), res.Header.Get("Docker-Content-Digest"))
 		}
 	}
+	// The aws CLI: batch-get-image converts for --accepted-media-types, and put-image retags what it got.
+	var got struct {
+		Images []struct {
+			ImageID                struct{ ImageDigest string } `json:"imageId"`
+			ImageManifest          string                       `json:"imageManifest"`
+			ImageManifestMediaType string                       `json:"imageManifestMediaType"`
+		} `json:"images"`
+	}
+	json.Unmarshal([]byte(s.aws("ecr", "batch-get-image", "--repository-name", "legacy/app", "--image-ids", "imageTag=oci",
+		"--accepted-media-types", "application/vnd.docker.distribution.manifest.v1+json")), &got)
+	if len(got.Images) != 1 || got.Images[0].ImageManifestMediaType != mtSchema1 || manifestType(t, []byte(got.Images[0].ImageManifest)) != mtSchema1 {
+		t.Fatalf("batch-get-image of the OCI image for schema 1: %+v", got)
+	}
+	put := s.aws("ecr", "put-image", "--repository-name", "legacy/app", "--image-tag", "retagged",
+		"--image-manifest", got.Images[0].ImageManifest, "--image-manifest-media-type", mtSchema1)
+	if !strings.Contains(put, got.Images[0].ImageID.ImageDigest) {
+		t.Fatalf("put-image of the converted manifest: %s, want digest %s", put, got.Images[0].ImageID.ImageDigest)
+	}
+
 	// A schema 1 manifest converted by Wharf, pushed back as an old client would: as is (the same digest),
 	// and by skopeo (which renames it for the destination and signs it again).
 	served, body := send(t, "GET", host+"/v2/legacy/app/manifests/v2s2", pw, nil)
