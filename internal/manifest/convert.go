@@ -57,6 +57,17 @@ func Accepts(accepted []string, mediaType string) bool {
 	return false
 }
 
+// DefaultPlatform returns the image an index (or manifest list) lists for linux/amd64, which Distribution
+// serves to clients that understand no index; ok is false when there is none.
+func DefaultPlatform(m *Manifest) (d ocispec.Descriptor, ok bool) {
+	for _, c := range m.Manifests {
+		if p := c.Platform; p != nil && p.OS == "linux" && p.Architecture == "amd64" && (c.MediaType == DockerManifest || c.MediaType == OCIManifest || IsSchema1(c.MediaType)) {
+			return c, true
+		}
+	}
+	return ocispec.Descriptor{}, false
+}
+
 // Targets lists the formats an image stored as mediaType can be converted to, most faithful first.
 func Targets(mediaType string) []string {
 	switch mediaType {

@@ -20,11 +20,28 @@ const maxConfigSize = 8 << 20
 // converted manifest by its own digest. Pulled by digest, the stored manifest is returned as it is: a
 // conversion has another digest. When no format fits, the stored manifest is returned with Unacceptable
 // set; a schema 1 image asked for as schema 2 is returned as stored (the client falls back to schema 1).
+// An index, for a client that understands no index, stands for its linux/amd64 image (then converted if
+// need be), as Distribution serves old clients; ECR's table does not say.
 func (s *Service) GetManifestAs(ctx context.Context, registryID, name, ref string, accept []string, pulledBy []string) (*ManifestInfo, error) {
 	gen := s.cache.gen.Load()
 	info, err := s.GetManifest(ctx, registryID, name, ref, pulledBy)
 	if err != nil || accept == nil || IsDigest(ref) || manifest.Accepts(accept, info.MediaType) {
 		return info, err
+	}
+	if info.MediaType == manifest.OCIIndex || info.MediaType == manifest.DockerList {
+		if manifest.Accepts(accept, manifest.OCIIndex) || manifest.Accepts(accept, manifest.DockerList) {
+			return info, nil
+		}
+		child, err := s.platformImage(ctx, registryID, name, info)
+		if err != nil {
+			return nil, err
+		}
+		if child == nil {
+			return unacceptable(info), nil
+		}
+		if info = child; manifest.Accepts(accept, info.MediaType) {
+			return info, nil
+		}
 	}
 	if manifest.IsSchema1(info.MediaType) && manifest.Accepts(accept, manifest.DockerManifest) {
 		return info, nil
@@ -49,9 +66,27 @@ func (s *Service) GetManifestAs(ctx context.Context, registryID, name, ref strin
 		s.cache.put(key, cacheEntry{info: conv, size: len(conv.Content)}, gen, now)
 		return conv, nil
 	}
+	return unacceptable(info), nil
+}
+
+func unacceptable(info *ManifestInfo) *ManifestInfo {
 	out := *info
 	out.Unacceptable = true
-	return &out, nil
+	return &out
+}
+
+// platformImage returns the image an index stands for when pulled by tag by a client that understands
+// no index, as Distribution serves Docker 1.9: its linux/amd64 image, as stored; nil if it lists none.
+func (s *Service) platformImage(ctx context.Context, registryID, name string, index *ManifestInfo) (*ManifestInfo, error) {
+	m, err := manifest.Parse(index.MediaType, index.Content)
+	if err != nil {
+		return nil, internal(fmt.Errorf("stored manifest %s: %w", index.Digest, err))
+	}
+	child, ok := manifest.DefaultPlatform(m)
+	if !ok {
+		return nil, nil
+	}
+	return s.GetManifest(ctx, registryID, name, child.Digest.String(), nil)
 }
 
 // convert converts a stored image manifest to the format to.

@@ -182,3 +182,40 @@ func TestSchema1IsNotScanned(t *testing.T) {
 		t.Fatalf("%d scans, want the schema 2 and OCI images'", sc.count())
 	}
 }
+
+// An index pulled by tag by a client that understands no index stands for its linux/amd64 image, as
+// Distribution serves Docker 1.9; a client of either kind of index gets the index.
+func TestPullIndexByTagForImageClients(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.repo(t, "app", "MUTABLE")
+	s2, oci, _, _ := pushFormats(t, e)
+	ctx := context.Background()
+	s2Info, _ := e.svc.GetManifest(ctx, reg, "app", s2.String(), nil)
+	ociInfo, _ := e.svc.GetManifest(ctx, reg, "app", oci.String(), nil)
+	list := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"manifests":[
+		{"mediaType":%q,"digest":"%s","size":%d,"platform":{"architecture":"arm64","os":"linux"}},
+		{"mediaType":%q,"digest":"%s","size":%d,"platform":{"architecture":"amd64","os":"linux"}}]}`,
+		manifest.OCIIndex, manifest.OCIManifest, oci, len(ociInfo.Content), manifest.DockerManifest, s2, len(s2Info.Content))
+	res, err := e.svc.PutManifest(ctx, reg, "app", "multi", manifest.OCIIndex, []byte(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for accept, want := range map[string]string{
+		manifest.DockerList:     manifest.OCIIndex, // the index as stored
+		manifest.OCIIndex:       manifest.OCIIndex,
+		manifest.DockerManifest: manifest.DockerManifest, // the amd64 image as stored
+		manifest.OCIManifest:    manifest.OCIManifest,    // the amd64 image, converted
+		manifest.DockerSchema1:  manifest.DockerSchema1JWS,
+	} {
+		got, err := e.svc.GetManifestAs(ctx, reg, "app", "multi", []string{accept}, nil)
+		if err != nil || got.MediaType != want || got.Unacceptable {
+			t.Fatalf("%s: %+v %v", accept, got, err)
+		}
+		switch {
+		case want == manifest.OCIIndex && got.Digest != res.Digest,
+			want == manifest.DockerManifest && got.Digest != s2,
+			want != manifest.OCIIndex && want != manifest.DockerManifest && got.Image != s2:
+			t.Errorf("%s: served %s (image %s)", accept, got.Digest, got.Image)
+		}
+	}
+}
