@@ -72,6 +72,7 @@ func TestManifestFormats(t *testing.T) {
 		{"schema 2 to Docker 1.9", "s2", "-", manifest.DockerSchema1JWS, "", nil},
 		{"schema 2 to a schema 1 client", "s2", manifest.DockerSchema1, manifest.DockerSchema1JWS, "", nil},
 		{"schema 2 to an OCI client", "s2", manifest.OCIManifest + ";q=1", manifest.OCIManifest, "", nil},
+		{"schema 2 refused with q=0", "s2", manifest.DockerManifest + ";q=0, " + manifest.OCIManifest, manifest.OCIManifest, "", nil},
 		{"schema 2 by digest to Docker 1.9", s2Digest.String(), "-", manifest.DockerManifest, s2Digest, s2},
 	}
 	for _, tc := range cases {

@@ -405,8 +405,8 @@ func accepted(r *http.Request) []string {
 	for _, v := range vals {
 		for _, part := range strings.Split(v, ",") {
 			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err != nil || params["q"] == "0" || params["q"] == "0.0" || params["q"] == "0.000" {
-				continue
+			if q, qerr := strconv.ParseFloat(params["q"], 64); err != nil || qerr == nil && q <= 0 {
+				continue // malformed, or q=0: "not acceptable"
 			}
 			out = append(out, mt)
 		}
