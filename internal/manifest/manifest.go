@@ -143,7 +143,10 @@ func Parse(contentType string, body []byte) (*Manifest, error) {
 			mt = OCIManifest
 		}
 	}
-	if !IsManifestType(mt) || IsSchema1(mt) {
+	if IsSchema1(mt) {
+		return nil, invalid("a schema 2 manifest says it is %s", mt)
+	}
+	if !IsManifestType(mt) {
 		return nil, fmt.Errorf("%w: %s", ErrUnsupported, mt)
 	}
 

@@ -176,4 +176,7 @@ func TestSchema1Checks(t *testing.T) {
 	if _, err := Parse(DockerSchema1, []byte(`{"schemaVersion":2,"mediaType":"`+DockerManifest+`"}`)); !errors.Is(err, ErrInvalid) {
 		t.Errorf("schema 2 as schema 1: %v", err)
 	}
+	if _, err := Parse("", []byte(`{"schemaVersion":2,"mediaType":"`+DockerSchema1JWS+`"}`)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("schema 2 saying it is schema 1: %v", err)
+	}
 }
