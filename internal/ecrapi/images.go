@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/manifest"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -222,11 +222,27 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			if len(in.AcceptedMediaTypes) > 0 && !slices.Contains(in.AcceptedMediaTypes, img.MediaType) {
-				return &imageFailure{id, "ImageNotFound", "Requested image not found in the accepted media types; it is " + img.MediaType}, nil
+			// By tag, an image stored in a format not accepted is converted as a registry pull would be;
+			// by digest it is returned as stored, or not at all.
+			m := &registry.ManifestInfo{Digest: img.Digest, MediaType: img.MediaType, Content: img.Content}
+			if accept := in.AcceptedMediaTypes; accept != nil {
+				ref := img.Digest.String()
+				if r.Digest == "" {
+					ref = r.Tag
+				}
+				m, err = h.Service.GetManifestAs(ctx, c.RegistryID, name, ref, accept, nil)
+				if errors.Is(err, registry.ErrManifestUnknown) {
+					return &imageFailure{id, "ImageNotFound", "Requested image not found"}, nil
+				}
+				if err != nil {
+					return nil, err
+				}
+				if m.Unacceptable || r.Digest != "" && !manifest.Accepts(accept, m.MediaType) {
+					return &imageFailure{id, "ImageNotFound", "Requested image not found in the accepted media types; it is " + img.MediaType}, nil
+				}
 			}
-			out := imageID{ImageDigest: img.Digest.String(), ImageTag: id.ImageTag}
-			images = append(images, imageJSON{c.RegistryID, name, out, string(img.Content), img.MediaType})
+			out := imageID{ImageDigest: m.Digest.String(), ImageTag: id.ImageTag}
+			images = append(images, imageJSON{c.RegistryID, name, out, string(m.Content), m.MediaType})
 			return nil, nil
 		})
 		if err != nil {

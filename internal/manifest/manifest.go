@@ -1,6 +1,8 @@
-// Package manifest parses and checks image manifests and indexes: Docker schema 2 manifests and manifest
-// lists, OCI image manifests and indexes, including artifacts, subjects, non-distributable layers and
-// descriptors with embedded data. It never changes the bytes it is given: the registry stores them as sent.
+// Package manifest parses and checks image manifests and indexes: Docker schema 1 manifests (signed or
+// not), Docker schema 2 manifests and manifest lists, OCI image manifests and indexes, including
+// artifacts, subjects, non-distributable layers and descriptors with embedded data. It never changes the
+// bytes it is given: the registry stores them as sent. It also converts images between formats for
+// clients that do not understand the stored one (convert.go).
 package manifest
 
 import (
@@ -50,7 +52,7 @@ type Manifest struct {
 // ErrInvalid wraps every reason a manifest is refused.
 var ErrInvalid = errors.New("manifest invalid")
 
-// ErrUnsupported is returned for manifest formats Wharf does not store (Docker schema 1).
+// ErrUnsupported is returned for manifest formats Wharf does not store.
 var ErrUnsupported = errors.New("manifest media type unsupported")
 
 // ErrSyntax is wrapped by the errors of a manifest that is not JSON or does not say what it is.
@@ -78,10 +80,15 @@ type wire struct {
 // IsManifestType reports whether mediaType is one of the manifest types Wharf stores.
 func IsManifestType(mediaType string) bool {
 	switch mediaType {
-	case OCIManifest, OCIIndex, DockerManifest, DockerList:
+	case OCIManifest, OCIIndex, DockerManifest, DockerList, DockerSchema1, DockerSchema1JWS:
 		return true
 	}
 	return false
+}
+
+// IsSchema1 reports whether mediaType is Docker's schema 1, signed or not.
+func IsSchema1(mediaType string) bool {
+	return mediaType == DockerSchema1 || mediaType == DockerSchema1JWS
 }
 
 // Parse checks body, sent with the Content-Type contentType (may be empty), and returns what it references.
@@ -92,12 +99,16 @@ func Parse(contentType string, body []byte) (*Manifest, error) {
 			ct = mt
 		}
 	}
-	if ct == DockerSchema1 || ct == DockerSchema1JWS {
-		return nil, fmt.Errorf("%w: %s", ErrUnsupported, ct)
-	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, syntax("manifest is not a JSON object")
+	}
+	if IsSchema1(ct) || (ct == "" || ct == "application/json") && isSchema1(body) {
+		m, err := parseSchema1(body)
+		if err == nil && ct == DockerSchema1JWS && m.MediaType != DockerSchema1JWS {
+			return nil, invalid("a signed manifest (%s) without signatures", ct)
+		}
+		return m, err
 	}
 	// Strictly: the bytes are stored as sent and read by every client, so what Wharf checks must be what
 	// any parser reads — no member twice, none in other letter case, nothing after the object.
@@ -109,7 +120,7 @@ func Parse(contentType string, body []byte) (*Manifest, error) {
 		return nil, invalid("schemaVersion is missing")
 	}
 	if *w.SchemaVersion == 1 {
-		return nil, fmt.Errorf("%w: schema version 1", ErrUnsupported)
+		return nil, invalid("a schema 1 manifest sent as %s", ct)
 	}
 	if *w.SchemaVersion != 2 {
 		return nil, invalid("schemaVersion %d is not 2", *w.SchemaVersion)
@@ -131,6 +142,9 @@ func Parse(contentType string, body []byte) (*Manifest, error) {
 		} else {
 			mt = OCIManifest
 		}
+	}
+	if IsSchema1(mt) {
+		return nil, invalid("a schema 2 manifest says it is %s", mt)
 	}
 	if !IsManifestType(mt) {
 		return nil, fmt.Errorf("%w: %s", ErrUnsupported, mt)
@@ -233,7 +247,9 @@ func (m *Manifest) Blobs() []ocispec.Descriptor {
 		return nil
 	}
 	out := make([]ocispec.Descriptor, 0, 1+len(m.Layers))
-	out = append(out, *m.Config)
+	if m.Config != nil {
+		out = append(out, *m.Config)
+	}
 	for _, l := range m.Layers {
 		if !NonDistributable(l) {
 			out = append(out, l)
@@ -243,14 +259,17 @@ func (m *Manifest) Blobs() []ocispec.Descriptor {
 }
 
 // Size is ECR's imageSizeInBytes: for an image the sizes of its config and layers as stored (compressed),
-// for an index the size of the index itself.
+// for an index the size of the index itself. Sizes a schema 1 manifest does not give count as 0.
 func (m *Manifest) Size(manifestLen int) int64 {
 	if m.Kind != Image {
 		return int64(manifestLen)
 	}
-	n := m.Config.Size
+	var n int64
+	if m.Config != nil {
+		n = m.Config.Size
+	}
 	for _, l := range m.Layers {
-		n += l.Size
+		n += max(l.Size, 0)
 	}
 	return n
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/address"
 	"github.com/wharf-dev/wharf/internal/bodylimit"
 	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/manifest"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -371,7 +373,7 @@ func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *htt
 	if r.Method == http.MethodGet {
 		pulledBy = []string{call.Caller.ARN(), call.Caller.RoleARN()}
 	}
-	info, err := h.Service.GetManifest(ctx, reg, rt.name, rt.ref, pulledBy)
+	info, err := h.Service.GetManifestAs(ctx, reg, rt.name, rt.ref, accepted(r), pulledBy)
 	if err != nil {
 		return err
 	}
@@ -389,6 +391,27 @@ func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *htt
 		w.Write(info.Content)
 	}
 	return nil
+}
+
+// accepted lists the manifest media types a pull accepts. A request with no Accept header is taken as
+// Docker 1.9's and older, which send none and understand schema 1 only (so ECR and Distribution answer
+// them); one whose Accept names no media type accepts anything.
+func accepted(r *http.Request) []string {
+	vals := r.Header.Values("Accept")
+	if len(vals) == 0 {
+		return []string{manifest.DockerSchema1JWS, manifest.DockerSchema1}
+	}
+	var out []string
+	for _, v := range vals {
+		for _, part := range strings.Split(v, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if q, qerr := strconv.ParseFloat(params["q"], 64); err != nil || qerr == nil && q <= 0 {
+				continue // malformed, or q=0: "not acceptable"
+			}
+			out = append(out, mt)
+		}
+	}
+	return out
 }
 
 // maxDrain is how much of a refused body is read and dropped, so the client sees the answer.

@@ -216,7 +216,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"malformed manifest", "PUT", "/v2/app/manifests/bad", []byte(`{"schemaVersion":2,`), []string{"Content-Type", ociManifest}, 400, "MANIFEST_INVALID"},
 		{"manifest type mismatch", "PUT", "/v2/app/manifests/bad", manifestFor(cfg, layer), []string{"Content-Type", "application/vnd.oci.image.index.v1+json"}, 400, "MANIFEST_INVALID"},
 		{"oversized manifest", "PUT", "/v2/app/manifests/bad", append(manifestFor(cfg, layer), bytes.Repeat([]byte(" "), 5000)...), []string{"Content-Type", ociManifest}, 413, "SIZE_INVALID"},
-		{"schema 1", "PUT", "/v2/app/manifests/bad", []byte(`{"schemaVersion":1}`), []string{"Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws"}, 415, "UNSUPPORTED"},
+		{"schema 1 without layers", "PUT", "/v2/app/manifests/bad", []byte(`{"schemaVersion":1}`), []string{"Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws"}, 400, "MANIFEST_INVALID"},
 		{"manifest digest mismatch", "PUT", "/v2/app/manifests/" + digest.FromString("x").String(), manifestFor(cfg, layer), []string{"Content-Type", ociManifest}, 400, "DIGEST_INVALID"},
 		{"descriptor size not the blob's", "PUT", "/v2/app/manifests/bad", bytes.Replace(manifestFor(cfg, layer), []byte(`"size":7}`), []byte(`"size":999999}`), 1), []string{"Content-Type", ociManifest}, 400, "MANIFEST_INVALID"},
 		{"blobs of another repository", "PUT", "/v2/other/manifests/bad", manifestFor(cfg, layer), []string{"Content-Type", ociManifest}, 400, "MANIFEST_BLOB_UNKNOWN"},

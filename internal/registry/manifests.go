@@ -20,6 +20,10 @@ type ManifestInfo struct {
 	MediaType string
 	Subject   digest.Digest
 	Content   []byte
+	// Image is set when the manifest is a conversion (GetManifestAs): the digest of the stored image.
+	Image digest.Digest
+	// Unacceptable tells that the manifest is in none of the formats asked for (GetManifestAs).
+	Unacceptable bool
 }
 
 // PutManifestResult tells what a manifest push did.
@@ -69,10 +73,11 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		return res, errf(KindSizeInvalid, "manifest of %d bytes exceeds the limit of %d bytes", len(body), s.cfg.Limits.ManifestSize)
 	}
 	tag := ref.Tag
-	d := digest.Canonical.FromBytes(body)
+	// A signed schema 1 manifest's digest is its payload's, as Docker defines it; any other's is its bytes'.
+	d := manifest.Digest(digest.Canonical, body)
 	if want := ref.Digest; want != "" {
 		if want.Algorithm() != d.Algorithm() {
-			d = want.Algorithm().FromBytes(body)
+			d = manifest.Digest(want.Algorithm(), body)
 		}
 		if d != want {
 			return res, &Error{Kind: KindManifestDigestMismatch, Fields: Fields{Digest: want},
@@ -205,7 +210,12 @@ func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.
 			} else if err != nil {
 				return err
 			}
-			if want := described[r.Digest].Size; b.Size != want {
+			want := described[r.Digest].Size
+			if want < 0 { // a schema 1 manifest gives no sizes: the image's size is its layers' as stored
+				img.Size += b.Size
+				continue
+			}
+			if b.Size != want {
 				return &Error{Kind: KindManifestInvalid, Fields: Fields{Digest: r.Digest}, Message: fmt.Sprintf(
 					"blob %s holds %d bytes but the manifest gives its size as %d", r.Digest, b.Size, want)}
 			}

@@ -5,6 +5,8 @@ package registry
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -91,6 +93,8 @@ type Service struct {
 	exclusions exclusionCache // each registry's pull time update exclusions
 	// previewGate, when set by a test, holds previews in progress until it is closed.
 	previewGate chan struct{}
+	// schema1Key signs the schema 1 manifests converted for old clients (made on first use).
+	schema1Key func() (*ecdsa.PrivateKey, error)
 }
 
 // New returns a Service over the given stores. Close flushes what it buffers.
@@ -122,6 +126,7 @@ func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *s
 	}
 	s := &Service{meta: meta, blobs: blobs, clock: clk, cfg: cfg, log: log, cache: newManifestCache(cfg.ManifestCacheTTL, 32<<20)}
 	s.pulls = newPullRecorder(s, cfg.PullFlushInterval)
+	s.schema1Key = sync.OnceValues(func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) })
 	return s
 }
 
