@@ -195,7 +195,7 @@ func TestScanAlpineImage(t *testing.T) {
 	checkRecord(t, rec, map[string]any{"userIdentity.type": "AWSService", "userIdentity.invokedBy": "ecr.amazonaws.com",
 		"requestParameters.repositoryName": "scan/alpine", "responseElements.imageScanStatus.status": "COMPLETE",
 		"responseElements.imageScanFindingsSummary.findingSeverityCounts.CRITICAL": float64(2),
-		"responseElements.imageScanFindingsSummary.findingSeverityCounts.MEDIUM": float64(12)})
+		"responseElements.imageScanFindingsSummary.findingSeverityCounts.MEDIUM":   float64(12)})
 }
 
 // scanResult is what describe-image-scan-findings answers for a basic scan.
