@@ -138,9 +138,9 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 	}
 	res.Digest = d
 
-	scanQueued := false
+	scanQueued, signQueued := false, false
 	err = s.meta.Update(ctx, func(tx store.Tx) error {
-		res.Unchanged, scanQueued = false, false
+		res.Unchanged, scanQueued, signQueued = false, false, false
 		// The repository as it is now, in this transaction: its tag mutability may have changed, or it
 		// may be gone, since it was looked up.
 		repo, err := reload(tx, repo)
@@ -154,6 +154,9 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 				return err
 			}
 			if scanQueued, err = s.scanOnPush(tx, repo, img); err != nil {
+				return err
+			}
+			if signQueued, err = s.signOnPush(tx, repo, img); err != nil {
 				return err
 			}
 		case err != nil:
@@ -185,7 +188,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		return nil
 	})
 	s.cache.invalidate()
-	if err == nil && scanQueued {
+	if err == nil && (scanQueued || signQueued) {
 		s.wakeScans()
 	}
 	return res, internal(err)

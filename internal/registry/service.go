@@ -74,6 +74,9 @@ type Config struct {
 	// RescanDuration is how long an image scanned continuously is monitored after it was last pushed or
 	// pulled; past it, its scan is SCAN_ELIGIBILITY_EXPIRED. Default 14 days; negative: for its lifetime.
 	RescanDuration time.Duration
+	// Signer signs the images a registry's signing configuration matches, when they are pushed; nil
+	// records their signing FAILED.
+	Signer ImageSigner
 }
 
 // Service is the registry core.
