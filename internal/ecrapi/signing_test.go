@@ -98,3 +98,24 @@ func TestImageSigningStatus(t *testing.T) {
 	a.fails(a.call("DescribeImageSigningStatus", map[string]any{"repositoryName": "nope", "imageId": map[string]any{"imageTag": "v1"}}), 400, "RepositoryNotFoundException")
 	a.fails(a.call("DescribeImageSigningStatus", map[string]any{"repositoryName": "prod"}), 400, "InvalidParameterException")
 }
+
+// TestSigningAuthorization: the configuration's actions are allowed on "*" only, as ECR's have no
+// resource; DescribeImageSigningStatus on the repository.
+func TestSigningAuthorization(t *testing.T) {
+	a := newAPI(t, registry.Config{})
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	a.pushImage("app", "v1", "one")
+	bob := a.user("bob")
+	if err := a.app.Identity.PutUserPolicy(context.Background(), "000000000000", "bob", "signing", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["ecr:PutSigningConfiguration","ecr:DescribeImageSigningStatus"],"Resource":"arn:aws:ecr:us-east-1:000000000000:repository/app"},
+		{"Effect":"Allow","Action":"ecr:GetSigningConfiguration","Resource":"*"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]any{"signingConfiguration": map[string]any{"rules": []any{map[string]any{"signingProfileArn": signingProfile}}}}
+	a.fails(a.as(bob, "PutSigningConfiguration", cfg), 400, "AccessDeniedException")
+	a.fails(a.as(bob, "GetSigningConfiguration", map[string]any{}), 400, "SigningConfigurationNotFoundException")
+	a.fails(a.as(bob, "DeleteSigningConfiguration", map[string]any{}), 400, "AccessDeniedException")
+	if r := a.as(bob, "DescribeImageSigningStatus", map[string]any{"repositoryName": "app", "imageId": map[string]any{"imageTag": "v1"}}); r.status != 200 {
+		t.Fatalf("DescribeImageSigningStatus on an allowed repository: %s", r.raw)
+	}
+}

@@ -120,6 +120,27 @@ func TestSigningConfiguration(t *testing.T) {
 	}
 	_, err = e.svc.SigningConfiguration(ctx, reg)
 	wantKind(t, err, registry.KindSigningConfigurationNotFound)
+
+	// Each change is in the outbox, as a policy's.
+	var changes []string
+	if err := e.meta.View(ctx, func(tx store.Tx) error {
+		evs, err := tx.EventsAfter(store.EventPosition{}, 1000)
+		for _, se := range evs {
+			ev, err := registry.DecodeEvent(se)
+			if err != nil {
+				return err
+			}
+			if ev.Type == registry.EventPolicyChanged && ev.Policy == registry.PolicySigning && ev.RegistryID == reg {
+				changes = append(changes, ev.Change)
+			}
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(changes, " ") != "set deleted" {
+		t.Errorf("signing configuration events: %v", changes)
+	}
 }
 
 func TestPushedImagesAreSigned(t *testing.T) {
