@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,6 +97,24 @@ func TestKeysAreSealedAndShared(t *testing.T) {
 	}
 	if !a.Private.Equal(b.Private) || !a.CA().Equal(b.CA()) {
 		t.Error("a second node made another key")
+	}
+	// Nodes that make the key of another registry at once end up with one key.
+	keys := make([]*signing.Key, 4)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() {
+			k, err := signing.NewKeys(meta, ring, nowf).Get(ctx, "210987654321")
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = k
+		})
+	}
+	wg.Wait()
+	for _, k := range keys[1:] {
+		if k == nil || keys[0] == nil || !k.Private.Equal(keys[0].Private) {
+			t.Fatal("nodes that made a key at once use different keys")
+		}
 	}
 	// A node with another server secret cannot open it.
 	wrong, _ := identity.NewKeyring([]byte(strings.Repeat("x", 32)))
