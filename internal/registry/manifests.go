@@ -137,6 +137,10 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		refs = append(refs, store.Ref{Kind: store.RefManifest, Digest: c.Digest})
 	}
 	res.Digest = d
+	profiles, err := s.signingProfilesFor(repo, img)
+	if err != nil {
+		return res, internal(err)
+	}
 
 	scanQueued, signQueued := false, false
 	err = s.meta.Update(ctx, func(tx store.Tx) error {
@@ -156,7 +160,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 			if scanQueued, err = s.scanOnPush(tx, repo, img); err != nil {
 				return err
 			}
-			if signQueued, err = s.signOnPush(tx, repo, img); err != nil {
+			if signQueued, err = s.signOnPush(tx, repo, img, profiles); err != nil {
 				return err
 			}
 		case err != nil:

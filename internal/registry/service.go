@@ -94,6 +94,7 @@ type Service struct {
 	// wakeJobs has the job runner look for due jobs now (a scan just queued); set by ScanJobs.
 	wakeJobs   func()
 	exclusions exclusionCache // each registry's pull time update exclusions
+	signing    signingCache   // each registry's signing configuration
 	// previewGate, when set by a test, holds previews in progress until it is closed.
 	previewGate chan struct{}
 	// schema1Key signs the schema 1 manifests converted for old clients (made on first use).

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -153,12 +155,14 @@ func (s *Service) PutSigningConfiguration(ctx context.Context, registryID string
 	if err != nil {
 		return err
 	}
-	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
+	err = s.meta.Update(ctx, func(tx store.Tx) error {
 		if err := tx.SetSigningConfiguration(store.SigningConfiguration{RegistryID: registryID, Rules: string(rules), UpdatedAt: s.clock.Now()}); err != nil {
 			return err
 		}
 		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: registryID, Policy: PolicySigning, Change: PolicySet})
-	}))
+	})
+	s.signing.forget(registryID)
+	return internal(err)
 }
 
 // SigningConfiguration returns a registry's signing configuration (KindSigningConfigurationNotFound
@@ -197,6 +201,7 @@ func (s *Service) DeleteSigningConfiguration(ctx context.Context, registryID str
 		}
 		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: registryID, Policy: PolicySigning, Change: PolicyDeleted})
 	})
+	s.signing.forget(registryID)
 	return c, internal(err)
 }
 
@@ -220,21 +225,22 @@ type signJob struct {
 	Digest       digest.Digest `json:"digest"`
 }
 
-// signOnPush records the signing of a new image in progress under each profile whose rules match its
-// repository, and queues the job that signs it, in tx. It reports whether a job was queued.
-func (s *Service) signOnPush(tx store.Tx, repo *store.Repository, img *store.Image) (bool, error) {
+// signingProfilesFor are the profiles under which an image pushed to repo now is signed: none when it is
+// not signable or no rule matches. The configuration is read through a cache (see signingCache).
+func (s *Service) signingProfilesFor(repo *store.Repository, img *store.Image) ([]string, error) {
 	if !signable(img) {
-		return false, nil
+		return nil, nil
 	}
-	c, err := signingConfiguration(tx, repo.RegistryID)
-	if err != nil {
-		var de *Error
-		if errors.As(err, &de) && de.Kind == KindSigningConfigurationNotFound {
-			return false, nil
-		}
-		return false, err
+	c, err := s.signing.get(s, repo.RegistryID)
+	if err != nil || c == nil {
+		return nil, err
 	}
-	profiles := c.signingProfiles(repo.Name)
+	return c.signingProfiles(repo.Name), nil
+}
+
+// signOnPush records the signing of a new image in progress under each of profiles, and queues the job that
+// signs it, in tx. It reports whether a job was queued.
+func (s *Service) signOnPush(tx store.Tx, repo *store.Repository, img *store.Image, profiles []string) (bool, error) {
 	if len(profiles) == 0 {
 		return false, nil
 	}
@@ -251,6 +257,51 @@ func (s *Service) signOnPush(tx store.Tx, repo *store.Repository, img *store.Ima
 	}
 	return tx.EnqueueJob(&store.Job{Kind: SignJobKind, UniqueKey: fmt.Sprintf("%s/%d/%s/%d", SignJobKind, repo.ID, img.Digest, now.UnixNano()),
 		Payload: payload, MaxAttempts: SignAttempts, RunAt: now, CreatedAt: now})
+}
+
+// signingCache keeps each registry's signing configuration (nil: none) for the manifest cache's time, so
+// that a push reads none: a change made through another node applies within that time, one made through
+// this node at once.
+type signingCache struct {
+	mu      sync.Mutex
+	entries map[string]signingEntry
+}
+
+type signingEntry struct {
+	c  *SigningConfiguration
+	at time.Time
+}
+
+func (c *signingCache) get(s *Service, registryID string) (*SigningConfiguration, error) {
+	now := s.clock.Now()
+	c.mu.Lock()
+	e, ok := c.entries[registryID]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < s.cfg.ManifestCacheTTL {
+		return e.c, nil
+	}
+	cfg, err := s.SigningConfiguration(context.Background(), registryID)
+	switch {
+	case KindOf(err) == KindSigningConfigurationNotFound:
+		e = signingEntry{nil, now}
+	case err != nil:
+		return nil, err
+	default:
+		e = signingEntry{&cfg, now}
+	}
+	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[string]signingEntry{}
+	}
+	c.entries[registryID] = e
+	c.mu.Unlock()
+	return e.c, nil
+}
+
+func (c *signingCache) forget(registryID string) {
+	c.mu.Lock()
+	delete(c.entries, registryID)
+	c.mu.Unlock()
 }
 
 // RunSign runs a signing job: it signs the image once with the registry's key, stores the signature in
