@@ -255,9 +255,17 @@ func (s *Service) signOnPush(tx store.Tx, repo *store.Repository, img *store.Ima
 	if err != nil {
 		return false, err
 	}
-	return tx.EnqueueJob(&store.Job{Kind: SignJobKind, UniqueKey: fmt.Sprintf("%s/%d/%s/%d", SignJobKind, repo.ID, img.Digest, now.UnixNano()),
+	return tx.EnqueueJob(&store.Job{Kind: SignJobKind, UniqueKey: signJobKey(repo.ID, img.Digest, now),
 		Payload: payload, MaxAttempts: SignAttempts, RunAt: now, CreatedAt: now})
 }
+
+// signJobKey is the unique key of the job that signs an image whose signing started at started.
+func signJobKey(repoID int64, d digest.Digest, started time.Time) string {
+	return fmt.Sprintf("%s/%d/%s/%d", SignJobKind, repoID, d, started.UnixNano())
+}
+
+// signJobDied is why a signing in progress whose job is dead (or gone) failed.
+const signJobDied = "The signing job ended without signing the image; the registry's log says why."
 
 // signingCache keeps each registry's signing configuration (nil: none) for the manifest cache's time, so
 // that a push reads none: a change made through another node applies within that time, one made through
@@ -431,8 +439,23 @@ func (s *Service) DescribeImageSigningStatus(ctx context.Context, registryID, na
 		if out.Image, err = findImage(tx, r, ref); err != nil {
 			return err
 		}
-		out.Statuses, err = tx.ImageSigningStatuses(r.ID, out.Image.Digest)
-		return err
+		if out.Statuses, err = tx.ImageSigningStatuses(r.ID, out.Image.Digest); err != nil {
+			return err
+		}
+		// A signing whose job died (a store that failed every attempt, a node lost on the last one) failed.
+		for i, st := range out.Statuses {
+			if st.Status != SigningInProgress {
+				continue
+			}
+			j, err := tx.JobByKey(signJobKey(r.ID, st.Digest, st.UpdatedAt))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if err != nil || j.State == store.JobDead {
+				out.Statuses[i].Status, out.Statuses[i].FailureCode, out.Statuses[i].FailureReason = SigningFailed, SigningErrorCode, signJobDied
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, internal(err)

@@ -231,12 +231,26 @@ func TestSigningFailure(t *testing.T) {
 	}
 	ts.fail = true
 	d := e.push(t, "app", "v1", "x")
-	// An attempt that is not the last is retried: the status stays in progress.
-	if errs := e.runSigns(t, 1); len(errs) != 1 || errs[0] == nil {
-		t.Fatalf("first attempt: %v", errs)
+	// An attempt that is not the last is retried: the status stays in progress while its job is queued.
+	var claimed []store.Job
+	if err := e.meta.Update(ctx, func(tx store.Tx) (err error) {
+		claimed, err = tx.ClaimJobs(registry.SignJobKind, "test", e.clock.Now(), e.clock.Now().Add(time.Minute), 10)
+		return err
+	}); err != nil || len(claimed) != 1 {
+		t.Fatalf("claimed %d jobs: %v", len(claimed), err)
+	}
+	if err := e.svc.RunSign(ctx, claimed[0]); err == nil {
+		t.Fatal("a failed attempt that is not the last succeeded")
 	}
 	if st := e.signingStatuses(t, "app", d); st[0].Status != registry.SigningInProgress {
 		t.Fatalf("after a failed attempt: %+v", st)
+	}
+	if err := e.meta.Update(ctx, func(tx store.Tx) error { return tx.CompleteJob(claimed[0].ID, "test") }); err != nil {
+		t.Fatal(err)
+	}
+	// Its job completed without it, as a job that died: the signing failed.
+	if st := e.signingStatuses(t, "app", d); st[0].Status != registry.SigningFailed || st[0].FailureCode != registry.SigningErrorCode {
+		t.Fatalf("after its job ended: %+v", st)
 	}
 	e2 := e.push(t, "app", "v2", "y")
 	if errs := e.runSigns(t, registry.SignAttempts); len(errs) != 1 || errs[0] != nil {
