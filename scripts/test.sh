@@ -9,6 +9,7 @@ ORAS_VERSION=v1.3.6
 VERSITYGW_VERSION=v1.8.0
 ECR_LOGIN_VERSION=v0.12.0
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
+NOTATION_VERSION=v1.3.2
 TOOLS="$PWD/.tools/bin"
 mkdir -p "$TOOLS"
 export PATH="$TOOLS:$PATH"
@@ -37,6 +38,19 @@ if [ ! -x "$TOOLS/oci-conformance.test" ] || [ ! -f "$TOOLS/.conformance-$CONFOR
   rm -rf "$tmp"
   (cd "$dir" && GOFLAGS=-mod=mod go test -c -o "$TOOLS/oci-conformance.test" .)
   touch "$TOOLS/.conformance-$CONFORMANCE_VERSION"
+fi
+
+# notation verifies the images Wharf signs. Built from its module as the conformance suite is: `go install`
+# of it asks the proxy for the module's version list, which the proxy may refuse.
+if [ ! -x "$TOOLS/notation" ] || [ ! -f "$TOOLS/.notation-$NOTATION_VERSION" ]; then
+  step "building notation $NOTATION_VERSION"
+  tmp=$(mktemp -d)
+  dir=$(cd "$tmp" && go mod init tmp >/dev/null 2>&1 &&
+    go mod download -json "github.com/notaryproject/notation@$NOTATION_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$tmp"
+  (cd "$dir" && GOFLAGS=-mod=mod go build -o "$TOOLS/notation" ./cmd/notation)
+  touch "$TOOLS/.notation-$NOTATION_VERSION"
 fi
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -25,6 +25,7 @@ var unscoped = map[string]bool{
 	"ecr:GetRegistryScanningConfiguration": true, "ecr:PutRegistryScanningConfiguration": true,
 	"ecr:GetAccountSetting": true, "ecr:PutAccountSetting": true,
 	"ecr:RegisterPullTimeUpdateExclusion": true, "ecr:DeregisterPullTimeUpdateExclusion": true, "ecr:ListPullTimeUpdateExclusions": true,
+	"ecr:GetSigningConfiguration": true, "ecr:PutSigningConfiguration": true, "ecr:DeleteSigningConfiguration": true,
 }
 
 // PolicyAuthorizer evaluates IAM policies: the caller's identity policies (inline and attached) and the

@@ -73,6 +73,8 @@ var codes = map[registry.Kind]string{
 	registry.KindExclusionExists:            "ExclusionAlreadyExistsException",
 	registry.KindExclusionNotFound:          "ExclusionNotFoundException",
 	registry.KindScanNotFound:               "ScanNotFoundException",
+
+	registry.KindSigningConfigurationNotFound: "SigningConfigurationNotFoundException",
 }
 
 func toAWS(err error) *awsError {

@@ -57,6 +57,8 @@ const (
 	KindScanNotFound           // an image has not been scanned (Fields name it)
 	KindExclusionExists        // a pull time update exclusion registered twice
 	KindExclusionNotFound      // a pull time update exclusion the registry does not have
+
+	KindSigningConfigurationNotFound // the registry has no signing configuration
 )
 
 // kindNames name the kinds, for logs and metrics: stable whatever number a kind gets.
@@ -105,6 +107,8 @@ var kindNames = map[Kind]string{
 	KindScanNotFound:               "ScanNotFound",
 	KindExclusionExists:            "ExclusionExists",
 	KindExclusionNotFound:          "ExclusionNotFound",
+
+	KindSigningConfigurationNotFound: "SigningConfigurationNotFound",
 }
 
 // String is the kind's name, such as "RepositoryNotFound".

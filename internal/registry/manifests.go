@@ -137,10 +137,14 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		refs = append(refs, store.Ref{Kind: store.RefManifest, Digest: c.Digest})
 	}
 	res.Digest = d
+	profiles, err := s.signingProfilesFor(repo, img)
+	if err != nil {
+		return res, internal(err)
+	}
 
-	scanQueued := false
+	scanQueued, signQueued := false, false
 	err = s.meta.Update(ctx, func(tx store.Tx) error {
-		res.Unchanged, scanQueued = false, false
+		res.Unchanged, scanQueued, signQueued = false, false, false
 		// The repository as it is now, in this transaction: its tag mutability may have changed, or it
 		// may be gone, since it was looked up.
 		repo, err := reload(tx, repo)
@@ -154,6 +158,9 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 				return err
 			}
 			if scanQueued, err = s.scanOnPush(tx, repo, img); err != nil {
+				return err
+			}
+			if signQueued, err = s.signOnPush(tx, repo, img, profiles); err != nil {
 				return err
 			}
 		case err != nil:
@@ -185,7 +192,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		return nil
 	})
 	s.cache.invalidate()
-	if err == nil && scanQueued {
+	if err == nil && (scanQueued || signQueued) {
 		s.wakeScans()
 	}
 	return res, internal(err)

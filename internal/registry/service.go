@@ -74,6 +74,9 @@ type Config struct {
 	// RescanDuration is how long an image scanned continuously is monitored after it was last pushed or
 	// pulled; past it, its scan is SCAN_ELIGIBILITY_EXPIRED. Default 14 days; negative: for its lifetime.
 	RescanDuration time.Duration
+	// Signer signs the images a registry's signing configuration matches, when they are pushed; nil
+	// records their signing FAILED.
+	Signer ImageSigner
 }
 
 // Service is the registry core.
@@ -91,6 +94,7 @@ type Service struct {
 	// wakeJobs has the job runner look for due jobs now (a scan just queued); set by ScanJobs.
 	wakeJobs   func()
 	exclusions exclusionCache // each registry's pull time update exclusions
+	signing    signingCache   // each registry's signing configuration
 	// previewGate, when set by a test, holds previews in progress until it is closed.
 	previewGate chan struct{}
 	// schema1Key signs the schema 1 manifests converted for old clients (made on first use).

@@ -37,6 +37,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/scanner"
+	"github.com/wharf-dev/wharf/internal/signing"
 	"github.com/wharf-dev/wharf/internal/sigv4"
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/store/postgres"
@@ -264,6 +265,8 @@ type App struct {
 	notifier *webhooks.Notifier
 	// NewAdmin holds the default account's admin key when this start created it (shown once).
 	NewAdmin *identity.Credentials
+	// SigningKeys are the registries' image signing keys.
+	SigningKeys *signing.Keys
 }
 
 // New builds an App over open stores: it makes sure the default account and its admin exist.
@@ -309,6 +312,10 @@ func New(opts Options, st *Stores) (*App, error) {
 	opts.Registry.SharedBlobs = opts.Registry.SharedBlobs || st.SharedBlobs
 	if opts.Registry.Scanner == nil {
 		opts.Registry.Scanner = scanner.New(st.Blobs.Open, vulndb.New(st.Meta, opts.Clock.Now))
+	}
+	signingKeys := signing.NewKeys(st.Meta, keys, opts.Clock.Now) // each registry's, sealed with the server secret
+	if opts.Registry.Signer == nil {
+		opts.Registry.Signer = &signing.Signer{Keys: signingKeys, Now: opts.Clock.Now}
 	}
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
@@ -417,7 +424,7 @@ func New(opts Options, st *Stores) (*App, error) {
 	})
 	a := &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
 		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, addresses: addresses, limiter: limiter, NewAdmin: newAdmin,
-		trail: trail, delivery: delivery,
+		trail: trail, delivery: delivery, SigningKeys: signingKeys,
 		Jobs:     jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg}),
 		notifier: webhooks.New(st.Meta, opts.Clock, opts.Region, opts.Webhooks, opts.Log, m.reg)}
 	trail.Node, trail.Deliver = a.Jobs.Holder(), delivery != nil
@@ -446,6 +453,11 @@ func (a *App) registerJobs() {
 	a.Jobs.Register(jobs.Kind{Name: registry.ScanJobKind, Concurrency: 2, MaxAttempts: registry.ScanAttempts,
 		Run: func(ctx context.Context, j store.Job) error {
 			return a.background(ctx, "scan", "wharf:ScanImage", func(ctx context.Context) error { return a.Service.RunScan(ctx, j) })
+		}})
+	// Images signed on push under the registry's signing configuration.
+	a.Jobs.Register(jobs.Kind{Name: registry.SignJobKind, Concurrency: 2, MaxAttempts: registry.SignAttempts,
+		Run: func(ctx context.Context, j store.Job) error {
+			return a.background(ctx, "signing", "wharf:SignImage", func(ctx context.Context) error { return a.Service.RunSign(ctx, j) })
 		}})
 	a.Service.WakeJobsWith(a.Jobs.Wake)
 	// The upkeep of scans (stuck scans failed, unused images' scans expired, re-matching queued) and the

@@ -304,6 +304,7 @@ type Tx interface {
 	ScanTx
 	PullTimeExclusionTx
 	AccountSettingTx
+	SigningTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -608,4 +609,51 @@ type AccountSettingTx interface {
 	// AccountSetting returns a setting's value; ErrNotFound when it was never set.
 	AccountSetting(registryID, name string) (string, error)
 	SetAccountSetting(registryID, name, value string) error
+}
+
+// SigningConfiguration is a registry's signing configuration; Rules are the core's, as JSON.
+type SigningConfiguration struct {
+	RegistryID string
+	Rules      string
+	UpdatedAt  time.Time
+}
+
+// SigningKey is the key a registry signs images with: the private key sealed with the server secret, and
+// its certificate chain (PEM, the signing certificate first, the CA's last).
+type SigningKey struct {
+	RegistryID   string
+	SealedKey    []byte
+	Certificates string
+	CreatedAt    time.Time
+}
+
+// ImageSigningStatus is the signing of an image under one signing profile.
+type ImageSigningStatus struct {
+	RepositoryID  int64
+	Digest        digest.Digest
+	ProfileARN    string
+	Status        string
+	FailureCode   string
+	FailureReason string
+	Signature     digest.Digest // the signature's manifest, once signed
+	UpdatedAt     time.Time
+}
+
+// SigningTx keeps signing configurations, signing keys and the signing status of images (which goes with
+// the image).
+type SigningTx interface {
+	// SetSigningConfiguration creates or replaces a registry's signing configuration.
+	SetSigningConfiguration(c SigningConfiguration) error
+	// SigningConfiguration returns a registry's, ErrNotFound when none is set.
+	SigningConfiguration(registryID string) (*SigningConfiguration, error)
+	// DeleteSigningConfiguration removes a registry's; ErrNotFound when none is set.
+	DeleteSigningConfiguration(registryID string) error
+	// PutSigningKey stores a registry's signing key; ErrConflict when it has one already.
+	PutSigningKey(k SigningKey) error
+	// SigningKey returns a registry's signing key, ErrNotFound when it has none.
+	SigningKey(registryID string) (*SigningKey, error)
+	// PutImageSigningStatus creates or replaces an image's signing status under a profile.
+	PutImageSigningStatus(s ImageSigningStatus) error
+	// ImageSigningStatuses lists an image's signing statuses by profile ARN.
+	ImageSigningStatuses(repoID int64, d digest.Digest) ([]ImageSigningStatus, error)
 }

@@ -120,7 +120,7 @@ func Render(e registry.Event, region string) []Envelope {
 			action = "DELETE"
 		}
 		policy := map[string]string{registry.PolicyRepository: "REPOSITORY", registry.PolicyLifecycle: "LIFECYCLE",
-			registry.PolicyRegistry: "REGISTRY"}[e.Policy]
+			registry.PolicyRegistry: "REGISTRY", registry.PolicySigning: "SIGNING"}[e.Policy]
 		return wharf(PolicyAction, Detail{ActionType: action, PolicyType: policy})
 	}
 	return nil

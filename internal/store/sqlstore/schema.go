@@ -400,6 +400,33 @@ CREATE INDEX jobs_key ON jobs(unique_key);
 	`
 ALTER TABLE repositories ADD COLUMN tag_mutability_exclusions TEXT NOT NULL DEFAULT '';
 `,
+	// 19: managed signing: each registry's signing configuration and key (sealed with the server secret),
+	// and the signing status of images under each signing profile.
+	`
+CREATE TABLE signing_configurations (
+	registry_id TEXT    PRIMARY KEY,
+	rules       TEXT    NOT NULL,
+	updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE signing_keys (
+	registry_id  TEXT    PRIMARY KEY,
+	sealed_key   BLOB    NOT NULL,
+	certificates TEXT    NOT NULL,
+	created_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE image_signing_statuses (
+	repository_id  INTEGER NOT NULL,
+	digest         TEXT    NOT NULL,
+	profile_arn    TEXT    NOT NULL,
+	status         TEXT    NOT NULL,
+	failure_code   TEXT    NOT NULL,
+	failure_reason TEXT    NOT NULL,
+	signature      TEXT    NOT NULL,
+	updated_at     INTEGER NOT NULL,
+	PRIMARY KEY (repository_id, digest, profile_arn),
+	FOREIGN KEY (repository_id, digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
+);
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ScanningConfiguration", testScanningConfiguration},
 		{"PullTimeExclusions", testPullTimeExclusions},
 		{"AccountSettings", testAccountSettings},
+		{"Signing", testSigning},
 		{"ImageScanListing", testImageScanListing},
 		{"JobByKey", testJobByKey},
 		{"Advisories", testAdvisories},
