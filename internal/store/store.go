@@ -304,6 +304,7 @@ type Tx interface {
 	ScanTx
 	PullTimeExclusionTx
 	AccountSettingTx
+	ImageStorageTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -608,4 +609,26 @@ type AccountSettingTx interface {
 	// AccountSetting returns a setting's value; ErrNotFound when it was never set.
 	AccountSetting(registryID, name string) (string, error)
 	SetAccountSetting(registryID, name, value string) error
+}
+
+// ImageStorage is the storage class state of an image archived at least once (ECR's archival storage
+// class). An image without one is in the standard class and has never been archived.
+type ImageStorage struct {
+	Digest     digest.Digest
+	Archived   bool      // in the archive: not pullable until restored
+	ArchivedAt time.Time // when it was last archived
+	// ActivatedAt is when its last restore completes (or completed): zero if never restored; after now
+	// while the restore is in progress.
+	ActivatedAt time.Time
+}
+
+// ImageStorageTx keeps the storage class state of archived and restored images. A state goes with its
+// image: deleting the image deletes it.
+type ImageStorageTx interface {
+	// PutImageStorage creates or replaces an image's state; ErrNotFound when the repository has no such image.
+	PutImageStorage(repoID int64, st ImageStorage) error
+	// ImageStorage returns an image's state; ErrNotFound when it has none (never archived).
+	ImageStorage(repoID int64, d digest.Digest) (*ImageStorage, error)
+	// ImageStorageBetween returns the states of the repository's images with digests from first to last.
+	ImageStorageBetween(repoID int64, first, last digest.Digest) (map[digest.Digest]ImageStorage, error)
 }

@@ -18,6 +18,7 @@ var Tables = []string{
 	"images", "image_refs", "tags", "lifecycle_policies", "lifecycle_events", "lifecycle_previews",
 	"jobs", "job_schedules", "events", "event_cursors", "image_scans", "image_scan_findings", "scanning_configurations",
 	"advisories", "advisory_packages", "advisories_updated", "pull_time_exclusions", "account_settings",
+	"image_storage",
 }
 
 // identityTables have an id column the database numbers.
