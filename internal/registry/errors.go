@@ -57,6 +57,12 @@ const (
 	KindScanNotFound           // an image has not been scanned (Fields name it)
 	KindExclusionExists        // a pull time update exclusion registered twice
 	KindExclusionNotFound      // a pull time update exclusion the registry does not have
+
+	// KindStorageClassUpdateUnsupported: a storage class update that is no transition (archiving an
+	// archived image, restoring an active one).
+	KindStorageClassUpdateUnsupported
+	// KindImageArchived: what an archived image does not allow (a scan).
+	KindImageArchived
 )
 
 // kindNames name the kinds, for logs and metrics: stable whatever number a kind gets.

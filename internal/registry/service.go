@@ -74,6 +74,8 @@ type Config struct {
 	// RescanDuration is how long an image scanned continuously is monitored after it was last pushed or
 	// pulled; past it, its scan is SCAN_ELIGIBILITY_EXPIRED. Default 14 days; negative: for its lifetime.
 	RescanDuration time.Duration
+	// RestoreTime is how long the restore of an archived image takes. Default DefaultRestoreTime (ECR's).
+	RestoreTime time.Duration
 }
 
 // Service is the registry core.
