@@ -193,3 +193,23 @@ func archivedUnknown(name, ref string, status ImageStatus) error {
 	}
 	return e
 }
+
+// ImageStatuses returns the status of each of the repository's images ds (ACTIVE for one never archived).
+func (s *Service) ImageStatuses(ctx context.Context, registryID, name string, ds []digest.Digest) (map[digest.Digest]ImageStatus, error) {
+	out := make(map[digest.Digest]ImageStatus, len(ds))
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			st, err := s.imageStorage(tx, r.ID, d)
+			if err != nil {
+				return err
+			}
+			out[d] = st.Status
+		}
+		return nil
+	})
+	return out, internal(err)
+}
