@@ -549,6 +549,9 @@ func lifecycleRun(args []string) error {
 			fmt.Printf("%s\t%s\t%s\t%s\trule %d\n", verb, res.Repository, e.Digest, strings.Join(e.Tags, ","), e.Rule)
 			total++
 		}
+		for _, e := range res.Transitioned {
+			fmt.Printf("%s\t%s\t%s\t%s\trule %d\n", strings.Replace(verb, "expire", "archive", 1), res.Repository, e.Digest, strings.Join(e.Tags, ","), e.Rule)
+		}
 	}
 	if err != nil {
 		return err

@@ -176,3 +176,36 @@ func TestReferrersArtifactStatus(t *testing.T) {
 		t.Fatalf("ANY: %v", l)
 	}
 }
+
+// TestLifecyclePreviewTransitions: the preview of a transition rule shows ECR's TRANSITION action, the
+// storage class of each image and the transitioning summary.
+func TestLifecyclePreviewTransitions(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	a := newAPIAt(t, registry.Config{}, clk)
+	a.ok("CreateRepository", map[string]any{"repositoryName": "app"})
+	d := a.pushImage("app", "v1", "old")
+	clk.Advance(2 * 24 * time.Hour)
+	const text = `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"sinceImagePushed","countUnit":"days","countNumber":1},"action":{"type":"transition","targetStorageClass":"archive"}}]}`
+	a.ok("StartLifecyclePolicyPreview", map[string]any{"repositoryName": "app", "lifecyclePolicyText": text})
+	var out map[string]any
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if out = a.ok("GetLifecyclePolicyPreview", map[string]any{"repositoryName": "app"}); out["status"] != "IN_PROGRESS" || time.Now().After(deadline) {
+			break
+		}
+	}
+	rs := out["previewResults"].([]any)
+	if out["status"] != "COMPLETE" || len(rs) != 1 {
+		t.Fatalf("preview: %v", out)
+	}
+	r := rs[0].(map[string]any)
+	action := r["action"].(map[string]any)
+	if r["imageDigest"] != d || action["type"] != "TRANSITION" || action["targetStorageClass"] != "ARCHIVE" || r["storageClass"] != "STANDARD" {
+		t.Fatalf("result: %v", r)
+	}
+	sum := out["summary"].(map[string]any)
+	counts, _ := sum["transitioningImageTotalCounts"].([]any)
+	if sum["expiringImageTotalCount"].(float64) != 0 || len(counts) != 1 ||
+		counts[0].(map[string]any)["targetStorageClass"] != "ARCHIVE" || counts[0].(map[string]any)["imageTotalCount"].(float64) != 1 {
+		t.Fatalf("summary: %v", sum)
+	}
+}

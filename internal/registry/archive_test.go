@@ -192,3 +192,77 @@ func TestArchivedImageDeleted(t *testing.T) {
 		t.Fatalf("pushed after deletion: %+v %v", img, err)
 	}
 }
+
+// TestLifecycleArchives: a transition rule archives the images not pulled for its days, the preview says
+// so first, and an archive rule expires what has been archived for its days; images being restored are
+// left alone.
+func TestLifecycleArchives(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.repo(t, "app", "")
+	idle := e.push(t, "app", "idle", "1")
+	pulled := e.push(t, "app", "pulled", "2")
+	restoring := e.push(t, "app", "restoring", "3")
+	const policy = `{"rules":[
+		{"rulePriority":1,"selection":{"tagStatus":"any","countType":"sinceImagePulled","countUnit":"days","countNumber":30},"action":{"type":"transition","targetStorageClass":"archive"}},
+		{"rulePriority":2,"selection":{"tagStatus":"any","storageClass":"archive","countType":"sinceImageTransitioned","countUnit":"days","countNumber":90},"action":{"type":"expire"}}]}`
+	if err := e.svc.PutLifecyclePolicy(ctx, reg, "app", policy); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.svc.UpdateImageStorageClass(ctx, reg, "app", registry.ImageRef{Digest: restoring}, registry.StorageArchive); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(40 * 24 * time.Hour)
+	if _, _, err := e.svc.UpdateImageStorageClass(ctx, reg, "app", registry.ImageRef{Digest: restoring}, registry.StorageStandard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.GetManifest(ctx, reg, "app", "pulled", []string{"arn:aws:iam::000000000000:user/dev"}); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.FlushPulls()
+
+	results := e.preview(t, "app", "")
+	if len(results) != 1 || results[0].Digest != idle || !results[0].Transition || results[0].Archived {
+		t.Fatalf("preview: %+v", results)
+	}
+	run, err := e.svc.RunLifecycle(ctx, registry.LifecycleRun{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run) != 1 || len(run[0].Transitioned) != 1 || run[0].Transitioned[0].Digest != idle || len(run[0].Expired) != 0 {
+		t.Fatalf("pass: %+v", run)
+	}
+	status := func(d digest.Digest) registry.ImageStatus {
+		img, err := e.svc.FindImage(ctx, reg, "app", registry.ImageRef{Digest: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img.Storage.Status
+	}
+	if status(idle) != registry.ImageArchived || status(pulled) != registry.ImageActive || status(restoring) != registry.ImageActivating {
+		t.Fatalf("after the pass: %s %s %s", status(idle), status(pulled), status(restoring))
+	}
+
+	// 90 days in the archive: expired. The restored image, now 40 days idle... counts from its restore.
+	e.clock.Advance(91 * 24 * time.Hour)
+	results = e.preview(t, "app", "")
+	var expired, archived []digest.Digest
+	for _, r := range results {
+		if r.Transition {
+			archived = append(archived, r.Digest)
+		} else {
+			expired = append(expired, r.Digest)
+		}
+	}
+	if len(expired) != 1 || expired[0] != idle || len(archived) != 2 {
+		t.Fatalf("second preview: expired %v, archived %v", expired, archived)
+	}
+	if _, err := e.svc.RunLifecycle(ctx, registry.LifecycleRun{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.remaining(t, "app"); len(got) != 2 {
+		t.Fatalf("remaining %v", got)
+	}
+	if status(pulled) != registry.ImageArchived || status(restoring) != registry.ImageArchived {
+		t.Fatal("idle images were not archived")
+	}
+}

@@ -66,9 +66,12 @@ type Event struct {
 	Evaluated  int           `json:"evaluated,omitempty"` // images a lifecycle pass evaluated
 	Expired    int           `json:"expired,omitempty"`   // images it expired
 	ScanStatus string        `json:"scanStatus,omitempty"`
-	Status     string        `json:"status,omitempty"` // an image's status after EventImageStorageChanged
 	// SeverityCounts counts a scan's findings by severity.
 	SeverityCounts map[string]int `json:"severityCounts,omitempty"`
+	// Status is an image's status after an EventImageStorageChanged.
+	Status string `json:"status,omitempty"`
+	// Transitioned counts the images a lifecycle pass archived (each also has its EventImageStorageChanged).
+	Transitioned int `json:"transitioned,omitempty"`
 }
 
 // emit records e in tx.

@@ -174,6 +174,10 @@ type Expiry struct {
 	Tags     []string      `json:"tags,omitempty"`
 	PushedAt time.Time     `json:"pushedAt"`
 	Rule     int           `json:"rule"` // the rulePriority of the rule that expires it
+	// Transition: the rule archives the image (ECR's transition action) instead of expiring it.
+	Transition bool `json:"transition,omitempty"`
+	// Archived: the image is in the archive storage class (it is evaluated as such).
+	Archived bool `json:"archived,omitempty"`
 }
 
 // LifecycleEvent records that lifecycle expired an image.

@@ -92,13 +92,19 @@ func Render(e registry.Event, region string) []Envelope {
 		}
 		return out
 	case registry.EventLifecyclePass:
-		if e.Expired == 0 {
-			return nil
+		var out []Envelope
+		for _, c := range []struct {
+			action string
+			n      int
+		}{{"EXPIRE", e.Expired}, {"TRANSITION", e.Transitioned}} {
+			if c.n > 0 {
+				env := base
+				env.DetailType = LifecyclePolicyAction
+				env.Detail = Detail{Result: "SUCCESS", RepositoryName: e.Repository, ActionType: c.action, ImageCount: c.n}
+				out = append(out, env)
+			}
 		}
-		env := base
-		env.DetailType = LifecyclePolicyAction
-		env.Detail = Detail{Result: "SUCCESS", RepositoryName: e.Repository, ActionType: "EXPIRE", ImageCount: e.Expired}
-		return []Envelope{env}
+		return out
 	case registry.EventImageScanned:
 		counts, tags := e.SeverityCounts, e.Tags
 		if counts == nil {
