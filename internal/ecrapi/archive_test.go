@@ -88,7 +88,8 @@ func TestUpdateImageStorageClass(t *testing.T) {
 		t.Fatalf("archive: %v", out)
 	}
 	d := detail(map[string]any{"imageDigest": old})
-	if d["imageStatus"] != "ARCHIVED" || d["lastArchivedAt"] == nil || d["lastActivatedAt"] != nil {
+	if d["imageStatus"] != "ARCHIVED" || d["lastArchivedAt"] == nil || d["lastActivatedAt"] != nil ||
+		d["imageScanStatus"].(map[string]any)["status"] != "IMAGE_ARCHIVED" {
 		t.Fatalf("archived: %v", d)
 	}
 	if code := pull("v1"); code != 404 {

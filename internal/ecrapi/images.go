@@ -362,6 +362,10 @@ func (h *Handler) addScans(ctx context.Context, c *pipeline.Call, name string, d
 	}
 	for i := range details {
 		details[i].ImageScanStatus, details[i].ImageScanFindingsSummary = scanSummary(scans[ds[i]])
+		if details[i].ImageStatus == string(registry.ImageArchived) { // ECR's scan status of an archived image
+			details[i].ImageScanStatus = &scanStatusJSON{Status: "IMAGE_ARCHIVED", Description: "The image is archived; restore it to scan it."}
+			details[i].ImageScanFindingsSummary = nil
+		}
 	}
 	return nil
 }

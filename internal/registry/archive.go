@@ -104,7 +104,9 @@ func (s *Service) UpdateImageStorageClass(ctx context.Context, registryID, name 
 	}
 	var d digest.Digest
 	var status ImageStatus
+	scanQueued := false
 	err := s.meta.Update(ctx, func(tx store.Tx) error {
+		scanQueued = false
 		r, err := s.repo(tx, registryID, name)
 		if err != nil {
 			return err
@@ -114,10 +116,17 @@ func (s *Service) UpdateImageStorageClass(ctx context.Context, registryID, name 
 			return err
 		}
 		d = img.Digest
-		status, err = s.transition(tx, r, img, target, CauseAPI)
+		if status, err = s.transition(tx, r, img, target, CauseAPI); err != nil || status != ImageActivating {
+			return err
+		}
+		// A restored image is scanned as a pushed one is, when the repository scans on push.
+		scanQueued, err = s.scanOnPush(tx, r, &img.Image)
 		return err
 	})
 	s.cache.invalidate()
+	if err == nil && scanQueued {
+		s.wakeScans()
+	}
 	return d, status, internal(err)
 }
 

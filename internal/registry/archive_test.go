@@ -266,3 +266,31 @@ func TestLifecycleArchives(t *testing.T) {
 		t.Fatal("idle images were not archived")
 	}
 }
+
+// TestRestoreScansOnPush: a restored image of a repository that scans on push is scanned again, as ECR
+// scans restored images.
+func TestRestoreScansOnPush(t *testing.T) {
+	e, _ := newScanEnv(t)
+	if _, err := e.svc.CreateRepository(ctx, store.Repository{RegistryID: reg, Name: "scanned", ScanOnPush: true}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.push(t, "scanned", "v1", "b")
+	if n := e.runScans(t); n != 1 {
+		t.Fatalf("ran %d scan jobs, want 1", n)
+	}
+	if _, _, err := e.svc.UpdateImageStorageClass(ctx, reg, "scanned", registry.ImageRef{Digest: d}, registry.StorageArchive); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.scanStatus(t, "scanned", d); got != registry.ScanComplete {
+		t.Fatalf("archived: %s", got)
+	}
+	if _, _, err := e.svc.UpdateImageStorageClass(ctx, reg, "scanned", registry.ImageRef{Digest: d}, registry.StorageStandard); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.scanStatus(t, "scanned", d); got != registry.ScanInProgress {
+		t.Fatalf("restored: %s", got)
+	}
+	if n := e.runScans(t); n != 1 {
+		t.Fatalf("ran %d scan jobs after the restore, want 1", n)
+	}
+}
