@@ -9,10 +9,11 @@ import (
 // TestArchiveWithAWSCLIAndCrane archives an image with the real aws CLI: crane's pull of it fails with
 // MANIFEST_UNKNOWN (ECR's 404), describe-images shows it ARCHIVED (and list-images only with the filter),
 // a restore is ACTIVATING for the server's --restore-time, then the pull works again. A lifecycle policy
-// with a transition rule is accepted and previewed as ECR shows it.
+// with a transition rule is accepted and previewed as ECR shows it, and the server's pass archives what a
+// transition rule marks; both kinds of change reach the audit trail.
 func TestArchiveWithAWSCLIAndCrane(t *testing.T) {
 	crane := tool(t, "crane")
-	s := startServer(t, t.TempDir(), "--restore-time", "2s")
+	s := startServer(t, t.TempDir(), "--restore-time", "2s", "--lifecycle-interval", "1s")
 	s.aws("ecr", "create-repository", "--repository-name", "cold")
 	s.login()
 	ref := s.addr + "/cold"
@@ -95,6 +96,31 @@ func TestArchiveWithAWSCLIAndCrane(t *testing.T) {
 	if preview.Summary["expiringImageTotalCount"].(float64) != 0 || preview.Summary["transitioningImageTotalCounts"] != nil {
 		t.Fatalf("preview of a policy that archives nothing yet: %+v", preview)
 	}
+	// A pass archives what a transition rule marks, and the audit trail has both kinds of change.
+	s.aws("ecr", "create-repository", "--repository-name", "counted")
+	for _, tag := range []string{"old", "new"} {
+		if out, err := runEnv(t, nil, nil, crane, "append", "--insecure", "-f", writeTar(t, t.TempDir(), tag, []byte(tag)), "-t", s.addr+"/counted:"+tag); err != nil {
+			t.Fatalf("push: %v\n%s", err, out)
+		}
+		time.Sleep(1100 * time.Millisecond) // distinct push times, in whole seconds
+	}
+	s.aws("ecr", "put-lifecycle-policy", "--repository-name", "counted", "--lifecycle-policy-text",
+		`{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"transition","targetStorageClass":"archive"}}]}`)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) { // the server's pass
+		out := s.aws("ecr", "describe-images", "--repository-name", "counted", "--filter", "imageStatus=ARCHIVED", "--output", "text", "--query", "imageDetails[].imageTags[]")
+		if strings.TrimSpace(out) == "old" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not archived by lifecycle: %q", out)
+		}
+	}
+	for _, name := range []string{"UpdateImageStorageClass", "PolicyExecutionEvent"} {
+		if evs := lookup(t, s.awsEnv(), "http://"+s.addr, "EventName", name); len(evs) == 0 {
+			t.Errorf("no %s in the audit trail", name)
+		}
+	}
+
 	bad := strings.Replace(policy, `"countNumber":90`, `"countNumber":30`, 1)
 	if out := s.awsFails("InvalidParameterException", "ecr", "put-lifecycle-policy", "--repository-name", "cold", "--lifecycle-policy-text", bad); !strings.Contains(out, "minimum storage duration of 90 days") {
 		t.Fatalf("expiring archived images before 90 days: %s", out)
