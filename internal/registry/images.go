@@ -67,11 +67,9 @@ func (s *Service) ListImagesByStatus(ctx context.Context, registryID, name strin
 		for _, img := range imgs {
 			last = img.Digest
 			tags := byDigest[img.Digest]
-			var storage Storage
+			storage := storageAt(nil, now)
 			if st, ok := states[img.Digest]; ok {
 				storage = storageAt(&st, now)
-			} else {
-				storage = storageAt(nil, now)
 			}
 			if !status.Matches(tags) || !imageStatus.Matches(storage.Status) {
 				continue
