@@ -69,6 +69,7 @@ type common struct {
 	storage      server.Storage
 	blobRedirect bool
 	scan         scanSettings
+	restoreTime  time.Duration
 }
 
 func newCommon() *common {
@@ -112,6 +113,7 @@ func (c *common) registryFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.limits.LayersPerImage, "max-layers", c.limits.LayersPerImage, "layers per image")
 	fs.Int64Var(&c.manifestSize, "max-manifest-size", c.manifestSize, "largest manifest in bytes")
 	c.scanFlags(fs)
+	fs.DurationVar(&c.restoreTime, "restore-time", registry.DefaultRestoreTime, "how long the restore of an archived image takes (it is ACTIVATING, not pullable, until then)")
 }
 
 // gcFlags adds the settings garbage collection reads.
@@ -150,6 +152,7 @@ func (c *common) registryConfig() registry.Config {
 	cfg := registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: grace, UploadTTL: c.uploadTTL, ManifestCacheTTL: cacheTTL,
 		BlobRedirect: c.blobRedirect}
 	c.scan.apply(&cfg)
+	cfg.RestoreTime = c.restoreTime
 	return cfg
 }
 
@@ -545,6 +548,9 @@ func lifecycleRun(args []string) error {
 		for _, e := range res.Expired {
 			fmt.Printf("%s\t%s\t%s\t%s\trule %d\n", verb, res.Repository, e.Digest, strings.Join(e.Tags, ","), e.Rule)
 			total++
+		}
+		for _, e := range res.Transitioned {
+			fmt.Printf("%s\t%s\t%s\t%s\trule %d\n", strings.Replace(verb, "expire", "archive", 1), res.Repository, e.Digest, strings.Join(e.Tags, ","), e.Rule)
 		}
 	}
 	if err != nil {

@@ -46,6 +46,9 @@ type imageDetailJSON struct {
 	SubjectManifestDigest    string            `json:"subjectManifestDigest,omitempty"`
 	ImageScanStatus          *scanStatusJSON   `json:"imageScanStatus,omitempty"`
 	ImageScanFindingsSummary *scanFindingsJSON `json:"imageScanFindingsSummary,omitempty"`
+	ImageStatus              string            `json:"imageStatus,omitempty"`
+	LastArchivedAt           *float64          `json:"lastArchivedAt,omitempty"`
+	LastActivatedAt          *float64          `json:"lastActivatedAt,omitempty"`
 }
 
 type imageJSON struct {
@@ -61,7 +64,8 @@ type listImagesInput struct {
 	NextToken  *string `json:"nextToken"`
 	MaxResults *int    `json:"maxResults"`
 	Filter     *struct {
-		TagStatus string `json:"tagStatus"`
+		TagStatus   string `json:"tagStatus"`
+		ImageStatus string `json:"imageStatus"`
 	} `json:"filter"`
 	ImageIDs []imageID `json:"imageIds"`
 }
@@ -134,13 +138,17 @@ func (h *Handler) imagePage(ctx context.Context, c *pipeline.Call, op string, in
 	if err != nil {
 		return nil, nil, err
 	}
+	imageStatus, err := imageStatusFilter(in)
+	if err != nil {
+		return nil, nil, err
+	}
 	name := c.Target().Repository
 	scope := op + "/" + c.RegistryID + "/" + name
 	n, after, err := h.Paging.page(scope, in.MaxResults, in.NextToken)
 	if err != nil {
 		return nil, nil, err
 	}
-	imgs, last, more, err := h.Service.ListImages(ctx, c.RegistryID, name, digest.Digest(after), n, status)
+	imgs, last, more, err := h.Service.ListImagesByStatus(ctx, c.RegistryID, name, digest.Digest(after), n, status, imageStatus)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -156,6 +164,15 @@ func (h *Handler) detail(c *pipeline.Call, name string, img *registry.ImageDetai
 	if !img.LastPulledAt.IsZero() {
 		t := epoch(img.LastPulledAt)
 		d.LastRecordedPullTime = &t
+	}
+	d.ImageStatus = string(img.Storage.Status)
+	if t := img.Storage.LastArchivedAt; !t.IsZero() {
+		d.LastArchivedAt = new(float64)
+		*d.LastArchivedAt = epoch(t)
+	}
+	if t := img.Storage.LastActivatedAt; !t.IsZero() {
+		d.LastActivatedAt = new(float64)
+		*d.LastActivatedAt = epoch(t)
 	}
 	return d
 }
@@ -221,6 +238,10 @@ func init() {
 			}
 			if err != nil {
 				return nil, err
+			}
+			// An archived image, or one being restored, cannot be pulled: not found, as a registry pull.
+			if img.Storage.Status != registry.ImageActive {
+				return &imageFailure{id, "ImageNotFound", "Requested image not found"}, nil
 			}
 			// By tag, an image stored in a format not accepted is converted as a registry pull would be;
 			// by digest it is returned as stored, or not at all.
@@ -341,6 +362,10 @@ func (h *Handler) addScans(ctx context.Context, c *pipeline.Call, name string, d
 	}
 	for i := range details {
 		details[i].ImageScanStatus, details[i].ImageScanFindingsSummary = scanSummary(scans[ds[i]])
+		if details[i].ImageStatus == string(registry.ImageArchived) { // ECR's scan status of an archived image
+			details[i].ImageScanStatus = &scanStatusJSON{Status: "IMAGE_ARCHIVED", Description: "The image is archived; restore it to scan it."}
+			details[i].ImageScanFindingsSummary = nil
+		}
 	}
 	return nil
 }

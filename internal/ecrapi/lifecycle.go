@@ -37,9 +37,16 @@ type previewResultJSON struct {
 	ImageDigest   string       `json:"imageDigest"`
 	ImagePushedAt wholeSeconds `json:"imagePushedAt"`
 	Action        struct {
-		Type string `json:"type"`
+		Type               string `json:"type"`
+		TargetStorageClass string `json:"targetStorageClass,omitempty"`
 	} `json:"action"`
-	AppliedRulePriority int `json:"appliedRulePriority"`
+	AppliedRulePriority int    `json:"appliedRulePriority"`
+	StorageClass        string `json:"storageClass"`
+}
+
+type transitioningCountJSON struct {
+	TargetStorageClass string `json:"targetStorageClass"`
+	ImageTotalCount    int    `json:"imageTotalCount"`
 }
 
 type previewOutput struct {
@@ -50,7 +57,8 @@ type previewOutput struct {
 	NextToken           *string             `json:"nextToken,omitempty"`
 	PreviewResults      []previewResultJSON `json:"previewResults"`
 	Summary             struct {
-		ExpiringImageTotalCount int `json:"expiringImageTotalCount"`
+		ExpiringImageTotalCount       int                      `json:"expiringImageTotalCount"`
+		TransitioningImageTotalCounts []transitioningCountJSON `json:"transitioningImageTotalCounts,omitempty"`
 	} `json:"summary"`
 }
 
@@ -128,7 +136,16 @@ func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *li
 	start, _ := strconv.Atoi(after)
 
 	out := previewOutput{RegistryID: c.RegistryID, RepositoryName: name, LifecyclePolicyText: p.Text, Status: p.Status, PreviewResults: []previewResultJSON{}}
-	out.Summary.ExpiringImageTotalCount = len(p.Results)
+	transitioning := 0
+	for _, e := range p.Results {
+		if e.Transition {
+			transitioning++
+		}
+	}
+	out.Summary.ExpiringImageTotalCount = len(p.Results) - transitioning
+	if transitioning > 0 { // present only when an image transitions, as the model says
+		out.Summary.TransitioningImageTotalCounts = []transitioningCountJSON{{TargetStorageClass: "ARCHIVE", ImageTotalCount: transitioning}}
+	}
 	var matching []registry.Expiry
 	for _, e := range p.Results {
 		if !status.Matches(e.Tags) {
@@ -150,7 +167,13 @@ func (h *Handler) lifecyclePreview(ctx context.Context, c *pipeline.Call, in *li
 	}
 	for _, e := range matching[start:end] {
 		r := previewResultJSON{ImageTags: e.Tags, ImageDigest: e.Digest.String(), ImagePushedAt: seconds(e.PushedAt), AppliedRulePriority: e.Rule}
-		r.Action.Type = "EXPIRE"
+		r.Action.Type, r.StorageClass = "EXPIRE", "STANDARD"
+		if e.Transition {
+			r.Action.Type, r.Action.TargetStorageClass = "TRANSITION", "ARCHIVE"
+		}
+		if e.Archived {
+			r.StorageClass = "ARCHIVE"
+		}
 		out.PreviewResults = append(out.PreviewResults, r)
 	}
 	out.NextToken = h.Paging.next(scope, end < len(matching), strconv.Itoa(end))

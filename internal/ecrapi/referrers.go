@@ -86,13 +86,20 @@ func init() {
 			return nil, err
 		}
 		out := []referrerJSON{}
-		if status == "ARCHIVED" || status == "ACTIVATING" { // no image is archived
-			return map[string]any{"referrers": out}, nil
+		ds := make([]digest.Digest, len(all))
+		for i, d := range all {
+			ds[i] = d.Digest
+		}
+		statuses, err := h.Service.ImageStatuses(ctx, c.RegistryID, name, ds)
+		if err != nil {
+			return nil, err
 		}
 		slices.SortFunc(all, func(a, b ocispec.Descriptor) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
 		more := false
 		for _, d := range all {
-			if d.Digest.String() <= after || len(types) > 0 && !slices.Contains(types, d.ArtifactType) {
+			st := statuses[d.Digest]
+			if d.Digest.String() <= after || len(types) > 0 && !slices.Contains(types, d.ArtifactType) ||
+				status != "ANY" && string(st) != status {
 				continue
 			}
 			if len(out) == n {
@@ -100,7 +107,7 @@ func init() {
 				break
 			}
 			out = append(out, referrerJSON{Digest: d.Digest.String(), MediaType: d.MediaType, ArtifactType: d.ArtifactType, Size: d.Size,
-				Annotations: d.Annotations, ArtifactStatus: "ACTIVE"})
+				Annotations: d.Annotations, ArtifactStatus: string(st)})
 		}
 		last := ""
 		if len(out) > 0 {

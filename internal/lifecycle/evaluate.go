@@ -8,15 +8,43 @@ import (
 
 // Image is what the evaluator knows of an image.
 type Image struct {
-	Digest   string
-	Tags     []string
-	PushedAt time.Time
+	Digest       string
+	Tags         []string
+	PushedAt     time.Time
+	LastPulledAt time.Time // zero when never pulled
+	// Archived images are in the archive storage class since ArchivedAt. ActivatedAt is when the image's
+	// last restore from the archive completed (zero if never): a restored image counts as pushed then.
+	Archived    bool
+	ArchivedAt  time.Time
+	ActivatedAt time.Time
 }
 
-// Expiry is one verdict: images[Index] is expired by the rule with priority Rule.
+// Expiry is one verdict: images[Index] is expired (or, Transition, archived) by the rule with priority Rule.
 type Expiry struct {
-	Index int
-	Rule  int
+	Index      int
+	Rule       int
+	Transition bool
+}
+
+// since is the time an age-based rule counts an image's age from.
+func (r *Rule) since(img *Image) time.Time {
+	switch r.CountType {
+	case SinceImageTransitioned:
+		return img.ArchivedAt
+	case SinceImagePulled:
+		return latest(img.PushedAt, img.ActivatedAt, img.LastPulledAt)
+	}
+	return latest(img.PushedAt, img.ActivatedAt)
+}
+
+func latest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if t.After(out) {
+			out = t
+		}
+	}
+	return out
 }
 
 // day is the length of countUnit "days".
@@ -29,6 +57,12 @@ const day = 24 * time.Hour
 //     priority, but lower rules still see it (it counts for imageCountMoreThan);
 //   - imageCountMoreThan sorts the selected images youngest to oldest and expires those beyond the count;
 //     sinceImagePushed expires the selected images pushed more than countNumber days before now.
+//
+// With ECR's archive storage class: a rule selects only the images of its storageClass (standard: not
+// archived), so imageCountMoreThan counts the active images it selects; a transition rule archives what
+// it marks instead of expiring it; sinceImagePulled counts from the last recorded pull (the push when
+// never pulled), sinceImageTransitioned from the archiving; a restored image counts as pushed when its
+// restore completed, as ECR's restored images "behave like newly pushed images".
 //
 // Push-time ties are broken by digest, so evaluation is deterministic. The verdicts come oldest image first.
 func (p *Policy) Evaluate(images []Image, now time.Time) []Expiry {
@@ -43,32 +77,33 @@ func (p *Policy) Evaluate(images []Image, now time.Time) []Expiry {
 		return strings.Compare(images[b].Digest, images[a].Digest)
 	})
 	expiredBy := make([]int, len(images)) // rule priority, 0 when kept
-	claimed := make([]bool, len(images))  // matched the tagging requirements of an earlier rule
-	var selected []int
+	transition := make([]bool, len(images))
+	claimed := make([]bool, len(images)) // matched the tagging requirements of an earlier rule
+	var selected, marked []int
 	for _, r := range p.Rules {
 		selected = selected[:0]
 		for _, i := range order {
-			if r.Selects(images[i].Tags) {
+			if images[i].Archived == (r.StorageClass == Archive) && r.Selects(images[i].Tags) {
 				selected = append(selected, i)
 			}
 		}
-		var marked []int
+		marked = marked[:0]
 		switch r.CountType {
 		case ImageCountMoreThan:
 			if len(selected) > r.CountNumber {
-				marked = selected[r.CountNumber:]
+				marked = append(marked, selected[r.CountNumber:]...)
 			}
-		case SinceImagePushed:
+		default:
 			cutoff := now.Add(-time.Duration(r.CountNumber) * day)
-			first := 0 // selected is youngest first, so the images older than cutoff are its tail
-			for first < len(selected) && !images[selected[first]].PushedAt.Before(cutoff) {
-				first++
+			for _, i := range selected {
+				if r.since(&images[i]).Before(cutoff) {
+					marked = append(marked, i)
+				}
 			}
-			marked = selected[first:]
 		}
 		for _, i := range marked {
 			if expiredBy[i] == 0 && !claimed[i] {
-				expiredBy[i] = r.Priority
+				expiredBy[i], transition[i] = r.Priority, r.Action == Transition
 			}
 		}
 		for _, i := range selected {
@@ -78,7 +113,7 @@ func (p *Policy) Evaluate(images []Image, now time.Time) []Expiry {
 	var out []Expiry
 	for k := len(order) - 1; k >= 0; k-- {
 		if i := order[k]; expiredBy[i] != 0 {
-			out = append(out, Expiry{Index: i, Rule: expiredBy[i]})
+			out = append(out, Expiry{Index: i, Rule: expiredBy[i], Transition: transition[i]})
 		}
 	}
 	return out

@@ -34,7 +34,26 @@ type CountType string
 const (
 	ImageCountMoreThan CountType = "imageCountMoreThan"
 	SinceImagePushed   CountType = "sinceImagePushed"
+	// SinceImagePulled counts from an image's last recorded pull (its push when never pulled).
+	SinceImagePulled CountType = "sinceImagePulled"
+	// SinceImageTransitioned counts from an archived image's archiving; it selects archived images only.
+	SinceImageTransitioned CountType = "sinceImageTransitioned"
 )
+
+// Storage classes a rule selects, and the target of a transition.
+const (
+	Standard = "standard"
+	Archive  = "archive"
+)
+
+// Actions a rule takes on the images it marks.
+const (
+	Expire     = "expire"
+	Transition = "transition" // to the archive storage class
+)
+
+// MinArchiveDays is the archive's minimum storage duration: no rule may expire an archived image sooner.
+const MinArchiveDays = 90
 
 // Rule is one rule of a policy.
 type Rule struct {
@@ -44,8 +63,13 @@ type Rule struct {
 	TagPrefixes []string // tagged rules: every prefix must match one of the image's tags
 	TagPatterns []string // tagged rules, instead of prefixes: wildcard patterns, every one must match a tag
 	CountType   CountType
-	CountUnit   string // "days" for sinceImagePushed
+	CountUnit   string // "days" for the sinceImage… count types
 	CountNumber int
+	// StorageClass is the class of the images the rule selects: Standard, or Archive (for
+	// sinceImageTransitioned only).
+	StorageClass string
+	// Action is Expire, or Transition (to the archive) for a rule that selects standard images.
+	Action string
 }
 
 // Policy is a validated lifecycle policy; its rules are in evaluation order (lowest priority first).
@@ -177,7 +201,7 @@ func parseRule(raw json.RawMessage, n int, r *Rule) error {
 		return invalid(`%s: "selection" is required`, where)
 	}
 	sel, err := decodeObject(o["selection"], where+": selection",
-		"tagStatus", "tagPrefixList", "tagPatternList", "countType", "countUnit", "countNumber")
+		"tagStatus", "tagPrefixList", "tagPatternList", "storageClass", "countType", "countUnit", "countNumber")
 	if err != nil {
 		return err
 	}
@@ -228,8 +252,10 @@ func parseRule(raw json.RawMessage, n int, r *Rule) error {
 		return err
 	}
 	r.CountType = CountType(countType)
-	if !ok || (r.CountType != ImageCountMoreThan && r.CountType != SinceImagePushed) {
-		return invalid(`%s: "countType" must be "imageCountMoreThan" or "sinceImagePushed"%s`, where, got(countType, ok))
+	switch r.CountType {
+	case ImageCountMoreThan, SinceImagePushed, SinceImagePulled, SinceImageTransitioned:
+	default:
+		return invalid(`%s: "countType" must be "imageCountMoreThan", "sinceImagePushed", "sinceImagePulled" or "sinceImageTransitioned"%s`, where, got(countType, ok))
 	}
 	unit, hasUnit, err := sel.str("countUnit", where)
 	if err != nil {
@@ -237,11 +263,26 @@ func parseRule(raw json.RawMessage, n int, r *Rule) error {
 	}
 	switch {
 	case r.CountType == ImageCountMoreThan && hasUnit:
-		return invalid(`%s: "countUnit" is only allowed when "countType" is "sinceImagePushed"`, where)
-	case r.CountType == SinceImagePushed && !hasUnit:
-		return invalid(`%s: "countUnit" is required when "countType" is "sinceImagePushed"`, where)
-	case r.CountType == SinceImagePushed && unit != "days" && unit != "day": // the guide's last example writes "day"
+		return invalid(`%s: "countUnit" is only allowed when "countType" is "sinceImagePushed", "sinceImagePulled" or "sinceImageTransitioned"`, where)
+	case r.CountType != ImageCountMoreThan && !hasUnit:
+		return invalid(`%s: "countUnit" is required when "countType" is %q`, where, r.CountType)
+	case r.CountType != ImageCountMoreThan && unit != "days" && unit != "day": // the guide's last example writes "day"
 		return invalid(`%s: "countUnit" must be "days"%s`, where, got(unit, true))
+	}
+	class, hasClass, err := sel.str("storageClass", where)
+	if err != nil {
+		return err
+	}
+	r.StorageClass = Standard
+	switch {
+	case hasClass && class != Standard && class != Archive:
+		return invalid(`%s: "storageClass" must be "standard" or "archive"%s`, where, got(class, true))
+	case r.CountType == SinceImageTransitioned && class != Archive:
+		return invalid(`%s: "storageClass" must be "archive" when "countType" is "sinceImageTransitioned"%s`, where, got(class, hasClass))
+	case r.CountType != SinceImageTransitioned && hasClass && class != Standard:
+		return invalid(`%s: "storageClass" must be "standard" when "countType" is %q, not %q`, where, r.CountType, class)
+	case hasClass:
+		r.StorageClass = class
 	}
 	r.CountUnit = unit
 	if r.CountNumber, ok, err = sel.integer("countNumber", where); err != nil {
@@ -253,14 +294,32 @@ func parseRule(raw json.RawMessage, n int, r *Rule) error {
 	if _, ok := o["action"]; !ok {
 		return invalid(`%s: "action" is required`, where)
 	}
-	act, err := decodeObject(o["action"], where+": action", "type")
+	act, err := decodeObject(o["action"], where+": action", "type", "targetStorageClass")
 	if err != nil {
 		return err
 	}
-	if typ, ok, err := act.str("type", where); err != nil {
+	typ, ok, err := act.str("type", where)
+	if err != nil {
 		return err
-	} else if typ != "expire" {
-		return invalid(`%s: "action.type" must be "expire"%s`, where, got(typ, ok))
+	}
+	if typ != Expire && typ != Transition {
+		return invalid(`%s: "action.type" must be "expire" or "transition"%s`, where, got(typ, ok))
+	}
+	r.Action = typ
+	target, hasTarget, err := act.str("targetStorageClass", where)
+	if err != nil {
+		return err
+	}
+	switch {
+	case typ == Expire && hasTarget:
+		return invalid(`%s: "action.targetStorageClass" is only allowed when "action.type" is "transition"`, where)
+	case typ == Transition && target != Archive:
+		return invalid(`%s: "action.targetStorageClass" must be "archive" when "action.type" is "transition"%s`, where, got(target, hasTarget))
+	case typ == Transition && r.StorageClass == Archive:
+		return invalid(`%s: a rule that selects archived images cannot transition them to the archive`, where)
+	case typ == Expire && r.CountType == SinceImageTransitioned && r.CountNumber < MinArchiveDays:
+		return invalid(`%s: archived images have a minimum storage duration of %d days; "countNumber" must be at least %d, not %d`,
+			where, MinArchiveDays, MinArchiveDays, r.CountNumber)
 	}
 	return nil
 }
@@ -276,13 +335,15 @@ func got(v string, present bool) string {
 // checkAcrossRules applies the rules that relate rules to each other, naming both rules involved.
 func (p *Policy) checkAcrossRules() error {
 	name := func(i int) string { return fmt.Sprintf("rule %d (rulePriority %d)", i+1, p.Rules[i].Priority) }
-	highest := 0
+	// The rules that select standard images and those that select archived ones see different images:
+	// the rules relating rules hold within each storage class.
+	highest := map[string]int{}
 	for i, r := range p.Rules {
-		if r.Priority > p.Rules[highest].Priority {
-			highest = i
+		if h, ok := highest[r.StorageClass]; !ok || r.Priority > p.Rules[h].Priority {
+			highest[r.StorageClass] = i
 		}
 	}
-	untagged := -1
+	untagged := map[string]int{}
 	selections := map[string]int{}
 	for i, r := range p.Rules {
 		for j := range i {
@@ -292,18 +353,18 @@ func (p *Policy) checkAcrossRules() error {
 		}
 		switch r.TagStatus {
 		case Any:
-			if i != highest {
-				return invalid(`%s: a rule with "tagStatus" "any" must have the highest rulePriority, but %s is higher`, name(i), name(highest))
+			if h := highest[r.StorageClass]; i != h {
+				return invalid(`%s: a rule with "tagStatus" "any" must have the highest rulePriority, but %s is higher`, name(i), name(h))
 			}
 		case Untagged:
-			if untagged >= 0 {
-				return invalid("%s: only one rule may select untagged images, and %s already does", name(i), name(untagged))
+			if j, ok := untagged[r.StorageClass]; ok {
+				return invalid("%s: only one rule may select untagged images, and %s already does", name(i), name(j))
 			}
-			untagged = i
+			untagged[r.StorageClass] = i
 		case Tagged:
-			key := selectionKey(r)
+			key := r.StorageClass + " " + selectionKey(r)
 			if j, dup := selections[key]; dup {
-				return invalid("%s: its tag selection %s is the same as that of %s; the rules must have a unique set of tag prefixes", name(i), key, name(j))
+				return invalid("%s: its tag selection %s is the same as that of %s; the rules must have a unique set of tag prefixes", name(i), selectionKey(r), name(j))
 			}
 			selections[key] = i
 		}

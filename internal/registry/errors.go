@@ -59,6 +59,11 @@ const (
 	KindExclusionNotFound      // a pull time update exclusion the registry does not have
 
 	KindSigningConfigurationNotFound // the registry has no signing configuration
+	// KindStorageClassUpdateUnsupported: a storage class update that is no transition (archiving an
+	// archived image, restoring an active one).
+	KindStorageClassUpdateUnsupported
+	// KindImageArchived: what an archived image does not allow (a scan).
+	KindImageArchived
 )
 
 // kindNames name the kinds, for logs and metrics: stable whatever number a kind gets.

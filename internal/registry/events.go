@@ -26,6 +26,9 @@ const (
 	EventLifecyclePass = "LifecyclePass"
 	// EventImageScanned: a scan of an image ended (ScanStatus, SeverityCounts, the image's Tags).
 	EventImageScanned = "ImageScanned"
+	// EventImageStorageChanged: an image was archived, or its restore started or (a push) completed at once;
+	// Status is its status after the change.
+	EventImageStorageChanged = "ImageStorageChanged"
 )
 
 // Causes of a deletion. Garbage collection deletes no images (only blobs no image references, and
@@ -33,6 +36,7 @@ const (
 const (
 	CauseAPI       = "api"
 	CauseLifecycle = "lifecycle"
+	CausePush      = "push" // an archived image pushed again is restored at once
 )
 
 // Kinds of policy, and what happened to one.
@@ -64,6 +68,10 @@ type Event struct {
 	ScanStatus string        `json:"scanStatus,omitempty"`
 	// SeverityCounts counts a scan's findings by severity.
 	SeverityCounts map[string]int `json:"severityCounts,omitempty"`
+	// Status is an image's status after an EventImageStorageChanged.
+	Status string `json:"status,omitempty"`
+	// Transitioned counts the images a lifecycle pass archived (each also has its EventImageStorageChanged).
+	Transitioned int `json:"transitioned,omitempty"`
 }
 
 // emit records e in tx.

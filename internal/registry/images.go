@@ -12,7 +12,8 @@ import (
 // ImageDetail is an image with its tags, as DescribeImages and ListImages show it.
 type ImageDetail struct {
 	store.Image
-	Tags []string
+	Tags    []string
+	Storage Storage // filled by ListImages and FindImage
 }
 
 // TagStatus filters images by whether they have tags.
@@ -31,8 +32,15 @@ func (st TagStatus) Matches(tags []string) bool {
 
 // ListImages lists a repository's images by digest after `after`, at most n per page, with their tags;
 // status filters the page (so a page may hold fewer than n). more tells whether images follow; last is
-// the digest to continue after.
+// the digest to continue after. It lists images of every storage class status.
 func (s *Service) ListImages(ctx context.Context, registryID, name string, after digest.Digest, n int, status TagStatus) (out []ImageDetail, last digest.Digest, more bool, err error) {
+	return s.ListImagesByStatus(ctx, registryID, name, after, n, status, AnyImageStatus)
+}
+
+// ListImagesByStatus is ListImages with a filter on the images' storage class status as well ("": ECR's
+// default, ACTIVE images only).
+func (s *Service) ListImagesByStatus(ctx context.Context, registryID, name string, after digest.Digest, n int, status TagStatus, imageStatus ImageStatus) (out []ImageDetail, last digest.Digest, more bool, err error) {
+	now := s.clock.Now()
 	err = s.meta.View(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)
 		if err != nil {
@@ -52,13 +60,21 @@ func (s *Service) ListImages(ctx context.Context, registryID, name string, after
 		if err != nil {
 			return err
 		}
+		states, err := tx.ImageStorageBetween(r.ID, imgs[0].Digest, imgs[len(imgs)-1].Digest)
+		if err != nil {
+			return err
+		}
 		for _, img := range imgs {
 			last = img.Digest
 			tags := byDigest[img.Digest]
-			if !status.Matches(tags) {
+			storage := storageAt(nil, now)
+			if st, ok := states[img.Digest]; ok {
+				storage = storageAt(&st, now)
+			}
+			if !status.Matches(tags) || !imageStatus.Matches(storage.Status) {
 				continue
 			}
-			out = append(out, ImageDetail{Image: img, Tags: tags})
+			out = append(out, ImageDetail{Image: img, Tags: tags, Storage: storage})
 		}
 		return nil
 	})
@@ -79,7 +95,10 @@ func (s *Service) FindImage(ctx context.Context, registryID, name string, ref Im
 		if err != nil {
 			return err
 		}
-		out, err = findImage(tx, r, ref)
+		if out, err = findImage(tx, r, ref); err != nil {
+			return err
+		}
+		out.Storage, err = s.imageStorage(tx, r.ID, out.Digest)
 		return err
 	})
 	return out, internal(err)

@@ -114,8 +114,9 @@ func (s *Service) DeleteLifecyclePolicy(ctx context.Context, registryID, name st
 	return p, internal(err)
 }
 
-// evaluateLifecycle decides what a policy expires in a repository now. An image that an index of the
-// repository lists is kept while the index is kept, so no index loses a child.
+// evaluateLifecycle decides what a policy expires (or archives) in a repository now. An image that an
+// index of the repository lists is kept while the index is kept, so no index loses a child. Images being
+// restored from the archive are left alone until their restore completes.
 func (s *Service) evaluateLifecycle(tx store.Tx, repoID int64, p *lifecycle.Policy, now time.Time) ([]store.Expiry, int, error) {
 	var imgs []lifecycle.Image
 	var after digest.Digest
@@ -131,8 +132,19 @@ func (s *Service) evaluateLifecycle(tx store.Tx, repoID int64, p *lifecycle.Poli
 		if err != nil {
 			return nil, 0, err
 		}
+		states, err := tx.ImageStorageBetween(repoID, page[0].Digest, page[len(page)-1].Digest)
+		if err != nil {
+			return nil, 0, err
+		}
 		for _, img := range page {
-			imgs = append(imgs, lifecycle.Image{Digest: img.Digest.String(), Tags: tags[img.Digest], PushedAt: img.PushedAt})
+			li := lifecycle.Image{Digest: img.Digest.String(), Tags: tags[img.Digest], PushedAt: img.PushedAt, LastPulledAt: img.LastPulledAt}
+			if st, ok := states[img.Digest]; ok {
+				if storageAt(&st, now).Status == ImageActivating {
+					continue
+				}
+				li.Archived, li.ArchivedAt, li.ActivatedAt = st.Archived, st.ArchivedAt, st.ActivatedAt
+			}
+			imgs = append(imgs, li)
 		}
 		if len(page) < lifecyclePage {
 			break
@@ -171,7 +183,8 @@ func (s *Service) evaluateLifecycle(tx store.Tx, repoID int64, p *lifecycle.Poli
 	for _, v := range verdicts {
 		img := imgs[v.Index]
 		if expiring[img.Digest] {
-			out = append(out, store.Expiry{Digest: digest.Digest(img.Digest), Tags: img.Tags, PushedAt: img.PushedAt, Rule: v.Rule})
+			out = append(out, store.Expiry{Digest: digest.Digest(img.Digest), Tags: img.Tags, PushedAt: img.PushedAt, Rule: v.Rule,
+				Transition: v.Transition, Archived: img.Archived})
 		}
 	}
 	return out, len(imgs), nil
@@ -186,11 +199,12 @@ type LifecycleRun struct {
 	Due time.Duration
 }
 
-// LifecycleResult is what a pass expired (or, dry, would expire) in one repository.
+// LifecycleResult is what a pass expired and archived (or, dry, would) in one repository.
 type LifecycleResult struct {
-	RegistryID string
-	Repository string
-	Expired    []store.Expiry
+	RegistryID   string
+	Repository   string
+	Expired      []store.Expiry
+	Transitioned []store.Expiry // archived by transition rules
 }
 
 // ErrLifecycleBusy is returned when another process is applying lifecycle policies.
@@ -224,7 +238,7 @@ func (s *Service) RunLifecycle(ctx context.Context, run LifecycleRun) ([]Lifecyc
 			if err != nil {
 				return err
 			}
-			if res != nil && len(res.Expired) > 0 {
+			if res != nil && len(res.Expired)+len(res.Transitioned) > 0 {
 				out = append(out, *res)
 			}
 		}
@@ -307,11 +321,19 @@ func (s *Service) applyLifecycle(ctx context.Context, repoID int64, run Lifecycl
 			return nil
 		}
 		now := s.clock.Now()
-		expired, evaluated, err := s.evaluateLifecycle(tx, repoID, p, now)
+		verdicts, evaluated, err := s.evaluateLifecycle(tx, repoID, p, now)
 		if err != nil {
 			return err
 		}
-		res = &LifecycleResult{RegistryID: r.RegistryID, Repository: r.Name, Expired: expired}
+		var expired, transitioned []store.Expiry
+		for _, v := range verdicts {
+			if v.Transition {
+				transitioned = append(transitioned, v)
+			} else {
+				expired = append(expired, v)
+			}
+		}
+		res = &LifecycleResult{RegistryID: r.RegistryID, Repository: r.Name, Expired: expired, Transitioned: transitioned}
 		if run.DryRun {
 			return nil
 		}
@@ -331,13 +353,20 @@ func (s *Service) applyLifecycle(ctx context.Context, repoID int64, run Lifecycl
 				return err
 			}
 		}
+		for _, e := range transitioned {
+			img := &ImageDetail{Image: store.Image{Digest: e.Digest}, Tags: e.Tags}
+			if _, err := s.transition(tx, r, img, StorageArchive, CauseLifecycle); err != nil {
+				return err
+			}
+		}
 		if err := tx.AddLifecycleEvents(repoID, events); err != nil {
 			return err
 		}
 		if err := tx.SetLifecycleEvaluated(repoID, now); err != nil {
 			return err
 		}
-		return s.emit(tx, Event{Type: EventLifecyclePass, At: now, RegistryID: r.RegistryID, Repository: r.Name, Evaluated: evaluated, Expired: len(expired)})
+		return s.emit(tx, Event{Type: EventLifecyclePass, At: now, RegistryID: r.RegistryID, Repository: r.Name, Evaluated: evaluated,
+			Expired: len(expired), Transitioned: len(transitioned)})
 	}
 	var err error
 	if run.DryRun {

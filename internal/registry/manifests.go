@@ -169,6 +169,14 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 			if scanQueued, err = s.scanExpiredOnPush(tx, repo, img); err != nil {
 				return err
 			}
+			// An archived image pushed again is restored at once, as ECR does.
+			restored, err := s.restoreOnPush(tx, repo, d)
+			if err != nil {
+				return err
+			}
+			if restored {
+				existing = nil // reported as a push of the image
+			}
 		}
 		if tag == "" {
 			res.Unchanged = existing != nil
@@ -315,6 +323,9 @@ func (s *Service) GetManifest(ctx context.Context, registryID, name, ref string,
 			return manifestUnknown(name, ref)
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.checkPullable(tx, r, d, ref); err != nil {
 			return err
 		}
 		info = &ManifestInfo{Digest: img.Digest, MediaType: img.MediaType, Subject: img.Subject, Content: img.Content}

@@ -388,6 +388,11 @@ func (s *Service) StartImageScan(ctx context.Context, registryID, name string, r
 		if !scannable(&img.Image) {
 			return errf(KindUnsupported, "The image is of a type that cannot be scanned.")
 		}
+		if st, err := s.imageStorage(tx, r.ID, img.Digest); err != nil {
+			return err
+		} else if st.Status != ImageActive {
+			return errf(KindImageArchived, "The image with digest '%s' is %s and cannot be scanned.", img.Digest, st.Status)
+		}
 		prev, err := tx.GetImageScan(r.ID, img.Digest)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err

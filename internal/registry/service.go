@@ -77,6 +77,8 @@ type Config struct {
 	// Signer signs the images a registry's signing configuration matches, when they are pushed; nil
 	// records their signing FAILED.
 	Signer ImageSigner
+	// RestoreTime is how long the restore of an archived image takes. Default DefaultRestoreTime (ECR's).
+	RestoreTime time.Duration
 }
 
 // Service is the registry core.

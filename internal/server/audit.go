@@ -117,6 +117,7 @@ func (a *App) registerAuditMetrics(reg *prometheus.Registry) {
 // trail: the call ECR's lifecycle makes (PolicyExecutionEvent), by Wharf's service principal, with
 // BatchDeleteImage's parameters and result.
 func (a *App) auditExpiries(results []registry.LifecycleResult) {
+	a.auditTransitions(results)
 	for _, res := range results {
 		if len(res.Expired) == 0 {
 			continue
@@ -135,6 +136,23 @@ func (a *App) auditExpiries(results []registry.LifecycleResult) {
 			Input:   map[string]any{"registryId": res.RegistryID, "repositoryName": res.Repository, "imageIds": ids},
 			Output:  map[string]any{"imageIds": ids, "failures": []any{}},
 			Targets: []pipeline.Target{pipeline.Repository("ecr:BatchDeleteImage", res.RegistryID, res.Repository)}}, nil, 0)
+	}
+}
+
+// auditTransitions records what a lifecycle pass archived, a record for each image as ECR's lifecycle
+// calls UpdateImageStorageClass: a PolicyExecutionEvent by Wharf's service principal with that call's
+// parameters and result.
+func (a *App) auditTransitions(results []registry.LifecycleResult) {
+	for _, res := range results {
+		for _, e := range res.Transitioned {
+			id := map[string]string{"imageDigest": e.Digest.String()}
+			a.trail.Record(&pipeline.Call{Protocol: "lifecycle", RegistryID: res.RegistryID, Action: "ecr:PolicyExecutionEvent",
+				Caller: identity.ServiceIn(res.RegistryID), Start: a.opts.Clock.Now(),
+				Input: map[string]any{"registryId": res.RegistryID, "repositoryName": res.Repository, "imageId": id, "targetStorageClass": "ARCHIVE"},
+				Output: map[string]any{"registryId": res.RegistryID, "repositoryName": res.Repository, "imageId": id,
+					"imageStatus": string(registry.ImageArchived)},
+				Targets: []pipeline.Target{pipeline.Repository("ecr:UpdateImageStorageClass", res.RegistryID, res.Repository)}}, nil, 0)
+		}
 	}
 }
 

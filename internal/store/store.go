@@ -174,6 +174,10 @@ type Expiry struct {
 	Tags     []string      `json:"tags,omitempty"`
 	PushedAt time.Time     `json:"pushedAt"`
 	Rule     int           `json:"rule"` // the rulePriority of the rule that expires it
+	// Transition: the rule archives the image (ECR's transition action) instead of expiring it.
+	Transition bool `json:"transition,omitempty"`
+	// Archived: the image is in the archive storage class (it is evaluated as such).
+	Archived bool `json:"archived,omitempty"`
 }
 
 // LifecycleEvent records that lifecycle expired an image.
@@ -305,6 +309,7 @@ type Tx interface {
 	PullTimeExclusionTx
 	AccountSettingTx
 	SigningTx
+	ImageStorageTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -656,4 +661,26 @@ type SigningTx interface {
 	PutImageSigningStatus(s ImageSigningStatus) error
 	// ImageSigningStatuses lists an image's signing statuses by profile ARN.
 	ImageSigningStatuses(repoID int64, d digest.Digest) ([]ImageSigningStatus, error)
+}
+
+// ImageStorage is the storage class state of an image archived at least once (ECR's archival storage
+// class). An image without one is in the standard class and has never been archived.
+type ImageStorage struct {
+	Digest     digest.Digest
+	Archived   bool      // in the archive: not pullable until restored
+	ArchivedAt time.Time // when it was last archived
+	// ActivatedAt is when its last restore completes (or completed): zero if never restored; after now
+	// while the restore is in progress.
+	ActivatedAt time.Time
+}
+
+// ImageStorageTx keeps the storage class state of archived and restored images. A state goes with its
+// image: deleting the image deletes it.
+type ImageStorageTx interface {
+	// PutImageStorage creates or replaces an image's state; ErrNotFound when the repository has no such image.
+	PutImageStorage(repoID int64, st ImageStorage) error
+	// ImageStorage returns an image's state; ErrNotFound when it has none (never archived).
+	ImageStorage(repoID int64, d digest.Digest) (*ImageStorage, error)
+	// ImageStorageBetween returns the states of the repository's images with digests from first to last.
+	ImageStorageBetween(repoID int64, first, last digest.Digest) (map[digest.Digest]ImageStorage, error)
 }

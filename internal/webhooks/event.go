@@ -18,11 +18,12 @@ const (
 	ImageScan             = "ECR Image Scan"
 	RepositoryAction      = "Wharf Repository Action"
 	PolicyAction          = "Wharf Policy Action"
+	ImageStorageAction    = "Wharf Image Storage Action"
 )
 
 var (
 	ecrDetailTypes = []string{ImageAction, LifecyclePolicyAction, ImageScan}
-	detailTypes    = []string{ImageAction, LifecyclePolicyAction, ImageScan, RepositoryAction, PolicyAction}
+	detailTypes    = []string{ImageAction, LifecyclePolicyAction, ImageScan, RepositoryAction, PolicyAction, ImageStorageAction}
 )
 
 // Envelope is an event as EventBridge delivers it.
@@ -53,6 +54,7 @@ type Detail struct {
 	ImageTag              string          `json:"image-tag,omitempty"`
 	ImageCount            int             `json:"image-count,omitempty"`
 	PolicyType            string          `json:"policy-type,omitempty"`
+	ImageStatus           string          `json:"image-status,omitempty"`
 }
 
 // Render turns a core event into the events a receiver gets (none for a tag moved: the push of the image
@@ -90,13 +92,19 @@ func Render(e registry.Event, region string) []Envelope {
 		}
 		return out
 	case registry.EventLifecyclePass:
-		if e.Expired == 0 {
-			return nil
+		var out []Envelope
+		for _, c := range []struct {
+			action string
+			n      int
+		}{{"EXPIRE", e.Expired}, {"TRANSITION", e.Transitioned}} {
+			if c.n > 0 {
+				env := base
+				env.DetailType = LifecyclePolicyAction
+				env.Detail = Detail{Result: "SUCCESS", RepositoryName: e.Repository, ActionType: c.action, ImageCount: c.n}
+				out = append(out, env)
+			}
 		}
-		env := base
-		env.DetailType = LifecyclePolicyAction
-		env.Detail = Detail{Result: "SUCCESS", RepositoryName: e.Repository, ActionType: "EXPIRE", ImageCount: e.Expired}
-		return []Envelope{env}
+		return out
 	case registry.EventImageScanned:
 		counts, tags := e.SeverityCounts, e.Tags
 		if counts == nil {
@@ -122,6 +130,12 @@ func Render(e registry.Event, region string) []Envelope {
 		policy := map[string]string{registry.PolicyRepository: "REPOSITORY", registry.PolicyLifecycle: "LIFECYCLE",
 			registry.PolicyRegistry: "REGISTRY", registry.PolicySigning: "SIGNING"}[e.Policy]
 		return wharf(PolicyAction, Detail{ActionType: action, PolicyType: policy})
+	case registry.EventImageStorageChanged:
+		action := "RESTORE"
+		if e.Status == string(registry.ImageArchived) {
+			action = "ARCHIVE"
+		}
+		return wharf(ImageStorageAction, Detail{ActionType: action, ImageDigest: e.Digest.String(), ImageStatus: e.Status})
 	}
 	return nil
 }

@@ -93,9 +93,12 @@ func TestRenderEachKind(t *testing.T) {
 		{ev(registry.Event{Type: registry.EventTagMoved, Tag: "v1"}), nil},
 		{ev(registry.Event{Type: registry.EventLifecyclePass, Evaluated: 5, Expired: 2}), []string{"ECR Lifecycle Policy Action EXPIRE "}},
 		{ev(registry.Event{Type: registry.EventLifecyclePass, Evaluated: 5}), nil},
+		{ev(registry.Event{Type: registry.EventLifecyclePass, Evaluated: 5, Transitioned: 2}), []string{"ECR Lifecycle Policy Action TRANSITION "}},
 		{ev(registry.Event{Type: registry.EventRepositoryCreated}), []string{"Wharf Repository Action CREATE "}},
 		{ev(registry.Event{Type: registry.EventPolicyChanged, Policy: registry.PolicyLifecycle, Change: registry.PolicyDeleted}),
 			[]string{"Wharf Policy Action DELETE "}},
+		{ev(registry.Event{Type: registry.EventImageStorageChanged, Status: "ARCHIVED"}), []string{"Wharf Image Storage Action ARCHIVE "}},
+		{ev(registry.Event{Type: registry.EventImageStorageChanged, Status: "ACTIVATING"}), []string{"Wharf Image Storage Action RESTORE "}},
 	} {
 		var got []string
 		for _, e := range Render(c.event, "us-east-1") {

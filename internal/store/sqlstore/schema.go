@@ -427,6 +427,19 @@ CREATE TABLE image_signing_statuses (
 	FOREIGN KEY (repository_id, digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
 );
 `,
+	// 20: the storage class state of images archived at least once (ECR's archival storage class): whether
+	// in the archive, when last archived, when the last restore completes (0: never restored).
+	`
+CREATE TABLE image_storage (
+	repository_id INTEGER NOT NULL,
+	digest        TEXT    NOT NULL,
+	archived      INTEGER NOT NULL,
+	archived_at   INTEGER NOT NULL,
+	activated_at  INTEGER NOT NULL,
+	PRIMARY KEY (repository_id, digest),
+	FOREIGN KEY (repository_id, digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
+) WITHOUT ROWID;
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.
