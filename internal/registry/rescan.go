@@ -11,6 +11,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/inventory"
 	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/vulndb"
 )
 
 // Continuous scanning: the images of repositories under a CONTINUOUS_SCAN rule are re-matched when the
@@ -383,6 +384,10 @@ func (s *Service) rematchRepository(ctx context.Context, m Matcher, r *store.Rep
 				continue
 			}
 			findings, updated, err := m.Match(ctx, inv, scanType)
+			if errors.Is(err, vulndb.ErrTooManyFindings) { // passed over too, its findings as they were
+				s.log.Warn("re-matching: an image has more findings than a scan keeps", "repository", r.Name, "digest", sc.Digest, "err", err)
+				continue
+			}
 			if err != nil {
 				return total, changed, err
 			}

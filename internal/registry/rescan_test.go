@@ -318,3 +318,33 @@ func TestOneRematchAtATime(t *testing.T) {
 		t.Fatalf("findings: %q", got)
 	}
 }
+
+// TestRematchTooManyFindings: an image whose inventory now has more findings than a scan keeps is passed
+// over; the images after it are re-matched all the same.
+func TestRematchTooManyFindings(t *testing.T) {
+	e, sc, db := newContinuousEnv(t, registry.Config{})
+	e.repo(t, "watched", "MUTABLE")
+	a := e.push(t, "watched", "v1", "a")
+	b := e.push(t, "watched", "v2", "b")
+	if n := e.runScans(t); n != 2 {
+		t.Fatalf("ran %d scans", n)
+	}
+	e.clock.Advance(time.Hour)
+	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0002", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+	sc.mu.Lock()
+	sc.matchErrs = []error{fmt.Errorf("%w: more than 10", vulndb.ErrTooManyFindings)}
+	sc.mu.Unlock()
+	e.clock.Advance(time.Minute)
+	if n := e.upkeep(t); n != 1 {
+		t.Fatalf("ran %d re-matching jobs, want 1", n)
+	}
+	var got []string
+	for _, d := range []digest.Digest{a, b} {
+		_, f := e.findings(t, "watched", d)
+		got = append(got, f)
+	}
+	// The first in the digests' order was passed over.
+	if !(got[0] == "" && got[1] == "DEBIAN-CVE-2099-0002 CRITICAL" || got[1] == "" && got[0] == "DEBIAN-CVE-2099-0002 CRITICAL") {
+		t.Fatalf("findings after re-matching: %q", got)
+	}
+}
