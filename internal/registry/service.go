@@ -91,6 +91,8 @@ type Service struct {
 	exclusions exclusionCache // each registry's pull time update exclusions
 	// previewGate, when set by a test, holds previews in progress until it is closed.
 	previewGate chan struct{}
+	// sbomBuild lets one SBOM be built at a time: the largest inventory's document takes GiBs to write.
+	sbomBuild chan struct{}
 }
 
 // New returns a Service over the given stores. Close flushes what it buffers.
@@ -120,7 +122,8 @@ func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *s
 	if cfg.RescanDuration == 0 {
 		cfg.RescanDuration = DefaultRescanDuration
 	}
-	s := &Service{meta: meta, blobs: blobs, clock: clk, cfg: cfg, log: log, cache: newManifestCache(cfg.ManifestCacheTTL, 32<<20)}
+	s := &Service{meta: meta, blobs: blobs, clock: clk, cfg: cfg, log: log, cache: newManifestCache(cfg.ManifestCacheTTL, 32<<20),
+		sbomBuild: make(chan struct{}, 1)}
 	s.pulls = newPullRecorder(s, cfg.PullFlushInterval)
 	return s
 }
