@@ -11,3 +11,10 @@ func HoldSBOMBuild(s *Service) (release func()) {
 	s.sbomBuild <- struct{}{}
 	return func() { <-s.sbomBuild }
 }
+
+// SetRematchBytes sets the bound on the inventories a batch of a re-matching holds; cleanup restores it.
+func SetRematchBytes(cleanup func(func()), n int) {
+	old := rematchBytes
+	rematchBytes = n
+	cleanup(func() { rematchBytes = old })
+}

@@ -41,6 +41,11 @@ const (
 	stuckScanMargin = 5 * time.Minute
 )
 
+// rematchBytes bounds the stored inventories a batch of a re-matching holds, fewer images than
+// rematchBatch when they are large: an inventory of the most packages a scan keeps is over 100 MiB of JSON.
+// A variable for the tests.
+var rematchBytes = 64 << 20
+
 const scanExpiredDescription = "ScanEligibilityExpired: The image was neither pushed nor pulled within the rescan duration; it is no longer monitored and its findings were closed. Push the image or start a scan to monitor it again."
 
 // ScanUpkeep is the upkeep of scans: it fails scans in progress whose job died, expires the scans of
@@ -361,11 +366,17 @@ func (s *Service) rematchRepository(ctx context.Context, m Matcher, r *store.Rep
 				return err
 			}
 			inventories = inventories[:0]
-			for _, sc := range scans {
+			size := 0
+			for i, sc := range scans {
+				if i > 0 && size >= rematchBytes { // the rest in the next batch
+					scans = scans[:i]
+					break
+				}
 				inv, err := tx.ImageInventory(sc.RepositoryID, sc.Digest)
 				if err != nil {
 					return err
 				}
+				size += len(inv)
 				inventories = append(inventories, inv)
 			}
 			return nil

@@ -348,3 +348,39 @@ func TestRematchTooManyFindings(t *testing.T) {
 		t.Fatalf("findings after re-matching: %q", got)
 	}
 }
+
+// TestRematchBatchBytes: a batch of a re-matching holds the stored inventories up to a bound, fewer images
+// when they are large; each batch is recorded before the next is read.
+func TestRematchBatchBytes(t *testing.T) {
+	registry.SetRematchBytes(t.Cleanup, 1) // one inventory at a time
+	e, sc, db := newContinuousEnv(t, registry.Config{})
+	e.repo(t, "watched", "MUTABLE")
+	ds := []digest.Digest{e.push(t, "watched", "v1", "a"), e.push(t, "watched", "v2", "b"), e.push(t, "watched", "v3", "c")}
+	if n := e.runScans(t); n != 3 {
+		t.Fatalf("ran %d scans", n)
+	}
+	e.clock.Advance(time.Hour)
+	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0002", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+	var recorded []int // images re-matched and recorded when each match starts
+	sc.onMatch = func() {
+		n := 0
+		for _, d := range ds {
+			if _, f := e.findings(t, "watched", d); f != "" {
+				n++
+			}
+		}
+		recorded = append(recorded, n)
+	}
+	e.clock.Advance(time.Minute)
+	if n := e.upkeep(t); n != 1 {
+		t.Fatalf("ran %d re-matching jobs, want 1", n)
+	}
+	if fmt.Sprint(recorded) != "[0 1 2]" {
+		t.Fatalf("images recorded as each match started: %v, want [0 1 2]", recorded)
+	}
+	for _, d := range ds {
+		if _, f := e.findings(t, "watched", d); f != "DEBIAN-CVE-2099-0002 CRITICAL" {
+			t.Fatalf("%s: %q", d, f)
+		}
+	}
+}

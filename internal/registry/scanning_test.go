@@ -33,6 +33,8 @@ type fakeScanner struct {
 	matched int // inventories matched again
 	// matchErrs are the errors the next matches again fail with, in turn.
 	matchErrs []error
+	// onMatch, when set, is called (without the lock) before each match again.
+	onMatch func()
 }
 
 func (f *fakeScanner) Scan(ctx context.Context, img registry.ScanImage) (inventory.Inventory, []vulndb.Finding, time.Time, error) {
@@ -59,6 +61,9 @@ func (f *fakeScanner) Scan(ctx context.Context, img registry.ScanImage) (invento
 
 // Match matches a stored inventory against the database (f.db must be set).
 func (f *fakeScanner) Match(ctx context.Context, inv inventory.Inventory, _ string) ([]vulndb.Finding, time.Time, error) {
+	if f.onMatch != nil {
+		f.onMatch()
+	}
 	f.mu.Lock()
 	f.matched++
 	if len(f.matchErrs) > 0 {
