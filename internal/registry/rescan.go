@@ -41,9 +41,9 @@ const (
 	stuckScanMargin = 5 * time.Minute
 )
 
-// rematchBytes bounds the stored inventories a batch of a re-matching holds, fewer images than
-// rematchBatch when they are large: an inventory of the most packages a scan keeps is over 100 MiB of JSON.
-// A variable for the tests.
+// rematchBytes bounds the stored inventories a batch of a re-matching holds, and the findings it
+// records, fewer images than rematchBatch when they are large: an inventory of the most packages a scan
+// keeps is over 100 MiB of JSON, the most findings a scan keeps as much. A variable for the tests.
 var rematchBytes = 64 << 20
 
 const scanExpiredDescription = "ScanEligibilityExpired: The image was neither pushed nor pulled within the rescan duration; it is no longer monitored and its findings were closed. Push the image or start a scan to monitor it again."
@@ -386,7 +386,12 @@ func (s *Service) rematchRepository(ctx context.Context, m Matcher, r *store.Rep
 		}
 		f.AfterRepositoryID, f.AfterDigest = r.ID, scans[len(scans)-1].Digest
 		batch := make([]rematched, 0, len(scans))
+		held := 0 // the findings of the batch, bounded as its inventories are
 		for i, sc := range scans {
+			if i > 0 && held >= rematchBytes { // the rest in the next batch
+				f.AfterDigest = scans[i-1].Digest
+				break
+			}
 			var inv inventory.Inventory
 			err := json.Unmarshal(inventories[i], &inv)
 			inventories[i] = nil
@@ -410,6 +415,7 @@ func (s *Service) rematchRepository(ctx context.Context, m Matcher, r *store.Rep
 					return total, changed, err
 				}
 				rm.findings = append(rm.findings, b)
+				held += len(b)
 			}
 			batch = append(batch, rm)
 		}

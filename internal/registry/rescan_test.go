@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/inventory"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/vulndb"
@@ -362,6 +364,47 @@ func TestRematchBatchBytes(t *testing.T) {
 	e.clock.Advance(time.Hour)
 	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0002", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
 	var recorded []int // images re-matched and recorded when each match starts
+	sc.onMatch = func() {
+		n := 0
+		for _, d := range ds {
+			if _, f := e.findings(t, "watched", d); f != "" {
+				n++
+			}
+		}
+		recorded = append(recorded, n)
+	}
+	e.clock.Advance(time.Minute)
+	if n := e.upkeep(t); n != 1 {
+		t.Fatalf("ran %d re-matching jobs, want 1", n)
+	}
+	if fmt.Sprint(recorded) != "[0 1 2]" {
+		t.Fatalf("images recorded as each match started: %v, want [0 1 2]", recorded)
+	}
+	for _, d := range ds {
+		if _, f := e.findings(t, "watched", d); f != "DEBIAN-CVE-2099-0002 CRITICAL" {
+			t.Fatalf("%s: %q", d, f)
+		}
+	}
+}
+
+// TestRematchBatchFindingsBytes: a batch of a re-matching holds the findings it records up to the bound
+// too: small inventories may have many findings.
+func TestRematchBatchFindingsBytes(t *testing.T) {
+	e, sc, db := newContinuousEnv(t, registry.Config{})
+	e.repo(t, "watched", "MUTABLE")
+	ds := []digest.Digest{e.push(t, "watched", "v1", "a"), e.push(t, "watched", "v2", "b"), e.push(t, "watched", "v3", "c")}
+	if n := e.runScans(t); n != 3 {
+		t.Fatalf("ran %d scans", n)
+	}
+	// The three inventories fit in the bound; one image's finding does not.
+	inv, err := json.Marshal(inventory.Inventory{OS: inventory.OS{ID: "debian", VersionID: "12"}, Packages: []inventory.Package{{Name: "libssl3", Version: "3.0.11-1~deb12u1", SourceName: "openssl", Ecosystem: "Debian:12"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry.SetRematchBytes(t.Cleanup, 2*len(inv)+1)
+	e.clock.Advance(time.Hour)
+	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0002", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+	var recorded []int
 	sc.onMatch = func() {
 		n := 0
 		for _, d := range ds {
