@@ -1,12 +1,18 @@
 package inventory
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
+	"github.com/knqyf263/go-rpmdb/pkg/bdb"
+	dbi "github.com/knqyf263/go-rpmdb/pkg/db"
+	"github.com/knqyf263/go-rpmdb/pkg/ndb"
+	"github.com/knqyf263/go-rpmdb/pkg/sqlite3"
 	_ "modernc.org/sqlite" // the "sqlite" driver rpmdb.sqlite is read with
 )
 
@@ -24,6 +30,9 @@ func readRPM(r io.Reader) ([]Package, error) {
 		err = cerr
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := checkHeaders(f.Name()); err != nil {
 		return nil, err
 	}
 	db, err := rpmdb.Open(f.Name())
@@ -72,4 +81,58 @@ func sourceRPMName(file string) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// errRPMHeader is returned for an rpm database with a package header that cannot be read, or that
+// describes more than it holds.
+var errRPMHeader = errors.New("an rpm header is damaged")
+
+// checkHeaders reads every package header of the rpm database at path, to the end, and refuses the
+// database when one cannot be read or describes more than it holds. The rpm library allocates what a
+// header's index count says (16 bytes an entry: 32 GiB for the largest count, which the Go runtime
+// cannot recover from) before it checks it against the header's size, and it stops at a damaged header
+// leaving its reader blocked, its database open.
+func checkHeaders(path string) error {
+	var db dbi.RpmDBInterface
+	switch s, err := sqlite3.Open(path); {
+	case err == nil:
+		db = s
+	case !errors.Is(err, sqlite3.ErrorInvalidSQLite3):
+		return err
+	default:
+		switch n, err := ndb.Open(path); {
+		case err == nil:
+			db = n
+		case !errors.Is(err, ndb.ErrorInvalidNDB):
+			return err
+		default:
+			b, err := bdb.Open(path)
+			if err != nil {
+				return err
+			}
+			db = b
+		}
+	}
+	defer db.Close()
+	var bad error
+	for e := range db.Read() { // to the end, so that the reader ends
+		switch {
+		case bad != nil:
+		case e.Err != nil:
+			bad = fmt.Errorf("%w: %w", errRPMHeader, e.Err)
+		case !headerFits(e.Value):
+			bad = fmt.Errorf("%w: its index and data are larger than its %d bytes", errRPMHeader, len(e.Value))
+		}
+	}
+	return bad
+}
+
+// headerFits says whether an rpm header's index count and data length (the two big-endian 32-bit
+// numbers it starts with) describe at least one entry and no more than the header holds.
+func headerFits(h []byte) bool {
+	if len(h) < 8 {
+		return false
+	}
+	il, dl := int64(int32(binary.BigEndian.Uint32(h))), int64(int32(binary.BigEndian.Uint32(h[4:])))
+	return il >= 1 && dl >= 0 && 8+16*il+dl <= int64(len(h))
 }
