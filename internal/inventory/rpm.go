@@ -24,7 +24,10 @@ func readRPM(r io.Reader) ([]Package, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Truncated before it is removed: the library leaves its reader holding the file open when it stops
+	// at a damaged header, and the disk it takes is freed all the same.
 	defer os.Remove(f.Name())
+	defer os.Truncate(f.Name(), 0)
 	_, err = io.Copy(f, r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
