@@ -113,6 +113,10 @@ func checkHeaders(path string) error {
 			if err != nil {
 				return err
 			}
+			if err := checkBDB(b, path); err != nil {
+				b.Close()
+				return err
+			}
 			db = b
 		}
 	}
@@ -138,4 +142,84 @@ func headerFits(h []byte) bool {
 	}
 	il, dl := int64(int32(binary.BigEndian.Uint32(h))), int64(int32(binary.BigEndian.Uint32(h[4:])))
 	return il >= 1 && dl >= 0 && 8+16*il+dl <= int64(len(h))
+}
+
+// checkBDB walks a Berkeley DB rpm database as the rpm library's reader does, and refuses one that
+// reader cannot walk safely: it reads the database in a goroutine of its own, where an offset out of
+// its page is a panic no caller can recover from (the process dies), an overflow chain that loops
+// grows without end, and a chain through a page of another type never ends.
+func checkBDB(db *bdb.BerkeleyDB, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: Berkeley DB: "+format, append([]any{errRPMHeader}, args...)...)
+	}
+	size, swapped := int64(db.HashMetadata.PageSize), db.HashMetadata.Swapped
+	page := func(n uint32) (*bdb.HashPage, []byte, error) {
+		start := int64(n) * size
+		if start+size > int64(len(data)) {
+			return nil, nil, bad("page %d is past the end", n)
+		}
+		b := data[start : start+size]
+		h, err := bdb.ParseHashPage(b, swapped)
+		if err != nil {
+			return nil, nil, bad("page %d: %v", n, err)
+		}
+		return h, b, nil
+	}
+	order := binary.ByteOrder(binary.LittleEndian)
+	if swapped {
+		order = binary.BigEndian
+	}
+	for n := uint32(0); n <= db.HashMetadata.LastPageNo && int64(n+1)*size <= int64(len(data)); n++ {
+		h, b, err := page(n)
+		if err != nil {
+			return err
+		}
+		if h.PageType != bdb.HashUnsortedPageType && h.PageType != bdb.HashPageType {
+			continue
+		}
+		// The library computes the index's end in 16 bits.
+		end := bdb.PageHeaderSize + int(h.NumEntries)*bdb.HashIndexEntrySize
+		if h.NumEntries%2 != 0 || end > len(b) || end > 0xffff {
+			return bad("page %d has %d entries", n, h.NumEntries)
+		}
+		for i := 1; i < int(h.NumEntries); i += 2 { // the values of key and value pairs
+			v := int(order.Uint16(b[bdb.PageHeaderSize+2*i:]))
+			if v >= len(b) {
+				return bad("page %d: value at %d", n, v)
+			}
+			if b[v] != bdb.HashOffIndexPageType {
+				continue
+			}
+			if v+bdb.HashOffPageSize > len(b) {
+				return bad("page %d: value at %d", n, v)
+			}
+			e, err := bdb.ParseHashOffPageEntry(b[v:v+bdb.HashOffPageSize], swapped)
+			if err != nil {
+				return bad("page %d: %v", n, err)
+			}
+			seen := map[uint32]bool{}
+			for next := e.PageNo; next != 0; {
+				if seen[next] {
+					return bad("the overflow chain of page %d loops", n)
+				}
+				seen[next] = true
+				o, ob, err := page(next)
+				if err != nil {
+					return err
+				}
+				if o.PageType != bdb.OverflowPageType {
+					return bad("the overflow chain of page %d goes through page %d, of type %d", n, next, o.PageType)
+				}
+				if o.NextPageNo == 0 && bdb.PageHeaderSize+int(o.FreeAreaOffset) > len(ob) {
+					return bad("overflow page %d holds %d bytes", next, o.FreeAreaOffset)
+				}
+				next = o.NextPageNo
+			}
+		}
+	}
+	return nil
 }

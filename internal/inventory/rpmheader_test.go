@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -80,6 +82,60 @@ func TestRPMDamagedHeaderFreesDisk(t *testing.T) {
 		}
 		if fi, err := os.Stat(filepath.Join("/proc/self/fd", fd.Name())); err == nil && fi.Size() > 0 {
 			t.Errorf("%s is open and holds %d bytes", target, fi.Size())
+		}
+	}
+}
+
+// TestBerkeleyDBDamaged reads a real Berkeley DB rpm database (CentOS 5's) damaged as an image could
+// have it: a hash page claiming more entries than it holds (the rpm library's reader panics in a
+// goroutine of its own, which ends the process), an overflow chain that loops (it grows without end).
+// Each is refused; all the library's own databases are read.
+func TestBerkeleyDBDamaged(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/knqyf263/go-rpmdb").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testdata := filepath.Join(strings.TrimSpace(string(out)), "pkg", "testdata")
+	dbs, _ := filepath.Glob(filepath.Join(testdata, "*", "Packages*"))
+	sqlites, _ := filepath.Glob(filepath.Join(testdata, "*", "rpmdb.sqlite"))
+	for _, p := range append(dbs, sqlites...) {
+		if err := checkHeaders(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	orig, err := os.ReadFile(filepath.Join(testdata, "centos5-plain", "Packages"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 4096 // its page size
+	var hashPage, overflow int
+	for n := 1; n < len(orig)/size; n++ {
+		switch orig[n*size+25] {
+		case 13, 2:
+			if hashPage == 0 {
+				hashPage = n
+			}
+		case 7:
+			if overflow == 0 {
+				overflow = n
+			}
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		damage func(b []byte)
+	}{
+		{"too many entries", func(b []byte) { binary.LittleEndian.PutUint16(b[hashPage*size+20:], 0xfffe) }},
+		{"a chain that loops", func(b []byte) { binary.LittleEndian.PutUint32(b[overflow*size+16:], uint32(overflow)) }},
+	} {
+		b := append([]byte(nil), orig...)
+		c.damage(b)
+		p := filepath.Join(t.TempDir(), "Packages")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkHeaders(p); !errors.Is(err, errRPMHeader) {
+			t.Errorf("%s: %v, want errRPMHeader", c.name, err)
 		}
 	}
 }
