@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ecrCall calls an operation of the ECR API with curl's own SigV4 signing, as one calls Wharf's extensions
@@ -199,7 +200,12 @@ func TestImageSBOM(t *testing.T) {
 	// Both operations are in the audit trail, as any call, the command's too (a read's answer, the
 	// document, is not recorded).
 	endpoint := "http://" + s.addr
+	// The trail is written after the answers: lookup returns once it holds any record, not all of them.
 	gets := lookup(t, s.awsEnv(), endpoint, "EventName", "GetImageSbom")
+	for deadline := time.Now().Add(10 * time.Second); len(gets) < 6 && time.Now().Before(deadline); {
+		time.Sleep(300 * time.Millisecond)
+		gets = lookup(t, s.awsEnv(), endpoint, "EventName", "GetImageSbom")
+	}
 	cliRefused := false
 	for _, e := range gets {
 		if e.ReadOnly != "true" || e.record["responseElements"] != nil {

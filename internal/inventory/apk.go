@@ -7,9 +7,12 @@ import (
 
 // ParseApkInstalled reads Alpine's package database, /lib/apk/db/installed: one paragraph per package
 // of "X:value" lines (P name, V version, A architecture, o origin, the source package).
-func ParseApkInstalled(b []byte) []Package {
+func ParseApkInstalled(b []byte) []Package { return parseApkInstalled(b, -1) }
+
+// parseApkInstalled is ParseApkInstalled stopping after more than max packages (unless max < 0).
+func parseApkInstalled(b []byte, max int) []Package {
 	var pkgs []Package
-	for len(b) > 0 {
+	for len(b) > 0 && (max < 0 || len(pkgs) <= max) {
 		var para []byte
 		para, b = nextParagraph(b)
 		var p Package

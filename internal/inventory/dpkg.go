@@ -8,9 +8,13 @@ import (
 // ParseDpkgStatus reads a dpkg status file (/var/lib/dpkg/status, or one file of the status.d directory
 // distroless images have): the installed packages, with the source package they were built from when
 // it differs ("Source: openssl" or "Source: openssl (3.0.11-1)").
-func ParseDpkgStatus(b []byte) []Package {
+func ParseDpkgStatus(b []byte) []Package { return parseDpkgStatus(b, -1) }
+
+// parseDpkgStatus is ParseDpkgStatus stopping after more than max packages (unless max < 0): a file of
+// tiny records holds millions.
+func parseDpkgStatus(b []byte, max int) []Package {
 	var pkgs []Package
-	for len(b) > 0 {
+	for len(b) > 0 && (max < 0 || len(pkgs) <= max) {
 		var para []byte
 		para, b = nextParagraph(b)
 		if p, ok := dpkgPackage(para); ok {

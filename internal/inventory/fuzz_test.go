@@ -31,7 +31,8 @@ func FuzzDatabases(f *testing.F) {
 		pkgs = append(pkgs, ParseApkInstalled(b)...)
 		pkgs = append(pkgs, readPython(bytes.NewReader(b))...)
 		pkgs = append(pkgs, readNPM(bytes.NewReader(b))...)
-		jar, _ := javaArchive(b, 1)
+		budget := int64(maxInflated)
+		jar, _ := javaArchive(b, 1, &budget)
 		pkgs = append(pkgs, jar...)
 		for _, p := range pkgs {
 			if p.Name == "" || p.Version == "" || p.SourceName == p.Name && p.SourceName != "" {

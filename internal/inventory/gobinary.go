@@ -32,35 +32,42 @@ func readGoBinary(r io.Reader, br *bufio.Reader) ([]Package, error) {
 	}
 	br.Reset(r)
 	var off int64
+	candidates := 0
 	for {
 		win, err := br.Peek(br.Size())
-		i := bytes.Index(win, buildInfoMagic)
+		// The build information starts at a multiple of 16 bytes: only those offsets are looked at, so
+		// that the magic written elsewhere, however often, costs nothing.
+		j := int((16 - off%16) % 16)
+		for j+len(buildInfoMagic) <= len(win) && !bytes.HasPrefix(win[j:], buildInfoMagic) {
+			j += 16
+		}
 		switch {
-		case i < 0 && err != nil:
+		case j+len(buildInfoMagic) > len(win) && err != nil:
 			return nil, nil // not a Go binary, or one from before Go 1.18
-		case i < 0:
-			n := len(win) - len(buildInfoMagic) + 1
-			br.Discard(n)
+		case j+len(buildInfoMagic) > len(win):
+			n, _ := br.Discard(min(j, len(win)))
+			off += int64(n)
+			continue
+		case j > 0 && err == nil: // bring it to the window's start, so that the window holds all of it
+			n, _ := br.Discard(j)
 			off += int64(n)
 			continue
 		}
-		if (off+int64(i))%16 != 0 {
-			br.Discard(i + 1)
-			off += int64(i + 1)
-			continue
+		// Each candidate costs a refill of the window: a file of candidates is given up on.
+		if candidates++; candidates > maxCandidates {
+			return nil, nil
 		}
-		if i > 0 { // bring it to the window's start, so that the window holds all of it
-			br.Discard(i)
-			off += int64(i)
-			continue
-		}
-		if bi, ok := parseBuildInfo(win); ok {
+		if bi, ok := parseBuildInfo(win[j:]); ok {
 			return goPackages(bi), nil
 		}
-		br.Discard(1)
-		off++
+		n, _ := br.Discard(j + 16)
+		off += int64(n)
 	}
 }
+
+// maxCandidates bounds the aligned occurrences of the magic readGoBinary examines in one file: a Go
+// binary has one, or a few more where it embeds the string.
+const maxCandidates = 64
 
 // newWindow returns the buffer readGoBinary looks through: large enough for the biggest build
 // information it reads.

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"path"
 	"strings"
@@ -75,10 +76,19 @@ func readJava(r io.Reader) ([]Package, error) {
 	if err != nil {
 		return nil, err
 	}
-	return javaArchive(b, 1)
+	budget := int64(maxInflated)
+	return javaArchive(b, 1, &budget)
 }
 
-func javaArchive(b []byte, depth int) ([]Package, error) {
+// maxInflated bounds what the entries an archive's reading opens (its nested archives' included) inflate
+// to: a few MiB of deflated zeros are many GiB. Real archives inflate to a few times their size.
+const maxInflated = 4 * maxArchive
+
+var errInflated = errors.New("the archive inflates to more than a scan reads")
+
+// javaArchive reads the archive b, opening entries whose sizes (which the zip reader holds them to) fit
+// in what is left of budget.
+func javaArchive(b []byte, depth int, budget *int64) ([]Package, error) {
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		return nil, err
@@ -88,6 +98,14 @@ func javaArchive(b []byte, depth int) ([]Package, error) {
 	poms := 0
 	for _, f := range zr.File {
 		name := f.Name
+		opened := (name == "META-INF/MANIFEST.MF" || path.Base(name) == "pom.properties" && strings.HasPrefix(name, "META-INF/maven/")) &&
+			f.UncompressedSize64 <= maxManifest || depth > 0 && strings.HasSuffix(name, ".jar") && f.UncompressedSize64 <= maxArchive
+		if opened {
+			if f.UncompressedSize64 > uint64(*budget) {
+				return pkgs, errInflated
+			}
+			*budget -= int64(f.UncompressedSize64)
+		}
 		switch {
 		case name == "META-INF/MANIFEST.MF":
 			manifest = f
@@ -106,7 +124,11 @@ func javaArchive(b []byte, depth int) ([]Package, error) {
 			if err != nil {
 				continue
 			}
-			if nested, err := javaArchive(inner, depth-1); err == nil {
+			nested, err := javaArchive(inner, depth-1, budget)
+			if errors.Is(err, errInflated) {
+				return pkgs, err
+			}
+			if err == nil {
 				pkgs = append(pkgs, nested...)
 			}
 		}

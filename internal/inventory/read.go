@@ -143,7 +143,7 @@ func (c *collector) read(f imagefs.File, r io.Reader) error {
 	case kindDpkg:
 		var b []byte
 		if b, err = io.ReadAll(r); err == nil {
-			for _, p := range ParseDpkgStatus(b) {
+			for _, p := range parseDpkgStatus(b, maxPackages-c.count()) {
 				p.Path = f.Name
 				c.debs = append(c.debs, p)
 			}
@@ -151,7 +151,7 @@ func (c *collector) read(f imagefs.File, r io.Reader) error {
 	case kindApk:
 		var b []byte
 		if b, err = io.ReadAll(r); err == nil {
-			for _, p := range ParseApkInstalled(b) {
+			for _, p := range parseApkInstalled(b, maxPackages-c.count()) {
 				p.Path = f.Name
 				c.apks = append(c.apks, p)
 			}

@@ -322,3 +322,26 @@ func TestTooManyPackages(t *testing.T) {
 		t.Errorf("%d packages, want 600", n)
 	}
 }
+
+// A package database of tiny records is parsed no further than the bound: the memory a scan takes is
+// that of the bound's packages, not of the millions the file names.
+func TestTooManyPackagesMemory(t *testing.T) {
+	inventory.SetMaxPackages(t.Cleanup, 1000)
+	for _, f := range []struct{ name, record string }{
+		{"lib/apk/db/installed", "P:a\nV:1\n\n"},
+		{"var/lib/dpkg/status", "Package:a\nVersion:1\n\n"},
+	} {
+		im := lt.New(t)
+		im.Add(t, lt.Gzip, lt.File(f.name, bytes.Repeat([]byte(f.record), (8<<20)/len(f.record))))
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, err := inventory.Read(context.Background(), im.Open, im.Layers); !errors.Is(err, inventory.ErrTooManyPackages) {
+			t.Fatalf("%s: Read = %v, want ErrTooManyPackages", f.name, err)
+		}
+		runtime.ReadMemStats(&after)
+		// The file itself (8 MiB, read whole) and the layer's reading; a package is over 100 bytes.
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+			t.Errorf("%s: %d MiB allocated", f.name, alloc>>20)
+		}
+	}
+}

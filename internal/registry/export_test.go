@@ -5,3 +5,16 @@ func HoldPreviews(s *Service) (release func()) {
 	s.previewGate = make(chan struct{})
 	return func() { close(s.previewGate) }
 }
+
+// HoldSBOMBuild takes the one SBOM build a service runs at a time until release is called.
+func HoldSBOMBuild(s *Service) (release func()) {
+	s.sbomBuild <- struct{}{}
+	return func() { <-s.sbomBuild }
+}
+
+// SetRematchBytes sets the bound on the inventories a batch of a re-matching holds; cleanup restores it.
+func SetRematchBytes(cleanup func(func()), n int) {
+	old := rematchBytes
+	rematchBytes = n
+	cleanup(func() { rematchBytes = old })
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/inventory"
 	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/vulndb"
 )
 
 // Continuous scanning: the images of repositories under a CONTINUOUS_SCAN rule are re-matched when the
@@ -39,6 +40,11 @@ const (
 	// given before it is failed: the lease of a job whose node stopped lapses within it.
 	stuckScanMargin = 5 * time.Minute
 )
+
+// rematchBytes bounds the stored inventories a batch of a re-matching holds, and the findings it
+// records, fewer images than rematchBatch when they are large: an inventory of the most packages a scan
+// keeps is over 100 MiB of JSON, the most findings a scan keeps as much. A variable for the tests.
+var rematchBytes = 64 << 20
 
 const scanExpiredDescription = "ScanEligibilityExpired: The image was neither pushed nor pulled within the rescan duration; it is no longer monitored and its findings were closed. Push the image or start a scan to monitor it again."
 
@@ -360,11 +366,17 @@ func (s *Service) rematchRepository(ctx context.Context, m Matcher, r *store.Rep
 				return err
 			}
 			inventories = inventories[:0]
-			for _, sc := range scans {
+			size := 0
+			for i, sc := range scans {
+				if i > 0 && size >= rematchBytes { // the rest in the next batch
+					scans = scans[:i]
+					break
+				}
 				inv, err := tx.ImageInventory(sc.RepositoryID, sc.Digest)
 				if err != nil {
 					return err
 				}
+				size += len(inv)
 				inventories = append(inventories, inv)
 			}
 			return nil
@@ -374,7 +386,12 @@ func (s *Service) rematchRepository(ctx context.Context, m Matcher, r *store.Rep
 		}
 		f.AfterRepositoryID, f.AfterDigest = r.ID, scans[len(scans)-1].Digest
 		batch := make([]rematched, 0, len(scans))
+		held := 0 // the findings of the batch, bounded as its inventories are
 		for i, sc := range scans {
+			if i > 0 && held >= rematchBytes { // the rest in the next batch
+				f.AfterDigest = scans[i-1].Digest
+				break
+			}
 			var inv inventory.Inventory
 			err := json.Unmarshal(inventories[i], &inv)
 			inventories[i] = nil
@@ -383,6 +400,10 @@ func (s *Service) rematchRepository(ctx context.Context, m Matcher, r *store.Rep
 				continue
 			}
 			findings, updated, err := m.Match(ctx, inv, scanType)
+			if errors.Is(err, vulndb.ErrTooManyFindings) { // passed over too, its findings as they were
+				s.log.Warn("re-matching: an image has more findings than a scan keeps", "repository", r.Name, "digest", sc.Digest, "err", err)
+				continue
+			}
 			if err != nil {
 				return total, changed, err
 			}
@@ -394,6 +415,7 @@ func (s *Service) rematchRepository(ctx context.Context, m Matcher, r *store.Rep
 					return total, changed, err
 				}
 				rm.findings = append(rm.findings, b)
+				held += len(b)
 			}
 			batch = append(batch, rm)
 		}

@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/inventory"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/vulndb"
@@ -316,5 +318,112 @@ func TestOneRematchAtATime(t *testing.T) {
 	}
 	if _, got := e.findings(t, "watched", d); got != "DEBIAN-CVE-2099-0002 CRITICAL, DEBIAN-CVE-2099-0004 MEDIUM" {
 		t.Fatalf("findings: %q", got)
+	}
+}
+
+// TestRematchTooManyFindings: an image whose inventory now has more findings than a scan keeps is passed
+// over; the images after it are re-matched all the same.
+func TestRematchTooManyFindings(t *testing.T) {
+	e, sc, db := newContinuousEnv(t, registry.Config{})
+	e.repo(t, "watched", "MUTABLE")
+	a := e.push(t, "watched", "v1", "a")
+	b := e.push(t, "watched", "v2", "b")
+	if n := e.runScans(t); n != 2 {
+		t.Fatalf("ran %d scans", n)
+	}
+	e.clock.Advance(time.Hour)
+	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0002", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+	sc.mu.Lock()
+	sc.matchErrs = []error{fmt.Errorf("%w: more than 10", vulndb.ErrTooManyFindings)}
+	sc.mu.Unlock()
+	e.clock.Advance(time.Minute)
+	if n := e.upkeep(t); n != 1 {
+		t.Fatalf("ran %d re-matching jobs, want 1", n)
+	}
+	var got []string
+	for _, d := range []digest.Digest{a, b} {
+		_, f := e.findings(t, "watched", d)
+		got = append(got, f)
+	}
+	// The first in the digests' order was passed over.
+	if !(got[0] == "" && got[1] == "DEBIAN-CVE-2099-0002 CRITICAL" || got[1] == "" && got[0] == "DEBIAN-CVE-2099-0002 CRITICAL") {
+		t.Fatalf("findings after re-matching: %q", got)
+	}
+}
+
+// TestRematchBatchBytes: a batch of a re-matching holds the stored inventories up to a bound, fewer images
+// when they are large; each batch is recorded before the next is read.
+func TestRematchBatchBytes(t *testing.T) {
+	registry.SetRematchBytes(t.Cleanup, 1) // one inventory at a time
+	e, sc, db := newContinuousEnv(t, registry.Config{})
+	e.repo(t, "watched", "MUTABLE")
+	ds := []digest.Digest{e.push(t, "watched", "v1", "a"), e.push(t, "watched", "v2", "b"), e.push(t, "watched", "v3", "c")}
+	if n := e.runScans(t); n != 3 {
+		t.Fatalf("ran %d scans", n)
+	}
+	e.clock.Advance(time.Hour)
+	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0002", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+	var recorded []int // images re-matched and recorded when each match starts
+	sc.onMatch = func() {
+		n := 0
+		for _, d := range ds {
+			if _, f := e.findings(t, "watched", d); f != "" {
+				n++
+			}
+		}
+		recorded = append(recorded, n)
+	}
+	e.clock.Advance(time.Minute)
+	if n := e.upkeep(t); n != 1 {
+		t.Fatalf("ran %d re-matching jobs, want 1", n)
+	}
+	if fmt.Sprint(recorded) != "[0 1 2]" {
+		t.Fatalf("images recorded as each match started: %v, want [0 1 2]", recorded)
+	}
+	for _, d := range ds {
+		if _, f := e.findings(t, "watched", d); f != "DEBIAN-CVE-2099-0002 CRITICAL" {
+			t.Fatalf("%s: %q", d, f)
+		}
+	}
+}
+
+// TestRematchBatchFindingsBytes: a batch of a re-matching holds the findings it records up to the bound
+// too: small inventories may have many findings.
+func TestRematchBatchFindingsBytes(t *testing.T) {
+	e, sc, db := newContinuousEnv(t, registry.Config{})
+	e.repo(t, "watched", "MUTABLE")
+	ds := []digest.Digest{e.push(t, "watched", "v1", "a"), e.push(t, "watched", "v2", "b"), e.push(t, "watched", "v3", "c")}
+	if n := e.runScans(t); n != 3 {
+		t.Fatalf("ran %d scans", n)
+	}
+	// The three inventories fit in the bound; one image's finding does not.
+	inv, err := json.Marshal(inventory.Inventory{OS: inventory.OS{ID: "debian", VersionID: "12"}, Packages: []inventory.Package{{Name: "libssl3", Version: "3.0.11-1~deb12u1", SourceName: "openssl", Ecosystem: "Debian:12"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry.SetRematchBytes(t.Cleanup, 2*len(inv)+1)
+	e.clock.Advance(time.Hour)
+	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0002", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+	var recorded []int
+	sc.onMatch = func() {
+		n := 0
+		for _, d := range ds {
+			if _, f := e.findings(t, "watched", d); f != "" {
+				n++
+			}
+		}
+		recorded = append(recorded, n)
+	}
+	e.clock.Advance(time.Minute)
+	if n := e.upkeep(t); n != 1 {
+		t.Fatalf("ran %d re-matching jobs, want 1", n)
+	}
+	if fmt.Sprint(recorded) != "[0 1 2]" {
+		t.Fatalf("images recorded as each match started: %v, want [0 1 2]", recorded)
+	}
+	for _, d := range ds {
+		if _, f := e.findings(t, "watched", d); f != "DEBIAN-CVE-2099-0002 CRITICAL" {
+			t.Fatalf("%s: %q", d, f)
+		}
 	}
 }

@@ -25,7 +25,15 @@ type SBOM struct {
 // ImageSBOM returns the SBOM of an image whose latest scan completed: the inventory that scan stored.
 // An image never scanned, or whose latest scan did not complete, has none (KindScanNotFound).
 // The document is the same for the same image and inventory: it is dated by the image's push.
+// SBOMs are built one at a time: an inventory of the most packages a scan keeps makes a document of
+// hundreds of MiB, written with GiBs of memory, and a few callers at once would exhaust it.
 func (s *Service) ImageSBOM(ctx context.Context, registryID, name string, ref ImageRef, format sbom.Format) (*SBOM, error) {
+	select {
+	case s.sbomBuild <- struct{}{}:
+		defer func() { <-s.sbomBuild }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	out := &SBOM{Format: format}
 	var inv inventory.Inventory
 	err := s.meta.View(ctx, func(tx store.Tx) error {

@@ -2,7 +2,9 @@ package registry_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -165,4 +167,37 @@ func TestAttachImageSBOMLimits(t *testing.T) {
 	e.runScans(t)
 	_, err := e.svc.AttachImageSBOM(ctx, reg, "app", registry.ImageRef{Tag: "v1"}, sbom.SPDX)
 	wantKind(t, err, registry.KindLimitExceeded)
+}
+
+// TestImageSBOMOneAtATime: SBOMs are built one at a time; a caller waits for the build before it, or for
+// its context.
+func TestImageSBOMOneAtATime(t *testing.T) {
+	e, _ := newScanEnv(t)
+	e.repo(t, "app", "MUTABLE")
+	e.push(t, "app", "v1", "a")
+	v1 := registry.ImageRef{Tag: "v1"}
+	if _, _, err := e.svc.StartImageScan(ctx, reg, "app", v1); err != nil {
+		t.Fatal(err)
+	}
+	e.runScans(t)
+	release := registry.HoldSBOMBuild(e.svc)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.svc.ImageSBOM(ctx, reg, "app", v1, sbom.SPDX)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("built while another build ran: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := e.svc.ImageSBOM(cancelled, reg, "app", v1, sbom.SPDX); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a caller whose context ended: %v", err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

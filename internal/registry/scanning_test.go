@@ -31,6 +31,10 @@ type fakeScanner struct {
 	// are then the database's).
 	db      *vulndb.DB
 	matched int // inventories matched again
+	// matchErrs are the errors the next matches again fail with, in turn.
+	matchErrs []error
+	// onMatch, when set, is called (without the lock) before each match again.
+	onMatch func()
 }
 
 func (f *fakeScanner) Scan(ctx context.Context, img registry.ScanImage) (inventory.Inventory, []vulndb.Finding, time.Time, error) {
@@ -57,8 +61,17 @@ func (f *fakeScanner) Scan(ctx context.Context, img registry.ScanImage) (invento
 
 // Match matches a stored inventory against the database (f.db must be set).
 func (f *fakeScanner) Match(ctx context.Context, inv inventory.Inventory, _ string) ([]vulndb.Finding, time.Time, error) {
+	if f.onMatch != nil {
+		f.onMatch()
+	}
 	f.mu.Lock()
 	f.matched++
+	if len(f.matchErrs) > 0 {
+		err := f.matchErrs[0]
+		f.matchErrs = f.matchErrs[1:]
+		f.mu.Unlock()
+		return nil, time.Time{}, err
+	}
 	f.mu.Unlock()
 	return f.match(ctx, inv)
 }

@@ -101,6 +101,8 @@ type Service struct {
 	previewGate chan struct{}
 	// schema1Key signs the schema 1 manifests converted for old clients (made on first use).
 	schema1Key func() (*ecdsa.PrivateKey, error)
+	// sbomBuild lets one SBOM be built at a time: the largest inventory's document takes GiBs to write.
+	sbomBuild chan struct{}
 }
 
 // New returns a Service over the given stores. Close flushes what it buffers.
@@ -130,7 +132,8 @@ func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *s
 	if cfg.RescanDuration == 0 {
 		cfg.RescanDuration = DefaultRescanDuration
 	}
-	s := &Service{meta: meta, blobs: blobs, clock: clk, cfg: cfg, log: log, cache: newManifestCache(cfg.ManifestCacheTTL, 32<<20)}
+	s := &Service{meta: meta, blobs: blobs, clock: clk, cfg: cfg, log: log, cache: newManifestCache(cfg.ManifestCacheTTL, 32<<20),
+		sbomBuild: make(chan struct{}, 1)}
 	s.pulls = newPullRecorder(s, cfg.PullFlushInterval)
 	s.schema1Key = sync.OnceValues(func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) })
 	return s

@@ -2,6 +2,8 @@ package vulndb
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +14,14 @@ import (
 	"github.com/wharf-dev/wharf/internal/inventory"
 	"github.com/wharf-dev/wharf/internal/store"
 )
+
+// ErrTooManyFindings is returned for an inventory with more findings than a scan keeps: many copies of a
+// package that many advisories name (one per status.d file, say) multiply into millions.
+var ErrTooManyFindings = errors.New("vulndb: the image has too many findings")
+
+// maxFindings bounds the findings of one inventory (a variable for the tests): the most vulnerable real
+// images have a few thousand.
+var maxFindings = 100_000
 
 // Match returns the findings of an inventory: for each package, the advisories of its ecosystem that name
 // it (its source package, for distributions' packages) and whose ranges or versions hold its version.
@@ -71,6 +81,9 @@ func (db *DB) Match(ctx context.Context, inv inventory.Inventory) ([]Finding, er
 		if !ok {
 			found = matchPackage(p, byPackage)
 			db.matched.put(version, p, found)
+		}
+		if len(out)+len(found) > maxFindings {
+			return nil, fmt.Errorf("%w: more than %d", ErrTooManyFindings, maxFindings)
 		}
 		out = append(out, found...)
 	}

@@ -3,6 +3,7 @@ package vulndb_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"github.com/wharf-dev/wharf/internal/vulndb/osvtest"
 	"net/url"
@@ -321,5 +322,24 @@ func TestFindingDetails(t *testing.T) {
 	}
 	if dsa := fs[1]; dsa.URI != "https://www.debian.org/security/2023/dsa-5532" || dsa.Description != "openssl - security update" {
 		t.Errorf("DSA finding %+v", dsa)
+	}
+}
+
+// Copies of a package many advisories name multiply into findings: past the bound, the match fails rather
+// than hold them all.
+func TestTooManyFindings(t *testing.T) {
+	db, _ := open(t)
+	mustImport(t, db, osvtest.ZipFile(t, fixtures))
+	vulndb.SetMaxFindings(t.Cleanup, 10)
+	var pkgs []inventory.Package
+	for i := range 6 {
+		pkgs = append(pkgs, inventory.Package{Name: "libssl3", Version: "3.0.11-1~deb12u1", SourceName: "openssl",
+			Ecosystem: "Debian:12", Path: fmt.Sprintf("var/lib/dpkg/status.d/libssl3-%d", i)})
+	}
+	if _, err := db.Match(ctx, inventory.Inventory{Packages: pkgs}); !errors.Is(err, vulndb.ErrTooManyFindings) {
+		t.Fatalf("Match = %v, want ErrTooManyFindings", err)
+	}
+	if fs, err := db.Match(ctx, inventory.Inventory{Packages: pkgs[:5]}); err != nil || len(fs) != 10 {
+		t.Fatalf("Match = %d findings, %v; want 10", len(fs), err)
 	}
 }
