@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -45,10 +46,8 @@ func TestCLIReferenceExamples(t *testing.T) {
 	s.aws("ecr", "create-repository", "--repository-name", "ubuntu")
 	s.aws("ecr", "create-repository", "--repository-name", "test")
 	// Known difference: Wharf lists repositories by name; the reference shows ubuntu before test (ECR
-	// documents no order).
-	var repos struct{ Repositories []any }
-	jsonOf(t, x.reference("describe-repositories"), &repos)
-	x.checkAs("describe-repositories", map[string]any{"repositories": []any{repos.Repositories[1], repos.Repositories[0]}}, "ecr", "describe-repositories")
+	// documents no order), so the lists are compared in any order.
+	x.checkAnyOrder("describe-repositories", "repositories", "repositoryName", "ecr", "describe-repositories")
 	s.aws("ecr", "delete-repository", "--repository-name", "test")
 
 	// cluster-autoscaler:v1.13.6 is the reference's image: its manifest as batch-get-image shows it, over
@@ -69,11 +68,9 @@ func TestCLIReferenceExamples(t *testing.T) {
 	x.putImage("cluster-autoscaler", "v1.13.7", small)
 	x.putImage("cluster-autoscaler", "v1.13.8", small)
 	// Known difference: the reference lists v1.13.8 before v1.13.7 (put last, on the same image); Wharf
-	// lists an image's tags by name (ECR documents no order).
-	var images struct{ ImageIds []any }
-	jsonOf(t, x.reference("list-images"), &images)
-	x.checkAs("list-images", map[string]any{"imageIds": []any{images.ImageIds[1], images.ImageIds[0], images.ImageIds[2]}},
-		"ecr", "list-images", "--repository-name", "cluster-autoscaler")
+	// lists images by digest and an image's tags by name (ECR documents no order), so the lists are
+	// compared in any order.
+	x.checkAnyOrder("list-images", "imageIds", "imageTag", "ecr", "list-images", "--repository-name", "cluster-autoscaler")
 
 	// Repository policies on cluster-autoscaler.
 	x.check("set-repository-policy", "ecr", "set-repository-policy", "--repository-name", "cluster-autoscaler", "--policy-text", x.file("set-repository-policy.my-policy.json"))
@@ -240,12 +237,34 @@ func (x *refExamples) checkAs(name string, replace map[string]any, args ...strin
 	for k, v := range replace {
 		want[k] = v
 	}
+	x.compare(args, got, want)
+	return got
+}
+
+// compare checks that Wharf's output has what the reference's shows, both normalised.
+func (x *refExamples) compare(args []string, got, want map[string]any) {
+	x.t.Helper()
 	if path, ok := covers(normalise("", got), normalise("", want), ""); !ok {
 		g, _ := json.MarshalIndent(normalise("", got), "", "  ")
 		w, _ := json.MarshalIndent(normalise("", want), "", "  ")
 		x.t.Errorf("aws %s: differs from the reference at %s\nreference (normalised):\n%s\nwharf (normalised):\n%s", strings.Join(args, " "), path, w, g)
 	}
-	return got
+}
+
+// checkAnyOrder is check with the output's list member key compared in any order: both lists are sorted by
+// their elements' member by.
+func (x *refExamples) checkAnyOrder(name, key, by string, args ...string) {
+	x.t.Helper()
+	var got, want map[string]any
+	jsonOf(x.t, x.s.aws(args...), &got)
+	jsonOf(x.t, x.reference(name), &want)
+	for _, m := range []map[string]any{got, want} {
+		list, _ := m[key].([]any)
+		sort.SliceStable(list, func(i, j int) bool {
+			return fmt.Sprint(list[i].(map[string]any)[by]) < fmt.Sprint(list[j].(map[string]any)[by])
+		})
+	}
+	x.compare(args, got, want)
 }
 
 // eventually is check for an output that reaches the reference's state after a while (a preview completes).
