@@ -185,7 +185,7 @@ func TestCLIReferenceExamples(t *testing.T) {
 	// Registry authentication.
 	x.check("get-authorization-token", "ecr", "get-authorization-token")
 	if pw := s.aws("ecr", "get-login-password"); !regexp.MustCompile(`^\S+\n$`).MatchString(pw) {
-		t.Errorf("get-login-password: the reference prints <password>; got %q", pw)
+		t.Errorf("get-login-password: the reference prints %q; got %q", x.reference("get-login-password.txt"), pw)
 	}
 	login := strings.TrimSpace(s.aws("ecr", "get-login"))
 	if want := "docker login -u AWS -p <password> -e none http://" + s.addr; regexp.MustCompile(` -p \S+ `).ReplaceAllString(login, " -p <password> ") != want {
