@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wharf-dev/wharf/internal/registry"
 )
 
 // TestMigrateStorage grows a single-node installation (SQLite and files) into PostgreSQL and S3 with
@@ -81,7 +83,7 @@ func TestMigrateStorage(t *testing.T) {
 	}
 	var policy struct{ LifecyclePolicyText string }
 	jsonOf(t, grown.aws("ecr", "get-lifecycle-policy", "--repository-name", "team/app"), &policy)
-	if policy.LifecyclePolicyText != lifecyclePolicy {
+	if policy.LifecyclePolicyText != registry.CompactLifecycleText(lifecyclePolicy) {
 		t.Fatalf("lifecycle policy after the move: %q", policy.LifecyclePolicyText)
 	}
 	ci := append(grown.awsEnv(), "AWS_ACCESS_KEY_ID="+key.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+key.SecretAccessKey)

@@ -301,9 +301,14 @@ func TestImagesAndLayers(t *testing.T) {
 	if len(ids) != 0 {
 		t.Fatalf("untagged images %v", ids)
 	}
-	avail := a.ok("BatchCheckLayerAvailability", map[string]any{"repositoryName": "app", "layerDigests": []string{layer, "sha256:" + strings.Repeat("3", 64)}})
-	if len(avail["layers"].([]any)) != 1 || len(avail["failures"].([]any)) != 1 {
+	avail := a.ok("BatchCheckLayerAvailability", map[string]any{"repositoryName": "app", "layerDigests": []string{layer, "sha256:" + strings.Repeat("3", 64), cfg}})
+	if len(avail["layers"].([]any)) != 2 || len(avail["failures"].([]any)) != 1 {
 		t.Fatalf("BatchCheckLayerAvailability %v", avail)
+	}
+	// Each blob has the media type the image gives it: a configuration's is not a layer's.
+	if l := avail["layers"].([]any); l[0].(map[string]any)["mediaType"] != "application/vnd.oci.image.layer.v1.tar" ||
+		l[1].(map[string]any)["mediaType"] != "application/vnd.oci.image.config.v1+json" {
+		t.Fatalf("BatchCheckLayerAvailability media types %v", l)
 	}
 	url := a.ok("GetDownloadUrlForLayer", map[string]any{"repositoryName": "app", "layerDigest": layer})["downloadUrl"].(string)
 	path := url[strings.Index(url, "/v2/"):]

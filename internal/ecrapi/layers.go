@@ -114,7 +114,16 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			layers = append(layers, layer{s, "AVAILABLE", info.Size, "application/vnd.docker.image.rootfs.diff.tar.gzip"})
+			// The media type an image of the repository gives the blob, as ECR reports it (a configuration's
+			// is not a layer's); a blob no image uses yet is taken for a layer.
+			mt, err := h.Service.BlobMediaType(ctx, c.RegistryID, name, d)
+			if err != nil {
+				return nil, err
+			}
+			if mt == "" {
+				mt = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+			}
+			layers = append(layers, layer{s, "AVAILABLE", info.Size, mt})
 		}
 		return map[string]any{"layers": layers, "failures": failures}, nil
 	})

@@ -71,7 +71,7 @@ func init() {
 		if err := h.Service.PutLifecyclePolicy(ctx, c.RegistryID, name, in.LifecyclePolicyText); err != nil {
 			return nil, err
 		}
-		return lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: name, LifecyclePolicyText: in.LifecyclePolicyText}, nil
+		return lifecyclePolicyOutput{RegistryID: c.RegistryID, RepositoryName: name, LifecyclePolicyText: registry.CompactLifecycleText(in.LifecyclePolicyText)}, nil
 	})
 
 	register("GetLifecyclePolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *lifecyclePolicyInput) (any, error) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/iam"
 	"github.com/wharf-dev/wharf/internal/pipeline"
+	"github.com/wharf-dev/wharf/internal/registry"
 )
 
 type repositoryPolicyInput struct {
@@ -28,7 +29,7 @@ func init() {
 		if err := h.Service.SetRepositoryPolicy(ctx, c.RegistryID, name, in.PolicyText, in.Force, stillAllowed); err != nil {
 			return nil, err
 		}
-		return map[string]any{"registryId": c.RegistryID, "repositoryName": name, "policyText": in.PolicyText}, nil
+		return map[string]any{"registryId": c.RegistryID, "repositoryName": name, "policyText": registry.FormatPolicyText(in.PolicyText)}, nil
 	})
 
 	register("GetRepositoryPolicy", func(h *Handler, ctx context.Context, c *pipeline.Call, in *repositoryPolicyInput) (any, error) {

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -51,6 +52,50 @@ func (s *Service) StatBlob(ctx context.Context, registryID, name string, d diges
 		return nil
 	})
 	return info, internal(err)
+}
+
+// BlobMediaType returns the media type an image of the repository gives blob d (a configuration's or a
+// layer's), or "" when no image uses it.
+func (s *Service) BlobMediaType(ctx context.Context, registryID, name string, d digest.Digest) (string, error) {
+	var mt string
+	err := s.meta.View(ctx, func(tx store.Tx) error {
+		r, err := s.repo(tx, registryID, name)
+		if err != nil {
+			return err
+		}
+		users, err := tx.ReferencedBy(r.ID, store.RefBlob, d)
+		if err != nil || len(users) == 0 {
+			return err
+		}
+		img, err := tx.GetImage(r.ID, users[0])
+		if err != nil {
+			return err
+		}
+		mt = descriptorMediaType(img.Content, d)
+		return nil
+	})
+	return mt, internal(err)
+}
+
+// descriptorMediaType returns the media type a manifest gives blob d, as its configuration or a layer.
+func descriptorMediaType(manifest []byte, d digest.Digest) string {
+	type descriptor struct {
+		MediaType string        `json:"mediaType"`
+		Digest    digest.Digest `json:"digest"`
+	}
+	var m struct {
+		Config descriptor   `json:"config"`
+		Layers []descriptor `json:"layers"`
+	}
+	if json.Unmarshal(manifest, &m) != nil {
+		return ""
+	}
+	for _, l := range append(m.Layers, m.Config) {
+		if l.Digest == d {
+			return l.MediaType
+		}
+	}
+	return ""
 }
 
 // OpenBlob opens a blob visible in the repository.

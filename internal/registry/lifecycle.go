@@ -1,7 +1,9 @@
 package registry
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 	"unicode/utf8"
@@ -52,11 +54,13 @@ func checkLifecycleText(text string) (*lifecycle.Policy, error) {
 }
 
 // PutLifecyclePolicy validates a lifecycle policy and sets it on a repository, replacing any other. The
-// background pass applies it once the lifecycle interval has passed since it was set.
+// background pass applies it once the lifecycle interval has passed since it was set. Like ECR, it keeps the
+// text without its white space (CompactLifecycleText).
 func (s *Service) PutLifecyclePolicy(ctx context.Context, registryID, name, text string) error {
 	if _, err := checkLifecycleText(text); err != nil {
 		return err
 	}
+	text = CompactLifecycleText(text)
 	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)
 		if err != nil {
@@ -71,6 +75,16 @@ func (s *Service) PutLifecyclePolicy(ctx context.Context, registryID, name, text
 		}
 		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: r.RegistryID, Repository: r.Name, Policy: PolicyLifecycle, Change: PolicySet})
 	}))
+}
+
+// CompactLifecycleText is a valid lifecycle policy's text as PutLifecyclePolicy keeps it: the JSON without
+// white space between its tokens, members in their order.
+func CompactLifecycleText(text string) string {
+	var b bytes.Buffer
+	if json.Compact(&b, []byte(text)) != nil {
+		return text
+	}
+	return b.String()
 }
 
 // LifecyclePolicy returns a repository's lifecycle policy.

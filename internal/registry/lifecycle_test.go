@@ -208,11 +208,11 @@ func TestLifecyclePolicyOperations(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := e.svc.LifecyclePolicy(ctx, reg, "app")
-	if err != nil || p.Text != text || !p.LastEvaluatedAt.IsZero() {
+	if err != nil || p.Text != registry.CompactLifecycleText(text) || !p.LastEvaluatedAt.IsZero() {
 		t.Fatalf("LifecyclePolicy = %+v, %v", p, err)
 	}
 	p, err = e.svc.DeleteLifecyclePolicy(ctx, reg, "app")
-	if err != nil || p.Text != text {
+	if err != nil || p.Text != registry.CompactLifecycleText(text) {
 		t.Fatalf("DeleteLifecyclePolicy = %+v, %v", p, err)
 	}
 	_, err = e.svc.LifecyclePolicy(ctx, reg, "app")

@@ -27,8 +27,9 @@ func checkPolicyText(text, what string, kind iam.Kind) (*iam.Policy, error) {
 }
 
 // SetRepositoryPolicy sets a repository's policy after checking its grammar, its size and that the
-// principals it names exist. Without force it refuses a policy under which the caller could no longer set
-// the repository's policy (stillAllowed tells, for a candidate policy; nil skips the check), as ECR does.
+// principals it names exist, and keeps the text laid out as ECR does (FormatPolicyText). Without force it
+// refuses a policy under which the caller could no longer set the repository's policy (stillAllowed tells,
+// for a candidate policy; nil skips the check), as ECR does.
 func (s *Service) SetRepositoryPolicy(ctx context.Context, registryID, name, text string, force bool, stillAllowed func(*iam.Policy) bool) error {
 	p, err := checkPolicyText(text, "repository", iam.ResourcePolicy)
 	if err != nil {
@@ -47,7 +48,7 @@ func (s *Service) SetRepositoryPolicy(ctx context.Context, registryID, name, tex
 				return errf(KindInvalidParameter, "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Principal not found'")
 			}
 		}
-		if err := tx.SetRepositoryPolicy(r.ID, text); err != nil {
+		if err := tx.SetRepositoryPolicy(r.ID, FormatPolicyText(text)); err != nil {
 			return err
 		}
 		return s.emit(tx, Event{Type: EventPolicyChanged, RegistryID: r.RegistryID, Repository: r.Name, Policy: PolicyRepository, Change: PolicySet})
