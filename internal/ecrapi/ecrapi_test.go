@@ -276,16 +276,24 @@ func TestImagesAndLayers(t *testing.T) {
 	a.ok("PutImage", map[string]any{"repositoryName": "app", "imageManifest": manifest, "imageTag": "v8", "imageDigest": digest}) // digest and tag agree
 	a.ok("BatchDeleteImage", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageTag": "v8"}}})
 	missing := strings.Replace(manifest, layer, "sha256:"+strings.Repeat("1", 64), 1)
-	a.fails(a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": missing, "imageTag": "v2"}), 400, "LayersNotFoundException")
+	r := a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": missing, "imageTag": "v2"})
+	a.fails(r, 400, "LayersNotFoundException")
+	if want := "Layers with digests '[sha256:" + strings.Repeat("1", 64) + "]' required for pushing image into repository with name 'app' in registry with id '000000000000' do not exist"; r.message() != want {
+		t.Errorf("LayersNotFoundException: %q, want %q", r.message(), want)
+	}
 	index := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"%s","digest":"sha256:%s","size":1}]}`, ociManifest, strings.Repeat("2", 64))
-	a.fails(a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": index, "imageTag": "multi"}), 400, "ReferencedImagesNotFoundException")
+	r = a.call("PutImage", map[string]any{"repositoryName": "app", "imageManifest": index, "imageTag": "multi"})
+	a.fails(r, 400, "ReferencedImagesNotFoundException")
+	if want := "Images with digests '[sha256:" + strings.Repeat("2", 64) + "]' required for pushing image into repository with name 'app' in registry with id '000000000000' do not exist"; r.message() != want {
+		t.Errorf("ReferencedImagesNotFoundException: %q, want %q", r.message(), want)
+	}
 
 	details := a.ok("DescribeImages", map[string]any{"repositoryName": "app"})["imageDetails"].([]any)
 	d := details[0].(map[string]any)
 	if len(details) != 1 || d["imageSizeInBytes"].(float64) != 48 || d["imageManifestMediaType"] != ociManifest || len(d["imageTags"].([]any)) != 2 {
 		t.Fatalf("DescribeImages %v", details)
 	}
-	r := a.call("DescribeImages", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageTag": "nope"}}})
+	r = a.call("DescribeImages", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageTag": "nope"}}})
 	a.fails(r, 400, "ImageNotFoundException")
 	if r.message() != "The image with imageId {imageDigest:'null', imageTag:'nope'} does not exist within the repository with name 'app' in the registry with id '000000000000'" {
 		t.Fatalf("message %q", r.message())

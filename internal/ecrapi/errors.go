@@ -3,6 +3,7 @@ package ecrapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -93,6 +94,16 @@ func toAWS(err error) *awsError {
 			switch de.Kind {
 			case registry.KindManifestDigestMismatch:
 				msg = "Invalid parameter at 'imageDigest' failed to satisfy constraint: '" + msg + "'"
+			case registry.KindManifestBlobUnknown, registry.KindManifestChildUnknown:
+				// ECR's words: what is missing, and where the image was to go.
+				if f := de.Fields; f.Repository != "" {
+					what := "Layers"
+					if de.Kind == registry.KindManifestChildUnknown {
+						what = "Images"
+					}
+					msg = fmt.Sprintf("%s with digests '[%s]' required for pushing image into repository with name '%s' in registry with id '%s' do not exist",
+						what, f.Digest, f.Repository, f.RegistryID)
+				}
 			case registry.KindManifestInvalid:
 				if errors.Is(de.Err, manifest.ErrSyntax) {
 					msg = "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"

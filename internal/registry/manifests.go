@@ -221,7 +221,8 @@ func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.
 		case store.RefBlob:
 			b, err := tx.GetLinkedBlob(repo.ID, r.Digest)
 			if errors.Is(err, store.ErrNotFound) {
-				return &Error{Kind: KindManifestBlobUnknown, Message: fmt.Sprintf("blob %s is not in repository '%s'; push it before the manifest", r.Digest, repo.Name), Fields: Fields{Digest: r.Digest}}
+				return &Error{Kind: KindManifestBlobUnknown, Message: fmt.Sprintf("blob %s is not in repository '%s'; push it before the manifest", r.Digest, repo.Name),
+					Fields: Fields{RegistryID: repo.RegistryID, Repository: repo.Name, Digest: r.Digest}}
 			} else if err != nil {
 				return err
 			}
@@ -237,7 +238,8 @@ func (s *Service) checkNewImage(tx store.Tx, repo *store.Repository, img *store.
 		case store.RefManifest:
 			child, err := tx.GetImage(repo.ID, r.Digest)
 			if errors.Is(err, store.ErrNotFound) {
-				return &Error{Kind: KindManifestChildUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'; push it before the index", r.Digest, repo.Name), Fields: Fields{Digest: r.Digest}}
+				return &Error{Kind: KindManifestChildUnknown, Message: fmt.Sprintf("manifest %s is not in repository '%s'; push it before the index", r.Digest, repo.Name),
+					Fields: Fields{RegistryID: repo.RegistryID, Repository: repo.Name, Digest: r.Digest}}
 			} else if err != nil {
 				return err
 			}
