@@ -392,7 +392,11 @@ func TestLayerPartRules(t *testing.T) {
 	one := start()
 	a.ok("UploadLayerPart", map[string]any{"repositoryName": "app", "uploadId": one, "partFirstByte": 0, "partLastByte": len(small) - 1, "layerPartBlob": small})
 	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": one, "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "InvalidLayerException")
-	a.fails(a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": "nope", "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}}), 400, "UploadNotFoundException")
+	r = a.call("CompleteLayerUpload", map[string]any{"repositoryName": "app", "uploadId": "nope", "layerDigests": []string{"sha256:" + strings.Repeat("4", 64)}})
+	a.fails(r, 400, "UploadNotFoundException")
+	if want := "The upload with id 'nope' does not exist within the repository with name 'app' in the registry with id '000000000000'"; r.message() != want {
+		t.Errorf("UploadNotFoundException: %q", r.message())
+	}
 	d := a.pushLayer("app", []byte("x"))
 	id = start()
 	part(id, 0, []byte("x"))

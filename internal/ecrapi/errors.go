@@ -104,6 +104,11 @@ func toAWS(err error) *awsError {
 					msg = fmt.Sprintf("%s with digests '[%s]' required for pushing image into repository with name '%s' in registry with id '%s' do not exist",
 						what, f.Digest, f.Repository, f.RegistryID)
 				}
+			case registry.KindUploadUnknown:
+				if f := de.Fields; f.UploadID != "" {
+					msg = fmt.Sprintf("The upload with id '%s' does not exist within the repository with name '%s' in the registry with id '%s'",
+						f.UploadID, f.Repository, f.RegistryID)
+				}
 			case registry.KindManifestInvalid:
 				if errors.Is(de.Err, manifest.ErrSyntax) {
 					msg = "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"

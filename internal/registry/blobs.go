@@ -341,7 +341,8 @@ func (s *Service) appendUpload(ctx context.Context, repo *store.Repository, u *s
 				return err
 			}
 			if _, gerr := tx.GetUpload(u.ID); errors.Is(gerr, store.ErrNotFound) {
-				return &Error{Kind: KindUploadUnknown, Message: fmt.Sprintf("upload %s was cancelled", u.ID)}
+				return &Error{Kind: KindUploadUnknown, Message: fmt.Sprintf("upload %s was cancelled", u.ID),
+					Fields: Fields{RegistryID: repo.RegistryID, Repository: repo.Name, UploadID: u.ID}}
 			}
 			return errf(KindUploadInvalid, "upload %s was changed concurrently; start the upload again", u.ID)
 		}
