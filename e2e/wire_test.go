@@ -94,5 +94,24 @@ except urllib.error.HTTPError as e:
     body = json.loads(e.read())
     assert e.code == 404 and body["__type"] == "UnknownOperationException", (e.code, body)
     assert body["message"] == "The action or operation requested is invalid. Verify that the action is typed correctly.", body
+# Missing layers and uploads, in ECR's words.
+typed = json.loads(manifest)
+typed["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+fails("LayersNotFoundException", "Layers with digests '[sha256:" + "a" * 64 + "]' required for pushing image into repository with name 'a__b' in registry with id '000000000000' do not exist",
+      ecr.put_image, repositoryName="a__b", imageManifest=json.dumps(typed), imageTag="v1")
+missing = "00000000-0000-4000-8000-000000000000"
+fails("UploadNotFoundException", "The upload with id '%s' does not exist within the repository with name 'a__b' in the registry with id '000000000000'" % missing,
+      ecr.upload_layer_part, repositoryName="a__b", uploadId=missing, partFirstByte=0, partLastByte=0, layerPartBlob=b"x")
+
+# A part under 5 MiB is refused when it turns out not to be the last: by CompleteLayerUpload, where the model lists it.
+up = ecr.initiate_layer_upload(repositoryName="a__b")["uploadId"]
+ecr.upload_layer_part(repositoryName="a__b", uploadId=up, partFirstByte=0, partLastByte=1023, layerPartBlob=b"x" * 1024)
+ecr.upload_layer_part(repositoryName="a__b", uploadId=up, partFirstByte=1024, partLastByte=2047, layerPartBlob=b"y" * 1024)
+import hashlib
+whole = "sha256:" + hashlib.sha256(b"x" * 1024 + b"y" * 1024).hexdigest()
+fails("LayerPartTooSmallException", None, ecr.complete_layer_upload, repositoryName="a__b", uploadId=up, layerDigests=[whole])
+# A part that does not follow on: InvalidLayerPartException with the model's members.
+err = fails("InvalidLayerPartException", None, ecr.upload_layer_part, repositoryName="a__b", uploadId=up, partFirstByte=5, partLastByte=5, layerPartBlob=b"z")
+assert (err.get("registryId"), err.get("repositoryName"), err.get("uploadId"), err.get("lastValidByteReceived")) == ("000000000000", "a__b", up, 2047), err
 print("wire ok")
 `
