@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -403,15 +402,37 @@ func accepted(r *http.Request) []string {
 	}
 	var out []string
 	for _, v := range vals {
-		for _, part := range strings.Split(v, ",") {
-			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if q, qerr := strconv.ParseFloat(params["q"], 64); err != nil || qerr == nil && q <= 0 {
-				continue // malformed, or q=0: "not acceptable"
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			if mt, ok := acceptable(part); ok {
+				out = append(out, mt)
 			}
-			out = append(out, mt)
 		}
 	}
 	return out
+}
+
+// acceptable reads one entry of an Accept header: its media type, lower-cased, unless it is malformed or
+// has q=0 ("not acceptable"). Every pull reads the header: this allocates only for a type in upper case.
+func acceptable(part string) (string, bool) {
+	mt, params, _ := strings.Cut(part, ";")
+	mt = strings.TrimSpace(mt)
+	typ, sub, ok := strings.Cut(mt, "/")
+	if !ok || typ == "" || sub == "" || strings.ContainsAny(mt, " \t\"") {
+		return "", false
+	}
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		k, val, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(k), "q") {
+			if q, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil && q <= 0 {
+				return "", false
+			}
+		}
+	}
+	return strings.ToLower(mt), true
 }
 
 // maxDrain is how much of a refused body is read and dropped, so the client sees the answer.
