@@ -77,38 +77,6 @@ func writeOpensslAdvisory(t *testing.T, dir string) string {
 	return path
 }
 
-// boto3PushDebian pushes with boto3 an image of Debian 12 with libssl3 3.0.11-1~deb12u1 to watch/app.
-const boto3PushDebian = `
-import hashlib, io, json, sys, tarfile
-import boto3
-ecr = boto3.client("ecr")
-tag = sys.argv[1]
-
-def push_blob(data):
-    up = ecr.initiate_layer_upload(repositoryName="watch/app")
-    ecr.upload_layer_part(repositoryName="watch/app", uploadId=up["uploadId"], partFirstByte=0, partLastByte=len(data) - 1, layerPartBlob=data)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    ecr.complete_layer_upload(repositoryName="watch/app", uploadId=up["uploadId"], layerDigests=[digest])
-    return digest
-
-def tar_of(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-config = json.dumps({"architecture": "amd64", "os": "linux", "variant": tag}).encode()
-status = b"Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u1\n"
-layer = tar_of({"etc/os-release": b'ID=debian\nVERSION_ID="12"\n', "var/lib/dpkg/status": status, "srv/tag": tag.encode()})
-manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": push_blob(config), "size": len(config)},
-    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": push_blob(layer), "size": len(layer)}]})
-ecr.put_image(repositoryName="watch/app", imageManifest=manifest, imageTag=tag)
-`
-
 // TestRematchOnThreeNodes: three nodes on one PostgreSQL database; an import re-matches each image scanned
 // continuously once, on one of them: one scan event per image for its scan, one for its re-matching.
 func TestRematchOnThreeNodes(t *testing.T) {
@@ -117,11 +85,11 @@ func TestRematchOnThreeNodes(t *testing.T) {
 		`[{"scanFrequency":"CONTINUOUS_SCAN","repositoryFilters":[{"filter":"watch/*","filterType":"WILDCARD"}]}]`)
 	nodes[0].aws("ecr", "create-repository", "--repository-name", "watch/app")
 	push := filepath.Join(t.TempDir(), "push.py")
-	os.WriteFile(push, []byte(boto3PushDebian), 0o644)
+	os.WriteFile(push, []byte(boto3Push), 0o644)
 	var tags []string
 	for i := range 6 {
 		tag := fmt.Sprintf("v%d", i)
-		if out, err := runEnv(t, nodes[i%3].awsEnv(), nil, tool(t, "python3"), push, tag); err != nil {
+		if out, err := runEnv(t, nodes[i%3].awsEnv(), nil, tool(t, "python3"), push, tag, "watch/app", "libssl3"); err != nil {
 			t.Fatalf("push %s: %v\n%s", tag, err, out)
 		}
 		tags = append(tags, tag)

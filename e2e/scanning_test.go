@@ -114,18 +114,21 @@ func TestImageScanningWithAWSCLI(t *testing.T) {
 	}
 }
 
-// boto3Push pushes a small image of its own under the tag it is given, with the ECR API's layer operations.
+// boto3Push pushes, with the ECR API's layer operations, a small Debian 12 image of its own under the tag
+// it is given (argv 1), to scan/app or the repository argv 2 names; with argv 3 "libssl3" the image has
+// libssl3 3.0.11-1~deb12u1 installed, else no package (its scan completes with no findings).
 const boto3Push = `
 import hashlib, io, json, sys, tarfile
 import boto3
 ecr = boto3.client("ecr")
 tag = sys.argv[1]
+repo = sys.argv[2] if len(sys.argv) > 2 else "scan/app"
 
 def push_blob(data):
-    up = ecr.initiate_layer_upload(repositoryName="scan/app")
-    ecr.upload_layer_part(repositoryName="scan/app", uploadId=up["uploadId"], partFirstByte=0, partLastByte=len(data) - 1, layerPartBlob=data)
+    up = ecr.initiate_layer_upload(repositoryName=repo)
+    ecr.upload_layer_part(repositoryName=repo, uploadId=up["uploadId"], partFirstByte=0, partLastByte=len(data) - 1, layerPartBlob=data)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    ecr.complete_layer_upload(repositoryName="scan/app", uploadId=up["uploadId"], layerDigests=[digest])
+    ecr.complete_layer_upload(repositoryName=repo, uploadId=up["uploadId"], layerDigests=[digest])
     return digest
 
 def tar_of(files):
@@ -138,12 +141,14 @@ def tar_of(files):
     return buf.getvalue()
 
 config = json.dumps({"architecture": "amd64", "os": "linux", "variant": tag}).encode()
-# A Debian 12 file system without packages: the scan completes, with no findings.
-layer = tar_of({"etc/os-release": b'ID=debian\nVERSION_ID="12"\n', "srv/tag": tag.encode()})
+files = {"etc/os-release": b'ID=debian\nVERSION_ID="12"\n', "srv/tag": tag.encode()}
+if sys.argv[3:] == ["libssl3"]:
+    files["var/lib/dpkg/status"] = b"Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u1\n"
+layer = tar_of(files)
 manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
     "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": push_blob(config), "size": len(config)},
     "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": push_blob(layer), "size": len(layer)}]})
-ecr.put_image(repositoryName="scan/app", imageManifest=manifest, imageTag=tag)
+ecr.put_image(repositoryName=repo, imageManifest=manifest, imageTag=tag)
 `
 
 const boto3ScanFlow = `

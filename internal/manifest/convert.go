@@ -152,19 +152,6 @@ type v1Layer struct {
 	Comment string `json:"comment,omitempty"`
 }
 
-type schema1Out struct {
-	SchemaVersion int    `json:"schemaVersion"`
-	Name          string `json:"name"`
-	Tag           string `json:"tag"`
-	Architecture  string `json:"architecture"`
-	FSLayers      []struct {
-		BlobSum digest.Digest `json:"blobSum"`
-	} `json:"fsLayers"`
-	History []struct {
-		V1Compatibility string `json:"v1Compatibility"`
-	} `json:"history"`
-}
-
 // ToSchema1 converts an image (Docker schema 2 or OCI) to an unsigned schema 1 manifest for repository
 // name and tag, from its configuration (config, the config blob's bytes). Each layer gets a v1
 // configuration: its history entry, and for the top layer the whole image configuration. History entries
@@ -214,7 +201,7 @@ func ToSchema1(m *Manifest, config []byte, name, tag string) ([]byte, error) {
 		return nil, noConversion("config history names %d layers, the manifest %d", i, len(layers))
 	}
 
-	out := schema1Out{SchemaVersion: 1, Name: name, Tag: tag, Architecture: cfg.Architecture}
+	out := schema1{SchemaVersion: 1, Name: name, Tag: tag, Architecture: cfg.Architecture}
 	compat := make([]string, len(layers))
 	parent := ""
 	for i := range layers {

@@ -361,30 +361,7 @@ func TestRematchBatchBytes(t *testing.T) {
 	if n := e.runScans(t); n != 3 {
 		t.Fatalf("ran %d scans", n)
 	}
-	e.clock.Advance(time.Hour)
-	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0002", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
-	var recorded []int // images re-matched and recorded when each match starts
-	sc.onMatch = func() {
-		n := 0
-		for _, d := range ds {
-			if _, f := e.findings(t, "watched", d); f != "" {
-				n++
-			}
-		}
-		recorded = append(recorded, n)
-	}
-	e.clock.Advance(time.Minute)
-	if n := e.upkeep(t); n != 1 {
-		t.Fatalf("ran %d re-matching jobs, want 1", n)
-	}
-	if fmt.Sprint(recorded) != "[0 1 2]" {
-		t.Fatalf("images recorded as each match started: %v, want [0 1 2]", recorded)
-	}
-	for _, d := range ds {
-		if _, f := e.findings(t, "watched", d); f != "DEBIAN-CVE-2099-0002 CRITICAL" {
-			t.Fatalf("%s: %q", d, f)
-		}
-	}
+	rematchOneBatchAtATime(t, e, sc, db, ds)
 }
 
 // TestRematchBatchFindingsBytes: a batch of a re-matching holds the findings it records up to the bound
@@ -402,9 +379,16 @@ func TestRematchBatchFindingsBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	registry.SetRematchBytes(t.Cleanup, 2*len(inv)+1)
+	rematchOneBatchAtATime(t, e, sc, db, ds)
+}
+
+// rematchOneBatchAtATime imports an advisory affecting the images ds and runs the re-matching: each image
+// must be recorded before the next is matched, and all must have the advisory's finding.
+func rematchOneBatchAtATime(t *testing.T, e *env, sc *fakeScanner, db *vulndb.DB, ds []digest.Digest) {
+	t.Helper()
 	e.clock.Advance(time.Hour)
 	importAdvisory(t, e, db, "DEBIAN-CVE-2099-0002", "openssl", "3.0.13-1~deb12u1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
-	var recorded []int
+	var recorded []int // images re-matched and recorded when each match starts
 	sc.onMatch = func() {
 		n := 0
 		for _, d := range ds {
