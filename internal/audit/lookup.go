@@ -121,27 +121,43 @@ func writeError(w http.ResponseWriter, err error) {
 	w.Write(body)
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r, nil) }
+
+// ServeAs serves a call whose caller the transport has identified already, by other means than a
+// signature: the web console's session. Everything else is as for a signed call.
+func (h *Handler) ServeAs(w http.ResponseWriter, r *http.Request, caller pipeline.Credential) {
+	h.serve(w, r, caller)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, caller pipeline.Credential) {
 	reqID := pipeline.RequestID(r.Context())
 	w.Header().Set("x-amzn-RequestId", reqID)
 	if name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix); name != "LookupEvents" {
 		writeError(w, &apiError{"UnknownOperationException", "", http.StatusBadRequest})
 		return
 	}
-	if err := h.Signatures.Precheck(r.Context(), r); err != nil {
-		bodylimit.Refuse(w, r, maxLookupBody)
-		writeError(w, err)
-		return
+	budgetKey := sigv4.KeyID(r)
+	if caller == nil {
+		if err := h.Signatures.Precheck(r.Context(), r); err != nil {
+			bodylimit.Refuse(w, r, maxLookupBody)
+			writeError(w, err)
+			return
+		}
+	} else {
+		budgetKey = "console " + pipeline.SourceIP(r.RemoteAddr)
 	}
-	body, err := h.Bodies.Read(w, r, maxLookupBody, sigv4.KeyID(r))
+	body, err := h.Bodies.Read(w, r, maxLookupBody, budgetKey)
 	if err != nil {
 		bodylimit.Refused(w, r, err, 4*maxLookupBody)
 		writeError(w, &apiError{"ThrottlingException", "Rate exceeded", http.StatusBadRequest})
 		return
 	}
 	defer body.Release()
+	if caller == nil {
+		caller = sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256}
+	}
 	call := &pipeline.Call{RequestID: reqID, Protocol: "cloudtrail", SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
-		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256},
+		Credential: caller,
 		ErrorCode:  func(err error) (string, string) { ae := toAPI(err); return ae.Code, ae.Message }}
 	in := &lookupInput{}
 	var out *lookupOutput

@@ -194,7 +194,16 @@ func (h *Handler) maxBody(name string) int64 {
 	return 1 << 20
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r, nil) }
+
+// ServeAs serves a call whose caller the transport has identified already, by other means than a
+// signature: the web console's session. Everything else is as for a signed call: the same operations,
+// decoding, authorization and audit.
+func (h *Handler) ServeAs(w http.ResponseWriter, r *http.Request, caller pipeline.Credential) {
+	h.serve(w, r, caller)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, caller pipeline.Credential) {
 	reqID := pipeline.RequestID(r.Context())
 	w.Header().Set("x-amzn-RequestId", reqID)
 	name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
@@ -204,20 +213,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := h.maxBody(name)
-	if err := h.Signatures.Precheck(r.Context(), r); err != nil {
-		bodylimit.Refuse(w, r, limit)
-		h.writeError(w, err)
-		return
+	budgetKey := sigv4.KeyID(r)
+	if caller == nil {
+		if err := h.Signatures.Precheck(r.Context(), r); err != nil {
+			bodylimit.Refuse(w, r, limit)
+			h.writeError(w, err)
+			return
+		}
+	} else {
+		budgetKey = "console " + pipeline.SourceIP(r.RemoteAddr)
 	}
-	body, err := h.Bodies.Read(w, r, limit, sigv4.KeyID(r))
+	body, err := h.Bodies.Read(w, r, limit, budgetKey)
 	if err != nil {
 		h.writeError(w, bodyError(w, r, limit, err))
 		return
 	}
 	defer body.Release()
+	if caller == nil {
+		caller = sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256}
+	}
 	call := &pipeline.Call{RequestID: reqID, Protocol: "ecr", SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
 		Origin:     address.From(r.TLS != nil, r.Host),
-		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256},
+		Credential: caller,
 		ErrorCode:  ErrorCode}
 	var out any
 	if err := h.Pipeline.Do(r.Context(), call, build(h, body.Bytes, &out)); err != nil {

@@ -105,15 +105,27 @@ func decodeQuery(body []byte) (url.Values, error) {
 	return q, nil
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r, SigningService(r), nil) }
+
+// ServeAs serves a call of service ("iam" or "sts") whose caller the transport has identified already,
+// by other means than a signature: the web console's session. Everything else is as for a signed call.
+func (h *Handler) ServeAs(w http.ResponseWriter, r *http.Request, service string, caller pipeline.Credential) {
+	h.serve(w, r, service, caller)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, service string, caller pipeline.Credential) {
 	reqID := pipeline.RequestID(r.Context())
-	service := SigningService(r)
-	if err := h.Signatures.Precheck(r.Context(), r); err != nil {
-		bodylimit.Refuse(w, r, maxBody)
-		h.writeError(w, service, reqID, err)
-		return
+	budgetKey := sigv4.KeyID(r)
+	if caller == nil {
+		if err := h.Signatures.Precheck(r.Context(), r); err != nil {
+			bodylimit.Refuse(w, r, maxBody)
+			h.writeError(w, service, reqID, err)
+			return
+		}
+	} else {
+		budgetKey = "console " + pipeline.SourceIP(r.RemoteAddr)
 	}
-	body, err := h.Bodies.Read(w, r, maxBody, sigv4.KeyID(r))
+	body, err := h.Bodies.Read(w, r, maxBody, budgetKey)
 	if err != nil {
 		h.writeError(w, service, reqID, bodyError(w, r, err))
 		return
@@ -131,9 +143,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, service, reqID, &apiError{"InvalidAction", "Could not find operation " + name + " for version " + q.Get("Version"), http.StatusBadRequest})
 		return
 	}
+	if caller == nil {
+		caller = sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256}
+	}
 	call := &pipeline.Call{RequestID: reqID, Protocol: service, SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(),
-		Credential: sigv4.Signed{Identifier: h.Signatures, Request: r, BodySHA256: body.SHA256},
-		ErrorCode:  ErrorCode}
+		Credential: caller, ErrorCode: ErrorCode}
 	var out any
 	err = h.Pipeline.Do(r.Context(), call, pipeline.Op{
 		Action: service + ":" + name, // also for an operation that needs no permission: it is audited and throttled

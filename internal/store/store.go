@@ -310,6 +310,7 @@ type Tx interface {
 	AccountSettingTx
 	SigningTx
 	ImageStorageTx
+	ConsoleSessionTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -614,6 +615,34 @@ type AccountSettingTx interface {
 	// AccountSetting returns a setting's value; ErrNotFound when it was never set.
 	AccountSetting(registryID, name string) (string, error)
 	SetAccountSetting(registryID, name, value string) error
+}
+
+// ConsoleSession is a signed-in session of the web console: an IAM user's, and the role it switched to.
+// It is found by the SHA-256 of its cookie's secret, never by the secret itself.
+type ConsoleSession struct {
+	IDHash    string // hex SHA-256 of the session's secret
+	AccountID string
+	UserName  string
+	// Role is the role session the user switched to, as the console keeps it (JSON); "" for none.
+	Role string
+	// ResetRequired: the user must change the password before anything else.
+	ResetRequired bool
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+}
+
+// ConsoleSessionTx keeps the console's sessions.
+type ConsoleSessionTx interface {
+	// PutConsoleSession creates or replaces a session.
+	PutConsoleSession(s ConsoleSession) error
+	// GetConsoleSession returns a session; ErrNotFound when there is none (expired sessions included:
+	// the caller checks ExpiresAt).
+	GetConsoleSession(idHash string) (*ConsoleSession, error)
+	// DeleteConsoleSession removes a session; ErrNotFound when there is none.
+	DeleteConsoleSession(idHash string) error
+	// DeleteConsoleSessions removes a user's sessions (accountID and user), or those expired before
+	// expiredBefore when user is ""; it returns how many.
+	DeleteConsoleSessions(accountID, user string, expiredBefore time.Time) (int, error)
 }
 
 // SigningConfiguration is a registry's signing configuration; Rules are the core's, as JSON.

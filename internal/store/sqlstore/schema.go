@@ -440,6 +440,20 @@ CREATE TABLE image_storage (
 	FOREIGN KEY (repository_id, digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
 ) WITHOUT ROWID;
 `,
+	// 23: the web console's sessions, by the hash of their secret.
+	`
+CREATE TABLE console_sessions (
+	id_hash        TEXT    PRIMARY KEY,
+	account_id     TEXT    NOT NULL,
+	user_name      TEXT    NOT NULL,
+	role           TEXT    NOT NULL,
+	reset_required INTEGER NOT NULL,
+	created_at     INTEGER NOT NULL,
+	expires_at     INTEGER NOT NULL
+);
+CREATE INDEX console_sessions_user ON console_sessions(account_id, user_name);
+CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.
