@@ -310,6 +310,8 @@ type Tx interface {
 	AccountSettingTx
 	SigningTx
 	ImageStorageTx
+	SignInTx
+	IAMListTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
