@@ -151,8 +151,10 @@ func (p *password) Identify(ctx context.Context) (identity.Principal, error) {
 	}
 	who, reset, err := p.c.SignIn(ctx, p.account, p.user, p.password)
 	if err != nil {
-		p.c.attempts.failed(p.ip, p.account, p.user, p.c.now())
-		return who, ErrSignInFailed // who: the claimed principal, so the failure is recorded in its account
+		if registry.KindOf(err) == registry.KindUnauthorized {
+			p.c.attempts.failed(p.ip, p.account, p.user, p.c.now())
+		}
+		return who, err // who: the claimed principal, so the failure is recorded in its account
 	}
 	p.resetRequired = reset
 	return who, nil

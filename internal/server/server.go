@@ -771,6 +771,13 @@ func (b idleBody) Unwrap() io.ReadCloser { return b.ReadCloser }
 // consoleSignIn checks the console's sign-ins against the users' login profiles.
 func consoleSignIn(ids *identity.Service) console.SignInFunc {
 	return func(ctx context.Context, account, user, password string) (identity.Principal, bool, error) {
-		return identity.Principal{}, false, console.ErrSignInFailed
+		p, res, err := ids.SignIn(ctx, account, user, password)
+		switch {
+		case errors.Is(err, identity.ErrSignInFailed):
+			err = console.ErrSignInFailed
+		case errors.Is(err, identity.ErrPasswordExpired):
+			err = &registry.Error{Kind: registry.KindUnauthorized, Message: "Your password has expired. Ask your administrator to reset it."}
+		}
+		return p, res.PasswordResetRequired, err
 	}
 }
