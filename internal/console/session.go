@@ -190,7 +190,8 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	cred := &password{c: c, account: in.AccountID, user: in.UserName, password: in.Password, ip: pipeline.SourceIP(r.RemoteAddr)}
 	call := &pipeline.Call{RequestID: pipeline.RequestID(r.Context()), Protocol: "signin", Credential: cred,
-		SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent()}
+		SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(), ErrorCode: signInError,
+		Output: map[string]string{"ConsoleLogin": "Failure"}}
 	secret := newSecret()
 	err := c.Pipeline.Do(r.Context(), call, pipeline.Op{
 		Action: "signin:ConsoleLogin",
@@ -213,6 +214,20 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: "/console/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(c.ttl() / time.Second)})
 	writeJSON(w, http.StatusOK, map[string]any{"passwordResetRequired": cred.resetRequired})
+}
+
+// signInError is how the audit trail records a failed sign-in: as CloudTrail does, "Failed
+// authentication", whichever of the account, user and password was wrong.
+func signInError(err error) (code, message string) {
+	kind := registry.KindOf(err)
+	if kind == registry.KindUnauthorized {
+		return kind.String(), "Failed authentication"
+	}
+	var de *registry.Error
+	if errors.As(err, &de) && kind != registry.KindInternal {
+		return kind.String(), de.Message
+	}
+	return "InternalFailure", "internal error"
 }
 
 // signOut ends the session, through the pipeline as the session's principal.

@@ -413,6 +413,10 @@ func New(opts Options, st *Stores) (*App, error) {
 			ociHandler.ServeHTTP(w, r)
 			return
 		}
+		if strings.HasPrefix(r.URL.Path, "/console/") { // the console's calls carry the APIs' headers too
+			mux.ServeHTTP(w, r)
+			return
+		}
 		if ecrapi.IsECRRequest(r) {
 			ecrHandler.ServeHTTP(w, r)
 			return
@@ -489,6 +493,12 @@ func (a *App) registerJobs() {
 		a.Jobs.Register(jobs.Kind{Name: "audit-delivery", Every: a.deliveryInterval(), MaxAttempts: 1,
 			Run: func(ctx context.Context, _ store.Job) error { a.deliverTrail(ctx); return nil }})
 	}
+	a.Jobs.Register(jobs.Kind{Name: "console-sessions-prune", Every: time.Hour, MaxAttempts: 1, Run: func(ctx context.Context, _ store.Job) error {
+		return a.stores.Meta.Update(ctx, func(tx store.Tx) error {
+			_, err := tx.DeleteConsoleSessions("", "", a.opts.Clock.Now())
+			return err
+		})
+	}})
 	a.Jobs.Register(jobs.Kind{Name: "audit-prune", Every: time.Hour, MaxAttempts: 1,
 		Run: func(ctx context.Context, _ store.Job) error { a.pruneTrail(ctx); return nil }})
 	// Scan results reach the audit trail from the outbox, whichever node scanned.
