@@ -109,7 +109,9 @@ func events(t *testing.T, base, name string) []map[string]any {
 	if code != 200 {
 		t.Fatalf("LookupEvents: %d %s", code, body)
 	}
-	var out struct{ Events []struct{ CloudTrailEvent string } }
+	var out struct {
+		Events []struct{ CloudTrailEvent string }
+	}
 	json.Unmarshal([]byte(body), &out)
 	var recs []map[string]any
 	for _, e := range out.Events {
