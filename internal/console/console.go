@@ -76,6 +76,9 @@ type Console struct {
 	Log        *slog.Logger
 	// SessionTTL is how long a session lasts from sign-in (12 hours when 0).
 	SessionTTL time.Duration
+	// SecureCookies sends the session cookie over HTTPS only even when requests arrive over plain HTTP:
+	// behind a proxy that ends TLS (an https public URL). Requests that arrive over TLS always get one.
+	SecureCookies bool
 	attempts   *attempts
 	mux        *http.ServeMux
 }

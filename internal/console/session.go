@@ -211,7 +211,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: "/console/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: "/console/", HttpOnly: true, Secure: r.TLS != nil || c.SecureCookies,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(c.ttl() / time.Second)})
 	writeJSON(w, http.StatusOK, map[string]any{"passwordResetRequired": cred.resetRequired})
 }
@@ -244,7 +244,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request, s *session) {
 		// A session whose user is gone still signs out.
 		c.Meta.Update(r.Context(), func(tx store.Tx) error { return tx.DeleteConsoleSession(s.row.IDHash) })
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/console/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/console/", HttpOnly: true, Secure: r.TLS != nil || c.SecureCookies,
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
