@@ -81,7 +81,7 @@ func (c *Console) withSession(h func(http.ResponseWriter, *http.Request, *sessio
 			writeError(w, err)
 			return
 		}
-		if !sameOrigin(r) || r.Header.Get("X-Wharf-Csrf") != csrfToken(s.secret) {
+		if !c.sameOrigin(r) || r.Header.Get("X-Wharf-Csrf") != csrfToken(s.secret) {
 			writeError(w, &registry.Error{Kind: registry.KindDenied, Message: "The request did not come from this console's page (missing or wrong CSRF token)."})
 			return
 		}
@@ -174,7 +174,7 @@ func (in *signInInput) AuditSummary() any {
 // signIn checks a user's password and starts a session. The attempt is an operation of the pipeline
 // (signin:ConsoleLogin), audited whether it succeeds or not, as CloudTrail records ConsoleLogin.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+	if !c.sameOrigin(r) || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		writeError(w, &registry.Error{Kind: registry.KindDenied, Message: "Sign in from the console's page."})
 		return
 	}

@@ -388,7 +388,7 @@ func New(opts Options, st *Stores) (*App, error) {
 	}
 	web := &console.Console{Meta: st.Meta, Identity: ids, Pipeline: pipe, SignIn: consoleSignIn(ids),
 		ECR: ecrHandler, IAM: iamHandler, CloudTrail: lookupHandler, Clock: opts.Clock, Region: opts.Region, Log: opts.Log,
-		SecureCookies: strings.HasPrefix(opts.PublicURL, "https://")}
+		SecureCookies: strings.HasPrefix(opts.PublicURL, "https://"), PublicHost: addresses.Public.Host}
 	mux := http.NewServeMux()
 	mux.Handle("/console/", web.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
