@@ -440,6 +440,22 @@ CREATE TABLE image_storage (
 	FOREIGN KEY (repository_id, digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
 ) WITHOUT ROWID;
 `,
+	// 21: reserved for a change made alongside; this placeholder is replaced by it.
+	``,
+	// 22: usage: image pulls and bytes pulled per repository and day (repository '' for the registry), and
+	// the indexes that find the repositories holding a blob or manifest (storage shares).
+	`
+CREATE TABLE usage_daily (
+	registry_id TEXT    NOT NULL,
+	repository  TEXT    NOT NULL,
+	day         INTEGER NOT NULL,
+	pulls       INTEGER NOT NULL,
+	bytes       INTEGER NOT NULL,
+	PRIMARY KEY (registry_id, repository, day)
+) WITHOUT ROWID;
+CREATE INDEX image_refs_digest ON image_refs(digest, kind, repository_id);
+CREATE INDEX images_digest ON images(digest);
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

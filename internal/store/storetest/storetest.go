@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobByKey", testJobByKey},
 		{"Advisories", testAdvisories},
 		{"ImageStorage", testImageStorage},
+		{"Usage", testUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
