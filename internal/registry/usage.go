@@ -212,3 +212,6 @@ func (s *Service) CountBytesPulled(registryID, name string, n int64) {
 		s.pulls.count(registryID, name, s.clock.Now(), 0, n)
 	}
 }
+
+// Prices returns the price table of the estimated costs.
+func (s *Service) Prices() Prices { return s.cfg.Prices }
