@@ -72,7 +72,7 @@ func UsageJSON(u *registry.Usage, p registry.Prices, next *string) map[string]an
 			StorageShareBytes: int64(r.ShareBytes + 0.5), figuresJSON: figures(r.UsageFigures)}
 	}
 	out := map[string]any{"registryId": u.RegistryID, "days": u.Days, "since": u.Since.Format("2006-01-02"),
-		"prices": map[string]any{"storagePerGBMonth": p.StorageGBMonth, "transferOutPerGB": p.TransferOutGB, "currency": "USD"},
+		"prices":       map[string]any{"storagePerGBMonth": p.StorageGBMonth, "transferOutPerGB": p.TransferOutGB, "currency": "USD"},
 		"repositories": repos}
 	if u.Totals != nil {
 		out["totals"] = totalsJSON{u.RepositoryCount, figures(*u.Totals)}
