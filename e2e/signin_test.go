@@ -229,3 +229,54 @@ func TestIAMListingsWithAWSCLI(t *testing.T) {
 		t.Fatalf("list-policies --scope Local: %q", got)
 	}
 }
+
+// TestAdminConsolePasswords: `wharf admin` gives users console passwords, generated or read from stdin,
+// and names the account.
+func TestAdminConsolePasswords(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	endpoint := "http://" + s.addr
+	frank := newUser(t, s, s.awsEnv(), "frank",
+		`{"Effect":"Allow","Action":"iam:ChangePassword","Resource":"arn:aws:iam::000000000000:user/${aws:username}"}`)
+	var gen struct {
+		UserName, Password    string
+		PasswordResetRequired bool
+	}
+	jsonOf(t, s.wharf("admin", "create-login-profile", "--account-id", "000000000000", "--password-reset-required", "frank"), &gen)
+	if gen.UserName != "frank" || len(gen.Password) < 20 || !gen.PasswordResetRequired {
+		t.Fatalf("create-login-profile: %+v", gen)
+	}
+	var lp struct {
+		LoginProfile struct{ PasswordResetRequired bool }
+	}
+	jsonOf(t, s.aws("iam", "get-login-profile", "--user-name", "frank", "--endpoint-url", endpoint), &lp)
+	if !lp.LoginProfile.PasswordResetRequired {
+		t.Fatalf("get-login-profile: %+v", lp)
+	}
+	// The generated password is frank's: he changes it with it.
+	if out, err := frank.aws("iam", "change-password", "--old-password", gen.Password, "--new-password", "Franks-own-1", "--endpoint-url", endpoint); err != nil {
+		t.Fatalf("change-password with the generated password: %v %s", err, out)
+	}
+	s.wharf("admin", "delete-login-profile", "--account-id", "000000000000", "frank")
+	s.awsFails("NoSuchEntity", "iam", "get-login-profile", "--user-name", "frank", "--endpoint-url", endpoint)
+
+	stdin := func(password string) (string, error) {
+		args := append([]string{"admin", "create-login-profile", "--account-id", "000000000000", "--password-stdin", "frank", "--data-dir", s.dir}, s.storageArgs()...)
+		return runEnv(t, s.env, strings.NewReader(password), wharfBin, args...)
+	}
+	if out, err := stdin("weak\n"); err == nil || !strings.Contains(out, "Password should have a minimum length of 8") {
+		t.Fatalf("a weak password from stdin: %v %s", err, out)
+	}
+	if out, err := stdin("Given-Pass-1\n"); err != nil || strings.Contains(out, "Given-Pass-1") {
+		t.Fatalf("a password from stdin: %v %s", err, out)
+	}
+	if out, err := frank.aws("iam", "change-password", "--old-password", "Given-Pass-1", "--new-password", "Franks-own-2", "--endpoint-url", endpoint); err != nil {
+		t.Fatalf("change-password with the password from stdin: %v %s", err, out)
+	}
+
+	s.wharf("admin", "create-account-alias", "--account-id", "000000000000", "wharf-e2e")
+	var aliases struct{ AccountAliases []string }
+	jsonOf(t, s.aws("iam", "list-account-aliases", "--endpoint-url", endpoint), &aliases)
+	if len(aliases.AccountAliases) != 1 || aliases.AccountAliases[0] != "wharf-e2e" {
+		t.Fatalf("list-account-aliases: %+v", aliases)
+	}
+}
