@@ -108,7 +108,9 @@ route('/repository/images/:name*', async (main, { name }) => {
           { label: 'Image tags', cell: img => img.imageTags?.length ? img.imageTags.join(', ') : h('span', { class: 'muted' }, 'untagged') },
           { label: 'Digest', cell: img => h('a', { href: '#/image/' + img.imageDigest + '/' + enc(name), title: img.imageDigest, class: 'mono' }, shortDigest(img.imageDigest)) },
           { label: 'Artifact type', cell: img => h('span', { title: [img.imageManifestMediaType, img.artifactMediaType].filter(Boolean).join('\n') },
-            artifactKind(img.imageManifestMediaType, img.artifactMediaType)) },
+            artifactKind(img.imageManifestMediaType, img.artifactMediaType),
+            img.subjectManifestDigest && [' of ', h('a', { href: '#/image/' + img.subjectManifestDigest + '/' + enc(name), title: img.subjectManifestDigest, class: 'mono' },
+              shortDigest(img.subjectManifestDigest))]) },
           { label: 'Size', num: true, cell: img => fmtBytes(img.imageSizeInBytes) },
           { label: 'Pushed at', cell: img => fmtTime(img.imagePushedAt) },
           { label: 'Last pulled', cell: img => fmtTime(img.lastRecordedPullTime) },
@@ -205,7 +207,9 @@ function pushDialog(repo) {
     h('h2', { id: 'push-title' }, 'Push commands for ' + repo.repositoryName),
     pushCommands(repo),
     h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', onclick: () => dlg.close() }, 'Close')));
-  dlg.addEventListener('close', () => { dlg.remove(); opener?.focus(); });
+  const leave = () => dlg.close();
+  window.addEventListener('hashchange', leave, { once: true });
+  dlg.addEventListener('close', () => { window.removeEventListener('hashchange', leave); dlg.remove(); if (opener?.isConnected) opener.focus(); });
   document.body.append(dlg);
   dlg.showModal();
   dlg.querySelector('button').focus();
@@ -234,7 +238,7 @@ route('/repository/tags/:name*', async (main, { name }) => {
     } },
       h('fieldset', {}, h('legend', {}, 'Add a tag'),
         field('Key', key), field('Value', value, 'optional; a key that exists gets this value'),
-        h('div', { class: 'row', style: 'margin-top:.75rem' }, h('button', { type: 'submit', class: 'primary' }, 'Add tag')))));
+        h('div', { class: 'row actions' }, h('button', { type: 'submit', class: 'primary' }, 'Add tag')))));
   async function load() {
     try {
       const res = await ecr('ListTagsForResource', { resourceArn: arn });
@@ -280,7 +284,7 @@ route('/repository/settings/:name*', async (main, { name }) => {
       h('fieldset', {}, h('legend', {}, 'Image tag mutability'),
         h('p', { class: 'hint' }, 'Immutable tags cannot be overwritten by a push; exclusion filters (wildcards, comma-separated) name the tags that behave the other way.'),
         field('Tag mutability', mut), field('Exclusion filters', excl, 'for the *_WITH_EXCLUSION settings'),
-        mutOut, h('div', { class: 'row', style: 'margin-top:.75rem' }, h('button', { type: 'submit', class: 'primary' }, 'Save tag mutability')))),
+        mutOut, h('div', { class: 'row actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save tag mutability')))),
     h('form', { onsubmit: async (e) => {
       e.preventDefault();
       render(scanOut);
@@ -292,7 +296,7 @@ route('/repository/settings/:name*', async (main, { name }) => {
       h('fieldset', {}, h('legend', {}, 'Image scanning'),
         h('label', { class: 'inline' }, scan, 'Scan on push'),
         h('p', { class: 'hint' }, 'The registry’s scanning configuration, when set, supersedes this: ', h('a', { href: '#/registry/scanning' }, 'registry scanning'), '.'),
-        scanOut, h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Save scanning')))),
+        scanOut, h('div', { class: 'row actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save scanning')))),
     h('fieldset', {}, h('legend', {}, 'Encryption'),
       h('p', { class: 'hint' }, 'Set when the repository was created; it cannot be changed.'),
       h('dl', { class: 'facts' }, h('dt', {}, 'Encryption type'), h('dd', {}, encr.encryptionType),
