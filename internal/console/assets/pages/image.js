@@ -15,9 +15,11 @@ const FINDINGS_PAGE = 50;
 
 route('/image/:digest/:name*', async (main, { digest, name }) => {
   const imageId = { imageDigest: digest };
+  // The manifest is read apart, so one who may describe images but not pull them still sees the rest.
+  let getErr = null;
   const [desc, got] = await Promise.all([
     ecr('DescribeImages', { repositoryName: name, imageIds: [imageId] }),
-    ecr('BatchGetImage', { repositoryName: name, imageIds: [imageId], acceptedMediaTypes: MEDIA_TYPES }),
+    ecr('BatchGetImage', { repositoryName: name, imageIds: [imageId], acceptedMediaTypes: MEDIA_TYPES }).catch(err => { getErr = err; return {}; }),
   ]);
   const img = desc.imageDetails[0];
   const found = got.images?.[0];
@@ -49,6 +51,7 @@ route('/image/:digest/:name*', async (main, { digest, name }) => {
       img.subjectManifestDigest && [h('dt', {}, 'Refers to'), h('dd', {},
         h('a', { href: '#/image/' + img.subjectManifestDigest + '/' + enc(name), class: 'mono' }, img.subjectManifestDigest))]),
     (got.failures || []).length ? failureList(got.failures) : null,
+    getErr ? [h('h2', {}, 'Manifest'), errorBox(getErr)] : null,
     parseErr ? errorBox('The manifest is not valid JSON: ' + parseErr.message) : null,
     manifest && isIndex ? platforms(manifest, name) : null,
     manifest && !isIndex ? configAndLayers(manifest, name) : null,
@@ -120,7 +123,7 @@ function configAndLayers(m, name) {
       { label: 'Digest', cell: l => h('code', { title: l.digest }, shortDigest(l.digest)) },
       { label: 'Media type', cell: l => l.mediaType },
       { label: 'Size', num: true, cell: l => fmtBytes(l.size) },
-    ], layers, { empty: 'This manifest has no layers.', caption: layers.length ? layers.length + ' layers, ' + fmtBytes(total) + ' compressed' : undefined }));
+    ], layers, { empty: 'This manifest has no layers.', caption: layers.length ? layers.length + (layers.length > 1 ? ' layers, ' : ' layer, ') + fmtBytes(total) + ' compressed' : undefined }));
   return out;
 }
 
@@ -159,7 +162,7 @@ function configFacts(c) {
   const rc = c.config || {};
   const rows = [
     ['Platform', platformName(c)],
-    ['Created', c.created ? fmtTime(c.created) : null],
+    ['Created', c.created && new Date(c.created).getUTCFullYear() > 1 ? fmtTime(c.created) : null],
     ['Entrypoint', rc.Entrypoint ? JSON.stringify(rc.Entrypoint) : null],
     ['Command', rc.Cmd ? JSON.stringify(rc.Cmd) : null],
     ['Working directory', rc.WorkingDir || null],
@@ -251,9 +254,9 @@ function findings(name, imageId, img) {
         { label: 'Name', cell: f => webURL(f.uri) ? h('a', { href: webURL(f.uri), rel: 'noopener noreferrer', target: '_blank' }, f.name) : f.name },
         { label: 'Severity', cell: f => h('span', { class: 'badge sev-' + f.severity }, f.severity) },
         { label: 'Package', cell: f => f.pkg || '—' },
-        { label: 'Fixed in', cell: f => f.fixed || '—' },
+        all.some(f => f.fixed) && { label: 'Fixed in', cell: f => f.fixed || '—' },
         { label: 'Description', cell: f => f.description || '' },
-      ], shown.slice(paging.page * FINDINGS_PAGE, (paging.page + 1) * FINDINGS_PAGE), { empty: 'No finding of severity ' + sev.value + '.' }) : null,
+      ].filter(Boolean), shown.slice(paging.page * FINDINGS_PAGE, (paging.page + 1) * FINDINGS_PAGE), { empty: 'No finding of severity ' + sev.value + '.' }) : null,
       all.length > FINDINGS_PAGE || sev.value ? pager(state, () => { paging.page = state.page; draw(); }) : null,
       status?.status === 'COMPLETE' && !all.length ? h('p', {}, 'No vulnerabilities were found.') : null);
   }

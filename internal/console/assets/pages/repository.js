@@ -57,8 +57,8 @@ route('/repository/images/:name*', async (main, { name }) => {
   const prefix = h('input', { type: 'search', id: 'img-tag', placeholder: 'v1.', autocomplete: 'off' });
   const delBtn = h('button', { type: 'button', class: 'danger', disabled: true, onclick: () => remove() }, 'Delete');
   const pushBtn = h('button', { type: 'button', onclick: () => pushDialog(repo) }, 'View push commands');
-  const list = h('div', { 'aria-live': 'polite' });
-  const out = h('div', { 'aria-live': 'polite' });
+  const list = h('div', { 'aria-live': 'polite', tabindex: '-1' });
+  const out = h('div', { 'aria-live': 'polite', tabindex: '-1' });
   const selected = new Set();
   const paging = newPaging();
   render(body,
@@ -123,7 +123,8 @@ route('/repository/images/:name*', async (main, { name }) => {
   async function remove() {
     const digests = [...selected];
     const ok = await confirmDialog('Delete images',
-      `Delete ${digests.length} image${digests.length > 1 ? 's' : ''} and all their tags from ${name}? This cannot be undone.`);
+      digests.length > 1 ? `Delete ${digests.length} images and all their tags from ${name}? This cannot be undone.`
+        : `Delete this image and all its tags from ${name}? This cannot be undone.`);
     if (!ok) return;
     render(out);
     const failures = [];
@@ -138,7 +139,7 @@ route('/repository/images/:name*', async (main, { name }) => {
     if (failures.length) render(out, failureBox(failures));
     if (deleted) notify(`Deleted ${deleted} image${deleted > 1 ? 's' : ''}`);
     await load();
-    delBtn.focus();
+    (out.firstChild ? out : list).focus();
   }
   await load();
 });
