@@ -81,7 +81,7 @@ function pretty(text) {
 }
 
 function platformName(p) {
-  if (!p) return 'unknown';
+  if (!p || !(p.os || p.architecture)) return 'not stated';
   return [p.os, p.architecture, p.variant].filter(Boolean).join('/') + (p['os.version'] ? ' ' + p['os.version'] : '');
 }
 
