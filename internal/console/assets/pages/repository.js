@@ -70,7 +70,8 @@ route('/repository/images/:name*', async (main, { name }) => {
   const restart = () => { paging.page = 0; paging.tokens = [undefined]; load(); };
   status.addEventListener('change', restart);
   let timer;
-  prefix.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(restart, 300); });
+  // A tag prefix searches the tagged images: the tag status does not apply then.
+  prefix.addEventListener('input', () => { status.disabled = !!prefix.value.trim(); clearTimeout(timer); timer = setTimeout(restart, 300); });
   const refreshDelete = () => {
     delBtn.disabled = selected.size === 0;
     delBtn.textContent = selected.size ? `Delete (${selected.size})` : 'Delete';
@@ -153,14 +154,15 @@ export function failureBox(failures) {
 // byTagPrefix finds the images with a tag that starts with prefix: ListImages over the whole repository (at
 // most 10,000 tags, the way the repositories page searches names), then DescribeImages for one page of them.
 async function byTagPrefix(name, prefix, page) {
-  const digests = [];
+  const found = new Set();
   let token;
   for (let i = 0; i < 10; i++) {
     const res = await ecr('ListImages', { repositoryName: name, filter: { tagStatus: 'TAGGED' }, maxResults: 1000, nextToken: token });
-    for (const id of res.imageIds) if (id.imageTag.startsWith(prefix) && !digests.includes(id.imageDigest)) digests.push(id.imageDigest);
+    for (const id of res.imageIds) if (id.imageTag.startsWith(prefix)) found.add(id.imageDigest);
     token = res.nextToken;
     if (!token) break;
   }
+  const digests = [...found];
   const these = digests.slice(page * PAGE, (page + 1) * PAGE);
   if (!these.length) return { images: [], next: undefined };
   const res = await ecr('DescribeImages', { repositoryName: name, imageIds: these.map(d => ({ imageDigest: d })) });
