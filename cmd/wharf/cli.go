@@ -36,6 +36,7 @@ var commands = []command{
 	{"scan-db status", "", "print the advisories of the vulnerability database by ecosystem and when it changed", scanDBStatus},
 	{"sbom get", "--repository NAME --image-tag TAG|--image-digest DIGEST", "print the SBOM of a scanned image (--format spdx|cyclonedx)", sbomGet},
 	{"sbom attach", "--repository NAME --image-tag TAG|--image-digest DIGEST", "attach the SBOM of a scanned image to it as an OCI referrer; prints the referrer's digest", sbomAttach},
+	{"usage", "", "print storage, pulls and estimated monthly costs per repository and the account's totals (--format table|json|csv)", usageCmd},
 	{"signing certificate", "", "print the CA certificate (PEM) of the key that signs the account's images, for verifiers' trust stores", signingCertificate},
 	{"migrate", "", "bring the metadata schema up to date (serve does it too)", migrateCmd},
 	{"migrate-storage", "--from-data-dir DIR", "copy a single-node installation into PostgreSQL and S3", migrateStorage},

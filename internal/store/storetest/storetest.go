@@ -54,7 +54,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobByKey", testJobByKey},
 		{"Advisories", testAdvisories},
 		{"ImageStorage", testImageStorage},
+		{"LoginProfiles", testLoginProfiles},
+		{"PasswordPolicies", testPasswordPolicies},
+		{"AccountAliases", testAccountAliases},
+		{"IAMListing", testIAMListing},
 		{"ConsoleSessions", testConsoleSessions},
+		{"Usage", testUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
