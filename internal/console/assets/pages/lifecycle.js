@@ -273,9 +273,14 @@ async function showHistory(box, name) {
         let rec;
         try { rec = JSON.parse(e.CloudTrailEvent); } catch { continue; }
         const p = rec.requestParameters || {};
-        if (p.repositoryName !== name) continue;
+        // The lifecycle's own passes name the repository and images in their parameters; a run on demand
+        // (wharf lifecycle run) names the repository as its resource only.
+        const onDemand = !rec.requestParameters;
+        if (p.repositoryName !== name && !(onDemand && (rec.resources || []).some(r => (r.ARN || '').endsWith(':repository/' + name)))) continue;
         const ids = p.imageIds || (p.imageId ? [p.imageId] : []);
-        rows.push({ time: e.EventTime, archived: !!p.targetStorageClass, ids, error: rec.errorCode ? `${rec.errorCode}: ${rec.errorMessage || ''}` : '' });
+        const u = rec.userIdentity || {};
+        rows.push({ time: e.EventTime, archived: !!p.targetStorageClass, onDemand, ids, by: u.invokedBy || u.arn || u.type || '',
+          error: rec.errorCode ? `${rec.errorCode}: ${rec.errorMessage || ''}` : '' });
       }
       token = res.NextToken;
     } while (token && ++pages < 10 && rows.length < 100);
@@ -283,10 +288,11 @@ async function showHistory(box, name) {
   render(box,
     table([
       { label: 'When', cell: r => fmtTime(r.time) },
-      { label: 'Action', cell: r => (r.archived ? 'Archived' : 'Expired') + (r.error ? ' (failed: ' + r.error + ')' : '') },
-      { label: 'Images', cell: r => h('ul', { class: 'plain' }, groupIds(r.ids).map(([d, tags]) =>
+      { label: 'Action', cell: r => (r.onDemand ? 'Applied on demand' : r.archived ? 'Archived' : 'Expired') + (r.error ? ' (failed: ' + r.error + ')' : '') },
+      { label: 'By', cell: r => r.by },
+      { label: 'Images', cell: r => r.onDemand ? h('span', { class: 'muted' }, 'not recorded') : h('ul', { class: 'plain' }, groupIds(r.ids).map(([d, tags]) =>
         h('li', {}, h('code', { title: d }, shortDigest(d)), tags.length ? ' ' + tags.join(', ') : h('span', { class: 'muted' }, ' untagged')))) },
-      { label: 'Count', num: true, cell: r => groupIds(r.ids).length },
+      { label: 'Count', num: true, cell: r => r.onDemand ? '—' : groupIds(r.ids).length },
     ], rows, { empty: 'The lifecycle has not expired any image of this repository in the event history.' }),
     h('p', { class: 'hint' }, 'From the event history (PolicyExecutionEvent by the lifecycle). Its records name the images and the time, not the rule that selected them.'),
     token ? h('p', { class: 'muted' }, 'Only the latest executions are listed; see Event history for older ones.') : null);
