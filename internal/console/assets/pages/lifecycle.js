@@ -71,7 +71,7 @@ route('/repository/lifecycle/:name*', async (main, { name }) => {
         h('dt', {}, 'Last evaluated'), h('dd', {}, p.lastEvaluatedAt ? fmtTime(p.lastEvaluatedAt) : 'Not yet')),
       h('button', { type: 'button', class: 'danger', onclick: onDelete }, 'Delete policy'));
     } catch (err) {
-      if (!(err instanceof ApiError && err.code === 'LifecyclePolicyNotFoundException')) { render(current, errorBox(err)); return null; }
+      if (!(err instanceof ApiError && err.code === 'LifecyclePolicyNotFoundException')) { render(current, errorBox(err)); return undefined; }
       exists = false;
       render(current, h('p', { class: 'notice' }, 'No lifecycle policy yet: add rules, test them and apply them.'));
     }
@@ -246,6 +246,7 @@ route('/repository/lifecycle/:name*', async (main, { name }) => {
     render(out);
     const text = await loadPolicy();
     rules = [];
+    if (text === undefined) { render(editor, h('p', { class: 'muted' }, 'The rules cannot be edited without reading the current policy.')); return; }
     mode = 'form';
     if (text) { try { setText(text); } catch { mode = 'json'; } }
     draw(mode === 'json' ? text : undefined);

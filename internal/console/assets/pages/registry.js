@@ -105,7 +105,8 @@ route('/registry/scanning', async (main) => {
   const rulesBox = h('div', {});
   const typeSet = h('fieldset', {}, h('legend', {}, 'Scan type'),
     [['BASIC', 'Basic scanning'], ['ENHANCED', 'Enhanced scanning']].map(([v, l]) =>
-      h('label', { class: 'inline' }, h('input', { type: 'radio', name: 'scan-type', value: v, checked: scanType === v, onchange: () => { scanType = v; } }), l)));
+      h('label', { class: 'inline' }, h('input', { type: 'radio', name: 'scan-type', value: v, checked: scanType === v, onchange: () => { scanType = v; } }), l)),
+    h('p', { class: 'hint' }, 'Basic scanning rules scan on push; enhanced scanning rules scan on push or continuously.'));
   const addBtn = h('button', { type: 'button', onclick: () => {
     rules.push({ freq: 'SCAN_ON_PUSH', filters: ['*'] }); drawRules();
     document.getElementById(`scan-rule-${rules.length - 1}-freq`)?.focus();
