@@ -232,13 +232,14 @@ route('/repository/lifecycle/:name*', async (main, { name }) => {
       await ecr('PutLifecyclePolicy', { repositoryName: name, lifecyclePolicyText: policyText() });
       notify('Applied the lifecycle policy');
       await start();
+      editor.querySelector('[aria-pressed="true"]')?.focus();
     } catch (err) { render(out, errorBox(err)); }
     finally { btn.disabled = false; }
   }
 
   async function onDelete() {
     if (!await confirmDialog('Delete the lifecycle policy?', `The lifecycle rules of ${name} are removed; no image of it expires automatically any more.`)) return;
-    try { await ecr('DeleteLifecyclePolicy', { repositoryName: name }); notify('Deleted the lifecycle policy'); await start(); }
+    try { await ecr('DeleteLifecyclePolicy', { repositoryName: name }); notify('Deleted the lifecycle policy'); await start(); editor.querySelector('[aria-pressed="true"]')?.focus(); }
     catch (err) { render(current, errorBox(err)); }
   }
 

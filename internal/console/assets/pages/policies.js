@@ -46,7 +46,7 @@ function fromStatement(st, actionList) {
   else if (p && typeof p === 'object') {
     for (const [k, v] of Object.entries(p)) {
       const list = [].concat(v);
-      if (k === 'AWS') { m.everyone ||= list.includes('*'); m.aws.push(...list.filter(x => x !== '*')); }
+      if (k === 'AWS') { if (list.includes('*')) m.everyone = m.everyoneAWS = true; m.aws.push(...list.filter(x => x !== '*')); }
       else if (k === 'Service') m.service.push(...list);
       else m.otherPrincipal[k] = v;
     }
@@ -69,7 +69,7 @@ function toStatement(m, n, actionList, withResource) {
   if (m.sid.trim()) st.Sid = m.sid.trim();
   st.Effect = m.effect;
   const aws = m.aws.map(s => s.trim()).filter(Boolean), service = m.service.map(s => s.trim()).filter(Boolean);
-  if (m.everyone && !service.length && !Object.keys(m.otherPrincipal).length) st.Principal = '*';
+  if (m.everyone && !m.everyoneAWS && !service.length && !Object.keys(m.otherPrincipal).length) st.Principal = '*';
   else {
     const p = {};
     if (m.everyone) p.AWS = '*';
@@ -284,13 +284,14 @@ export function policyEditor({ what, actions, templates, resource, load, save, r
       await save(text);
       notify(`Saved the ${what} policy`);
       await reload();
+      box.querySelector('.seg [aria-pressed="true"]')?.focus();
     } catch (err) { render(out, errorBox(err)); }
     finally { if (btn) btn.disabled = false; }
   }
 
   async function onDelete() {
     if (!await confirmDialog(`Delete the ${what} policy?`, `Every statement of the ${what} policy is removed; access falls back to identity policies alone.`)) return;
-    try { await remove(); notify(`Deleted the ${what} policy`); await reload(); }
+    try { await remove(); notify(`Deleted the ${what} policy`); await reload(); box.querySelector('.seg [aria-pressed="true"]')?.focus(); }
     catch (err) { render(out, errorBox(err)); }
   }
 
