@@ -76,6 +76,11 @@ type Console struct {
 	Log        *slog.Logger
 	// SessionTTL is how long a session lasts from sign-in (12 hours when 0).
 	SessionTTL time.Duration
+	// SecureCookies sends the session cookie over HTTPS only even when requests arrive over plain HTTP:
+	// behind a proxy that ends TLS (an https public URL). Requests that arrive over TLS always get one.
+	SecureCookies bool
+	// PublicHost is the host of the public URL, when one is set: the origin of pages served through it.
+	PublicHost string
 	attempts   *attempts
 	mux        *http.ServeMux
 }
@@ -128,8 +133,10 @@ func headers(h http.Handler) http.Handler {
 }
 
 // sameOrigin tells whether a browser's request comes from the console's own origin: a request from
-// another site's page carries its Origin (or Sec-Fetch-Site) and is refused.
-func sameOrigin(r *http.Request) bool {
+// another site's page carries its Origin (or Sec-Fetch-Site) and is refused. The origin's host must be
+// the one the request was sent to, or the public URL's (behind a proxy); its scheme may be either, as a
+// proxy may end TLS.
+func (c *Console) sameOrigin(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return false
 	}
@@ -137,11 +144,13 @@ func sameOrigin(r *http.Request) bool {
 	if origin == "" {
 		return true // not a browser's cross-origin request: those always send Origin on POST
 	}
-	scheme := "http://"
-	if r.TLS != nil {
-		scheme = "https://"
+	host, ok := strings.CutPrefix(origin, "https://")
+	if !ok {
+		if host, ok = strings.CutPrefix(origin, "http://"); !ok {
+			return false
+		}
 	}
-	return origin == scheme+r.Host
+	return strings.EqualFold(host, r.Host) || c.PublicHost != "" && strings.EqualFold(host, c.PublicHost)
 }
 
 // writeJSON answers v as JSON.

@@ -81,7 +81,7 @@ func (c *Console) withSession(h func(http.ResponseWriter, *http.Request, *sessio
 			writeError(w, err)
 			return
 		}
-		if !sameOrigin(r) || r.Header.Get("X-Wharf-Csrf") != csrfToken(s.secret) {
+		if !c.sameOrigin(r) || r.Header.Get("X-Wharf-Csrf") != csrfToken(s.secret) {
 			writeError(w, &registry.Error{Kind: registry.KindDenied, Message: "The request did not come from this console's page (missing or wrong CSRF token)."})
 			return
 		}
@@ -151,8 +151,10 @@ func (p *password) Identify(ctx context.Context) (identity.Principal, error) {
 	}
 	who, reset, err := p.c.SignIn(ctx, p.account, p.user, p.password)
 	if err != nil {
-		p.c.attempts.failed(p.ip, p.account, p.user, p.c.now())
-		return who, ErrSignInFailed // who: the claimed principal, so the failure is recorded in its account
+		if registry.KindOf(err) == registry.KindUnauthorized {
+			p.c.attempts.failed(p.ip, p.account, p.user, p.c.now())
+		}
+		return who, err // who: the claimed principal, so the failure is recorded in its account
 	}
 	p.resetRequired = reset
 	return who, nil
@@ -172,7 +174,7 @@ func (in *signInInput) AuditSummary() any {
 // signIn checks a user's password and starts a session. The attempt is an operation of the pipeline
 // (signin:ConsoleLogin), audited whether it succeeds or not, as CloudTrail records ConsoleLogin.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+	if !c.sameOrigin(r) || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		writeError(w, &registry.Error{Kind: registry.KindDenied, Message: "Sign in from the console's page."})
 		return
 	}
@@ -188,7 +190,8 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	cred := &password{c: c, account: in.AccountID, user: in.UserName, password: in.Password, ip: pipeline.SourceIP(r.RemoteAddr)}
 	call := &pipeline.Call{RequestID: pipeline.RequestID(r.Context()), Protocol: "signin", Credential: cred,
-		SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent()}
+		SourceIP: pipeline.SourceIP(r.RemoteAddr), UserAgent: r.UserAgent(), ErrorCode: signInError,
+		Output: map[string]string{"ConsoleLogin": "Failure"}}
 	secret := newSecret()
 	err := c.Pipeline.Do(r.Context(), call, pipeline.Op{
 		Action: "signin:ConsoleLogin",
@@ -208,9 +211,23 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: "/console/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: "/console/", HttpOnly: true, Secure: r.TLS != nil || c.SecureCookies,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(c.ttl() / time.Second)})
 	writeJSON(w, http.StatusOK, map[string]any{"passwordResetRequired": cred.resetRequired})
+}
+
+// signInError is how the audit trail records a failed sign-in: as CloudTrail does, "Failed
+// authentication", whichever of the account, user and password was wrong.
+func signInError(err error) (code, message string) {
+	kind := registry.KindOf(err)
+	if kind == registry.KindUnauthorized {
+		return kind.String(), "Failed authentication"
+	}
+	var de *registry.Error
+	if errors.As(err, &de) && kind != registry.KindInternal {
+		return kind.String(), de.Message
+	}
+	return "InternalFailure", "internal error"
 }
 
 // signOut ends the session, through the pipeline as the session's principal.
@@ -227,7 +244,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request, s *session) {
 		// A session whose user is gone still signs out.
 		c.Meta.Update(r.Context(), func(tx store.Tx) error { return tx.DeleteConsoleSession(s.row.IDHash) })
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/console/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/console/", HttpOnly: true, Secure: r.TLS != nil || c.SecureCookies,
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	writeJSON(w, http.StatusOK, map[string]any{})
 }

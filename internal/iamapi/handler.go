@@ -105,7 +105,9 @@ func decodeQuery(body []byte) (url.Values, error) {
 	return q, nil
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r, SigningService(r), nil) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, SigningService(r), nil)
+}
 
 // ServeAs serves a call of service ("iam" or "sts") whose caller the transport has identified already,
 // by other means than a signature: the web console's session. Everything else is as for a signed call.

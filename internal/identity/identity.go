@@ -545,8 +545,9 @@ func (s *Service) DeleteAccessKey(ctx context.Context, keyID string) error {
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error { return tx.DeleteAccessKey(keyID) }), "access key "+keyID)
 }
 
-// DeleteUser removes a user. As IAM does, it refuses (ErrDeleteConflict) while the user has access keys,
-// inline policies, attached policies or groups, and names the first of these, in that order.
+// DeleteUser removes a user. As IAM does, it refuses (ErrDeleteConflict) while the user has a login
+// profile, access keys, inline policies, attached policies or groups, and names the first of these, in
+// that order.
 func (s *Service) DeleteUser(ctx context.Context, accountID, name string) error {
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.GetUser(accountID, name); err != nil {
@@ -563,6 +564,11 @@ func (s *Service) DeleteUser(ctx context.Context, accountID, name string) error 
 func userDependents(tx store.Tx, accountID, name string) error {
 	conflict := func(what string) error {
 		return fmt.Errorf("%w: Cannot delete entity, must %s first.", ErrDeleteConflict, what)
+	}
+	if _, err := tx.LoginProfile(accountID, name); err == nil {
+		return conflict("delete login profile")
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
 	if keys, err := tx.ListAccessKeys(accountID, name); err != nil || len(keys) > 0 {
 		return cmp.Or(err, conflict("delete access keys"))

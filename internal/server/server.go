@@ -387,7 +387,8 @@ func New(opts Options, st *Stores) (*App, error) {
 		Bodies:     bodies,
 	}
 	web := &console.Console{Meta: st.Meta, Identity: ids, Pipeline: pipe, SignIn: consoleSignIn(ids),
-		ECR: ecrHandler, IAM: iamHandler, CloudTrail: lookupHandler, Clock: opts.Clock, Region: opts.Region, Log: opts.Log}
+		ECR: ecrHandler, IAM: iamHandler, CloudTrail: lookupHandler, Clock: opts.Clock, Region: opts.Region, Log: opts.Log,
+		SecureCookies: strings.HasPrefix(opts.PublicURL, "https://"), PublicHost: addresses.Public.Host}
 	mux := http.NewServeMux()
 	mux.Handle("/console/", web.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
@@ -411,6 +412,10 @@ func New(opts Options, st *Stores) (*App, error) {
 				r.Body = idleBody{r.Body, http.NewResponseController(w), bodyIdle}
 			}
 			ociHandler.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/console/") { // the console's calls carry the APIs' headers too
+			mux.ServeHTTP(w, r)
 			return
 		}
 		if ecrapi.IsECRRequest(r) {
@@ -489,6 +494,12 @@ func (a *App) registerJobs() {
 		a.Jobs.Register(jobs.Kind{Name: "audit-delivery", Every: a.deliveryInterval(), MaxAttempts: 1,
 			Run: func(ctx context.Context, _ store.Job) error { a.deliverTrail(ctx); return nil }})
 	}
+	a.Jobs.Register(jobs.Kind{Name: "console-sessions-prune", Every: time.Hour, MaxAttempts: 1, Run: func(ctx context.Context, _ store.Job) error {
+		return a.stores.Meta.Update(ctx, func(tx store.Tx) error {
+			_, err := tx.DeleteConsoleSessions("", "", a.opts.Clock.Now())
+			return err
+		})
+	}})
 	a.Jobs.Register(jobs.Kind{Name: "audit-prune", Every: time.Hour, MaxAttempts: 1,
 		Run: func(ctx context.Context, _ store.Job) error { a.pruneTrail(ctx); return nil }})
 	// Scan results reach the audit trail from the outbox, whichever node scanned.
@@ -771,6 +782,13 @@ func (b idleBody) Unwrap() io.ReadCloser { return b.ReadCloser }
 // consoleSignIn checks the console's sign-ins against the users' login profiles.
 func consoleSignIn(ids *identity.Service) console.SignInFunc {
 	return func(ctx context.Context, account, user, password string) (identity.Principal, bool, error) {
-		return identity.Principal{}, false, console.ErrSignInFailed
+		p, res, err := ids.SignIn(ctx, account, user, password)
+		switch {
+		case errors.Is(err, identity.ErrSignInFailed):
+			err = console.ErrSignInFailed
+		case errors.Is(err, identity.ErrPasswordExpired):
+			err = &registry.Error{Kind: registry.KindUnauthorized, Message: "Your password has expired. Ask your administrator to reset it."}
+		}
+		return p, res.PasswordResetRequired, err
 	}
 }

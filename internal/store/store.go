@@ -310,6 +310,8 @@ type Tx interface {
 	AccountSettingTx
 	SigningTx
 	ImageStorageTx
+	SignInTx
+	IAMListTx
 	ConsoleSessionTx
 
 	CreateRepository(r *Repository) error // sets r.ID

@@ -440,6 +440,37 @@ CREATE TABLE image_storage (
 	FOREIGN KEY (repository_id, digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
 ) WITHOUT ROWID;
 `,
+	// 21: console sign-in: users' login profiles (password hashes, the previous ones a line each), accounts'
+	// password policies, and account aliases (one per account, unique across the installation).
+	`
+CREATE TABLE login_profiles (
+	account_id     TEXT    NOT NULL,
+	user_name      TEXT    NOT NULL,
+	password_hash  TEXT    NOT NULL,
+	history        TEXT    NOT NULL,
+	reset_required INTEGER NOT NULL,
+	created_at     INTEGER NOT NULL,
+	changed_at     INTEGER NOT NULL,
+	PRIMARY KEY (account_id, user_name),
+	FOREIGN KEY (account_id, user_name) REFERENCES users(account_id, name) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE TABLE password_policies (
+	account_id        TEXT    PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	minimum_length    INTEGER NOT NULL,
+	require_symbols   INTEGER NOT NULL,
+	require_numbers   INTEGER NOT NULL,
+	require_uppercase INTEGER NOT NULL,
+	require_lowercase INTEGER NOT NULL,
+	allow_change      INTEGER NOT NULL,
+	max_age           INTEGER NOT NULL,
+	reuse_prevention  INTEGER NOT NULL,
+	hard_expiry       INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE account_aliases (
+	alias      TEXT PRIMARY KEY,
+	account_id TEXT NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE
+) WITHOUT ROWID;
+`,
 	// 23: the web console's sessions, by the hash of their secret.
 	`
 CREATE TABLE console_sessions (

@@ -54,6 +54,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobByKey", testJobByKey},
 		{"Advisories", testAdvisories},
 		{"ImageStorage", testImageStorage},
+		{"LoginProfiles", testLoginProfiles},
+		{"PasswordPolicies", testPasswordPolicies},
+		{"AccountAliases", testAccountAliases},
+		{"IAMListing", testIAMListing},
 		{"ConsoleSessions", testConsoleSessions},
 	}
 	for _, tc := range tests {
