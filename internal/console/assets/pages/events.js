@@ -76,7 +76,7 @@ route('/events', async (main, params, query) => {
   await load();
 });
 
-const COLUMNS = ['Event time', 'Event name', 'User name', 'Event source', 'Resources', 'Error code', 'Source IP address', 'User agent'];
+const COLUMNS = ['Event time', 'Event name', 'User name', 'Event source', 'Resources', 'Error code', 'Source IP address'];
 
 // eventTable shows each event as a row and, under it, a <details> with its whole record.
 function eventTable(events) {
@@ -95,10 +95,10 @@ function eventTable(events) {
           h('td', {}, ev.EventSource),
           h('td', {}, resources(ev.Resources || [])),
           h('td', {}, rec.errorCode ? h('span', { class: 'badge ev-error', title: rec.errorMessage || '' }, 'Error: ' + rec.errorCode) : '—'),
-          h('td', {}, rec.sourceIPAddress || '—'),
-          h('td', { class: 'ev-ua', title: rec.userAgent || '' }, rec.userAgent || '—')),
+          h('td', {}, rec.sourceIPAddress || '—')),
         h('tr', { class: 'ev-more' }, h('td', { colspan: COLUMNS.length },
-          h('details', {}, h('summary', {}, 'Event record ', h('code', {}, ev.EventId)),
+          h('details', {}, h('summary', {}, 'Event record ', h('code', {}, ev.EventId),
+            rec.userAgent && h('span', { class: 'ev-ua' }, ' · user agent ', rec.userAgent)),
             rec.errorMessage && h('p', {}, h('strong', {}, 'Error message: '), rec.errorMessage),
             h('pre', { tabindex: 0, 'aria-label': 'Event record ' + ev.EventId }, pretty)))));
     })));

@@ -198,7 +198,7 @@ function attachedPolicies(kind, name) {
   return section('Attached managed policies', 'sec-attached', async (body, reload) => {
     const attached = await all(`ListAttached${kind}Policies`, p, 'AttachedPolicies');
     const out = h('div', { 'aria-live': 'polite' });
-    const pick = h('select', { id: 'attach-policy' }, h('option', { value: '' }, 'Loading policies…'));
+    let pick = h('select', { id: 'attach-policy' }, h('option', { value: '' }, 'Loading policies…'));
     render(body, out, table([
       { label: 'Policy name', cell: a => a.PolicyName },
       { label: 'ARN', cell: a => h('code', {}, a.PolicyArn) },
@@ -213,7 +213,13 @@ function attachedPolicies(kind, name) {
       const policies = (await all('ListPolicies', { Scope: 'AWS' }, 'Policies')).filter(x => !attached.some(a => a.PolicyArn === x.Arn));
       policies.sort((a, b) => a.PolicyName.localeCompare(b.PolicyName));
       render(pick, policies.length ? policies.map(x => h('option', { value: x.Arn }, x.PolicyName)) : h('option', { value: '' }, 'No other policy'));
-    } catch (err) { render(pick, h('option', { value: '' }, 'Policies cannot be listed')); out.append(errorBox(err)); }
+    } catch (err) { // without ListPolicies, a policy is named by its ARN
+      const arn = h('input', { type: 'text', id: 'attach-policy', required: true, placeholder: 'arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly' });
+      pick.previousElementSibling.textContent = 'Attach a managed policy by ARN';
+      pick.replaceWith(arn);
+      pick = arn;
+      out.append(errorBox(err));
+    }
   });
 }
 

@@ -29,8 +29,9 @@ route('/usage', async (main, params, query) => {
 
   const t = first.totals;
   const cur = first.prices?.currency || 'USD';
-  const money = (v) => new Intl.NumberFormat(undefined, { style: 'currency', currency: cur, minimumFractionDigits: 2, maximumFractionDigits: v && Math.abs(v) < 1 ? 4 : 2 }).format(v || 0);
-  render(body,
+  const fmt = (v, digits) => new Intl.NumberFormat(undefined, { style: 'currency', currency: cur, minimumFractionDigits: 2, maximumFractionDigits: digits }).format(v);
+  const money = (v) => v > 0 && v < 0.0001 ? '< ' + fmt(0.0001, 4) : fmt(v || 0, v && v < 1 ? 4 : 2);
+  render(body, h('div', { class: 'usage' },
     t && h('section', { 'aria-labelledby': 'u-account' }, h('h2', { id: 'u-account' }, 'Account'),
       h('dl', { class: 'facts' },
         h('dt', {}, 'Repositories'), h('dd', {}, String(t.repositoryCount)),
@@ -47,44 +48,50 @@ route('/usage', async (main, params, query) => {
           h('tr', {}, h('th', { scope: 'row' }, 'Data transfer out, per GB'), h('td', { class: 'num' }, money(first.prices.transferOutPerGB)))))),
       h('p', { class: 'hint' }, 'A GB is 2³⁰ bytes. The transfer estimate scales the period’s bytes pulled to 30 days.')),
     t && h('section', { 'aria-labelledby': 'u-daily' }, h('h2', { id: 'u-daily' }, 'Pulls per day'),
-      dailyTable(first.since, first.days, t.daily || [])),
+      daily(first.since, first.days, t.daily || [])),
     h('section', { 'aria-labelledby': 'u-repos' }, h('h2', { id: 'u-repos' }, 'Repositories'),
-      repoTable(repos, sort, days, money)));
+      repoTable(repos, sort, days, money))));
 });
 
 function exactBytes(n) {
   return [fmtBytes(n), ' ', h('span', { class: 'muted' }, '(' + Number(n).toLocaleString() + ' bytes)')];
 }
 
-// dailyTable lists every day of the period, with a bar of each day's bytes pulled (the table says the
-// figures; the bars are a picture of them).
-function dailyTable(since, days, daily) {
-  const byDay = Object.fromEntries(daily.map(d => [d.day, d]));
-  const rows = [];
-  const d0 = new Date(since + 'T00:00:00Z');
-  for (let i = days - 1; i >= 0; i--) { // newest first
-    const day = new Date(d0.getTime() + i * 86400000).toISOString().slice(0, 10);
-    rows.push(byDay[day] || { day, pulls: 0, bytesPulled: 0 });
+// daily shows the period's pulls and bytes pulled per day: a column chart (a picture, hidden from screen
+// readers) and a table of the days with pulls that says the same.
+function daily(since, days, list) {
+  if (!list.length) return h('div', { class: 'empty table-wrap' }, 'No pulls in this period.');
+  const byDay = Object.fromEntries(list.map(d => [d.day, d]));
+  const all = [];
+  const d0 = Date.parse(since + 'T00:00:00Z');
+  for (let i = 0; i < days; i++) { // oldest first, as a chart reads
+    const day = new Date(d0 + i * 86400000).toISOString().slice(0, 10);
+    all.push(byDay[day] || { day, pulls: 0, bytesPulled: 0 });
   }
-  if (!daily.length) return h('div', { class: 'empty table-wrap' }, 'No pulls in this period.');
-  const maxBytes = Math.max(1, ...rows.map(r => r.bytesPulled));
-  const maxPulls = Math.max(1, ...rows.map(r => r.pulls));
+  const maxBytes = Math.max(1, ...all.map(r => r.bytesPulled));
+  const maxPulls = Math.max(1, ...all.map(r => r.pulls));
   const bar = (v, max, cls) => { // el.style, as the Content-Security-Policy refuses style attributes
-    const b = h('span', { class: 'bar ' + cls, 'aria-hidden': 'true' });
-    b.style.width = (v / max * 100).toFixed(1) + '%';
+    const b = h('span', { class: 'bar ' + cls });
+    b.style.height = (v / max * 100).toFixed(1) + '%';
     return b;
   };
-  return h('div', { class: 'table-wrap daily' }, h('table', {},
-    h('caption', { class: 'muted' }, 'Days in UTC, newest first'),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Day'), h('th', { scope: 'col', class: 'num' }, 'Pulls'),
-      h('th', { scope: 'col', class: 'num' }, 'Bytes pulled'), h('th', { scope: 'col', class: 'bars' }, 'Chart'))),
-    h('tbody', {}, rows.map(r => h('tr', {},
-      h('th', { scope: 'row' }, h('time', { datetime: r.day }, r.day)),
-      h('td', { class: 'num' }, r.pulls.toLocaleString()),
-      h('td', { class: 'num', title: r.bytesPulled.toLocaleString() + ' bytes' }, fmtBytes(r.bytesPulled)),
-      h('td', { class: 'bars' }, bar(r.pulls, maxPulls, 'pulls'), bar(r.bytesPulled, maxBytes, 'bytes')))))),
-  h('p', { class: 'hint' }, h('span', { class: 'key pulls', 'aria-hidden': 'true' }), ' upper bar: pulls; ',
-    h('span', { class: 'key bytes', 'aria-hidden': 'true' }), ' lower bar: bytes pulled (each scaled to the period’s busiest day).'));
+  const chart = h('div', { class: 'chart', 'aria-hidden': 'true' },
+    all.map(r => h('div', { class: 'day', title: `${r.day}: ${r.pulls} pulls, ${fmtBytes(r.bytesPulled)}` },
+      bar(r.pulls, maxPulls, 'pulls'), bar(r.bytesPulled, maxBytes, 'bytes'))));
+  const rows = list.filter(r => r.pulls || r.bytesPulled).reverse();
+  return [
+    chart,
+    h('p', { class: 'hint', 'aria-hidden': 'true' }, h('span', { class: 'key pulls' }), ' pulls  ', h('span', { class: 'key bytes' }),
+      ` bytes pulled, each scaled to the busiest day; ${all[0].day} to ${all[all.length - 1].day} (UTC)`),
+    h('div', { class: 'table-wrap narrow' }, h('table', {},
+      h('caption', { class: 'muted' }, 'Days with pulls (UTC), newest first; other days had none'),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Day'), h('th', { scope: 'col', class: 'num' }, 'Pulls'),
+        h('th', { scope: 'col', class: 'num' }, 'Bytes pulled'))),
+      h('tbody', {}, rows.map(r => h('tr', {},
+        h('th', { scope: 'row' }, h('time', { datetime: r.day }, r.day)),
+        h('td', { class: 'num' }, r.pulls.toLocaleString()),
+        h('td', { class: 'num', title: r.bytesPulled.toLocaleString() + ' bytes' }, fmtBytes(r.bytesPulled))))))),
+  ];
 }
 
 const SORTS = {
@@ -103,7 +110,7 @@ function repoTable(repos, sort, days, money) {
   // link to it keeps the order.
   const head = (label, key, num) => h('th', { scope: 'col', class: num ? 'num' : '', 'aria-sort': sort === key ? (key === 'name' ? 'ascending' : 'descending') : null },
     h('a', { href: '#/usage?' + new URLSearchParams({ days, sort: key }) }, label, sort === key ? (key === 'name' ? ' ▲' : ' ▼') : ''));
-  return h('div', { class: 'table-wrap' }, h('table', {},
+  return [h('div', { class: 'table-wrap' }, h('table', {},
     h('caption', { class: 'muted' }, 'Sorted by ' + ({ name: 'name', storage: 'storage', share: 'storage share', pulls: 'pulls', bytes: 'bytes pulled', cost: 'cost' })[sort] + '; choose a column heading to sort by it.'),
     h('thead', {}, h('tr', {},
       head('Repository', 'name'), head('Storage', 'storage', true), head('Share of storage', 'share', true),
@@ -117,6 +124,6 @@ function repoTable(repos, sort, days, money) {
       h('td', { class: 'num' }, r.imageCount.toLocaleString()),
       h('td', { class: 'num' }, r.pulls.toLocaleString()),
       h('td', { class: 'num', title: r.bytesPulled.toLocaleString() + ' bytes' }, fmtBytes(r.bytesPulled)),
-      h('td', { class: 'num' }, money(r.estimatedMonthlyCost.total)))))),
-  h('p', { class: 'hint' }, 'Share of storage divides each blob among the repositories that hold it, so the shares add up to the account’s storage; the cost is on the share. “Shared with others” is the part of the storage other repositories hold too.'));
+      h('td', { class: 'num' }, money(r.estimatedMonthlyCost.total))))))),
+  h('p', { class: 'hint' }, 'Share of storage divides each blob among the repositories that hold it, so the shares add up to the account’s storage; the cost is on the share. “Shared with others” is the part of the storage other repositories hold too.')];
 }
