@@ -1,6 +1,6 @@
 // IAM: the account's users, groups and roles, their policies, access keys and console passwords, each
 // through the IAM operation the aws CLI would call.
-import { iam, h, render, route, table, errorBox, field, notify, confirmDialog, copyButton, fmtTime, pager, newPaging, crumbs, ApiError, session } from '../lib.js';
+import { iam, h, render, route, table, errorBox, field, notify, confirmDialog, copyButton, fmtTime, pager, newPaging, crumbs, tabs, ApiError, session } from '../lib.js';
 
 const PAGE = 100;
 
@@ -47,14 +47,12 @@ async function act(out, fn, done) {
   try { await fn(); if (done) await done(); } catch (err) { render(out, errorBox(err)); }
 }
 
-const iamNav = (current) => h('nav', { class: 'tabs', 'aria-label': 'IAM' },
-  [['Users', '#/iam/users'], ['Groups', '#/iam/groups'], ['Roles', '#/iam/roles']].map(([label, href]) =>
-    h('a', { href, 'aria-current': href === current ? 'page' : null }, label)));
+const iamNav = (current) => tabs([['Users', '#/iam/users'], ['Groups', '#/iam/groups'], ['Roles', '#/iam/roles']], current);
 
 // ---- Users
 
 route('/iam/users', async (main) => {
-  const name = h('input', { type: 'text', id: 'new-user', required: true, autocomplete: 'off', maxlength: 64, pattern: '[\\w+=,.@-]+' });
+  const name = h('input', { type: 'text', id: 'new-user', required: true, autocomplete: 'off', maxlength: 64 });
   const out = h('div', { 'aria-live': 'polite' });
   const listEl = h('div', { 'aria-live': 'polite' });
   const paging = newPaging();
@@ -98,7 +96,7 @@ route('/iam/users/:name', async (main, { name }) => {
     crumbs(['IAM users', '#/iam/users'], u.UserName),
     h('h1', {}, u.UserName),
     h('dl', { class: 'facts' },
-      h('dt', {}, 'ARN'), h('dd', {}, h('code', {}, u.Arn), ' ', copyButton(u.Arn, 'Copy ARN')),
+      h('dt', {}, 'ARN'), h('dd', {}, h('span', { class: 'row' }, h('code', {}, u.Arn), copyButton(u.Arn, 'Copy ARN'))),
       h('dt', {}, 'User ID'), h('dd', {}, u.UserId),
       h('dt', {}, 'Path'), h('dd', {}, u.Path || '/'),
       h('dt', {}, 'Created'), h('dd', {}, fmtTime(u.CreateDate)),
@@ -151,11 +149,13 @@ function accessKeys(user) {
     h('div', { class: 'toolbar' }, h('button', { type: 'button', onclick: () => act(out, async () => {
       const { AccessKey: k } = await iam('CreateAccessKey', { UserName: user });
       await reload();
-      body.prepend(h('div', { class: 'notice secret', role: 'status' },
+      const notice = h('div', { class: 'notice secret', role: 'status', tabindex: -1 },
         h('strong', {}, 'New access key created. This is the only time the secret access key can be seen: copy it now and keep it safe.'),
         h('dl', { class: 'facts' },
-          h('dt', {}, 'Access key ID'), h('dd', {}, h('code', {}, k.AccessKeyId), ' ', copyButton(k.AccessKeyId, 'Copy access key ID')),
-          h('dt', {}, 'Secret access key'), h('dd', {}, h('code', {}, k.SecretAccessKey), ' ', copyButton(k.SecretAccessKey, 'Copy secret access key')))));
+          h('dt', {}, 'Access key ID'), h('dd', {}, h('span', { class: 'row' }, h('code', {}, k.AccessKeyId), copyButton(k.AccessKeyId, 'Copy access key ID'))),
+          h('dt', {}, 'Secret access key'), h('dd', {}, h('span', { class: 'row' }, h('code', {}, k.SecretAccessKey), copyButton(k.SecretAccessKey, 'Copy secret access key')))));
+      body.prepend(notice);
+      notice.focus();
     }) }, 'Create access key')));
   });
 }
@@ -326,7 +326,7 @@ route('/iam/groups/:name', async (main, { name }) => {
     crumbs(['IAM groups', '#/iam/groups'], g.GroupName),
     h('h1', {}, g.GroupName),
     h('dl', { class: 'facts' },
-      h('dt', {}, 'ARN'), h('dd', {}, h('code', {}, g.Arn), ' ', copyButton(g.Arn, 'Copy ARN')),
+      h('dt', {}, 'ARN'), h('dd', {}, h('span', { class: 'row' }, h('code', {}, g.Arn), copyButton(g.Arn, 'Copy ARN'))),
       h('dt', {}, 'Group ID'), h('dd', {}, g.GroupId),
       h('dt', {}, 'Created'), h('dd', {}, fmtTime(g.CreateDate))),
     section('Members', 'sec-members', async (body, reload) => {
@@ -431,7 +431,7 @@ route('/iam/roles/:name', async (main, { name }) => {
     crumbs(['IAM roles', '#/iam/roles'], r.RoleName),
     h('h1', {}, r.RoleName),
     h('dl', { class: 'facts' },
-      h('dt', {}, 'ARN'), h('dd', {}, h('code', {}, r.Arn), ' ', copyButton(r.Arn, 'Copy ARN')),
+      h('dt', {}, 'ARN'), h('dd', {}, h('span', { class: 'row' }, h('code', {}, r.Arn), copyButton(r.Arn, 'Copy ARN'))),
       h('dt', {}, 'Role ID'), h('dd', {}, r.RoleId),
       h('dt', {}, 'Description'), h('dd', {}, r.Description || '—'),
       h('dt', {}, 'Maximum session duration'), h('dd', {}, r.MaxSessionDuration ? Math.round(r.MaxSessionDuration / 60) + ' minutes' : '—'),
