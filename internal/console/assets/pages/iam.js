@@ -175,8 +175,9 @@ function loginProfile(user) {
       act(out, () => iam(profile ? 'UpdateLoginProfile' : 'CreateLoginProfile', params),
         () => { notify(profile ? 'Password changed' : 'Console password set'); return reload(); });
     } },
+      h('input', { type: 'text', hidden: true, autocomplete: 'username', value: user, 'aria-hidden': 'true', tabindex: -1 }),
       field(profile ? 'New password' : 'Password', pw),
-      h('label', { class: 'inline' }, reset, 'Require a new password at next sign-in'),
+      h('div', {}, h('label', { class: 'inline' }, reset, 'Require a new password at next sign-in')),
       h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, profile ? 'Change password' : 'Enable console access'),
         profile && h('button', { type: 'button', class: 'danger', onclick: async () => {
           if (!await confirmDialog('Disable console access for ' + user + '?', 'The user’s console password is deleted; their access keys still work.', { confirm: 'Disable' })) return;
