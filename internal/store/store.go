@@ -313,6 +313,7 @@ type Tx interface {
 	SignInTx
 	IAMListTx
 	ConsoleSessionTx
+	SecretTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
