@@ -11,7 +11,9 @@ import (
 
 func testSecrets(t *testing.T, s store.Store) {
 	const a, b = "111111111111", "222222222222"
-	arn := func(acct, name string) string { return "arn:aws:secretsmanager:us-east-1:" + acct + ":secret:" + name + "-AbC123" }
+	arn := func(acct, name string) string {
+		return "arn:aws:secretsmanager:us-east-1:" + acct + ":secret:" + name + "-AbC123"
+	}
 	hub := store.Secret{AccountID: a, Name: "ecr-pullthroughcache/hub", ARN: arn(a, "ecr-pullthroughcache/hub"), Description: "Docker Hub",
 		Tags: []store.ResourceTag{{Key: "team", Value: "build"}}, CreatedAt: t0, ChangedAt: t0}
 	update(t, s, func(tx store.Tx) error { return tx.CreateSecret(hub) })
