@@ -162,7 +162,9 @@ type apiError struct {
 func (e *apiError) Error() string     { return e.Code + ": " + e.Message }
 func (e *apiError) ErrorCode() string { return e.Code }
 
-func invalidParameter(msg string) error { return &apiError{"InvalidParameterException", msg, http.StatusBadRequest} }
+func invalidParameter(msg string) error {
+	return &apiError{"InvalidParameterException", msg, http.StatusBadRequest}
+}
 
 func toAPI(err error) *apiError {
 	var ae *apiError

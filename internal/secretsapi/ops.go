@@ -32,10 +32,10 @@ type createInput struct {
 	secretValue
 	Tags []tag `json:"Tags,omitempty"`
 	// Not supported: values are sealed with the server secret, not a KMS key, and never replicated.
-	KmsKeyID                    string   `json:"KmsKeyId,omitempty"`
-	AddReplicaRegions           []any    `json:"AddReplicaRegions,omitempty"`
-	ForceOverwriteReplicaSecret bool     `json:"ForceOverwriteReplicaSecret,omitempty"`
-	Type                        string   `json:"Type,omitempty"`
+	KmsKeyID                    string `json:"KmsKeyId,omitempty"`
+	AddReplicaRegions           []any  `json:"AddReplicaRegions,omitempty"`
+	ForceOverwriteReplicaSecret bool   `json:"ForceOverwriteReplicaSecret,omitempty"`
+	Type                        string `json:"Type,omitempty"`
 	arn                         string // the ARN the secret will have, authorized
 }
 
