@@ -243,7 +243,9 @@ func (s *Service) Create(ctx context.Context, accountID string, in CreateInput) 
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
-		if err := tx.CreateSecret(sec); err != nil {
+		if err := tx.CreateSecret(sec); errors.Is(err, store.ErrExists) { // created meanwhile
+			return &Error{CodeExists, "The operation failed because the secret " + in.Name + " already exists."}
+		} else if err != nil {
 			return err
 		}
 		if none {
@@ -483,7 +485,9 @@ func (s *Service) Put(ctx context.Context, accountID, arn, token string, value V
 				return err
 			}
 		}
-		if err := tx.PutSecretVersion(s.seal(arn, versionID, value, stages, now)); err != nil {
+		if err := tx.PutSecretVersion(s.seal(arn, versionID, value, stages, now)); errors.Is(err, store.ErrExists) { // put meanwhile
+			return &Error{CodeExists, "You can't modify an existing version, you can only create a new version."}
+		} else if err != nil {
 			return err
 		}
 		sec.ChangedAt = now
