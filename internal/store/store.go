@@ -313,6 +313,7 @@ type Tx interface {
 	SignInTx
 	IAMListTx
 	ConsoleSessionTx
+	CreationTemplateTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -714,4 +715,40 @@ type ImageStorageTx interface {
 	ImageStorage(repoID int64, d digest.Digest) (*ImageStorage, error)
 	// ImageStorageBetween returns the states of the repository's images with digests from first to last.
 	ImageStorageBetween(repoID int64, first, last digest.Digest) (map[digest.Digest]ImageStorage, error)
+}
+
+// RepositoryCreationTemplate is what a registry gives the repositories it creates (on push, by replication,
+// through a pull through cache) whose names start with its prefix: their settings, policies and tags. The
+// core checks every member; the store keeps them as given.
+type RepositoryCreationTemplate struct {
+	RegistryID              string
+	Prefix                  string // a repository name prefix, or ROOT
+	Description             string
+	EncryptionType          string
+	KMSKey                  string
+	ResourceTags            []ResourceTag
+	TagMutability           string
+	TagMutabilityExclusions []string
+	RepositoryPolicy        string // "" for none
+	LifecyclePolicy         string // "" for none
+	AppliedFor              []string
+	CustomRoleARN           string
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+}
+
+// CreationTemplateTx keeps each registry's repository creation templates, by prefix.
+type CreationTemplateTx interface {
+	// CreateCreationTemplate adds a template; ErrExists when the registry has one with its prefix.
+	CreateCreationTemplate(t RepositoryCreationTemplate) error
+	// GetCreationTemplate returns a registry's template of a prefix; ErrNotFound when there is none.
+	GetCreationTemplate(registryID, prefix string) (*RepositoryCreationTemplate, error)
+	// UpdateCreationTemplate replaces a template's members (its CreatedAt stays); ErrNotFound when the
+	// registry has none with its prefix.
+	UpdateCreationTemplate(t RepositoryCreationTemplate) error
+	// DeleteCreationTemplate removes a template; ErrNotFound when there is none.
+	DeleteCreationTemplate(registryID, prefix string) error
+	// CreationTemplates lists a registry's templates with prefixes after after, by prefix, at most limit.
+	CreationTemplates(registryID, after string, limit int) ([]RepositoryCreationTemplate, error)
+	CountCreationTemplates(registryID string) (int, error)
 }
