@@ -105,7 +105,9 @@ func TestTemplateValidation(t *testing.T) {
 		{"KMS key with AES256", func(t *registry.CreationTemplate) {
 			t.EncryptionType, t.KMSKey = registry.AES256, "arn:aws:kms:us-east-1:000000000000:key/k1"
 		}, registry.KindInvalidParameter, "Invalid parameter at 'encryptionConfiguration.kmsKey' failed to satisfy constraint: 'kmsKey can only be specified when encryptionType is KMS or KMS_DSSE'"},
-		{"reserved tag key", func(t *registry.CreationTemplate) { t.ResourceTags = []store.ResourceTag{{Key: "aws:team", Value: "a"}} }, registry.KindInvalidTagParameter,
+		{"reserved tag key", func(t *registry.CreationTemplate) {
+			t.ResourceTags = []store.ResourceTag{{Key: "aws:team", Value: "a"}}
+		}, registry.KindInvalidTagParameter,
 			"The tag key 'aws:team' uses the reserved prefix 'aws:'"},
 		{"tag keys differing in case", func(t *registry.CreationTemplate) {
 			t.ResourceTags = []store.ResourceTag{{Key: "Team", Value: "a"}, {Key: "team", Value: "b"}}
