@@ -443,6 +443,9 @@ func (s *Service) createOnPush(ctx context.Context, registryID, name string) (*s
 		r, err = s.createFromTemplate(tx, registryID, name, t)
 		return err
 	})
+	if KindOf(err) == KindRepositoryExists { // created meanwhile by a concurrent push (another node's)
+		return s.Repository(ctx, registryID, name)
+	}
 	if err != nil {
 		return nil, internal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -267,4 +268,31 @@ func (e *env) pushCtx(t *testing.T, c context.Context, repo, ref, seed string) {
 		t.Fatalf("StartUpload %s: %v", repo, err)
 	}
 	e.push(t, repo, ref, seed)
+}
+
+// TestConcurrentPushesCreateOnce: the layers of one push start uploads together; the first creates the
+// repository from its template and the others push to it.
+func TestConcurrentPushesCreateOnce(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	e.template(t, "team-a", registry.ForCreateOnPush)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.svc.StartUpload(ctx, reg, "team-a/app")
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a concurrent push: %v", err)
+		}
+	}
+	if names, _, _ := e.svc.Catalog(ctx, reg, "", 10); !reflect.DeepEqual(names, []string{"team-a/app"}) {
+		t.Fatalf("catalog %v", names)
+	}
 }
