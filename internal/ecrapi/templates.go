@@ -146,13 +146,10 @@ func init() {
 		if in.Prefix == nil {
 			return nil, notNull("prefix")
 		}
-		var applyErr error
-		updated, err := h.Service.UpdateCreationTemplate(ctx, c.RegistryID, *in.Prefix, func(t *registry.CreationTemplate) {
-			applyErr = in.apply(t)
-		})
-		if applyErr != nil {
-			return nil, applyErr
+		if err := in.apply(&registry.CreationTemplate{}); err != nil { // the input's own errors, before any change
+			return nil, err
 		}
+		updated, err := h.Service.UpdateCreationTemplate(ctx, c.RegistryID, *in.Prefix, func(t *registry.CreationTemplate) { in.apply(t) })
 		if err != nil {
 			return nil, templateError(err)
 		}

@@ -65,7 +65,12 @@ func TestCreationTemplates(t *testing.T) {
 		}
 	}
 
-	// An update changes the members it is given.
+	// An update with a bad member changes nothing; a good one changes the members it is given.
+	a.fails(a.call("UpdateRepositoryCreationTemplate", map[string]any{"prefix": "team-a", "description": "half",
+		"encryptionConfiguration": map[string]string{"kmsKey": "arn:aws:kms:us-east-1:000000000000:key/k"}}), 400, "ValidationException")
+	if got := a.ok("DescribeRepositoryCreationTemplates", map[string]any{"prefixes": []string{"team-a"}})["repositoryCreationTemplates"].([]any)[0].(map[string]any); got["description"] != "team A" {
+		t.Fatalf("a refused update changed the template: %v", got)
+	}
 	out = a.ok("UpdateRepositoryCreationTemplate", map[string]any{"prefix": "team-a", "appliedFor": []string{"CREATE_ON_PUSH", "REPLICATION"}, "description": "changed"})
 	tpl = out["repositoryCreationTemplate"].(map[string]any)
 	if tpl["description"] != "changed" || !reflect.DeepEqual(tpl["appliedFor"], []any{"CREATE_ON_PUSH", "REPLICATION"}) ||

@@ -29,8 +29,6 @@ const (
 	maxPrefix          = 256
 	maxDescription     = 256
 	maxCustomRoleARN   = 2048
-	maxTemplatePolicy  = 10240
-	maxTemplateLCText  = 30720
 	prefixPattern      = `^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)$`
 	templateKMSPattern = `^$|arn:aws[a-z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[a-z0-9-]+`
 )
@@ -46,9 +44,9 @@ func validationf(value, member, constraint string) *Error {
 	return errf(KindValidation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must %s", value, member, constraint)
 }
 
-// CheckTemplatePrefix checks a prefix as the model constrains it and returns it as templates are kept:
+// checkTemplatePrefix checks a prefix as the model constrains it and returns it as templates are kept:
 // without a trailing '/', which ECR assumes after every prefix ("prod" is the namespace "prod/").
-func CheckTemplatePrefix(prefix string) (string, error) {
+func checkTemplatePrefix(prefix string) (string, error) {
 	switch {
 	case prefix == "":
 		return "", validationf(prefix, "prefix", "have length greater than or equal to 1")
@@ -65,7 +63,7 @@ func CheckTemplatePrefix(prefix string) (string, error) {
 // texts as those operations keep them.
 func checkTemplate(t *CreationTemplate) error {
 	var err error
-	if t.Prefix, err = CheckTemplatePrefix(t.Prefix); err != nil {
+	if t.Prefix, err = checkTemplatePrefix(t.Prefix); err != nil {
 		return err
 	}
 	if len(t.Description) > maxDescription {
@@ -118,18 +116,12 @@ func checkTemplate(t *CreationTemplate) error {
 	}
 
 	if t.RepositoryPolicy != "" {
-		if len(t.RepositoryPolicy) > maxTemplatePolicy {
-			return validationf("…", "repositoryPolicy", "have length less than or equal to 10240")
-		}
 		if _, err := checkPolicyText(t.RepositoryPolicy, "repository", iam.ResourcePolicy); err != nil {
 			return err
 		}
 		t.RepositoryPolicy = FormatPolicyText(t.RepositoryPolicy)
 	}
 	if t.LifecyclePolicy != "" {
-		if len(t.LifecyclePolicy) > maxTemplateLCText {
-			return validationf("…", "lifecyclePolicy", "have length less than or equal to 30720")
-		}
 		if _, err := checkLifecycleText(t.LifecyclePolicy); err != nil {
 			return err
 		}
@@ -193,7 +185,7 @@ func (s *Service) CreateCreationTemplate(ctx context.Context, t CreationTemplate
 // UpdateCreationTemplate changes a registry's template of a prefix: fn edits it, and the result is checked
 // and stored.
 func (s *Service) UpdateCreationTemplate(ctx context.Context, registryID, prefix string, fn func(t *CreationTemplate)) (*CreationTemplate, error) {
-	prefix, err := CheckTemplatePrefix(prefix)
+	prefix, err := checkTemplatePrefix(prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +214,7 @@ func (s *Service) UpdateCreationTemplate(ctx context.Context, registryID, prefix
 
 // DeleteCreationTemplate removes a registry's template of a prefix and returns it.
 func (s *Service) DeleteCreationTemplate(ctx context.Context, registryID, prefix string) (*CreationTemplate, error) {
-	prefix, err := CheckTemplatePrefix(prefix)
+	prefix, err := checkTemplatePrefix(prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -244,8 +236,9 @@ func (s *Service) DeleteCreationTemplate(ctx context.Context, registryID, prefix
 // CreationTemplates lists a registry's templates by prefix after `after`, at most n; more tells whether
 // others follow. With prefixes, it lists the templates of those prefixes that exist, by prefix, instead.
 func (s *Service) CreationTemplates(ctx context.Context, registryID string, prefixes []string, after string, n int) (ts []CreationTemplate, more bool, err error) {
+	prefixes = slices.Clone(prefixes)
 	for i, p := range prefixes {
-		if prefixes[i], err = CheckTemplatePrefix(p); err != nil {
+		if prefixes[i], err = checkTemplatePrefix(p); err != nil {
 			return nil, false, err
 		}
 	}
