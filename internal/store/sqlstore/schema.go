@@ -523,6 +523,7 @@ CREATE TABLE secret_versions (
 	is_binary  INTEGER NOT NULL,
 	created_at INTEGER NOT NULL,
 	PRIMARY KEY (secret_arn, version_id)
+) WITHOUT ROWID;
 `,
 	// 25: repository creation templates, per registry and prefix: the settings, policies and resource tags
 	// (JSON) of the repositories created under the prefix, and what they apply for (a comma-separated list).
