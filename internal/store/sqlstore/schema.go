@@ -499,6 +499,10 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_user ON console_sessions(account_id, user_name);
 CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
 `,
+	// 26: a role's description (IAM's CreateRole and UpdateRole).
+	`
+ALTER TABLE iam_roles ADD COLUMN description TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.
