@@ -152,3 +152,52 @@ func TestRepositoryPolicyOfTheTarget(t *testing.T) {
 		t.Fatalf("no grant: %v", err)
 	}
 }
+
+// TestSessionsOfADeletedRole: a session's permissions are its role's; once the role is deleted it has
+// none, also after a role of the same name is created again.
+func TestSessionsOfADeletedRole(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	trust := `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"sts:AssumeRole"}}`
+	readOnly := "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
+	role := func() {
+		t.Helper()
+		if _, err := f.ids.CreateRole(ctx, acct, "ci", trust, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.ids.AttachOwnerPolicy(ctx, acct, identity.RolePolicies, "ci", readOnly); err != nil {
+			t.Fatal(err)
+		}
+	}
+	role()
+	old, err := f.ids.AssumeRole(ctx, acct, "ci", "build", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	describe := pipeline.Repository("ecr:DescribeRepositories", acct, "app")
+	if err := f.authorize(old.Principal, describe); err != nil {
+		t.Fatalf("a session of ci: %v", err)
+	}
+	if err := f.ids.DetachOwnerPolicy(ctx, acct, identity.RolePolicies, "ci", readOnly); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ids.DeleteRole(ctx, acct, "ci"); err != nil {
+		t.Fatal(err)
+	}
+	f.authz.Invalidate()
+	if err := f.authorize(old.Principal, describe); registry.KindOf(err) != registry.KindDenied {
+		t.Fatalf("a session of a deleted role: %v", err)
+	}
+	role()
+	f.authz.Invalidate()
+	if err := f.authorize(old.Principal, describe); registry.KindOf(err) != registry.KindDenied {
+		t.Fatalf("a session of a deleted role, once a role of its name exists again: %v", err)
+	}
+	fresh, err := f.ids.AssumeRole(ctx, acct, "ci", "build", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.authorize(fresh.Principal, describe); err != nil {
+		t.Fatalf("a session of the new role: %v", err)
+	}
+}

@@ -314,11 +314,22 @@ func (a *PolicyAuthorizer) trustPolicy(ctx context.Context, account, role string
 	return v.(*iam.Policy), nil
 }
 
-// rolePolicies returns a role's inline and attached policies: a session's identity policies.
-func (a *PolicyAuthorizer) rolePolicies(ctx context.Context, account, role string) ([]*iam.Policy, error) {
-	v, err := a.lookup(a.users, "role:"+account+"/"+role, func() (any, error) {
+// rolePolicies returns a role's inline and attached policies: a session's identity policies. A session
+// of a role deleted since has none, also when a role of the same name (another id) was created after.
+func (a *PolicyAuthorizer) rolePolicies(ctx context.Context, account, role, roleID string) ([]*iam.Policy, error) {
+	v, err := a.lookup(a.users, "role:"+account+"/"+role+"/"+roleID, func() (any, error) {
 		var out []*iam.Policy
 		err := a.Meta.View(ctx, func(tx store.Tx) (err error) {
+			r, err := tx.GetRole(account, role)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if r.RoleID != roleID {
+				return nil
+			}
 			out, err = ownerPolicies(tx, out, account, store.RolePolicies, role)
 			return err
 		})
@@ -362,7 +373,8 @@ func appendPolicies(out []*iam.Policy, inline map[string]string, attached []stri
 
 func (a *PolicyAuthorizer) identityPolicies(ctx context.Context, p identity.Principal) ([]*iam.Policy, error) {
 	if p.RoleName != "" {
-		return a.rolePolicies(ctx, p.AccountID, p.RoleName)
+		roleID, _, _ := strings.Cut(p.UserID, ":") // a session's user id is <role id>:<session name>
+		return a.rolePolicies(ctx, p.AccountID, p.RoleName, roleID)
 	}
 	v, err := a.lookup(a.users, p.AccountID+"/"+p.UserName, func() (any, error) {
 		var out []*iam.Policy

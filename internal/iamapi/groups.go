@@ -45,12 +45,13 @@ type roleXML struct {
 	Arn                      string `xml:"Arn"`
 	CreateDate               string `xml:"CreateDate"`
 	AssumeRolePolicyDocument string `xml:"AssumeRolePolicyDocument"`
+	Description              string `xml:"Description,omitempty"`
 	MaxSessionDuration       int64  `xml:"MaxSessionDuration"`
 }
 
 func toRoleXML(r *identity.Role) roleXML {
 	return roleXML{"/", r.Name, r.RoleID, "arn:aws:iam::" + r.AccountID + ":role/" + r.Name, isoTime(r.CreatedAt),
-		url.PathEscape(r.TrustPolicy), int64(r.MaxSession / time.Second)}
+		url.PathEscape(r.TrustPolicy), r.Description, int64(r.MaxSession / time.Second)}
 }
 
 func init() {
@@ -99,7 +100,7 @@ func init() {
 			}
 			maxSession = time.Duration(n) * time.Second
 		}
-		r, err := h.Identity.CreateRole(ctx, c.Caller.AccountID, targetName(c), q.Get("AssumeRolePolicyDocument"), maxSession)
+		r, err := h.Identity.CreateDescribedRole(ctx, c.Caller.AccountID, targetName(c), q.Get("AssumeRolePolicyDocument"), q.Get("Description"), maxSession)
 		if err != nil {
 			return nil, err
 		}

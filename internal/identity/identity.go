@@ -457,22 +457,28 @@ func (s *Service) RemoveUserFromGroup(ctx context.Context, accountID, group, use
 
 // CreateRole adds a role whose trust policy says who may assume it.
 func (s *Service) CreateRole(ctx context.Context, accountID, name, trustPolicy string, maxSession time.Duration) (*store.Role, error) {
+	return s.CreateDescribedRole(ctx, accountID, name, trustPolicy, "", maxSession)
+}
+
+// CreateDescribedRole adds a role with a description, as IAM's CreateRole does.
+func (s *Service) CreateDescribedRole(ctx context.Context, accountID, name, trustPolicy, description string, maxSession time.Duration) (*store.Role, error) {
 	if err := roleNameType.check(name); err != nil {
 		return nil, err
 	}
-	if err := trustPolicyType.check(trustPolicy); err != nil {
+	if err := checkTrustPolicy(trustPolicyType, trustPolicy); err != nil {
 		return nil, err
 	}
-	if _, err := iam.Parse(trustPolicy, iam.ResourcePolicy); err != nil {
-		return nil, fmt.Errorf("%w: trust policy: %v", ErrMalformedPolicy, err)
+	if err := checkDescription(description); err != nil {
+		return nil, err
 	}
 	if maxSession == 0 {
 		maxSession = time.Hour
 	}
-	if maxSession < time.Hour || maxSession > 12*time.Hour {
-		return nil, fmt.Errorf("%w: MaxSessionDuration must be between 3600 and 43200 seconds", ErrInvalid)
+	if err := checkMaxSession(maxSession); err != nil {
+		return nil, err
 	}
-	r := store.Role{AccountID: accountID, Name: name, RoleID: randomID("AROA", 17), TrustPolicy: trustPolicy, MaxSession: maxSession, CreatedAt: s.clock.Now()}
+	r := store.Role{AccountID: accountID, Name: name, RoleID: randomID("AROA", 17), TrustPolicy: trustPolicy, Description: description,
+		MaxSession: maxSession, CreatedAt: s.clock.Now()}
 	err := s.meta.Update(ctx, func(tx store.Tx) error {
 		err := tx.CreateRole(r)
 		if errors.Is(err, store.ErrExists) {

@@ -145,6 +145,7 @@ type Role struct {
 	Name        string
 	RoleID      string
 	TrustPolicy string
+	Description string
 	MaxSession  time.Duration
 	CreatedAt   time.Time
 }
@@ -312,6 +313,7 @@ type Tx interface {
 	ImageStorageTx
 	SignInTx
 	IAMListTx
+	IAMChangeTx
 	ConsoleSessionTx
 	UsageTx
 	SecretTx

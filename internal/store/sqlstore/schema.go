@@ -546,6 +546,10 @@ CREATE TABLE repository_creation_templates (
 	PRIMARY KEY (registry_id, prefix)
 ) WITHOUT ROWID;
 `,
+	// 26: a role's description (IAM's CreateRole and UpdateRole).
+	`
+ALTER TABLE iam_roles ADD COLUMN description TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

@@ -115,10 +115,10 @@ func (t *txn) ListRoles(accountID string) ([]store.Role, error) {
 	return collect(t, func(sc interface{ Scan(...any) error }) (*store.Role, error) {
 		var r store.Role
 		var maxSession, created int64
-		if err := sc.Scan(&r.AccountID, &r.Name, &r.RoleID, &r.TrustPolicy, &maxSession, &created); err != nil {
+		if err := sc.Scan(&r.AccountID, &r.Name, &r.RoleID, &r.TrustPolicy, &r.Description, &maxSession, &created); err != nil {
 			return nil, err
 		}
 		r.MaxSession, r.CreatedAt = time.Duration(maxSession)*time.Second, tm(created)
 		return &r, nil
-	}, `SELECT account_id, name, role_id, trust_policy, max_session, created_at FROM iam_roles WHERE account_id = ? ORDER BY name`, accountID)
+	}, `SELECT account_id, name, role_id, trust_policy, description, max_session, created_at FROM iam_roles WHERE account_id = ? ORDER BY name`, accountID)
 }

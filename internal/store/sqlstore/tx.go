@@ -650,16 +650,16 @@ func (t *txn) UserGroups(accountID, user string) ([]string, error) {
 }
 
 func (t *txn) CreateRole(r store.Role) error {
-	_, err := t.exec(`INSERT INTO iam_roles (account_id, name, role_id, trust_policy, max_session, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		r.AccountID, r.Name, r.RoleID, r.TrustPolicy, int64(r.MaxSession/time.Second), ts(r.CreatedAt))
+	_, err := t.exec(`INSERT INTO iam_roles (account_id, name, role_id, trust_policy, description, max_session, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.AccountID, r.Name, r.RoleID, r.TrustPolicy, r.Description, int64(r.MaxSession/time.Second), ts(r.CreatedAt))
 	return err
 }
 
 func (t *txn) GetRole(accountID, name string) (*store.Role, error) {
 	var r store.Role
 	var maxSession, created int64
-	err := t.queryRow(`SELECT account_id, name, role_id, trust_policy, max_session, created_at FROM iam_roles WHERE account_id = ? AND name = ?`, accountID, name).
-		Scan(&r.AccountID, &r.Name, &r.RoleID, &r.TrustPolicy, &maxSession, &created)
+	err := t.queryRow(`SELECT account_id, name, role_id, trust_policy, description, max_session, created_at FROM iam_roles WHERE account_id = ? AND name = ?`, accountID, name).
+		Scan(&r.AccountID, &r.Name, &r.RoleID, &r.TrustPolicy, &r.Description, &maxSession, &created)
 	r.MaxSession, r.CreatedAt = time.Duration(maxSession)*time.Second, tm(created)
 	return &r, mapErr(err)
 }

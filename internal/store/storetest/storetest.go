@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PasswordPolicies", testPasswordPolicies},
 		{"AccountAliases", testAccountAliases},
 		{"IAMListing", testIAMListing},
+		{"IAMChanges", testIAMChanges},
 		{"ConsoleSessions", testConsoleSessions},
 		{"Usage", testUsage},
 		{"Secrets", testSecrets},
