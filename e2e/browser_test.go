@@ -149,6 +149,7 @@ func (b *browser) waitFor(t *testing.T, what, expr string) {
 		}
 		select {
 		case <-ctx.Done():
+			b.failureShot(t)
 			t.Fatalf("waited %s for %s; the page %s shows:\n%s", stepTimeout, what, b.hash(t), b.mainText(t))
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -303,4 +304,15 @@ func (b *browser) cookie(t *testing.T, name string) string {
 		}
 	}
 	return ""
+}
+
+// failureShot saves the page as it is when a step failed, as failed-<test>.png, if it can.
+func (b *browser) failureShot(t *testing.T) {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+		name := "failed-" + strings.NewReplacer("/", "-", " ", "-", "'", "").Replace(t.Name()) + ".png"
+		os.WriteFile(filepath.Join(b.shots, name), png, 0o644)
+		t.Logf("the page as it was: %s", filepath.Join(b.shots, name))
+	}
 }
