@@ -70,6 +70,7 @@ type common struct {
 	blobRedirect bool
 	scan         scanSettings
 	restoreTime  time.Duration
+	prices       registry.Prices
 }
 
 func newCommon() *common {
@@ -114,6 +115,7 @@ func (c *common) registryFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.manifestSize, "max-manifest-size", c.manifestSize, "largest manifest in bytes")
 	c.scanFlags(fs)
 	fs.DurationVar(&c.restoreTime, "restore-time", registry.DefaultRestoreTime, "how long the restore of an archived image takes (it is ACTIVATING, not pullable, until then)")
+	c.priceFlags(fs)
 }
 
 // gcFlags adds the settings garbage collection reads.
@@ -153,6 +155,7 @@ func (c *common) registryConfig() registry.Config {
 		BlobRedirect: c.blobRedirect}
 	c.scan.apply(&cfg)
 	cfg.RestoreTime = c.restoreTime
+	cfg.Prices = c.prices
 	return cfg
 }
 

@@ -34,8 +34,8 @@ type roleSession struct {
 
 var errSessionEnded = &registry.Error{Kind: registry.KindUnauthorized, Message: "Your console session has ended. Please sign in again."}
 
-// Identify implements pipeline.Credential: the role the session switched to while that lasts, else the
-// user, who must still exist.
+// Identify implements pipeline.Credential: the role the session switched to while that lasts (an hour),
+// then the user again, who must still exist.
 func (s *session) Identify(ctx context.Context) (identity.Principal, error) {
 	if s.row.Role != "" {
 		var rs roleSession
@@ -45,8 +45,6 @@ func (s *session) Identify(ctx context.Context) (identity.Principal, error) {
 				return p, nil
 			}
 		}
-		return identity.Principal{}, &registry.Error{Kind: registry.KindUnauthorized,
-			Message: "The role session has expired. Switch back, or switch role again."}
 	}
 	u, err := s.c.Identity.GetUser(ctx, s.row.AccountID, s.row.UserName)
 	if err != nil {

@@ -269,6 +269,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		h.Service.CountPulls(c.RegistryID, name, len(images))
 		return map[string]any{"images": images, "failures": failures}, nil
 	})
 

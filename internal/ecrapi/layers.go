@@ -140,9 +140,10 @@ func init() {
 			return nil, err
 		}
 		// Like ECR, a presigned URL of the object store when there is one.
-		if u, _, err := h.Service.BlobURL(ctx, c.RegistryID, name, d, downloadURLTTL); err != nil {
+		if u, info, err := h.Service.BlobURL(ctx, c.RegistryID, name, d, downloadURLTTL); err != nil {
 			return nil, err
 		} else if u != "" {
+			h.Service.CountBytesPulled(c.RegistryID, name, info.Size) // the blob store serves them
 			return map[string]any{"downloadUrl": u, "layerDigest": d.String()}, nil
 		}
 		path := "/v2/" + h.Addresses.Path(c.Origin, c.RegistryID, name) + "/blobs/" + d.String()

@@ -1,6 +1,10 @@
 package iam
 
-import "strings"
+import (
+	"maps"
+	"slices"
+	"strings"
+)
 
 // AWS managed policies Wharf knows, by ARN, with the action lists of the user guide.
 const (
@@ -50,3 +54,6 @@ func Managed(arn string) (*Policy, bool) {
 	p, ok := managedPolicies[arn]
 	return p, ok
 }
+
+// ManagedARNs lists the ARNs of the AWS managed policies Wharf knows, in order.
+func ManagedARNs() []string { return slices.Sorted(maps.Keys(managedDocuments)) }

@@ -249,6 +249,9 @@ var identityErrors = []struct {
 	{identity.ErrExists, "EntityAlreadyExists", http.StatusConflict},
 	{identity.ErrLimitExceeded, "LimitExceeded", http.StatusConflict},
 	{identity.ErrDeleteConflict, "DeleteConflict", http.StatusConflict},
+	{identity.ErrPasswordPolicy, "PasswordPolicyViolation", http.StatusBadRequest},
+	{identity.ErrSignInFailed, "AccessDenied", http.StatusForbidden},    // ChangePassword's old password is wrong
+	{identity.ErrPasswordExpired, "AccessDenied", http.StatusForbidden}, // only an administrator may reset it
 	{identity.ErrMalformedPolicy, "MalformedPolicyDocument", http.StatusBadRequest},
 	{identity.ErrInvalid, "ValidationError", http.StatusBadRequest},
 }

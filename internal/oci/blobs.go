@@ -53,6 +53,7 @@ func (h *Handler) getBlob(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 		hd.Set("Docker-Content-Digest", d.String())
 		http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+		h.Service.CountBytesPulled(reg, rt.name, info.Size) // the blob store serves them: the whole blob
 		return nil
 	}
 	_, rc, err := h.Service.OpenBlob(ctx, reg, rt.name, d)
@@ -65,9 +66,32 @@ func (h *Handler) getBlob(ctx context.Context, w http.ResponseWriter, r *http.Re
 	hd.Set("Etag", `"`+d.String()+`"`)
 	hd.Set("Cache-Control", "max-age=31536000")
 	// ServeContent answers Range and If-None-Match; an *os.File goes out with sendfile.
-	http.ServeContent(w, r, "", time.Time{}, rc)
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", time.Time{}, rc)
+	h.Service.CountBytesPulled(reg, rt.name, cw.n)
 	return nil
 }
+
+// countingWriter counts the body bytes written through it (usage's bytes pulled), keeping the ReadFrom
+// (sendfile) of the writer it wraps.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := io.Copy(w.ResponseWriter, r)
+	w.n += n
+	return n, err
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // satisfiable tells whether a Range header names at least one byte of a blob of size bytes: bytes=a-b,
 // bytes=a- or bytes=-n, or a list of them. Anything else is not satisfiable.

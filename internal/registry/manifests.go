@@ -286,10 +286,11 @@ func (s *Service) setTag(tx store.Tx, repo *store.Repository, tag string, d dige
 func (s *Service) GetManifest(ctx context.Context, registryID, name, ref string, pulledBy []string) (*ManifestInfo, error) {
 	key := cacheKey{registryID, name, ref}
 	now := s.clock.Now()
-	record := pulledBy != nil && !s.excludedFromPullTime(registryID, pulledBy)
+	pull := pulledBy != nil
+	touch := pull && !s.excludedFromPullTime(registryID, pulledBy)
 	if e, ok := s.cache.get(key, now); ok && e.info != nil {
-		if record {
-			s.pulls.record(e.repoID, e.info.Digest, now)
+		if pull {
+			s.pulls.pull(registryID, name, e.repoID, e.info.Digest, now, touch)
 		}
 		return e.info, nil
 	}
@@ -337,8 +338,8 @@ func (s *Service) GetManifest(ctx context.Context, registryID, name, ref string,
 		return nil, internal(err)
 	}
 	s.cache.put(key, cacheEntry{info: info, repoID: repoID, size: len(info.Content)}, gen, now)
-	if record {
-		s.pulls.record(repoID, info.Digest, now)
+	if pull {
+		s.pulls.pull(registryID, name, repoID, info.Digest, now, touch)
 	}
 	return info, nil
 }

@@ -79,6 +79,8 @@ type Config struct {
 	Signer ImageSigner
 	// RestoreTime is how long the restore of an archived image takes. Default DefaultRestoreTime (ECR's).
 	RestoreTime time.Duration
+	// Prices are the prices of Usage's estimated costs. Default DefaultPrices (ECR's).
+	Prices Prices
 }
 
 // Service is the registry core.
@@ -131,6 +133,9 @@ func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *s
 	}
 	if cfg.RescanDuration == 0 {
 		cfg.RescanDuration = DefaultRescanDuration
+	}
+	if cfg.Prices == (Prices{}) {
+		cfg.Prices = DefaultPrices
 	}
 	s := &Service{meta: meta, blobs: blobs, clock: clk, cfg: cfg, log: log, cache: newManifestCache(cfg.ManifestCacheTTL, 32<<20),
 		sbomBuild: make(chan struct{}, 1)}

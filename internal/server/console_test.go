@@ -304,7 +304,8 @@ func TestConsoleSessionLimits(t *testing.T) {
 // TestConsoleSwitchRole: a user switches to a role its trust policy lets it assume, acts with the role's
 // permissions, and switches back.
 func TestConsoleSwitchRole(t *testing.T) {
-	app, base := newApp(t, server.Options{})
+	clk := clock.NewFake(time.Now())
+	app, base := newApp(t, server.Options{Clock: clk})
 	ctx := context.Background()
 	consoleUser(t, app, "dave", "Dave-pass-1", false, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:AssumeRole","ecr:DescribeRepositories"],"Resource":"*"}]}`)
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:user/dave"},"Action":"sts:AssumeRole"}]}`
@@ -335,6 +336,13 @@ func TestConsoleSwitchRole(t *testing.T) {
 	}
 	if code, body := b.ecr("CreateRepository", `{"repositoryName":"by-role"}`); code != 200 {
 		t.Errorf("as the role: %d %s", code, body)
+	}
+	clk.Advance(time.Hour) // the role's session ends: the user acts as itself again
+	if code, body := b.ecr("CreateRepository", `{"repositoryName":"by-role-later"}`); code != 400 || !strings.Contains(body, "user/dave is not authorized") {
+		t.Errorf("after the role's session: %d %s", code, body)
+	}
+	if code, body := sw("builder"); code != 200 {
+		t.Fatalf("switch role again: %d %s", code, body)
 	}
 	if code, _ := b.do("POST", "/console/api/switch-back", "", nil, "X-Wharf-Csrf", b.csrf); code != 200 {
 		t.Fatal("switch back failed")

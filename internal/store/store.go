@@ -313,6 +313,7 @@ type Tx interface {
 	SignInTx
 	IAMListTx
 	ConsoleSessionTx
+	UsageTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -714,4 +715,37 @@ type ImageStorageTx interface {
 	ImageStorage(repoID int64, d digest.Digest) (*ImageStorage, error)
 	// ImageStorageBetween returns the states of the repository's images with digests from first to last.
 	ImageStorageBetween(repoID int64, first, last digest.Digest) (map[digest.Digest]ImageStorage, error)
+}
+
+// RepositoryStorage is what a repository stores, computed from what its images reference: each distinct
+// blob (config or layer) its images reference and each of its manifests, once.
+type RepositoryStorage struct {
+	RepositoryID int64
+	Name         string
+	Images, Tags int
+	Bytes        int64 // the distinct blobs and manifests
+	// Holders[k] is how many of those bytes are held by k repositories of the registry (this one included):
+	// a blob or manifest that several repositories reference is stored once.
+	Holders map[int]int64
+}
+
+// PullCount is how many image pulls and bytes pulled a repository served on a day (UTC). Repository ""
+// stands for the whole registry.
+type PullCount struct {
+	RegistryID, Repository string
+	Day                    time.Time // midnight UTC
+	Pulls, Bytes           int64
+}
+
+// UsageTx answers usage questions. Storage is computed from the images present, never kept as a counter.
+type UsageTx interface {
+	// RepositoryStorage lists the storage of the registry's repositories named first to last, by name.
+	RepositoryStorage(registryID, first, last string) ([]RepositoryStorage, error)
+	// RegistryStorage returns the bytes of the distinct blobs and manifests the registry's images reference.
+	RegistryStorage(registryID string) (int64, error)
+	// AddPulls adds counts to the stored ones (same registry, repository and day).
+	AddPulls(counts []PullCount) error
+	// PullCounts lists the counts of the registry's repositories named first to last on days from since,
+	// by repository and day.
+	PullCounts(registryID, first, last string, since time.Time) ([]PullCount, error)
 }

@@ -19,7 +19,7 @@ var Tables = []string{
 	"jobs", "job_schedules", "events", "event_cursors", "image_scans", "image_scan_findings", "scanning_configurations",
 	"advisories", "advisory_packages", "advisories_updated", "pull_time_exclusions", "account_settings",
 	"signing_configurations", "signing_keys", "image_signing_statuses",
-	"image_storage", "login_profiles", "password_policies", "account_aliases", "console_sessions",
+	"image_storage", "login_profiles", "password_policies", "account_aliases", "console_sessions", "usage_daily",
 }
 
 // identityTables have an id column the database numbers.
