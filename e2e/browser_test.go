@@ -262,14 +262,22 @@ func (b *browser) a11y(t *testing.T) {
 	}
 }
 
-// shot saves a PNG screenshot of the viewport as name.png.
+// shot saves a PNG screenshot of the viewport as name.png, the page at its top.
 func (b *browser) shot(t *testing.T, name string) {
+	t.Helper()
+	b.shotAt(t, name, "")
+}
+
+// shotAt saves a PNG screenshot of the viewport as name.png, the page scrolled to its h2 heading
+// (none: the top).
+func (b *browser) shotAt(t *testing.T, name, heading string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
-	// No caret, no focus ring of a control the test clicked, and the page at its top.
-	err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`void (document.activeElement && document.activeElement.blur(), window.scrollTo(0, 0),
-		document.getElementById('toast')?.replaceChildren())`),
+	// No caret, no focus ring of a control the test clicked, no notification.
+	err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](js(`void (document.activeElement && document.activeElement.blur(),
+		document.getElementById('toast')?.replaceChildren(), window.scrollTo(0, 0),
+		`+q(heading)+` && [...document.querySelectorAll('main h2')].find(h => norm(h.textContent) === `+q(heading)+`)?.scrollIntoView())`)),
 		chromedp.Sleep(150*time.Millisecond))
 	png, err2 := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err == nil {
