@@ -213,7 +213,6 @@ func TestConsole(t *testing.T) {
 		b.click(t, "View push commands")
 		b.waitText(t, s.addr+"/web/app", "get-login-password")
 		b.a11y(t)
-		b.shot(t, "push-commands")
 		b.click(t, "Close")
 		b.waitFor(t, "the dialog to close", `!document.querySelector('dialog[open]')`)
 	})
