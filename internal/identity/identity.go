@@ -737,6 +737,16 @@ func (s *Service) checkToken(ctx context.Context, t token, scope string) (Princi
 		return Principal{AccountID: t.AccountID, UserID: t.RoleID + ":" + t.Session, AccessKeyID: t.KeyID,
 			RoleName: t.Role, SessionName: t.Session, SessionExpires: time.Unix(t.SessionEnd, 0)}, nil
 	}
+	if t.KeyID == "" && t.User != "" { // a user signed in to the console, with no access key: the user must still exist
+		var u *store.User
+		err := s.meta.View(ctx, func(tx store.Tx) (err error) { u, err = tx.GetUser(t.AccountID, t.User); return err })
+		if errors.Is(err, store.ErrNotFound) {
+			return Principal{}, ErrUnknownKey
+		} else if err != nil {
+			return Principal{}, err
+		}
+		return Principal{AccountID: u.AccountID, UserName: u.Name, UserID: u.UserID}, nil
+	}
 	_, p, err := s.LookupKey(ctx, t.KeyID)
 	if err != nil {
 		return Principal{}, err
