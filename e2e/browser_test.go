@@ -189,6 +189,31 @@ func (b *browser) open(t *testing.T, route string) {
 	b.settled(t)
 }
 
+// navigate loads a page in the browser.
+func (b *browser) navigate(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("loading %s: %v", url, err)
+	}
+}
+
+// page opens a route of the console and checks the console has a page for it.
+func (b *browser) page(t *testing.T, route string) {
+	t.Helper()
+	b.open(t, route)
+	if b.heading(t) == "Page not found" {
+		t.Fatalf("the console has no page for %s", route)
+	}
+}
+
+// tab opens a tab of a repository's page.
+func (b *browser) tab(t *testing.T, tab, repo string) {
+	t.Helper()
+	b.page(t, "/repository/"+tab+"/"+repo)
+}
+
 // heading is the text of the page's h1.
 func (b *browser) heading(t *testing.T) string {
 	t.Helper()
@@ -226,6 +251,23 @@ func (b *browser) check(t *testing.T, label string, on bool) {
 	eval[chromedp.Void](t, b, fmt.Sprintf(`void (() => { const el = control(%s); if (el.checked !== %t) el.click(); })()`, q(label), on))
 }
 
+// confirmIfAsked confirms the dialog a change may open (typing the word it asks for), if one opens.
+func (b *browser) confirmIfAsked(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if !eval[bool](t, b, `!!document.querySelector('dialog[open]')`) {
+			continue
+		}
+		b.a11y(t)
+		eval[chromedp.Void](t, b, `void (() => { const d = document.querySelector('dialog[open]'); const input = d.querySelector('input[type=text]');
+			if (input) { const m = /“(.*)”/.exec(d.querySelector('label[for="' + input.id + '"]').textContent); input.value = m ? m[1] : '';
+				input.dispatchEvent(new Event('input', { bubbles: true })); }
+			d.querySelector('button[type=submit], button.danger, button.primary').click(); })()`)
+		b.waitFor(t, "the dialog to close", `!document.querySelector('dialog[open]')`)
+		return
+	}
+}
+
 // alert is the text of the page's error box, once there is one.
 func (b *browser) alert(t *testing.T) string {
 	t.Helper()
@@ -235,12 +277,12 @@ func (b *browser) alert(t *testing.T) string {
 
 // a11yCheck is the accessibility check of a page: every form control has a label (label[for], an
 // enclosing label, aria-label or aria-labelledby), every button an accessible name, every image an alt,
-// and the page exactly one h1.
+// and the page exactly one h1. Controls hidden from everyone (hidden, aria-hidden) need no label.
 const a11yCheck = `(() => {
 const out = [];
 const what = el => el.outerHTML.slice(0, 120);
 for (const el of document.querySelectorAll('input, select, textarea')) {
-  if (el.type === 'hidden') continue;
+  if (el.type === 'hidden' || el.closest('[hidden], [aria-hidden="true"]')) continue;
   const labelled = (el.id && document.querySelector('label[for="' + CSS.escape(el.id) + '"]')) || el.closest('label') ||
     norm(el.getAttribute('aria-label')) || (el.getAttribute('aria-labelledby') || '').split(/\s+/).some(id => id && document.getElementById(id));
   if (!labelled) out.push('a form control without a label: ' + what(el));
