@@ -244,6 +244,18 @@ func (b *browser) fill(t *testing.T, label, value string) {
 	}
 }
 
+// typeInto types text into the control labelled label with the keyboard ("\r" is Enter).
+func (b *browser) typeInto(t *testing.T, label, text string) {
+	t.Helper()
+	b.waitFor(t, fmt.Sprintf("a field labelled %q", label), `control(`+q(label)+`)`)
+	id := eval[string](t, b, `control(`+q(label)+`).id`)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID(id), text)); err != nil {
+		t.Fatalf("typing into %q: %v", label, err)
+	}
+}
+
 // check sets the checkbox labelled label.
 func (b *browser) check(t *testing.T, label string, on bool) {
 	t.Helper()
