@@ -287,6 +287,22 @@ func TestConsole(t *testing.T) {
 		})
 	}
 
+	t.Run("narrow screens", func(t *testing.T) {
+		b.viewport(t, 390, 844)
+		defer b.viewport(t, 1280, 860)
+		for _, route := range []string{"/repositories", "/repositories/new", "/repository/images/web/app", "/repository/tags/web/app",
+			"/repository/permissions/web/app", "/repository/lifecycle/web/app", "/repository/settings/web/app", "/image/" + v2 + "/web/app",
+			"/image/" + scanned + "/scan/alpine", "/registry/permissions", "/registry/scanning", "/events", "/iam/users", "/iam/users/viewer",
+			"/iam/groups", "/iam/roles", "/usage", "/switch-role", "/change-password"} {
+			b.page(t, route)
+			if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
+				t.Errorf("%s is %dpx wide on a %dpx screen: %s", route, w[0], w[1], eval[string](t, b, `[...document.querySelectorAll('main *')]
+					.filter(el => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest('.table-wrap, pre'))
+					.slice(0, 5).map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + el.className : '') + ' ' + Math.round(el.getBoundingClientRect().right) + 'px').join(', ')`))
+			}
+		}
+	})
+
 	t.Run("sign out ends the session", func(t *testing.T) {
 		b.open(t, "/repositories")
 		old := b.cookie(t, "wharf_console")
