@@ -145,6 +145,9 @@ func TestConsole(t *testing.T) {
 		b.waitText(t, "web/app", s.addr+"/web/app", "scan/alpine")
 		b.a11y(t)
 		b.shot(t, "repositories")
+		b.typeInto(t, "Search", "alpine")
+		b.waitFor(t, "only scan/alpine listed", `(() => { const names = [...document.querySelectorAll('main tbody tr td:first-child')].map(td => norm(td.textContent));
+			return names.length === 1 && names[0] === 'scan/alpine'; })()`)
 		b.viewport(t, 390, 844)
 		eval[chromedp.Void](t, b, `void location.reload()`)
 		b.waitText(t, "Private repositories", "web/app")
