@@ -270,6 +270,8 @@ func auditScenario(t *testing.T, nodes []*wharfProc, delivered func() string) {
 		"requestParameters.repositoryName": "audited", "readOnly": false, "recipientAccountId": "000000000000"})
 	if ids, _ := member(expired[0].record, "responseElements.imageIds").([]any); len(ids) != 1 || member(ids[0].(map[string]any), "imageTag") != "v1" {
 		t.Errorf("lifecycle expired %v, want v1", ids)
+	} else if rules, _ := member(expired[0].record, "requestParameters.rulePriorities").(map[string]any); len(rules) != 1 || rules[member(ids[0].(map[string]any), "imageDigest").(string)] == nil {
+		t.Errorf("the record does not tell which rule expired the image: %v", rules)
 	}
 
 	var sawThrottled bool

@@ -188,6 +188,9 @@ func resourceOf(t pipeline.Target, registryID, region string) (r Resource, name 
 	if len(parts) != 6 || parts[0] != "arn" || parts[4] == "" {
 		return Resource{}, "", false
 	}
+	if name, ok := strings.CutPrefix(parts[5], "secret:"); ok && parts[2] == "secretsmanager" { // …:secret:<name>-<suffix>
+		return Resource{ARN: t.Resource, AccountID: parts[4], Type: "AWS::SecretsManager::Secret"}, name, true
+	}
 	kind, rest, _ := strings.Cut(parts[5], "/")
 	typ := "AWS::" + strings.ToUpper(parts[2]) + "::" + strings.ToUpper(kind[:min(1, len(kind))]) + kind[min(1, len(kind)):]
 	return Resource{ARN: t.Resource, AccountID: parts[4], Type: typ}, rest[strings.LastIndex(rest, "/")+1:], true
@@ -228,7 +231,7 @@ func Summarize(v any, protocol string) any {
 // secrets are the members never recorded, lower-cased.
 var secrets = map[string]bool{
 	"secretaccesskey": true, "sessiontoken": true, "authorizationtoken": true, "password": true,
-	"newpassword": true, "oldpassword": true, "privatekey": true,
+	"newpassword": true, "oldpassword": true, "privatekey": true, "secretstring": true, "secretbinary": true,
 }
 
 // redact hides secrets and summarises manifests, in place; lower names members as camelCase.

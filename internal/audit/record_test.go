@@ -284,6 +284,24 @@ func TestSecretsNeverRecorded(t *testing.T) {
 		m["digest"] != digest.FromString(`{"schemaVersion":2}`).String() {
 		t.Fatalf("%s", rec)
 	}
+	// Secrets Manager's values, string or binary; the secret is the record's resource.
+	c = sampleCall()
+	c.Action = "secretsmanager:PutSecretValue"
+	arn := "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/hub-AbC123"
+	c.Targets = []pipeline.Target{{Action: c.Action, Resource: arn}}
+	c.Input = map[string]any{"SecretId": "ecr-pullthroughcache/hub", "SecretString": `{"accessToken":"tok"}`, "SecretBinary": "c2VjcmV0"}
+	c.Output = map[string]any{"ARN": arn}
+	rec = string(Events(c, nil, "us-east-1")[0].Record)
+	got = record(t, []byte(rec))
+	params = got["requestParameters"].(map[string]any)
+	if strings.Contains(rec, "tok") || strings.Contains(rec, "c2VjcmV0") || params["SecretString"] != hidden || params["SecretBinary"] != hidden ||
+		got["eventSource"] != "secretsmanager.amazonaws.com" {
+		t.Fatalf("%s", rec)
+	}
+	res := got["resources"].([]any)[0].(map[string]any)
+	if res["ARN"] != arn || res["type"] != "AWS::SecretsManager::Secret" || res["accountId"] != "123456789012" {
+		t.Fatalf("resources: %s", rec)
+	}
 }
 
 type summarized struct{ Blob []byte }

@@ -115,7 +115,8 @@ func (a *App) registerAuditMetrics(reg *prometheus.Registry) {
 
 // auditExpiries records what a lifecycle pass deleted, a record for each repository in its account's
 // trail: the call ECR's lifecycle makes (PolicyExecutionEvent), by Wharf's service principal, with
-// BatchDeleteImage's parameters and result.
+// BatchDeleteImage's parameters and result, and the priority of the rule that expired each image
+// (rulePriorities, by digest).
 func (a *App) auditExpiries(results []registry.LifecycleResult) {
 	a.auditTransitions(results)
 	for _, res := range results {
@@ -123,7 +124,9 @@ func (a *App) auditExpiries(results []registry.LifecycleResult) {
 			continue
 		}
 		ids := make([]map[string]string, 0, len(res.Expired))
+		rules := make(map[string]int, len(res.Expired)) // which rule expired each image
 		for _, e := range res.Expired {
+			rules[e.Digest.String()] = e.Rule
 			if len(e.Tags) == 0 {
 				ids = append(ids, map[string]string{"imageDigest": e.Digest.String()})
 			}
@@ -133,7 +136,7 @@ func (a *App) auditExpiries(results []registry.LifecycleResult) {
 		}
 		a.trail.Record(&pipeline.Call{Protocol: "lifecycle", RegistryID: res.RegistryID, Action: "ecr:PolicyExecutionEvent",
 			Caller: identity.ServiceIn(res.RegistryID), Start: a.opts.Clock.Now(),
-			Input:   map[string]any{"registryId": res.RegistryID, "repositoryName": res.Repository, "imageIds": ids},
+			Input:   map[string]any{"registryId": res.RegistryID, "repositoryName": res.Repository, "imageIds": ids, "rulePriorities": rules},
 			Output:  map[string]any{"imageIds": ids, "failures": []any{}},
 			Targets: []pipeline.Target{pipeline.Repository("ecr:BatchDeleteImage", res.RegistryID, res.Repository)}}, nil, 0)
 	}
@@ -148,7 +151,8 @@ func (a *App) auditTransitions(results []registry.LifecycleResult) {
 			id := map[string]string{"imageDigest": e.Digest.String()}
 			a.trail.Record(&pipeline.Call{Protocol: "lifecycle", RegistryID: res.RegistryID, Action: "ecr:PolicyExecutionEvent",
 				Caller: identity.ServiceIn(res.RegistryID), Start: a.opts.Clock.Now(),
-				Input: map[string]any{"registryId": res.RegistryID, "repositoryName": res.Repository, "imageId": id, "targetStorageClass": "ARCHIVE"},
+				Input: map[string]any{"registryId": res.RegistryID, "repositoryName": res.Repository, "imageId": id, "targetStorageClass": "ARCHIVE",
+					"rulePriorities": map[string]int{e.Digest.String(): e.Rule}},
 				Output: map[string]any{"registryId": res.RegistryID, "repositoryName": res.Repository, "imageId": id,
 					"imageStatus": string(registry.ImageArchived)},
 				Targets: []pipeline.Target{pipeline.Repository("ecr:UpdateImageStorageClass", res.RegistryID, res.Repository)}}, nil, 0)

@@ -38,6 +38,8 @@ import (
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/scanner"
+	"github.com/wharf-dev/wharf/internal/secrets"
+	"github.com/wharf-dev/wharf/internal/secretsapi"
 	"github.com/wharf-dev/wharf/internal/signing"
 	"github.com/wharf-dev/wharf/internal/sigv4"
 	"github.com/wharf-dev/wharf/internal/store"
@@ -268,6 +270,8 @@ type App struct {
 	NewAdmin *identity.Credentials
 	// SigningKeys are the registries' image signing keys.
 	SigningKeys *signing.Keys
+	// Secrets are the accounts' Secrets Manager secrets (pull through cache credentials).
+	Secrets *secrets.Service
 }
 
 // New builds an App over open stores: it makes sure the default account and its admin exist.
@@ -386,6 +390,14 @@ func New(opts Options, st *Stores) (*App, error) {
 		Signatures: sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "cloudtrail").MustSign("x-amz-target"),
 		Bodies:     bodies,
 	}
+	secretStore := secrets.New(st.Meta, keys, opts.Clock, opts.Region)
+	secretsHandler := &secretsapi.Handler{
+		Secrets:    secretStore,
+		Pipeline:   pipe,
+		Signatures: sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "secretsmanager").MustSign("x-amz-target"),
+		Bodies:     bodies,
+		Keys:       keys,
+	}
 	web := &console.Console{Meta: st.Meta, Identity: ids, Pipeline: pipe, SignIn: consoleSignIn(ids),
 		ECR: ecrHandler, IAM: iamHandler, CloudTrail: lookupHandler, Clock: opts.Clock, Region: opts.Region, Log: opts.Log,
 		SecureCookies: strings.HasPrefix(opts.PublicURL, "https://"), PublicHost: addresses.Public.Host}
@@ -422,6 +434,10 @@ func New(opts Options, st *Stores) (*App, error) {
 			ecrHandler.ServeHTTP(w, r)
 			return
 		}
+		if secretsapi.IsRequest(r) {
+			secretsHandler.ServeHTTP(w, r)
+			return
+		}
 		if audit.IsLookupRequest(r) {
 			lookupHandler.ServeHTTP(w, r)
 			return
@@ -434,7 +450,7 @@ func New(opts Options, st *Stores) (*App, error) {
 	})
 	a := &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
 		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, addresses: addresses, limiter: limiter, NewAdmin: newAdmin,
-		trail: trail, delivery: delivery, SigningKeys: signingKeys,
+		trail: trail, delivery: delivery, SigningKeys: signingKeys, Secrets: secretStore,
 		Jobs:     jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg}),
 		notifier: webhooks.New(st.Meta, opts.Clock, opts.Region, opts.Webhooks, opts.Log, m.reg)}
 	trail.Node, trail.Deliver = a.Jobs.Holder(), delivery != nil
@@ -497,6 +513,16 @@ func (a *App) registerJobs() {
 	a.Jobs.Register(jobs.Kind{Name: "console-sessions-prune", Every: time.Hour, MaxAttempts: 1, Run: func(ctx context.Context, _ store.Job) error {
 		return a.stores.Meta.Update(ctx, func(tx store.Tx) error {
 			_, err := tx.DeleteConsoleSessions("", "", a.opts.Clock.Now())
+			return err
+		})
+	}})
+	// Secrets whose recovery window has passed are deleted for good.
+	a.Jobs.Register(jobs.Kind{Name: "secrets-purge", Every: time.Hour, MaxAttempts: 1, Run: func(ctx context.Context, _ store.Job) error {
+		return a.background(ctx, "secrets", "wharf:DeleteScheduledSecrets", func(ctx context.Context) error {
+			n, err := a.Secrets.Purge(ctx)
+			if n > 0 {
+				a.log.Info("deleted secrets whose recovery window passed", "count", n)
+			}
 			return err
 		})
 	}})

@@ -314,6 +314,7 @@ type Tx interface {
 	IAMListTx
 	ConsoleSessionTx
 	UsageTx
+	SecretTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)

@@ -499,6 +499,32 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_user ON console_sessions(account_id, user_name);
 CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
 `,
+	// 24: Secrets Manager's secrets (tags as JSON) and their versions: values sealed with the server secret,
+	// staging labels as JSON. A secret scheduled for deletion keeps its name until purge_at.
+	`
+CREATE TABLE secrets (
+	arn         TEXT    PRIMARY KEY,
+	account_id  TEXT    NOT NULL,
+	name        TEXT    NOT NULL,
+	description TEXT    NOT NULL,
+	tags        TEXT    NOT NULL,
+	created_at  INTEGER NOT NULL,
+	changed_at  INTEGER NOT NULL,
+	deleted_at  INTEGER NOT NULL,
+	purge_at    INTEGER NOT NULL,
+	UNIQUE (account_id, name)
+) WITHOUT ROWID;
+CREATE INDEX secrets_purge ON secrets(purge_at) WHERE purge_at <> 0;
+CREATE TABLE secret_versions (
+	secret_arn TEXT    NOT NULL REFERENCES secrets(arn) ON DELETE CASCADE,
+	version_id TEXT    NOT NULL,
+	stages     TEXT    NOT NULL,
+	sealed     BLOB    NOT NULL,
+	is_binary  INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (secret_arn, version_id)
+) WITHOUT ROWID;
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

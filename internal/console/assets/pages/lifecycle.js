@@ -281,7 +281,7 @@ async function showHistory(box, name) {
         if (p.repositoryName !== name && !(onDemand && (rec.resources || []).some(r => (r.ARN || '').endsWith(':repository/' + name)))) continue;
         const ids = p.imageIds || (p.imageId ? [p.imageId] : []);
         const u = rec.userIdentity || {};
-        rows.push({ time: e.EventTime, archived: !!p.targetStorageClass, onDemand, ids, by: u.invokedBy || u.arn || u.type || '',
+        rows.push({ time: e.EventTime, archived: !!p.targetStorageClass, onDemand, ids, rules: p.rulePriorities || {}, by: u.invokedBy || u.arn || u.type || '',
           error: rec.errorCode ? `${rec.errorCode}: ${rec.errorMessage || ''}` : '' });
       }
       token = res.NextToken;
@@ -293,10 +293,11 @@ async function showHistory(box, name) {
       { label: 'Action', cell: r => (r.onDemand ? 'Applied on demand' : r.archived ? 'Archived' : 'Expired') + (r.error ? ' (failed: ' + r.error + ')' : '') },
       { label: 'By', cell: r => r.by },
       { label: 'Images', cell: r => r.onDemand ? h('span', { class: 'muted' }, 'not recorded') : h('ul', { class: 'plain' }, groupIds(r.ids).map(([d, tags]) =>
-        h('li', {}, h('code', { title: d }, shortDigest(d)), tags.length ? ' ' + tags.join(', ') : h('span', { class: 'muted' }, ' untagged')))) },
+        h('li', {}, h('code', { title: d }, shortDigest(d)), tags.length ? ' ' + tags.join(', ') : h('span', { class: 'muted' }, ' untagged'),
+          r.rules[d] !== undefined ? h('span', { class: 'muted' }, ' — rule ' + r.rules[d]) : null))) },
       { label: 'Count', num: true, cell: r => r.onDemand ? '—' : groupIds(r.ids).length },
     ], rows, { empty: 'The lifecycle has not expired any image of this repository in the event history.' }),
-    h('p', { class: 'hint' }, 'From the event history (PolicyExecutionEvent by the lifecycle). Its records name the images and the time, not the rule that selected them.'),
+    h('p', { class: 'hint' }, 'From the event history (PolicyExecutionEvent by the lifecycle): when, which images, and the priority of the rule that selected each.'),
     token ? h('p', { class: 'muted' }, 'Only the latest executions are listed; see Event history for older ones.') : null);
 }
 
