@@ -373,7 +373,8 @@ func TestConsole(t *testing.T) {
 		if failed == nil {
 			t.Fatal("no failed ConsoleLogin of viewer in the audit trail")
 		}
-		checkRecord(t, *failed, map[string]any{"eventSource": "signin.amazonaws.com", "userIdentity.userName": "viewer"})
+		checkRecord(t, *failed, map[string]any{"eventSource": "signin.amazonaws.com", "userIdentity.userName": "viewer",
+			"errorMessage": "Failed authentication"})
 	})
 
 	t.Run("console calls are audited as wharf-console", func(t *testing.T) {
