@@ -362,17 +362,21 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("a wrong password: %q", got)
 		}
 		b.a11y(t)
-		var failed *trailEvent
+		var failed, signedIn *trailEvent
 		for deadline := time.Now().Add(15 * time.Second); failed == nil && time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
 			for _, ev := range lookup(t, s.awsEnv(), base, "EventName", "ConsoleLogin") {
-				if ev.Username == "viewer" && ev.record["errorMessage"] != nil {
+				switch {
+				case ev.Username == "viewer" && ev.record["errorMessage"] != nil:
 					failed = &ev
+				case ev.Username == "dana":
+					signedIn = &ev
 				}
 			}
 		}
-		if failed == nil {
-			t.Fatal("no failed ConsoleLogin of viewer in the audit trail")
+		if failed == nil || signedIn == nil {
+			t.Fatalf("ConsoleLogin events of dana's sign-in and viewer's failed one: %v, %v", signedIn, failed)
 		}
+		checkRecord(t, *signedIn, map[string]any{"eventSource": "signin.amazonaws.com", "responseElements.ConsoleLogin": "Success", "errorCode": nil})
 		checkRecord(t, *failed, map[string]any{"eventSource": "signin.amazonaws.com", "userIdentity.userName": "viewer",
 			"errorMessage": "Failed authentication"})
 	})
