@@ -26,6 +26,8 @@ var unscoped = map[string]bool{
 	"ecr:GetAccountSetting": true, "ecr:PutAccountSetting": true,
 	"ecr:RegisterPullTimeUpdateExclusion": true, "ecr:DeregisterPullTimeUpdateExclusion": true, "ecr:ListPullTimeUpdateExclusions": true,
 	"ecr:GetSigningConfiguration": true, "ecr:PutSigningConfiguration": true, "ecr:DeleteSigningConfiguration": true,
+	"ecr:CreateRepositoryCreationTemplate": true, "ecr:DescribeRepositoryCreationTemplates": true,
+	"ecr:UpdateRepositoryCreationTemplate": true, "ecr:DeleteRepositoryCreationTemplate": true,
 }
 
 // PolicyAuthorizer evaluates IAM policies: the caller's identity policies (inline and attached) and the

@@ -92,6 +92,10 @@ func exclusionFiltersJSON(filters []string) []exclusionFilterJSON {
 }
 
 func (h *Handler) repositoryJSON(c *pipeline.Call, r *registry.Repository) repositoryJSON {
+	kmsKey := r.KMSKey
+	if kmsKey == "" && (r.EncryptionType == registry.KMS || r.EncryptionType == registry.KMSDSSE) { // a template's
+		kmsKey = registry.KMSKeyARN(h.Region, r.RegistryID, "")
+	}
 	return repositoryJSON{
 		RepositoryArn:                      "arn:aws:ecr:" + h.Region + ":" + r.RegistryID + ":repository/" + r.Name,
 		RegistryID:                         r.RegistryID,
@@ -101,7 +105,7 @@ func (h *Handler) repositoryJSON(c *pipeline.Call, r *registry.Repository) repos
 		ImageTagMutability:                 r.TagMutability,
 		ImageTagMutabilityExclusionFilters: exclusionFiltersJSON(r.TagMutabilityExclusions),
 		ImageScanningConfiguration:         scanningJSON{r.ScanOnPush},
-		EncryptionConfiguration:            encryptionJSON{r.EncryptionType, r.KMSKey},
+		EncryptionConfiguration:            encryptionJSON{r.EncryptionType, kmsKey},
 	}
 }
 

@@ -191,6 +191,13 @@ func (p *Pipeline) Do(ctx context.Context, c *Call, op Op) (err error) {
 	if err = p.Authorize.Authorize(ctx, c); err != nil {
 		return err
 	}
+	// The core authorizes the actions it decides a call needs besides its targets' (a push that creates
+	// its repository needs ecr:CreateRepository) as the targets were: for the same caller, by the same rules.
+	ctx = registry.WithAuthorizer(ctx, func(action, repository string) error {
+		sub := *c
+		sub.Targets = []Target{Repository(action, c.RegistryID, repository)}
+		return p.Authorize.Authorize(ctx, &sub)
+	})
 	return op.Run(ctx, c)
 }
 

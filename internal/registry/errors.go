@@ -64,6 +64,11 @@ const (
 	KindStorageClassUpdateUnsupported
 	// KindImageArchived: what an archived image does not allow (a scan).
 	KindImageArchived
+	// KindValidation: an input outside its model's constraints, where the operation answers them with a
+	// validation error (the repository creation templates' operations).
+	KindValidation
+	KindTemplateExists   // a repository creation template's prefix is taken
+	KindTemplateNotFound // the registry has no repository creation template with the prefix
 )
 
 // kindNames name the kinds, for logs and metrics: stable whatever number a kind gets.
@@ -114,6 +119,9 @@ var kindNames = map[Kind]string{
 	KindExclusionNotFound:          "ExclusionNotFound",
 
 	KindSigningConfigurationNotFound: "SigningConfigurationNotFound",
+	KindValidation:                   "Validation",
+	KindTemplateExists:               "TemplateExists",
+	KindTemplateNotFound:             "TemplateNotFound",
 }
 
 // String is the kind's name, such as "RepositoryNotFound".

@@ -706,7 +706,8 @@ func TestUploadClaimedAcrossProcesses(t *testing.T) {
 func TestDefaultLimitsAreECRQuotas(t *testing.T) {
 	e := newEnv(t, registry.Config{})
 	got := e.svc.Limits()
-	want := registry.Limits{RepositoriesPerRegistry: 100000, ImagesPerRepository: 100000, TagsPerImage: 1000, LayersPerImage: 10000, ManifestSize: 4 << 20}
+	want := registry.Limits{RepositoriesPerRegistry: 100000, ImagesPerRepository: 100000, TagsPerImage: 1000, LayersPerImage: 10000, ManifestSize: 4 << 20,
+		CreationTemplatesPerRegistry: 100}
 	if got != want {
 		t.Fatalf("default limits %+v, want %+v", got, want)
 	}

@@ -215,25 +215,14 @@ func reload(tx store.Tx, r *store.Repository) (*store.Repository, error) {
 	return cur, err
 }
 
-// repoForPush returns the repository a push goes to, creating it when create-on-push is on.
+// repoForPush returns the repository a push goes to, creating it when a CREATE_ON_PUSH template applies
+// or create-on-push is on (createOnPush).
 func (s *Service) repoForPush(ctx context.Context, registryID, name string) (*store.Repository, error) {
 	r, err := s.Repository(ctx, registryID, name)
-	if err == nil || !s.cfg.CreateOnPush || !errors.Is(err, ErrRepositoryNotFound) {
+	if err == nil || !errors.Is(err, ErrRepositoryNotFound) {
 		return r, err
 	}
-	err = s.meta.Update(ctx, func(tx store.Tx) error {
-		if r, err = tx.GetRepository(registryID, name); err == nil {
-			return nil // created meanwhile
-		}
-		r = &store.Repository{RegistryID: registryID, Name: name, CreatedAt: s.clock.Now(),
-			TagMutability: Mutable, EncryptionType: AES256}
-		return s.createRepository(tx, r)
-	})
-	if err != nil {
-		return nil, internal(err)
-	}
-	s.log.Info("repository created on push", "registry", registryID, "repository", name)
-	return r, nil
+	return s.createOnPush(ctx, registryID, name)
 }
 
 // Catalog lists repository names of a registry after the name `after`, at most n; more tells whether

@@ -27,6 +27,8 @@ type Limits struct {
 	TagsPerImage            int   // 1,000
 	LayersPerImage          int   // 10,000: ECR sets none; the manifest's size bounds them first
 	ManifestSize            int64 // 4 MiB
+	// CreationTemplatesPerRegistry bounds a registry's repository creation templates: 100.
+	CreationTemplatesPerRegistry int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -39,6 +41,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.ImagesPerRepository, 100000)
 	def(&l.TagsPerImage, 1000)
 	def(&l.LayersPerImage, 10000)
+	def(&l.CreationTemplatesPerRegistry, 100)
 	if l.ManifestSize <= 0 {
 		l.ManifestSize = 4 << 20
 	}

@@ -315,6 +315,7 @@ type Tx interface {
 	ConsoleSessionTx
 	UsageTx
 	SecretTx
+	CreationTemplateTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -749,4 +750,40 @@ type UsageTx interface {
 	// PullCounts lists the counts of the registry's repositories named first to last on days from since,
 	// by repository and day.
 	PullCounts(registryID, first, last string, since time.Time) ([]PullCount, error)
+}
+
+// RepositoryCreationTemplate is what a registry gives the repositories it creates (on push, by replication,
+// through a pull through cache) whose names start with its prefix: their settings, policies and tags. The
+// core checks every member; the store keeps them as given.
+type RepositoryCreationTemplate struct {
+	RegistryID              string
+	Prefix                  string // a repository name prefix, or ROOT
+	Description             string
+	EncryptionType          string
+	KMSKey                  string
+	ResourceTags            []ResourceTag
+	TagMutability           string
+	TagMutabilityExclusions []string
+	RepositoryPolicy        string // "" for none
+	LifecyclePolicy         string // "" for none
+	AppliedFor              []string
+	CustomRoleARN           string
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+}
+
+// CreationTemplateTx keeps each registry's repository creation templates, by prefix.
+type CreationTemplateTx interface {
+	// CreateCreationTemplate adds a template; ErrExists when the registry has one with its prefix.
+	CreateCreationTemplate(t RepositoryCreationTemplate) error
+	// GetCreationTemplate returns a registry's template of a prefix; ErrNotFound when there is none.
+	GetCreationTemplate(registryID, prefix string) (*RepositoryCreationTemplate, error)
+	// UpdateCreationTemplate replaces a template's members (its CreatedAt stays); ErrNotFound when the
+	// registry has none with its prefix.
+	UpdateCreationTemplate(t RepositoryCreationTemplate) error
+	// DeleteCreationTemplate removes a template; ErrNotFound when there is none.
+	DeleteCreationTemplate(registryID, prefix string) error
+	// CreationTemplates lists a registry's templates with prefixes after after, by prefix, at most limit.
+	CreationTemplates(registryID, after string, limit int) ([]RepositoryCreationTemplate, error)
+	CountCreationTemplates(registryID string) (int, error)
 }

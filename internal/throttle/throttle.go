@@ -76,7 +76,7 @@ func (l *Limiter) NodeCount() int { return int(l.nodes.Load()) }
 // Wharf's own background work are not.
 func throttled(protocol string) bool {
 	switch protocol {
-	case "oci", "ecr", "iam", "sts", "cloudtrail":
+	case "oci", "ecr", "iam", "sts", "cloudtrail", "secretsmanager", "signin":
 		return true
 	}
 	return false

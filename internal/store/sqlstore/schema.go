@@ -525,6 +525,27 @@ CREATE TABLE secret_versions (
 	PRIMARY KEY (secret_arn, version_id)
 ) WITHOUT ROWID;
 `,
+	// 25: repository creation templates, per registry and prefix: the settings, policies and resource tags
+	// (JSON) of the repositories created under the prefix, and what they apply for (a comma-separated list).
+	`
+CREATE TABLE repository_creation_templates (
+	registry_id               TEXT    NOT NULL,
+	prefix                    TEXT    NOT NULL,
+	description               TEXT    NOT NULL,
+	encryption_type           TEXT    NOT NULL,
+	kms_key                   TEXT    NOT NULL,
+	resource_tags             TEXT    NOT NULL,
+	tag_mutability            TEXT    NOT NULL,
+	tag_mutability_exclusions TEXT    NOT NULL,
+	repository_policy         TEXT    NOT NULL,
+	lifecycle_policy          TEXT    NOT NULL,
+	applied_for               TEXT    NOT NULL,
+	custom_role_arn           TEXT    NOT NULL,
+	created_at                INTEGER NOT NULL,
+	updated_at                INTEGER NOT NULL,
+	PRIMARY KEY (registry_id, prefix)
+) WITHOUT ROWID;
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.
