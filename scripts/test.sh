@@ -58,6 +58,7 @@ missing=""
 command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
 command -v aws >/dev/null 2>&1 || missing="$missing awscli"
 command -v file >/dev/null 2>&1 || missing="$missing file"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium" # the console's browser tests (e2e/console_test.go)
 python3 -c 'import boto3' >/dev/null 2>&1 || missing="$missing python3-boto3"
 if [ -n "$missing" ]; then
   step "installing Debian packages:$missing"
@@ -145,6 +146,9 @@ for target in linux/arm64 darwin/arm64 darwin/amd64; do
 done
 
 step "tests (unit, store conformance, end to end)"
+# The console's browser test saves screenshots of its pages (and of a step that failed) here.
+export WHARF_SCREENSHOTS=${WHARF_SCREENSHOTS:-/tmp/wharf-screenshots}
+echo "screenshots of the console's pages go to $WHARF_SCREENSHOTS"
 WHARF_E2E=1 go test -count=1 -timeout 20m ./...
 
 step "the core's tests again, with the metadata in PostgreSQL"

@@ -66,7 +66,7 @@ async function usageOf(names) {
 }
 
 route('/repositories/new', (main) => {
-  const name = h('input', { type: 'text', id: 'repo-name', required: true, autocomplete: 'off', pattern: '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' });
+  const name = h('input', { type: 'text', id: 'repo-name', required: true, autocomplete: 'off', pattern: '(?:[a-z0-9]+(?:[._\\-][a-z0-9]+)*/)*[a-z0-9]+(?:[._\\-][a-z0-9]+)*' });
   const mut = h('select', { id: 'repo-mutability' }, ['MUTABLE', 'IMMUTABLE', 'MUTABLE_WITH_EXCLUSION', 'IMMUTABLE_WITH_EXCLUSION'].map(v => h('option', { value: v }, v)));
   const excl = h('input', { type: 'text', id: 'repo-exclusions', placeholder: 'latest, dev-*' });
   const scan = h('input', { type: 'checkbox', id: 'repo-scan' });
