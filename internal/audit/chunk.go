@@ -204,6 +204,9 @@ func (m *memo) fieldsOf(e *entry, op *opOf) (fl fields, ok bool) {
 	}
 	if e.failed {
 		k.errCode, k.errMessage = e.errCode, e.errMsg
+		if e.protocol == "signin" { // a failed ConsoleLogin says so in its response, as CloudTrail's does
+			k.response = elements(e.output, e.protocol)
+		}
 	} else if !k.op.readOnly {
 		k.response = elements(e.output, e.protocol)
 	}

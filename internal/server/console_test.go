@@ -199,6 +199,9 @@ func TestConsoleSessions(t *testing.T) {
 			continue
 		}
 		if r["errorMessage"] != nil {
+			if resp, _ := r["responseElements"].(map[string]any); resp["ConsoleLogin"] != "Failure" || r["errorMessage"] != "Failed authentication" {
+				t.Errorf("a failed sign-in's record: %v", r)
+			}
 			failed++
 		} else if resp, _ := r["responseElements"].(map[string]any); resp["ConsoleLogin"] == "Success" {
 			ok++
