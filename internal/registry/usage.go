@@ -215,3 +215,12 @@ func (s *Service) CountBytesPulled(registryID, name string, n int64) {
 
 // Prices returns the price table of the estimated costs.
 func (s *Service) Prices() Prices { return s.cfg.Prices }
+
+// UsageRegistries lists the registries that have repositories.
+func (s *Service) UsageRegistries(ctx context.Context) (ids []string, err error) {
+	err = s.meta.View(ctx, func(tx store.Tx) error {
+		ids, err = tx.UsageRegistries()
+		return err
+	})
+	return ids, internal(err)
+}

@@ -267,6 +267,7 @@ type App struct {
 	NewAdmin *identity.Credentials
 	// SigningKeys are the registries' image signing keys.
 	SigningKeys *signing.Keys
+	usage       *usageMetrics
 }
 
 // New builds an App over open stores: it makes sure the default account and its admin exist.
@@ -430,6 +431,8 @@ func New(opts Options, st *Stores) (*App, error) {
 	trail.Node, trail.Deliver = a.Jobs.Holder(), delivery != nil
 	trail.Start()
 	a.registerAuditMetrics(m.reg)
+	a.usage = newUsageMetrics(a)
+	m.reg.MustRegister(a.usage)
 	a.registerJobs()
 	return a, nil
 }
@@ -740,6 +743,7 @@ func (a *App) Do(ctx context.Context, account string, op pipeline.Op) error {
 
 // Close flushes the core and the audit trail and closes the stores.
 func (a *App) Close() error {
+	a.usage.close()
 	a.trail.Close()
 	return errors.Join(a.Service.Close(), a.stores.Close())
 }

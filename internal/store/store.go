@@ -712,6 +712,8 @@ type UsageTx interface {
 	RepositoryStorage(registryID, first, last string) ([]RepositoryStorage, error)
 	// RegistryStorage returns the bytes of the distinct blobs and manifests the registry's images reference.
 	RegistryStorage(registryID string) (int64, error)
+	// UsageRegistries lists the registries that have repositories, in order.
+	UsageRegistries() ([]string, error)
 	// AddPulls adds counts to the stored ones (same registry, repository and day).
 	AddPulls(counts []PullCount) error
 	// PullCounts lists the counts of the registry's repositories named first to last on days from since,

@@ -81,6 +81,13 @@ func (t *txn) RegistryStorage(registryID string) (int64, error) {
 	return blobs + manifests, err
 }
 
+func (t *txn) UsageRegistries() ([]string, error) {
+	return collect(t, func(sc interface{ Scan(...any) error }) (*string, error) {
+		var id string
+		return &id, sc.Scan(&id)
+	}, `SELECT DISTINCT registry_id FROM repositories ORDER BY registry_id`)
+}
+
 func (t *txn) AddPulls(counts []store.PullCount) error {
 	for _, c := range counts {
 		if _, err := t.exec(`INSERT INTO usage_daily (registry_id, repository, day, pulls, bytes) VALUES (?, ?, ?, ?, ?)

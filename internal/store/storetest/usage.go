@@ -69,6 +69,9 @@ func testUsage(t *testing.T, s store.Store) {
 		if n, err := tx.RegistryStorage(acct); err != nil || n != 1000+10+200+300+10+11+12 {
 			t.Errorf("RegistryStorage = %d, %v; want %d", n, err, 1000+10+200+300+10+11+12)
 		}
+		if ids, err := tx.UsageRegistries(); err != nil || len(ids) != 2 || ids[0] != acct || ids[1] != other {
+			t.Errorf("UsageRegistries = %v, %v", ids, err)
+		}
 		if n, err := tx.RegistryStorage(other); err != nil || n != 1000+10+10 {
 			t.Errorf("RegistryStorage(other) = %d, %v", n, err)
 		}
