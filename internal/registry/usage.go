@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/store"
@@ -107,18 +108,27 @@ func (s *Service) Usage(ctx context.Context, registryID string, opt UsageOptions
 				if err := ValidateRepositoryName(name); err != nil {
 					return err
 				}
-				st, err := tx.RepositoryStorage(registryID, name, name)
+			}
+			for names := range slices.Chunk(opt.Repositories, store.MaxNamedRepositories) {
+				st, err := tx.NamedRepositoryStorage(registryID, names)
 				if err != nil {
 					return err
 				}
-				if len(st) == 0 {
+				page = append(page, st...)
+			}
+			found := map[string]bool{}
+			for _, st := range page {
+				found[st.Name] = true
+			}
+			for _, name := range opt.Repositories {
+				if !found[name] {
 					return repoNotFound(registryID, name)
 				}
 				pc, err := tx.PullCounts(registryID, name, name, since)
 				if err != nil {
 					return err
 				}
-				page, pulls = append(page, st...), append(pulls, pc...)
+				pulls = append(pulls, pc...)
 			}
 		} else {
 			repos, err := tx.ListRepositories(registryID, opt.After, opt.Max+1)

@@ -706,10 +706,16 @@ type PullCount struct {
 	Pulls, Bytes           int64
 }
 
+// MaxNamedRepositories bounds the names of one NamedRepositoryStorage.
+const MaxNamedRepositories = 100
+
 // UsageTx answers usage questions. Storage is computed from the images present, never kept as a counter.
 type UsageTx interface {
 	// RepositoryStorage lists the storage of the registry's repositories named first to last, by name.
 	RepositoryStorage(registryID, first, last string) ([]RepositoryStorage, error)
+	// NamedRepositoryStorage lists the storage of the registry's repositories of these names (at most
+	// MaxNamedRepositories; those that do not exist left out), by name.
+	NamedRepositoryStorage(registryID string, names []string) ([]RepositoryStorage, error)
 	// RegistryStorage returns the bytes of the distinct blobs and manifests the registry's images reference.
 	RegistryStorage(registryID string) (int64, error)
 	// UsageRegistries lists the registries that have repositories, in order.

@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/store"
@@ -12,23 +14,57 @@ import (
 // shares costs one index range per page, not one per repository; the two are joined here, by digest.
 // CROSS JOIN keeps SQLite's planner, which has no statistics, from walking every repository of the
 // registry for each digest instead.
-const (
-	pageRepos = `SELECT id, name, image_count, (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id)
-		FROM repositories r WHERE registry_id = ? AND name >= ? AND name <= ? ORDER BY name`
-	page       = `WITH page AS (SELECT id FROM repositories WHERE registry_id = ? AND name >= ? AND name <= ?) `
-	heldBlobs  = page + `SELECT DISTINCT x.repository_id, x.digest, b.size FROM page p JOIN image_refs x ON x.repository_id = p.id AND x.kind = 0 JOIN blobs b ON b.digest = x.digest`
-	blobCounts = page + `SELECT d.digest, (SELECT COUNT(DISTINCT y.repository_id) FROM image_refs y CROSS JOIN repositories r
-		WHERE r.id = y.repository_id AND y.digest = d.digest AND y.kind = 0 AND r.registry_id = ?) FROM (SELECT DISTINCT x.digest FROM page p JOIN image_refs x ON x.repository_id = p.id AND x.kind = 0) d`
-	heldManifests  = page + `SELECT i.repository_id, i.digest, length(i.content) FROM page p JOIN images i ON i.repository_id = p.id`
-	manifestCounts = page + `SELECT d.digest, (SELECT COUNT(*) FROM images y CROSS JOIN repositories r
-		WHERE r.id = y.repository_id AND y.digest = d.digest AND r.registry_id = ?) FROM (SELECT DISTINCT i.digest FROM page p JOIN images i ON i.repository_id = p.id) d`
+type storageQueries struct{ repos, heldBlobs, blobCounts, heldManifests, manifestCounts string }
+
+// storageFor writes the queries of a page of repositories that where selects (the registry's first).
+func storageFor(where string) storageQueries {
+	page := `WITH page AS (SELECT id FROM repositories WHERE registry_id = ? AND ` + where + `) `
+	return storageQueries{
+		repos: `SELECT id, name, image_count, (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id)
+			FROM repositories r WHERE registry_id = ? AND ` + where + ` ORDER BY name`,
+		heldBlobs: page + `SELECT DISTINCT x.repository_id, x.digest, b.size FROM page p
+			JOIN image_refs x ON x.repository_id = p.id AND x.kind = 0 JOIN blobs b ON b.digest = x.digest`,
+		blobCounts: page + `SELECT d.digest, (SELECT COUNT(DISTINCT y.repository_id) FROM image_refs y CROSS JOIN repositories r
+			WHERE r.id = y.repository_id AND y.digest = d.digest AND y.kind = 0 AND r.registry_id = ?)
+			FROM (SELECT DISTINCT x.digest FROM page p JOIN image_refs x ON x.repository_id = p.id AND x.kind = 0) d`,
+		heldManifests: page + `SELECT i.repository_id, i.digest, length(i.content) FROM page p JOIN images i ON i.repository_id = p.id`,
+		manifestCounts: page + `SELECT d.digest, (SELECT COUNT(*) FROM images y CROSS JOIN repositories r
+			WHERE r.id = y.repository_id AND y.digest = d.digest AND r.registry_id = ?)
+			FROM (SELECT DISTINCT i.digest FROM page p JOIN images i ON i.repository_id = p.id) d`,
+	}
+}
+
+var (
+	storageRange = storageFor(`name >= ? AND name <= ?`)
+	// storageNamed takes store.MaxNamedRepositories names, "" for none: one statement for any number.
+	storageNamed = storageFor(`name IN (?` + strings.Repeat(`, ?`, store.MaxNamedRepositories-1) + `)`)
 )
 
 func (t *txn) RepositoryStorage(registryID, first, last string) ([]store.RepositoryStorage, error) {
+	return t.storage(storageRange, registryID, first, last)
+}
+
+func (t *txn) NamedRepositoryStorage(registryID string, names []string) ([]store.RepositoryStorage, error) {
+	if len(names) > store.MaxNamedRepositories {
+		return nil, fmt.Errorf("%d repositories named; at most %d", len(names), store.MaxNamedRepositories)
+	}
+	args := make([]any, store.MaxNamedRepositories)
+	for i := range args {
+		args[i] = ""
+		if i < len(names) {
+			args[i] = names[i]
+		}
+	}
+	return t.storage(storageNamed, registryID, args...)
+}
+
+// storage runs a page's queries; sel are the arguments of its selection.
+func (t *txn) storage(q storageQueries, registryID string, sel ...any) ([]store.RepositoryStorage, error) {
+	page := append([]any{registryID}, sel...)
 	out, err := collect(t, func(sc interface{ Scan(...any) error }) (*store.RepositoryStorage, error) {
 		r := store.RepositoryStorage{Holders: map[int]int64{}}
 		return &r, sc.Scan(&r.RepositoryID, &r.Name, &r.Images, &r.Tags)
-	}, pageRepos, registryID, first, last)
+	}, q.repos, page...)
 	if err != nil || len(out) == 0 {
 		return out, err
 	}
@@ -36,19 +72,19 @@ func (t *txn) RepositoryStorage(registryID, first, last string) ([]store.Reposit
 	for i := range out {
 		byID[out[i].RepositoryID] = &out[i]
 	}
-	for _, q := range [][2]string{{heldBlobs, blobCounts}, {heldManifests, manifestCounts}} {
+	for _, qs := range [][2]string{{q.heldBlobs, q.blobCounts}, {q.heldManifests, q.manifestCounts}} {
 		holders := map[string]int{}
-		err := t.each(q[1], func(sc interface{ Scan(...any) error }) error {
+		err := t.each(qs[1], func(sc interface{ Scan(...any) error }) error {
 			var d string
 			var n int
 			err := sc.Scan(&d, &n)
 			holders[d] = n
 			return err
-		}, registryID, first, last, registryID)
+		}, append(page, registryID)...)
 		if err != nil {
 			return nil, err
 		}
-		err = t.each(q[0], func(sc interface{ Scan(...any) error }) error {
+		err = t.each(qs[0], func(sc interface{ Scan(...any) error }) error {
 			var id, size int64
 			var d string
 			if err := sc.Scan(&id, &d, &size); err != nil {
@@ -59,7 +95,7 @@ func (t *txn) RepositoryStorage(registryID, first, last string) ([]store.Reposit
 				r.Holders[holders[d]] += size
 			}
 			return nil
-		}, registryID, first, last)
+		}, page...)
 		if err != nil {
 			return nil, err
 		}

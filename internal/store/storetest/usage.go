@@ -66,6 +66,13 @@ func testUsage(t *testing.T, s store.Store) {
 	check("a", "c", want)
 	check("b", "b", want[1:2])
 	view(t, s, func(tx store.Tx) error {
+		got, err := tx.NamedRepositoryStorage(acct, []string{"c", "nope", "a"})
+		if err != nil || len(got) != 2 || got[0].Name != "a" || got[0].Bytes != want[0].Bytes || !maps.Equal(got[0].Holders, want[0].Holders) || got[1].Name != "c" {
+			t.Errorf("NamedRepositoryStorage = %+v, %v", got, err)
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
 		if n, err := tx.RegistryStorage(acct); err != nil || n != 1000+10+200+300+10+11+12 {
 			t.Errorf("RegistryStorage = %d, %v; want %d", n, err, 1000+10+200+300+10+11+12)
 		}
