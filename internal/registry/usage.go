@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -155,7 +156,8 @@ func (s *Service) Usage(ctx context.Context, registryID string, opt UsageOptions
 		for _, st := range page {
 			r := RepositoryUsage{Name: st.Name, Images: st.Images, Tags: st.Tags}
 			r.StorageBytes = st.Bytes
-			for k, b := range st.Holders {
+			for _, k := range slices.Sorted(maps.Keys(st.Holders)) { // in order: the same sum each time
+				b := st.Holders[k]
 				r.ShareBytes += float64(b) / float64(k)
 				if k > 1 {
 					r.SharedBytes += b
