@@ -236,3 +236,16 @@ func (s *Service) UsageRegistries(ctx context.Context) (ids []string, err error)
 	})
 	return ids, internal(err)
 }
+
+// PullCountDays is how long pull counts are kept: Usage reports at most 366 days.
+const PullCountDays = 400
+
+// PrunePullCounts deletes the pull counts older than PullCountDays.
+func (s *Service) PrunePullCounts(ctx context.Context) (int, error) {
+	var n int
+	err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
+		n, err = tx.PrunePullCounts(day(s.clock.Now()).AddDate(0, 0, -PullCountDays))
+		return err
+	})
+	return n, internal(err)
+}

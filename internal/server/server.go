@@ -483,6 +483,9 @@ func (a *App) registerJobs() {
 			return err
 		})
 	}})
+	a.Jobs.Register(jobs.Kind{Name: "usage-prune", Every: 24 * time.Hour, MaxAttempts: 1, Run: func(ctx context.Context, _ store.Job) error {
+		return a.background(ctx, "usage", "wharf:PrunePullCounts", func(ctx context.Context) error { _, err := a.Service.PrunePullCounts(ctx); return err })
+	}})
 	if a.delivery != nil {
 		a.Jobs.Register(jobs.Kind{Name: "audit-delivery", Every: a.deliveryInterval(), MaxAttempts: 1,
 			Run: func(ctx context.Context, _ store.Job) error { a.deliverTrail(ctx); return nil }})

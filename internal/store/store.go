@@ -725,4 +725,6 @@ type UsageTx interface {
 	// PullCounts lists the counts of the registry's repositories named first to last on days from since,
 	// by repository and day.
 	PullCounts(registryID, first, last string, since time.Time) ([]PullCount, error)
+	// PrunePullCounts deletes the counts of days before before.
+	PrunePullCounts(before time.Time) (int, error)
 }

@@ -164,3 +164,12 @@ func (t *txn) PullCounts(registryID, first, last string, since time.Time) ([]sto
 		WHERE registry_id = ? AND repository >= ? AND repository <= ? AND day >= ? ORDER BY repository, day`,
 		registryID, first, last, ts(since))
 }
+
+func (t *txn) PrunePullCounts(before time.Time) (int, error) {
+	res, err := t.exec(`DELETE FROM usage_daily WHERE day < ?`, ts(before))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -133,4 +133,16 @@ func testUsage(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+	update(t, s, func(tx store.Tx) error {
+		if n, err := tx.PrunePullCounts(d2); err != nil || n != 3 {
+			t.Errorf("PrunePullCounts = %d, %v; want the first day's 3", n, err)
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
+		if got, _ := tx.PullCounts(acct, "", "~", d1); len(got) != 2 || !got[0].Day.Equal(d2) {
+			t.Errorf("PullCounts after pruning = %+v", got)
+		}
+		return nil
+	})
 }
