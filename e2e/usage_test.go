@@ -68,7 +68,7 @@ func TestUsage(t *testing.T) {
 		}
 	}
 
-	code, api := s.ecrCall(adminKeyID, adminSecret, "DescribeUsage", map[string]any{"days": 7})
+	code, api := s.ecrCall(adminKeyID, adminSecret, "DescribeUsage", map[string]any{"days": 7, "includeTotals": true})
 	if code != 200 {
 		t.Fatalf("DescribeUsage: %d %v", code, api)
 	}

@@ -9,13 +9,15 @@ import (
 
 // DescribeUsage is Wharf's extension of the ECR API that reports storage, pulls and estimated monthly costs
 // (registry.Service.Usage). It is authorized as DescribeRepositories is: without repositoryNames, on all
-// the registry's repositories (ecr:DescribeUsage on repository/*), and the first page then carries the
-// registry's totals; with repositoryNames (at most 100, no paging), on each repository named, and no totals.
+// the registry's repositories (ecr:DescribeUsage on repository/*), paged; with repositoryNames (at most
+// 100, no paging), on each repository named. The registry's totals, a pass over all its images, come only
+// when asked for (includeTotals) and without repositoryNames: a page of repositories stays cheap.
 
 type describeUsageInput struct {
 	RegistryID      string   `json:"registryId"`
 	RepositoryNames []string `json:"repositoryNames"`
 	Days            *int     `json:"days"`
+	IncludeTotals   bool     `json:"includeTotals"`
 	NextToken       *string  `json:"nextToken"`
 	MaxResults      *int     `json:"maxResults"`
 }
@@ -88,6 +90,9 @@ func init() {
 		if err := useRegistry(c, in.RegistryID); err != nil {
 			return nil, err
 		}
+		if in.IncludeTotals && len(in.RepositoryNames) > 0 {
+			return nil, invalidParameter("Invalid parameter: includeTotals cannot be combined with repositoryNames")
+		}
 		if in.Days != nil && (*in.Days < 1 || *in.Days > 366) {
 			return nil, invalidParameter("Invalid parameter at 'days' failed to satisfy constraint: 'Member must have value less than or equal to 366 and greater than or equal to 1'")
 		}
@@ -119,7 +124,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			opt.Max, opt.After, opt.Totals = n, after, after == ""
+			opt.Max, opt.After, opt.Totals = n, after, in.IncludeTotals
 		}
 		u, err := h.Service.Usage(ctx, c.RegistryID, opt)
 		if err != nil {

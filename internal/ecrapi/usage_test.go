@@ -18,7 +18,10 @@ func TestDescribeUsage(t *testing.T) {
 	a.ok("BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": []map[string]string{{"imageTag": "v1"}}})
 	a.app.Service.FlushPulls()
 
-	out := a.ok("DescribeUsage", map[string]any{})
+	if out := a.ok("DescribeUsage", map[string]any{}); out["totals"] != nil {
+		t.Fatalf("totals not asked for: %v", out)
+	}
+	out := a.ok("DescribeUsage", map[string]any{"includeTotals": true})
 	repos := out["repositories"].([]any)
 	totals, _ := out["totals"].(map[string]any)
 	if len(repos) != 2 || totals == nil || out["nextToken"] != nil || out["days"] != float64(30) {
@@ -40,8 +43,8 @@ func TestDescribeUsage(t *testing.T) {
 		t.Fatalf("prices: %v", p)
 	}
 
-	// Pages: the first carries the totals.
-	first := a.ok("DescribeUsage", map[string]any{"maxResults": 1})
+	// Pages, each with the totals when asked for.
+	first := a.ok("DescribeUsage", map[string]any{"maxResults": 1, "includeTotals": true})
 	if len(first["repositories"].([]any)) != 1 || first["totals"] == nil || first["nextToken"] == nil {
 		t.Fatalf("first page: %v", first)
 	}
@@ -49,11 +52,15 @@ func TestDescribeUsage(t *testing.T) {
 	if rs := second["repositories"].([]any); len(rs) != 1 || rs[0].(map[string]any)["repositoryName"] != "web" || second["totals"] != nil || second["nextToken"] != nil {
 		t.Fatalf("second page: %v", second)
 	}
+	if second = a.ok("DescribeUsage", map[string]any{"maxResults": 1, "nextToken": first["nextToken"], "includeTotals": true}); second["totals"] == nil {
+		t.Fatalf("second page: %v", second)
+	}
 	named := a.ok("DescribeUsage", map[string]any{"repositoryNames": []string{"web"}, "days": 7})
 	if rs := named["repositories"].([]any); len(rs) != 1 || named["totals"] != nil || named["days"] != float64(7) {
 		t.Fatalf("named: %v", named)
 	}
 	a.fails(a.call("DescribeUsage", map[string]any{"days": 0}), 400, "InvalidParameterException")
+	a.fails(a.call("DescribeUsage", map[string]any{"repositoryNames": []string{"web"}, "includeTotals": true}), 400, "InvalidParameterException")
 	a.fails(a.call("DescribeUsage", map[string]any{"repositoryNames": []string{"web"}, "maxResults": 5}), 400, "InvalidParameterException")
 	a.fails(a.call("DescribeUsage", map[string]any{"repositoryNames": []string{"nope"}}), 400, "RepositoryNotFoundException")
 

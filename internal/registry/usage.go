@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/store"
@@ -107,18 +109,27 @@ func (s *Service) Usage(ctx context.Context, registryID string, opt UsageOptions
 				if err := ValidateRepositoryName(name); err != nil {
 					return err
 				}
-				st, err := tx.RepositoryStorage(registryID, name, name)
+			}
+			for names := range slices.Chunk(opt.Repositories, store.MaxNamedRepositories) {
+				st, err := tx.NamedRepositoryStorage(registryID, names)
 				if err != nil {
 					return err
 				}
-				if len(st) == 0 {
+				page = append(page, st...)
+			}
+			found := map[string]bool{}
+			for _, st := range page {
+				found[st.Name] = true
+			}
+			for _, name := range opt.Repositories {
+				if !found[name] {
 					return repoNotFound(registryID, name)
 				}
 				pc, err := tx.PullCounts(registryID, name, name, since)
 				if err != nil {
 					return err
 				}
-				page, pulls = append(page, st...), append(pulls, pc...)
+				pulls = append(pulls, pc...)
 			}
 		} else {
 			repos, err := tx.ListRepositories(registryID, opt.After, opt.Max+1)
@@ -145,7 +156,8 @@ func (s *Service) Usage(ctx context.Context, registryID string, opt UsageOptions
 		for _, st := range page {
 			r := RepositoryUsage{Name: st.Name, Images: st.Images, Tags: st.Tags}
 			r.StorageBytes = st.Bytes
-			for k, b := range st.Holders {
+			for _, k := range slices.Sorted(maps.Keys(st.Holders)) { // in order: the same sum each time
+				b := st.Holders[k]
 				r.ShareBytes += float64(b) / float64(k)
 				if k > 1 {
 					r.SharedBytes += b
@@ -215,3 +227,25 @@ func (s *Service) CountBytesPulled(registryID, name string, n int64) {
 
 // Prices returns the price table of the estimated costs.
 func (s *Service) Prices() Prices { return s.cfg.Prices }
+
+// UsageRegistries lists the registries that have repositories.
+func (s *Service) UsageRegistries(ctx context.Context) (ids []string, err error) {
+	err = s.meta.View(ctx, func(tx store.Tx) error {
+		ids, err = tx.UsageRegistries()
+		return err
+	})
+	return ids, internal(err)
+}
+
+// PullCountDays is how long pull counts are kept: Usage reports at most 366 days.
+const PullCountDays = 400
+
+// PrunePullCounts deletes the pull counts older than PullCountDays.
+func (s *Service) PrunePullCounts(ctx context.Context) (int, error) {
+	var n int
+	err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
+		n, err = tx.PrunePullCounts(day(s.clock.Now()).AddDate(0, 0, -PullCountDays))
+		return err
+	})
+	return n, internal(err)
+}

@@ -251,6 +251,20 @@ func checkUsage(t *testing.T, e *env, account, step string) {
 		}
 		shares += r.ShareBytes
 	}
+	// Named, the same figures.
+	var names []string
+	for _, r := range repos {
+		names = append(names, r.Name)
+	}
+	named, err := e.svc.Usage(ctx, account, registry.UsageOptions{Repositories: names})
+	if err != nil || len(named.Repositories) != len(u.Repositories) {
+		t.Fatalf("%s: named: %+v, %v", step, named, err)
+	}
+	for i, r := range named.Repositories {
+		if p := u.Repositories[i]; r.Name != p.Name || r.StorageBytes != p.StorageBytes || r.ShareBytes != p.ShareBytes || r.Images != p.Images {
+			t.Errorf("%s: named %+v, paged %+v", step, r, p)
+		}
+	}
 	if math.Abs(shares-float64(total)) > 1e-6*float64(len(repos)) {
 		t.Errorf("%s: the shares sum to %.3f, the registry stores %d", step, shares, total)
 	}

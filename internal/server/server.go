@@ -272,6 +272,7 @@ type App struct {
 	SigningKeys *signing.Keys
 	// Secrets are the accounts' Secrets Manager secrets (pull through cache credentials).
 	Secrets *secrets.Service
+	usage   *usageMetrics
 }
 
 // New builds an App over open stores: it makes sure the default account and its admin exist.
@@ -456,6 +457,8 @@ func New(opts Options, st *Stores) (*App, error) {
 	trail.Node, trail.Deliver = a.Jobs.Holder(), delivery != nil
 	trail.Start()
 	a.registerAuditMetrics(m.reg)
+	a.usage = newUsageMetrics(a)
+	m.reg.MustRegister(a.usage)
 	a.registerJobs()
 	return a, nil
 }
@@ -505,6 +508,9 @@ func (a *App) registerJobs() {
 			_, err := tx.PruneEvents(a.opts.Clock.Now().Add(-retention))
 			return err
 		})
+	}})
+	a.Jobs.Register(jobs.Kind{Name: "usage-prune", Every: 24 * time.Hour, MaxAttempts: 1, Run: func(ctx context.Context, _ store.Job) error {
+		return a.background(ctx, "usage", "wharf:PrunePullCounts", func(ctx context.Context) error { _, err := a.Service.PrunePullCounts(ctx); return err })
 	}})
 	if a.delivery != nil {
 		a.Jobs.Register(jobs.Kind{Name: "audit-delivery", Every: a.deliveryInterval(), MaxAttempts: 1,
@@ -782,6 +788,7 @@ func (a *App) Do(ctx context.Context, account string, op pipeline.Op) error {
 
 // Close flushes the core and the audit trail and closes the stores.
 func (a *App) Close() error {
+	a.usage.close()
 	a.trail.Close()
 	return errors.Join(a.Service.Close(), a.stores.Close())
 }

@@ -741,17 +741,27 @@ type PullCount struct {
 	Pulls, Bytes           int64
 }
 
+// MaxNamedRepositories bounds the names of one NamedRepositoryStorage.
+const MaxNamedRepositories = 100
+
 // UsageTx answers usage questions. Storage is computed from the images present, never kept as a counter.
 type UsageTx interface {
 	// RepositoryStorage lists the storage of the registry's repositories named first to last, by name.
 	RepositoryStorage(registryID, first, last string) ([]RepositoryStorage, error)
+	// NamedRepositoryStorage lists the storage of the registry's repositories of these names (at most
+	// MaxNamedRepositories; those that do not exist left out), by name.
+	NamedRepositoryStorage(registryID string, names []string) ([]RepositoryStorage, error)
 	// RegistryStorage returns the bytes of the distinct blobs and manifests the registry's images reference.
 	RegistryStorage(registryID string) (int64, error)
+	// UsageRegistries lists the registries that have repositories, in order.
+	UsageRegistries() ([]string, error)
 	// AddPulls adds counts to the stored ones (same registry, repository and day).
 	AddPulls(counts []PullCount) error
 	// PullCounts lists the counts of the registry's repositories named first to last on days from since,
 	// by repository and day.
 	PullCounts(registryID, first, last string, since time.Time) ([]PullCount, error)
+	// PrunePullCounts deletes the counts of days before before.
+	PrunePullCounts(before time.Time) (int, error)
 }
 
 // RepositoryCreationTemplate is what a registry gives the repositories it creates (on push, by replication,

@@ -1,38 +1,70 @@
 package sqlstore
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
-// The storage of a page of repositories: what each holds (its distinct referenced blobs, its manifests),
-// and how many of the registry's repositories hold each digest. The number of holders is counted once per
-// digest of the page (image_refs_digest, images_digest), so a base layer shared by every repository costs
-// one index range per page, not one per repository.
-const (
-	storagePage = `SELECT id, name, image_count, (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id)
-		FROM repositories r WHERE registry_id = ? AND name >= ? AND name <= ? ORDER BY name`
-	blobHolders = `WITH page AS (SELECT id FROM repositories WHERE registry_id = ? AND name >= ? AND name <= ?),
-	held AS (SELECT DISTINCT x.repository_id AS rid, x.digest AS digest FROM page p JOIN image_refs x ON x.repository_id = p.id AND x.kind = 0),
-	holders AS (SELECT d.digest AS digest, (SELECT COUNT(*) FROM repositories r WHERE r.registry_id = ? AND r.id IN
-		(SELECT y.repository_id FROM image_refs y WHERE y.digest = d.digest AND y.kind = 0)) AS n
-		FROM (SELECT DISTINCT digest FROM held) d)
-	SELECT h.rid, k.n, SUM(b.size) FROM held h JOIN holders k ON k.digest = h.digest JOIN blobs b ON b.digest = h.digest
-	GROUP BY h.rid, k.n`
-	manifestHolders = `WITH page AS (SELECT id FROM repositories WHERE registry_id = ? AND name >= ? AND name <= ?),
-	held AS (SELECT i.repository_id AS rid, i.digest AS digest, length(i.content) AS size FROM page p JOIN images i ON i.repository_id = p.id),
-	holders AS (SELECT d.digest AS digest, (SELECT COUNT(*) FROM repositories r WHERE r.registry_id = ? AND r.id IN
-		(SELECT y.repository_id FROM images y WHERE y.digest = d.digest)) AS n
-		FROM (SELECT DISTINCT digest FROM held) d)
-	SELECT h.rid, k.n, SUM(h.size) FROM held h JOIN holders k ON k.digest = h.digest GROUP BY h.rid, k.n`
+// The storage of a page of repositories: what each holds (its distinct referenced blobs, its manifests,
+// with their sizes), and how many of the registry's repositories hold each digest of the page. The holders
+// are counted once per distinct digest (image_refs_digest, images_digest), so a base layer every repository
+// shares costs one index range per page, not one per repository; the two are joined here, by digest.
+// CROSS JOIN keeps SQLite's planner, which has no statistics, from walking every repository of the
+// registry for each digest instead.
+type storageQueries struct{ repos, heldBlobs, blobCounts, heldManifests, manifestCounts string }
+
+// storageFor writes the queries of a page of repositories that where selects (the registry's first).
+func storageFor(where string) storageQueries {
+	page := `WITH page AS (SELECT id FROM repositories WHERE registry_id = ? AND ` + where + `) `
+	return storageQueries{
+		repos: `SELECT id, name, image_count, (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id)
+			FROM repositories r WHERE registry_id = ? AND ` + where + ` ORDER BY name`,
+		heldBlobs: page + `SELECT DISTINCT x.repository_id, x.digest, b.size FROM page p
+			JOIN image_refs x ON x.repository_id = p.id AND x.kind = 0 JOIN blobs b ON b.digest = x.digest`,
+		blobCounts: page + `SELECT d.digest, (SELECT COUNT(DISTINCT y.repository_id) FROM image_refs y CROSS JOIN repositories r
+			WHERE r.id = y.repository_id AND y.digest = d.digest AND y.kind = 0 AND r.registry_id = ?)
+			FROM (SELECT DISTINCT x.digest FROM page p JOIN image_refs x ON x.repository_id = p.id AND x.kind = 0) d`,
+		heldManifests: page + `SELECT i.repository_id, i.digest, length(i.content) FROM page p JOIN images i ON i.repository_id = p.id`,
+		manifestCounts: page + `SELECT d.digest, (SELECT COUNT(*) FROM images y CROSS JOIN repositories r
+			WHERE r.id = y.repository_id AND y.digest = d.digest AND r.registry_id = ?)
+			FROM (SELECT DISTINCT i.digest FROM page p JOIN images i ON i.repository_id = p.id) d`,
+	}
+}
+
+var (
+	storageRange = storageFor(`name >= ? AND name <= ?`)
+	// storageNamed takes store.MaxNamedRepositories names, "" for none: one statement for any number.
+	storageNamed = storageFor(`name IN (?` + strings.Repeat(`, ?`, store.MaxNamedRepositories-1) + `)`)
 )
 
 func (t *txn) RepositoryStorage(registryID, first, last string) ([]store.RepositoryStorage, error) {
+	return t.storage(storageRange, registryID, first, last)
+}
+
+func (t *txn) NamedRepositoryStorage(registryID string, names []string) ([]store.RepositoryStorage, error) {
+	if len(names) > store.MaxNamedRepositories {
+		return nil, fmt.Errorf("%d repositories named; at most %d", len(names), store.MaxNamedRepositories)
+	}
+	args := make([]any, store.MaxNamedRepositories)
+	for i := range args {
+		args[i] = ""
+		if i < len(names) {
+			args[i] = names[i]
+		}
+	}
+	return t.storage(storageNamed, registryID, args...)
+}
+
+// storage runs a page's queries; sel are the arguments of its selection.
+func (t *txn) storage(q storageQueries, registryID string, sel ...any) ([]store.RepositoryStorage, error) {
+	page := append([]any{registryID}, sel...)
 	out, err := collect(t, func(sc interface{ Scan(...any) error }) (*store.RepositoryStorage, error) {
 		r := store.RepositoryStorage{Holders: map[int]int64{}}
 		return &r, sc.Scan(&r.RepositoryID, &r.Name, &r.Images, &r.Tags)
-	}, storagePage, registryID, first, last)
+	}, q.repos, page...)
 	if err != nil || len(out) == 0 {
 		return out, err
 	}
@@ -40,31 +72,50 @@ func (t *txn) RepositoryStorage(registryID, first, last string) ([]store.Reposit
 	for i := range out {
 		byID[out[i].RepositoryID] = &out[i]
 	}
-	for _, q := range []string{blobHolders, manifestHolders} {
-		rows, err := t.query(q, registryID, first, last, registryID)
+	for _, qs := range [][2]string{{q.heldBlobs, q.blobCounts}, {q.heldManifests, q.manifestCounts}} {
+		holders := map[string]int{}
+		err := t.each(qs[1], func(sc interface{ Scan(...any) error }) error {
+			var d string
+			var n int
+			err := sc.Scan(&d, &n)
+			holders[d] = n
+			return err
+		}, append(page, registryID)...)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var id, bytes int64
-			var n int
-			if err := rows.Scan(&id, &n, &bytes); err != nil {
-				rows.Close()
-				return nil, err
+		err = t.each(qs[0], func(sc interface{ Scan(...any) error }) error {
+			var id, size int64
+			var d string
+			if err := sc.Scan(&id, &d, &size); err != nil {
+				return err
 			}
 			if r := byID[id]; r != nil {
-				r.Bytes += bytes
-				r.Holders[n] += bytes
+				r.Bytes += size
+				r.Holders[holders[d]] += size
 			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		}, page...)
+		if err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// each runs a query and calls fn for each row.
+func (t *txn) each(query string, fn func(interface{ Scan(...any) error }) error, args ...any) error {
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 func (t *txn) RegistryStorage(registryID string) (int64, error) {
@@ -79,6 +130,13 @@ func (t *txn) RegistryStorage(registryID string) (int64, error) {
 		FROM repositories r JOIN images i ON i.repository_id = r.id WHERE r.registry_id = ? GROUP BY i.digest) m`,
 		registryID).Scan(&manifests)
 	return blobs + manifests, err
+}
+
+func (t *txn) UsageRegistries() ([]string, error) {
+	return collect(t, func(sc interface{ Scan(...any) error }) (*string, error) {
+		var id string
+		return &id, sc.Scan(&id)
+	}, `SELECT DISTINCT registry_id FROM repositories ORDER BY registry_id`)
 }
 
 func (t *txn) AddPulls(counts []store.PullCount) error {
@@ -105,4 +163,13 @@ func (t *txn) PullCounts(registryID, first, last string, since time.Time) ([]sto
 	}, `SELECT registry_id, repository, day, pulls, bytes FROM usage_daily
 		WHERE registry_id = ? AND repository >= ? AND repository <= ? AND day >= ? ORDER BY repository, day`,
 		registryID, first, last, ts(since))
+}
+
+func (t *txn) PrunePullCounts(before time.Time) (int, error) {
+	res, err := t.exec(`DELETE FROM usage_daily WHERE day < ?`, ts(before))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }

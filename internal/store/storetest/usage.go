@@ -66,8 +66,18 @@ func testUsage(t *testing.T, s store.Store) {
 	check("a", "c", want)
 	check("b", "b", want[1:2])
 	view(t, s, func(tx store.Tx) error {
+		got, err := tx.NamedRepositoryStorage(acct, []string{"c", "nope", "a"})
+		if err != nil || len(got) != 2 || got[0].Name != "a" || got[0].Bytes != want[0].Bytes || !maps.Equal(got[0].Holders, want[0].Holders) || got[1].Name != "c" {
+			t.Errorf("NamedRepositoryStorage = %+v, %v", got, err)
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
 		if n, err := tx.RegistryStorage(acct); err != nil || n != 1000+10+200+300+10+11+12 {
 			t.Errorf("RegistryStorage = %d, %v; want %d", n, err, 1000+10+200+300+10+11+12)
+		}
+		if ids, err := tx.UsageRegistries(); err != nil || len(ids) != 2 || ids[0] != acct || ids[1] != other {
+			t.Errorf("UsageRegistries = %v, %v", ids, err)
 		}
 		if n, err := tx.RegistryStorage(other); err != nil || n != 1000+10+10 {
 			t.Errorf("RegistryStorage(other) = %d, %v", n, err)
@@ -120,6 +130,18 @@ func testUsage(t *testing.T, s store.Store) {
 		}
 		if got, _ := tx.PullCounts(acct, "", "", d1); len(got) != 1 || got[0].Pulls != 2 {
 			t.Errorf("the registry's PullCounts = %+v", got)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error {
+		if n, err := tx.PrunePullCounts(d2); err != nil || n != 3 {
+			t.Errorf("PrunePullCounts = %d, %v; want the first day's 3", n, err)
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
+		if got, _ := tx.PullCounts(acct, "", "~", d1); len(got) != 2 || !got[0].Day.Equal(d2) {
+			t.Errorf("PullCounts after pruning = %+v", got)
 		}
 		return nil
 	})
