@@ -174,19 +174,14 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		items, pg, err := page(q, aliases, func(a string) string { return a })
+		items, pg, err := page(q, aliases, itself, asMember)
 		if err != nil {
 			return nil, err
 		}
-		out := struct {
+		return struct {
 			Aliases []member `xml:"AccountAliases>member"`
 			pageXML
-		}{pageXML: pg}
-		out.Aliases = []member{} // the element is required, even empty
-		for _, a := range items {
-			out.Aliases = append(out.Aliases, member{a})
-		}
-		return out, nil
+		}{Aliases: items, pageXML: pg}, nil
 	})
 	reg("iam", "DeleteAccountAlias", nil, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		if err := need(q, "AccountAlias"); err != nil {

@@ -22,7 +22,7 @@ type pageXML struct {
 
 // page returns one page of a listing ordered by key: the items after the request's Marker (the key of
 // the last item of the page before), at most MaxItems of them (IAM's default: 100).
-func page[T any](q url.Values, items []T, key func(T) string) ([]T, pageXML, error) {
+func page[T, X any](q url.Values, items []T, key func(T) string, conv func(*T) X) ([]X, pageXML, error) {
 	limit := 100
 	if v := q.Get("MaxItems"); v != "" {
 		n, err := intParam(q, "MaxItems")
@@ -42,11 +42,21 @@ func page[T any](q url.Values, items []T, key func(T) string) ([]T, pageXML, err
 		i := sort.Search(len(items), func(i int) bool { return key(items[i]) > marker })
 		items = items[i:]
 	}
-	if len(items) <= limit {
-		return items, pageXML{}, nil
+	var pg pageXML
+	if len(items) > limit {
+		items, pg = items[:limit], pageXML{IsTruncated: true, Marker: key(items[limit-1])}
 	}
-	return items[:limit], pageXML{IsTruncated: true, Marker: key(items[limit-1])}, nil
+	out := make([]X, 0, len(items)) // never nil: the list's element is required, even empty
+	for i := range items {
+		out = append(out, conv(&items[i]))
+	}
+	return out, pg, nil
 }
+
+// Keys and conversions of listings.
+func itself(s string) string            { return s }
+func asMember(s *string) member         { return member{*s} }
+func groupName(g identity.Group) string { return g.Name }
 
 // onPath tells whether entities on the path "/" (every one Wharf keeps) match the request's PathPrefix.
 func onPath(q url.Values) bool { return strings.HasPrefix("/", q.Get("PathPrefix")) }
@@ -81,18 +91,14 @@ func listOwnerPolicies(kind, title string, resource func(*pipeline.Call, url.Val
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		items, pg, err := page(q, names, func(n string) string { return n })
+		items, pg, err := page(q, names, itself, asMember)
 		if err != nil {
 			return nil, err
 		}
-		out := struct {
+		return struct {
 			Names []member `xml:"PolicyNames>member"`
 			pageXML
-		}{Names: []member{}, pageXML: pg}
-		for _, n := range items {
-			out.Names = append(out.Names, member{n})
-		}
-		return out, nil
+		}{Names: items, pageXML: pg}, nil
 	})
 	reg("iam", "ListAttached"+title+"Policies", resource, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		_, attached, err := h.Identity.OwnerPolicies(ctx, c.Caller.AccountID, kind, targetName(c))
@@ -102,18 +108,15 @@ func listOwnerPolicies(kind, title string, resource func(*pipeline.Call, url.Val
 		if !onPath(q) {
 			attached = nil
 		}
-		items, pg, err := page(q, attached, func(a string) string { return a })
+		items, pg, err := page(q, attached, itself,
+			func(arn *string) attachedPolicyXML { return attachedPolicyXML{policyName(*arn), *arn} })
 		if err != nil {
 			return nil, err
 		}
-		out := struct {
+		return struct {
 			Policies []attachedPolicyXML `xml:"AttachedPolicies>member"`
 			pageXML
-		}{Policies: []attachedPolicyXML{}, pageXML: pg}
-		for _, arn := range items {
-			out.Policies = append(out.Policies, attachedPolicyXML{policyName(arn), arn})
-		}
-		return out, nil
+		}{Policies: items, pageXML: pg}, nil
 	})
 }
 
@@ -126,55 +129,43 @@ func init() {
 		if !onPath(q) {
 			gs = nil
 		}
-		items, pg, err := page(q, gs, func(g identity.Group) string { return g.Name })
+		items, pg, err := page(q, gs, groupName, toGroupXML)
 		if err != nil {
 			return nil, err
 		}
-		out := struct {
+		return struct {
 			Groups []groupXML `xml:"Groups>member"`
 			pageXML
-		}{Groups: []groupXML{}, pageXML: pg}
-		for i := range items {
-			out.Groups = append(out.Groups, toGroupXML(&items[i]))
-		}
-		return out, nil
+		}{Groups: items, pageXML: pg}, nil
 	})
 	reg("iam", "GetGroup", group, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		g, us, err := h.Identity.GetGroup(ctx, c.Caller.AccountID, targetName(c))
 		if err != nil {
 			return nil, err
 		}
-		items, pg, err := page(q, us, func(u identity.User) string { return u.Name })
+		items, pg, err := page(q, us, func(u identity.User) string { return u.Name }, toUserXML)
 		if err != nil {
 			return nil, err
 		}
-		out := struct {
+		return struct {
 			Group groupXML  `xml:"Group"`
 			Users []userXML `xml:"Users>member"`
 			pageXML
-		}{Group: toGroupXML(g), Users: []userXML{}, pageXML: pg}
-		for i := range items {
-			out.Users = append(out.Users, toUserXML(&items[i]))
-		}
-		return out, nil
+		}{Group: toGroupXML(g), Users: items, pageXML: pg}, nil
 	})
 	reg("iam", "ListGroupsForUser", user, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		gs, err := h.Identity.GroupsForUser(ctx, c.Caller.AccountID, targetName(c))
 		if err != nil {
 			return nil, err
 		}
-		items, pg, err := page(q, gs, func(g identity.Group) string { return g.Name })
+		items, pg, err := page(q, gs, groupName, toGroupXML)
 		if err != nil {
 			return nil, err
 		}
-		out := struct {
+		return struct {
 			Groups []groupXML `xml:"Groups>member"`
 			pageXML
-		}{Groups: []groupXML{}, pageXML: pg}
-		for i := range items {
-			out.Groups = append(out.Groups, toGroupXML(&items[i]))
-		}
-		return out, nil
+		}{Groups: items, pageXML: pg}, nil
 	})
 	reg("iam", "ListRoles", nil, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		rs, err := h.Identity.ListRoles(ctx, c.Caller.AccountID)
@@ -184,18 +175,14 @@ func init() {
 		if !onPath(q) {
 			rs = nil
 		}
-		items, pg, err := page(q, rs, func(r identity.Role) string { return r.Name })
+		items, pg, err := page(q, rs, func(r identity.Role) string { return r.Name }, toRoleXML)
 		if err != nil {
 			return nil, err
 		}
-		out := struct {
+		return struct {
 			Roles []roleXML `xml:"Roles>member"`
 			pageXML
-		}{Roles: []roleXML{}, pageXML: pg}
-		for i := range items {
-			out.Roles = append(out.Roles, toRoleXML(&items[i]))
-		}
-		return out, nil
+		}{Roles: items, pageXML: pg}, nil
 	})
 	reg("iam", "GetRole", role, func(h *Handler, ctx context.Context, c *pipeline.Call, q url.Values) (any, error) {
 		r, err := h.Identity.GetRole(ctx, c.Caller.AccountID, targetName(c))
@@ -231,10 +218,6 @@ func init() {
 				}
 			}
 		}
-		items, pg, err := page(q, arns, func(a string) string { return a })
-		if err != nil {
-			return nil, err
-		}
 		type policyXML struct {
 			PolicyName                    string `xml:"PolicyName"`
 			PolicyID                      string `xml:"PolicyId"`
@@ -245,13 +228,15 @@ func init() {
 			PermissionsBoundaryUsageCount int    `xml:"PermissionsBoundaryUsageCount"`
 			IsAttachable                  bool   `xml:"IsAttachable"`
 		}
-		out := struct {
+		items, pg, err := page(q, arns, itself, func(arn *string) policyXML {
+			return policyXML{policyName(*arn), policyID(*arn), *arn, "/", "v1", counts[*arn], 0, true}
+		})
+		if err != nil {
+			return nil, err
+		}
+		return struct {
 			Policies []policyXML `xml:"Policies>member"`
 			pageXML
-		}{Policies: []policyXML{}, pageXML: pg}
-		for _, arn := range items {
-			out.Policies = append(out.Policies, policyXML{policyName(arn), policyID(arn), arn, "/", "v1", counts[arn], 0, true})
-		}
-		return out, nil
+		}{Policies: items, pageXML: pg}, nil
 	})
 }
