@@ -234,23 +234,7 @@ func init() {
 		if err := useRegistry(c, in.RegistryID); err != nil {
 			return nil, err
 		}
-		if len(in.RepositoryNames) == 0 {
-			return []pipeline.Target{pipeline.Repository("ecr:DescribeRepositories", c.RegistryID, "")}, nil
-		}
-		if in.NextToken != nil || in.MaxResults != nil {
-			return nil, invalidParameter("Invalid parameter: repositoryNames cannot be combined with maxResults or nextToken")
-		}
-		if len(in.RepositoryNames) > 100 {
-			return nil, invalidParameter("Invalid parameter at 'repositoryNames' failed to satisfy constraint: 'Member must have length less than or equal to 100'")
-		}
-		ts := make([]pipeline.Target, len(in.RepositoryNames))
-		for i, n := range in.RepositoryNames {
-			if err := registry.ValidateRepositoryName(n); err != nil {
-				return nil, err
-			}
-			ts[i] = pipeline.Repository("ecr:DescribeRepositories", c.RegistryID, n)
-		}
-		return ts, nil
+		return namedRepositories(c, "ecr:DescribeRepositories", in.RepositoryNames, in.NextToken != nil || in.MaxResults != nil)
 	}, func(h *Handler, ctx context.Context, c *pipeline.Call, in *describeRepositoriesInput) (any, error) {
 		var out []repositoryJSON
 		if t := c.Target(); t.Repository != "" {
@@ -385,4 +369,27 @@ func (h *Handler) resource(arn string) (string, string, error) {
 		return "", "", err
 	}
 	return reg, name, nil
+}
+
+// namedRepositories are the targets of a listing that names up to 100 repositories (DescribeRepositories,
+// DescribeUsage), or the registry's repositories as a whole when it names none; paged says the input also
+// pages, which naming repositories excludes.
+func namedRepositories(c *pipeline.Call, action string, names []string, paged bool) ([]pipeline.Target, error) {
+	if len(names) == 0 {
+		return []pipeline.Target{pipeline.Repository(action, c.RegistryID, "")}, nil
+	}
+	if paged {
+		return nil, invalidParameter("Invalid parameter: repositoryNames cannot be combined with maxResults or nextToken")
+	}
+	if len(names) > 100 {
+		return nil, invalidParameter("Invalid parameter at 'repositoryNames' failed to satisfy constraint: 'Member must have length less than or equal to 100'")
+	}
+	ts := make([]pipeline.Target, len(names))
+	for i, n := range names {
+		if err := registry.ValidateRepositoryName(n); err != nil {
+			return nil, err
+		}
+		ts[i] = pipeline.Repository(action, c.RegistryID, n)
+	}
+	return ts, nil
 }

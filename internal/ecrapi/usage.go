@@ -96,23 +96,7 @@ func init() {
 		if in.Days != nil && (*in.Days < 1 || *in.Days > 366) {
 			return nil, invalidParameter("Invalid parameter at 'days' failed to satisfy constraint: 'Member must have value less than or equal to 366 and greater than or equal to 1'")
 		}
-		if len(in.RepositoryNames) == 0 {
-			return []pipeline.Target{pipeline.Repository("ecr:DescribeUsage", c.RegistryID, "")}, nil
-		}
-		if in.NextToken != nil || in.MaxResults != nil {
-			return nil, invalidParameter("Invalid parameter: repositoryNames cannot be combined with maxResults or nextToken")
-		}
-		if len(in.RepositoryNames) > 100 {
-			return nil, invalidParameter("Invalid parameter at 'repositoryNames' failed to satisfy constraint: 'Member must have length less than or equal to 100'")
-		}
-		ts := make([]pipeline.Target, len(in.RepositoryNames))
-		for i, n := range in.RepositoryNames {
-			if err := registry.ValidateRepositoryName(n); err != nil {
-				return nil, err
-			}
-			ts[i] = pipeline.Repository("ecr:DescribeUsage", c.RegistryID, n)
-		}
-		return ts, nil
+		return namedRepositories(c, "ecr:DescribeUsage", in.RepositoryNames, in.NextToken != nil || in.MaxResults != nil)
 	}, func(h *Handler, ctx context.Context, c *pipeline.Call, in *describeUsageInput) (any, error) {
 		opt := registry.UsageOptions{Repositories: in.RepositoryNames}
 		if in.Days != nil {
