@@ -277,7 +277,7 @@ func TestConsole(t *testing.T) {
 	}
 	t.Run("usage", func(t *testing.T) {
 		b.page(t, "/usage")
-		b.waitText(t, "web/app", "scan/alpine")
+		b.waitText(t, "web/app", "scan/alpine", "Estimated monthly cost", "Storage, per GB-month")
 		b.a11y(t)
 		b.shot(t, "usage")
 	})

@@ -19,7 +19,7 @@ route('/usage', async (main, params, query) => {
   try {
     let token;
     for (let i = 0; i < 50; i++) { // every repository, to sort them all
-      const out = await ecr('DescribeUsage', { days, maxResults: 1000, nextToken: token });
+      const out = await ecr('DescribeUsage', { days, maxResults: 1000, nextToken: token, includeTotals: i === 0 });
       first ??= out;
       repos.push(...(out.repositories || []));
       token = out.nextToken;
