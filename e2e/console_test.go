@@ -277,7 +277,7 @@ func TestConsole(t *testing.T) {
 	}
 	t.Run("usage", func(t *testing.T) {
 		b.page(t, "/usage")
-		b.waitText(t, "web/app", "scan/alpine", "Estimated monthly cost", "Storage, per GB-month")
+		b.waitText(t, "web/app", "scan/alpine", "Pulls per day", "data transfer")
 		b.a11y(t)
 		b.shot(t, "usage")
 	})
