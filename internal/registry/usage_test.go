@@ -179,7 +179,8 @@ func checkUsage(t *testing.T, e *env, account, step string) {
 		t.Fatal(err)
 	}
 	type held struct {
-		digests map[digest.Digest]int64
+		digests   map[digest.Digest]int64 // blobs
+		manifests int64
 		images  int
 		tags    int
 	}
@@ -200,7 +201,7 @@ func checkUsage(t *testing.T, e *env, account, step string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h.digests[info.Digest] = int64(len(info.Content))
+			h.manifests += int64(len(info.Content)) // each repository stores its own
 			m, err := manifest.Parse(info.MediaType, info.Content)
 			if err != nil {
 				t.Fatal(err)
@@ -226,6 +227,9 @@ func checkUsage(t *testing.T, e *env, account, step string) {
 	for _, size := range all {
 		total += size
 	}
+	for _, h := range byRepo {
+		total += h.manifests
+	}
 	if u.Totals.StorageBytes != total || u.RepositoryCount != len(repos) {
 		t.Errorf("%s: %s stores %d bytes in %d repositories; walking the manifests finds %d bytes in %d", step, account,
 			u.Totals.StorageBytes, u.RepositoryCount, total, len(repos))
@@ -236,8 +240,7 @@ func checkUsage(t *testing.T, e *env, account, step string) {
 	var shares float64
 	for _, r := range u.Repositories {
 		h := byRepo[r.Name]
-		var bytes, shared int64
-		var share float64
+		bytes, shared, share := h.manifests, int64(0), float64(h.manifests)
 		for d, size := range h.digests {
 			bytes += size
 			share += float64(size) / float64(holders[d])

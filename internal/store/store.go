@@ -751,7 +751,8 @@ type UsageTx interface {
 	// NamedRepositoryStorage lists the storage of the registry's repositories of these names (at most
 	// MaxNamedRepositories; those that do not exist left out), by name.
 	NamedRepositoryStorage(registryID string, names []string) ([]RepositoryStorage, error)
-	// RegistryStorage returns the bytes of the distinct blobs and manifests the registry's images reference.
+	// RegistryStorage returns the bytes of the distinct blobs the registry's images reference and of their
+	// manifests (each repository stores its own).
 	RegistryStorage(registryID string) (int64, error)
 	// UsageRegistries lists the registries that have repositories, in order.
 	UsageRegistries() ([]string, error)

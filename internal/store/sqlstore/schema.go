@@ -471,8 +471,7 @@ CREATE TABLE account_aliases (
 	account_id TEXT NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE
 ) WITHOUT ROWID;
 `,
-	// 22: usage: image pulls and bytes pulled per repository and day (repository '' for the registry), and
-	// the indexes that find the repositories holding a blob or manifest (storage shares).
+	// 22: usage: image pulls and bytes pulled per repository and day (repository '' for the registry).
 	`
 CREATE TABLE usage_daily (
 	registry_id TEXT    NOT NULL,
@@ -482,8 +481,6 @@ CREATE TABLE usage_daily (
 	bytes       INTEGER NOT NULL,
 	PRIMARY KEY (registry_id, repository, day)
 ) WITHOUT ROWID;
-CREATE INDEX image_refs_digest ON image_refs(digest, kind, repository_id);
-CREATE INDEX images_digest ON images(digest);
 `,
 	// 23: the web console's sessions, by the hash of their secret.
 	`

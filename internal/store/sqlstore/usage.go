@@ -8,13 +8,14 @@ import (
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
-// The storage of a page of repositories: what each holds (its distinct referenced blobs, its manifests,
-// with their sizes), and how many of the registry's repositories hold each digest of the page. The holders
-// are counted once per distinct digest (image_refs_digest, images_digest), so a base layer every repository
-// shares costs one index range per page, not one per repository; the two are joined here, by digest.
-// CROSS JOIN keeps SQLite's planner, which has no statistics, from walking every repository of the
-// registry for each digest instead.
-type storageQueries struct{ repos, heldBlobs, blobCounts, heldManifests, manifestCounts string }
+// The storage of a page of repositories: the distinct blobs each one's images reference, with their sizes,
+// and how many of the registry's repositories hold each of those blobs; and each one's manifests. A blob's
+// holders are found among the repositories that link it (repository_blobs' index on digest: an image's
+// blobs are always linked to its repository) by an image of theirs referencing it (image_refs' own index),
+// so no index is added to the tables every push writes; the two are joined here, by digest. Manifests are
+// stored with each repository's images: each is its repository's own. CROSS JOIN keeps SQLite's planner,
+// which has no statistics, from walking every repository of the registry for each digest instead.
+type storageQueries struct{ repos, heldBlobs, blobCounts, manifests string }
 
 // storageFor writes the queries of a page of repositories that where selects (the registry's first).
 func storageFor(where string) storageQueries {
@@ -24,13 +25,12 @@ func storageFor(where string) storageQueries {
 			FROM repositories r WHERE registry_id = ? AND ` + where + ` ORDER BY name`,
 		heldBlobs: page + `SELECT DISTINCT x.repository_id, x.digest, b.size FROM page p
 			JOIN image_refs x ON x.repository_id = p.id AND x.kind = 0 JOIN blobs b ON b.digest = x.digest`,
-		blobCounts: page + `SELECT d.digest, (SELECT COUNT(DISTINCT y.repository_id) FROM image_refs y CROSS JOIN repositories r
-			WHERE r.id = y.repository_id AND y.digest = d.digest AND y.kind = 0 AND r.registry_id = ?)
+		blobCounts: page + `SELECT d.digest, (SELECT COUNT(*) FROM repository_blobs l CROSS JOIN repositories r
+			WHERE r.id = l.repository_id AND l.digest = d.digest AND r.registry_id = ?
+			AND EXISTS (SELECT 1 FROM image_refs y WHERE y.repository_id = l.repository_id AND y.digest = d.digest AND y.kind = 0))
 			FROM (SELECT DISTINCT x.digest FROM page p JOIN image_refs x ON x.repository_id = p.id AND x.kind = 0) d`,
-		heldManifests: page + `SELECT i.repository_id, i.digest, length(i.content) FROM page p JOIN images i ON i.repository_id = p.id`,
-		manifestCounts: page + `SELECT d.digest, (SELECT COUNT(*) FROM images y CROSS JOIN repositories r
-			WHERE r.id = y.repository_id AND y.digest = d.digest AND r.registry_id = ?)
-			FROM (SELECT DISTINCT i.digest FROM page p JOIN images i ON i.repository_id = p.id) d`,
+		manifests: page + `SELECT i.repository_id, COALESCE(SUM(length(i.content)), 0) FROM page p
+			JOIN images i ON i.repository_id = p.id GROUP BY i.repository_id`,
 	}
 }
 
@@ -72,33 +72,45 @@ func (t *txn) storage(q storageQueries, registryID string, sel ...any) ([]store.
 	for i := range out {
 		byID[out[i].RepositoryID] = &out[i]
 	}
-	for _, qs := range [][2]string{{q.heldBlobs, q.blobCounts}, {q.heldManifests, q.manifestCounts}} {
-		holders := map[string]int{}
-		err := t.each(qs[1], func(sc interface{ Scan(...any) error }) error {
-			var d string
-			var n int
-			err := sc.Scan(&d, &n)
-			holders[d] = n
+	holders := map[string]int{}
+	err = t.each(q.blobCounts, func(sc interface{ Scan(...any) error }) error {
+		var d string
+		var n int
+		err := sc.Scan(&d, &n)
+		holders[d] = n
+		return err
+	}, append(page, registryID)...)
+	if err != nil {
+		return nil, err
+	}
+	err = t.each(q.heldBlobs, func(sc interface{ Scan(...any) error }) error {
+		var id, size int64
+		var d string
+		if err := sc.Scan(&id, &d, &size); err != nil {
 			return err
-		}, append(page, registryID)...)
-		if err != nil {
-			return nil, err
 		}
-		err = t.each(qs[0], func(sc interface{ Scan(...any) error }) error {
-			var id, size int64
-			var d string
-			if err := sc.Scan(&id, &d, &size); err != nil {
-				return err
-			}
-			if r := byID[id]; r != nil {
-				r.Bytes += size
-				r.Holders[holders[d]] += size
-			}
-			return nil
-		}, page...)
-		if err != nil {
-			return nil, err
+		if r := byID[id]; r != nil {
+			r.Bytes += size
+			r.Holders[max(holders[d], 1)] += size
 		}
+		return nil
+	}, page...)
+	if err != nil {
+		return nil, err
+	}
+	err = t.each(q.manifests, func(sc interface{ Scan(...any) error }) error {
+		var id, size int64
+		if err := sc.Scan(&id, &size); err != nil {
+			return err
+		}
+		if r := byID[id]; r != nil {
+			r.Bytes += size
+			r.Holders[1] += size
+		}
+		return nil
+	}, page...)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -126,9 +138,8 @@ func (t *txn) RegistryStorage(registryID string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	err = t.queryRow(`SELECT COALESCE(SUM(size), 0) FROM (SELECT i.digest, MAX(length(i.content)) AS size
-		FROM repositories r JOIN images i ON i.repository_id = r.id WHERE r.registry_id = ? GROUP BY i.digest) m`,
-		registryID).Scan(&manifests)
+	err = t.queryRow(`SELECT COALESCE(SUM(length(i.content)), 0) FROM repositories r JOIN images i ON i.repository_id = r.id
+		WHERE r.registry_id = ?`, registryID).Scan(&manifests)
 	return blobs + manifests, err
 }
 
