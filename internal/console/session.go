@@ -198,7 +198,15 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			now := c.now()
 			row := store.ConsoleSession{IDHash: hashOf(secret), AccountID: call.Caller.AccountID, UserName: call.Caller.UserName,
 				ResetRequired: cred.resetRequired, CreatedAt: now, ExpiresAt: now.Add(c.ttl())}
-			if err := c.Meta.Update(ctx, func(tx store.Tx) error { return tx.PutConsoleSession(row) }); err != nil {
+			if err := c.Meta.Update(ctx, func(tx store.Tx) error {
+				// The user may have been deleted since its password was checked: its sessions are gone with it.
+				if u, err := tx.GetUser(row.AccountID, row.UserName); errors.Is(err, store.ErrNotFound) || err == nil && u.UserID != call.Caller.UserID {
+					return ErrSignInFailed
+				} else if err != nil {
+					return err
+				}
+				return tx.PutConsoleSession(row)
+			}); err != nil {
 				return err
 			}
 			call.Output = map[string]string{"ConsoleLogin": "Success"}

@@ -1,0 +1,83 @@
+package server_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/server"
+)
+
+// registryPassword gets a registry password through the console, as `aws ecr get-login-password` does.
+func (b *browser) registryPassword() string {
+	b.t.Helper()
+	code, body := b.ecr("GetAuthorizationToken", `{}`)
+	var out struct {
+		AuthorizationData []struct{ AuthorizationToken string }
+	}
+	if json.Unmarshal([]byte(body), &out); code != 200 || len(out.AuthorizationData) != 1 {
+		b.t.Fatalf("GetAuthorizationToken: %d %s", code, body)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(out.AuthorizationData[0].AuthorizationToken)
+	return strings.TrimPrefix(string(raw), "AWS:")
+}
+
+func catalog(t *testing.T, base, password string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/v2/_catalog", nil)
+	req.SetBasicAuth("AWS", password)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestConsoleDeletedUserIsGone: a deleted user's console sessions (as itself or as a role it switched
+// to) and the registry passwords it got through the console end with it, and a new user given the same
+// name inherits none of them.
+func TestConsoleDeletedUserIsGone(t *testing.T) {
+	app, base := newApp(t, server.Options{})
+	ctx := context.Background()
+	keys := consoleUser(t, app, "alice", "Alice-pass-1", false, ecrAll)
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"sts:AssumeRole"}]}`
+	if _, err := app.Identity.CreateRole(ctx, acct, "ops", trust, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	plain, switched := newBrowser(t, base), newBrowser(t, base)
+	for _, b := range []*browser{plain, switched} {
+		if code, body := b.signIn(acct, "alice", "Alice-pass-1"); code != 200 {
+			t.Fatalf("sign-in: %d %s", code, body)
+		}
+	}
+	if code, body := switched.do("POST", "/console/api/switch-role", "application/json", []byte(`{"roleArn":"arn:aws:iam::`+acct+`:role/ops"}`), "X-Wharf-Csrf", switched.csrf); code != 200 {
+		t.Fatalf("switch role: %d %s", code, body)
+	}
+	password := plain.registryPassword()
+	if code := catalog(t, base, password); code != 200 {
+		t.Fatalf("registry password: %d", code)
+	}
+
+	for _, err := range []error{app.Identity.DeleteLoginProfile(ctx, acct, "alice"), app.Identity.DeleteAccessKey(ctx, keys.AccessKeyID),
+		app.Identity.DeleteUserPolicy(ctx, acct, "alice", "p"), app.Identity.DeleteUser(ctx, acct, "alice")} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := app.Identity.CreateUser(ctx, acct, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string]*browser{"as the user": plain, "as the role": switched} {
+		if code, body := b.do("GET", "/console/api/session", "", nil); code != 401 {
+			t.Errorf("the deleted user's session %s: %d %s", name, code, body)
+		}
+	}
+	if code := catalog(t, base, password); code != 401 {
+		t.Errorf("the deleted user's registry password: %d", code)
+	}
+}
