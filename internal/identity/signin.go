@@ -217,7 +217,7 @@ func (s *Service) SignIn(ctx context.Context, account, userName, password string
 	if profile != nil {
 		hash = profile.PasswordHash
 	}
-	ok, err := verifyPassword(hash, password)
+	ok, err := verifyPassword(ctx, hash, password)
 	if err != nil {
 		return p, SignInResult{}, err
 	}
@@ -261,7 +261,7 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, p Principal, oldPasswor
 		return err
 	}
 	// The hashes are checked outside the transaction: they take time, and hold no lock.
-	if ok, err := verifyPassword(profile.PasswordHash, oldPassword); err != nil {
+	if ok, err := verifyPassword(ctx, profile.PasswordHash, oldPassword); err != nil {
 		return err
 	} else if !ok {
 		return fmt.Errorf("%w: The old password is incorrect.", ErrSignInFailed)
@@ -275,7 +275,7 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, p Principal, oldPasswor
 	if pol != nil && pol.ReusePrevention > 0 {
 		previous := append([]string{profile.PasswordHash}, profile.History...)
 		for _, h := range previous[:min(pol.ReusePrevention, len(previous))] {
-			if same, _ := verifyPassword(h, newPassword); same {
+			if same, _ := verifyPassword(ctx, h, newPassword); same {
 				return fmt.Errorf("%w: Password should not be one of the %d previous passwords", ErrPasswordPolicy, pol.ReusePrevention)
 			}
 		}

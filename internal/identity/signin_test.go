@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -206,5 +207,25 @@ func TestPasswordPolicyAndAliases(t *testing.T) {
 	}
 	if got, err := s.AccountAliases(ctx, acct); err != nil || len(got) != 0 {
 		t.Fatalf("AccountAliases after delete = %v, %v", got, err)
+	}
+}
+
+// TestSignInHashesBounded: password hashes are computed a few at a time (each takes 19 MiB and a core for
+// a while, and anyone may ask for a sign-in); a sign-in that finds them all busy waits, and gives up
+// when its request does, without hashing.
+func TestSignInHashesBounded(t *testing.T) {
+	s, _ := signInSetup(t)
+	if _, err := s.CreateLoginProfile(ctx, acct, "alice", "Secret-123", false); err != nil {
+		t.Fatal(err)
+	}
+	release := identity.HoldHashing()
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, _, err := s.SignIn(short, acct, "alice", "Secret-123"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a sign-in while every hashing slot is busy: %v, want it to wait until its context ends", err)
+	}
+	release()
+	if _, _, err := s.SignIn(ctx, acct, "alice", "Secret-123"); err != nil {
+		t.Errorf("a sign-in once the slots are free: %v", err)
 	}
 }
