@@ -143,15 +143,16 @@ type password struct {
 }
 
 func (p *password) Identify(ctx context.Context) (identity.Principal, error) {
-	if wait := p.c.attempts.blocked(p.ip, p.account, p.user, p.c.now()); wait > 0 {
+	start := p.c.now()
+	if wait := p.c.attempts.begin(p.ip, p.account, p.user, start); wait > 0 {
 		return identity.Principal{}, &registry.Error{Kind: registry.KindThrottled,
 			Message: "Too many failed sign-in attempts. Try again in " + wait.Round(time.Second).String() + "."}
 	}
 	who, reset, err := p.c.SignIn(ctx, p.account, p.user, p.password)
+	if registry.KindOf(err) != registry.KindUnauthorized {
+		p.c.attempts.succeeded(p.ip, p.account, p.user, start) // or failed for another reason than the password
+	}
 	if err != nil {
-		if registry.KindOf(err) == registry.KindUnauthorized {
-			p.c.attempts.failed(p.ip, p.account, p.user, p.c.now())
-		}
 		return who, err // who: the claimed principal, so the failure is recorded in its account
 	}
 	p.resetRequired = reset

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,5 +81,35 @@ func TestConsoleDeletedUserIsGone(t *testing.T) {
 	}
 	if code := catalog(t, base, password); code != 401 {
 		t.Errorf("the deleted user's registry password: %d", code)
+	}
+}
+
+// TestConsoleConcurrentGuesses: guesses of a password sent all at once are limited as guesses sent one
+// after another are: at most five are checked, the others wait for the window.
+func TestConsoleConcurrentGuesses(t *testing.T) {
+	app, base := newApp(t, server.Options{})
+	consoleUser(t, app, "erin", "Erin-pass-1", false, ecrAll)
+	const n = 24
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, _ := newBrowser(t, base).signIn(acct, "erin", fmt.Sprintf("Guess-%d-pass", i))
+			codes <- code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[401] > 5 || count[401]+count[429] != n {
+		t.Errorf("%d guesses at once: %v answers; want at most 5 checked (401), the others refused (429)", n, count)
+	}
+	if code, body := newBrowser(t, base).signIn(acct, "erin", "Erin-pass-1"); code != 429 {
+		t.Errorf("the right password after the guesses: %d %s", code, body)
 	}
 }

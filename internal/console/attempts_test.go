@@ -1,0 +1,41 @@
+package console
+
+import (
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestAttemptsKeepBlocksWhenFull: filling the counts with attempts for other users from other addresses
+// (an attacker's many addresses) does not forget the failures that hold a user's attempts back.
+func TestAttemptsKeepBlocksWhenFull(t *testing.T) {
+	a := newAttempts()
+	now := time.Unix(1_700_000_000, 0)
+	for i := range maxFailures {
+		if wait := a.begin("198.51.100."+strconv.Itoa(i), "000000000000", "victim", now); wait != 0 {
+			t.Fatalf("attempt %d waits %v", i, wait)
+		}
+	}
+	for i := range maxTracked {
+		now = now.Add(time.Millisecond)
+		a.begin("2001:db8::"+strconv.FormatInt(int64(i), 16), "000000000000", "u"+strconv.Itoa(i), now)
+	}
+	if wait := a.begin("203.0.113.1", "000000000000", "victim", now); wait == 0 {
+		t.Error("the victim's failures were forgotten when the counts filled up")
+	}
+	if n := len(a.failures); n > maxTracked {
+		t.Errorf("%d keys tracked, more than %d", n, maxTracked)
+	}
+}
+
+// TestAttemptsSucceeded: an attempt that succeeds does not count.
+func TestAttemptsSucceeded(t *testing.T) {
+	a := newAttempts()
+	now := time.Unix(1_700_000_000, 0)
+	for range 2 * maxFailures {
+		if wait := a.begin("192.0.2.1", "000000000000", "alice", now); wait != 0 {
+			t.Fatalf("a successful attempt counted: wait %v", wait)
+		}
+		a.succeeded("192.0.2.1", "000000000000", "alice", now)
+	}
+}
