@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
@@ -183,7 +184,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.AccountID, in.UserName = strings.TrimSpace(in.AccountID), strings.TrimSpace(in.UserName)
-	if in.AccountID == "" || in.UserName == "" || in.Password == "" || len(in.Password) > 128 || len(in.UserName) > 64 || len(in.AccountID) > 63 {
+	if in.AccountID == "" || in.UserName == "" || in.Password == "" || utf8.RuneCountInString(in.Password) > identity.MaxPasswordLength || len(in.UserName) > 64 || len(in.AccountID) > 63 {
 		writeError(w, invalid("Enter the account ID or alias, the user name and the password."))
 		return
 	}

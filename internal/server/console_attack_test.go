@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/server"
 )
 
@@ -111,5 +112,19 @@ func TestConsoleConcurrentGuesses(t *testing.T) {
 	}
 	if code, body := newBrowser(t, base).signIn(acct, "erin", "Erin-pass-1"); code != 429 {
 		t.Errorf("the right password after the guesses: %d %s", code, body)
+	}
+}
+
+// TestConsoleLongLatin1Password: a password IAM accepts (up to 128 characters of Latin-1, two bytes each
+// in UTF-8 above ASCII) signs in.
+func TestConsoleLongLatin1Password(t *testing.T) {
+	app, base := newApp(t, server.Options{})
+	password := "Aa1!" + strings.Repeat("é", identity.MaxPasswordLength-4)
+	consoleUser(t, app, "zoe", password, false, ecrAll)
+	if code, body := newBrowser(t, base).signIn(acct, "zoe", password); code != 200 {
+		t.Errorf("sign-in with a password of %d characters: %d %s", identity.MaxPasswordLength, code, body)
+	}
+	if code, body := newBrowser(t, base).signIn(acct, "zoe", password+"é"); code != 400 {
+		t.Errorf("sign-in with a password of %d characters: %d %s", identity.MaxPasswordLength+1, code, body)
 	}
 }
