@@ -58,9 +58,14 @@ func (a *attempts) succeeded(ip, account, user string, start time.Time) {
 		f := a.failures[k]
 		for i := len(f) - 1; i >= 0; i-- {
 			if f[i].Equal(start) {
-				a.failures[k] = append(f[:i:i], f[i+1:]...)
+				f = append(f[:i:i], f[i+1:]...)
 				break
 			}
+		}
+		if len(f) == 0 {
+			delete(a.failures, k) // nothing to remember: a key costs memory only while it counts failures
+		} else {
+			a.failures[k] = f
 		}
 	}
 }

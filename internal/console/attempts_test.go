@@ -38,4 +38,12 @@ func TestAttemptsSucceeded(t *testing.T) {
 		}
 		a.succeeded("192.0.2.1", "000000000000", "alice", now)
 	}
+	// Attempts that did not fail (a request gone before its password was checked) leave nothing behind.
+	for i := range 100 {
+		a.begin("192.0.2.2", "000000000000", "u"+strconv.Itoa(i), now)
+		a.succeeded("192.0.2.2", "000000000000", "u"+strconv.Itoa(i), now)
+	}
+	if len(a.failures) != 0 {
+		t.Errorf("%d keys kept after attempts that did not fail", len(a.failures))
+	}
 }
