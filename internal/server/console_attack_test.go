@@ -2,10 +2,13 @@ package server_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -127,4 +130,71 @@ func TestConsoleLongLatin1Password(t *testing.T) {
 	if code, body := newBrowser(t, base).signIn(acct, "zoe", password+"é"); code != 400 {
 		t.Errorf("sign-in with a password of %d characters: %d %s", identity.MaxPasswordLength+1, code, body)
 	}
+}
+
+// TestConsoleForgedRequests: what another site's page, or someone holding a guessed or altered cookie,
+// can send is refused and changes nothing; a session that must change its password reaches nothing else
+// by any of the console's endpoints.
+func TestConsoleForgedRequests(t *testing.T) {
+	app, base := newApp(t, server.Options{})
+	consoleUser(t, app, "frank", "Frank-pass-1", false, ecrAll)
+	b := newBrowser(t, base)
+	if code, body := b.signIn(acct, "frank", "Frank-pass-1"); code != 200 {
+		t.Fatalf("sign-in: %d %s", code, body)
+	}
+	u, _ := url.Parse(base + "/console/")
+	secret := b.c.Jar.Cookies(u)[0].Value
+	for _, hdr := range [][]string{{"Origin", "null"}, {"Origin", base + ".evil.example"}, {"Origin", "http://127.0.0.1"}, {"Origin", "file://"},
+		{"Sec-Fetch-Site", "same-site"}, {"X-Wharf-Csrf", strings.ToUpper(b.csrf)}} {
+		if code, body := b.ecr("CreateRepository", `{"repositoryName":"forged"}`, hdr...); code != 403 {
+			t.Errorf("%v: %d %s", hdr, code, body)
+		}
+	}
+	for _, value := range []string{strings.ToUpper(secret), secret[:63], secret + "0", hashHex(secret)} {
+		other := newBrowser(t, base)
+		other.c.Jar.SetCookies(u, []*http.Cookie{{Name: "wharf_console", Value: value, Path: "/console/"}})
+		other.csrf = b.csrf
+		if code, body := other.ecr("CreateRepository", `{"repositoryName":"forged"}`); code != 401 {
+			t.Errorf("cookie %q: %d %s", value, code, body)
+		}
+	}
+	// A sign-in from a form of another site (login CSRF) is refused.
+	for _, ctype := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"} {
+		if code, body := newBrowser(t, base).do("POST", "/console/api/signin", ctype, []byte(`{"accountId":"`+acct+`","userName":"frank","password":"Frank-pass-1"}`)); code != 403 {
+			t.Errorf("sign-in as %s: %d %s", ctype, code, body)
+		}
+	}
+	code, body := signedCall(t, base, "ecr", "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories", admin, `{"repositoryNames":["forged"]}`)
+	if code != 400 || !strings.Contains(body, "RepositoryNotFoundException") {
+		t.Errorf("a forged request created a repository: %d %s", code, body)
+	}
+
+	consoleUser(t, app, "gina", "Gina-first-pass1", true, ecrAll)
+	g := newBrowser(t, base)
+	if code, body := g.signIn(acct, "gina", "Gina-first-pass1"); code != 200 {
+		t.Fatalf("sign-in: %d %s", code, body)
+	}
+	for _, c := range []struct{ path, ctype, body string }{
+		{"/console/api/sts", "application/x-www-form-urlencoded", "Action=GetCallerIdentity&Version=2011-06-15"},
+		{"/console/api/sts", "application/x-www-form-urlencoded", "Action=ChangePassword&Version=2010-05-08&OldPassword=Gina-first-pass1&NewPassword=Gina-other-pass2"},
+		{"/console/api/switch-role", "application/json", `{"roleArn":"arn:aws:iam::` + acct + `:role/any"}`},
+		{"/console/api/cloudtrail", "application/x-amz-json-1.1", `{}`},
+		{"/console/api/iam", "application/x-www-form-urlencoded", "Action=ListUsers&Action=ChangePassword&Version=2010-05-08"},
+		{"/console/api/iam", "application/x-www-form-urlencoded", "Action=ChangePassword&Action=ListUsers&Version=2010-05-08"},
+		{"/console/api/iam", "application/x-www-form-urlencoded", "Action=UpdateLoginProfile&PasswordResetRequired=false&Version=2010-05-08"},
+	} {
+		code, body := g.do("POST", c.path, c.ctype, []byte(c.body), "X-Wharf-Csrf", g.csrf,
+			"X-Amz-Target", "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents")
+		if code < 400 || code == 401 {
+			t.Errorf("%s %s before the password is changed: %d %s", c.path, c.body, code, body)
+		}
+	}
+	if _, body := g.do("GET", "/console/api/session", "", nil); !strings.Contains(body, `"passwordResetRequired":true`) {
+		t.Errorf("the session no longer needs a password change: %s", body)
+	}
+}
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
