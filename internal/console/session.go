@@ -144,14 +144,14 @@ type password struct {
 }
 
 func (p *password) Identify(ctx context.Context) (identity.Principal, error) {
-	start := p.c.now()
-	if wait := p.c.attempts.begin(p.ip, p.account, p.user, start); wait > 0 {
+	start, account := p.c.now(), p.c.Identity.SignInAccount(ctx, p.account) // an alias's user is its account's
+	if wait := p.c.attempts.begin(p.ip, account, p.user, start); wait > 0 {
 		return identity.Principal{}, &registry.Error{Kind: registry.KindThrottled,
 			Message: "Too many failed sign-in attempts. Try again in " + wait.Round(time.Second).String() + "."}
 	}
 	who, reset, err := p.c.SignIn(ctx, p.account, p.user, p.password)
 	if registry.KindOf(err) != registry.KindUnauthorized {
-		p.c.attempts.succeeded(p.ip, p.account, p.user, start) // or failed for another reason than the password
+		p.c.attempts.succeeded(p.ip, account, p.user, start) // or failed for another reason than the password
 	}
 	if err != nil {
 		return who, err // who: the claimed principal, so the failure is recorded in its account

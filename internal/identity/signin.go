@@ -165,6 +165,19 @@ func (s *Service) expired(pol *PasswordPolicy, p *LoginProfile) bool {
 	return pol != nil && pol.MaxAge > 0 && !s.clock.Now().Before(p.ChangedAt.Add(time.Duration(pol.MaxAge)*24*time.Hour))
 }
 
+// SignInAccount returns the id of the account a sign-in names by its id or its alias; the name as given
+// when it names no account (or the store fails: the sign-in itself will tell).
+func (s *Service) SignInAccount(ctx context.Context, account string) string {
+	if ValidAccountID(account) {
+		return account
+	}
+	var id string
+	if s.meta.View(ctx, func(tx store.Tx) (err error) { id, err = tx.AliasAccount(account); return err }) != nil {
+		return account
+	}
+	return id
+}
+
 // SignIn checks an IAM user's password, as the AWS sign-in page does: account is the 12-digit id or
 // the account's alias. It returns the user's principal (as LookupKey would, without an access key).
 //

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -197,4 +198,30 @@ func TestConsoleForgedRequests(t *testing.T) {
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// TestConsoleGuessesByAlias: failures counted for a user signing in with the account's id hold back
+// attempts with its alias too: they are the same user.
+func TestConsoleGuessesByAlias(t *testing.T) {
+	app, base := newApp(t, server.Options{})
+	consoleUser(t, app, "hank", "Hank-pass-1", false, ecrAll)
+	if err := app.Identity.CreateAccountAlias(context.Background(), acct, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 { // each from another address: only the user's count holds attempts back
+		if code, _ := browserFrom(t, base, fmt.Sprintf("127.0.0.%d", 10+i)).signIn(acct, "hank", fmt.Sprintf("Guess-%d-pass", i)); code != 401 {
+			t.Fatalf("guess %d: %d", i, code)
+		}
+	}
+	if code, body := browserFrom(t, base, "127.0.0.20").signIn("acme", "hank", "Hank-pass-1"); code != 429 {
+		t.Errorf("by the alias after 5 failures by the id: %d %s", code, body)
+	}
+}
+
+// browserFrom is a browser whose requests come from another loopback address.
+func browserFrom(t *testing.T, base, ip string) *browser {
+	b := newBrowser(t, base)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	b.c.Transport = &http.Transport{DialContext: d.DialContext}
+	return b
 }
