@@ -1,6 +1,7 @@
 package console
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -23,7 +24,18 @@ type attempts struct {
 func newAttempts() *attempts { return &attempts{failures: map[string][]time.Time{}} }
 
 func keys(ip, account, user string) [2]string {
-	return [2]string{"ip " + ip, "user " + account + "/" + user}
+	return [2]string{"ip " + addressKey(ip), "user " + account + "/" + user}
+}
+
+// addressKey is what attempts from an address are counted by: the address, or an IPv6 address's /64,
+// which one host may hold whole.
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // begin starts an attempt from ip for the user at now, counted as failed until succeeded says otherwise.

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -18,7 +19,9 @@ func TestAttemptsKeepBlocksWhenFull(t *testing.T) {
 	}
 	for i := range maxTracked {
 		now = now.Add(time.Millisecond)
-		a.begin("2001:db8::"+strconv.FormatInt(int64(i), 16), "000000000000", "u"+strconv.Itoa(i), now)
+		if wait := a.begin(fmt.Sprintf("2001:db8:%x:%x::1", i>>16, i&0xffff), "000000000000", "u"+strconv.Itoa(i), now); wait != 0 {
+			t.Fatalf("attempt %d waits %v", i, wait)
+		}
 	}
 	if wait := a.begin("203.0.113.1", "000000000000", "victim", now); wait == 0 {
 		t.Error("the victim's failures were forgotten when the counts filled up")
@@ -45,5 +48,20 @@ func TestAttemptsSucceeded(t *testing.T) {
 	}
 	if len(a.failures) != 0 {
 		t.Errorf("%d keys kept after attempts that did not fail", len(a.failures))
+	}
+}
+
+// TestAttemptsIPv6Prefix: a host holds a whole /64 of IPv6 addresses; its attempts count together.
+func TestAttemptsIPv6Prefix(t *testing.T) {
+	a := newAttempts()
+	now := time.Unix(1_700_000_000, 0)
+	for i := range maxFailures {
+		a.begin("2001:db8:1:2::"+strconv.Itoa(i+1), "000000000000", "user"+strconv.Itoa(i), now)
+	}
+	if wait := a.begin("2001:db8:1:2:ffff::1", "000000000000", "another", now); wait == 0 {
+		t.Error("another address of the same /64 is not held back")
+	}
+	if wait := a.begin("2001:db8:1:3::1", "000000000000", "another", now); wait != 0 {
+		t.Errorf("an address of another /64 waits %v", wait)
 	}
 }
