@@ -201,8 +201,9 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			row := store.ConsoleSession{IDHash: hashOf(secret), AccountID: call.Caller.AccountID, UserName: call.Caller.UserName,
 				ResetRequired: cred.resetRequired, CreatedAt: now, ExpiresAt: now.Add(c.ttl())}
 			if err := c.Meta.Update(ctx, func(tx store.Tx) error {
-				// The user may have been deleted since its password was checked: its sessions are gone with it.
-				if u, err := tx.GetUser(row.AccountID, row.UserName); errors.Is(err, store.ErrNotFound) || err == nil && u.UserID != call.Caller.UserID {
+				// The user or its password may have been deleted since the password was checked: its
+				// sessions are gone with them.
+				if err := identity.StillSignedIn(tx, call.Caller); errors.Is(err, identity.ErrSignInFailed) {
 					return ErrSignInFailed
 				} else if err != nil {
 					return err

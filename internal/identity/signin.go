@@ -148,7 +148,8 @@ func (s *Service) setPassword(p *LoginProfile, hash string) {
 	p.PasswordHash, p.ChangedAt = hash, s.clock.Now()
 }
 
-// DeleteLoginProfile removes a user's console password: the user can no longer sign in to the console.
+// DeleteLoginProfile removes a user's console password: the user can no longer sign in to the console,
+// and its console sessions end.
 func (s *Service) DeleteLoginProfile(ctx context.Context, accountID, user string) error {
 	return s.meta.Update(ctx, func(tx store.Tx) error {
 		if err := tx.DeleteLoginProfile(accountID, user); errors.Is(err, store.ErrNotFound) {
@@ -156,13 +157,28 @@ func (s *Service) DeleteLoginProfile(ctx context.Context, accountID, user string
 		} else if err != nil {
 			return err
 		}
-		return nil
+		_, err := tx.DeleteConsoleSessions(accountID, user, time.Time{})
+		return err
 	})
 }
 
 // expired tells whether a password is older than the policy's MaxPasswordAge.
 func (s *Service) expired(pol *PasswordPolicy, p *LoginProfile) bool {
 	return pol != nil && pol.MaxAge > 0 && !s.clock.Now().Before(p.ChangedAt.Add(time.Duration(pol.MaxAge)*24*time.Hour))
+}
+
+// StillSignedIn checks, in the transaction that starts a console session for a user SignIn let in, that
+// the user is still the one whose password was checked and still has one: ErrSignInFailed when it was
+// deleted (or replaced by another of its name) or its password was, which end its sessions.
+func StillSignedIn(tx store.Tx, p Principal) error {
+	u, err := tx.GetUser(p.AccountID, p.UserName)
+	if err == nil && u.UserID == p.UserID {
+		_, err = tx.LoginProfile(p.AccountID, p.UserName)
+	}
+	if errors.Is(err, store.ErrNotFound) || err == nil && u.UserID != p.UserID {
+		return ErrSignInFailed
+	}
+	return err
 }
 
 // SignInAccount returns the id of the account a sign-in names by its id or its alias; the name as given

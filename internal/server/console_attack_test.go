@@ -225,3 +225,23 @@ func browserFrom(t *testing.T, base, ip string) *browser {
 	b.c.Transport = &http.Transport{DialContext: d.DialContext}
 	return b
 }
+
+// TestConsoleDeletedPasswordEndsSessions: deleting a user's password ends its access through the
+// console — its sessions too, the way to shut out someone who learned the password — not its access keys.
+func TestConsoleDeletedPasswordEndsSessions(t *testing.T) {
+	app, base := newApp(t, server.Options{})
+	keys := consoleUser(t, app, "ivy", "Ivy-pass-123", false, ecrAll)
+	b := newBrowser(t, base)
+	if code, body := b.signIn(acct, "ivy", "Ivy-pass-123"); code != 200 {
+		t.Fatalf("sign-in: %d %s", code, body)
+	}
+	if err := app.Identity.DeleteLoginProfile(context.Background(), acct, "ivy"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := b.ecr("DescribeRepositories", `{}`); code != 401 {
+		t.Errorf("the session after its password was deleted: %d %s", code, body)
+	}
+	if code, body := signedCall(t, base, "ecr", "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories", keys, `{}`); code != 200 {
+		t.Errorf("the user's access key: %d %s", code, body)
+	}
+}
