@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/pipeline"
@@ -143,15 +144,16 @@ type password struct {
 }
 
 func (p *password) Identify(ctx context.Context) (identity.Principal, error) {
-	if wait := p.c.attempts.blocked(p.ip, p.account, p.user, p.c.now()); wait > 0 {
+	start, account := p.c.now(), p.c.Identity.SignInAccount(ctx, p.account) // an alias's user is its account's
+	if wait := p.c.attempts.begin(p.ip, account, p.user, start); wait > 0 {
 		return identity.Principal{}, &registry.Error{Kind: registry.KindThrottled,
 			Message: "Too many failed sign-in attempts. Try again in " + wait.Round(time.Second).String() + "."}
 	}
 	who, reset, err := p.c.SignIn(ctx, p.account, p.user, p.password)
+	if registry.KindOf(err) != registry.KindUnauthorized {
+		p.c.attempts.succeeded(p.ip, account, p.user, start) // or failed for another reason than the password
+	}
 	if err != nil {
-		if registry.KindOf(err) == registry.KindUnauthorized {
-			p.c.attempts.failed(p.ip, p.account, p.user, p.c.now())
-		}
 		return who, err // who: the claimed principal, so the failure is recorded in its account
 	}
 	p.resetRequired = reset
@@ -182,7 +184,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.AccountID, in.UserName = strings.TrimSpace(in.AccountID), strings.TrimSpace(in.UserName)
-	if in.AccountID == "" || in.UserName == "" || in.Password == "" || len(in.Password) > 128 || len(in.UserName) > 64 || len(in.AccountID) > 63 {
+	if in.AccountID == "" || in.UserName == "" || in.Password == "" || utf8.RuneCountInString(in.Password) > identity.MaxPasswordLength || len(in.UserName) > 64 || len(in.AccountID) > 63 {
 		writeError(w, invalid("Enter the account ID or alias, the user name and the password."))
 		return
 	}
@@ -198,7 +200,16 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			now := c.now()
 			row := store.ConsoleSession{IDHash: hashOf(secret), AccountID: call.Caller.AccountID, UserName: call.Caller.UserName,
 				ResetRequired: cred.resetRequired, CreatedAt: now, ExpiresAt: now.Add(c.ttl())}
-			if err := c.Meta.Update(ctx, func(tx store.Tx) error { return tx.PutConsoleSession(row) }); err != nil {
+			if err := c.Meta.Update(ctx, func(tx store.Tx) error {
+				// The user or its password may have been deleted since the password was checked: its
+				// sessions are gone with them.
+				if err := identity.StillSignedIn(tx, call.Caller); errors.Is(err, identity.ErrSignInFailed) {
+					return ErrSignInFailed
+				} else if err != nil {
+					return err
+				}
+				return tx.PutConsoleSession(row)
+			}); err != nil {
 				return err
 			}
 			call.Output = map[string]string{"ConsoleLogin": "Success"}

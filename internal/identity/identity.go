@@ -553,13 +553,17 @@ func (s *Service) DeleteAccessKey(ctx context.Context, keyID string) error {
 
 // DeleteUser removes a user. As IAM does, it refuses (ErrDeleteConflict) while the user has a login
 // profile, access keys, inline policies, attached policies or groups, and names the first of these, in
-// that order.
+// that order. The user's console sessions end with it: a user created later with the same name does not
+// inherit them.
 func (s *Service) DeleteUser(ctx context.Context, accountID, name string) error {
 	return s.notFound(s.meta.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.GetUser(accountID, name); err != nil {
 			return err
 		}
 		if err := userDependents(tx, accountID, name); err != nil {
+			return err
+		}
+		if _, err := tx.DeleteConsoleSessions(accountID, name, time.Time{}); err != nil {
 			return err
 		}
 		return tx.DeleteUser(accountID, name)
@@ -656,8 +660,9 @@ type token struct {
 	User       string `json:"u"`
 	KeyID      string `json:"k"`
 	Expires    int64  `json:"e"`
-	Scope      string `json:"s,omitempty"` // a scoped token opens only this (a presigned layer URL)
-	Type       string `json:"t,omitempty"` // "" for registry tokens, "session" for STS session tokens
+	Scope      string `json:"s,omitempty"`  // a scoped token opens only this (a presigned layer URL)
+	Type       string `json:"t,omitempty"`  // "" for registry tokens, "session" for STS session tokens
+	UserID     string `json:"ui,omitempty"` // a token of a user without an access key: the user's unique id
 	Role       string `json:"ro,omitempty"`
 	RoleID     string `json:"ri,omitempty"`
 	Session    string `json:"se,omitempty"`
@@ -674,7 +679,11 @@ func (s *Service) IssueScopedToken(p Principal, expires time.Time, scope string)
 	if p.RoleName != "" && p.SessionExpires.Before(expires) {
 		expires = p.SessionExpires // a session's token ends with the session
 	}
-	body, _ := json.Marshal(token{Version: 1, AccountID: p.AccountID, Region: s.region, User: p.UserName, KeyID: p.AccessKeyID,
+	var userID string
+	if p.AccessKeyID == "" && p.RoleName == "" {
+		userID = p.UserID // checked, as a key would be, so that a new user of the same name does not inherit it
+	}
+	body, _ := json.Marshal(token{Version: 1, AccountID: p.AccountID, Region: s.region, User: p.UserName, KeyID: p.AccessKeyID, UserID: userID,
 		Expires: expires.Unix(), Scope: scope, Role: p.RoleName, RoleID: roleIDOf(p), Session: p.SessionName, SessionEnd: p.SessionExpires.Unix()})
 	enc := base64.RawURLEncoding
 	payload := enc.EncodeToString(body)
@@ -746,7 +755,7 @@ func (s *Service) checkToken(ctx context.Context, t token, scope string) (Princi
 	if t.KeyID == "" && t.User != "" { // a user signed in to the console, with no access key: the user must still exist
 		var u *store.User
 		err := s.meta.View(ctx, func(tx store.Tx) (err error) { u, err = tx.GetUser(t.AccountID, t.User); return err })
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) || err == nil && u.UserID != t.UserID { // gone, or another of its name
 			return Principal{}, ErrUnknownKey
 		} else if err != nil {
 			return Principal{}, err

@@ -1,11 +1,13 @@
 package identity
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -28,13 +30,28 @@ const (
 	keyLen  = 32
 )
 
+// hashing bounds the password hashes computed at once, one per core: each takes its memory (19 MiB by
+// default) and a core for tens of milliseconds, and anyone may ask for a sign-in. The others wait.
+var hashing = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+// argon2Key computes an argon2id key when a hashing slot is free, or gives up when ctx ends first.
+func argon2Key(ctx context.Context, password string, salt []byte, time, memory uint32, threads uint8, n uint32) ([]byte, error) {
+	select {
+	case hashing <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-hashing }()
+	return argon2.IDKey([]byte(password), salt, time, memory, threads, n), nil
+}
+
 // hashPassword hashes a password with argon2id and a random salt, in the PHC string format:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>.
 func hashPassword(password string) string {
 	salt := make([]byte, saltLen)
 	rand.Read(salt)
 	p := argon2idParams
-	key := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, keyLen)
+	key, _ := argon2Key(context.Background(), password, salt, p.time, p.memory, p.threads, keyLen)
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.memory, p.time, p.threads,
 		enc.EncodeToString(salt), enc.EncodeToString(key))
@@ -42,8 +59,9 @@ func hashPassword(password string) string {
 
 var errBadHash = errors.New("not an argon2id hash")
 
-// verifyPassword tells whether password is the one encoded hashes, comparing in constant time.
-func verifyPassword(encoded, password string) (bool, error) {
+// verifyPassword tells whether password is the one encoded hashes, comparing in constant time. It
+// waits for a hashing slot until ctx ends.
+func verifyPassword(ctx context.Context, encoded, password string) (bool, error) {
 	f := strings.Split(encoded, "$")
 	if len(f) != 6 || f[0] != "" || f[1] != "argon2id" || f[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return false, errBadHash
@@ -62,7 +80,10 @@ func verifyPassword(encoded, password string) (bool, error) {
 	if err1 != nil || err2 != nil || len(want) < 16 || len(want) > 64 {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(password), salt, time, memory, threads, uint32(len(want)))
+	got, err := argon2Key(ctx, password, salt, time, memory, threads, uint32(len(want)))
+	if err != nil {
+		return false, err
+	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -14,10 +15,10 @@ func TestPasswordHash(t *testing.T) {
 	if h2 := hashPassword("correct horse"); h2 == h {
 		t.Fatal("two hashes of one password are equal: no salt")
 	}
-	if ok, err := verifyPassword(h, "correct horse"); !ok || err != nil {
+	if ok, err := verifyPassword(context.Background(), h, "correct horse"); !ok || err != nil {
 		t.Fatalf("the right password: %v, %v", ok, err)
 	}
-	if ok, err := verifyPassword(h, "correct horsE"); ok || err != nil {
+	if ok, err := verifyPassword(context.Background(), h, "correct horsE"); ok || err != nil {
 		t.Fatalf("a wrong password: %v, %v", ok, err)
 	}
 	// Hashes keep their parameters: raising the cost leaves old hashes verifiable.
@@ -28,12 +29,12 @@ func TestPasswordHash(t *testing.T) {
 	if !strings.Contains(cheap, "$m=8192,t=1,p=1$") {
 		t.Fatalf("cheap hash %q", cheap)
 	}
-	if ok, err := verifyPassword(cheap, "pw"); !ok || err != nil {
+	if ok, err := verifyPassword(context.Background(), cheap, "pw"); !ok || err != nil {
 		t.Fatalf("a hash of other parameters: %v, %v", ok, err)
 	}
 	for _, bad := range []string{"", "$argon2i$v=19$m=8,t=1,p=1$AAAA$AAAA", "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHRzYWx0$" + strings.Repeat("A", 43),
 		strings.Replace(cheap, "v=19", "v=16", 1)} {
-		if _, err := verifyPassword(bad, "pw"); !errors.Is(err, errBadHash) {
+		if _, err := verifyPassword(context.Background(), bad, "pw"); !errors.Is(err, errBadHash) {
 			t.Errorf("verifyPassword(%q) = %v", bad, err)
 		}
 	}

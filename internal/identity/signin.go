@@ -148,7 +148,8 @@ func (s *Service) setPassword(p *LoginProfile, hash string) {
 	p.PasswordHash, p.ChangedAt = hash, s.clock.Now()
 }
 
-// DeleteLoginProfile removes a user's console password: the user can no longer sign in to the console.
+// DeleteLoginProfile removes a user's console password: the user can no longer sign in to the console,
+// and its console sessions end.
 func (s *Service) DeleteLoginProfile(ctx context.Context, accountID, user string) error {
 	return s.meta.Update(ctx, func(tx store.Tx) error {
 		if err := tx.DeleteLoginProfile(accountID, user); errors.Is(err, store.ErrNotFound) {
@@ -156,13 +157,41 @@ func (s *Service) DeleteLoginProfile(ctx context.Context, accountID, user string
 		} else if err != nil {
 			return err
 		}
-		return nil
+		_, err := tx.DeleteConsoleSessions(accountID, user, time.Time{})
+		return err
 	})
 }
 
 // expired tells whether a password is older than the policy's MaxPasswordAge.
 func (s *Service) expired(pol *PasswordPolicy, p *LoginProfile) bool {
 	return pol != nil && pol.MaxAge > 0 && !s.clock.Now().Before(p.ChangedAt.Add(time.Duration(pol.MaxAge)*24*time.Hour))
+}
+
+// StillSignedIn checks, in the transaction that starts a console session for a user SignIn let in, that
+// the user is still the one whose password was checked and still has one: ErrSignInFailed when it was
+// deleted (or replaced by another of its name) or its password was, which end its sessions.
+func StillSignedIn(tx store.Tx, p Principal) error {
+	u, err := tx.GetUser(p.AccountID, p.UserName)
+	if err == nil && u.UserID == p.UserID {
+		_, err = tx.LoginProfile(p.AccountID, p.UserName)
+	}
+	if errors.Is(err, store.ErrNotFound) || err == nil && u.UserID != p.UserID {
+		return ErrSignInFailed
+	}
+	return err
+}
+
+// SignInAccount returns the id of the account a sign-in names by its id or its alias; the name as given
+// when it names no account (or the store fails: the sign-in itself will tell).
+func (s *Service) SignInAccount(ctx context.Context, account string) string {
+	if ValidAccountID(account) {
+		return account
+	}
+	var id string
+	if s.meta.View(ctx, func(tx store.Tx) (err error) { id, err = tx.AliasAccount(account); return err }) != nil {
+		return account
+	}
+	return id
 }
 
 // SignIn checks an IAM user's password, as the AWS sign-in page does: account is the 12-digit id or
@@ -217,7 +246,7 @@ func (s *Service) SignIn(ctx context.Context, account, userName, password string
 	if profile != nil {
 		hash = profile.PasswordHash
 	}
-	ok, err := verifyPassword(hash, password)
+	ok, err := verifyPassword(ctx, hash, password)
 	if err != nil {
 		return p, SignInResult{}, err
 	}
@@ -261,7 +290,7 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, p Principal, oldPasswor
 		return err
 	}
 	// The hashes are checked outside the transaction: they take time, and hold no lock.
-	if ok, err := verifyPassword(profile.PasswordHash, oldPassword); err != nil {
+	if ok, err := verifyPassword(ctx, profile.PasswordHash, oldPassword); err != nil {
 		return err
 	} else if !ok {
 		return fmt.Errorf("%w: The old password is incorrect.", ErrSignInFailed)
@@ -275,7 +304,7 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, p Principal, oldPasswor
 	if pol != nil && pol.ReusePrevention > 0 {
 		previous := append([]string{profile.PasswordHash}, profile.History...)
 		for _, h := range previous[:min(pol.ReusePrevention, len(previous))] {
-			if same, _ := verifyPassword(h, newPassword); same {
+			if same, _ := verifyPassword(ctx, h, newPassword); same {
 				return fmt.Errorf("%w: Password should not be one of the %d previous passwords", ErrPasswordPolicy, pol.ReusePrevention)
 			}
 		}

@@ -1,12 +1,14 @@
 package identity_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/store"
 )
 
 const acct = "111122223333"
@@ -206,5 +208,68 @@ func TestPasswordPolicyAndAliases(t *testing.T) {
 	}
 	if got, err := s.AccountAliases(ctx, acct); err != nil || len(got) != 0 {
 		t.Fatalf("AccountAliases after delete = %v, %v", got, err)
+	}
+}
+
+// TestSignInHashesBounded: password hashes are computed a few at a time (each takes 19 MiB and a core for
+// a while, and anyone may ask for a sign-in); a sign-in that finds them all busy waits, and gives up
+// when its request does, without hashing.
+func TestSignInHashesBounded(t *testing.T) {
+	s, _ := signInSetup(t)
+	if _, err := s.CreateLoginProfile(ctx, acct, "alice", "Secret-123", false); err != nil {
+		t.Fatal(err)
+	}
+	release := identity.HoldHashing()
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, _, err := s.SignIn(short, acct, "alice", "Secret-123"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a sign-in while every hashing slot is busy: %v, want it to wait until its context ends", err)
+	}
+	release()
+	if _, _, err := s.SignIn(ctx, acct, "alice", "Secret-123"); err != nil {
+		t.Errorf("a sign-in once the slots are free: %v", err)
+	}
+}
+
+// TestStillSignedIn: a sign-in whose user, or its password, was deleted while its password was being
+// checked starts no session; nor does one whose user was replaced by another of the same name.
+func TestStillSignedIn(t *testing.T) {
+	s, _, meta, _ := setup(t, "us-east-1")
+	if _, err := s.Bootstrap(ctx, acct, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, acct, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateLoginProfile(ctx, acct, "alice", "Secret-123", false); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := s.SignIn(ctx, acct, "alice", "Secret-123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() error {
+		return meta.View(ctx, func(tx store.Tx) error { return identity.StillSignedIn(tx, p) })
+	}
+	if err := check(); err != nil {
+		t.Fatalf("right after the sign-in: %v", err)
+	}
+	if err := s.DeleteLoginProfile(ctx, acct, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Errorf("after the password was deleted: %v", err)
+	}
+	if err := s.DeleteUser(ctx, acct, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, acct, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateLoginProfile(ctx, acct, "alice", "Secret-456", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Errorf("after the user was replaced by another of its name: %v", err)
 	}
 }
