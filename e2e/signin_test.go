@@ -272,6 +272,37 @@ func TestAdminConsolePasswords(t *testing.T) {
 	if out, err := frank.aws("iam", "change-password", "--old-password", "Given-Pass-1", "--new-password", "Franks-own-2", "--endpoint-url", endpoint); err != nil {
 		t.Fatalf("change-password with the password from stdin: %v %s", err, out)
 	}
+	// An administrator sets a new, generated password and asks for a change; get-login-profile tells.
+	var upd struct {
+		UserName, Password    string
+		PasswordResetRequired bool
+	}
+	jsonOf(t, s.wharf("admin", "update-login-profile", "--account-id", "000000000000", "--password-reset-required", "frank"), &upd)
+	if upd.UserName != "frank" || len(upd.Password) < 20 || !upd.PasswordResetRequired {
+		t.Fatalf("update-login-profile: %+v", upd)
+	}
+	var got struct {
+		UserName, CreateDate  string
+		PasswordResetRequired bool
+	}
+	jsonOf(t, s.wharf("admin", "get-login-profile", "--account-id", "000000000000", "frank"), &got)
+	if got.UserName != "frank" || !got.PasswordResetRequired || got.CreateDate == "" {
+		t.Fatalf("get-login-profile: %+v", got)
+	}
+	if out, err := frank.aws("iam", "change-password", "--old-password", "Franks-own-2", "--new-password", "Franks-own-3", "--endpoint-url", endpoint); err == nil {
+		t.Fatalf("the replaced password still works: %s", out)
+	}
+	if out, err := frank.aws("iam", "change-password", "--old-password", upd.Password, "--new-password", "Franks-own-3", "--endpoint-url", endpoint); err != nil {
+		t.Fatalf("change-password with the updated password: %v %s", err, out)
+	}
+	s.wharf("admin", "update-login-profile", "--account-id", "000000000000", "--keep-password", "--password-reset-required", "frank")
+	jsonOf(t, s.wharf("admin", "get-login-profile", "--account-id", "000000000000", "frank"), &got)
+	if !got.PasswordResetRequired {
+		t.Fatalf("--keep-password --password-reset-required: %+v", got)
+	}
+	if out, err := frank.aws("iam", "change-password", "--old-password", "Franks-own-3", "--new-password", "Franks-own-4", "--endpoint-url", endpoint); err != nil {
+		t.Fatalf("--keep-password changed the password: %v %s", err, out)
+	}
 
 	s.wharf("admin", "create-account-alias", "--account-id", "000000000000", "wharf-e2e")
 	var aliases struct{ AccountAliases []string }

@@ -52,6 +52,8 @@ var commands = []command{
 	{"admin add-user-to-group", "--group GROUP USER", "add a user to a group", adminGroupMembership(true)},
 	{"admin remove-user-from-group", "--group GROUP USER", "remove a user from a group", adminGroupMembership(false)},
 	{"admin create-login-profile", "USER", "give a user a console password (--password-stdin, or a generated one printed as JSON)", adminCreateLoginProfile},
+	{"admin update-login-profile", "USER", "set a user's console password (--password-stdin, or a generated one printed), or with --keep-password only --password-reset-required", adminUpdateLoginProfile},
+	{"admin get-login-profile", "USER", "tell whether a user has a console password, and whether it must be changed", adminGetLoginProfile},
 	{"admin delete-login-profile", "USER", "remove a user's console password", adminDeleteLoginProfile},
 	{"admin create-account-alias", "ALIAS", "name the account for console sign-in (replaces its alias)", adminCreateAccountAlias},
 	{"admin create-role", "--policy-document TRUST NAME", "create a role with a trust policy", adminCreateRole},
