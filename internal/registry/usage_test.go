@@ -181,8 +181,8 @@ func checkUsage(t *testing.T, e *env, account, step string) {
 	type held struct {
 		digests   map[digest.Digest]int64 // blobs
 		manifests int64
-		images  int
-		tags    int
+		images    int
+		tags      int
 	}
 	byRepo := map[string]*held{}
 	holders := map[digest.Digest]int{}
