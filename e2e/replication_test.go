@@ -84,7 +84,9 @@ func TestReplicationToAnotherAccount(t *testing.T) {
 		t.Fatalf("the destination's images: %+v", images)
 	}
 	// The replica's manifest is the pushed one.
-	var got struct{ Images []struct{ ImageManifest string } }
+	var got struct {
+		Images []struct{ ImageManifest string }
+	}
 	jsonOf(t, awsAs(t, dest, "ecr", "batch-get-image", "--repository-name", "prod/app", "--image-ids", "imageTag=v1"), &got)
 	if len(got.Images) != 1 || strings.TrimSpace(got.Images[0].ImageManifest) != strings.TrimSpace(run(t, crane, "manifest", "--insecure", src+":v1")) {
 		t.Fatalf("the replica's manifest: %+v", got)
