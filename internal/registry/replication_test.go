@@ -270,3 +270,44 @@ func TestReplicationNeedsTheDestinationsPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestReplicationOfTagsAndTheirConflicts(t *testing.T) {
+	e := newReplicationEnv(t, grants{"ecr:ReplicateImage": true, "ecr:CreateRepository": true})
+	e.repo(t, "app", registry.Mutable)
+	if _, err := e.svc.CreateRepository(ctx, store.Repository{RegistryID: dstReg, Name: "app", TagMutability: registry.Immutable}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.PutReplicationConfiguration(ctx, reg, registry.ReplicationConfiguration{Rules: []registry.ReplicationRule{
+		rule([]string{"app"}, registry.ReplicationDestination{Region: region, RegistryID: dstReg})}}); err != nil {
+		t.Fatal(err)
+	}
+	// The same image pushed under two tags before either job ran: both tags reach the destination.
+	d := e.push(t, "app", "v1", "one")
+	e.clock.Advance(time.Second)
+	e.push(t, "app", "latest", "one")
+	for _, err := range e.runReplications(t, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tag := range []string{"v1", "latest"} {
+		if m, err := e.svc.GetManifest(ctx, dstReg, "app", tag, nil); err != nil || m.Digest != d {
+			t.Fatalf("replicated %s: %+v, %v", tag, m, err)
+		}
+	}
+	if got := e.replication(t, "app", d); len(got) != 1 || got[0] != "us-east-1/111111111111 COMPLETE " {
+		t.Fatalf("statuses: %v", got)
+	}
+	// A tag the immutable destination holds for another image: the replication fails, with no retry.
+	e.clock.Advance(time.Second)
+	other := e.push(t, "app", "latest", "two")
+	if errs := e.runReplications(t, 1); len(errs) != 1 || errs[0] != nil {
+		t.Fatalf("replication jobs: %v", errs)
+	}
+	if got := e.replication(t, "app", other); len(got) != 1 || got[0] != "us-east-1/111111111111 FAILED "+registry.ReplicationErrorCode {
+		t.Fatalf("statuses of a conflicting tag: %v", got)
+	}
+	if m, err := e.svc.GetManifest(ctx, dstReg, "app", "latest", nil); err != nil || m.Digest != d {
+		t.Fatalf("the destination's tag after a conflict: %+v, %v", m, err)
+	}
+}
