@@ -28,6 +28,7 @@ var unscoped = map[string]bool{
 	"ecr:GetSigningConfiguration": true, "ecr:PutSigningConfiguration": true, "ecr:DeleteSigningConfiguration": true,
 	"ecr:CreateRepositoryCreationTemplate": true, "ecr:DescribeRepositoryCreationTemplates": true,
 	"ecr:UpdateRepositoryCreationTemplate": true, "ecr:DeleteRepositoryCreationTemplate": true,
+	"ecr:PutReplicationConfiguration": true,
 }
 
 // PolicyAuthorizer evaluates IAM policies: the caller's identity policies (inline and attached) and the

@@ -273,10 +273,6 @@ func init() {
 		return map[string]any{"repository": h.repositoryJSON(c, r)}, nil
 	})
 
-	register("DescribeRegistry", func(h *Handler, ctx context.Context, c *pipeline.Call, _ *struct{}) (any, error) {
-		return map[string]any{"registryId": c.RegistryID, "replicationConfiguration": map[string]any{"rules": []any{}}}, nil
-	})
-
 	register("PutImageTagMutability", func(h *Handler, ctx context.Context, c *pipeline.Call, in *mutabilityInput) (any, error) {
 		if err := required("imageTagMutability", in.ImageTagMutability); err != nil {
 			return nil, err

@@ -141,10 +141,23 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 	if err != nil {
 		return res, internal(err)
 	}
+	dests, err := s.replicationDestinations(repo)
+	if err != nil {
+		return res, internal(err)
+	}
 
-	scanQueued, signQueued := false, false
+	scanQueued, signQueued, replicateQueued := false, false, false
+	// pushed records a push: its event, and its replication to the destinations that apply.
+	pushed := func(tx store.Tx, repo *store.Repository) (err error) {
+		if len(dests) > 0 {
+			if replicateQueued, err = s.replicateOnPush(tx, repo, d, tag, dests); err != nil {
+				return err
+			}
+		}
+		return s.emit(tx, Event{Type: EventImagePushed, RegistryID: repo.RegistryID, Repository: repo.Name, Digest: d, MediaType: img.MediaType, Tag: tag})
+	}
 	err = s.meta.Update(ctx, func(tx store.Tx) error {
-		res.Unchanged, scanQueued, signQueued = false, false, false
+		res.Unchanged, scanQueued, signQueued, replicateQueued = false, false, false, false
 		// The repository as it is now, in this transaction: its tag mutability may have changed, or it
 		// may be gone, since it was looked up.
 		repo, err := reload(tx, repo)
@@ -181,7 +194,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		if tag == "" {
 			res.Unchanged = existing != nil
 			if existing == nil {
-				return s.emit(tx, Event{Type: EventImagePushed, RegistryID: repo.RegistryID, Repository: repo.Name, Digest: d, MediaType: img.MediaType})
+				return pushed(tx, repo)
 			}
 			return nil
 		}
@@ -191,7 +204,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 			return err
 		}
 		// A push: a new image, or a tag put on an image (ECR reports both as a PUSH).
-		if err := s.emit(tx, Event{Type: EventImagePushed, RegistryID: repo.RegistryID, Repository: repo.Name, Digest: d, MediaType: img.MediaType, Tag: tag}); err != nil {
+		if err := pushed(tx, repo); err != nil {
 			return err
 		}
 		if prev != "" && prev != d {
@@ -200,7 +213,7 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 		return nil
 	})
 	s.cache.invalidate()
-	if err == nil && (scanQueued || signQueued) {
+	if err == nil && (scanQueued || signQueued || replicateQueued) {
 		s.wakeScans()
 	}
 	return res, internal(err)

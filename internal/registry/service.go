@@ -102,6 +102,8 @@ type Service struct {
 	wakeJobs   func()
 	exclusions exclusionCache // each registry's pull time update exclusions
 	signing    signingCache   // each registry's signing configuration
+	// replication: the region, the destinations' authorizer and each registry's configuration.
+	replication replication
 	// previewGate, when set by a test, holds previews in progress until it is closed.
 	previewGate chan struct{}
 	// schema1Key signs the schema 1 manifests converted for old clients (made on first use).

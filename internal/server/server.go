@@ -325,6 +325,8 @@ func New(opts Options, st *Stores) (*App, error) {
 	}
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
+	// Replication into another account of this deployment, as the destination's registry policy allows.
+	svc.ReplicateWith(opts.Region, authorize.RegistryAllows)
 	authorize.CacheFor = opts.PolicyCacheTTL
 	if opts.Throttle == nil {
 		opts.Throttle = &throttle.Limits{}
@@ -487,6 +489,11 @@ func (a *App) registerJobs() {
 	a.Jobs.Register(jobs.Kind{Name: registry.SignJobKind, Concurrency: 2, MaxAttempts: registry.SignAttempts,
 		Run: func(ctx context.Context, j store.Job) error {
 			return a.background(ctx, "signing", "wharf:SignImage", func(ctx context.Context) error { return a.Service.RunSign(ctx, j) })
+		}})
+	// Images replicated to each destination of the registry's replication configuration in this region.
+	a.Jobs.Register(jobs.Kind{Name: registry.ReplicateJobKind, Concurrency: 2, MaxAttempts: registry.ReplicateAttempts,
+		Run: func(ctx context.Context, j store.Job) error {
+			return a.background(ctx, "replication", "wharf:ReplicateImage", func(ctx context.Context) error { return a.Service.RunReplication(ctx, j) })
 		}})
 	a.Service.WakeJobsWith(a.Jobs.Wake)
 	// The upkeep of scans (stuck scans failed, unused images' scans expired, re-matching queued) and the

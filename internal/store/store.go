@@ -318,6 +318,7 @@ type Tx interface {
 	UsageTx
 	SecretTx
 	CreationTemplateTx
+	ReplicationTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -799,4 +800,35 @@ type CreationTemplateTx interface {
 	// CreationTemplates lists a registry's templates with prefixes after after, by prefix, at most limit.
 	CreationTemplates(registryID, after string, limit int) ([]RepositoryCreationTemplate, error)
 	CountCreationTemplates(registryID string) (int, error)
+}
+
+// ReplicationConfiguration is a registry's replication configuration; Rules are the core's, as JSON.
+type ReplicationConfiguration struct {
+	RegistryID string
+	Rules      string
+	UpdatedAt  time.Time
+}
+
+// ImageReplicationStatus is the replication of an image to one destination (a region and a registry).
+type ImageReplicationStatus struct {
+	RepositoryID int64
+	Digest       digest.Digest
+	Region       string
+	RegistryID   string // the destination's
+	Status       string
+	FailureCode  string
+	UpdatedAt    time.Time
+}
+
+// ReplicationTx keeps replication configurations and the replication status of images (which goes with
+// the image).
+type ReplicationTx interface {
+	// SetReplicationConfiguration creates or replaces a registry's replication configuration.
+	SetReplicationConfiguration(c ReplicationConfiguration) error
+	// ReplicationConfiguration returns a registry's, ErrNotFound when none is set.
+	ReplicationConfiguration(registryID string) (*ReplicationConfiguration, error)
+	// PutImageReplicationStatus creates or replaces an image's replication status to a destination.
+	PutImageReplicationStatus(s ImageReplicationStatus) error
+	// ImageReplicationStatuses lists an image's replication statuses by region, then registry.
+	ImageReplicationStatuses(repoID int64, d digest.Digest) ([]ImageReplicationStatus, error)
 }

@@ -547,6 +547,26 @@ CREATE TABLE repository_creation_templates (
 	`
 ALTER TABLE iam_roles ADD COLUMN description TEXT NOT NULL DEFAULT '';
 `,
+	// 28: each registry's replication configuration (its rules as JSON), and the replication of each image
+	// pushed under it to each destination (region and registry), which goes with the image.
+	`
+CREATE TABLE replication_configurations (
+	registry_id TEXT    PRIMARY KEY,
+	rules       TEXT    NOT NULL,
+	updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE image_replication_statuses (
+	repository_id  INTEGER NOT NULL,
+	digest         TEXT    NOT NULL,
+	region         TEXT    NOT NULL,
+	registry_id    TEXT    NOT NULL,
+	status         TEXT    NOT NULL,
+	failure_code   TEXT    NOT NULL,
+	updated_at     INTEGER NOT NULL,
+	PRIMARY KEY (repository_id, digest, region, registry_id),
+	FOREIGN KEY (repository_id, digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
+);
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.
