@@ -547,7 +547,7 @@ CREATE TABLE repository_creation_templates (
 	`
 ALTER TABLE iam_roles ADD COLUMN description TEXT NOT NULL DEFAULT '';
 `,
-	// 28: each registry's replication configuration (its rules as JSON), and the replication of each image
+	// 27: each registry's replication configuration (its rules as JSON), and the replication of each image
 	// pushed under it to each destination (region and registry), which goes with the image.
 	`
 CREATE TABLE replication_configurations (
