@@ -20,7 +20,7 @@ var Tables = []string{
 	"advisories", "advisory_packages", "advisories_updated", "pull_time_exclusions", "account_settings",
 	"signing_configurations", "signing_keys", "image_signing_statuses",
 	"image_storage", "login_profiles", "password_policies", "account_aliases", "console_sessions", "usage_daily",
-	"secrets", "secret_versions", "repository_creation_templates",
+	"secrets", "secret_versions", "repository_creation_templates", "pull_through_cache_rules",
 }
 
 // identityTables have an id column the database numbers.
