@@ -1,0 +1,130 @@
+package ecrapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/secrets"
+)
+
+func (a *api) secret(name, value string) string {
+	a.t.Helper()
+	s := a.app.Secrets
+	sec, _, err := s.Create(context.Background(), "000000000000", secrets.CreateInput{ARN: s.NewARN("000000000000", name), Name: name, Value: secrets.Value{String: &value}})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return sec.ARN
+}
+
+// TestPullThroughCacheRules: the five operations with botocore's shapes (each output its own members)
+// and error codes.
+func TestPullThroughCacheRules(t *testing.T) {
+	a := newAPI(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	hub := a.secret("ecr-pullthroughcache/hub", `{"username":"u","accessToken":"t"}`)
+
+	out := a.ok("CreatePullThroughCacheRule", map[string]any{"ecrRepositoryPrefix": "hub", "upstreamRegistryUrl": "registry-1.docker.io",
+		"credentialArn": hub, "upstreamRegistry": "docker-hub"})
+	if out["ecrRepositoryPrefix"] != "hub" || out["upstreamRegistryUrl"] != "registry-1.docker.io" || out["registryId"] != "000000000000" ||
+		out["upstreamRegistry"] != "docker-hub" || out["credentialArn"] != hub || out["createdAt"] == nil || out["updatedAt"] != nil ||
+		out["customRoleArn"] != nil || out["upstreamRepositoryPrefix"] != nil {
+		t.Fatalf("created: %v", out)
+	}
+
+	for _, c := range []struct {
+		op, code string
+		in       map[string]any
+		msg      string
+	}{
+		{"CreatePullThroughCacheRule", "PullThroughCacheRuleAlreadyExistsException", map[string]any{"ecrRepositoryPrefix": "hub", "upstreamRegistryUrl": "quay.io"}, ""},
+		{"CreatePullThroughCacheRule", "ValidationException", map[string]any{"upstreamRegistryUrl": "quay.io"},
+			"1 validation error detected: Value null at 'ecrRepositoryPrefix' failed to satisfy constraint: Member must not be null"},
+		{"CreatePullThroughCacheRule", "ValidationException", map[string]any{"ecrRepositoryPrefix": "quay"},
+			"1 validation error detected: Value null at 'upstreamRegistryUrl' failed to satisfy constraint: Member must not be null"},
+		{"CreatePullThroughCacheRule", "UnsupportedUpstreamRegistryException", map[string]any{"ecrRepositoryPrefix": "gh", "upstreamRegistryUrl": "ghcr.io"},
+			"The specified upstream registry requires authentication. Specify a valid Secrets Manager ARN"},
+		{"CreatePullThroughCacheRule", "SecretNotFoundException", map[string]any{"ecrRepositoryPrefix": "gh", "upstreamRegistryUrl": "ghcr.io",
+			"credentialArn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:ecr-pullthroughcache/none"}, ""},
+		{"CreatePullThroughCacheRule", "UnableToAccessSecretException", map[string]any{"ecrRepositoryPrefix": "gh", "upstreamRegistryUrl": "ghcr.io",
+			"credentialArn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-pullthroughcache/hub"}, ""},
+		{"CreatePullThroughCacheRule", "ValidationException", map[string]any{"ecrRepositoryPrefix": "gh", "upstreamRegistryUrl": "ghcr.io",
+			"credentialArn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:hub"}, ""},
+		{"CreatePullThroughCacheRule", "ValidationException", map[string]any{"ecrRepositoryPrefix": "Hub", "upstreamRegistryUrl": "quay.io"}, ""},
+		{"CreatePullThroughCacheRule", "InvalidParameterException", map[string]any{"ecrRepositoryPrefix": "k8s", "upstreamRegistryUrl": "registry.k8s.io", "credentialArn": hub}, ""},
+		{"CreatePullThroughCacheRule", "InvalidParameterException", map[string]any{"registryId": "12", "ecrRepositoryPrefix": "k8s", "upstreamRegistryUrl": "registry.k8s.io"}, ""},
+		{"UpdatePullThroughCacheRule", "PullThroughCacheRuleNotFoundException", map[string]any{"ecrRepositoryPrefix": "quay", "credentialArn": hub}, ""},
+		{"UpdatePullThroughCacheRule", "SecretNotFoundException", map[string]any{"ecrRepositoryPrefix": "hub",
+			"credentialArn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:ecr-pullthroughcache/none"}, ""},
+		{"DeletePullThroughCacheRule", "PullThroughCacheRuleNotFoundException", map[string]any{"ecrRepositoryPrefix": "quay"}, ""},
+		{"ValidatePullThroughCacheRule", "PullThroughCacheRuleNotFoundException", map[string]any{"ecrRepositoryPrefix": "quay"}, ""},
+		{"DescribePullThroughCacheRules", "PullThroughCacheRuleNotFoundException", map[string]any{"ecrRepositoryPrefixes": []string{"quay"}}, ""},
+		{"DescribePullThroughCacheRules", "InvalidParameterException", map[string]any{"ecrRepositoryPrefixes": []string{"hub"}, "maxResults": 1}, ""},
+		{"DescribePullThroughCacheRules", "InvalidParameterException", map[string]any{"ecrRepositoryPrefixes": []string{}}, ""},
+	} {
+		r := a.call(c.op, c.in)
+		if r.status != 400 || r.errCode() != c.code || c.msg != "" && r.message() != c.msg {
+			t.Errorf("%s %v: %d %s; want %s %q", c.op, c.in, r.status, r.raw, c.code, c.msg)
+		}
+	}
+
+	// Update: its output's members.
+	hub2 := a.secret("ecr-pullthroughcache/hub2", `{"username":"u","accessToken":"t2"}`)
+	out = a.ok("UpdatePullThroughCacheRule", map[string]any{"ecrRepositoryPrefix": "hub", "credentialArn": hub2})
+	if out["ecrRepositoryPrefix"] != "hub" || out["registryId"] != "000000000000" || out["credentialArn"] != hub2 || out["updatedAt"] == nil ||
+		out["createdAt"] != nil || out["upstreamRegistryUrl"] != nil {
+		t.Fatalf("updated: %v", out)
+	}
+
+	// Validate against an upstream started here, which takes Basic auth.
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "AWS" || p != "pw" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="upstream"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, "{}")
+	}))
+	defer upstream.Close()
+	local := a.secret("ecr-pullthroughcache/local", `{"username":"AWS","accessToken":"pw"}`)
+	a.ok("CreatePullThroughCacheRule", map[string]any{"ecrRepositoryPrefix": "local", "upstreamRegistryUrl": upstream.URL, "credentialArn": local})
+	out = a.ok("ValidatePullThroughCacheRule", map[string]any{"ecrRepositoryPrefix": "local"})
+	if out["isValid"] != true || out["failure"] != nil || out["upstreamRegistryUrl"] != upstream.URL || out["credentialArn"] != local {
+		t.Fatalf("validate: %v", out)
+	}
+	upstream.Close()
+	out = a.ok("ValidatePullThroughCacheRule", map[string]any{"ecrRepositoryPrefix": "local"})
+	if out["isValid"] != false || !strings.Contains(fmt.Sprint(out["failure"]), "could not be reached") {
+		t.Fatalf("validate an upstream that is down: %v", out)
+	}
+
+	// Describe: by page and by prefix.
+	out = a.ok("DescribePullThroughCacheRules", map[string]any{"maxResults": 1})
+	rules := out["pullThroughCacheRules"].([]any)
+	if len(rules) != 1 || rules[0].(map[string]any)["ecrRepositoryPrefix"] != "hub" || out["nextToken"] == nil {
+		t.Fatalf("first page: %v", out)
+	}
+	out = a.ok("DescribePullThroughCacheRules", map[string]any{"nextToken": out["nextToken"]})
+	rules = out["pullThroughCacheRules"].([]any)
+	if len(rules) != 1 || rules[0].(map[string]any)["ecrRepositoryPrefix"] != "local" || out["nextToken"] != nil {
+		t.Fatalf("second page: %v", out)
+	}
+	out = a.ok("DescribePullThroughCacheRules", map[string]any{"ecrRepositoryPrefixes": []string{"hub"}})
+	rule := out["pullThroughCacheRules"].([]any)[0].(map[string]any)
+	if rule["credentialArn"] != hub2 || rule["upstreamRegistry"] != "docker-hub" || rule["createdAt"] == nil || rule["updatedAt"] == nil {
+		t.Fatalf("by prefix: %v", out)
+	}
+
+	out = a.ok("DeletePullThroughCacheRule", map[string]any{"ecrRepositoryPrefix": "hub"})
+	if out["ecrRepositoryPrefix"] != "hub" || out["upstreamRegistryUrl"] != "registry-1.docker.io" || out["credentialArn"] != hub2 ||
+		out["createdAt"] == nil || out["updatedAt"] != nil || out["upstreamRegistry"] != nil {
+		t.Fatalf("deleted: %v", out)
+	}
+	if rules := a.ok("DescribePullThroughCacheRules", map[string]any{})["pullThroughCacheRules"].([]any); len(rules) != 1 {
+		t.Fatalf("after the delete: %v", rules)
+	}
+}
