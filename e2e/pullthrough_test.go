@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -117,5 +118,78 @@ func TestPullThroughCacheRulesWithAWSCLI(t *testing.T) {
 	jsonOf(t, s.aws("ecr", "describe-pull-through-cache-rules"), &described)
 	if len(described.PullThroughCacheRules) != 2 {
 		t.Fatalf("after the delete: %+v", described)
+	}
+}
+
+// TestPullThroughCacheWithCrane: crane pulls through the cache from a second Wharf started here as the
+// upstream: the first pull of a tag creates the repository and fetches the image (and the images of a
+// multi-arch index), verified; later pulls are served from the cache, also once the upstream is down.
+func TestPullThroughCacheWithCrane(t *testing.T) {
+	crane := tool(t, "crane")
+	upstream := startServer(t, t.TempDir())
+	s := startServer(t, t.TempDir(), "--pull-through-allow-http")
+	cfg := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", cfg)
+	for _, srv := range []*wharfProc{upstream, s} {
+		if out, err := runEnv(t, nil, strings.NewReader(srv.password()), crane, "auth", "login", srv.addr, "-u", "AWS", "--password-stdin"); err != nil {
+			t.Fatalf("crane auth login: %v\n%s", err, out)
+		}
+	}
+
+	// The upstream's images: two tags and an index of both.
+	upstream.aws("ecr", "create-repository", "--repository-name", "team/app")
+	up := upstream.addr + "/team/app"
+	work := t.TempDir()
+	for _, tag := range []string{"v1", "v2"} {
+		run(t, crane, "append", "--insecure", "-f", writeTar(t, work, tag, []byte("layer of "+tag)), "-t", up+":"+tag)
+	}
+	run(t, crane, "index", "append", "--insecure", "-m", up+":v1", "-m", up+":v2", "-t", up+":multi")
+	digestOf := func(ref string) string { return strings.TrimSpace(run(t, crane, "digest", "--insecure", ref)) }
+	want := map[string]string{}
+	for _, tag := range []string{"v1", "v2", "multi"} {
+		want[tag] = digestOf(up + ":" + tag)
+	}
+
+	var secret struct{ ARN string }
+	jsonOf(t, s.aws("secretsmanager", "create-secret", "--name", "ecr-pullthroughcache/upstream", "--endpoint-url", "http://"+s.addr,
+		"--secret-string", `{"username":"AWS","accessToken":"`+upstream.password()+`"}`), &secret)
+	s.aws("ecr", "create-pull-through-cache-rule", "--cli-input-json",
+		`{"ecrRepositoryPrefix":"up","upstreamRegistryUrl":"http://`+upstream.addr+`","credentialArn":"`+secret.ARN+`"}`)
+
+	cached := s.addr + "/up/team/app"
+	if got := digestOf(cached + ":v1"); got != want["v1"] {
+		t.Fatalf("first pull of v1: digest %s, want %s", got, want["v1"])
+	}
+	run(t, crane, "pull", "--insecure", cached+":v1", filepath.Join(work, "v1.tar")) // every blob, verified by crane
+	if got := digestOf(cached + ":multi"); got != want["multi"] {
+		t.Fatalf("first pull of the index: digest %s, want %s", got, want["multi"])
+	}
+	if got := digestOf(cached + "@" + want["v2"]); got != want["v2"] {
+		t.Fatalf("an image of the index by digest: %s", got)
+	}
+
+	// The repository is like any other: described, with its images.
+	var images struct {
+		ImageDetails []struct {
+			ImageDigest string   `json:"imageDigest"`
+			ImageTags   []string `json:"imageTags"`
+		} `json:"imageDetails"`
+	}
+	jsonOf(t, s.aws("ecr", "describe-images", "--repository-name", "up/team/app"), &images)
+	if len(images.ImageDetails) != 3 {
+		t.Fatalf("describe-images: %+v", images)
+	}
+
+	// A tag the upstream does not have; then, with the upstream down, the cache still serves.
+	if out, err := runEnv(t, nil, nil, crane, "digest", "--insecure", cached+":v9"); err == nil || !strings.Contains(out, "MANIFEST_UNKNOWN") {
+		t.Fatalf("a tag missing upstream: %v\n%s", err, out)
+	}
+	upstream.stop()
+	run(t, crane, "pull", "--insecure", cached+":v1", filepath.Join(work, "v1-again.tar"))
+	if got := digestOf(cached + ":multi"); got != want["multi"] {
+		t.Fatalf("the index with the upstream down: %s", got)
+	}
+	if out, err := runEnv(t, nil, nil, crane, "digest", "--insecure", cached+":v8"); err == nil || !strings.Contains(out, "could not be reached") {
+		t.Fatalf("a new tag with the upstream down: %v\n%s", err, out)
 	}
 }

@@ -2,6 +2,7 @@ package ecrapi
 
 import (
 	"context"
+	"errors"
 
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -14,6 +15,7 @@ func init() {
 	codes[registry.KindSecretNotFound] = "SecretNotFoundException"
 	codes[registry.KindSecretInaccessible] = "UnableToAccessSecretException"
 	codes[registry.KindSecretUndecryptable] = "UnableToDecryptSecretValueException"
+	codes[registry.KindUpstreamFailed] = "UnableToGetUpstreamImageException"
 }
 
 type createPTCRuleInput struct {
@@ -183,4 +185,36 @@ func init() {
 		}
 		return map[string]any{"pullThroughCacheRules": out, "nextToken": h.Paging.next(scope, more, last)}, nil
 	})
+}
+
+// pullThrough fetches the images BatchGetImage names that a repository under a pull through cache rule
+// does not hold from its upstream, and returns the failures of those it could not get, with ECR's codes.
+func (h *Handler) pullThrough(ctx context.Context, c *pipeline.Call, in *batchImagesInput) (map[imageID]imageFailure, error) {
+	failures := map[imageID]imageFailure{}
+	for _, id := range in.ImageIDs {
+		r, code, _ := ref(id)
+		if code != "" {
+			continue
+		}
+		name := r.Tag
+		if r.Digest != "" {
+			name = r.Digest.String()
+		}
+		err := h.Service.PullThrough(ctx, c.RegistryID, c.Target().Repository, name)
+		var e *registry.Error
+		switch {
+		case err == nil, registry.KindOf(err) == registry.KindRepositoryNotFound:
+		case registry.KindOf(err) == registry.KindUpstreamFailed && errors.As(err, &e):
+			code := "UpstreamUnavailable"
+			if errors.Is(err, registry.ErrUpstreamDenied) {
+				code = "UpstreamAccessDenied"
+			} else if errors.Is(err, registry.ErrUpstreamThrottled) {
+				code = "UpstreamTooManyRequests"
+			}
+			failures[id] = imageFailure{id, code, e.Message}
+		default:
+			return nil, err
+		}
+	}
+	return failures, nil
 }

@@ -2,12 +2,14 @@ package ecrapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/secrets"
 )
@@ -126,5 +128,62 @@ func TestPullThroughCacheRules(t *testing.T) {
 	}
 	if rules := a.ok("DescribePullThroughCacheRules", map[string]any{})["pullThroughCacheRules"].([]any); len(rules) != 1 {
 		t.Fatalf("after the delete: %v", rules)
+	}
+}
+
+// TestBatchGetImageThroughCache: BatchGetImage of a repository under a pull through cache rule gets what
+// it lacks from the upstream (another Wharf here), with IAM's dependent actions; what the upstream lacks
+// is ImageNotFound, an upstream that is down UpstreamUnavailable, and the cache serves what it holds.
+func TestBatchGetImageThroughCache(t *testing.T) {
+	up := newAPI(t, registry.Config{})
+	up.ok("CreateRepository", map[string]any{"repositoryName": "team/app"})
+	want := up.pushImage("team/app", "v1", "a")
+	tok := up.ok("GetAuthorizationToken", map[string]any{})["authorizationData"].([]any)[0].(map[string]any)["authorizationToken"].(string)
+	basic, _ := base64.StdEncoding.DecodeString(tok)
+	password := strings.TrimPrefix(string(basic), "AWS:")
+
+	a := newAPI(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	cred := a.secret("ecr-pullthroughcache/up", `{"username":"AWS","accessToken":"`+password+`"}`)
+	a.ok("CreatePullThroughCacheRule", map[string]any{"ecrRepositoryPrefix": "up", "upstreamRegistryUrl": up.url, "credentialArn": cred})
+
+	users := map[string]identity.Credentials{}
+	for name, actions := range map[string]string{"bob": `"ecr:BatchGetImage"`,
+		"carol": `["ecr:BatchGetImage","ecr:BatchImportUpstreamImage","ecr:CreateRepository"]`} {
+		users[name] = a.user(name)
+		if err := a.app.Identity.PutUserPolicy(context.Background(), "000000000000", name, "pull",
+			`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":`+actions+`,"Resource":"*"}}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(user, tag string) result {
+		return a.as(users[user], "BatchGetImage", map[string]any{"repositoryName": "up/team/app", "imageIds": []map[string]string{{"imageTag": tag}}})
+	}
+	if r := get("bob", "v1"); r.errCode() != "AccessDeniedException" || !strings.Contains(r.message(), "ecr:BatchImportUpstreamImage") {
+		t.Fatalf("without ecr:BatchImportUpstreamImage: %s", r.raw)
+	}
+	r := get("carol", "v1")
+	images, _ := r.body["images"].([]any)
+	if r.status != 200 || len(images) != 1 || images[0].(map[string]any)["imageId"].(map[string]any)["imageDigest"] != want {
+		t.Fatalf("first pull: %s", r.raw)
+	}
+	if r := get("bob", "v1"); r.status != 200 || len(r.body["images"].([]any)) != 1 {
+		t.Fatalf("cached, for a caller who may only pull: %s", r.raw)
+	}
+	repos := a.ok("DescribeRepositories", map[string]any{"repositoryNames": []string{"up/team/app"}})["repositories"].([]any)
+	if repo := repos[0].(map[string]any); repo["imageTagMutability"] != "MUTABLE" {
+		t.Fatalf("the repository created: %v", repo)
+	}
+
+	r = get("carol", "v9")
+	if f, _ := r.body["failures"].([]any); r.status != 200 || len(f) != 1 || f[0].(map[string]any)["failureCode"] != "ImageNotFound" {
+		t.Fatalf("a tag the upstream lacks: %s", r.raw)
+	}
+	// An upstream that is down (the cache's own serving while it is down: the e2e test).
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	a.ok("CreatePullThroughCacheRule", map[string]any{"ecrRepositoryPrefix": "gone", "upstreamRegistryUrl": down.URL, "credentialArn": cred})
+	r = a.as(users["carol"], "BatchGetImage", map[string]any{"repositoryName": "gone/team/app", "imageIds": []map[string]string{{"imageTag": "v1"}}})
+	if f, _ := r.body["failures"].([]any); r.status != 200 || len(f) != 1 || f[0].(map[string]any)["failureCode"] != "UpstreamUnavailable" {
+		t.Fatalf("with the upstream down: %s", r.raw)
 	}
 }

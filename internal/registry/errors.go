@@ -75,6 +75,7 @@ const (
 	KindSecretNotFound               // a pull through cache rule's credentialArn names no secret
 	KindSecretInaccessible           // the secret is another account's, or scheduled for deletion
 	KindSecretUndecryptable          // the secret's value does not open
+	KindUpstreamFailed               // a pull through cache could not get an image from its upstream
 )
 
 // kindNames name the kinds, for logs and metrics: stable whatever number a kind gets.
@@ -134,6 +135,7 @@ var kindNames = map[Kind]string{
 	KindSecretNotFound:               "SecretNotFound",
 	KindSecretInaccessible:           "SecretInaccessible",
 	KindSecretUndecryptable:          "SecretUndecryptable",
+	KindUpstreamFailed:               "UpstreamFailed",
 }
 
 // String is the kind's name, such as "RepositoryNotFound".

@@ -7,7 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -236,5 +240,136 @@ func TestValidatePullThroughCacheRule(t *testing.T) {
 	}
 	if _, valid, failure, err := e.svc.ValidatePullThroughCacheRule(ctx, reg, "good"); err != nil || valid || !strings.Contains(failure, "was not found") {
 		t.Errorf("validate with the secret gone: %v, %q, %v", valid, failure, err)
+	}
+}
+
+// TestUpstreamNames: a repository's name upstream, by the rule with the longest prefix it is under (ROOT
+// last): the rest of its name, after the rule's upstream repository prefix or the URL's path, and for
+// Docker Hub's official images after library/.
+func TestUpstreamNames(t *testing.T) {
+	e, sm := ptcEnv(t, registry.Config{})
+	cred := secret(t, sm, "ecr-pullthroughcache/hub", `{"username":"u","accessToken":"t"}`)
+	for _, r := range []registry.PullThroughCacheRule{
+		{Prefix: "hub", UpstreamURL: "registry-1.docker.io", CredentialARN: cred},
+		{Prefix: "hub/special", UpstreamURL: "quay.io"},
+		{Prefix: "mirror", UpstreamURL: "registry.example.com/base/path"},
+		{Prefix: "ROOT", UpstreamURL: "000000000000.dkr.ecr.us-west-2.amazonaws.com"},
+		{Prefix: "ecr", UpstreamURL: "000000000000.dkr.ecr.us-west-2.amazonaws.com", UpstreamRepositoryPrefix: "team"},
+	} {
+		r.RegistryID = reg
+		if _, err := e.svc.CreatePullThroughCacheRule(ctx, r, ""); err != nil {
+			t.Fatalf("rule %s: %v", r.Prefix, err)
+		}
+	}
+	for name, want := range map[string]string{
+		"hub/nginx":          "library/nginx",
+		"hub/bitnami/redis":  "bitnami/redis",
+		"hub/special/thing":  "thing",
+		"mirror/app":         "base/path/app",
+		"other/app":          "other/app",
+		"app":                "app",
+		"hubble/app":         "hubble/app",
+		"ecr/web/app":        "team/web/app",
+		"hub/special/x/y/zz": "x/y/zz",
+	} {
+		if got, err := registry.UpstreamName(e.svc, reg, name); err != nil || got != want {
+			t.Errorf("%s upstream: %q, %v; want %q", name, got, err, want)
+		}
+	}
+}
+
+// staticUpstream serves one image and counts the requests for each path; corrupt blobs answer other
+// bytes than their digest's.
+func staticUpstream(t *testing.T, corrupt bool) (srv *httptest.Server, ref string, count func(path string) int64) {
+	layer, config := []byte("the layer's bytes"), []byte(`{"architecture":"amd64","os":"linux"}`)
+	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
+		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+	files := map[string][]byte{
+		"/v2/lib/app/manifests/v1":                               []byte(m),
+		"/v2/lib/app/blobs/" + digest.FromBytes(config).String(): config,
+		"/v2/lib/app/blobs/" + digest.FromBytes(layer).String():  layer,
+	}
+	var mu sync.Mutex
+	counts := map[string]int64{}
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		counts[r.URL.Path]++
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond) // concurrent pulls overlap
+		body, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.Header().Set("Docker-Content-Digest", digest.FromBytes(body).String())
+		} else if corrupt {
+			body = bytes.ToUpper(body)
+		}
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, digest.FromString(m).String(), func(path string) int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return counts[path]
+	}
+}
+
+// TestFirstPullsFetchOnce: concurrent first pulls of a tag fetch the image from the upstream once, and
+// every one of them gets it.
+func TestFirstPullsFetchOnce(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	srv, want, count := staticUpstream(t, false)
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			info, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, []string{"arn:aws:iam::000000000000:user/u"})
+			if err == nil && info.Digest.String() != want {
+				err = fmt.Errorf("digest %s, want %s", info.Digest, want)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a first pull: %v", err)
+		}
+	}
+	if n := count("/v2/lib/app/manifests/v1"); n != 1 {
+		t.Fatalf("the manifest was fetched %d times", n)
+	}
+	img, err := e.svc.FindImage(ctx, reg, "up/lib/app", registry.ImageRef{Tag: "v1"})
+	if err != nil || img.Digest.String() != want {
+		t.Fatalf("the image stored: %+v, %v", img, err)
+	}
+}
+
+// TestPullThroughVerifiesDigests: blobs whose bytes are not their digest's are refused, and the pull
+// fails without storing the image.
+func TestPullThroughVerifiesDigests(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	srv, _, _ := staticUpstream(t, true)
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, nil)
+	if registry.KindOf(err) != registry.KindUpstreamFailed || !strings.Contains(err.Error(), "does not match its digest") {
+		t.Fatalf("a corrupt blob: %v", err)
+	}
+	if _, err := e.svc.FindImage(ctx, reg, "up/lib/app", registry.ImageRef{Tag: "v1"}); registry.KindOf(err) != registry.KindManifestUnknown {
+		t.Fatalf("the image after a failed pull: %v", err)
+	}
+	if _, err := e.svc.GetManifestAs(ctx, reg, "up/lib/nope", "v1", nil, nil); registry.KindOf(err) != registry.KindManifestUnknown {
+		t.Fatalf("an image the upstream lacks: %v", err)
 	}
 }
