@@ -189,18 +189,22 @@ func init() {
 
 // pullThrough fetches the images BatchGetImage names that a repository under a pull through cache rule
 // does not hold from its upstream, and returns the failures of those it could not get, with ECR's codes.
+// When none could be got and the repository does not exist, the call fails:
+// UnableToGetUpstreamImageException.
 func (h *Handler) pullThrough(ctx context.Context, c *pipeline.Call, in *batchImagesInput) (map[imageID]imageFailure, error) {
+	name := c.Target().Repository
 	failures := map[imageID]imageFailure{}
+	var first error
 	for _, id := range in.ImageIDs {
 		r, code, _ := ref(id)
 		if code != "" {
 			continue
 		}
-		name := r.Tag
+		ref := r.Tag
 		if r.Digest != "" {
-			name = r.Digest.String()
+			ref = r.Digest.String()
 		}
-		err := h.Service.PullThrough(ctx, c.RegistryID, c.Target().Repository, name)
+		err := h.Service.PullThrough(ctx, c.RegistryID, name, ref)
 		var e *registry.Error
 		switch {
 		case err == nil, registry.KindOf(err) == registry.KindRepositoryNotFound:
@@ -212,8 +216,16 @@ func (h *Handler) pullThrough(ctx context.Context, c *pipeline.Call, in *batchIm
 				code = "UpstreamTooManyRequests"
 			}
 			failures[id] = imageFailure{id, code, e.Message}
+			if first == nil {
+				first = err
+			}
 		default:
 			return nil, err
+		}
+	}
+	if first != nil {
+		if _, err := h.Service.Repository(ctx, c.RegistryID, name); registry.KindOf(err) == registry.KindRepositoryNotFound {
+			return nil, first
 		}
 	}
 	return failures, nil

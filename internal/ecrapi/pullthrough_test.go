@@ -183,6 +183,10 @@ func TestBatchGetImageThroughCache(t *testing.T) {
 	down.Close()
 	a.ok("CreatePullThroughCacheRule", map[string]any{"ecrRepositoryPrefix": "gone", "upstreamRegistryUrl": down.URL, "credentialArn": cred})
 	r = a.as(users["carol"], "BatchGetImage", map[string]any{"repositoryName": "gone/team/app", "imageIds": []map[string]string{{"imageTag": "v1"}}})
+	a.fails(r, 400, "UnableToGetUpstreamImageException")
+	// A repository of the cache that exists answers a failure for each image it cannot get.
+	a.ok("CreateRepository", map[string]any{"repositoryName": "gone/team/app"})
+	r = a.as(users["carol"], "BatchGetImage", map[string]any{"repositoryName": "gone/team/app", "imageIds": []map[string]string{{"imageTag": "v1"}}})
 	if f, _ := r.body["failures"].([]any); r.status != 200 || len(f) != 1 || f[0].(map[string]any)["failureCode"] != "UpstreamUnavailable" {
 		t.Fatalf("with the upstream down: %s", r.raw)
 	}

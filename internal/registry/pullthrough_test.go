@@ -16,6 +16,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/identity"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/secrets"
+	"github.com/wharf-dev/wharf/internal/store"
 )
 
 // lateSecrets is the core's secrets service, made once the env's store is open.
@@ -351,6 +352,32 @@ func TestFirstPullsFetchOnce(t *testing.T) {
 	img, err := e.svc.FindImage(ctx, reg, "up/lib/app", registry.ImageRef{Tag: "v1"})
 	if err != nil || img.Digest.String() != want {
 		t.Fatalf("the image stored: %+v, %v", img, err)
+	}
+	if r, err := e.svc.Repository(ctx, reg, "up/lib/app"); err != nil || r.TagMutability != registry.Mutable || r.EncryptionType != registry.AES256 {
+		t.Fatalf("the repository, with ECR's defaults: %+v, %v", r, err)
+	}
+
+	// With a PULL_THROUGH_CACHE template, a new repository gets its settings.
+	if _, err := e.svc.CreateCreationTemplate(ctx, registry.CreationTemplate{RegistryID: reg, Prefix: "up/lib", AppliedFor: []string{registry.ForPullThroughCache},
+		TagMutability: registry.Immutable, ResourceTags: []store.ResourceTag{{Key: "cache", Value: "yes"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.PullThrough(ctx, reg, "up/lib/app2", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Repository(ctx, reg, "up/lib/app2"); registry.KindOf(err) != registry.KindRepositoryNotFound {
+		t.Fatalf("a repository the upstream lacks was made: %v", err)
+	}
+	e.svc.DeleteRepository(ctx, reg, "up/lib/app", true)
+	if err := e.svc.PullThrough(ctx, reg, "up/lib/app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.svc.Repository(ctx, reg, "up/lib/app")
+	if err != nil || r.TagMutability != registry.Immutable {
+		t.Fatalf("the repository, from the template: %+v, %v", r, err)
+	}
+	if tags, err := e.svc.RepositoryTags(ctx, reg, "up/lib/app"); err != nil || len(tags) != 1 || tags[0].Key != "cache" {
+		t.Fatalf("the template's tags: %+v, %v", tags, err)
 	}
 }
 

@@ -37,11 +37,11 @@ func upstreamFailed(cause error, format string, args ...any) error {
 // PullThrough fetches what ref names (a tag or a digest) into a repository under a pull through cache
 // rule, when the repository does not hold it: as a pull does (GetManifestAs), for callers that read
 // images otherwise (BatchGetImage). What the upstream does not have either is left to the caller to
-// find missing.
+// find missing, and so are references the registry API would refuse (ECR's longer tags).
 func (s *Service) PullThrough(ctx context.Context, registryID, name, ref string) error {
 	_, err := s.GetManifest(ctx, registryID, name, ref, nil)
 	if k := KindOf(err); k != KindRepositoryNotFound && k != KindManifestUnknown {
-		return err
+		return nil // held, or not for a pull through to find
 	}
 	if _, err = s.pullThrough(ctx, registryID, name, ref); KindOf(err) == KindManifestUnknown {
 		return nil
@@ -104,9 +104,6 @@ func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string)
 	if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err == nil {
 		return true, nil // fetched by a concurrent pull
 	}
-	if err := s.pullThroughRepository(ctx, registryID, name); err != nil {
-		return true, err
-	}
 	c, err := s.upstreamClient(ctx, rule)
 	if err != nil {
 		if KindOf(err) == KindInternal {
@@ -114,7 +111,10 @@ func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string)
 		}
 		return true, upstreamFailed(ErrUpstreamDenied, "%s", err.(*Error).Message)
 	}
-	f := &upstreamFetch{s: s, c: c, registryID: registryID, name: name, upstream: upstreamName}
+	f := &upstreamFetch{s: s, c: c, registryID: registryID, name: name, upstream: upstreamName,
+		// The repository is made once the upstream has shown it has the image: a mistyped name
+		// leaves no repository behind.
+		found: func() error { return s.pullThroughRepository(ctx, registryID, name) }}
 	if err := f.manifest(ctx, ref, 0); err != nil {
 		s.log.Warn("pull through cache: fetch failed", "registry", registryID, "repository", name, "reference", ref,
 			"upstream", rule.UpstreamURL, "err", err)
@@ -153,6 +153,8 @@ type upstreamFetch struct {
 	registryID string
 	name       string
 	upstream   string // the repository's name upstream
+	// found is called once the first manifest has been fetched and verified, before anything is stored.
+	found func() error
 }
 
 func (f *upstreamFetch) get(ctx context.Context, path, accept string) (*http.Response, error) {
@@ -221,6 +223,11 @@ func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int) err
 	m, err := manifest.Parse(contentType, body)
 	if err != nil {
 		return upstreamFailed(ErrUpstreamUnavailable, "the manifest is not valid: %v", err)
+	}
+	if depth == 0 {
+		if err := f.found(); err != nil {
+			return err
+		}
 	}
 	if m.Kind == manifest.Index {
 		if depth > 0 {
