@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPullThroughCacheRulesWithAWSCLI: the pull through cache rule operations with the real aws CLI,
@@ -168,16 +169,23 @@ func TestPullThroughCacheWithCrane(t *testing.T) {
 		t.Fatalf("an image of the index by digest: %s", got)
 	}
 
-	// The repository is like any other: described, with its images.
+	// The repository is like any other: described, with its images once their blobs have arrived (the
+	// manifests were answered before).
 	var images struct {
 		ImageDetails []struct {
 			ImageDigest string   `json:"imageDigest"`
 			ImageTags   []string `json:"imageTags"`
 		} `json:"imageDetails"`
 	}
-	jsonOf(t, s.aws("ecr", "describe-images", "--repository-name", "up/team/app"), &images)
-	if len(images.ImageDetails) != 3 {
-		t.Fatalf("describe-images: %+v", images)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		images.ImageDetails = nil
+		jsonOf(t, s.aws("ecr", "describe-images", "--repository-name", "up/team/app"), &images)
+		if len(images.ImageDetails) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("describe-images: %+v", images)
+		}
 	}
 
 	// A tag the upstream does not have; then, with the upstream down, the cache still serves.

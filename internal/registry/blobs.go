@@ -51,6 +51,12 @@ func (s *Service) StatBlob(ctx context.Context, registryID, name string, d diges
 		info = BlobInfo{Digest: b.Digest, Size: b.Size}
 		return nil
 	})
+	if KindOf(err) == KindBlobUnknown {
+		if b := s.inflight.blob(registryID, name, d); b != nil { // being pulled through the cache
+			b.release()
+			return BlobInfo{Digest: d, Size: b.desc.Size}, nil
+		}
+	}
 	return info, internal(err)
 }
 
@@ -100,6 +106,9 @@ func descriptorMediaType(manifest []byte, d digest.Digest) string {
 
 // OpenBlob opens a blob visible in the repository.
 func (s *Service) OpenBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, io.ReadSeekCloser, error) {
+	if b := s.inflight.blob(registryID, name, d); b != nil { // being pulled through the cache: as it arrives
+		return BlobInfo{Digest: d, Size: b.desc.Size}, &blobFollower{b: b}, nil
+	}
 	info, err := s.StatBlob(ctx, registryID, name, d)
 	if err != nil {
 		return info, nil, err
@@ -117,6 +126,10 @@ func (s *Service) OpenBlob(ctx context.Context, registryID, name string, d diges
 func (s *Service) BlobURL(ctx context.Context, registryID, name string, d digest.Digest, ttl time.Duration) (string, BlobInfo, error) {
 	p, ok := s.blobs.(blob.Presigner)
 	if !ok || !s.cfg.BlobRedirect {
+		return "", BlobInfo{}, nil
+	}
+	if b := s.inflight.blob(registryID, name, d); b != nil { // not in the blob store yet: OpenBlob streams it
+		b.release()
 		return "", BlobInfo{}, nil
 	}
 	info, err := s.StatBlob(ctx, registryID, name, d)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -346,6 +347,9 @@ func TestFirstPullsFetchOnce(t *testing.T) {
 			t.Fatalf("a first pull: %v", err)
 		}
 	}
+	if err := e.svc.PullThrough(ctx, reg, "up/lib/app", "v1"); err != nil { // waits for the blobs to be stored
+		t.Fatal(err)
+	}
 	if n := count("/v2/lib/app/manifests/v1"); n != 1 {
 		t.Fatalf("the manifest was fetched %d times", n)
 	}
@@ -389,7 +393,10 @@ func TestPullThroughVerifiesDigests(t *testing.T) {
 	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, nil)
+	if _, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, nil); err != nil {
+		t.Fatal(err) // the manifest is good; the blobs are checked as they arrive
+	}
+	err := e.svc.PullThrough(ctx, reg, "up/lib/app", "v1")
 	if registry.KindOf(err) != registry.KindUpstreamFailed || !strings.Contains(err.Error(), "does not match its digest") {
 		t.Fatalf("a corrupt blob: %v", err)
 	}
@@ -398,5 +405,73 @@ func TestPullThroughVerifiesDigests(t *testing.T) {
 	}
 	if _, err := e.svc.GetManifestAs(ctx, reg, "up/lib/nope", "v1", nil, nil); registry.KindOf(err) != registry.KindManifestUnknown {
 		t.Fatalf("an image the upstream lacks: %v", err)
+	}
+}
+
+// TestFirstPullStreams: the first pull answers the manifest before the blobs have arrived, and a reader
+// of a blob gets its bytes as they arrive; once all are there the image is stored.
+func TestFirstPullStreams(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	first, rest := bytes.Repeat([]byte("a"), 100<<10), bytes.Repeat([]byte("b"), 50<<10)
+	layer := append(append([]byte{}, first...), rest...)
+	config := []byte(`{"architecture":"amd64","os":"linux"}`)
+	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
+		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+	gate := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/lib/app/manifests/v1":
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			fmt.Fprint(w, m)
+		case "/v2/lib/app/blobs/" + digest.FromBytes(config).String():
+			w.Write(config)
+		case "/v2/lib/app/blobs/" + digest.FromBytes(layer).String():
+			w.Header().Set("Content-Length", fmt.Sprint(len(layer)))
+			w.Write(first)
+			w.(http.Flusher).Flush()
+			<-gate // the rest only once the test has read the first part
+			w.Write(rest)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", []string{"application/vnd.oci.image.manifest.v1+json"}, nil)
+	if err != nil || string(info.Content) != m {
+		t.Fatalf("the manifest, before its blobs: %v", err)
+	}
+	if st, err := e.svc.StatBlob(ctx, reg, "up/lib/app", digest.FromBytes(layer)); err != nil || st.Size != int64(len(layer)) {
+		t.Fatalf("a blob on its way: %+v, %v", st, err)
+	}
+	_, rc, err := e.svc.OpenBlob(ctx, reg, "up/lib/app", digest.FromBytes(layer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got := make([]byte, len(first))
+	if _, err := io.ReadFull(rc, got); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("the first bytes, while the rest is on its way: %v", err)
+	}
+	close(gate)
+	tail, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(tail, rest) {
+		t.Fatalf("the rest: %d bytes, %v", len(tail), err)
+	}
+	if err := e.svc.PullThrough(ctx, reg, "up/lib/app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if img, err := e.svc.FindImage(ctx, reg, "up/lib/app", registry.ImageRef{Tag: "v1"}); err != nil || img.Digest != digest.FromString(m) {
+		t.Fatalf("the image stored: %+v, %v", img, err)
+	}
+	_, rc2, err := e.svc.OpenBlob(ctx, reg, "up/lib/app", digest.FromBytes(layer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc2.Close()
+	if all, err := io.ReadAll(rc2); err != nil || !bytes.Equal(all, layer) {
+		t.Fatalf("the blob from the store: %v", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-dev/wharf/internal/manifest"
 	"github.com/wharf-dev/wharf/internal/store"
@@ -43,7 +42,7 @@ func (s *Service) PullThrough(ctx context.Context, registryID, name, ref string)
 	if k := KindOf(err); k != KindRepositoryNotFound && k != KindManifestUnknown {
 		return nil // held, or not for a pull through to find
 	}
-	if _, err = s.pullThrough(ctx, registryID, name, ref); KindOf(err) == KindManifestUnknown {
+	if _, err = s.pullThrough(ctx, registryID, name, ref, true); KindOf(err) == KindManifestUnknown {
 		return nil
 	}
 	return err
@@ -81,12 +80,14 @@ func ruleFor(tx store.Tx, registryID, name string) (*PullThroughCacheRule, strin
 }
 
 // pullThrough fetches what a pull names (a tag or a digest) from the upstream of the pull through cache
-// rule the repository is under, when one is, and stores it: the repository (created as a pull through
-// cache creates it), the manifest, the manifests of an index and every blob, each verified against its
-// digest. The caller needs ecr:BatchImportUpstreamImage, and ecr:CreateRepository for a repository
-// that does not exist. Concurrent pulls of one reference in this process fetch once. It tells whether a
-// rule applied.
-func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string) (bool, error) {
+// rule the repository is under, when one is: the manifest and, for an index, the manifests of its images,
+// each verified against its digest, then the repository (created as a pull through cache creates it).
+// The blobs follow in the background, verified and stored as they arrive, while readers stream them
+// (OpenBlob); the manifests are stored once their blobs are. Until then the manifests are served from
+// memory (pendingManifest); with wait, pullThrough returns once everything is stored. The caller needs
+// ecr:BatchImportUpstreamImage, and ecr:CreateRepository for a repository that does not exist.
+// Concurrent pulls of one reference in this process fetch once. It tells whether a rule applied.
+func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string, wait bool) (bool, error) {
 	var rule *PullThroughCacheRule
 	var upstreamName string
 	err := s.meta.View(ctx, func(tx store.Tx) (err error) {
@@ -100,28 +101,59 @@ func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string)
 		return true, err
 	}
 	unlock := s.locks.lock("pull-through\x00" + registryID + "\x00" + name + "\x00" + ref)
-	defer unlock()
-	if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err == nil {
-		return true, nil // fetched by a concurrent pull
+	p := s.inflight.pull(registryID, name, ref)
+	if p == nil {
+		if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err == nil {
+			unlock()
+			return true, nil // fetched by a concurrent pull
+		}
+		if p, err = s.startPullThrough(ctx, rule, upstreamName, registryID, name, ref); err != nil {
+			unlock()
+			return true, err
+		}
 	}
+	unlock()
+	if wait {
+		<-p.done
+		return true, p.err
+	}
+	return true, nil
+}
+
+// startPullThrough fetches the manifests, makes the repository, and starts the fetch of the blobs.
+func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRule, upstreamName, registryID, name, ref string) (*pendingPull, error) {
 	c, err := s.upstreamClient(ctx, rule)
 	if err != nil {
 		if KindOf(err) == KindInternal {
-			return true, err
+			return nil, err
 		}
-		return true, upstreamFailed(ErrUpstreamDenied, "%s", err.(*Error).Message)
+		return nil, upstreamFailed(ErrUpstreamDenied, "%s", err.(*Error).Message)
 	}
 	f := &upstreamFetch{s: s, c: c, registryID: registryID, name: name, upstream: upstreamName,
 		// The repository is made once the upstream has shown it has the image: a mistyped name
 		// leaves no repository behind.
 		found: func() error { return s.pullThroughRepository(ctx, registryID, name) }}
-	if err := f.manifest(ctx, ref, 0); err != nil {
+	p := &pendingPull{done: make(chan struct{}), blobs: map[digest.Digest]*inflightBlob{}}
+	if err := f.manifest(ctx, ref, 0, p); err != nil {
 		s.log.Warn("pull through cache: fetch failed", "registry", registryID, "repository", name, "reference", ref,
 			"upstream", rule.UpstreamURL, "err", err)
-		return true, err
+		return nil, err
 	}
-	s.log.Info("pull through cache: fetched", "registry", registryID, "repository", name, "reference", ref, "upstream", rule.UpstreamURL)
-	return true, nil
+	s.inflight.start(registryID, name, p)
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		p.err = f.store(context.WithoutCancel(ctx), p)
+		s.inflight.finish(registryID, name, p)
+		close(p.done)
+		if p.err != nil {
+			s.log.Warn("pull through cache: fetch failed", "registry", registryID, "repository", name, "reference", ref,
+				"upstream", rule.UpstreamURL, "err", p.err)
+			return
+		}
+		s.log.Info("pull through cache: fetched", "registry", registryID, "repository", name, "reference", ref, "upstream", rule.UpstreamURL)
+	}()
+	return p, nil
 }
 
 // pullThroughRepository makes sure the repository a pull through fills exists: created from the
@@ -185,8 +217,9 @@ func (f *upstreamFetch) get(ctx context.Context, path, accept string) (*http.Res
 	return nil, upstreamFailed(ErrUpstreamUnavailable, "the upstream registry answered HTTP %d to GET %s", res.StatusCode, "/v2/"+f.upstream+path)
 }
 
-// manifest fetches and stores the manifest ref names, after what it references.
-func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int) error {
+// manifest fetches the manifest ref names, and the manifests of an index, into p: the manifests to
+// store (an index after its images) and the blobs to fetch first.
+func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int, p *pendingPull) error {
 	if depth > 0 {
 		if _, err := f.s.GetManifest(ctx, f.registryID, f.name, ref, nil); err == nil {
 			return nil // held already
@@ -234,27 +267,61 @@ func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int) err
 			return upstreamFailed(ErrUpstreamUnavailable, "an index inside an index")
 		}
 		for _, child := range m.Manifests {
-			if err := f.manifest(ctx, child.Digest.String(), depth+1); err != nil {
+			if err := f.manifest(ctx, child.Digest.String(), depth+1, p); err != nil {
 				return err
 			}
 		}
 	}
 	for _, b := range m.Blobs() {
-		if err := f.blob(ctx, b); err != nil {
-			return err
+		if _, held := p.blobs[b.Digest]; held {
+			continue
+		}
+		if _, err := f.s.StatBlob(ctx, f.registryID, f.name, b.Digest); err == nil {
+			continue
+		}
+		p.blobs[b.Digest] = newInflightBlob(b)
+	}
+	p.manifests = append(p.manifests, pendingManifest{ref: ref, contentType: contentType,
+		info: &ManifestInfo{Digest: digest.Canonical.FromBytes(body), MediaType: m.MediaType, Content: body}})
+	return nil
+}
+
+// maxBlobFetches bounds the blobs of one pull fetched at once (a client pulls a few layers at a time).
+const maxBlobFetches = 4
+
+// store fetches the blobs of p, a few at a time, then stores its manifests.
+func (f *upstreamFetch) store(ctx context.Context, p *pendingPull) error {
+	sem := make(chan struct{}, maxBlobFetches)
+	errs := make(chan error, len(p.blobs))
+	for _, b := range p.blobs {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			err := f.blob(ctx, b)
+			b.end(err)
+			errs <- err
+		}()
+	}
+	var first error
+	for range p.blobs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
-	if _, err := f.s.PutManifest(ctx, f.registryID, f.name, ref, contentType, body); err != nil {
-		return fmt.Errorf("storing the manifest: %w", err)
+	if first != nil {
+		return first
+	}
+	for _, m := range p.manifests {
+		if _, err := f.s.PutManifest(ctx, f.registryID, f.name, m.ref, m.contentType, m.info.Content); err != nil {
+			return fmt.Errorf("storing the manifest: %w", err)
+		}
 	}
 	return nil
 }
 
-// blob fetches and stores a blob the repository does not hold.
-func (f *upstreamFetch) blob(ctx context.Context, d ocispec.Descriptor) error {
-	if _, err := f.s.StatBlob(ctx, f.registryID, f.name, d.Digest); err == nil {
-		return nil
-	}
+// blob fetches a blob and stores it, its bytes going to the readers of b as they arrive.
+func (f *upstreamFetch) blob(ctx context.Context, b *inflightBlob) error {
+	d := b.desc
 	res, err := f.get(ctx, "/blobs/"+d.Digest.String(), "")
 	if err != nil {
 		return err
@@ -263,7 +330,7 @@ func (f *upstreamFetch) blob(ctx context.Context, d ocispec.Descriptor) error {
 		return upstreamFailed(ErrUpstreamUnavailable, "the upstream registry has no blob %s", d.Digest)
 	}
 	defer res.Body.Close()
-	info, err := f.s.PutBlob(ctx, f.registryID, f.name, d.Digest, io.LimitReader(res.Body, d.Size+1))
+	info, err := f.s.PutBlob(ctx, f.registryID, f.name, d.Digest, io.TeeReader(io.LimitReader(res.Body, d.Size+1), b))
 	if KindOf(err) == KindDigestInvalid {
 		return upstreamFailed(ErrUpstreamUnavailable, "the blob does not match its digest %s", d.Digest)
 	}

@@ -116,6 +116,8 @@ type Service struct {
 	schema1Key func() (*ecdsa.PrivateKey, error)
 	// sbomBuild lets one SBOM be built at a time: the largest inventory's document takes GiBs to write.
 	sbomBuild chan struct{}
+	// inflight are the pull throughs in progress, which serve what they fetch as it arrives.
+	inflight inflightSet
 }
 
 // New returns a Service over the given stores. Close flushes what it buffers.
@@ -127,6 +129,7 @@ func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *s
 		log = slog.Default()
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	cfg.Upstreams = cfg.Upstreams.withDefaults()
 	if cfg.GCGrace <= 0 {
 		cfg.GCGrace = time.Hour
 	}

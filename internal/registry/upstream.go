@@ -20,8 +20,23 @@ type UpstreamConfig struct {
 	AllowHTTP bool
 	// Transport makes the requests to upstreams; nil is http.DefaultTransport.
 	Transport http.RoundTripper
-	// Timeout bounds each request to an upstream, headers and all. Default 30 seconds.
+	// Timeout bounds the wait for the headers of each answer of an upstream (with the default transport).
+	// Default 30 seconds.
 	Timeout time.Duration
+}
+
+// withDefaults fills in the transport: the default one's settings, with a bound on the wait for headers
+// (not on the body: a large blob takes the time it takes).
+func (c UpstreamConfig) withDefaults() UpstreamConfig {
+	if c.Transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = c.Timeout
+		if t.ResponseHeaderTimeout <= 0 {
+			t.ResponseHeaderTimeout = 30 * time.Second
+		}
+		c.Transport = t
+	}
+	return c
 }
 
 // upstreamCredentials is what a pull through cache secret holds: ECR's JSON of a user and a token.
@@ -50,11 +65,7 @@ func (s *Service) upstreamClient(ctx context.Context, r *PullThroughCacheRule) (
 		return nil, err
 	}
 	c := &upstreamClient{base: up.Base, path: up.Path, tokens: map[string]string{}}
-	timeout := s.cfg.Upstreams.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	c.http = &http.Client{Transport: s.cfg.Upstreams.Transport, Timeout: timeout}
+	c.http = &http.Client{Transport: s.cfg.Upstreams.Transport}
 	if r.CredentialARN != "" {
 		v, err := s.secretValue(ctx, r.RegistryID, r.CredentialARN)
 		if err != nil {
