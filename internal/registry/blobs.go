@@ -35,6 +35,18 @@ const AppendAtEnd int64 = -1
 
 // StatBlob returns a blob visible in the repository.
 func (s *Service) StatBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, error) {
+	info, err := s.storedBlob(ctx, registryID, name, d)
+	if KindOf(err) == KindBlobUnknown {
+		if b := s.inflight.blob(registryID, name, d); b != nil { // being pulled through the cache
+			b.release()
+			return BlobInfo{Digest: d, Size: b.desc.Size}, nil
+		}
+	}
+	return info, err
+}
+
+// storedBlob is StatBlob of the blobs stored (not those on their way through a pull through).
+func (s *Service) storedBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, error) {
 	var info BlobInfo
 	err := s.meta.View(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)
@@ -51,12 +63,6 @@ func (s *Service) StatBlob(ctx context.Context, registryID, name string, d diges
 		info = BlobInfo{Digest: b.Digest, Size: b.Size}
 		return nil
 	})
-	if KindOf(err) == KindBlobUnknown {
-		if b := s.inflight.blob(registryID, name, d); b != nil { // being pulled through the cache
-			b.release()
-			return BlobInfo{Digest: d, Size: b.desc.Size}, nil
-		}
-	}
 	return info, internal(err)
 }
 

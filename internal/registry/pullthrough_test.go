@@ -286,8 +286,12 @@ func staticUpstream(t *testing.T, corrupt bool) (srv *httptest.Server, ref strin
 	layer, config := []byte("the layer's bytes"), []byte(`{"architecture":"amd64","os":"linux"}`)
 	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
 		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+	index := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"platform":{"architecture":"amd64","os":"linux"}}]}`,
+		digest.FromString(m), len(m))
 	files := map[string][]byte{
 		"/v2/lib/app/manifests/v1":                               []byte(m),
+		"/v2/lib/app/manifests/" + digest.FromString(m).String(): []byte(m),
+		"/v2/lib/app/manifests/multi":                            []byte(index),
 		"/v2/lib/app/blobs/" + digest.FromBytes(config).String(): config,
 		"/v2/lib/app/blobs/" + digest.FromBytes(layer).String():  layer,
 	}
@@ -305,6 +309,9 @@ func staticUpstream(t *testing.T, corrupt bool) (srv *httptest.Server, ref strin
 		}
 		if strings.Contains(r.URL.Path, "/manifests/") {
 			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			if strings.HasSuffix(r.URL.Path, "/multi") {
+				w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+			}
 			w.Header().Set("Docker-Content-Digest", digest.FromBytes(body).String())
 		} else if corrupt {
 			body = bytes.ToUpper(body)
@@ -473,5 +480,34 @@ func TestFirstPullStreams(t *testing.T) {
 	defer rc2.Close()
 	if all, err := io.ReadAll(rc2); err != nil || !bytes.Equal(all, layer) {
 		t.Fatalf("the blob from the store: %v", err)
+	}
+}
+
+// TestFirstPullsOfSharedImages: first pulls of a tag and of an index that holds its image, at once, both
+// end stored, though each fetches the blobs they share.
+func TestFirstPullsOfSharedImages(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	srv, _, _ := staticUpstream(t, false)
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, tag := range []string{"v1", "multi", "v1", "multi"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", tag, nil, nil); err != nil {
+				t.Errorf("pull %s: %v", tag, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, tag := range []string{"v1", "multi"} {
+		if err := e.svc.PullThrough(ctx, reg, "up/lib/app", tag); err != nil {
+			t.Fatalf("%s: %v", tag, err)
+		}
+		if _, err := e.svc.FindImage(ctx, reg, "up/lib/app", registry.ImageRef{Tag: tag}); err != nil {
+			t.Fatalf("%s stored: %v", tag, err)
+		}
 	}
 }

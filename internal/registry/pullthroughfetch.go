@@ -276,7 +276,8 @@ func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int, p *
 		if _, held := p.blobs[b.Digest]; held {
 			continue
 		}
-		if _, err := f.s.StatBlob(ctx, f.registryID, f.name, b.Digest); err == nil {
+		// Stored already; a blob another pull is fetching is fetched here too (that pull may fail).
+		if _, err := f.s.storedBlob(ctx, f.registryID, f.name, b.Digest); err == nil {
 			continue
 		}
 		p.blobs[b.Digest] = newInflightBlob(b)
