@@ -29,6 +29,8 @@ var unscoped = map[string]bool{
 	"ecr:CreateRepositoryCreationTemplate": true, "ecr:DescribeRepositoryCreationTemplates": true,
 	"ecr:UpdateRepositoryCreationTemplate": true, "ecr:DeleteRepositoryCreationTemplate": true,
 	"ecr:PutReplicationConfiguration": true,
+	"ecr:CreatePullThroughCacheRule":  true, "ecr:DescribePullThroughCacheRules": true, "ecr:UpdatePullThroughCacheRule": true,
+	"ecr:DeletePullThroughCacheRule": true, "ecr:ValidatePullThroughCacheRule": true,
 }
 
 // PolicyAuthorizer evaluates IAM policies: the caller's identity policies (inline and attached) and the

@@ -231,7 +231,14 @@ func init() {
 	register("BatchGetImage", func(h *Handler, ctx context.Context, c *pipeline.Call, in *batchImagesInput) (any, error) {
 		name := c.Target().Repository
 		images := []imageJSON{}
+		upstream, err := h.pullThrough(ctx, c, in)
+		if err != nil {
+			return nil, err
+		}
 		failures, err := h.eachImage(ctx, c, in, func(id imageID, r registry.ImageRef) (*imageFailure, error) {
+			if f, ok := upstream[id]; ok {
+				return &f, nil
+			}
 			img, err := h.Service.FindImage(ctx, c.RegistryID, name, r)
 			if errors.Is(err, registry.ErrManifestUnknown) {
 				return &imageFailure{id, "ImageNotFound", "Requested image not found"}, nil

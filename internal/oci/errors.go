@@ -81,6 +81,7 @@ var wireErrors = map[registry.Kind]wireError{
 	registry.KindManifestChildUnknown:   {"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest, ""},
 	registry.KindBodyUnreadable:         {"BLOB_UPLOAD_INVALID", http.StatusBadRequest, ""},
 	registry.KindStorageFull:            {"UNKNOWN", http.StatusInsufficientStorage, ""},
+	registry.KindUpstreamFailed:         {"UNKNOWN", http.StatusBadGateway, ""},
 }
 
 // Kinds that only the ECR API produces have no registry-protocol code; they answer as internal errors.

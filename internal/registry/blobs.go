@@ -35,6 +35,18 @@ const AppendAtEnd int64 = -1
 
 // StatBlob returns a blob visible in the repository.
 func (s *Service) StatBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, error) {
+	info, err := s.storedBlob(ctx, registryID, name, d)
+	if KindOf(err) == KindBlobUnknown {
+		if b := s.inflight.blob(registryID, name, d); b != nil { // being pulled through the cache
+			b.release()
+			return BlobInfo{Digest: d, Size: b.desc.Size}, nil
+		}
+	}
+	return info, err
+}
+
+// storedBlob is StatBlob of the blobs stored (not those on their way through a pull through).
+func (s *Service) storedBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, error) {
 	var info BlobInfo
 	err := s.meta.View(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)
@@ -100,6 +112,9 @@ func descriptorMediaType(manifest []byte, d digest.Digest) string {
 
 // OpenBlob opens a blob visible in the repository.
 func (s *Service) OpenBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, io.ReadSeekCloser, error) {
+	if b := s.inflight.blob(registryID, name, d); b != nil { // being pulled through the cache: as it arrives
+		return BlobInfo{Digest: d, Size: b.desc.Size}, &blobFollower{b: b}, nil
+	}
 	info, err := s.StatBlob(ctx, registryID, name, d)
 	if err != nil {
 		return info, nil, err
@@ -117,6 +132,10 @@ func (s *Service) OpenBlob(ctx context.Context, registryID, name string, d diges
 func (s *Service) BlobURL(ctx context.Context, registryID, name string, d digest.Digest, ttl time.Duration) (string, BlobInfo, error) {
 	p, ok := s.blobs.(blob.Presigner)
 	if !ok || !s.cfg.BlobRedirect {
+		return "", BlobInfo{}, nil
+	}
+	if b := s.inflight.blob(registryID, name, d); b != nil { // not in the blob store yet: OpenBlob streams it
+		b.release()
 		return "", BlobInfo{}, nil
 	}
 	info, err := s.StatBlob(ctx, registryID, name, d)

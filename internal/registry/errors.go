@@ -67,8 +67,15 @@ const (
 	// KindValidation: an input outside its model's constraints, where the operation answers them with a
 	// validation error (the repository creation templates' operations).
 	KindValidation
-	KindTemplateExists   // a repository creation template's prefix is taken
-	KindTemplateNotFound // the registry has no repository creation template with the prefix
+	KindTemplateExists               // a repository creation template's prefix is taken
+	KindTemplateNotFound             // the registry has no repository creation template with the prefix
+	KindPullThroughCacheRuleExists   // a pull through cache rule's prefix is taken
+	KindPullThroughCacheRuleNotFound // the registry has no pull through cache rule with the prefix
+	KindUnsupportedUpstream          // an upstream registry URL a pull through cache rule cannot use
+	KindSecretNotFound               // a pull through cache rule's credentialArn names no secret
+	KindSecretInaccessible           // the secret is another account's, or scheduled for deletion
+	KindSecretUndecryptable          // the secret's value does not open
+	KindUpstreamFailed               // a pull through cache could not get an image from its upstream
 )
 
 // kindNames name the kinds, for logs and metrics: stable whatever number a kind gets.
@@ -122,6 +129,13 @@ var kindNames = map[Kind]string{
 	KindValidation:                   "Validation",
 	KindTemplateExists:               "TemplateExists",
 	KindTemplateNotFound:             "TemplateNotFound",
+	KindPullThroughCacheRuleExists:   "PullThroughCacheRuleExists",
+	KindPullThroughCacheRuleNotFound: "PullThroughCacheRuleNotFound",
+	KindUnsupportedUpstream:          "UnsupportedUpstream",
+	KindSecretNotFound:               "SecretNotFound",
+	KindSecretInaccessible:           "SecretInaccessible",
+	KindSecretUndecryptable:          "SecretUndecryptable",
+	KindUpstreamFailed:               "UpstreamFailed",
 }
 
 // String is the kind's name, such as "RepositoryNotFound".

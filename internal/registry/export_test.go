@@ -1,5 +1,11 @@
 package registry
 
+import (
+	"context"
+
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
 // HoldPreviews keeps lifecycle previews in progress until release is called.
 func HoldPreviews(s *Service) (release func()) {
 	s.previewGate = make(chan struct{})
@@ -17,4 +23,14 @@ func SetRematchBytes(cleanup func(func()), n int) {
 	old := rematchBytes
 	rematchBytes = n
 	cleanup(func() { rematchBytes = old })
+}
+
+// UpstreamName is the name upstream of a repository under a pull through cache rule ("" when none applies).
+func UpstreamName(s *Service, registryID, name string) (string, error) {
+	var up string
+	err := s.meta.View(context.Background(), func(tx store.Tx) (err error) {
+		_, up, err = ruleFor(tx, registryID, name)
+		return err
+	})
+	return up, err
 }

@@ -707,7 +707,7 @@ func TestDefaultLimitsAreECRQuotas(t *testing.T) {
 	e := newEnv(t, registry.Config{})
 	got := e.svc.Limits()
 	want := registry.Limits{RepositoriesPerRegistry: 100000, ImagesPerRepository: 100000, TagsPerImage: 1000, LayersPerImage: 10000, ManifestSize: 4 << 20,
-		CreationTemplatesPerRegistry: 100}
+		CreationTemplatesPerRegistry: 100, PullThroughCacheRulesPerRegistry: 50}
 	if got != want {
 		t.Fatalf("default limits %+v, want %+v", got, want)
 	}

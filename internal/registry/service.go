@@ -29,6 +29,8 @@ type Limits struct {
 	ManifestSize            int64 // 4 MiB
 	// CreationTemplatesPerRegistry bounds a registry's repository creation templates: 100.
 	CreationTemplatesPerRegistry int
+	// PullThroughCacheRulesPerRegistry bounds a registry's pull through cache rules: 50.
+	PullThroughCacheRulesPerRegistry int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -42,6 +44,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.TagsPerImage, 1000)
 	def(&l.LayersPerImage, 10000)
 	def(&l.CreationTemplatesPerRegistry, 100)
+	def(&l.PullThroughCacheRulesPerRegistry, 50)
 	if l.ManifestSize <= 0 {
 		l.ManifestSize = 4 << 20
 	}
@@ -84,6 +87,11 @@ type Config struct {
 	RestoreTime time.Duration
 	// Prices are the prices of Usage's estimated costs. Default DefaultPrices (ECR's).
 	Prices Prices
+	// Secrets give the values of the secrets pull through cache rules name (their credentials); nil finds
+	// none.
+	Secrets SecretValues
+	// Upstreams tunes how pull through cache rules reach their upstream registries.
+	Upstreams UpstreamConfig
 }
 
 // Service is the registry core.
@@ -110,6 +118,8 @@ type Service struct {
 	schema1Key func() (*ecdsa.PrivateKey, error)
 	// sbomBuild lets one SBOM be built at a time: the largest inventory's document takes GiBs to write.
 	sbomBuild chan struct{}
+	// inflight are the pull throughs in progress, which serve what they fetch as it arrives.
+	inflight inflightSet
 }
 
 // New returns a Service over the given stores. Close flushes what it buffers.
@@ -121,6 +131,7 @@ func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *s
 		log = slog.Default()
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	cfg.Upstreams = cfg.Upstreams.withDefaults()
 	if cfg.GCGrace <= 0 {
 		cfg.GCGrace = time.Hour
 	}

@@ -323,6 +323,10 @@ func New(opts Options, st *Stores) (*App, error) {
 	if opts.Registry.Signer == nil {
 		opts.Registry.Signer = &signing.Signer{Keys: signingKeys, Now: opts.Clock.Now}
 	}
+	secretStore := secrets.New(st.Meta, keys, opts.Clock, opts.Region)
+	if opts.Registry.Secrets == nil {
+		opts.Registry.Secrets = secretStore // pull through cache credentials
+	}
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
 	// Replication into another account of this deployment, as the destination's registry policy allows.
@@ -393,7 +397,6 @@ func New(opts Options, st *Stores) (*App, error) {
 		Signatures: sigv4.NewIdentifier(ids, opts.Region, opts.Clock, "cloudtrail").MustSign("x-amz-target"),
 		Bodies:     bodies,
 	}
-	secretStore := secrets.New(st.Meta, keys, opts.Clock, opts.Region)
 	secretsHandler := &secretsapi.Handler{
 		Secrets:    secretStore,
 		Pipeline:   pipe,

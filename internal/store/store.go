@@ -319,6 +319,7 @@ type Tx interface {
 	SecretTx
 	CreationTemplateTx
 	ReplicationTx
+	PullThroughCacheRuleTx
 
 	CreateRepository(r *Repository) error // sets r.ID
 	GetRepository(registryID, name string) (*Repository, error)
@@ -831,4 +832,35 @@ type ReplicationTx interface {
 	PutImageReplicationStatus(s ImageReplicationStatus) error
 	// ImageReplicationStatuses lists an image's replication statuses by region, then registry.
 	ImageReplicationStatuses(repoID int64, d digest.Digest) ([]ImageReplicationStatus, error)
+}
+
+// PullThroughCacheRule maps the repositories of a registry under a prefix to an upstream registry: a
+// pull of one of them that Wharf does not hold fetches it from the upstream. The core checks every
+// member; the store keeps them as given.
+type PullThroughCacheRule struct {
+	RegistryID               string
+	Prefix                   string // ecrRepositoryPrefix, without a trailing '/', or ROOT
+	UpstreamURL              string // upstreamRegistryUrl as given
+	UpstreamRegistry         string // ECR's name of the upstream (docker-hub, quay…), "" for another OCI registry
+	UpstreamRepositoryPrefix string // "" for none
+	CredentialARN            string // "" for none
+	CustomRoleARN            string // "" for none
+	CreatedAt                time.Time
+	UpdatedAt                time.Time
+}
+
+// PullThroughCacheRuleTx keeps each registry's pull through cache rules, by prefix.
+type PullThroughCacheRuleTx interface {
+	// CreatePullThroughCacheRule adds a rule; ErrExists when the registry has one with its prefix.
+	CreatePullThroughCacheRule(r PullThroughCacheRule) error
+	// GetPullThroughCacheRule returns a registry's rule of a prefix; ErrNotFound when there is none.
+	GetPullThroughCacheRule(registryID, prefix string) (*PullThroughCacheRule, error)
+	// UpdatePullThroughCacheRule replaces a rule's members (its CreatedAt stays); ErrNotFound when the
+	// registry has none with its prefix.
+	UpdatePullThroughCacheRule(r PullThroughCacheRule) error
+	// DeletePullThroughCacheRule removes a rule; ErrNotFound when there is none.
+	DeletePullThroughCacheRule(registryID, prefix string) error
+	// PullThroughCacheRules lists a registry's rules with prefixes after after, by prefix, at most limit.
+	PullThroughCacheRules(registryID, after string, limit int) ([]PullThroughCacheRule, error)
+	CountPullThroughCacheRules(registryID string) (int, error)
 }

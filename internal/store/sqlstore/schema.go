@@ -567,6 +567,22 @@ CREATE TABLE image_replication_statuses (
 	FOREIGN KEY (repository_id, digest) REFERENCES images(repository_id, digest) ON DELETE CASCADE
 );
 `,
+	// 28: pull through cache rules, per registry and prefix: the upstream registry they fetch from and the
+	// secret of its credentials.
+	`
+CREATE TABLE pull_through_cache_rules (
+	registry_id                TEXT    NOT NULL,
+	prefix                     TEXT    NOT NULL,
+	upstream_url               TEXT    NOT NULL,
+	upstream_registry          TEXT    NOT NULL,
+	upstream_repository_prefix TEXT    NOT NULL,
+	credential_arn             TEXT    NOT NULL,
+	custom_role_arn            TEXT    NOT NULL,
+	created_at                 INTEGER NOT NULL,
+	updated_at                 INTEGER NOT NULL,
+	PRIMARY KEY (registry_id, prefix)
+) WITHOUT ROWID;
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

@@ -1,0 +1,345 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/manifest"
+	"github.com/wharf-dev/wharf/internal/store"
+)
+
+// upstreamAccept is what a pull through asks its upstream for: every manifest type Wharf stores but
+// schema 1, which registries convert to on request only.
+var upstreamAccept = strings.Join([]string{manifest.OCIIndex, manifest.OCIManifest, manifest.DockerList, manifest.DockerManifest}, ", ")
+
+// Causes of a pull through that did not succeed (KindUpstreamFailed errors wrap one): ECR's
+// UpstreamAccessDenied, UpstreamTooManyRequests and UpstreamUnavailable.
+var (
+	ErrUpstreamDenied      = errors.New("upstream access denied")
+	ErrUpstreamThrottled   = errors.New("upstream too many requests")
+	ErrUpstreamUnavailable = errors.New("upstream unavailable")
+)
+
+// upstreamFailed is the error of a pull through its upstream that did not succeed, for a cause.
+func upstreamFailed(cause error, format string, args ...any) error {
+	e := errf(KindUpstreamFailed, "The image could not be pulled through the cache from its upstream registry: "+format, args...)
+	e.Err = cause
+	return e
+}
+
+// PullThrough fetches what ref names (a tag or a digest) into a repository under a pull through cache
+// rule, when the repository does not hold it: as a pull does (GetManifestAs), for callers that read
+// images otherwise (BatchGetImage). What the upstream does not have either is left to the caller to
+// find missing, and so are references the registry API would refuse (ECR's longer tags).
+func (s *Service) PullThrough(ctx context.Context, registryID, name, ref string) error {
+	_, err := s.GetManifest(ctx, registryID, name, ref, nil)
+	if k := KindOf(err); k != KindRepositoryNotFound && k != KindManifestUnknown {
+		return nil // held, or not for a pull through to find
+	}
+	if _, err = s.pullThrough(ctx, registryID, name, ref, true); KindOf(err) == KindManifestUnknown {
+		return nil
+	}
+	return err
+}
+
+// ruleFor finds the pull through cache rule a repository name is under, the one with the longest prefix
+// (ROOT last), and the repository's name upstream. It returns nil when no rule applies.
+func ruleFor(tx store.Tx, registryID, name string) (*PullThroughCacheRule, string, error) {
+	for i := len(name) - 1; i >= 0; i-- {
+		if i > 0 && name[i] != '/' {
+			continue
+		}
+		prefix, rest := RootPrefix, name
+		if i > 0 {
+			prefix, rest = name[:i], name[i+1:]
+		}
+		r, err := tx.GetPullThroughCacheRule(registryID, prefix)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, "", err
+		}
+		if p := r.UpstreamRepositoryPrefix; p != "" && p != RootPrefix {
+			rest = p + "/" + rest
+		}
+		if r.UpstreamRegistry == UpstreamDockerHub && !strings.Contains(rest, "/") {
+			rest = "library/" + rest // Docker Hub's official images
+		}
+		if up, _, err := ParseUpstreamURL(r.UpstreamURL, true); err == nil && up.Path != "" {
+			rest = up.Path + "/" + rest
+		}
+		return r, rest, nil
+	}
+	return nil, "", nil
+}
+
+// pullThrough fetches what a pull names (a tag or a digest) from the upstream of the pull through cache
+// rule the repository is under, when one is: the manifest and, for an index, the manifests of its images,
+// each verified against its digest, then the repository (created as a pull through cache creates it).
+// The blobs follow in the background, verified and stored as they arrive, while readers stream them
+// (OpenBlob); the manifests are stored once their blobs are. Until then the manifests are served from
+// memory (pendingManifest); with wait, pullThrough returns once everything is stored. The caller needs
+// ecr:BatchImportUpstreamImage, and ecr:CreateRepository for a repository that does not exist.
+// Concurrent pulls of one reference in this process fetch once. It tells whether a rule applied.
+func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string, wait bool) (bool, error) {
+	var rule *PullThroughCacheRule
+	var upstreamName string
+	err := s.meta.View(ctx, func(tx store.Tx) (err error) {
+		rule, upstreamName, err = ruleFor(tx, registryID, name)
+		return err
+	})
+	if err != nil || rule == nil {
+		return false, internal(err)
+	}
+	if err := authorize(ctx, "ecr:BatchImportUpstreamImage", name); err != nil {
+		return true, err
+	}
+	unlock := s.locks.lock("pull-through\x00" + registryID + "\x00" + name + "\x00" + ref)
+	p := s.inflight.pull(registryID, name, ref)
+	if p == nil {
+		if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err == nil {
+			unlock()
+			return true, nil // fetched by a concurrent pull
+		}
+		if p, err = s.startPullThrough(ctx, rule, upstreamName, registryID, name, ref); err != nil {
+			unlock()
+			return true, err
+		}
+	}
+	unlock()
+	if wait {
+		<-p.done
+		return true, p.err
+	}
+	return true, nil
+}
+
+// startPullThrough fetches the manifests, makes the repository, and starts the fetch of the blobs.
+func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRule, upstreamName, registryID, name, ref string) (*pendingPull, error) {
+	c, err := s.upstreamClient(ctx, rule)
+	if err != nil {
+		if KindOf(err) == KindInternal {
+			return nil, err
+		}
+		return nil, upstreamFailed(ErrUpstreamDenied, "%s", err.(*Error).Message)
+	}
+	f := &upstreamFetch{s: s, c: c, registryID: registryID, name: name, upstream: upstreamName,
+		// The repository is made once the upstream has shown it has the image: a mistyped name
+		// leaves no repository behind.
+		found: func() error { return s.pullThroughRepository(ctx, registryID, name) }}
+	p := &pendingPull{done: make(chan struct{}), blobs: map[digest.Digest]*inflightBlob{}}
+	if err := f.manifest(ctx, ref, 0, p); err != nil {
+		s.log.Warn("pull through cache: fetch failed", "registry", registryID, "repository", name, "reference", ref,
+			"upstream", rule.UpstreamURL, "err", err)
+		return nil, err
+	}
+	s.inflight.start(registryID, name, p)
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		p.err = f.store(context.WithoutCancel(ctx), p)
+		s.inflight.finish(registryID, name, p)
+		close(p.done)
+		if p.err != nil {
+			s.log.Warn("pull through cache: fetch failed", "registry", registryID, "repository", name, "reference", ref,
+				"upstream", rule.UpstreamURL, "err", p.err)
+			return
+		}
+		s.log.Info("pull through cache: fetched", "registry", registryID, "repository", name, "reference", ref, "upstream", rule.UpstreamURL)
+	}()
+	return p, nil
+}
+
+// pullThroughRepository makes sure the repository a pull through fills exists: created from the
+// PULL_THROUGH_CACHE template that applies, else with ECR's defaults.
+func (s *Service) pullThroughRepository(ctx context.Context, registryID, name string) error {
+	if _, err := s.Repository(ctx, registryID, name); err == nil || KindOf(err) != KindRepositoryNotFound {
+		return err
+	}
+	if err := authorize(ctx, "ecr:CreateRepository", name); err != nil {
+		return err
+	}
+	_, err := s.CreateRepositoryFromTemplate(ctx, registryID, name, ForPullThroughCache)
+	if KindOf(err) == KindRepositoryNotFound { // no template applies
+		_, err = s.CreateRepository(ctx, store.Repository{RegistryID: registryID, Name: name, TagMutability: Mutable, EncryptionType: AES256})
+	}
+	if KindOf(err) == KindRepositoryExists {
+		return nil
+	}
+	if err == nil {
+		s.log.Info("repository created by a pull through cache", "registry", registryID, "repository", name)
+	}
+	return err
+}
+
+// upstreamFetch copies images from one upstream repository into one repository.
+type upstreamFetch struct {
+	s          *Service
+	c          *upstreamClient
+	registryID string
+	name       string
+	upstream   string // the repository's name upstream
+	// found is called once the first manifest has been fetched and verified, before anything is stored.
+	found func() error
+}
+
+func (f *upstreamFetch) get(ctx context.Context, path, accept string) (*http.Response, error) {
+	h := http.Header{}
+	if accept != "" {
+		h.Set("Accept", accept)
+	}
+	res, err := f.c.do(ctx, http.MethodGet, "/v2/"+f.upstream+path, "repository:"+f.upstream+":pull", h)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, upstreamFailed(ErrUpstreamUnavailable, "%v", err)
+	}
+	if res.StatusCode == http.StatusOK {
+		return res, nil
+	}
+	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+	switch res.StatusCode {
+	case http.StatusNotFound:
+		return nil, nil
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, upstreamFailed(ErrUpstreamDenied, "%v", errUpstreamAuth)
+	case http.StatusTooManyRequests:
+		return nil, upstreamFailed(ErrUpstreamThrottled, "the upstream registry refused the request: too many requests (HTTP 429)")
+	}
+	return nil, upstreamFailed(ErrUpstreamUnavailable, "the upstream registry answered HTTP %d to GET %s", res.StatusCode, "/v2/"+f.upstream+path)
+}
+
+// manifest fetches the manifest ref names, and the manifests of an index, into p: the manifests to
+// store (an index after its images) and the blobs to fetch first.
+func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int, p *pendingPull) error {
+	if depth > 0 {
+		if _, err := f.s.GetManifest(ctx, f.registryID, f.name, ref, nil); err == nil {
+			return nil // held already
+		}
+	}
+	res, err := f.get(ctx, "/manifests/"+ref, upstreamAccept)
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		return manifestUnknown(f.name, ref)
+	}
+	defer res.Body.Close()
+	max := f.s.cfg.Limits.ManifestSize
+	body, err := io.ReadAll(io.LimitReader(res.Body, max+1))
+	if err != nil {
+		return upstreamFailed(ErrUpstreamUnavailable, "reading the manifest: %v", err)
+	}
+	if int64(len(body)) > max {
+		return upstreamFailed(ErrUpstreamUnavailable, "the manifest is larger than %d bytes", max)
+	}
+	// Verified: against the digest pulled by, else the digest the upstream says it has.
+	want := res.Header.Get("Docker-Content-Digest")
+	if IsDigest(ref) {
+		want = ref
+	}
+	if want != "" {
+		d, err := digest.Parse(want)
+		if err != nil || d.Algorithm().FromBytes(body) != d {
+			return upstreamFailed(ErrUpstreamUnavailable, "the manifest does not match its digest %s", want)
+		}
+	}
+	contentType := res.Header.Get("Content-Type")
+	m, err := manifest.Parse(contentType, body)
+	if err != nil {
+		return upstreamFailed(ErrUpstreamUnavailable, "the manifest is not valid: %v", err)
+	}
+	if depth == 0 {
+		if err := f.found(); err != nil {
+			return err
+		}
+	}
+	if m.Kind == manifest.Index {
+		if depth > 0 {
+			return upstreamFailed(ErrUpstreamUnavailable, "an index inside an index")
+		}
+		for _, child := range m.Manifests {
+			if err := f.manifest(ctx, child.Digest.String(), depth+1, p); err != nil {
+				return err
+			}
+		}
+	}
+	for _, b := range m.Blobs() {
+		if _, held := p.blobs[b.Digest]; held {
+			continue
+		}
+		// Stored already; a blob another pull is fetching is fetched here too (that pull may fail).
+		if _, err := f.s.storedBlob(ctx, f.registryID, f.name, b.Digest); err == nil {
+			continue
+		}
+		p.blobs[b.Digest] = newInflightBlob(b)
+	}
+	p.manifests = append(p.manifests, pendingManifest{ref: ref, contentType: contentType,
+		info: &ManifestInfo{Digest: digest.Canonical.FromBytes(body), MediaType: m.MediaType, Content: body}})
+	return nil
+}
+
+// maxBlobFetches bounds the blobs of one pull fetched at once (a client pulls a few layers at a time).
+const maxBlobFetches = 4
+
+// store fetches the blobs of p, a few at a time, then stores its manifests.
+func (f *upstreamFetch) store(ctx context.Context, p *pendingPull) error {
+	sem := make(chan struct{}, maxBlobFetches)
+	errs := make(chan error, len(p.blobs))
+	for _, b := range p.blobs {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			err := f.blob(ctx, b)
+			b.end(err)
+			errs <- err
+		}()
+	}
+	var first error
+	for range p.blobs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	for _, m := range p.manifests {
+		if _, err := f.s.PutManifest(ctx, f.registryID, f.name, m.ref, m.contentType, m.info.Content); err != nil {
+			return fmt.Errorf("storing the manifest: %w", err)
+		}
+	}
+	return nil
+}
+
+// blob fetches a blob and stores it, its bytes going to the readers of b as they arrive.
+func (f *upstreamFetch) blob(ctx context.Context, b *inflightBlob) error {
+	d := b.desc
+	res, err := f.get(ctx, "/blobs/"+d.Digest.String(), "")
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		return upstreamFailed(ErrUpstreamUnavailable, "the upstream registry has no blob %s", d.Digest)
+	}
+	defer res.Body.Close()
+	info, err := f.s.PutBlob(ctx, f.registryID, f.name, d.Digest, io.TeeReader(io.LimitReader(res.Body, d.Size+1), b))
+	if KindOf(err) == KindDigestInvalid {
+		return upstreamFailed(ErrUpstreamUnavailable, "the blob does not match its digest %s", d.Digest)
+	}
+	if err != nil {
+		return err
+	}
+	if info.Size != d.Size {
+		return upstreamFailed(ErrUpstreamUnavailable, "the blob %s has %d bytes, not the %d of its descriptor", d.Digest, info.Size, d.Size)
+	}
+	return nil
+}
