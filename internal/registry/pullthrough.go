@@ -429,7 +429,7 @@ func (s *Service) ValidatePullThroughCacheRule(ctx context.Context, registryID, 
 		}
 		return nil, false, "", internal(err)
 	}
-	if err := c.ping(ctx); err != nil {
+	if err := c.Ping(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil, false, "", internal(ctx.Err())
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/secrets"
 	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/upstream"
 )
 
 // lateSecrets is the core's secrets service, made once the env's store is open.
@@ -185,7 +186,7 @@ func tokenUpstream(t *testing.T, user, pass string) *httptest.Server {
 // TestValidatePullThroughCacheRule: validation really logs in to the upstream with the rule's secret,
 // through a token challenge or Basic auth, and answers why it could not.
 func TestValidatePullThroughCacheRule(t *testing.T) {
-	e, sm := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	e, sm := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0)}})
 	token := tokenUpstream(t, "alice", "s3cret")
 	basic := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "AWS" || p != "pw" {
@@ -329,7 +330,7 @@ func staticUpstream(t *testing.T, corrupt bool) (srv *httptest.Server, ref strin
 // TestFirstPullsFetchOnce: concurrent first pulls of a tag fetch the image from the upstream once, and
 // every one of them gets it.
 func TestFirstPullsFetchOnce(t *testing.T) {
-	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0)}})
 	srv, want, count := staticUpstream(t, false)
 	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
 		t.Fatal(err)
@@ -395,7 +396,7 @@ func TestFirstPullsFetchOnce(t *testing.T) {
 // TestPullThroughVerifiesDigests: blobs whose bytes are not their digest's are refused, and the pull
 // fails without storing the image.
 func TestPullThroughVerifiesDigests(t *testing.T) {
-	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0)}})
 	srv, _, _ := staticUpstream(t, true)
 	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
 		t.Fatal(err)
@@ -418,7 +419,7 @@ func TestPullThroughVerifiesDigests(t *testing.T) {
 // TestFirstPullStreams: the first pull answers the manifest before the blobs have arrived, and a reader
 // of a blob gets its bytes as they arrive; once all are there the image is stored.
 func TestFirstPullStreams(t *testing.T) {
-	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0)}})
 	first, rest := bytes.Repeat([]byte("a"), 100<<10), bytes.Repeat([]byte("b"), 50<<10)
 	layer := append(append([]byte{}, first...), rest...)
 	config := []byte(`{"architecture":"amd64","os":"linux"}`)
@@ -486,7 +487,7 @@ func TestFirstPullStreams(t *testing.T) {
 // TestFirstPullsOfSharedImages: first pulls of a tag and of an index that holds its image, at once, both
 // end stored, though each fetches the blobs they share.
 func TestFirstPullsOfSharedImages(t *testing.T) {
-	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true}})
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0)}})
 	srv, _, _ := staticUpstream(t, false)
 	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
 		t.Fatal(err)

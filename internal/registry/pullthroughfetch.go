@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -25,6 +24,9 @@ var (
 	ErrUpstreamThrottled   = errors.New("upstream too many requests")
 	ErrUpstreamUnavailable = errors.New("upstream unavailable")
 )
+
+// ErrUpstreamNotFound is the answer of an upstream that does not have what was asked for.
+var ErrUpstreamNotFound = errors.New("not found upstream")
 
 // upstreamFailed is the error of a pull through its upstream that did not succeed, for a cause.
 func upstreamFailed(cause error, format string, args ...any) error {
@@ -181,7 +183,7 @@ func (s *Service) pullThroughRepository(ctx context.Context, registryID, name st
 // upstreamFetch copies images from one upstream repository into one repository.
 type upstreamFetch struct {
 	s          *Service
-	c          *upstreamClient
+	c          UpstreamClient
 	registryID string
 	name       string
 	upstream   string // the repository's name upstream
@@ -189,32 +191,24 @@ type upstreamFetch struct {
 	found func() error
 }
 
-func (f *upstreamFetch) get(ctx context.Context, path, accept string) (*http.Response, error) {
-	h := http.Header{}
-	if accept != "" {
-		h.Set("Accept", accept)
-	}
-	res, err := f.c.do(ctx, http.MethodGet, "/v2/"+f.upstream+path, "repository:"+f.upstream+":pull", h)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, upstreamFailed(ErrUpstreamUnavailable, "%v", err)
-	}
-	if res.StatusCode == http.StatusOK {
+// get fetches path of the repository upstream: nil when the upstream does not have it.
+func (f *upstreamFetch) get(ctx context.Context, path, accept string) (*UpstreamResponse, error) {
+	res, err := f.c.Get(ctx, f.upstream, path, accept)
+	switch {
+	case err == nil:
 		return res, nil
-	}
-	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
-	res.Body.Close()
-	switch res.StatusCode {
-	case http.StatusNotFound:
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.Is(err, ErrUpstreamNotFound):
 		return nil, nil
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, upstreamFailed(ErrUpstreamDenied, "%v", errUpstreamAuth)
-	case http.StatusTooManyRequests:
-		return nil, upstreamFailed(ErrUpstreamThrottled, "the upstream registry refused the request: too many requests (HTTP 429)")
 	}
-	return nil, upstreamFailed(ErrUpstreamUnavailable, "the upstream registry answered HTTP %d to GET %s", res.StatusCode, "/v2/"+f.upstream+path)
+	cause := ErrUpstreamUnavailable
+	if errors.Is(err, ErrUpstreamDenied) {
+		cause = ErrUpstreamDenied
+	} else if errors.Is(err, ErrUpstreamThrottled) {
+		cause = ErrUpstreamThrottled
+	}
+	return nil, upstreamFailed(cause, "%v", err)
 }
 
 // manifest fetches the manifest ref names, and the manifests of an index, into p: the manifests to
@@ -242,7 +236,7 @@ func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int, p *
 		return upstreamFailed(ErrUpstreamUnavailable, "the manifest is larger than %d bytes", max)
 	}
 	// Verified: against the digest pulled by, else the digest the upstream says it has.
-	want := res.Header.Get("Docker-Content-Digest")
+	want := res.Digest
 	if IsDigest(ref) {
 		want = ref
 	}
@@ -252,7 +246,7 @@ func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int, p *
 			return upstreamFailed(ErrUpstreamUnavailable, "the manifest does not match its digest %s", want)
 		}
 	}
-	contentType := res.Header.Get("Content-Type")
+	contentType := res.ContentType
 	m, err := manifest.Parse(contentType, body)
 	if err != nil {
 		return upstreamFailed(ErrUpstreamUnavailable, "the manifest is not valid: %v", err)

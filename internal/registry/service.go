@@ -131,7 +131,6 @@ func New(meta store.Store, blobs blob.Store, clk clock.Clock, cfg Config, log *s
 		log = slog.Default()
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	cfg.Upstreams = cfg.Upstreams.withDefaults()
 	if cfg.GCGrace <= 0 {
 		cfg.GCGrace = time.Hour
 	}

@@ -1,0 +1,250 @@
+// Package upstream is the HTTP client of the upstream registries pull through cache rules name: it sends
+// the core's requests, answers the upstreams' authentication challenges (Basic, or Bearer with a token
+// from the challenge's realm), and tells the core how they answered in its own terms.
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+// Dial returns the core's dial of upstream registries (registry.UpstreamConfig.Dial). Its clients share a
+// transport, the default one's settings, whose wait for the headers of each answer is bounded by timeout
+// (not the body: a large blob takes the time it takes); 0 is 30 seconds.
+func Dial(timeout time.Duration) func(*url.URL, *registry.UpstreamCredentials) registry.UpstreamClient {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = timeout
+	if timeout <= 0 {
+		t.ResponseHeaderTimeout = 30 * time.Second
+	}
+	hc := &http.Client{Transport: t}
+	return func(base *url.URL, creds *registry.UpstreamCredentials) registry.UpstreamClient {
+		return &client{base: base, creds: creds, http: hc, tokens: map[string]string{}}
+	}
+}
+
+// client talks to an upstream registry with a rule's credentials, answering its authentication
+// challenges.
+type client struct {
+	base  *url.URL
+	creds *registry.UpstreamCredentials
+	http  *http.Client
+
+	mu     sync.Mutex
+	tokens map[string]string // scope -> bearer token
+	basic  bool              // the upstream asked for Basic auth
+}
+
+// errAuth is the failure of credentials the upstream refused.
+var errAuth = errors.New("the authentication to the upstream registry failed: verify that the credentials in the secret are valid")
+
+// errTooMany is an upstream's refusal of too many requests.
+var errTooMany = errors.New("the upstream registry refused the request: too many requests (HTTP 429)")
+
+// Ping asks the upstream's base endpoint, GET /v2/, and answers why it refused, nil when it did not.
+func (c *client) Ping(ctx context.Context) error {
+	res, err := c.do(ctx, http.MethodGet, "/v2/", "", nil)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	switch {
+	case res.StatusCode == http.StatusOK:
+		return nil
+	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
+		return errAuth
+	case res.StatusCode == http.StatusTooManyRequests:
+		return errTooMany
+	}
+	return fmt.Errorf("the upstream registry answered HTTP %d to GET %s", res.StatusCode, c.base.JoinPath("/v2/"))
+}
+
+// Get fetches path under /v2/<repository> and answers it when the upstream answers 200, else an error
+// that wraps the core's cause: what the upstream could not be reached for is unavailable.
+func (c *client) Get(ctx context.Context, repository, path, accept string) (*registry.UpstreamResponse, error) {
+	h := http.Header{}
+	if accept != "" {
+		h.Set("Accept", accept)
+	}
+	path = "/v2/" + repository + path
+	res, err := c.do(ctx, http.MethodGet, path, "repository:"+repository+":pull", h)
+	if err != nil {
+		return nil, &failure{registry.ErrUpstreamUnavailable, err}
+	}
+	if res.StatusCode == http.StatusOK {
+		return &registry.UpstreamResponse{ContentType: res.Header.Get("Content-Type"),
+			Digest: res.Header.Get("Docker-Content-Digest"), Size: res.ContentLength, Body: res.Body}, nil
+	}
+	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+	switch res.StatusCode {
+	case http.StatusNotFound:
+		return nil, &failure{registry.ErrUpstreamNotFound, fmt.Errorf("the upstream registry has nothing at %s", path)}
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, &failure{registry.ErrUpstreamDenied, errAuth}
+	case http.StatusTooManyRequests:
+		return nil, &failure{registry.ErrUpstreamThrottled, errTooMany}
+	}
+	return nil, &failure{registry.ErrUpstreamUnavailable, fmt.Errorf("the upstream registry answered HTTP %d to GET %s", res.StatusCode, path)}
+}
+
+// failure is an error of an upstream, err, with the core's cause of it.
+type failure struct{ cause, err error }
+
+func (f *failure) Error() string   { return f.err.Error() }
+func (f *failure) Unwrap() []error { return []error{f.cause, f.err} }
+
+// do sends a request to the upstream (path under its base URL) and, when it answers 401 with a
+// challenge, authenticates as the challenge says and sends it once more. scope is the token scope the
+// request needs ("repository:name:pull"), "" for none.
+func (c *client) do(ctx context.Context, method, path, scope string, header http.Header) (*http.Response, error) {
+	send := func() (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, method, c.base.JoinPath(path).String(), nil)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		c.mu.Lock()
+		token, basic := c.tokens[scope], c.basic
+		c.mu.Unlock()
+		switch {
+		case token != "":
+			req.Header.Set("Authorization", "Bearer "+token)
+		case basic && c.creds != nil:
+			req.SetBasicAuth(c.creds.Username, c.creds.AccessToken)
+		}
+		res, err := c.http.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("the upstream registry could not be reached: %w", err)
+		}
+		return res, nil
+	}
+	res, err := send()
+	if err != nil || res.StatusCode != http.StatusUnauthorized {
+		return res, err
+	}
+	challenge := res.Header.Get("WWW-Authenticate")
+	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+	scheme, params := parseChallenge(challenge)
+	switch scheme {
+	case "basic":
+		if c.creds == nil {
+			return nil, errAuth
+		}
+		c.mu.Lock()
+		c.basic = true
+		c.mu.Unlock()
+	case "bearer":
+		if scope != "" && params["scope"] == "" {
+			params["scope"] = scope
+		}
+		token, err := c.token(ctx, params)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.tokens[scope] = token
+		c.mu.Unlock()
+	default:
+		return nil, fmt.Errorf("the upstream registry asked for an unsupported authentication: %q", challenge)
+	}
+	return send()
+}
+
+// token gets a bearer token from a challenge's realm, with the credentials when there are any
+// (anonymous otherwise), as the registry token protocol has it.
+func (c *client) token(ctx context.Context, params map[string]string) (string, error) {
+	realm, err := url.Parse(params["realm"])
+	if err != nil || realm.Scheme != "https" && realm.Scheme != "http" || realm.Host == "" {
+		return "", fmt.Errorf("the upstream registry's authentication challenge names no valid realm: %q", params["realm"])
+	}
+	if realm.Scheme == "http" && c.base.Scheme != "http" {
+		return "", fmt.Errorf("the upstream registry's token realm %s is not HTTPS", realm)
+	}
+	q := realm.Query()
+	if params["service"] != "" {
+		q.Set("service", params["service"])
+	}
+	if params["scope"] != "" {
+		q.Set("scope", params["scope"])
+	}
+	realm.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, realm.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	if c.creds != nil {
+		req.SetBasicAuth(c.creds.Username, c.creds.AccessToken)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("the upstream registry's token service could not be reached: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
+		return "", errAuth
+	}
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("the upstream registry's token service answered HTTP %d", res.StatusCode)
+	}
+	var body struct {
+		Token       string `json:"token"`
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&body); err != nil {
+		return "", fmt.Errorf("the upstream registry's token service answered no token: %w", err)
+	}
+	if body.Token == "" {
+		body.Token = body.AccessToken
+	}
+	if body.Token == "" {
+		return "", errors.New("the upstream registry's token service answered no token")
+	}
+	return body.Token, nil
+}
+
+// parseChallenge reads a WWW-Authenticate header of one challenge: its scheme, lower-cased, and its
+// parameters (key="value" or key=token, comma-separated).
+func parseChallenge(h string) (scheme string, params map[string]string) {
+	params = map[string]string{}
+	scheme, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
+	for rest = strings.TrimSpace(rest); rest != ""; {
+		key, after, ok := strings.Cut(rest, "=")
+		if !ok {
+			break
+		}
+		key = strings.ToLower(strings.TrimSpace(key))
+		var value string
+		if strings.HasPrefix(after, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(after) && after[i] != '"'; i++ {
+				if after[i] == '\\' && i+1 < len(after) {
+					i++
+				}
+				b.WriteByte(after[i])
+			}
+			value, rest = b.String(), after[min(i+1, len(after)):]
+		} else {
+			value, rest, _ = strings.Cut(after, ",")
+			value, rest = strings.TrimSpace(value), ","+rest
+		}
+		params[key] = value
+		rest = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ","))
+	}
+	return strings.ToLower(scheme), params
+}

@@ -1,0 +1,127 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+// TestGet: Get authenticates with a token of the repository's pull scope from the challenge's realm,
+// reuses it, and answers the upstream's content or the core's cause of what it answered instead.
+func TestGet(t *testing.T) {
+	var tokens atomic.Int32
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "pw" || r.URL.Query().Get("scope") != "repository:lib/app:pull" {
+				http.Error(w, "no", http.StatusUnauthorized)
+				return
+			}
+			tokens.Add(1)
+			fmt.Fprint(w, `{"access_token":"tok"}`)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+srv.URL+`/token",service="up"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/v2/lib/app/manifests/v1":
+			if r.Header.Get("Accept") != "application/vnd.oci.image.manifest.v1+json" {
+				http.Error(w, "accept", http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.Header().Set("Docker-Content-Digest", "sha256:abc")
+			fmt.Fprint(w, "{}")
+		case "/v2/lib/app/manifests/denied":
+			w.WriteHeader(http.StatusForbidden)
+		case "/v2/lib/app/manifests/busy":
+			w.WriteHeader(http.StatusTooManyRequests)
+		case "/v2/lib/app/manifests/broken":
+			w.WriteHeader(http.StatusBadGateway)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	base, _ := url.Parse(srv.URL)
+	c := Dial(0)(base, &registry.UpstreamCredentials{Username: "alice", AccessToken: "pw"})
+	ctx := context.Background()
+
+	res, err := c.Get(ctx, "lib/app", "/manifests/v1", "application/vnd.oci.image.manifest.v1+json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "{}" || res.ContentType != "application/vnd.oci.image.manifest.v1+json" || res.Digest != "sha256:abc" || res.Size != 2 {
+		t.Errorf("got %+v, %q", res, body)
+	}
+	for _, c2 := range []struct {
+		ref   string
+		cause error
+		text  string
+	}{
+		{"missing", registry.ErrUpstreamNotFound, "nothing at /v2/lib/app/manifests/missing"},
+		{"denied", registry.ErrUpstreamDenied, "authentication to the upstream registry failed"},
+		{"busy", registry.ErrUpstreamThrottled, "too many requests (HTTP 429)"},
+		{"broken", registry.ErrUpstreamUnavailable, "answered HTTP 502 to GET /v2/lib/app/manifests/broken"},
+	} {
+		if _, err := c.Get(ctx, "lib/app", "/manifests/"+c2.ref, ""); !errors.Is(err, c2.cause) || !strings.Contains(err.Error(), c2.text) {
+			t.Errorf("%s: %v; want %v, %q", c2.ref, err, c2.cause, c2.text)
+		}
+	}
+	if n := tokens.Load(); n != 1 {
+		t.Errorf("%d tokens fetched; want 1, reused", n)
+	}
+
+	// Refused credentials and an upstream that cannot be reached: unavailable, as the core has them.
+	bad := Dial(0)(base, &registry.UpstreamCredentials{Username: "alice", AccessToken: "wrong"})
+	if _, err := bad.Get(ctx, "lib/app", "/manifests/v1", ""); !errors.Is(err, registry.ErrUpstreamUnavailable) || !errors.Is(err, errAuth) {
+		t.Errorf("bad credentials: %v", err)
+	}
+	srv.Close()
+	if _, err := c.Get(ctx, "lib/other", "/manifests/v1", ""); !errors.Is(err, registry.ErrUpstreamUnavailable) || !strings.Contains(err.Error(), "could not be reached") {
+		t.Errorf("upstream down: %v", err)
+	}
+}
+
+// TestPingBasic: an upstream that asks for Basic auth gets the credentials, and Ping says why it refused.
+func TestPingBasic(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "AWS" || p != "pw" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="up"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	base, _ := url.Parse(srv.URL)
+	dial := Dial(0)
+	if err := dial(base, &registry.UpstreamCredentials{Username: "AWS", AccessToken: "pw"}).Ping(context.Background()); err != nil {
+		t.Errorf("ping: %v", err)
+	}
+	if err := dial(base, &registry.UpstreamCredentials{Username: "AWS", AccessToken: "no"}).Ping(context.Background()); err != errAuth {
+		t.Errorf("ping with wrong credentials: %v", err)
+	}
+	if err := dial(base, nil).Ping(context.Background()); err != errAuth {
+		t.Errorf("anonymous ping: %v", err)
+	}
+}
+
+func TestParseChallenge(t *testing.T) {
+	scheme, p := parseChallenge(`Bearer realm="https://auth.example/token",service="reg \"x\"",scope=repository:a:pull`)
+	if scheme != "bearer" || p["realm"] != "https://auth.example/token" || p["service"] != `reg "x"` || p["scope"] != "repository:a:pull" {
+		t.Errorf("got %q %q", scheme, p)
+	}
+}
