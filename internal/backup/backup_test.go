@@ -324,8 +324,10 @@ func TestRestoreRefuses(t *testing.T) {
 		}, "backup.json is damaged"},
 		{"damaged layer", func(where string, _ *backup.Manifest) {
 			os.Chmod(blobPath(where, layer), 0o600)
-			f, _ := os.OpenFile(blobPath(where, layer), os.O_WRONLY, 0)
-			f.WriteAt([]byte("X"), 100)
+			f, _ := os.OpenFile(blobPath(where, layer), os.O_RDWR, 0)
+			b := make([]byte, 1)
+			f.ReadAt(b, 100)
+			f.WriteAt([]byte{^b[0]}, 100) // another byte, whatever the random layer holds there
 			f.Close()
 		}, "blob " + layer.String() + " in the backup is damaged: "},
 		{"missing layer", func(where string, _ *backup.Manifest) { os.Remove(blobPath(where, layer)) }, "blob " + layer.String() + " is missing from the backup"},
