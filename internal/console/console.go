@@ -37,6 +37,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/store"
+	"github.com/wharf-dev/wharf/internal/strictjson"
 )
 
 // UserAgent is the user agent of the calls the console makes, as the audit trail records them.
@@ -191,13 +192,13 @@ func invalid(msg string) error {
 	return &registry.Error{Kind: registry.KindInvalidParameter, Message: msg}
 }
 
-// readJSON decodes a small JSON body.
+// readJSON decodes a small JSON body, strictly, as the APIs decode theirs.
 func readJSON(r *http.Request, v any) error {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<10))
 	if err != nil {
 		return invalid("the request body could not be read")
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := strictjson.Decode(body, v); err != nil {
 		return invalid("the request body is not a JSON object of the expected form")
 	}
 	return nil

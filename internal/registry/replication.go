@@ -539,11 +539,11 @@ func (s *Service) DescribeImageReplicationStatus(ctx context.Context, registryID
 				continue
 			}
 			dest := ReplicationDestination{st.Region, st.RegistryID}
-			j, err := tx.JobByKey(replicateJobKey(r.ID, st.Digest, dest, st.UpdatedAt))
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
+			died, err := jobDied(tx, replicateJobKey(r.ID, st.Digest, dest, st.UpdatedAt))
+			if err != nil {
 				return err
 			}
-			if err != nil || j.State == store.JobDead {
+			if died {
 				out.Statuses[i].Status, out.Statuses[i].FailureCode = ReplicationFailed, ReplicationErrorCode
 			}
 		}

@@ -260,6 +260,19 @@ func (s *Service) signOnPush(tx store.Tx, repo *store.Repository, img *store.Ima
 }
 
 // signJobKey is the unique key of the job that signs an image whose signing started at started.
+// jobDied tells whether the job of work still in progress is dead or gone — a store that failed every
+// attempt, a node lost on its last one —, so that the work failed.
+func jobDied(tx store.Tx, key string) (bool, error) {
+	j, err := tx.JobByKey(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return j.State == store.JobDead, nil
+}
+
 func signJobKey(repoID int64, d digest.Digest, started time.Time) string {
 	return fmt.Sprintf("%s/%d/%s/%d", SignJobKind, repoID, d, started.UnixNano())
 }
@@ -447,11 +460,11 @@ func (s *Service) DescribeImageSigningStatus(ctx context.Context, registryID, na
 			if st.Status != SigningInProgress {
 				continue
 			}
-			j, err := tx.JobByKey(signJobKey(r.ID, st.Digest, st.UpdatedAt))
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
+			died, err := jobDied(tx, signJobKey(r.ID, st.Digest, st.UpdatedAt))
+			if err != nil {
 				return err
 			}
-			if err != nil || j.State == store.JobDead {
+			if died {
 				out.Statuses[i].Status, out.Statuses[i].FailureCode, out.Statuses[i].FailureReason = SigningFailed, SigningErrorCode, signJobDied
 			}
 		}
