@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -187,6 +189,46 @@ func TestReplicationOnThreeNodes(t *testing.T) {
 		t.Fatalf("the destination repository: %+v", settings)
 	}
 
+	// Two images pushed at once through two nodes to a repository the destination lacks: both replicated,
+	// into one destination repository, whichever nodes ran the jobs.
+	n1.aws("ecr", "create-repository", "--repository-name", "prod/web")
+	var wg sync.WaitGroup
+	outs := make([]string, 2)
+	errs := make([]error, 2)
+	for i, n := range []*wharfProc{n1, n3} {
+		tar := writeLayer(t, work, fmt.Sprint("w", i), map[string][]byte{"web": []byte(fmt.Sprint("web ", i))})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = runEnv(t, nil, nil, crane, "append", "--insecure", "-f", tar, "-t", fmt.Sprintf("%s/prod/web:w%d", n.addr, i))
+		}()
+	}
+	wg.Wait()
+	for i := range errs {
+		if errs[i] != nil {
+			t.Fatalf("concurrent push %d: %v\n%s", i, errs[i], outs[i])
+		}
+	}
+	for _, tag := range []string{"w0", "w1"} {
+		var st status
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			jsonOf(t, n2.aws("ecr", "describe-image-replication-status", "--repository-name", "prod/web", "--image-id", "imageTag="+tag), &st)
+			if len(st.ReplicationStatuses) == 1 && st.ReplicationStatuses[0].Status != "IN_PROGRESS" || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(st.ReplicationStatuses) != 1 || st.ReplicationStatuses[0].Status != "COMPLETE" {
+			t.Fatalf("replication of prod/web:%s: %+v", tag, st)
+		}
+	}
+	var web struct {
+		ImageDetails []struct{ ImageTags []string }
+	}
+	jsonOf(t, awsAs(t, destOn(n2), "ecr", "describe-images", "--repository-name", "prod/web"), &web)
+	if len(web.ImageDetails) != 2 {
+		t.Fatalf("the destination's prod/web: %+v", web)
+	}
+
 	// Without the destination's registry policy (its change applies on every node within
 	// --policy-cache-ttl, 1s by default), the next push is not replicated.
 	awsAs(t, destOn(n2), "ecr", "delete-registry-policy")
@@ -205,7 +247,7 @@ func TestReplicationOnThreeNodes(t *testing.T) {
 	// image, its repository and the destination, in the source account's trail and in the destination's.
 	for _, env := range [][]string{n2.awsEnv(), destOn(n1)} {
 		var events []trailEvent
-		for deadline := time.Now().Add(10 * time.Second); len(events) < 2 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		for deadline := time.Now().Add(10 * time.Second); len(events) < 4 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			events = lookup(t, env, "http://"+n3.addr, "EventName", "ReplicateImage") // v2's may follow its status
 		}
 		byTag := map[string]trailEvent{}
@@ -213,7 +255,7 @@ func TestReplicationOnThreeNodes(t *testing.T) {
 			tag, _ := member(e.record, "requestParameters.imageId.imageTag").(string)
 			byTag[tag] = e
 		}
-		if len(events) != 2 || len(byTag) != 2 {
+		if len(events) != 4 || len(byTag) != 4 {
 			t.Fatalf("ReplicateImage records: %+v", events)
 		}
 		ok, failed := byTag["v1"], byTag["v2"]
