@@ -499,9 +499,7 @@ func (a *App) registerJobs() {
 		}})
 	// Images replicated to each destination of the registry's replication configuration in this region.
 	a.Jobs.Register(jobs.Kind{Name: registry.ReplicateJobKind, Concurrency: 2, MaxAttempts: registry.ReplicateAttempts,
-		Run: func(ctx context.Context, j store.Job) error {
-			return a.background(ctx, "replication", "wharf:ReplicateImage", func(ctx context.Context) error { return a.Service.RunReplication(ctx, j) })
-		}})
+		Run: a.replicateImage})
 	a.Service.WakeJobsWith(a.Jobs.Wake)
 	// The upkeep of scans (stuck scans failed, unused images' scans expired, re-matching queued) and the
 	// re-matching of images scanned continuously when the vulnerability database changed.
