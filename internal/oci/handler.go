@@ -178,7 +178,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // account's registry only the pushes its registry policy allows as ecr:ReplicateImage are authorized.
 const ReplicationHeader = "X-Wharf-Replication"
 
-
 // decode reads the query and checks the route's names; sameRegistry reads a mount's source name.
 func (in *request) decode(rawQuery string, sameRegistry func(from string) (string, bool)) error {
 	if rawQuery != "" {
