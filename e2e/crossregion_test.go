@@ -46,7 +46,9 @@ func TestReplicationToAnotherRegion(t *testing.T) {
 	awsAs(t, westAdmin, "iam", "create-user", "--user-name", "replicator")
 	awsAs(t, westAdmin, "iam", "put-user-policy", "--user-name", "replicator", "--policy-name", "replicate", "--policy-document",
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:*"],"Resource":"*"}]}`)
-	var created struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	var created struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
 	jsonOf(t, awsAs(t, westAdmin, "iam", "create-access-key", "--user-name", "replicator"), &created)
 	var other struct{ AccessKeyId, SecretAccessKey string }
 	jsonOf(t, west.wharf("admin", "create-account", "--account-id", "444455556666"), &other)

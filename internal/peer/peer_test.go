@@ -1,0 +1,51 @@
+package peer
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+func TestEndpoints(t *testing.T) {
+	e := Endpoints{}
+	for _, v := range []string{"us-west-2=https://wharf-west.example.com/", "eu-west-1=http://10.0.0.1:5000,ap-south-1=https://south.example.com",
+		`["ca-central-1=https://ca.example.com"]`, `{"sa-east-1":"https://sa.example.com"}`} {
+		if err := e.Set(v); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+	}
+	want := "ap-south-1=https://south.example.com,ca-central-1=https://ca.example.com,eu-west-1=http://10.0.0.1:5000,sa-east-1=https://sa.example.com,us-west-2=https://wharf-west.example.com"
+	if e.String() != want {
+		t.Fatalf("peers: %s", e)
+	}
+	for _, bad := range []string{"us-west-2", "=https://x", "US_WEST=https://x", "us-west-2=ftp://x", "us-west-2=https://x/path"} {
+		if err := (Endpoints{}).Set(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestAnswers(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		body   string
+		want   error
+	}{
+		{201, "", nil},
+		{503, "", registry.ErrPeerUnavailable},
+		{429, "", registry.ErrPeerUnavailable},
+		{401, "", registry.ErrPeerUnauthorized},
+		{400, `{"__type":"UnrecognizedClientException"}`, registry.ErrPeerUnauthorized},
+		{403, `{"errors":[{"code":"DENIED"}]}`, registry.ErrPeerDenied},
+	} {
+		err := answer(&http.Response{StatusCode: c.status}, []byte(c.body), "put")
+		if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("HTTP %d %s: %v, want %v", c.status, c.body, err, c.want)
+		}
+	}
+	if err := answer(&http.Response{StatusCode: 400}, []byte("MANIFEST_INVALID"), "put"); err == nil || errors.Is(err, registry.ErrPeerUnavailable) {
+		t.Errorf("a bad request: %v", err)
+	}
+}
