@@ -106,14 +106,32 @@ func replicationToAnotherRegion(t *testing.T, eastMetrics string, startSource fu
 		ImageID             struct{ ImageDigest string }
 		ReplicationStatuses []struct{ Region, RegistryID, Status, FailureCode string }
 	}
-	describe := func(tag string) status {
+	describeIn := func(repo, tag string) status {
 		t.Helper()
 		var st status
-		jsonOf(t, reader.aws("ecr", "describe-image-replication-status", "--repository-name", "prod/app", "--image-id", "imageTag="+tag), &st)
+		jsonOf(t, reader.aws("ecr", "describe-image-replication-status", "--repository-name", repo, "--image-id", "imageTag="+tag), &st)
 		if len(st.ReplicationStatuses) != 2 {
 			t.Fatalf("describe-image-replication-status: %+v", st)
 		}
 		return st
+	}
+	describe := func(tag string) status { t.Helper(); return describeIn("prod/app", tag) }
+	// ended waits for the replications of an image to end and returns them as "registry STATUS code".
+	ended := func(repo, tag string) []string {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			var out []string
+			for _, r := range describeIn(repo, tag).ReplicationStatuses {
+				if r.Status == "IN_PROGRESS" && time.Now().Before(deadline) {
+					out = nil
+					break
+				}
+				out = append(out, strings.TrimSpace(r.RegistryID+" "+r.Status+" "+r.FailureCode))
+			}
+			if out != nil {
+				return out
+			}
+		}
 	}
 	// complete waits for both replications of tag to be COMPLETE.
 	complete := func(tag string) {
@@ -193,4 +211,19 @@ func replicationToAnotherRegion(t *testing.T, eastMetrics string, startSource fu
 	west.start()
 	complete("v3")
 	replicated("v3", d3)
+
+	// The other account's registry policy allows replicating, not creating repositories: the image of a new
+	// repository is FAILED there, CreateRepositoryDenied. Without a registry policy, ReplicateImageDenied.
+	awsAs(t, westOther, "ecr", "put-registry-policy", "--policy-text", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+		"Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":["ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-west-2:444455556666:repository/*"}]}`)
+	east.aws("ecr", "create-repository", "--repository-name", "prod/new")
+	run(t, crane, "append", "--insecure", "-f", writeLayer(t, work, "new", map[string][]byte{"new": []byte("new")}), "-t", east.addr+"/prod/new:v1")
+	if got := fmt.Sprint(ended("prod/new", "v1")); got != "[000000000000 COMPLETE 444455556666 FAILED CreateRepositoryDenied]" {
+		t.Fatalf("replication to a new repository: %s", got)
+	}
+	awsAs(t, westOther, "ecr", "delete-registry-policy")
+	run(t, crane, "append", "--insecure", "-b", src+":v3", "-f", writeLayer(t, work, "v4", map[string][]byte{"top": []byte("v4")}), "-t", src+":v4")
+	if got := fmt.Sprint(ended("prod/app", "v4")); got != "[000000000000 COMPLETE 444455556666 FAILED ReplicateImageDenied]" {
+		t.Fatalf("replication without the registry policy: %s", got)
+	}
 }

@@ -91,7 +91,8 @@ func (c *client) login(ctx context.Context) (string, error) {
 }
 
 // answer is nil for a 2xx answer, else the error it stands for: ErrPeerUnavailable (5xx, 429),
-// ErrPeerUnauthorized (401: and on the ECR API, the signature's key refused), ErrPeerDenied (403).
+// ErrPeerUnauthorized (401: and on the ECR API, the signature's key refused), ErrPeerCreateDenied (403 for
+// ecr:CreateRepository), ErrPeerDenied (another 403).
 func answer(res *http.Response, body []byte, what string) error {
 	if res.StatusCode/100 == 2 {
 		return nil
@@ -107,6 +108,8 @@ func answer(res *http.Response, body []byte, what string) error {
 	case res.StatusCode == http.StatusUnauthorized || strings.Contains(msg, "UnrecognizedClient") ||
 		strings.Contains(msg, "InvalidSignature") || strings.Contains(msg, "SignatureDoesNotMatch"):
 		return fmt.Errorf("%w: %v", registry.ErrPeerUnauthorized, err)
+	case res.StatusCode == http.StatusForbidden && strings.Contains(msg, "ecr:CreateRepository"):
+		return fmt.Errorf("%w: %v", registry.ErrPeerCreateDenied, err)
 	case res.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%w: %v", registry.ErrPeerDenied, err)
 	}

@@ -39,6 +39,7 @@ func TestAnswers(t *testing.T) {
 		{401, "", registry.ErrPeerUnauthorized},
 		{400, `{"__type":"UnrecognizedClientException"}`, registry.ErrPeerUnauthorized},
 		{403, `{"errors":[{"code":"DENIED"}]}`, registry.ErrPeerDenied},
+		{403, `{"errors":[{"code":"DENIED","message":"User: arn:aws:iam::000000000000:user/r is not authorized to perform: ecr:CreateRepository on resource: …"}]}`, registry.ErrPeerCreateDenied},
 	} {
 		err := answer(&http.Response{StatusCode: c.status}, []byte(c.body), "put")
 		if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {

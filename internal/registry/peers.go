@@ -40,6 +40,8 @@ var (
 	ErrPeerUnauthorized = errors.New("the destination deployment refused the credentials")
 	// ErrPeerDenied: the deployment refused the push (its policies).
 	ErrPeerDenied = errors.New("the destination deployment denied the replication")
+	// ErrPeerCreateDenied: the deployment refused to create the missing repository (its policies).
+	ErrPeerCreateDenied = errors.New("the destination deployment denied the creation of the repository")
 )
 
 // PeerConfig tunes replication to the deployments of other regions.
@@ -173,6 +175,8 @@ func (s *Service) replicateRemote(ctx context.Context, src *store.Repository, p 
 		return "", push.bytes, nil
 	case errors.Is(err, ErrPeerUnauthorized):
 		return ReplicationCredentialsInvalid, push.bytes, err
+	case errors.Is(err, ErrPeerCreateDenied):
+		return CreateRepositoryDenied, push.bytes, err
 	case errors.Is(err, ErrPeerDenied):
 		return ReplicateImageDenied, push.bytes, err
 	}
