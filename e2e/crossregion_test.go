@@ -195,7 +195,8 @@ func replicationToAnotherRegion(t *testing.T, eastMetrics string, startSource fu
 		t.Fatalf("bytes replicated: %v", b)
 	}
 
-	// The destination down during a push: the replication stays in progress, and completes when it returns.
+	// The destination down during a push: the replication stays in progress, and completes when it returns
+	// (the source restarted meanwhile).
 	west.stop()
 	run(t, crane, "append", "--insecure", "-b", src+":v2", "-f", writeLayer(t, work, "v3", map[string][]byte{"top": []byte("v3")}), "-t", src+":v3")
 	d3 := strings.TrimSpace(run(t, crane, "digest", "--insecure", src+":v3"))
@@ -208,7 +209,14 @@ func replicationToAnotherRegion(t *testing.T, eastMetrics string, startSource fu
 	if n := metric(t, eastMetrics, `wharf_replications_remote_total{region="us-west-2",result="retry"}`); eastMetrics != "" && n < 2 {
 		t.Fatalf("retries while the destination was down: %v", n)
 	}
+	// The source restarts too, meanwhile: its durable job resumes.
+	for _, n := range nodes {
+		n.stop()
+	}
 	west.start()
+	for _, n := range nodes {
+		n.start()
+	}
 	complete("v3")
 	replicated("v3", d3)
 
