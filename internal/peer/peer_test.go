@@ -2,9 +2,13 @@ package peer
 
 import (
 	"errors"
+	"flag"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
@@ -48,5 +52,26 @@ func TestAnswers(t *testing.T) {
 	}
 	if err := answer(&http.Response{StatusCode: 400}, []byte("MANIFEST_INVALID"), "put"); err == nil || errors.Is(err, registry.ErrPeerUnavailable) {
 		t.Errorf("a bad request: %v", err)
+	}
+}
+
+// TestEndpointsFromTheEnvironmentAndAConfigFile: the flags as wharf serve declares them, set by
+// WHARF_REPLICATION_PEERS and by a config file's list.
+func TestEndpointsFromTheEnvironmentAndAConfigFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "wharf.json")
+	if err := os.WriteFile(file, []byte(`{"replication-peer": ["eu-west-1=https://eu.example.com"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WHARF_REPLICATION_PEERS", "us-west-2=https://west.example.com,ap-south-1=https://south.example.com")
+	e := Endpoints{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.String("config", "", "")
+	fs.Var(e, "replication-peer", "")
+	fs.Var(e, "replication-peers", "")
+	if _, err := config.Parse(fs, []string{"--config", file}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "ap-south-1=https://south.example.com,eu-west-1=https://eu.example.com,us-west-2=https://west.example.com"; e.String() != want {
+		t.Fatalf("peers: %s", e)
 	}
 }

@@ -291,8 +291,8 @@ func replicateJobKey(repoID int64, d digest.Digest, dest ReplicationDestination,
 }
 
 // replicateOnPush records the replication of a pushed image (tag: the tag it was pushed with, if any) to
-// each destination in progress and queues a job per destination in this region, in tx. A destination in
-// another region is recorded FAILED at once. It reports whether a job was queued.
+// each destination in progress and queues a job per destination, in tx. A destination in another region
+// without a peer deployment is recorded FAILED at once. It reports whether a job was queued.
 func (s *Service) replicateOnPush(tx store.Tx, repo *store.Repository, d digest.Digest, tag string, dests []ReplicationDestination) (bool, error) {
 	now := s.clock.Now()
 	queued := false
@@ -330,7 +330,9 @@ func (s *Service) replicateOnPush(tx store.Tx, repo *store.Repository, d digest.
 // account, it creates the destination repository when missing (from the template that applies for
 // REPLICATION, else with ECR's defaults) and copies the image — its manifests, its blobs linked (no bytes
 // copied) and the tag it was pushed with — and records the replication COMPLETE, or FAILED with why.
-// An image gone meanwhile is not replicated.
+// An image gone meanwhile is not replicated. A destination in another region is another deployment, which
+// the image is pushed to (replicateRemote); while it cannot be reached the replication stays in progress and
+// the job is retried, for PeerConfig.RetryFor from the push.
 func (s *Service) RunReplication(ctx context.Context, j store.Job) error {
 	var p replicateJob
 	if err := json.Unmarshal(j.Payload, &p); err != nil {
