@@ -46,7 +46,7 @@ var (
 	getReqs    = flag.Int("gets", 100000, "manifest GETs in the GET scenario")
 	getConns   = flag.Int("clients", 32, "concurrent clients for manifest GETs")
 	cluster    = flag.Bool("cluster", false, "compare one embedded node with three nodes on PostgreSQL and S3 (see bench/cluster.go), and nothing else")
-	only       = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,pulls,layers,put,get,tags,ecr,policy,lifecycle,vulndb,scan,rematch,usage,console (default all)")
+	only       = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,pulls,layers,put,get,tags,ecr,policy,lifecycle,vulndb,scan,rematch,usage,console,replication (default all)")
 	compare    = flag.String("compare-url", "", "after Wharf, run the blob scenarios (upload, chunked, pulls, layers) on the registry at this URL, without auth")
 	comparePID = flag.Int("compare-pid", 0, "the process id of the -compare-url registry, for its peak RSS")
 )
@@ -71,6 +71,12 @@ func main() {
 	if *cluster {
 		clusterBench()
 		return
+	}
+	if want("replication") { // two deployments of its own
+		replicationBench()
+		if *only == "replication" {
+			return
+		}
 	}
 	base, pid, stop := target()
 	defer stop()

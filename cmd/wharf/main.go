@@ -33,6 +33,7 @@ import (
 	blobs3 "github.com/wharf-dev/wharf/internal/blob/s3"
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/identity"
+	"github.com/wharf-dev/wharf/internal/peer"
 	"github.com/wharf-dev/wharf/internal/pipeline"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/server"
@@ -247,13 +248,20 @@ type serveSettings struct {
 	auditDelivery, throttle, webhooks                  string
 	scanDBSync, scanDBEcosystems                       string
 	scanDBSyncEvery                                    time.Duration
+	peers                                              peer.Endpoints
+	peerRetry                                          registry.PeerConfig
 }
 
 func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs, c := commonFlags("serve")
 	c.registryFlags(fs)
-	s := &serveSettings{}
+	s := &serveSettings{peers: peer.Endpoints{}}
 	fs.StringVar(&s.addr, "addr", "127.0.0.1:5000", "address to listen on")
+	fs.Var(s.peers, "replication-peer", "`REGION=URL` of the Wharf deployment serving another region, which images are replicated to (repeatable)")
+	fs.Var(s.peers, "replication-peers", "replication peers, comma-separated REGION=URL (as --replication-peer)")
+	fs.DurationVar(&s.peerRetry.RetryFor, "replication-retry-for", 24*time.Hour, "how long a replication to another region's deployment that cannot be reached is retried before it is FAILED")
+	fs.DurationVar(&s.peerRetry.RetryBase, "replication-retry-base", 10*time.Second, "wait before the first retry of a replication; it doubles with each attempt")
+	fs.DurationVar(&s.peerRetry.RetryMax, "replication-retry-max", 10*time.Minute, "longest wait between retries of a replication")
 	fs.StringVar(&s.tlsCert, "tls-cert", "", "TLS certificate file (PEM); plain HTTP when unset")
 	fs.StringVar(&s.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.DurationVar(&s.gcEvery, "gc-interval", time.Hour, "how often garbage collection runs (0: never)")
@@ -300,6 +308,8 @@ func serve(args []string) error {
 	if opts.Webhooks, err = webhooks.ParseTargets(s.webhooks); err != nil {
 		return err
 	}
+	opts.Registry.Peers = s.peerRetry
+	opts.Registry.Peers.Endpoints = s.peers
 	opts.EventRetention = s.eventRetention
 	opts.ScanDBSync = download.Source{URL: s.scanDBSync, Ecosystems: ecosystems(s.scanDBEcosystems)}
 	opts.ScanDBSyncInterval = s.scanDBSyncEvery

@@ -201,3 +201,53 @@ func TestSessionsOfADeletedRole(t *testing.T) {
 		t.Fatalf("a session of the new role: %v", err)
 	}
 }
+
+// TestReplicationFromAnotherRegion: a call marked as a replication into another account's registry is
+// authorized by that registry's policy (ecr:ReplicateImage for the pushes, ecr:CreateRepository), and the
+// caller's own policies, for the actions of a push only; unmarked, the same caller is refused.
+func TestReplicationFromAnotherRegion(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	marked := registry.WithReplication(ctx, "eu-west-1")
+	replicator := f.user(t, "replicator", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}`)
+	pusher := f.user(t, "pusher", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:PutImage","Resource":"*"}]}`)
+	call := func(ctx context.Context, caller identity.Principal, action string) error {
+		return f.authz.Authorize(ctx, &pipeline.Call{Caller: caller, RegistryID: other, Targets: []pipeline.Target{pipeline.Repository(action, other, "app")}})
+	}
+	push := []string{"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"}
+	for _, a := range append(push, "ecr:CreateRepository") {
+		if err := call(marked, replicator, a); registry.KindOf(err) != registry.KindDenied {
+			t.Fatalf("%s without the registry policy: %v", a, err)
+		}
+	}
+	if err := f.core.PutRegistryPolicy(ctx, other, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+		"Principal":{"AWS":"arn:aws:iam::`+acct+`:root"},"Action":["ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-east-1:`+other+`:repository/*"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	f.authz.Invalidate()
+	for _, a := range push {
+		if err := call(marked, replicator, a); err != nil {
+			t.Fatalf("%s as a replication: %v", a, err)
+		}
+		if err := call(ctx, replicator, a); registry.KindOf(err) != registry.KindDenied {
+			t.Fatalf("%s unmarked: %v", a, err)
+		}
+	}
+	if err := call(marked, identity.RootOf(acct), "ecr:PutImage"); err != nil {
+		t.Fatalf("the source account's root: %v", err)
+	}
+	if err := call(marked, pusher, "ecr:InitiateLayerUpload"); registry.KindOf(err) != registry.KindDenied {
+		t.Fatalf("a caller whose policies do not allow ecr:ReplicateImage: %v", err)
+	}
+	// Not granted ecr:CreateRepository; and a replication does nothing but push.
+	for _, a := range []string{"ecr:CreateRepository", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchDeleteImage", "ecr:DeleteRepository",
+		"ecr:SetRepositoryPolicy", "ecr:ListImages"} {
+		if err := call(marked, replicator, a); registry.KindOf(err) != registry.KindDenied {
+			t.Fatalf("%s as a replication: %v", a, err)
+		}
+	}
+	// In its own account, a replication is authorized as any call.
+	if err := f.authz.Authorize(marked, &pipeline.Call{Caller: pusher, RegistryID: acct, Targets: []pipeline.Target{pipeline.Repository("ecr:PutImage", acct, "app")}}); err != nil {
+		t.Fatalf("a replication into its own account: %v", err)
+	}
+}

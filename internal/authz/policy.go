@@ -131,9 +131,54 @@ func (a *PolicyAuthorizer) Authorize(ctx context.Context, c *pipeline.Call) erro
 	return nil
 }
 
+// replicationActions are what a replication from another region may do in another account's registry,
+// with the action its registry policy must allow: the pushes of blobs, manifests and tags, and the
+// creation of a missing repository. Nothing else (no pull, no delete).
+var replicationActions = map[string]string{
+	"ecr:BatchCheckLayerAvailability": "ecr:ReplicateImage",
+	"ecr:InitiateLayerUpload":         "ecr:ReplicateImage",
+	"ecr:UploadLayerPart":             "ecr:ReplicateImage",
+	"ecr:CompleteLayerUpload":         "ecr:ReplicateImage",
+	"ecr:PutImage":                    "ecr:ReplicateImage",
+	"ecr:CreateRepository":            "ecr:CreateRepository",
+}
+
+// authorizeReplication decides a target of a call marked as a replication from another region
+// (registry.WithReplication) in another account's registry, as ECR decides replication across accounts:
+// the action must be one a replication does, and the destination registry's policy must allow the
+// caller's account the action it stands for (RegistryAllows); the caller's own policies must allow it too.
+func (a *PolicyAuthorizer) authorizeReplication(ctx context.Context, c *pipeline.Call, t pipeline.Target) error {
+	action, ok := replicationActions[t.Action]
+	if !ok || t.Resource != "" {
+		return &registry.Error{Kind: registry.KindDenied, Message: fmt.Sprintf("User: %s is not authorized to perform: %s: a replication may only push images to another account's registry",
+			c.Caller.ARN(), t.Action)}
+	}
+	if err := a.RegistryAllows(ctx, c.Caller.AccountID, t.RegistryID, t.Repository, action); err != nil {
+		return err
+	}
+	if c.Caller.Root {
+		return nil
+	}
+	ids, err := a.identityPolicies(ctx, c.Caller)
+	if err != nil {
+		return err
+	}
+	arn := ResourceARN(a.Region, t.RegistryID, t.Repository)
+	d := iam.Evaluate(iam.Request{Principal: principalOf(c.Caller), Action: action, Resource: arn, ResourceAccount: c.Caller.AccountID,
+		Context: map[string][]string{"aws:currenttime": a.currentTime()}}, ids, nil)
+	if d.Allowed {
+		return nil
+	}
+	return &registry.Error{Kind: registry.KindDenied, Message: fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s",
+		c.Caller.ARN(), action, arn, d.Reason)}
+}
+
 func (a *PolicyAuthorizer) authorizeTarget(ctx context.Context, c *pipeline.Call, t pipeline.Target) error {
 	if t.RegistryID == "" {
 		t.RegistryID = c.RegistryID
+	}
+	if registry.ReplicationSource(ctx) != "" && c.Caller.Service == "" && t.RegistryID != c.Caller.AccountID {
+		return a.authorizeReplication(ctx, c, t)
 	}
 	resource, repo := t.Resource, ""
 	if resource == "" {

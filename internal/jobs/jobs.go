@@ -34,6 +34,8 @@ type Kind struct {
 	// Backoff is the wait before the first retry; it doubles with each attempt, up to MaxBackoff.
 	// Default 10 seconds.
 	Backoff time.Duration
+	// MaxBackoff, when set, bounds the wait between attempts below MaxBackoff.
+	MaxBackoff time.Duration
 	// Every, when set, runs the kind periodically: one job each period across all nodes on the store
 	// (none while one still runs). The first runs a period after the kind is first seen.
 	Every time.Duration
@@ -325,7 +327,11 @@ func (r *Runner) finish(k *kind, j store.Job, runErr error) {
 		return
 	}
 	r.m.failed.WithLabelValues(j.Kind).Inc()
-	retryAt := now.Add(Backoff(k.Backoff, j.Attempts))
+	wait := Backoff(k.Backoff, j.Attempts)
+	if k.MaxBackoff > 0 {
+		wait = min(wait, k.MaxBackoff)
+	}
+	retryAt := now.Add(wait)
 	var dead bool
 	err := r.meta.Update(ctx, func(tx store.Tx) (err error) {
 		dead, err = tx.FailJob(j.ID, r.opts.Holder, runErr.Error(), retryAt)

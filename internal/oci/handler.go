@@ -164,10 +164,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 		Run: func(ctx context.Context, c *pipeline.Call) error { return h.serve(ctx, w, r, in, c) },
 	}
-	if err := h.Pipeline.Do(r.Context(), call, op); err != nil {
+	ctx := r.Context()
+	if source := r.Header.Get(ReplicationHeader); source != "" {
+		ctx = registry.WithReplication(ctx, source)
+	}
+	if err := h.Pipeline.Do(ctx, call, op); err != nil {
 		h.writeError(w, r, err)
 	}
 }
+
+// ReplicationHeader marks a request as a replication pushed by another region's deployment (its value,
+// the source region): a missing repository is created as a replication's destination is, and in another
+// account's registry only the pushes its registry policy allows as ecr:ReplicateImage are authorized.
+const ReplicationHeader = "X-Wharf-Replication"
 
 // decode reads the query and checks the route's names; sameRegistry reads a mount's source name.
 func (in *request) decode(rawQuery string, sameRegistry func(from string) (string, bool)) error {

@@ -32,7 +32,7 @@ const (
 	// policy does not allow the source account ecr:CreateRepository on it.
 	CreateRepositoryDenied = "CreateRepositoryDenied"
 	// CrossRegionNotConfigured: the destination is in another region, which is another deployment of
-	// Wharf; this one does not replicate to other deployments.
+	// Wharf, and no peer deployment is configured for that region (PeerConfig.Endpoints).
 	CrossRegionNotConfigured = "CrossRegionReplicationNotConfigured"
 	// ReplicationErrorCode: the destination refused the image (a limit reached, an immutable tag held by
 	// another image), or every attempt failed (the registry's log says why).
@@ -291,15 +291,15 @@ func replicateJobKey(repoID int64, d digest.Digest, dest ReplicationDestination,
 }
 
 // replicateOnPush records the replication of a pushed image (tag: the tag it was pushed with, if any) to
-// each destination in progress and queues a job per destination in this region, in tx. A destination in
-// another region is recorded FAILED at once. It reports whether a job was queued.
+// each destination in progress and queues a job per destination, in tx. A destination in another region
+// without a peer deployment is recorded FAILED at once. It reports whether a job was queued.
 func (s *Service) replicateOnPush(tx store.Tx, repo *store.Repository, d digest.Digest, tag string, dests []ReplicationDestination) (bool, error) {
 	now := s.clock.Now()
 	queued := false
 	for _, dest := range dests {
 		st := store.ImageReplicationStatus{RepositoryID: repo.ID, Digest: d, Region: dest.Region, RegistryID: dest.RegistryID,
 			Status: ReplicationInProgress, UpdatedAt: now}
-		if dest.Region != s.replication.region {
+		if !s.hasPeer(dest.Region) {
 			st.Status, st.FailureCode = ReplicationFailed, CrossRegionNotConfigured
 		}
 		if err := tx.PutImageReplicationStatus(st); err != nil {
@@ -312,8 +312,12 @@ func (s *Service) replicateOnPush(tx store.Tx, repo *store.Repository, d digest.
 		if err != nil {
 			return false, err
 		}
+		attempts := ReplicateAttempts
+		if dest.Region != s.replication.region {
+			attempts = peerAttempts // RunReplication ends it
+		}
 		ok, err := tx.EnqueueJob(&store.Job{Kind: ReplicateJobKind, UniqueKey: replicateJobKey(repo.ID, d, dest, now),
-			Payload: payload, MaxAttempts: ReplicateAttempts, RunAt: now, CreatedAt: now})
+			Payload: payload, MaxAttempts: attempts, RunAt: now, CreatedAt: now})
 		if err != nil {
 			return false, err
 		}
@@ -326,7 +330,9 @@ func (s *Service) replicateOnPush(tx store.Tx, repo *store.Repository, d digest.
 // account, it creates the destination repository when missing (from the template that applies for
 // REPLICATION, else with ECR's defaults) and copies the image — its manifests, its blobs linked (no bytes
 // copied) and the tag it was pushed with — and records the replication COMPLETE, or FAILED with why.
-// An image gone meanwhile is not replicated.
+// An image gone meanwhile is not replicated. A destination in another region is another deployment, which
+// the image is pushed to (replicateRemote); while it cannot be reached the replication stays in progress and
+// the job is retried, for PeerConfig.RetryFor from the push.
 func (s *Service) RunReplication(ctx context.Context, j store.Job) error {
 	var p replicateJob
 	if err := json.Unmarshal(j.Payload, &p); err != nil {
@@ -356,16 +362,27 @@ func (s *Service) RunReplication(ctx context.Context, j store.Job) error {
 	if err != nil {
 		return err
 	}
-	code, err := s.replicate(ctx, src, p)
+	remote := dest.Region != s.replication.region
+	var code string
+	var pushed int64
+	if remote {
+		code, pushed, err = s.replicateRemote(ctx, src, p)
+	} else {
+		code, err = s.replicate(ctx, src, p)
+	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
 		return err // the node is stopping: another attempt replicates it
-	case code == "" && j.Attempts < ReplicateAttempts:
-		return err
+	case code == "" && (j.Attempts < ReplicateAttempts ||
+		remote && errors.Is(err, ErrPeerUnavailable) && s.clock.Now().Sub(p.Started) < s.cfg.Peers.retryFor()):
+		if remote {
+			s.cfg.Peers.observe(dest.Region, "retry", pushed)
+		}
+		return err // the destination down stays IN_PROGRESS: it catches up when it returns
 	default:
 		s.log.Warn("image replication failed", "registry", src.RegistryID, "repository", src.Name, "digest", p.Digest,
-			"destinationRegion", dest.Region, "destinationRegistry", dest.RegistryID, "err", err)
+			"destinationRegion", dest.Region, "destinationRegistry", dest.RegistryID, "code", code, "err", err)
 		if code == "" {
 			code = ReplicationErrorCode
 		}
@@ -373,6 +390,13 @@ func (s *Service) RunReplication(ctx context.Context, j store.Job) error {
 	status := ReplicationComplete
 	if code != "" {
 		status = ReplicationFailed
+	}
+	if remote {
+		s.cfg.Peers.observe(dest.Region, strings.ToLower(status), pushed)
+		if code == "" {
+			s.log.Info("image replicated to another region", "registry", src.RegistryID, "repository", src.Name, "digest", p.Digest,
+				"tag", p.Tag, "destinationRegion", dest.Region, "destinationRegistry", dest.RegistryID, "bytesPushed", pushed)
+		}
 	}
 	return internal(s.meta.Update(ctx, func(tx store.Tx) error {
 		statuses, err := tx.ImageReplicationStatuses(p.RepositoryID, p.Digest)

@@ -92,6 +92,8 @@ type Config struct {
 	Secrets SecretValues
 	// Upstreams tunes how pull through cache rules reach their upstream registries.
 	Upstreams UpstreamConfig
+	// Peers are the deployments of other regions images are replicated to.
+	Peers PeerConfig
 }
 
 // Service is the registry core.

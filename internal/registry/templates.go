@@ -403,6 +403,9 @@ var implicitRoot = CreationTemplate{Prefix: RootPrefix, TagMutability: Mutable, 
 // applies to its name and the caller may ecr:CreateRepository it, or when create-on-push is on (an
 // implicit ROOT template with ECR's defaults, which needs no more than the push's own permissions).
 func (s *Service) createOnPush(ctx context.Context, registryID, name string) (*store.Repository, error) {
+	if ReplicationSource(ctx) != "" {
+		return s.createForReplication(ctx, registryID, name)
+	}
 	t, err := s.TemplateFor(ctx, registryID, name, ForCreateOnPush)
 	if err != nil {
 		return nil, err
@@ -445,5 +448,36 @@ func (s *Service) createOnPush(ctx context.Context, registryID, name string) (*s
 	if created != nil {
 		s.log.Info("repository created on push", "registry", registryID, "repository", name, "template", created.Prefix)
 	}
+	return r, nil
+}
+
+// createForReplication creates the repository a replication from another region pushes to, which did not
+// exist, as ECR creates a replication's destination: from the template that applies for REPLICATION, else
+// with ECR's defaults. The caller must be allowed ecr:CreateRepository on it.
+func (s *Service) createForReplication(ctx context.Context, registryID, name string) (*store.Repository, error) {
+	if err := authorize(ctx, "ecr:CreateRepository", name); err != nil {
+		return nil, err
+	}
+	var r *store.Repository
+	err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
+		if r, err = tx.GetRepository(registryID, name); err == nil {
+			return nil // created meanwhile
+		}
+		t, err := templateFor(tx, registryID, name, ForReplication)
+		if errors.Is(err, store.ErrNotFound) {
+			t = &CreationTemplate{} // ECR's defaults
+		} else if err != nil {
+			return err
+		}
+		r, err = s.createFromTemplate(tx, registryID, name, t)
+		return err
+	})
+	if KindOf(err) == KindRepositoryExists {
+		return s.Repository(ctx, registryID, name)
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	s.log.Info("repository created by a replication", "registry", registryID, "repository", name, "source", ReplicationSource(ctx))
 	return r, nil
 }

@@ -331,6 +331,7 @@ func New(opts Options, st *Stores) (*App, error) {
 	if opts.Registry.Upstreams.Dial == nil {
 		opts.Registry.Upstreams.Dial = upstream.Dial(0) // pull through cache rules' upstream registries
 	}
+	wirePeers(&opts.Registry.Peers, opts.Region, m.reg) // replication to other regions' deployments
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
 	// Replication into another account of this deployment, as the destination's registry policy allows.
@@ -499,7 +500,7 @@ func (a *App) registerJobs() {
 		}})
 	// Images replicated to each destination of the registry's replication configuration in this region.
 	a.Jobs.Register(jobs.Kind{Name: registry.ReplicateJobKind, Concurrency: 2, MaxAttempts: registry.ReplicateAttempts,
-		Run: a.replicateImage})
+		Backoff: a.opts.Registry.Peers.RetryBase, MaxBackoff: a.opts.Registry.Peers.RetryMax, Run: a.replicateImage})
 	a.Service.WakeJobsWith(a.Jobs.Wake)
 	// The upkeep of scans (stuck scans failed, unused images' scans expired, re-matching queued) and the
 	// re-matching of images scanned continuously when the vulnerability database changed.

@@ -1,0 +1,178 @@
+// Package peer is the HTTP client of the Wharf deployments of other regions, which images are replicated
+// to: it logs in with ECR's GetAuthorizationToken (signed with SigV4 by an access key of the source
+// account there) and pushes through the registry API with the token, each request marked as a
+// replication (oci.ReplicationHeader). It tells the core how the destination answered in its own terms.
+package peer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/oci"
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+// Dial returns the core's dial of other regions' deployments (registry.PeerConfig.Dial), for replications
+// from source, this deployment's region. Its clients share a transport whose wait for the headers of each
+// answer is bounded by timeout (not the bodies); 0 is 30 seconds.
+func Dial(source string, timeout time.Duration) func(endpoint, region string, creds registry.PeerCredentials) registry.PeerClient {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = timeout
+	if timeout <= 0 {
+		t.ResponseHeaderTimeout = 30 * time.Second
+	}
+	hc := &http.Client{Transport: t}
+	return func(endpoint, region string, creds registry.PeerCredentials) registry.PeerClient {
+		return &client{endpoint: strings.TrimSuffix(endpoint, "/"), region: region, source: source, creds: creds, http: hc}
+	}
+}
+
+// client pushes to one deployment as one identity.
+type client struct {
+	endpoint, region, source string
+	creds                    registry.PeerCredentials
+	http                     *http.Client
+
+	mu    sync.Mutex
+	token string // ECR's base64 "AWS:<password>"
+}
+
+// login gets (once) the authorization token of the registry API.
+func (c *client) login(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token != "" {
+		return c.token, nil
+	}
+	body := []byte("{}")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+"/", strings.NewReader(string(body)))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken")
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: c.creds.AccessKeyID, SecretAccessKey: c.creds.SecretAccessKey}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "ecr", c.region, time.Now()); err != nil {
+		return "", err
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", registry.ErrPeerUnavailable, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err := answer(res, raw, "GetAuthorizationToken"); err != nil {
+		return "", err
+	}
+	var out struct {
+		AuthorizationData []struct {
+			AuthorizationToken string `json:"authorizationToken"`
+		} `json:"authorizationData"`
+	}
+	if json.Unmarshal(raw, &out) != nil || len(out.AuthorizationData) == 0 || out.AuthorizationData[0].AuthorizationToken == "" {
+		return "", fmt.Errorf("GetAuthorizationToken at %s: no token in the answer", c.endpoint)
+	}
+	c.token = out.AuthorizationData[0].AuthorizationToken
+	return c.token, nil
+}
+
+// answer is nil for a 2xx answer, else the error it stands for: ErrPeerUnavailable (5xx, 429),
+// ErrPeerUnauthorized (401: and on the ECR API, the signature's key refused), ErrPeerCreateDenied (403 for
+// ecr:CreateRepository), ErrPeerDenied (another 403).
+func answer(res *http.Response, body []byte, what string) error {
+	if res.StatusCode/100 == 2 {
+		return nil
+	}
+	msg := strings.TrimSpace(string(body))
+	if len(msg) > 512 {
+		msg = msg[:512]
+	}
+	err := fmt.Errorf("%s: HTTP %d: %s", what, res.StatusCode, msg)
+	switch {
+	case res.StatusCode >= 500 || res.StatusCode == http.StatusTooManyRequests:
+		return fmt.Errorf("%w: %v", registry.ErrPeerUnavailable, err)
+	case res.StatusCode == http.StatusUnauthorized || strings.Contains(msg, "UnrecognizedClient") ||
+		strings.Contains(msg, "InvalidSignature") || strings.Contains(msg, "SignatureDoesNotMatch"):
+		return fmt.Errorf("%w: %v", registry.ErrPeerUnauthorized, err)
+	case res.StatusCode == http.StatusForbidden && strings.Contains(msg, "ecr:CreateRepository"):
+		return fmt.Errorf("%w: %v", registry.ErrPeerCreateDenied, err)
+	case res.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("%w: %v", registry.ErrPeerDenied, err)
+	}
+	return err
+}
+
+// do sends a registry API request to path (under /v2/<registryID>/<repository>) with the token.
+func (c *client) do(ctx context.Context, method, registryID, repository, path string, body io.Reader, size int64, contentType string) (*http.Response, error) {
+	token, err := c.login(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u := c.endpoint + "/v2/" + registryID + "/" + repository + path
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Basic "+token)
+	req.Header.Set(oci.ReplicationHeader, c.source)
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", registry.ErrPeerUnavailable, err)
+	}
+	return res, nil
+}
+
+// BlobExists implements registry.PeerClient: HEAD of the blob, 404 when the repository or the blob is
+// missing.
+func (c *client) BlobExists(ctx context.Context, registryID, repository string, d digest.Digest) (bool, error) {
+	res, err := c.do(ctx, http.MethodHead, registryID, repository, "/blobs/"+d.String(), nil, 0, "")
+	if err != nil {
+		return false, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	return res.StatusCode == http.StatusOK, answer(res, nil, "HEAD blob "+d.String())
+}
+
+// PutBlob implements registry.PeerClient: a monolithic upload in one request, POST with the digest.
+func (c *client) PutBlob(ctx context.Context, registryID, repository string, d digest.Digest, size int64, r io.Reader) error {
+	q := url.Values{"digest": {d.String()}}
+	res, err := c.do(ctx, http.MethodPost, registryID, repository, "/blobs/uploads/?"+q.Encode(), io.NopCloser(r), size, "application/octet-stream")
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	return answer(res, raw, "upload of blob "+d.String())
+}
+
+// PutManifest implements registry.PeerClient.
+func (c *client) PutManifest(ctx context.Context, registryID, repository, reference, mediaType string, content []byte) error {
+	res, err := c.do(ctx, http.MethodPut, registryID, repository, "/manifests/"+reference, strings.NewReader(string(content)), int64(len(content)), mediaType)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	return answer(res, raw, "put of manifest "+reference)
+}
