@@ -46,14 +46,12 @@ route('/registry/pull-through-cache', async (main) => {
       } while (token);
     } catch (err) { render(box, errorBox(err)); return; }
     render(box, table([
-      { label: 'Prefix', cell: r => h('code', {}, r.ecrRepositoryPrefix) },
-      { label: 'Upstream URL', cell: r => r.upstreamRegistryUrl },
-      { label: 'Upstream registry', cell: r => r.upstreamRegistry || '—' },
-      { label: 'Upstream repository prefix', cell: r => r.upstreamRepositoryPrefix || '—' },
-      { label: 'Credential ARN', cell: r => r.credentialArn || (r.customRoleArn ? 'role ' + r.customRoleArn : '—') },
-      { label: 'Created', cell: r => fmtTime(r.createdAt) },
-      { label: 'Updated', cell: r => fmtTime(r.updatedAt) },
-      { label: 'Actions', cell: r => h('div', { class: 'row' },
+      { label: 'Prefix', cell: r => h('code', { class: 'nowrap' }, r.ecrRepositoryPrefix) },
+      { label: 'Upstream', cell: r => [h('div', {}, r.upstreamRegistryUrl), r.upstreamRegistry && h('div', { class: 'muted' }, r.upstreamRegistry)] },
+      { label: 'Upstream prefix', cell: r => r.upstreamRepositoryPrefix || '—' },
+      { label: 'Credential ARN', cell: r => h('span', { class: 'break' }, r.credentialArn || (r.customRoleArn ? 'role ' + r.customRoleArn : '—')) },
+      { label: 'Created / updated', cell: r => [h('div', {}, fmtTime(r.createdAt)), h('div', { class: 'muted' }, fmtTime(r.updatedAt))] },
+      { label: 'Actions', cell: r => h('div', { class: 'row nowrap' },
         h('button', { type: 'button', 'aria-label': 'Validate ' + r.ecrRepositoryPrefix, onclick: (e) => validate(r, e.currentTarget) }, 'Validate'),
         h('button', { type: 'button', 'aria-label': 'Edit ' + r.ecrRepositoryPrefix, onclick: () => showEdit(r) }, 'Edit'),
         h('button', { type: 'button', class: 'danger', 'aria-label': 'Delete ' + r.ecrRepositoryPrefix, onclick: (e) => remove(r, e.currentTarget) }, 'Delete')) },

@@ -29,13 +29,13 @@ route('/registry/replication', async (main) => {
   function drawRules() {
     addRule.disabled = rules.length >= 10;
     render(rulesBox, rules.length ? rules.map((r, i) => h('fieldset', {}, h('legend', {}, `Rule ${i + 1}`),
-      r.destinations.map((d, j) => h('div', { class: 'row' },
+      r.destinations.map((d, j) => h('div', { class: 'row destination' },
         h('div', {}, field('Destination region', h('input', { type: 'text', id: `repl-${i}-${j}-region`, value: d.region, autocomplete: 'off',
           oninput: e => { d.region = e.target.value.trim(); } }))),
         h('div', {}, field('Destination registry ID', h('input', { type: 'text', id: `repl-${i}-${j}-registry`, value: d.registryId, inputmode: 'numeric',
           autocomplete: 'off', placeholder: '12-digit account ID',
           oninput: e => { d.registryId = e.target.value.trim(); } }))),
-        h('button', { type: 'button', class: 'remove-destination', 'aria-label': `Remove destination ${j + 1} of rule ${i + 1}`,
+        h('button', { type: 'button', 'aria-label': `Remove destination ${j + 1} of rule ${i + 1}`,
           onclick: () => { r.destinations.splice(j, 1); drawRules(); } }, 'Remove destination'))),
       h('div', { class: 'row' }, h('button', { type: 'button', onclick: () => {
         r.destinations.push({ region: region(), registryId: '' }); drawRules();

@@ -30,13 +30,13 @@ route('/registry/templates', async (main) => {
       } while (token);
     } catch (err) { render(box, errorBox(err)); return; }
     render(box, table([
-      { label: 'Prefix', cell: t => h('a', { href: LIST + '/edit/' + enc(t.prefix) }, t.prefix) },
+      { label: 'Prefix', cell: t => h('a', { class: 'nowrap', href: LIST + '/edit/' + enc(t.prefix) }, t.prefix) },
       { label: 'Applied for', cell: t => h('span', { class: 'row' }, (t.appliedFor || []).map(a => h('span', { class: 'badge' }, a))) },
       { label: 'Tag mutability', cell: t => t.imageTagMutability || 'MUTABLE' },
       { label: 'Encryption', cell: t => t.encryptionConfiguration?.encryptionType || 'AES256' },
       { label: 'Description', cell: t => t.description || '' },
       { label: 'Updated', cell: t => fmtTime(t.updatedAt) },
-      { label: 'Actions', cell: t => h('div', { class: 'row' },
+      { label: 'Actions', cell: t => h('div', { class: 'row nowrap' },
         h('a', { class: 'button', href: LIST + '/edit/' + enc(t.prefix), 'aria-label': 'Edit ' + t.prefix }, 'Edit'),
         h('button', { type: 'button', class: 'danger', 'aria-label': 'Delete ' + t.prefix, onclick: (e) => remove(t, e.currentTarget) }, 'Delete')) },
     ], all, { empty: 'No creation templates: new repositories get ECR’s defaults.' }));
