@@ -393,6 +393,14 @@ func TestConsole(t *testing.T) {
 		b.page(t, "/image/"+d+"/prod/app")
 		b.waitText(t, "Replication", "444455556666", "us-east-1")
 		b.a11y(t)
+
+		b.page(t, "/registry/replication")
+		b.click(t, "Remove all rules")
+		b.confirmIfAsked(t)
+		b.waitText(t, "No replication rules")
+		if out := s.aws("ecr", "describe-registry"); strings.Contains(out, "444455556666") {
+			t.Fatalf("the replication rules removed in the console are still there: %s", out)
+		}
 	})
 
 	for _, route := range []string{"/repository/tags/web/app", "/repository/settings/web/app", "/registry/permissions",
