@@ -319,6 +319,27 @@ func TestConsole(t *testing.T) {
 			t.Errorf("the page says\n%s\nthe aws CLI says\n%s", got, want)
 		}
 		b.click(t, "Cancel")
+
+		// An upstream that cannot be reached: Validate says why, as validate-pull-through-cache-rule does.
+		b.click(t, "Add rule")
+		b.fill(t, "Cache repository prefix", "down")
+		b.fill(t, "Upstream registry", "Another OCI registry")
+		b.fill(t, "Upstream registry URL", "127.0.0.1:1")
+		b.click(t, "Create rule")
+		b.click(t, "Validate down")
+		b.waitText(t, "The rule down is not valid")
+		var v struct {
+			IsValid bool
+			Failure string
+		}
+		jsonOf(t, s.aws("ecr", "validate-pull-through-cache-rule", "--ecr-repository-prefix", "down"), &v)
+		if v.IsValid || v.Failure == "" || !strings.Contains(b.mainText(t), v.Failure) {
+			t.Errorf("validate-pull-through-cache-rule: %+v; the page:\n%s", v, b.mainText(t))
+		}
+		b.click(t, "Delete down")
+		b.confirmIfAsked(t)
+		b.waitFor(t, "the rule deleted", `!find('button', 'Validate down')`)
+
 		b.click(t, "Delete ecr-public")
 		b.confirmIfAsked(t)
 		b.waitText(t, "No pull through cache rules.")
@@ -357,6 +378,18 @@ func TestConsole(t *testing.T) {
 		}
 		b.a11y(t)
 		b.shot(t, "creation-templates")
+
+		b.click(t, "Edit team-a")
+		b.waitFor(t, "the template's form", `location.hash === '#/registry/templates/edit/team-a'`)
+		b.settled(t)
+		b.fill(t, "Description", "Team A")
+		b.check(t, "Pull through cache", true)
+		b.click(t, "Save changes")
+		b.waitFor(t, "the templates list", `location.hash === '#/registry/templates'`)
+		b.waitText(t, "PULL_THROUGH_CACHE")
+		if out := s.aws("ecr", "describe-repository-creation-templates", "--prefixes", "team-a", "--query", "repositoryCreationTemplates[0].[description,length(appliedFor),imageTagMutability]", "--output", "text"); strings.Join(strings.Fields(out), " ") != "Team A 3 IMMUTABLE" {
+			t.Fatalf("the template edited in the console: %s", out)
+		}
 	})
 
 	t.Run("replication rule", func(t *testing.T) {
