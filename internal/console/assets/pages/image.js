@@ -176,7 +176,7 @@ function configFacts(c) {
 }
 
 // replication lists where the image is replicated (DescribeImageReplicationStatus), and nothing when it
-// is not.
+// is not, nor to one who may not ask (read-only policies do not grant the action).
 function replication(name, imageId) {
   const box = h('div', { 'aria-live': 'polite' });
   ecr('DescribeImageReplicationStatus', { repositoryName: name, imageId }).then(res => {
@@ -187,7 +187,7 @@ function replication(name, imageId) {
       { label: 'Status', cell: s => h('span', { class: 'badge' }, s.status) },
       { label: 'Failure code', cell: s => s.failureCode || '—' },
     ], rows));
-  }, err => render(box, h('h2', {}, 'Replication'), errorBox(err)));
+  }, err => { if (!(err instanceof ApiError && err.code === 'AccessDeniedException')) render(box, h('h2', {}, 'Replication'), errorBox(err)); });
   return box;
 }
 
