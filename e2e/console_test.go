@@ -48,8 +48,10 @@ func (b *browser) signIn(t *testing.T, user, password string) {
 // TestConsole drives the web console in a headless Chromium against wharf serve, with the state checked
 // through the aws CLI: sign in with a login profile, create a repository with the form, see an image
 // pushed with crane, its push commands, a lifecycle rule previewed and applied, a repository policy
-// statement added, scan findings; signing out ends the session; a read-only user is refused in the aws
-// CLI's words; a wrong password is refused and audited; the console's calls are audited as wharf-console.
+// statement added, scan findings, a pull through cache rule, a repository creation template and a
+// replication rule added with their forms (and an image's replication status); signing out ends the
+// session; a read-only user is refused in the aws CLI's words; a wrong password is refused and audited;
+// the console's calls are audited as wharf-console.
 // Every page visited passes an accessibility check, and the main pages are saved as screenshots
 // (WHARF_SCREENSHOTS; `WHARF_SCREENSHOTS=docs/console WHARF_E2E=1 go test ./e2e -run TestConsole`
 // refreshes the README's).
@@ -282,8 +284,161 @@ func TestConsole(t *testing.T) {
 		b.shot(t, "usage")
 	})
 
+	t.Run("pull through cache rule", func(t *testing.T) {
+		b.page(t, "/registry/pull-through-cache")
+		b.waitText(t, "No pull through cache rules.")
+		b.click(t, "Add rule")
+		b.fill(t, "Cache repository prefix", "ecr-public")
+		b.fill(t, "Upstream registry", "ECR Public (public.ecr.aws)")
+		b.a11y(t)
+		b.click(t, "Create rule")
+		b.waitFor(t, "the rule listed", `find('button', 'Validate ecr-public')`)
+		var got struct {
+			PullThroughCacheRules []struct{ EcrRepositoryPrefix, UpstreamRegistryUrl, UpstreamRegistry string }
+		}
+		jsonOf(t, s.aws("ecr", "describe-pull-through-cache-rules"), &got)
+		if r := got.PullThroughCacheRules; len(r) != 1 || r[0].EcrRepositoryPrefix != "ecr-public" || r[0].UpstreamRegistryUrl != "public.ecr.aws" ||
+			r[0].UpstreamRegistry != "ecr-public" {
+			t.Fatalf("describe-pull-through-cache-rules: %+v", got)
+		}
+		b.waitText(t, "public.ecr.aws")
+		b.a11y(t)
+		b.shot(t, "pull-through-cache")
+
+		// ECR Public takes no credential: the page says so in the aws CLI's words.
+		const secret = "arn:aws:secretsmanager:us-east-1:000000000000:secret:ecr-pullthroughcache/none-AbCdEf"
+		cli, err := runEnv(t, s.awsEnv(), nil, tool(t, "aws"), "ecr", "update-pull-through-cache-rule", "--ecr-repository-prefix", "ecr-public",
+			"--credential-arn", secret)
+		if err == nil {
+			t.Fatalf("aws ecr update-pull-through-cache-rule with a credential for ECR Public: %s", cli)
+		}
+		b.click(t, "Edit ecr-public")
+		b.fill(t, "Credential ARN", secret)
+		b.click(t, "Save changes")
+		if got, want := b.alert(t), strings.Join(strings.Fields(cli), " "); got != want {
+			t.Errorf("the page says\n%s\nthe aws CLI says\n%s", got, want)
+		}
+		b.click(t, "Cancel")
+
+		// An upstream that cannot be reached: Validate says why, as validate-pull-through-cache-rule does.
+		b.click(t, "Add rule")
+		b.fill(t, "Cache repository prefix", "down")
+		b.fill(t, "Upstream registry", "Another OCI registry")
+		b.fill(t, "Upstream registry URL", "127.0.0.1:1")
+		b.click(t, "Create rule")
+		b.click(t, "Validate down")
+		b.waitText(t, "The rule down is not valid")
+		var v struct {
+			IsValid bool
+			Failure string
+		}
+		jsonOf(t, s.aws("ecr", "validate-pull-through-cache-rule", "--ecr-repository-prefix", "down"), &v)
+		if v.IsValid || v.Failure == "" || !strings.Contains(b.mainText(t), v.Failure) {
+			t.Errorf("validate-pull-through-cache-rule: %+v; the page:\n%s", v, b.mainText(t))
+		}
+		b.click(t, "Delete down")
+		b.confirmIfAsked(t)
+		b.waitFor(t, "the rule deleted", `!find('button', 'Validate down')`)
+
+		b.click(t, "Delete ecr-public")
+		b.confirmIfAsked(t)
+		b.waitText(t, "No pull through cache rules.")
+		if out := s.aws("ecr", "describe-pull-through-cache-rules"); strings.Contains(out, "ecr-public") {
+			t.Fatalf("the rule deleted in the console is still there: %s", out)
+		}
+	})
+
+	t.Run("creation template", func(t *testing.T) {
+		b.page(t, "/registry/templates")
+		b.click(t, "Create template")
+		b.waitFor(t, "the template form", `location.hash === '#/registry/templates/new'`)
+		b.settled(t)
+		b.fill(t, "Prefix", "team-a")
+		b.fill(t, "Description", "Team A's repositories")
+		b.check(t, "Replication", true)
+		b.fill(t, "Tag mutability", "IMMUTABLE")
+		b.fill(t, "Resource tags", "team=a")
+		b.fill(t, "Lifecycle policy JSON", `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7},"action":{"type":"expire"}}]}`)
+		b.a11y(t)
+		b.click(t, "Create template")
+		b.waitFor(t, "the templates list", `location.hash === '#/registry/templates'`)
+		b.waitText(t, "team-a", "Team A's repositories", "REPLICATION")
+		var got struct {
+			RepositoryCreationTemplates []struct {
+				Prefix, Description, ImageTagMutability, LifecyclePolicy string
+				AppliedFor                                               []string
+				ResourceTags                                             []struct{ Key, Value string }
+			}
+		}
+		jsonOf(t, s.aws("ecr", "describe-repository-creation-templates"), &got)
+		if ts := got.RepositoryCreationTemplates; len(ts) != 1 || ts[0].Prefix != "team-a" || ts[0].ImageTagMutability != "IMMUTABLE" ||
+			strings.Join(ts[0].AppliedFor, ",") != "CREATE_ON_PUSH,REPLICATION" && strings.Join(ts[0].AppliedFor, ",") != "REPLICATION,CREATE_ON_PUSH" ||
+			len(ts[0].ResourceTags) != 1 || ts[0].ResourceTags[0].Key != "team" || !strings.Contains(ts[0].LifecyclePolicy, "sinceImagePushed") {
+			t.Fatalf("describe-repository-creation-templates: %+v", got)
+		}
+		b.a11y(t)
+		b.shot(t, "creation-templates")
+
+		b.click(t, "Edit team-a")
+		b.waitFor(t, "the template's form", `location.hash === '#/registry/templates/edit/team-a'`)
+		b.settled(t)
+		b.fill(t, "Description", "Team A")
+		b.check(t, "Pull through cache", true)
+		b.click(t, "Save changes")
+		b.waitFor(t, "the templates list", `location.hash === '#/registry/templates'`)
+		b.waitText(t, "PULL_THROUGH_CACHE")
+		if out := s.aws("ecr", "describe-repository-creation-templates", "--prefixes", "team-a", "--query", "repositoryCreationTemplates[0].[description,length(appliedFor),imageTagMutability]", "--output", "text"); strings.Join(strings.Fields(out), " ") != "Team A 3 IMMUTABLE" {
+			t.Fatalf("the template edited in the console: %s", out)
+		}
+	})
+
+	t.Run("replication rule", func(t *testing.T) {
+		b.page(t, "/registry/replication")
+		b.waitText(t, "No replication rules")
+		b.click(t, "Add rule")
+		b.fill(t, "Destination registry ID", "444455556666")
+		b.fill(t, "Repository name prefixes", "prod")
+		b.a11y(t)
+		b.click(t, "Save rules")
+		b.waitText(t, "444455556666 in us-east-1", "prod (PREFIX_MATCH)")
+		var got struct {
+			ReplicationConfiguration struct {
+				Rules []struct {
+					Destinations      []struct{ Region, RegistryId string }
+					RepositoryFilters []struct{ Filter, FilterType string }
+				}
+			}
+		}
+		jsonOf(t, s.aws("ecr", "describe-registry"), &got)
+		if r := got.ReplicationConfiguration.Rules; len(r) != 1 || len(r[0].Destinations) != 1 || r[0].Destinations[0].RegistryId != "444455556666" ||
+			r[0].Destinations[0].Region != "us-east-1" || len(r[0].RepositoryFilters) != 1 || r[0].RepositoryFilters[0].Filter != "prod" ||
+			r[0].RepositoryFilters[0].FilterType != "PREFIX_MATCH" {
+			t.Fatalf("describe-registry: %+v", got)
+		}
+		b.a11y(t)
+		b.shot(t, "replication")
+
+		// An image pushed to a repository the rule matches shows where it is replicated to: the destination
+		// account does not exist, so the copy fails.
+		s.aws("ecr", "create-repository", "--repository-name", "prod/app")
+		run(t, crane, "append", "--insecure", "-f", writeTar(t, work, "prod", []byte("prod\n")), "-t", s.addr+"/prod/app:v1")
+		d := strings.TrimSpace(run(t, crane, "digest", "--insecure", s.addr+"/prod/app:v1"))
+		b.page(t, "/image/"+d+"/prod/app")
+		b.waitText(t, "Replication", "444455556666", "us-east-1")
+		b.a11y(t)
+
+		b.page(t, "/registry/replication")
+		b.click(t, "Remove all rules")
+		b.confirmIfAsked(t)
+		b.waitText(t, "No replication rules")
+		if out := s.aws("ecr", "describe-registry"); strings.Contains(out, "444455556666") {
+			t.Fatalf("the replication rules removed in the console are still there: %s", out)
+		}
+	})
+
 	for _, route := range []string{"/repository/tags/web/app", "/repository/settings/web/app", "/registry/permissions",
-		"/registry/scanning", "/iam/users", "/iam/users/viewer", "/iam/groups", "/iam/roles"} {
+		"/registry/scanning", "/iam/users", "/iam/users/viewer", "/iam/groups", "/iam/roles",
+		"/registry/templates/new", "/registry/templates/edit/team-a"} {
 		t.Run("accessibility of "+route, func(t *testing.T) {
 			b.page(t, route)
 			b.a11y(t)
@@ -295,7 +450,8 @@ func TestConsole(t *testing.T) {
 		defer b.viewport(t, 1280, 860)
 		for _, route := range []string{"/repositories", "/repositories/new", "/repository/images/web/app", "/repository/tags/web/app",
 			"/repository/permissions/web/app", "/repository/lifecycle/web/app", "/repository/settings/web/app", "/image/" + v2 + "/web/app",
-			"/image/" + scanned + "/scan/alpine", "/registry/permissions", "/registry/scanning", "/events", "/iam/users", "/iam/users/viewer",
+			"/image/" + scanned + "/scan/alpine", "/registry/permissions", "/registry/scanning", "/registry/replication",
+			"/registry/pull-through-cache", "/registry/templates", "/registry/templates/edit/team-a", "/events", "/iam/users", "/iam/users/viewer",
 			"/iam/groups", "/iam/roles", "/usage", "/switch-role", "/change-password"} {
 			b.page(t, route)
 			if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {

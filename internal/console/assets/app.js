@@ -6,13 +6,17 @@ import './pages/image.js';
 import './pages/policies.js';
 import './pages/lifecycle.js';
 import './pages/registry.js';
+import './pages/replication.js';
+import './pages/pullthrough.js';
+import './pages/templates.js';
 import './pages/events.js';
 import './pages/iam.js';
 import './pages/usage.js';
 
 const NAV = [
   ['Private registry', [['Repositories', '#/repositories'], ['Registry permissions', '#/registry/permissions'],
-    ['Scanning', '#/registry/scanning'], ['Usage and cost', '#/usage']]],
+    ['Scanning', '#/registry/scanning'], ['Replication', '#/registry/replication'], ['Pull through cache', '#/registry/pull-through-cache'],
+    ['Creation templates', '#/registry/templates'], ['Usage and cost', '#/usage']]],
   ['Account', [['Event history', '#/events'], ['IAM users', '#/iam/users'], ['IAM groups', '#/iam/groups'],
     ['IAM roles', '#/iam/roles']]],
 ];

@@ -50,6 +50,7 @@ route('/image/:digest/:name*', async (main, { digest, name }) => {
       img.imageStatus && [h('dt', {}, 'Status'), h('dd', {}, img.imageStatus)],
       img.subjectManifestDigest && [h('dt', {}, 'Refers to'), h('dd', {},
         h('a', { href: '#/image/' + img.subjectManifestDigest + '/' + enc(name), class: 'mono' }, img.subjectManifestDigest))]),
+    replication(name, imageId),
     (got.failures || []).length ? failureList(got.failures) : null,
     getErr ? [h('h2', {}, 'Manifest'), errorBox(getErr)] : null,
     parseErr ? errorBox('The manifest is not valid JSON: ' + parseErr.message) : null,
@@ -172,6 +173,22 @@ function configFacts(c) {
     ['Labels', rc.Labels && Object.keys(rc.Labels).length ? h('ul', { class: 'plain' }, Object.entries(rc.Labels).map(([k, v]) => h('li', {}, h('code', {}, k + '=' + v)))) : null],
   ].filter(([, v]) => v);
   return h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+}
+
+// replication lists where the image is replicated (DescribeImageReplicationStatus), and nothing when it
+// is not, nor to one who may not ask (read-only policies do not grant the action).
+function replication(name, imageId) {
+  const box = h('div', { 'aria-live': 'polite' });
+  ecr('DescribeImageReplicationStatus', { repositoryName: name, imageId }).then(res => {
+    const rows = res.replicationStatuses || [];
+    if (rows.length) render(box, h('h2', {}, 'Replication'), table([
+      { label: 'Region', cell: s => s.region },
+      { label: 'Registry ID', cell: s => s.registryId },
+      { label: 'Status', cell: s => h('span', { class: 'badge' }, s.status) },
+      { label: 'Failure code', cell: s => s.failureCode || '—' },
+    ], rows));
+  }, err => { if (!(err instanceof ApiError && err.code === 'AccessDeniedException')) render(box, h('h2', {}, 'Replication'), errorBox(err)); });
+  return box;
 }
 
 // referrers lists what refers to the image (signatures, SBOMs, attestations) with ListImageReferrers.
