@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,17 +27,19 @@ import (
 )
 
 // Dial returns the core's dial of other regions' deployments (registry.PeerConfig.Dial), for replications
-// from source, this deployment's region. Its clients share a transport whose wait for the headers of each
-// answer is bounded by timeout (not the bodies); 0 is 30 seconds.
+// from source, this deployment's region. Its clients share a transport. A request without progress for
+// timeout (no byte of its body taken by the destination, no answer, no byte of the answer's body) is
+// abandoned as the destination unavailable; 0 is 30 seconds. Redirects are not followed: the token and the
+// images go to the configured deployment only, and a redirect is an answer the push failed with.
 func Dial(source string, timeout time.Duration) func(endpoint, region string, creds registry.PeerCredentials) registry.PeerClient {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = timeout
-	if timeout <= 0 {
-		t.ResponseHeaderTimeout = 30 * time.Second
-	}
-	hc := &http.Client{Transport: t}
+	hc := &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return func(endpoint, region string, creds registry.PeerCredentials) registry.PeerClient {
-		return &client{endpoint: strings.TrimSuffix(endpoint, "/"), region: region, source: source, creds: creds, http: hc}
+		return &client{endpoint: strings.TrimSuffix(endpoint, "/"), region: region, source: source, creds: creds, http: hc, idle: timeout}
 	}
 }
 
@@ -45,6 +48,7 @@ type client struct {
 	endpoint, region, source string
 	creds                    registry.PeerCredentials
 	http                     *http.Client
+	idle                     time.Duration // a request's longest silence
 
 	mu    sync.Mutex
 	token string // ECR's base64 "AWS:<password>"
@@ -69,12 +73,14 @@ func (c *client) login(ctx context.Context) (string, error) {
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "ecr", c.region, time.Now()); err != nil {
 		return "", err
 	}
-	res, err := c.http.Do(req)
+	res, err := c.send(req)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", registry.ErrPeerUnavailable, err)
+		return "", err
 	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	raw, err := read(res, 1<<20)
+	if err != nil {
+		return "", err
+	}
 	if err := answer(res, raw, "GetAuthorizationToken"); err != nil {
 		return "", err
 	}
@@ -133,11 +139,85 @@ func (c *client) do(ctx context.Context, method, registryID, repository, path st
 	}
 	req.Header.Set("Authorization", "Basic "+token)
 	req.Header.Set(oci.ReplicationHeader, c.source)
+	return c.send(req)
+}
+
+// errStalled ends a request without progress for the client's idle time.
+var errStalled = errors.New("no progress")
+
+// send sends a request, abandoned (ErrPeerUnavailable) once the destination has neither taken a byte of
+// its body, nor answered, nor sent a byte of the answer's body for c.idle. The answer's body must be closed.
+func (c *client) send(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(c.idle, func() { cancel(errStalled) })
+	w := &watch{timer: timer, idle: c.idle, stop: func() { timer.Stop(); cancel(nil) }}
+	req = req.WithContext(ctx)
+	if req.Body != nil {
+		req.Body = &watched{ReadCloser: req.Body, w: w}
+		if get := req.GetBody; get != nil { // a request sent again on a new connection
+			req.GetBody = func() (io.ReadCloser, error) {
+				b, err := get()
+				if err != nil {
+					return nil, err
+				}
+				return &watched{ReadCloser: b, w: w}, nil
+			}
+		}
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
+		w.stop()
+		if context.Cause(ctx) == errStalled {
+			err = fmt.Errorf("%s %s: no progress for %s", req.Method, req.URL.Path, c.idle)
+		}
 		return nil, fmt.Errorf("%w: %v", registry.ErrPeerUnavailable, err)
 	}
+	w.kick()
+	res.Body = &watched{ReadCloser: res.Body, w: w, closeStops: true}
 	return res, nil
+}
+
+// watch is a request's watchdog: each progress puts its end off by idle.
+type watch struct {
+	timer *time.Timer
+	idle  time.Duration
+	stop  func()
+}
+
+func (w *watch) kick() { w.timer.Reset(w.idle) }
+
+// watched is a body whose reads are progress.
+type watched struct {
+	io.ReadCloser
+	w          *watch
+	closeStops bool
+}
+
+func (b *watched) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.w.kick()
+	}
+	return n, err
+}
+
+func (b *watched) Close() error {
+	err := b.ReadCloser.Close()
+	if b.closeStops {
+		b.w.stop()
+	}
+	return err
+}
+
+// read reads at most limit bytes of an answer's body and closes it; a body cut off is the destination
+// unavailable.
+func read(res *http.Response, limit int64) ([]byte, error) {
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, limit))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the answer's body: %v", registry.ErrPeerUnavailable, err)
+	}
+	return raw, nil
 }
 
 // BlobExists implements registry.PeerClient: HEAD of the blob, 404 when the repository or the blob is
@@ -161,8 +241,10 @@ func (c *client) PutBlob(ctx context.Context, registryID, repository string, d d
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	raw, err := read(res, 64<<10)
+	if err != nil {
+		return err
+	}
 	return answer(res, raw, "upload of blob "+d.String())
 }
 
@@ -172,7 +254,9 @@ func (c *client) PutManifest(ctx context.Context, registryID, repository, refere
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	raw, err := read(res, 64<<10)
+	if err != nil {
+		return err
+	}
 	return answer(res, raw, "put of manifest "+reference)
 }
