@@ -233,6 +233,9 @@ func TestReplicationFromAnotherRegion(t *testing.T) {
 			t.Fatalf("%s unmarked: %v", a, err)
 		}
 	}
+	if err := call(marked, replicator, "ecr:ReplicateImage"); err != nil { // asked by a push that creates its repository
+		t.Fatalf("ecr:ReplicateImage as a replication: %v", err)
+	}
 	if err := call(marked, identity.RootOf(acct), "ecr:PutImage"); err != nil {
 		t.Fatalf("the source account's root: %v", err)
 	}

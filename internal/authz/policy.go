@@ -141,6 +141,7 @@ var replicationActions = map[string]string{
 	"ecr:CompleteLayerUpload":         "ecr:ReplicateImage",
 	"ecr:PutImage":                    "ecr:ReplicateImage",
 	"ecr:CreateRepository":            "ecr:CreateRepository",
+	"ecr:ReplicateImage":              "ecr:ReplicateImage", // asked by a marked push that creates its repository
 }
 
 // authorizeReplication decides a target of a call marked as a replication from another region
