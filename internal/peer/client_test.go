@@ -104,3 +104,51 @@ func TestStalledDestination(t *testing.T) {
 		t.Fatal("the client waited for the test's own bound")
 	}
 }
+
+// TestTricklingDestination: a destination that takes an upload or sends its answer a byte at a time holds
+// the job no longer than one that stalls: an answer must come whole within the timeout, an upload must
+// move a MiB within it.
+func TestTricklingDestination(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	trickle := func(w http.ResponseWriter, r *http.Request) {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		if r.Method == http.MethodPut {
+			w.Header().Set("Content-Length", "100000")
+			w.WriteHeader(http.StatusCreated)
+		}
+		b := make([]byte, 1)
+		for {
+			select {
+			case <-release:
+				return
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+			}
+			if r.Method == http.MethodPost {
+				if _, err := r.Body.Read(b); err != nil {
+					return
+				}
+				continue
+			}
+			w.Write([]byte(" "))
+			w.(http.Flusher).Flush()
+		}
+	}
+	dest := destination(t, trickle)
+	c := dial(dest.URL, 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	big := strings.Repeat("x", 64<<20)
+	if err := c.PutBlob(ctx, "000000000000", "app", digest.FromString(big), int64(len(big)), strings.NewReader(big)); !errors.Is(err, registry.ErrPeerUnavailable) {
+		t.Errorf("an upload taken a byte at a time: %v", err)
+	}
+	if err := c.PutManifest(ctx, "000000000000", "app", "v1", "application/vnd.oci.image.manifest.v1+json", []byte("{}")); !errors.Is(err, registry.ErrPeerUnavailable) {
+		t.Errorf("an answer sent a byte at a time: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the client waited for the test's own bound")
+	}
+}

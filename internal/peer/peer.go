@@ -28,7 +28,7 @@ import (
 
 // Dial returns the core's dial of other regions' deployments (registry.PeerConfig.Dial), for replications
 // from source, this deployment's region. Its clients share a transport. A request without progress for
-// timeout (no byte of its body taken by the destination, no answer, no byte of the answer's body) is
+// timeout (less than a MiB of its body taken by the destination, no answer, an answer's body not whole) is
 // abandoned as the destination unavailable; 0 is 30 seconds. Redirects are not followed: the token and the
 // images go to the configured deployment only, and a redirect is an answer the push failed with.
 func Dial(source string, timeout time.Duration) func(endpoint, region string, creds registry.PeerCredentials) registry.PeerClient {
@@ -145,67 +145,69 @@ func (c *client) do(ctx context.Context, method, registryID, repository, path st
 // errStalled ends a request without progress for the client's idle time.
 var errStalled = errors.New("no progress")
 
-// send sends a request, abandoned (ErrPeerUnavailable) once the destination has neither taken a byte of
-// its body, nor answered, nor sent a byte of the answer's body for c.idle. The answer's body must be closed.
+// progressStep is how much of a request's body the destination must take within the idle time: a
+// destination taking it a byte at a time holds a job worker no longer than one that stalls.
+const progressStep = 1 << 20
+
+// send sends a request, abandoned (ErrPeerUnavailable) once the destination has taken less than
+// progressStep of its body, or not answered, for c.idle; the answer's body must come whole within c.idle
+// after its headers. The answer's body must be closed.
 func (c *client) send(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
 	timer := time.AfterFunc(c.idle, func() { cancel(errStalled) })
-	w := &watch{timer: timer, idle: c.idle, stop: func() { timer.Stop(); cancel(nil) }}
+	stop := func() { timer.Stop(); cancel(nil) }
 	req = req.WithContext(ctx)
 	if req.Body != nil {
-		req.Body = &watched{ReadCloser: req.Body, w: w}
+		req.Body = &progress{ReadCloser: req.Body, timer: timer, idle: c.idle}
 		if get := req.GetBody; get != nil { // a request sent again on a new connection
 			req.GetBody = func() (io.ReadCloser, error) {
 				b, err := get()
 				if err != nil {
 					return nil, err
 				}
-				return &watched{ReadCloser: b, w: w}, nil
+				return &progress{ReadCloser: b, timer: timer, idle: c.idle}, nil
 			}
 		}
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		w.stop()
+		stop()
 		if context.Cause(ctx) == errStalled {
 			err = fmt.Errorf("%s %s: no progress for %s", req.Method, req.URL.Path, c.idle)
 		}
 		return nil, fmt.Errorf("%w: %v", registry.ErrPeerUnavailable, err)
 	}
-	w.kick()
-	res.Body = &watched{ReadCloser: res.Body, w: w, closeStops: true}
+	timer.Reset(c.idle)
+	res.Body = &closer{ReadCloser: res.Body, stop: stop}
 	return res, nil
 }
 
-// watch is a request's watchdog: each progress puts its end off by idle.
-type watch struct {
+// progress is a request's body whose reads, a progressStep at a time, put the request's end off.
+type progress struct {
+	io.ReadCloser
 	timer *time.Timer
 	idle  time.Duration
-	stop  func()
+	n     int64 // read since the end was last put off
 }
 
-func (w *watch) kick() { w.timer.Reset(w.idle) }
-
-// watched is a body whose reads are progress.
-type watched struct {
-	io.ReadCloser
-	w          *watch
-	closeStops bool
-}
-
-func (b *watched) Read(p []byte) (int, error) {
+func (b *progress) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if n > 0 {
-		b.w.kick()
+	if b.n += int64(n); b.n >= progressStep {
+		b.n = 0
+		b.timer.Reset(b.idle)
 	}
 	return n, err
 }
 
-func (b *watched) Close() error {
+// closer is an answer's body that ends its request's watch when closed.
+type closer struct {
+	io.ReadCloser
+	stop func()
+}
+
+func (b *closer) Close() error {
 	err := b.ReadCloser.Close()
-	if b.closeStops {
-		b.w.stop()
-	}
+	b.stop()
 	return err
 }
 
