@@ -152,3 +152,30 @@ func TestTricklingDestination(t *testing.T) {
 		t.Fatal("the client waited for the test's own bound")
 	}
 }
+
+// TestWrongDigestAnswered: a destination that answers a put with another Docker-Content-Digest than the
+// content's has not stored what was sent: the put failed.
+func TestWrongDigestAnswered(t *testing.T) {
+	wrong := digest.FromString("something else")
+	dest := destination(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Docker-Content-Digest", wrong.String())
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	})
+	c := dial(dest.URL, 0)
+	ctx := context.Background()
+	if err := c.PutManifest(ctx, "000000000000", "app", "v1", "application/vnd.oci.image.manifest.v1+json", []byte("{}")); err == nil {
+		t.Error("a manifest put answered with another digest is taken as done")
+	}
+	blob := []byte("layer")
+	if err := c.PutBlob(ctx, "000000000000", "app", digest.FromBytes(blob), int64(len(blob)), strings.NewReader(string(blob))); err == nil {
+		t.Error("a blob upload answered with another digest is taken as done")
+	}
+	if ok, err := c.BlobExists(ctx, "000000000000", "app", digest.FromBytes(blob)); ok || err == nil {
+		t.Errorf("a blob answered with another digest: exists %v, %v", ok, err)
+	}
+}

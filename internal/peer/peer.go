@@ -22,6 +22,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/manifest"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -233,7 +234,13 @@ func (c *client) BlobExists(ctx context.Context, registryID, repository string, 
 	if res.StatusCode == http.StatusNotFound {
 		return false, nil
 	}
-	return res.StatusCode == http.StatusOK, answer(res, nil, "HEAD blob "+d.String())
+	if err := answer(res, nil, "HEAD blob "+d.String()); err != nil {
+		return false, err
+	}
+	if err := sameDigest(res, d, "HEAD blob "+d.String()); err != nil {
+		return false, err
+	}
+	return res.StatusCode == http.StatusOK, nil
 }
 
 // PutBlob implements registry.PeerClient: a monolithic upload in one request, POST with the digest.
@@ -247,7 +254,10 @@ func (c *client) PutBlob(ctx context.Context, registryID, repository string, d d
 	if err != nil {
 		return err
 	}
-	return answer(res, raw, "upload of blob "+d.String())
+	if err := answer(res, raw, "upload of blob "+d.String()); err != nil {
+		return err
+	}
+	return sameDigest(res, d, "upload of blob "+d.String())
 }
 
 // PutManifest implements registry.PeerClient.
@@ -260,5 +270,21 @@ func (c *client) PutManifest(ctx context.Context, registryID, repository, refere
 	if err != nil {
 		return err
 	}
-	return answer(res, raw, "put of manifest "+reference)
+	if err := answer(res, raw, "put of manifest "+reference); err != nil {
+		return err
+	}
+	alg := digest.Canonical
+	if d, err := digest.Parse(reference); err == nil {
+		alg = d.Algorithm()
+	}
+	return sameDigest(res, manifest.Digest(alg, content), "put of manifest "+reference)
+}
+
+// sameDigest checks the Docker-Content-Digest of an answer, when it gives one, against want: another is
+// not what was sent, or asked.
+func sameDigest(res *http.Response, want digest.Digest, what string) error {
+	if got := res.Header.Get("Docker-Content-Digest"); got != "" && got != want.String() {
+		return fmt.Errorf("%s: the destination answered with the digest %s", what, got)
+	}
+	return nil
 }
