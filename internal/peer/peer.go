@@ -159,14 +159,14 @@ func (c *client) send(req *http.Request) (*http.Response, error) {
 	stop := func() { timer.Stop(); cancel(nil) }
 	req = req.WithContext(ctx)
 	if req.Body != nil {
-		req.Body = &progress{ReadCloser: req.Body, timer: timer, idle: c.idle}
+		req.Body = &progress{ReadCloser: req.Body, timer: timer, idle: c.idle, size: req.ContentLength}
 		if get := req.GetBody; get != nil { // a request sent again on a new connection
 			req.GetBody = func() (io.ReadCloser, error) {
 				b, err := get()
 				if err != nil {
 					return nil, err
 				}
-				return &progress{ReadCloser: b, timer: timer, idle: c.idle}, nil
+				return &progress{ReadCloser: b, timer: timer, idle: c.idle, size: req.ContentLength}, nil
 			}
 		}
 	}
@@ -183,18 +183,21 @@ func (c *client) send(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-// progress is a request's body whose reads, a progressStep at a time, put the request's end off.
+// progress is a request's body whose reads, a progressStep at a time, put the request's end off; its end
+// read does too, so that the destination has the whole idle time to answer.
 type progress struct {
 	io.ReadCloser
-	timer *time.Timer
-	idle  time.Duration
-	n     int64 // read since the end was last put off
+	timer       *time.Timer
+	idle        time.Duration
+	size        int64 // the body's length, -1 when unknown
+	n, sinceDue int64 // read in all, and since the end was last put off
 }
 
 func (b *progress) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if b.n += int64(n); b.n >= progressStep {
-		b.n = 0
+	b.n += int64(n)
+	if b.sinceDue += int64(n); b.sinceDue >= progressStep || b.n == b.size || err == io.EOF {
+		b.sinceDue = 0
 		b.timer.Reset(b.idle)
 	}
 	return n, err
