@@ -233,6 +233,9 @@ func TestReplicationFromAnotherRegion(t *testing.T) {
 			t.Fatalf("%s unmarked: %v", a, err)
 		}
 	}
+	if err := call(marked, replicator, "ecr:ReplicateImage"); err != nil { // asked by a push that creates its repository
+		t.Fatalf("ecr:ReplicateImage as a replication: %v", err)
+	}
 	if err := call(marked, identity.RootOf(acct), "ecr:PutImage"); err != nil {
 		t.Fatalf("the source account's root: %v", err)
 	}
@@ -249,5 +252,63 @@ func TestReplicationFromAnotherRegion(t *testing.T) {
 	// In its own account, a replication is authorized as any call.
 	if err := f.authz.Authorize(marked, &pipeline.Call{Caller: pusher, RegistryID: acct, Targets: []pipeline.Target{pipeline.Repository("ecr:PutImage", acct, "app")}}); err != nil {
 		t.Fatalf("a replication into its own account: %v", err)
+	}
+}
+
+// TestReplicationFromAnotherRegionHasTheRequestsConditions: a marked call is decided with its condition
+// keys (aws:SourceIp), as any call is: a destination registry policy that only lets the source account
+// replicate from the source deployment's address, and an identity policy that denies calls from elsewhere,
+// both hold for marked calls.
+func TestReplicationFromAnotherRegionHasTheRequestsConditions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	marked := registry.WithReplication(ctx, "eu-west-1")
+	replicator := f.user(t, "replicator", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}`)
+	fenced := f.user(t, "fenced", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"},
+		{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}`)
+	if err := f.core.PutRegistryPolicy(ctx, other, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+		"Principal":{"AWS":"arn:aws:iam::`+acct+`:root"},"Action":["ecr:ReplicateImage","ecr:CreateRepository"],"Resource":"arn:aws:ecr:us-east-1:`+other+`:repository/*",
+		"Condition":{"IpAddress":{"aws:SourceIp":"10.1.2.3/32"}}}]}`); err != nil {
+		t.Fatal(err)
+	}
+	call := func(caller identity.Principal, ip, action string) error {
+		return f.authz.Authorize(marked, &pipeline.Call{Caller: caller, RegistryID: other, SourceIP: ip,
+			Targets: []pipeline.Target{pipeline.Repository(action, other, "app")}})
+	}
+	for _, a := range []string{"ecr:PutImage", "ecr:CreateRepository"} {
+		if err := call(replicator, "10.1.2.3", a); err != nil {
+			t.Errorf("%s from the address the registry policy names: %v", a, err)
+		}
+		if err := call(replicator, "192.0.2.1", a); registry.KindOf(err) != registry.KindDenied {
+			t.Errorf("%s from another address: %v", a, err)
+		}
+		if err := call(fenced, "10.1.2.3", a); err != nil {
+			t.Errorf("%s by a caller fenced to 10/8, from inside: %v", a, err)
+		}
+	}
+	if err := f.core.PutRegistryPolicy(ctx, other, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+		"Principal":{"AWS":"arn:aws:iam::`+acct+`:root"},"Action":["ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-east-1:`+other+`:repository/*"},
+		{"Effect":"Deny","Principal":"*","Action":["ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-east-1:`+other+`:repository/*",
+		"Condition":{"NotIpAddress":{"aws:SourceIp":"10.1.2.3/32"}}}]}`); err != nil {
+		t.Fatal(err)
+	}
+	f.authz.Invalidate()
+	if err := call(replicator, "10.1.2.3", "ecr:PutImage"); err != nil {
+		t.Errorf("from the address the registry policy's deny spares: %v", err)
+	}
+	if err := call(replicator, "192.0.2.1", "ecr:PutImage"); registry.KindOf(err) != registry.KindDenied {
+		t.Errorf("from an address the registry policy denies: %v", err)
+	}
+	// The registry policy without conditions: the caller's own fence still holds.
+	if err := f.core.PutRegistryPolicy(ctx, other, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+		"Principal":{"AWS":"arn:aws:iam::`+acct+`:root"},"Action":["ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-east-1:`+other+`:repository/*"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	f.authz.Invalidate()
+	if err := call(fenced, "10.9.9.9", "ecr:PutImage"); err != nil {
+		t.Errorf("by a caller fenced to 10/8, from inside: %v", err)
+	}
+	if err := call(fenced, "192.0.2.1", "ecr:PutImage"); registry.KindOf(err) != registry.KindDenied {
+		t.Errorf("by a caller fenced to 10/8, from outside: %v", err)
 	}
 }

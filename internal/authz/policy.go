@@ -141,6 +141,7 @@ var replicationActions = map[string]string{
 	"ecr:CompleteLayerUpload":         "ecr:ReplicateImage",
 	"ecr:PutImage":                    "ecr:ReplicateImage",
 	"ecr:CreateRepository":            "ecr:CreateRepository",
+	"ecr:ReplicateImage":              "ecr:ReplicateImage", // asked by a marked push that creates its repository
 }
 
 // authorizeReplication decides a target of a call marked as a replication from another region
@@ -153,7 +154,11 @@ func (a *PolicyAuthorizer) authorizeReplication(ctx context.Context, c *pipeline
 		return &registry.Error{Kind: registry.KindDenied, Message: fmt.Sprintf("User: %s is not authorized to perform: %s: a replication may only push images to another account's registry",
 			c.Caller.ARN(), t.Action)}
 	}
-	if err := a.RegistryAllows(ctx, c.Caller.AccountID, t.RegistryID, t.Repository, action); err != nil {
+	keys := map[string][]string{"aws:currenttime": a.currentTime()} // the call's condition keys, as checkResource gives them
+	if c.SourceIP != "" {
+		keys["aws:sourceip"] = []string{c.SourceIP}
+	}
+	if err := a.registryAllows(ctx, c.Caller.AccountID, t.RegistryID, t.Repository, action, keys); err != nil {
 		return err
 	}
 	if c.Caller.Root {
@@ -165,7 +170,7 @@ func (a *PolicyAuthorizer) authorizeReplication(ctx context.Context, c *pipeline
 	}
 	arn := ResourceARN(a.Region, t.RegistryID, t.Repository)
 	d := iam.Evaluate(iam.Request{Principal: principalOf(c.Caller), Action: action, Resource: arn, ResourceAccount: c.Caller.AccountID,
-		Context: map[string][]string{"aws:currenttime": a.currentTime()}}, ids, nil)
+		Context: keys}, ids, nil)
 	if d.Allowed {
 		return nil
 	}

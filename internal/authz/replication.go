@@ -24,6 +24,11 @@ var rootIdentity = func() *iam.Policy {
 // the source account (its root) acts, and only the destination registry's policy can grant it; its scope
 // V1 covers these actions. It implements registry.ReplicationAuthorizer.
 func (a *PolicyAuthorizer) RegistryAllows(ctx context.Context, sourceAccount, registryID, repository, action string) error {
+	return a.registryAllows(ctx, sourceAccount, registryID, repository, action, map[string][]string{"aws:currenttime": a.currentTime()})
+}
+
+// registryAllows is RegistryAllows with the request's condition keys.
+func (a *PolicyAuthorizer) registryAllows(ctx context.Context, sourceAccount, registryID, repository, action string, keys map[string][]string) error {
 	reg, err := a.registryFacts(ctx, registryID)
 	if err != nil {
 		return err
@@ -34,8 +39,8 @@ func (a *PolicyAuthorizer) RegistryAllows(ctx context.Context, sourceAccount, re
 	}
 	arn := ResourceARN(a.Region, registryID, repository)
 	caller := identity.RootOf(sourceAccount)
-	d := iam.Evaluate(iam.Request{Principal: principalOf(caller), Action: action, Resource: arn, ResourceAccount: registryID,
-		Context: map[string][]string{"aws:currenttime": a.currentTime()}}, []*iam.Policy{rootIdentity}, resource)
+	d := iam.Evaluate(iam.Request{Principal: principalOf(caller), Action: action, Resource: arn, ResourceAccount: registryID, Context: keys},
+		[]*iam.Policy{rootIdentity}, resource)
 	if d.Allowed {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,22 +22,25 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/manifest"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
 // Dial returns the core's dial of other regions' deployments (registry.PeerConfig.Dial), for replications
-// from source, this deployment's region. Its clients share a transport whose wait for the headers of each
-// answer is bounded by timeout (not the bodies); 0 is 30 seconds.
+// from source, this deployment's region. Its clients share a transport. A request without progress for
+// timeout (less than a MiB of its body taken by the destination, no answer, an answer's body not whole) is
+// abandoned as the destination unavailable; 0 is 30 seconds. Redirects are not followed: the token and the
+// images go to the configured deployment only, and a redirect is an answer the push failed with.
 func Dial(source string, timeout time.Duration) func(endpoint, region string, creds registry.PeerCredentials) registry.PeerClient {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = timeout
-	if timeout <= 0 {
-		t.ResponseHeaderTimeout = 30 * time.Second
-	}
-	hc := &http.Client{Transport: t}
+	hc := &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return func(endpoint, region string, creds registry.PeerCredentials) registry.PeerClient {
-		return &client{endpoint: strings.TrimSuffix(endpoint, "/"), region: region, source: source, creds: creds, http: hc}
+		return &client{endpoint: strings.TrimSuffix(endpoint, "/"), region: region, source: source, creds: creds, http: hc, idle: timeout}
 	}
 }
 
@@ -45,6 +49,7 @@ type client struct {
 	endpoint, region, source string
 	creds                    registry.PeerCredentials
 	http                     *http.Client
+	idle                     time.Duration // a request's longest silence
 
 	mu    sync.Mutex
 	token string // ECR's base64 "AWS:<password>"
@@ -69,12 +74,14 @@ func (c *client) login(ctx context.Context) (string, error) {
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "ecr", c.region, time.Now()); err != nil {
 		return "", err
 	}
-	res, err := c.http.Do(req)
+	res, err := c.send(req)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", registry.ErrPeerUnavailable, err)
+		return "", err
 	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	raw, err := read(res, 1<<20)
+	if err != nil {
+		return "", err
+	}
 	if err := answer(res, raw, "GetAuthorizationToken"); err != nil {
 		return "", err
 	}
@@ -133,11 +140,90 @@ func (c *client) do(ctx context.Context, method, registryID, repository, path st
 	}
 	req.Header.Set("Authorization", "Basic "+token)
 	req.Header.Set(oci.ReplicationHeader, c.source)
+	return c.send(req)
+}
+
+// errStalled ends a request without progress for the client's idle time.
+var errStalled = errors.New("no progress")
+
+// progressStep is how much of a request's body the destination must take within the idle time: a
+// destination taking it a byte at a time holds a job worker no longer than one that stalls.
+const progressStep = 1 << 20
+
+// send sends a request, abandoned (ErrPeerUnavailable) once the destination has taken less than
+// progressStep of its body, or not answered, for c.idle; the answer's body must come whole within c.idle
+// after its headers. The answer's body must be closed.
+func (c *client) send(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(c.idle, func() { cancel(errStalled) })
+	stop := func() { timer.Stop(); cancel(nil) }
+	req = req.WithContext(ctx)
+	if req.Body != nil {
+		req.Body = &progress{ReadCloser: req.Body, timer: timer, idle: c.idle, size: req.ContentLength}
+		if get := req.GetBody; get != nil { // a request sent again on a new connection
+			req.GetBody = func() (io.ReadCloser, error) {
+				b, err := get()
+				if err != nil {
+					return nil, err
+				}
+				return &progress{ReadCloser: b, timer: timer, idle: c.idle, size: req.ContentLength}, nil
+			}
+		}
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
+		stop()
+		if context.Cause(ctx) == errStalled {
+			err = fmt.Errorf("%s %s: no progress for %s", req.Method, req.URL.Path, c.idle)
+		}
 		return nil, fmt.Errorf("%w: %v", registry.ErrPeerUnavailable, err)
 	}
+	timer.Reset(c.idle)
+	res.Body = &closer{ReadCloser: res.Body, stop: stop}
 	return res, nil
+}
+
+// progress is a request's body whose reads, a progressStep at a time, put the request's end off; its end
+// read does too, so that the destination has the whole idle time to answer.
+type progress struct {
+	io.ReadCloser
+	timer       *time.Timer
+	idle        time.Duration
+	size        int64 // the body's length, -1 when unknown
+	n, sinceDue int64 // read in all, and since the end was last put off
+}
+
+func (b *progress) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if b.sinceDue += int64(n); b.sinceDue >= progressStep || b.n == b.size || err == io.EOF {
+		b.sinceDue = 0
+		b.timer.Reset(b.idle)
+	}
+	return n, err
+}
+
+// closer is an answer's body that ends its request's watch when closed.
+type closer struct {
+	io.ReadCloser
+	stop func()
+}
+
+func (b *closer) Close() error {
+	err := b.ReadCloser.Close()
+	b.stop()
+	return err
+}
+
+// read reads at most limit bytes of an answer's body and closes it; a body cut off is the destination
+// unavailable.
+func read(res *http.Response, limit int64) ([]byte, error) {
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, limit))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the answer's body: %v", registry.ErrPeerUnavailable, err)
+	}
+	return raw, nil
 }
 
 // BlobExists implements registry.PeerClient: HEAD of the blob, 404 when the repository or the blob is
@@ -151,7 +237,13 @@ func (c *client) BlobExists(ctx context.Context, registryID, repository string, 
 	if res.StatusCode == http.StatusNotFound {
 		return false, nil
 	}
-	return res.StatusCode == http.StatusOK, answer(res, nil, "HEAD blob "+d.String())
+	if err := answer(res, nil, "HEAD blob "+d.String()); err != nil {
+		return false, err
+	}
+	if err := sameDigest(res, d, "HEAD blob "+d.String()); err != nil {
+		return false, err
+	}
+	return res.StatusCode == http.StatusOK, nil
 }
 
 // PutBlob implements registry.PeerClient: a monolithic upload in one request, POST with the digest.
@@ -161,9 +253,14 @@ func (c *client) PutBlob(ctx context.Context, registryID, repository string, d d
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	return answer(res, raw, "upload of blob "+d.String())
+	raw, err := read(res, 64<<10)
+	if err != nil {
+		return err
+	}
+	if err := answer(res, raw, "upload of blob "+d.String()); err != nil {
+		return err
+	}
+	return sameDigest(res, d, "upload of blob "+d.String())
 }
 
 // PutManifest implements registry.PeerClient.
@@ -172,7 +269,25 @@ func (c *client) PutManifest(ctx context.Context, registryID, repository, refere
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	return answer(res, raw, "put of manifest "+reference)
+	raw, err := read(res, 64<<10)
+	if err != nil {
+		return err
+	}
+	if err := answer(res, raw, "put of manifest "+reference); err != nil {
+		return err
+	}
+	alg := digest.Canonical
+	if d, err := digest.Parse(reference); err == nil {
+		alg = d.Algorithm()
+	}
+	return sameDigest(res, manifest.Digest(alg, content), "put of manifest "+reference)
+}
+
+// sameDigest checks the Docker-Content-Digest of an answer, when it gives one, against want: another is
+// not what was sent, or asked.
+func sameDigest(res *http.Response, want digest.Digest, what string) error {
+	if got := res.Header.Get("Docker-Content-Digest"); got != "" && got != want.String() {
+		return fmt.Errorf("%s: the destination answered with the digest %s", what, got)
+	}
+	return nil
 }

@@ -145,6 +145,9 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 	if err != nil {
 		return res, internal(err)
 	}
+	if len(dests) > 0 && replica(ctx, name) {
+		dests = nil // replicas are not replicated further
+	}
 
 	scanQueued, signQueued, replicateQueued := false, false, false
 	// pushed records a push: its event, and its replication to the destinations that apply.

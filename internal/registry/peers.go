@@ -116,6 +116,13 @@ func ReplicationSource(ctx context.Context) string {
 	return s
 }
 
+// replica tells whether a call is another region's replication: marked (WithReplication), by a caller
+// allowed ecr:ReplicateImage on the repository. Any client may mark a call; for others the mark changes
+// nothing. A replica's push creates a missing repository for REPLICATION and is not replicated further.
+func replica(ctx context.Context, repository string) bool {
+	return ReplicationSource(ctx) != "" && authorize(ctx, "ecr:ReplicateImage", repository) == nil
+}
+
 // peerClient reads the source account's replication secret for the region and dials its deployment.
 func (s *Service) peerClient(ctx context.Context, account, region string) (PeerClient, string, error) {
 	endpoint, ok := s.cfg.Peers.Endpoints[region]

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -218,6 +219,37 @@ func TestReplicationToARegionDownCatchesUp(t *testing.T) {
 		want := fmt.Sprintf("[%s/%s FAILED %s %s/%s FAILED %[3]s]", west, reg, c.code, west, dstReg)
 		if got := fmt.Sprint(e.replication(t, "app", c.d)); got != want {
 			t.Fatalf("statuses: %s, want %s", got, want)
+		}
+	}
+}
+
+// TestReplicaIsNotReplicatedFurther: an image pushed by another region's replication (a marked push by a
+// caller allowed ecr:ReplicateImage) is not replicated further, as a replica made in this region is not;
+// for a caller not allowed ecr:ReplicateImage the mark changes nothing: its push is replicated.
+func TestReplicaIsNotReplicatedFurther(t *testing.T) {
+	f := &fakePeer{}
+	e, _ := newPeerEnv(t, f)
+	e.repo(t, "app", registry.Mutable)
+	marked := registry.WithReplication(ctx, "eu-west-1")
+	for _, c := range []struct {
+		caller    string
+		replicate bool
+		statuses  int
+	}{{"replicator", true, 0}, {"pusher", false, 2}} {
+		c := c
+		as := registry.WithAuthorizer(marked, func(action, repo string) error {
+			if action == "ecr:ReplicateImage" && !c.replicate {
+				return errors.New("not authorized to perform: ecr:ReplicateImage")
+			}
+			return nil
+		})
+		cfg, layer := e.blob(t, "app", "config "+c.caller), e.blob(t, "app", "layer "+c.caller)
+		res, err := e.svc.PutManifest(as, reg, "app", c.caller, "application/vnd.oci.image.manifest.v1+json", imageManifest(cfg, layer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.replication(t, "app", res.Digest); len(got) != c.statuses {
+			t.Errorf("a marked push by the %s: replication statuses %v", c.caller, got)
 		}
 	}
 }

@@ -402,8 +402,9 @@ var implicitRoot = CreationTemplate{Prefix: RootPrefix, TagMutability: Mutable, 
 // createOnPush creates the repository a push goes to, which did not exist, when a CREATE_ON_PUSH template
 // applies to its name and the caller may ecr:CreateRepository it, or when create-on-push is on (an
 // implicit ROOT template with ECR's defaults, which needs no more than the push's own permissions).
+// Another region's replication creates it for REPLICATION instead (replica, createForReplication).
 func (s *Service) createOnPush(ctx context.Context, registryID, name string) (*store.Repository, error) {
-	if ReplicationSource(ctx) != "" {
+	if replica(ctx, name) {
 		return s.createForReplication(ctx, registryID, name)
 	}
 	t, err := s.TemplateFor(ctx, registryID, name, ForCreateOnPush)

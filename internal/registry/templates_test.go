@@ -296,3 +296,38 @@ func TestConcurrentPushesCreateOnce(t *testing.T) {
 		t.Fatalf("catalog %v", names)
 	}
 }
+
+// TestMarkedPushNeedsReplicateImage: a push marked as a replication (the X-Wharf-Replication header, which
+// any client may send) creates its missing repository from the REPLICATION template only for a caller also
+// allowed ecr:ReplicateImage; for any other caller the mark changes nothing (here: no CREATE_ON_PUSH
+// template, no create-on-push, so nothing is created).
+func TestMarkedPushNeedsReplicateImage(t *testing.T) {
+	e := newEnv(t, registry.Config{})
+	_, err := e.svc.CreateCreationTemplate(ctx, registry.CreationTemplate{RegistryID: reg, Prefix: registry.RootPrefix, AppliedFor: []string{registry.ForReplication},
+		RepositoryPolicy: anyonePulls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := registry.WithReplication(ctx, "eu-west-1")
+	var asked []string
+	pusher := registry.WithAuthorizer(marked, func(action, repo string) error {
+		asked = append(asked, action)
+		if action == "ecr:ReplicateImage" {
+			return errors.New("not authorized to perform: ecr:ReplicateImage")
+		}
+		return nil
+	})
+	if _, err := e.svc.StartUpload(pusher, reg, "app"); registry.KindOf(err) != registry.KindRepositoryNotFound {
+		t.Fatalf("a marked push by a caller who may create repositories but not replicate: %v (asked %v)", err, asked)
+	}
+	if _, err := e.svc.Repository(ctx, reg, "app"); registry.KindOf(err) != registry.KindRepositoryNotFound {
+		t.Fatalf("created: %v", err)
+	}
+	replicator := registry.WithAuthorizer(marked, func(action, repo string) error { return nil })
+	if _, err := e.svc.StartUpload(replicator, reg, "app"); err != nil {
+		t.Fatalf("a marked push by a replicator: %v", err)
+	}
+	if got, err := e.svc.RepositoryPolicy(ctx, reg, "app"); err != nil || got != registry.FormatPolicyText(anyonePulls) {
+		t.Errorf("the REPLICATION template's policy: %q, %v", got, err)
+	}
+}
