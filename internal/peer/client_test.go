@@ -179,3 +179,30 @@ func TestWrongDigestAnswered(t *testing.T) {
 		t.Errorf("a blob answered with another digest: exists %v, %v", ok, err)
 	}
 }
+
+// TestEchoedTokenIsRedacted: a destination (or a proxy before it) that echoes the request's headers in its
+// error does not put the token, nor the password it encodes, into the error the log and audit trail keep.
+func TestEchoedTokenIsRedacted(t *testing.T) {
+	dest := destination(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, "bad request; you sent "+r.Header.Get("Authorization")+" (the-destination-password)")
+	})
+	err := dial(dest.URL, 0).PutManifest(context.Background(), "000000000000", "app", "v1", "application/vnd.oci.image.manifest.v1+json", []byte("{}"))
+	if err == nil || strings.Contains(err.Error(), token) || strings.Contains(err.Error(), "the-destination-password") || !strings.Contains(err.Error(), "[redacted]") {
+		t.Fatalf("error: %v", err)
+	}
+}
+
+// TestLoginDenied: a key the destination refuses GetAuthorizationToken (403, AccessDeniedException) is the
+// credentials' fault, not a denied replication.
+func TestLoginDenied(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"__type":"AccessDeniedException","message":"User: arn:aws:iam::000000000000:user/r is not authorized to perform: ecr:GetAuthorizationToken"}`)
+	}))
+	defer srv.Close()
+	err := dial(srv.URL, 0).PutManifest(context.Background(), "000000000000", "app", "v1", "application/vnd.oci.image.manifest.v1+json", []byte("{}"))
+	if !errors.Is(err, registry.ErrPeerUnauthorized) || errors.Is(err, registry.ErrPeerDenied) {
+		t.Fatalf("error: %v", err)
+	}
+}

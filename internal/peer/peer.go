@@ -7,6 +7,7 @@ package peer
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -83,6 +84,10 @@ func (c *client) login(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if err := answer(res, raw, "GetAuthorizationToken"); err != nil {
+		if errors.Is(err, registry.ErrPeerDenied) || errors.Is(err, registry.ErrPeerCreateDenied) {
+			// The key may not log in (ecr:GetAuthorizationToken denied): the credentials are at fault.
+			return "", fmt.Errorf("%w: %v", registry.ErrPeerUnauthorized, err)
+		}
 		return "", err
 	}
 	var out struct {
@@ -122,6 +127,41 @@ func answer(res *http.Response, body []byte, what string) error {
 	}
 	return err
 }
+
+// answer is answer's error of a registry API call, with the token (and the password it encodes) blanked
+// out of the destination's words, which go to the log, the job and the audit trail.
+func (c *client) answer(res *http.Response, body []byte, what string) error {
+	err := answer(res, body, what)
+	c.mu.Lock()
+	token := c.token
+	c.mu.Unlock()
+	if err == nil || token == "" {
+		return err
+	}
+	secrets := []string{token}
+	if raw, derr := base64.StdEncoding.DecodeString(token); derr == nil {
+		if _, password, ok := strings.Cut(string(raw), ":"); ok && password != "" {
+			secrets = append(secrets, password)
+		}
+	}
+	return redacted{err, secrets}
+}
+
+// redacted is an error whose text leaves out secrets; errors.Is and As see the error it wraps.
+type redacted struct {
+	err     error
+	secrets []string
+}
+
+func (r redacted) Error() string {
+	msg := r.err.Error()
+	for _, s := range r.secrets {
+		msg = strings.ReplaceAll(msg, s, "[redacted]")
+	}
+	return msg
+}
+
+func (r redacted) Unwrap() error { return r.err }
 
 // do sends a registry API request to path (under /v2/<registryID>/<repository>) with the token.
 func (c *client) do(ctx context.Context, method, registryID, repository, path string, body io.Reader, size int64, contentType string) (*http.Response, error) {
@@ -237,7 +277,7 @@ func (c *client) BlobExists(ctx context.Context, registryID, repository string, 
 	if res.StatusCode == http.StatusNotFound {
 		return false, nil
 	}
-	if err := answer(res, nil, "HEAD blob "+d.String()); err != nil {
+	if err := c.answer(res, nil, "HEAD blob "+d.String()); err != nil {
 		return false, err
 	}
 	if err := sameDigest(res, d, "HEAD blob "+d.String()); err != nil {
@@ -257,7 +297,7 @@ func (c *client) PutBlob(ctx context.Context, registryID, repository string, d d
 	if err != nil {
 		return err
 	}
-	if err := answer(res, raw, "upload of blob "+d.String()); err != nil {
+	if err := c.answer(res, raw, "upload of blob "+d.String()); err != nil {
 		return err
 	}
 	return sameDigest(res, d, "upload of blob "+d.String())
@@ -273,7 +313,7 @@ func (c *client) PutManifest(ctx context.Context, registryID, repository, refere
 	if err != nil {
 		return err
 	}
-	if err := answer(res, raw, "put of manifest "+reference); err != nil {
+	if err := c.answer(res, raw, "put of manifest "+reference); err != nil {
 		return err
 	}
 	alg := digest.Canonical
