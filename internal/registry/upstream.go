@@ -34,6 +34,9 @@ type UpstreamClient interface {
 	// such thing, else the cause of the failure (ErrUpstreamDenied, ErrUpstreamThrottled, or
 	// ErrUpstreamUnavailable when it wraps neither).
 	Get(ctx context.Context, repository, path, accept string) (*UpstreamResponse, error)
+	// Digest asks the digest of the manifest ref names (a HEAD, which registries do not count as a
+	// pull): "" when the upstream does not say. Its errors are Get's.
+	Digest(ctx context.Context, repository, ref, accept string) (string, error)
 }
 
 // UpstreamResponse is what an upstream answered a Get with. The caller closes Body.
@@ -75,4 +78,8 @@ func (unreachable) Ping(context.Context) error { return errUnreachable }
 
 func (unreachable) Get(context.Context, string, string, string) (*UpstreamResponse, error) {
 	return nil, errUnreachable
+}
+
+func (unreachable) Digest(context.Context, string, string, string) (string, error) {
+	return "", errUnreachable
 }
