@@ -36,11 +36,18 @@ func upstreamFailed(cause error, format string, args ...any) error {
 }
 
 // PullThrough fetches what ref names (a tag or a digest) into a repository under a pull through cache
-// rule, when the repository does not hold it: as a pull does (GetManifestAs), for callers that read
+// rule, when the repository does not hold it, or a tag whose check upstream is due has moved there: as a pull does (GetManifestAs), for callers that read
 // images otherwise (BatchGetImage). What the upstream does not have either is left to the caller to
 // find missing, and so are references the registry API would refuse (ECR's longer tags).
 func (s *Service) PullThrough(ctx context.Context, registryID, name, ref string) error {
-	_, err := s.GetManifest(ctx, registryID, name, ref, nil)
+	info, err := s.GetManifest(ctx, registryID, name, ref, nil)
+	if err == nil && !IsDigest(ref) {
+		s.refreshTag(ctx, registryID, name, ref, info.Digest)
+		if p := s.inflight.pull(registryID, name, ref); p != nil {
+			<-p.done // the tag moved upstream: its new image, or the one held when the fetch fails
+		}
+		return nil
+	}
 	if k := KindOf(err); k != KindRepositoryNotFound && k != KindManifestUnknown {
 		return nil // held, or not for a pull through to find
 	}
@@ -109,7 +116,7 @@ func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string,
 			unlock()
 			return true, nil // fetched by a concurrent pull
 		}
-		if p, err = s.startPullThrough(ctx, rule, upstreamName, registryID, name, ref); err != nil {
+		if p, err = s.startPullThrough(ctx, rule, upstreamName, registryID, name, ref, false); err != nil {
 			unlock()
 			return true, err
 		}
@@ -122,38 +129,68 @@ func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string,
 	return true, nil
 }
 
-// startPullThrough fetches the manifests, makes the repository, and starts the fetch of the blobs.
-func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRule, upstreamName, registryID, name, ref string) (*pendingPull, error) {
+// startPullThrough fetches the manifests, makes the repository, and starts the fetch of the blobs; refresh
+// tells a tag's check that found it moved upstream from a first pull. Once stored, a tag is recorded as
+// checked. The import is recorded for the call, and observed.
+func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRule, upstreamName, registryID, name, ref string, refresh bool) (*pendingPull, error) {
+	ev := UpstreamFetch{RegistryID: registryID, Repository: name, Reference: ref, Upstream: rule.UpstreamURL,
+		UpstreamRepository: upstreamName, Refresh: refresh, Result: FetchFetched}
+	if refresh {
+		ev.Result = FetchRefreshed
+	}
+	failed := func(err error) (*pendingPull, error) {
+		ev.Result, ev.Err = fetchResult(err), err
+		s.observe(ev)
+		if ev.Result != FetchNotFound {
+			recordImport(ctx, ev)
+		}
+		s.log.Warn("pull through cache: fetch failed", "registry", registryID, "repository", name, "reference", ref,
+			"upstream", rule.UpstreamURL, "err", err)
+		return nil, err
+	}
 	c, err := s.upstreamClient(ctx, rule)
 	if err != nil {
 		if KindOf(err) == KindInternal {
 			return nil, err
 		}
-		return nil, upstreamFailed(ErrUpstreamDenied, "%s", err.(*Error).Message)
+		return failed(upstreamFailed(ErrUpstreamDenied, "%s", err.(*Error).Message))
 	}
-	f := &upstreamFetch{s: s, c: c, registryID: registryID, name: name, upstream: upstreamName,
+	p := &pendingPull{done: make(chan struct{}), blobs: map[digest.Digest]*inflightBlob{}}
+	f := &upstreamFetch{s: s, c: c, registryID: registryID, name: name, upstream: upstreamName, p: p,
 		// The repository is made once the upstream has shown it has the image: a mistyped name
 		// leaves no repository behind.
 		found: func() error { return s.pullThroughRepository(ctx, registryID, name) }}
-	p := &pendingPull{done: make(chan struct{}), blobs: map[digest.Digest]*inflightBlob{}}
 	if err := f.manifest(ctx, ref, 0, p); err != nil {
-		s.log.Warn("pull through cache: fetch failed", "registry", registryID, "repository", name, "reference", ref,
-			"upstream", rule.UpstreamURL, "err", err)
-		return nil, err
+		return failed(err)
 	}
+	ev.Digest = p.manifests[len(p.manifests)-1].info.Digest
+	recordImport(ctx, ev)
 	s.inflight.start(registryID, name, p)
 	s.background.Add(1)
 	go func() {
 		defer s.background.Done()
-		p.err = f.store(context.WithoutCancel(ctx), p)
+		ctx := context.WithoutCancel(ctx)
+		p.err = f.store(ctx, p)
+		if p.err == nil && !IsDigest(ref) {
+			now := s.clock.Now()
+			if err := s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetPullThroughTagChecked(registryID, name, ref, now) }); err != nil {
+				s.log.Warn("pull through cache: recording the tag's check failed", "registry", registryID, "repository", name, "tag", ref, "err", err)
+			}
+			s.checks.set(inflightKey(registryID, name, ref), now.Add(s.refreshInterval()))
+		}
 		s.inflight.finish(registryID, name, p)
 		close(p.done)
+		ev.Bytes = p.fetched.Load()
 		if p.err != nil {
+			ev.Result, ev.Err = fetchResult(p.err), p.err
+			s.observe(ev)
 			s.log.Warn("pull through cache: fetch failed", "registry", registryID, "repository", name, "reference", ref,
 				"upstream", rule.UpstreamURL, "err", p.err)
 			return
 		}
-		s.log.Info("pull through cache: fetched", "registry", registryID, "repository", name, "reference", ref, "upstream", rule.UpstreamURL)
+		s.observe(ev)
+		s.log.Info("pull through cache: fetched", "registry", registryID, "repository", name, "reference", ref,
+			"upstream", rule.UpstreamURL, "digest", ev.Digest, "bytes", ev.Bytes, "refresh", refresh)
 	}()
 	return p, nil
 }
@@ -187,6 +224,7 @@ type upstreamFetch struct {
 	registryID string
 	name       string
 	upstream   string // the repository's name upstream
+	p          *pendingPull
 	// found is called once the first manifest has been fetched and verified, before anything is stored.
 	found func() error
 }
@@ -235,6 +273,7 @@ func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int, p *
 	if int64(len(body)) > max {
 		return upstreamFailed(ErrUpstreamUnavailable, "the manifest is larger than %d bytes", max)
 	}
+	p.fetched.Add(int64(len(body)))
 	// Verified: against the digest pulled by, else the digest the upstream says it has.
 	want := res.Digest
 	if IsDigest(ref) {
@@ -335,5 +374,6 @@ func (f *upstreamFetch) blob(ctx context.Context, b *inflightBlob) error {
 	if info.Size != d.Size {
 		return upstreamFailed(ErrUpstreamUnavailable, "the blob %s has %d bytes, not the %d of its descriptor", d.Digest, info.Size, d.Size)
 	}
+	f.p.fetched.Add(info.Size)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/url"
+	"time"
 )
 
 // UpstreamConfig tunes how pull through cache rules reach their upstream registries.
@@ -17,6 +18,11 @@ type UpstreamConfig struct {
 	// anonymous). internal/upstream has the one over HTTP. Nil reaches no upstream: pulls through the
 	// cache fail, their upstream unavailable.
 	Dial func(base *url.URL, creds *UpstreamCredentials) UpstreamClient
+	// Refresh is how often a cached tag is checked against its upstream at most. Default
+	// DefaultPullThroughRefresh (ECR's 24 hours).
+	Refresh time.Duration
+	// Observe, when set, is told of each fetch from an upstream and each tag's check (metrics).
+	Observe func(UpstreamFetch)
 }
 
 // UpstreamCredentials are what a pull through cache secret holds: ECR's JSON of a user and a token.

@@ -1,0 +1,193 @@
+package registry_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/upstream"
+)
+
+// movingUpstream serves images whose tag v1 the test moves, and can be made to fail: status, when not
+// 200, answers every request. It counts the HEAD and GET requests of the tag's manifest.
+type movingUpstream struct {
+	srv       *httptest.Server
+	mu        sync.Mutex
+	files     map[string][]byte
+	tag       string // the digest v1 names
+	status    int
+	heads     atomic.Int32
+	tagGets   atomic.Int32
+	manifests []string // digests of the images, by number
+}
+
+func newMovingUpstream(t *testing.T, images int) *movingUpstream {
+	u := &movingUpstream{files: map[string][]byte{}, status: http.StatusOK}
+	config := []byte(`{"architecture":"amd64","os":"linux"}`)
+	u.files["/v2/lib/app/blobs/"+digest.FromBytes(config).String()] = config
+	for i := range images {
+		layer := []byte(fmt.Sprintf("the bytes of layer %d", i))
+		m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
+			digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+		d := digest.FromString(m).String()
+		u.files["/v2/lib/app/manifests/"+d] = []byte(m)
+		u.files["/v2/lib/app/blobs/"+digest.FromBytes(layer).String()] = layer
+		u.manifests = append(u.manifests, d)
+	}
+	u.tag = u.manifests[0]
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		status, path := u.status, r.URL.Path
+		if path == "/v2/lib/app/manifests/v1" {
+			path = "/v2/lib/app/manifests/" + u.tag
+			if r.Method == http.MethodHead {
+				u.heads.Add(1)
+			} else {
+				u.tagGets.Add(1)
+			}
+		}
+		body, ok := u.files[path]
+		u.mu.Unlock()
+		if status != http.StatusOK {
+			w.WriteHeader(status)
+			return
+		}
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if strings.Contains(path, "/manifests/") {
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.Header().Set("Docker-Content-Digest", digest.FromBytes(body).String())
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		if r.Method != http.MethodHead {
+			w.Write(body)
+		}
+	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+func (u *movingUpstream) set(tag string, status int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.tag, u.status = tag, status
+}
+
+// fetchLog keeps what the core observed of its upstreams.
+type fetchLog struct {
+	mu     sync.Mutex
+	events []registry.UpstreamFetch
+}
+
+func (l *fetchLog) observe(ev registry.UpstreamFetch) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, ev)
+}
+
+func (l *fetchLog) results() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, ev := range l.events {
+		out = append(out, ev.Result)
+	}
+	return out
+}
+
+// TestTagRefresh: a pulled tag is checked upstream (HEAD) at most once per refresh interval, on any node
+// (the time it was checked is in the store); a tag that moved there is fetched anew and moved here; an
+// upstream that fails or rate-limits leaves the cached image served; pulls by digest are never checked.
+func TestTagRefresh(t *testing.T) {
+	var log fetchLog
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0),
+		Refresh: time.Hour, Observe: log.observe}})
+	u := newMovingUpstream(t, 2)
+	a, b := u.manifests[0], u.manifests[1]
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: u.srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	pull := func(svc *registry.Service, ref, want string) {
+		t.Helper()
+		info, err := svc.GetManifestAs(ctx, reg, "up/lib/app", ref, nil, nil)
+		if err != nil || info.Digest.String() != want {
+			t.Fatalf("pull of %s: %v, %v; want %s", ref, info, err, want)
+		}
+		if err := svc.PullThrough(ctx, reg, "up/lib/app", ref); err != nil { // waits for a fetch to be stored
+			t.Fatal(err)
+		}
+	}
+	stored := func(want string) {
+		t.Helper()
+		if img, err := e.svc.FindImage(ctx, reg, "up/lib/app", registry.ImageRef{Tag: "v1"}); err != nil || img.Digest.String() != want {
+			t.Fatalf("v1 here: %+v, %v; want %s", img, err, want)
+		}
+	}
+	pull(e.svc, "v1", a)
+	stored(a)
+
+	// Moved upstream: before the interval the cached image, without asking the upstream.
+	u.set(b, http.StatusOK)
+	e.clock.Advance(59 * time.Minute)
+	pull(e.svc, "v1", a)
+	if n := u.heads.Load(); n != 0 {
+		t.Fatalf("the upstream was asked %d times within the interval", n)
+	}
+	// After it, the new image, fetched once; then no more checks within the interval.
+	e.clock.Advance(2 * time.Minute)
+	pull(e.svc, "v1", b)
+	stored(b)
+	pull(e.svc, "v1", b)
+	if h, g := u.heads.Load(), u.tagGets.Load(); h != 1 || g != 2 {
+		t.Fatalf("%d checks, %d fetches of the tag; want 1, 2", h, g)
+	}
+
+	// Another node over the same store: the tag was checked; it does not ask again.
+	other := registry.New(e.meta, e.blobs, e.clock, e.cfg, nil)
+	defer other.Close()
+	pull(other, "v1", b)
+	if n := u.heads.Load(); n != 1 {
+		t.Fatalf("the other node checked the tag again: %d checks", n)
+	}
+
+	// The upstream down, refusing or rate-limiting: the cached image, no error.
+	for _, status := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusForbidden} {
+		u.set(a, status)
+		e.clock.Advance(61 * time.Minute)
+		pull(e.svc, "v1", b)
+		stored(b)
+	}
+	u.srv.Close()
+	e.clock.Advance(61 * time.Minute)
+	pull(e.svc, "v1", b)
+
+	// Pulls by digest are never checked.
+	heads := u.heads.Load()
+	e.clock.Advance(61 * time.Minute)
+	pull(e.svc, a, a)
+	pull(e.svc, b, b)
+	if u.heads.Load() != heads {
+		t.Fatal("a pull by digest checked the upstream")
+	}
+
+	want := []string{registry.FetchFetched, registry.FetchRefreshed, registry.FetchUnavailable, registry.FetchThrottled,
+		registry.FetchDenied, registry.FetchUnavailable}
+	if got := log.results(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("observed %v; want %v", got, want)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if ev := log.events[1]; !ev.Refresh || ev.Digest.String() != b || ev.Bytes == 0 || ev.UpstreamRepository != "lib/app" {
+		t.Fatalf("the refresh observed: %+v", ev)
+	}
+}
