@@ -117,9 +117,15 @@ func TestTagRefresh(t *testing.T) {
 	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: u.srv.URL}, ""); err != nil {
 		t.Fatal(err)
 	}
+	// The imports are recorded for the calls that caused them (the audit trail, through the pipeline).
+	var imports []string
+	rctx := registry.WithRecorder(ctx, func(action, repository string, input, output any, err error) {
+		in := input.(map[string]any)
+		imports = append(imports, fmt.Sprint(action, " ", repository, " ", in["upstreamRepositoryName"], ":", in["imageReference"], " ", output, " ", err != nil))
+	})
 	pull := func(svc *registry.Service, ref, want string) {
 		t.Helper()
-		info, err := svc.GetManifestAs(ctx, reg, "up/lib/app", ref, nil, nil)
+		info, err := svc.GetManifestAs(rctx, reg, "up/lib/app", ref, nil, nil)
 		if err != nil || info.Digest.String() != want {
 			t.Fatalf("pull of %s: %v, %v; want %s", ref, info, err, want)
 		}
@@ -184,6 +190,13 @@ func TestTagRefresh(t *testing.T) {
 		registry.FetchDenied, registry.FetchUnavailable}
 	if got := log.results(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("observed %v; want %v", got, want)
+	}
+	wantImports := []string{
+		"ecr:BatchImportUpstreamImage up/lib/app lib/app:v1 map[imageId:map[imageDigest:" + a + "] result:fetched] false",
+		"ecr:BatchImportUpstreamImage up/lib/app lib/app:v1 map[imageId:map[imageDigest:" + b + "] result:refreshed] false",
+	}
+	if fmt.Sprint(imports) != fmt.Sprint(wantImports) {
+		t.Fatalf("recorded %q; want %q", imports, wantImports)
 	}
 	log.mu.Lock()
 	defer log.mu.Unlock()
