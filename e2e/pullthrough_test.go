@@ -200,7 +200,7 @@ func TestPullThroughCacheWithCrane(t *testing.T) {
 	for _, e := range events {
 		checkRecord(t, e, map[string]any{"eventSource": "ecr.amazonaws.com", "requestParameters.repositoryName": "up/team/app",
 			"requestParameters.upstreamRepositoryName": "team/app", "requestParameters.upstreamRegistryUrl": "http://" + upstream.addr,
-			"userIdentity.type": "Root", "readOnly": false})
+			"userIdentity.userName": "admin", "readOnly": false})
 	}
 	if m := get(t, "http://"+metrics+"/metrics"); !strings.Contains(m, `wharf_pull_through_fetches_total{result="fetched"}`) ||
 		!strings.Contains(m, "wharf_pull_through_fetched_bytes_total") {
