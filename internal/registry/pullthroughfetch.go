@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -95,7 +96,10 @@ func ruleFor(tx store.Tx, registryID, name string) (*PullThroughCacheRule, strin
 // (OpenBlob); the manifests are stored once their blobs are. Until then the manifests are served from
 // memory (pendingManifest); with wait, pullThrough returns once everything is stored. The caller needs
 // ecr:BatchImportUpstreamImage, and ecr:CreateRepository for a repository that does not exist.
-// Concurrent pulls of one reference in this process fetch once. It tells whether a rule applied.
+// Concurrent pulls of one reference fetch once: in this process they share the fetch in progress; on
+// several nodes, the node that takes the reference's lease in the store fetches it, and the others wait
+// until it is stored there (they do not stream the bytes that node fetches), or take the lease over when
+// it expires (that node died). It tells whether a rule applied.
 func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string, wait bool) (bool, error) {
 	var rule *PullThroughCacheRule
 	var upstreamName string
@@ -109,36 +113,114 @@ func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string,
 	if err := authorize(ctx, "ecr:BatchImportUpstreamImage", name); err != nil {
 		return true, err
 	}
-	unlock := s.locks.lock("pull-through\x00" + registryID + "\x00" + name + "\x00" + ref)
-	p := s.inflight.pull(registryID, name, ref)
-	if p == nil {
-		if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err == nil {
-			unlock()
-			return true, nil // fetched by a concurrent pull
+	for {
+		unlock := s.locks.lock("pull-through\x00" + registryID + "\x00" + name + "\x00" + ref)
+		p := s.inflight.pull(registryID, name, ref)
+		if p == nil {
+			if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err == nil {
+				unlock()
+				return true, nil // fetched by a concurrent pull, here or on another node
+			}
+			l, err := s.fetchLease(ctx, registryID, name, ref)
+			if err != nil {
+				unlock()
+				return true, err
+			}
+			if l == nil { // another node fetches it
+				unlock()
+				if err := sleep(ctx, leasePoll); err != nil {
+					return true, err
+				}
+				continue
+			}
+			if p, err = s.startPullThrough(ctx, rule, upstreamName, registryID, name, ref, false, l); err != nil {
+				unlock()
+				return true, err
+			}
 		}
-		if p, err = s.startPullThrough(ctx, rule, upstreamName, registryID, name, ref, false); err != nil {
-			unlock()
-			return true, err
+		unlock()
+		if wait {
+			<-p.done
+			return true, p.err
+		}
+		return true, nil
+	}
+}
+
+// The lease of a fetch from an upstream, which its holder renews while it fetches; a node that finds it
+// held looks for what it fetches every leasePoll.
+const (
+	pullThroughLeaseTTL = 30 * time.Second
+	leasePoll           = 100 * time.Millisecond
+)
+
+// fetchLease is a lease on the fetch of a reference from an upstream, held by one fetch on one node.
+type fetchLease struct{ name, holder string }
+
+// fetchLease takes the lease on the fetch of ref into a repository, nil when another fetch holds it.
+func (s *Service) fetchLease(ctx context.Context, registryID, name, ref string) (*fetchLease, error) {
+	l := &fetchLease{name: "pull-through\x00" + registryID + "\x00" + name + "\x00" + ref, holder: newID()}
+	var ok bool
+	if err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
+		ok, err = tx.AcquireLease(l.name, l.holder, s.clock.Now(), pullThroughLeaseTTL)
+		return err
+	}); err != nil {
+		return nil, internal(err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return l, nil
+}
+
+// keep renews the lease until stop is closed, then releases it.
+func (s *Service) keep(ctx context.Context, l *fetchLease, stop <-chan struct{}) {
+	t := time.NewTicker(pullThroughLeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			s.release(ctx, l)
+			return
+		case <-t.C:
+			s.meta.Update(ctx, func(tx store.Tx) error {
+				_, err := tx.AcquireLease(l.name, l.holder, s.clock.Now(), pullThroughLeaseTTL)
+				return err
+			})
 		}
 	}
-	unlock()
-	if wait {
-		<-p.done
-		return true, p.err
+}
+
+func (s *Service) release(ctx context.Context, l *fetchLease) {
+	if err := s.meta.Update(context.WithoutCancel(ctx), func(tx store.Tx) error { return tx.ReleaseLease(l.name, l.holder) }); err != nil {
+		s.log.Warn("pull through cache: releasing a fetch's lease failed", "lease", l.name, "err", err)
 	}
-	return true, nil
+}
+
+// sleep waits for d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // startPullThrough fetches the manifests, makes the repository, and starts the fetch of the blobs; refresh
 // tells a tag's check that found it moved upstream from a first pull. Once stored, a tag is recorded as
-// checked. The import is recorded for the call, and observed.
-func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRule, upstreamName, registryID, name, ref string, refresh bool) (*pendingPull, error) {
+// checked. The import is recorded for the call, and observed. It holds l, the fetch's lease, until the
+// fetch ends.
+func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRule, upstreamName, registryID, name, ref string, refresh bool, l *fetchLease) (*pendingPull, error) {
 	ev := UpstreamFetch{RegistryID: registryID, Repository: name, Reference: ref, Upstream: rule.UpstreamURL,
 		UpstreamRepository: upstreamName, Refresh: refresh, Result: FetchFetched}
 	if refresh {
 		ev.Result = FetchRefreshed
 	}
 	failed := func(err error) (*pendingPull, error) {
+		s.release(ctx, l)
 		ev.Result, ev.Err = fetchResult(err), err
 		s.observe(ev)
 		if ev.Result != FetchNotFound {
@@ -170,6 +252,9 @@ func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRu
 	go func() {
 		defer s.background.Done()
 		ctx := context.WithoutCancel(ctx)
+		stop := make(chan struct{})
+		kept := make(chan struct{})
+		go func() { s.keep(ctx, l, stop); close(kept) }()
 		p.err = f.store(ctx, p)
 		if p.err == nil && !IsDigest(ref) {
 			now := s.clock.Now()
@@ -179,6 +264,8 @@ func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRu
 			s.checks.set(inflightKey(registryID, name, ref), now.Add(s.refreshInterval()))
 		}
 		s.inflight.finish(registryID, name, p)
+		close(stop)
+		<-kept // released once stored: a node waiting for it finds it
 		close(p.done)
 		ev.Bytes = p.fetched.Load()
 		if p.err != nil {

@@ -127,7 +127,11 @@ func (s *Service) refreshTag(ctx context.Context, registryID, name, tag string, 
 	if s.inflight.pull(registryID, name, tag) != nil {
 		return true
 	}
-	if _, err := s.startPullThrough(ctx, rule, upstreamName, registryID, name, tag, true); err != nil {
+	l, err := s.fetchLease(ctx, registryID, name, tag)
+	if err != nil || l == nil {
+		return false // another node fetches the new image: the cached one meanwhile
+	}
+	if _, err := s.startPullThrough(ctx, rule, upstreamName, registryID, name, tag, true, l); err != nil {
 		return false // observed and logged
 	}
 	return true

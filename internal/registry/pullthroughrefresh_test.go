@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/store"
 	"github.com/wharf-dev/wharf/internal/upstream"
 )
 
@@ -202,5 +203,80 @@ func TestTagRefresh(t *testing.T) {
 	defer log.mu.Unlock()
 	if ev := log.events[1]; !ev.Refresh || ev.Digest.String() != b || ev.Bytes == 0 || ev.UpstreamRepository != "lib/app" {
 		t.Fatalf("the refresh observed: %+v", ev)
+	}
+}
+
+// TestFirstPullsFetchOnceAcrossNodes: concurrent first pulls through two nodes over one store fetch the
+// image from the upstream once (the node without the fetch's lease waits for the image to be stored);
+// a lease whose holder died is taken over once it expires.
+func TestFirstPullsFetchOnceAcrossNodes(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0)}})
+	other := registry.New(e.meta, e.blobs, e.clock, e.cfg, nil)
+	defer other.Close()
+	srv, want, count := staticUpstream(t, false)
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	nodes := []*registry.Service{e.svc, other}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			info, err := nodes[i%2].GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, nil)
+			if err == nil && info.Digest.String() != want {
+				err = fmt.Errorf("digest %s, want %s", info.Digest, want)
+			}
+			if err == nil {
+				err = nodes[i%2].PullThrough(ctx, reg, "up/lib/app", "v1")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a first pull: %v", err)
+		}
+	}
+	for _, n := range nodes {
+		if img, err := n.FindImage(ctx, reg, "up/lib/app", registry.ImageRef{Tag: "v1"}); err != nil || img.Digest.String() != want {
+			t.Fatalf("the image stored: %+v, %v", img, err)
+		}
+	}
+	if n := count("/v2/lib/app/manifests/v1"); n != 1 {
+		t.Fatalf("the manifest was fetched %d times", n)
+	}
+	layer := "/v2/lib/app/blobs/" + digest.FromString("the layer's bytes").String()
+	if n := count(layer); n != 1 {
+		t.Fatalf("the layer was fetched %d times", n)
+	}
+
+	// A node that died holding the lease of a fetch: the others wait until it expires, then fetch.
+	if err := e.meta.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.AcquireLease(registry.FetchLeaseName(reg, "up/lib/app", "multi"), "dead", e.clock.Now(), time.Minute)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- other.PullThrough(ctx, reg, "up/lib/app", "multi") }()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the pull did not wait for the lease: %v", err)
+	default:
+	}
+	if n := count("/v2/lib/app/manifests/multi"); n != 0 {
+		t.Fatalf("fetched under another's lease: %d", n)
+	}
+	e.clock.Advance(61 * time.Second)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := count("/v2/lib/app/manifests/multi"); n != 1 {
+		t.Fatalf("the index was fetched %d times", n)
 	}
 }
