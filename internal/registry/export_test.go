@@ -37,5 +37,5 @@ func UpstreamName(s *Service, registryID, name string) (string, error) {
 
 // FetchLeaseName is the name of the lease on the fetch of a reference through a pull through cache.
 func FetchLeaseName(registryID, name, ref string) string {
-	return (&fetchLease{name: "pull-through\x00" + registryID + "\x00" + name + "\x00" + ref}).name
+	return fetchLeaseName(registryID, name, ref)
 }

@@ -133,6 +133,11 @@ func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string,
 				}
 				continue
 			}
+			if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err == nil {
+				s.release(ctx, l) // stored by the node that held the lease before
+				unlock()
+				return true, nil
+			}
 			if p, err = s.startPullThrough(ctx, rule, upstreamName, registryID, name, ref, false, l); err != nil {
 				unlock()
 				return true, err
@@ -154,12 +159,13 @@ const (
 	leasePoll           = 100 * time.Millisecond
 )
 
-// fetchLease is a lease on the fetch of a reference from an upstream, held by one fetch on one node.
+// fetchLease is a lease on the fetch of a reference from an upstream, held by one fetch on one node. Its
+// name has no NUL byte: PostgreSQL text cannot hold one.
 type fetchLease struct{ name, holder string }
 
 // fetchLease takes the lease on the fetch of ref into a repository, nil when another fetch holds it.
 func (s *Service) fetchLease(ctx context.Context, registryID, name, ref string) (*fetchLease, error) {
-	l := &fetchLease{name: "pull-through\x00" + registryID + "\x00" + name + "\x00" + ref, holder: newID()}
+	l := &fetchLease{name: fetchLeaseName(registryID, name, ref), holder: newID()}
 	var ok bool
 	if err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
 		ok, err = tx.AcquireLease(l.name, l.holder, s.clock.Now(), pullThroughLeaseTTL)
@@ -171,6 +177,11 @@ func (s *Service) fetchLease(ctx context.Context, registryID, name, ref string) 
 		return nil, nil
 	}
 	return l, nil
+}
+
+// fetchLeaseName names the lease on the fetch of ref into a repository.
+func fetchLeaseName(registryID, name, ref string) string {
+	return "pull-through/" + registryID + "/" + name + "@" + ref
 }
 
 // keep renews the lease until stop is closed, then releases it.

@@ -131,6 +131,10 @@ func (s *Service) refreshTag(ctx context.Context, registryID, name, tag string, 
 	if err != nil || l == nil {
 		return false // another node fetches the new image: the cached one meanwhile
 	}
+	if info, err := s.GetManifest(ctx, registryID, name, tag, nil); err != nil || info.Digest != held {
+		s.release(ctx, l) // moved here meanwhile, by another node
+		return false
+	}
 	if _, err := s.startPullThrough(ctx, rule, upstreamName, registryID, name, tag, true, l); err != nil {
 		return false // observed and logged
 	}
