@@ -33,12 +33,18 @@ func (s *Service) refreshInterval() time.Duration {
 // that the pulls in between read nothing more than they did. The time a tag was checked is kept in the
 // store, for all nodes.
 type tagChecks struct {
-	mu   sync.Mutex
+	mu   sync.RWMutex
 	next map[string]time.Time
 }
 
 // claim tells whether key is due at now and, when it is, holds it until until (the check in progress).
 func (c *tagChecks) claim(key string, now, until time.Time) bool {
+	c.mu.RLock()
+	notDue := now.Before(c.next[key])
+	c.mu.RUnlock()
+	if notDue { // most pulls: shared
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if now.Before(c.next[key]) {
