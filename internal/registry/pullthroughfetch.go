@@ -37,9 +37,10 @@ func upstreamFailed(cause error, format string, args ...any) error {
 }
 
 // PullThrough fetches what ref names (a tag or a digest) into a repository under a pull through cache
-// rule, when the repository does not hold it, or a tag whose check upstream is due has moved there: as a pull does (GetManifestAs), for callers that read
-// images otherwise (BatchGetImage). What the upstream does not have either is left to the caller to
-// find missing, and so are references the registry API would refuse (ECR's longer tags).
+// rule, when the repository does not hold it or it is a tag that moved upstream (checked when due): as a
+// pull does (GetManifestAs), for callers that read images otherwise (BatchGetImage). What the upstream
+// does not have either is left to the caller to find missing, and so are references the registry API
+// would refuse (ECR's longer tags).
 func (s *Service) PullThrough(ctx context.Context, registryID, name, ref string) error {
 	info, err := s.GetManifest(ctx, registryID, name, ref, nil)
 	if err == nil && !IsDigest(ref) {
@@ -244,6 +245,7 @@ func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRu
 	c, err := s.upstreamClient(ctx, rule)
 	if err != nil {
 		if KindOf(err) == KindInternal {
+			s.release(ctx, l)
 			return nil, err
 		}
 		return failed(upstreamFailed(ErrUpstreamDenied, "%s", err.(*Error).Message))

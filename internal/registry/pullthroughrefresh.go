@@ -2,12 +2,16 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/wharf-dev/wharf/internal/manifest"
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
@@ -145,6 +149,90 @@ func (s *Service) refreshTag(ctx context.Context, registryID, name, tag string, 
 		return false // observed and logged
 	}
 	return true
+}
+
+// refreshReferrers fetches the referrers upstream of an image of a repository under a pull through cache
+// rule (the referrers API, an index of descriptors) that the repository lacks, when they were last
+// fetched longer than the refresh interval ago: each is pulled through by digest, as a first pull, and
+// waited for. The time they were fetched is kept as a tag's check is, under the subject's digest (which
+// no tag can be). An upstream that fails, or has no referrers API, leaves the referrers held here.
+func (s *Service) refreshReferrers(ctx context.Context, registryID, name string, d digest.Digest) {
+	ref := d.String()
+	key := inflightKey(registryID, name, "referrers\x00"+ref)
+	now := s.clock.Now()
+	interval := s.refreshInterval()
+	if !s.checks.claim(key, now, now.Add(min(interval, tagRetry))) {
+		return
+	}
+	var rule *PullThroughCacheRule
+	var upstreamName string
+	var checked time.Time
+	err := s.meta.View(ctx, func(tx store.Tx) (err error) {
+		if rule, upstreamName, err = ruleFor(tx, registryID, name); err != nil || rule == nil {
+			return err
+		}
+		if checked, err = tx.PullThroughTagChecked(registryID, name, ref); errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	switch {
+	case err != nil || rule == nil:
+		return
+	case now.Sub(checked) < interval:
+		s.checks.set(key, checked.Add(interval))
+		return
+	}
+	if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err != nil || authorize(ctx, "ecr:BatchImportUpstreamImage", name) != nil {
+		s.checks.set(key, now) // not held here (nothing refers to it), or not for this caller to fetch
+		return
+	}
+	descs, err := s.upstreamReferrers(ctx, rule, upstreamName, d)
+	if err != nil {
+		s.log.Warn("pull through cache: the referrers could not be listed upstream; those held are served", "registry", registryID,
+			"repository", name, "digest", d, "upstream", rule.UpstreamURL, "err", err)
+		return
+	}
+	for _, desc := range descs {
+		if _, err := s.pullThrough(ctx, registryID, name, desc.Digest.String(), true); err != nil {
+			s.log.Warn("pull through cache: a referrer could not be fetched", "registry", registryID, "repository", name,
+				"digest", desc.Digest, "subject", d, "err", err)
+			return
+		}
+	}
+	if err := s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetPullThroughTagChecked(registryID, name, ref, now) }); err != nil {
+		s.log.Warn("pull through cache: recording the referrers' fetch failed", "registry", registryID, "repository", name, "digest", d, "err", err)
+	}
+	s.checks.set(key, now.Add(interval))
+}
+
+// upstreamReferrers lists the manifests upstream whose subject is d: none when the upstream has no
+// referrers API (404).
+func (s *Service) upstreamReferrers(ctx context.Context, rule *PullThroughCacheRule, upstreamName string, d digest.Digest) ([]ocispec.Descriptor, error) {
+	c, err := s.upstreamClient(ctx, rule)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Get(ctx, upstreamName, "/referrers/"+d.String(), manifest.OCIIndex)
+	if errors.Is(err, ErrUpstreamNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	var index struct {
+		Manifests []ocispec.Descriptor `json:"manifests"`
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, s.cfg.Limits.ManifestSize)).Decode(&index); err != nil {
+		return nil, err
+	}
+	var out []ocispec.Descriptor
+	for _, desc := range index.Manifests {
+		if desc.Digest.Validate() == nil {
+			out = append(out, desc)
+		}
+	}
+	return out, nil
 }
 
 // Results of a fetch from an upstream (UpstreamFetch.Result).

@@ -280,3 +280,41 @@ func TestFirstPullsFetchOnceAcrossNodes(t *testing.T) {
 		t.Fatalf("the index was fetched %d times", n)
 	}
 }
+
+// TestReferrersPullThrough: the referrers API of a cached image fetches the referrers upstream (an
+// artifact whose subject is the image), once per refresh interval; an upstream without referrers, or
+// down, leaves those held.
+func TestReferrersPullThrough(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0), Refresh: time.Hour}})
+	u := newMovingUpstream(t, 1)
+	subject := u.manifests[0]
+	empty := []byte("{}")
+	sig := []byte("a signature")
+	art := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example.sig","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.example.sig","digest":"%s","size":%d}],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d}}`,
+		digest.FromBytes(empty), digest.FromBytes(sig), len(sig), subject, len(u.files["/v2/lib/app/manifests/"+subject]))
+	artDigest := digest.FromString(art)
+	index := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"artifactType":"application/vnd.example.sig"}]}`,
+		artDigest, len(art))
+	u.mu.Lock()
+	u.files["/v2/lib/app/manifests/"+artDigest.String()] = []byte(art)
+	u.files["/v2/lib/app/blobs/"+digest.FromBytes(empty).String()] = empty
+	u.files["/v2/lib/app/blobs/"+digest.FromBytes(sig).String()] = sig
+	u.files["/v2/lib/app/referrers/"+subject] = []byte(index)
+	u.mu.Unlock()
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: u.srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.PullThrough(ctx, reg, "up/lib/app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := e.svc.Referrers(ctx, reg, "up/lib/app", digest.Digest(subject), "")
+	if err != nil || len(refs) != 1 || refs[0].Digest != artDigest || refs[0].ArtifactType != "application/vnd.example.sig" {
+		t.Fatalf("referrers: %+v, %v", refs, err)
+	}
+	// The upstream down, those held are served.
+	u.set(subject, http.StatusServiceUnavailable)
+	e.clock.Advance(2 * time.Hour)
+	if refs, err := e.svc.Referrers(ctx, reg, "up/lib/app", digest.Digest(subject), ""); err != nil || len(refs) != 1 {
+		t.Fatalf("referrers with the upstream down: %+v, %v", refs, err)
+	}
+}
