@@ -46,7 +46,7 @@ var (
 	getReqs    = flag.Int("gets", 100000, "manifest GETs in the GET scenario")
 	getConns   = flag.Int("clients", 32, "concurrent clients for manifest GETs")
 	cluster    = flag.Bool("cluster", false, "compare one embedded node with three nodes on PostgreSQL and S3 (see bench/cluster.go), and nothing else")
-	only       = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,pulls,layers,put,get,tags,ecr,policy,lifecycle,vulndb,scan,rematch,usage,console,replication (default all)")
+	only       = flag.String("only", "", "comma-separated scenarios to run: upload,chunked,pulls,layers,put,get,tags,ecr,policy,lifecycle,vulndb,scan,rematch,usage,console,replication,pullthrough (default all)")
 	compare    = flag.String("compare-url", "", "after Wharf, run the blob scenarios (upload, chunked, pulls, layers) on the registry at this URL, without auth")
 	comparePID = flag.Int("compare-pid", 0, "the process id of the -compare-url registry, for its peak RSS")
 )
@@ -120,6 +120,9 @@ func main() {
 	}
 	if want("console") {
 		b.consoleBench()
+	}
+	if want("pullthrough") {
+		pullThroughBench()
 	}
 	if pid > 0 {
 		fmt.Printf("%-34s %s\n", "peak RSS (VmHWM)", peakRSS(pid))

@@ -124,11 +124,15 @@ func TestPullThroughCacheRulesWithAWSCLI(t *testing.T) {
 
 // TestPullThroughCacheWithCrane: crane pulls through the cache from a second Wharf started here as the
 // upstream: the first pull of a tag creates the repository and fetches the image (and the images of a
-// multi-arch index), verified; later pulls are served from the cache, also once the upstream is down.
+// multi-arch index), verified, recorded in the audit trail and counted in the metrics; later pulls are
+// served from the cache; a tag moved upstream is picked up after the refresh interval, not before; once
+// the upstream is down the cache still serves.
 func TestPullThroughCacheWithCrane(t *testing.T) {
 	crane := tool(t, "crane")
 	upstream := startServer(t, t.TempDir())
-	s := startServer(t, t.TempDir(), "--pull-through-allow-http")
+	const refresh = 8 * time.Second
+	metrics := freeAddr(t)
+	s := startServer(t, t.TempDir(), "--pull-through-allow-http", "--pull-through-refresh", refresh.String(), "--metrics-addr", metrics)
 	cfg := t.TempDir()
 	t.Setenv("DOCKER_CONFIG", cfg)
 	for _, srv := range []*wharfProc{upstream, s} {
@@ -188,12 +192,52 @@ func TestPullThroughCacheWithCrane(t *testing.T) {
 		}
 	}
 
-	// A tag the upstream does not have; then, with the upstream down, the cache still serves.
+	// The imports in the audit trail, as the caller's BatchImportUpstreamImage; the fetches in the metrics.
+	events := lookup(t, s.awsEnv(), "http://"+s.addr, "EventName", "BatchImportUpstreamImage")
+	if len(events) < 2 {
+		t.Fatalf("BatchImportUpstreamImage events: %+v", events)
+	}
+	for _, e := range events {
+		checkRecord(t, e, map[string]any{"eventSource": "ecr.amazonaws.com", "requestParameters.repositoryName": "up/team/app",
+			"requestParameters.upstreamRepositoryName": "team/app", "requestParameters.upstreamRegistryUrl": "http://" + upstream.addr,
+			"userIdentity.userName": "admin", "readOnly": false})
+	}
+	if m := get(t, "http://"+metrics+"/metrics"); !strings.Contains(m, `wharf_pull_through_fetches_total{result="fetched"}`) ||
+		!strings.Contains(m, "wharf_pull_through_fetched_bytes_total") {
+		t.Fatalf("metrics:\n%s", m)
+	}
+
+	// A tag moved upstream: the cache has the image it had until the tag is due for a check, then the new.
+	time.Sleep(refresh)
+	digestOf(cached + ":v1") // checked upstream: unchanged
+	checked := time.Now()
+	run(t, crane, "append", "--insecure", "-f", writeTar(t, work, "v1b", []byte("another layer of v1")), "-t", up+":v1")
+	moved := digestOf(up + ":v1")
+	if got := digestOf(cached + ":v1"); time.Since(checked) < refresh && got != want["v1"] {
+		t.Fatalf("v1 before the refresh interval: %s, want %s", got, want["v1"])
+	}
+	time.Sleep(refresh - time.Since(checked))
+	if got := digestOf(cached + ":v1"); got != moved {
+		t.Fatalf("v1 after the refresh interval: %s, want %s", got, moved)
+	}
+	run(t, crane, "pull", "--insecure", cached+":v1", filepath.Join(work, "v1-moved.tar"))
+	if m := get(t, "http://"+metrics+"/metrics"); !strings.Contains(m, `wharf_pull_through_fetches_total{result="refreshed"} 1`) ||
+		!strings.Contains(m, `wharf_pull_through_fetches_total{result="unchanged"}`) {
+		t.Fatalf("metrics after the refresh:\n%s", m)
+	}
+	want["v1"] = moved
+
+	// A tag the upstream does not have; then, with the upstream down, the cache still serves, a tag due
+	// for a check too.
 	if out, err := runEnv(t, nil, nil, crane, "digest", "--insecure", cached+":v9"); err == nil || !strings.Contains(out, "MANIFEST_UNKNOWN") {
 		t.Fatalf("a tag missing upstream: %v\n%s", err, out)
 	}
 	upstream.stop()
+	time.Sleep(refresh)
 	run(t, crane, "pull", "--insecure", cached+":v1", filepath.Join(work, "v1-again.tar"))
+	if got := digestOf(cached + ":v1"); got != want["v1"] {
+		t.Fatalf("v1 with the upstream down: %s", got)
+	}
 	if got := digestOf(cached + ":multi"); got != want["multi"] {
 		t.Fatalf("the index with the upstream down: %s", got)
 	}

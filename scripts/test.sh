@@ -10,6 +10,7 @@ VERSITYGW_VERSION=v1.8.0
 ECR_LOGIN_VERSION=v0.12.0
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 NOTATION_VERSION=v1.3.2
+DISTRIBUTION_VERSION=v3.1.2
 TOOLS="$PWD/.tools/bin"
 mkdir -p "$TOOLS"
 export PATH="$TOOLS:$PATH"
@@ -51,6 +52,19 @@ if [ ! -x "$TOOLS/notation" ] || [ ! -f "$TOOLS/.notation-$NOTATION_VERSION" ]; 
   rm -rf "$tmp"
   (cd "$dir" && GOFLAGS=-mod=mod go build -o "$TOOLS/notation" ./cmd/notation)
   touch "$TOOLS/.notation-$NOTATION_VERSION"
+fi
+
+# CNCF Distribution's registry, the upstream of the pull through cache tests. Built from its module, as
+# notation is, so that its dependencies stay out of Wharf's go.mod.
+if [ ! -x "$TOOLS/registry" ] || [ ! -f "$TOOLS/.registry-$DISTRIBUTION_VERSION" ]; then
+  step "building CNCF Distribution $DISTRIBUTION_VERSION"
+  tmp=$(mktemp -d)
+  dir=$(cd "$tmp" && go mod init tmp >/dev/null 2>&1 &&
+    go mod download -json "github.com/distribution/distribution/v3@$DISTRIBUTION_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$tmp"
+  (cd "$dir" && GOFLAGS=-mod=mod go build -o "$TOOLS/registry" ./cmd/registry)
+  touch "$TOOLS/.registry-$DISTRIBUTION_VERSION"
 fi
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

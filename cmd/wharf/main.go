@@ -58,6 +58,7 @@ type common struct {
 	serverSecret string
 	createOnPush bool
 	upstreamHTTP bool
+	ptcRefresh   time.Duration
 	logLevel     slog.Level
 	logFormat    string
 	gcGrace      time.Duration
@@ -106,6 +107,7 @@ func (c *common) registryFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.publicURL, "public-url", "", "`URL` where clients reach Wharf, http(s)://host[:port]: the base of repository URIs, proxyEndpoint and download URLs (default: the scheme and host each request was sent to); set it behind a load balancer or TLS proxy")
 	fs.BoolVar(&c.createOnPush, "create-on-push", false, "create repositories on first push instead of refusing the push")
 	fs.BoolVar(&c.upstreamHTTP, "pull-through-allow-http", false, "let pull through cache rules name upstream registries by plain http:// URLs (a trusted network only)")
+	fs.DurationVar(&c.ptcRefresh, "pull-through-refresh", registry.DefaultPullThroughRefresh, "how often a tag pulled through a cache is checked against its upstream at most (ECR: 24h)")
 	c.gcFlags(fs)
 	fs.DurationVar(&c.cacheTTL, "manifest-cache-ttl", c.cacheTTL, "longest a cached manifest or tag list is served after another process changed it (negative: no cache)")
 	fs.DurationVar(&c.keyCacheTTL, "key-cache-ttl", 5*time.Second, "longest an access key deleted or deactivated by another process keeps working (keys are cached this long)")
@@ -155,7 +157,7 @@ func (c *common) registryConfig() registry.Config {
 		cacheTTL = -1 // 0 means no cache here; the core reads zero as its default
 	}
 	cfg := registry.Config{CreateOnPush: c.createOnPush, Limits: l, GCGrace: grace, UploadTTL: c.uploadTTL, ManifestCacheTTL: cacheTTL,
-		BlobRedirect: c.blobRedirect, Upstreams: registry.UpstreamConfig{AllowHTTP: c.upstreamHTTP}}
+		BlobRedirect: c.blobRedirect, Upstreams: registry.UpstreamConfig{AllowHTTP: c.upstreamHTTP, Refresh: c.ptcRefresh}}
 	c.scan.apply(&cfg)
 	cfg.RestoreTime = c.restoreTime
 	cfg.Prices = c.prices

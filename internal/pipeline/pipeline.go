@@ -198,6 +198,16 @@ func (p *Pipeline) Do(ctx context.Context, c *Call, op Op) (err error) {
 		sub.Targets = []Target{Repository(action, c.RegistryID, repository)}
 		return p.Authorize.Authorize(ctx, &sub)
 	})
+	// And records the actions it performs for the call besides its own (a pull through a cache imports the
+	// image: ecr:BatchImportUpstreamImage), each as a call of the same caller and request.
+	ctx = registry.WithRecorder(ctx, func(action, repository string, input, output any, err error) {
+		sub := *c
+		sub.Action, sub.Input, sub.Output = action, input, output
+		sub.Targets = []Target{Repository(action, c.RegistryID, repository)}
+		for _, a := range p.Audit {
+			a.Record(&sub, err, 0)
+		}
+	})
 	return op.Run(ctx, c)
 }
 

@@ -34,3 +34,8 @@ func UpstreamName(s *Service, registryID, name string) (string, error) {
 	})
 	return up, err
 }
+
+// FetchLeaseName is the name of the lease on the fetch of a reference through a pull through cache.
+func FetchLeaseName(registryID, name, ref string) string {
+	return fetchLeaseName(registryID, name, ref)
+}

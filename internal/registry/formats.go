@@ -25,20 +25,27 @@ const maxConfigSize = 8 << 20
 func (s *Service) GetManifestAs(ctx context.Context, registryID, name, ref string, accept []string, pulledBy []string) (*ManifestInfo, error) {
 	gen := s.cache.gen.Load()
 	info, err := s.GetManifest(ctx, registryID, name, ref, pulledBy)
+	fetching := false
 	if k := KindOf(err); k == KindRepositoryNotFound || k == KindManifestUnknown {
 		// Under a pull through cache rule, what Wharf does not hold is fetched from the upstream.
-		if applied, perr := s.pullThrough(ctx, registryID, name, ref, false); perr != nil {
+		applied, perr := s.pullThrough(ctx, registryID, name, ref, false)
+		if perr != nil {
 			return nil, perr
-		} else if applied {
-			// Served from memory while its blobs arrive, when the client takes it as it is.
-			if pending, p := s.inflight.manifest(registryID, name, ref); pending != nil {
-				if accept == nil || IsDigest(ref) || manifest.Accepts(accept, pending.MediaType) {
-					return pending, nil
-				}
-				<-p.done
-			}
-			info, err = s.GetManifest(ctx, registryID, name, ref, pulledBy)
 		}
+		fetching = applied
+	} else if err == nil && !IsDigest(ref) {
+		// A tag of a pull through cache, when its check is due, is checked upstream (a pull by digest never is).
+		fetching = s.refreshTag(ctx, registryID, name, ref, info.Digest)
+	}
+	if fetching {
+		// Served from memory while its blobs arrive, when the client takes it as it is.
+		if pending, p := s.inflight.manifest(registryID, name, ref); pending != nil {
+			if accept == nil || IsDigest(ref) || manifest.Accepts(accept, pending.MediaType) {
+				return pending, nil
+			}
+			<-p.done
+		}
+		info, err = s.GetManifest(ctx, registryID, name, ref, pulledBy)
 	}
 	if err != nil || accept == nil || IsDigest(ref) || manifest.Accepts(accept, info.MediaType) {
 		return info, err

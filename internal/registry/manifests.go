@@ -515,7 +515,9 @@ func (s *Service) ListTags(ctx context.Context, registryID, name, after string, 
 
 // Referrers lists the manifests of the repository whose subject is d, optionally only those of one
 // artifact type, as descriptors for the referrers API.
+// In a repository of a pull through cache, the referrers upstream are fetched first, when due.
 func (s *Service) Referrers(ctx context.Context, registryID, name string, d digest.Digest, artifactType string) ([]ocispec.Descriptor, error) {
+	s.refreshReferrers(ctx, registryID, name, d)
 	out := []ocispec.Descriptor{}
 	err := s.meta.View(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)

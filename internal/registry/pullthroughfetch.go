@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -36,11 +37,19 @@ func upstreamFailed(cause error, format string, args ...any) error {
 }
 
 // PullThrough fetches what ref names (a tag or a digest) into a repository under a pull through cache
-// rule, when the repository does not hold it: as a pull does (GetManifestAs), for callers that read
-// images otherwise (BatchGetImage). What the upstream does not have either is left to the caller to
-// find missing, and so are references the registry API would refuse (ECR's longer tags).
+// rule, when the repository does not hold it or it is a tag that moved upstream (checked when due): as a
+// pull does (GetManifestAs), for callers that read images otherwise (BatchGetImage). What the upstream
+// does not have either is left to the caller to find missing, and so are references the registry API
+// would refuse (ECR's longer tags).
 func (s *Service) PullThrough(ctx context.Context, registryID, name, ref string) error {
-	_, err := s.GetManifest(ctx, registryID, name, ref, nil)
+	info, err := s.GetManifest(ctx, registryID, name, ref, nil)
+	if err == nil && !IsDigest(ref) {
+		s.refreshTag(ctx, registryID, name, ref, info.Digest)
+		if p := s.inflight.pull(registryID, name, ref); p != nil {
+			<-p.done // the tag moved upstream: its new image, or the one held when the fetch fails
+		}
+		return nil
+	}
 	if k := KindOf(err); k != KindRepositoryNotFound && k != KindManifestUnknown {
 		return nil // held, or not for a pull through to find
 	}
@@ -88,7 +97,10 @@ func ruleFor(tx store.Tx, registryID, name string) (*PullThroughCacheRule, strin
 // (OpenBlob); the manifests are stored once their blobs are. Until then the manifests are served from
 // memory (pendingManifest); with wait, pullThrough returns once everything is stored. The caller needs
 // ecr:BatchImportUpstreamImage, and ecr:CreateRepository for a repository that does not exist.
-// Concurrent pulls of one reference in this process fetch once. It tells whether a rule applied.
+// Concurrent pulls of one reference fetch once: in this process they share the fetch in progress; on
+// several nodes, the node that takes the reference's lease in the store fetches it, and the others wait
+// until it is stored there (they do not stream the bytes that node fetches), or take the lease over when
+// it expires (that node died). It tells whether a rule applied.
 func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string, wait bool) (bool, error) {
 	var rule *PullThroughCacheRule
 	var upstreamName string
@@ -102,58 +114,183 @@ func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string,
 	if err := authorize(ctx, "ecr:BatchImportUpstreamImage", name); err != nil {
 		return true, err
 	}
-	unlock := s.locks.lock("pull-through\x00" + registryID + "\x00" + name + "\x00" + ref)
-	p := s.inflight.pull(registryID, name, ref)
-	if p == nil {
-		if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err == nil {
-			unlock()
-			return true, nil // fetched by a concurrent pull
+	for {
+		unlock := s.locks.lock("pull-through\x00" + registryID + "\x00" + name + "\x00" + ref)
+		p := s.inflight.pull(registryID, name, ref)
+		if p == nil {
+			if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err == nil {
+				unlock()
+				return true, nil // fetched by a concurrent pull, here or on another node
+			}
+			l, err := s.fetchLease(ctx, registryID, name, ref)
+			if err != nil {
+				unlock()
+				return true, err
+			}
+			if l == nil { // another node fetches it
+				unlock()
+				if err := sleep(ctx, leasePoll); err != nil {
+					return true, err
+				}
+				continue
+			}
+			if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err == nil {
+				s.release(ctx, l) // stored by the node that held the lease before
+				unlock()
+				return true, nil
+			}
+			if p, err = s.startPullThrough(ctx, rule, upstreamName, registryID, name, ref, false, l); err != nil {
+				unlock()
+				return true, err
+			}
 		}
-		if p, err = s.startPullThrough(ctx, rule, upstreamName, registryID, name, ref); err != nil {
-			unlock()
-			return true, err
+		unlock()
+		if wait {
+			<-p.done
+			return true, p.err
 		}
+		return true, nil
 	}
-	unlock()
-	if wait {
-		<-p.done
-		return true, p.err
-	}
-	return true, nil
 }
 
-// startPullThrough fetches the manifests, makes the repository, and starts the fetch of the blobs.
-func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRule, upstreamName, registryID, name, ref string) (*pendingPull, error) {
-	c, err := s.upstreamClient(ctx, rule)
-	if err != nil {
-		if KindOf(err) == KindInternal {
-			return nil, err
-		}
-		return nil, upstreamFailed(ErrUpstreamDenied, "%s", err.(*Error).Message)
+// The lease of a fetch from an upstream, which its holder renews while it fetches; a node that finds it
+// held looks for what it fetches every leasePoll.
+const (
+	pullThroughLeaseTTL = 30 * time.Second
+	leasePoll           = 100 * time.Millisecond
+)
+
+// fetchLease is a lease on the fetch of a reference from an upstream, held by one fetch on one node. Its
+// name has no NUL byte: PostgreSQL text cannot hold one.
+type fetchLease struct{ name, holder string }
+
+// fetchLease takes the lease on the fetch of ref into a repository, nil when another fetch holds it.
+func (s *Service) fetchLease(ctx context.Context, registryID, name, ref string) (*fetchLease, error) {
+	l := &fetchLease{name: fetchLeaseName(registryID, name, ref), holder: newID()}
+	var ok bool
+	if err := s.meta.Update(ctx, func(tx store.Tx) (err error) {
+		ok, err = tx.AcquireLease(l.name, l.holder, s.clock.Now(), pullThroughLeaseTTL)
+		return err
+	}); err != nil {
+		return nil, internal(err)
 	}
-	f := &upstreamFetch{s: s, c: c, registryID: registryID, name: name, upstream: upstreamName,
-		// The repository is made once the upstream has shown it has the image: a mistyped name
-		// leaves no repository behind.
-		found: func() error { return s.pullThroughRepository(ctx, registryID, name) }}
-	p := &pendingPull{done: make(chan struct{}), blobs: map[digest.Digest]*inflightBlob{}}
-	if err := f.manifest(ctx, ref, 0, p); err != nil {
+	if !ok {
+		return nil, nil
+	}
+	return l, nil
+}
+
+// fetchLeaseName names the lease on the fetch of ref into a repository.
+func fetchLeaseName(registryID, name, ref string) string {
+	return "pull-through/" + registryID + "/" + name + "@" + ref
+}
+
+// keep renews the lease until stop is closed, then releases it.
+func (s *Service) keep(ctx context.Context, l *fetchLease, stop <-chan struct{}) {
+	t := time.NewTicker(pullThroughLeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			s.release(ctx, l)
+			return
+		case <-t.C:
+			s.meta.Update(ctx, func(tx store.Tx) error {
+				_, err := tx.AcquireLease(l.name, l.holder, s.clock.Now(), pullThroughLeaseTTL)
+				return err
+			})
+		}
+	}
+}
+
+func (s *Service) release(ctx context.Context, l *fetchLease) {
+	if err := s.meta.Update(context.WithoutCancel(ctx), func(tx store.Tx) error { return tx.ReleaseLease(l.name, l.holder) }); err != nil {
+		s.log.Warn("pull through cache: releasing a fetch's lease failed", "lease", l.name, "err", err)
+	}
+}
+
+// sleep waits for d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// startPullThrough fetches the manifests, makes the repository, and starts the fetch of the blobs; refresh
+// tells a tag's check that found it moved upstream from a first pull. Once stored, a tag is recorded as
+// checked. The import is recorded for the call, and observed. It holds l, the fetch's lease, until the
+// fetch ends.
+func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRule, upstreamName, registryID, name, ref string, refresh bool, l *fetchLease) (*pendingPull, error) {
+	ev := UpstreamFetch{RegistryID: registryID, Repository: name, Reference: ref, Upstream: rule.UpstreamURL,
+		UpstreamRepository: upstreamName, Refresh: refresh, Result: FetchFetched}
+	if refresh {
+		ev.Result = FetchRefreshed
+	}
+	failed := func(err error) (*pendingPull, error) {
+		s.release(ctx, l)
+		ev.Result, ev.Err = fetchResult(err), err
+		s.observe(ev)
+		if ev.Result != FetchNotFound {
+			recordImport(ctx, ev)
+		}
 		s.log.Warn("pull through cache: fetch failed", "registry", registryID, "repository", name, "reference", ref,
 			"upstream", rule.UpstreamURL, "err", err)
 		return nil, err
 	}
+	c, err := s.upstreamClient(ctx, rule)
+	if err != nil {
+		if KindOf(err) == KindInternal {
+			s.release(ctx, l)
+			return nil, err
+		}
+		return failed(upstreamFailed(ErrUpstreamDenied, "%s", err.(*Error).Message))
+	}
+	p := &pendingPull{done: make(chan struct{}), blobs: map[digest.Digest]*inflightBlob{}}
+	f := &upstreamFetch{s: s, c: c, registryID: registryID, name: name, upstream: upstreamName, p: p,
+		// The repository is made once the upstream has shown it has the image: a mistyped name
+		// leaves no repository behind.
+		found: func() error { return s.pullThroughRepository(ctx, registryID, name) }}
+	if err := f.manifest(ctx, ref, 0, p); err != nil {
+		return failed(err)
+	}
+	ev.Digest = p.manifests[len(p.manifests)-1].info.Digest
+	recordImport(ctx, ev)
 	s.inflight.start(registryID, name, p)
 	s.background.Add(1)
 	go func() {
 		defer s.background.Done()
-		p.err = f.store(context.WithoutCancel(ctx), p)
+		ctx := context.WithoutCancel(ctx)
+		stop := make(chan struct{})
+		kept := make(chan struct{})
+		go func() { s.keep(ctx, l, stop); close(kept) }()
+		p.err = f.store(ctx, p)
+		if p.err == nil && !IsDigest(ref) {
+			now := s.clock.Now()
+			if err := s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetPullThroughTagChecked(registryID, name, ref, now) }); err != nil {
+				s.log.Warn("pull through cache: recording the tag's check failed", "registry", registryID, "repository", name, "tag", ref, "err", err)
+			}
+			s.checks.set(inflightKey(registryID, name, ref), now.Add(s.refreshInterval()))
+		}
 		s.inflight.finish(registryID, name, p)
+		close(stop)
+		<-kept // released once stored: a node waiting for it finds it
 		close(p.done)
+		ev.Bytes = p.fetched.Load()
 		if p.err != nil {
+			ev.Result, ev.Err = fetchResult(p.err), p.err
+			s.observe(ev)
 			s.log.Warn("pull through cache: fetch failed", "registry", registryID, "repository", name, "reference", ref,
 				"upstream", rule.UpstreamURL, "err", p.err)
 			return
 		}
-		s.log.Info("pull through cache: fetched", "registry", registryID, "repository", name, "reference", ref, "upstream", rule.UpstreamURL)
+		s.observe(ev)
+		s.log.Info("pull through cache: fetched", "registry", registryID, "repository", name, "reference", ref,
+			"upstream", rule.UpstreamURL, "digest", ev.Digest, "bytes", ev.Bytes, "refresh", refresh)
 	}()
 	return p, nil
 }
@@ -187,6 +324,7 @@ type upstreamFetch struct {
 	registryID string
 	name       string
 	upstream   string // the repository's name upstream
+	p          *pendingPull
 	// found is called once the first manifest has been fetched and verified, before anything is stored.
 	found func() error
 }
@@ -235,6 +373,7 @@ func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int, p *
 	if int64(len(body)) > max {
 		return upstreamFailed(ErrUpstreamUnavailable, "the manifest is larger than %d bytes", max)
 	}
+	p.fetched.Add(int64(len(body)))
 	// Verified: against the digest pulled by, else the digest the upstream says it has.
 	want := res.Digest
 	if IsDigest(ref) {
@@ -335,5 +474,6 @@ func (f *upstreamFetch) blob(ctx context.Context, b *inflightBlob) error {
 	if info.Size != d.Size {
 		return upstreamFailed(ErrUpstreamUnavailable, "the blob %s has %d bytes, not the %d of its descriptor", d.Digest, info.Size, d.Size)
 	}
+	f.p.fetched.Add(info.Size)
 	return nil
 }

@@ -18,6 +18,7 @@ type pendingPull struct {
 	blobs     map[digest.Digest]*inflightBlob
 	done      chan struct{} // closed once everything is stored, or the fetch failed (err)
 	err       error
+	fetched   atomic.Int64 // bytes fetched from the upstream
 }
 
 type pendingManifest struct {

@@ -111,6 +111,7 @@ type Service struct {
 	// wakeJobs has the job runner look for due jobs now (a scan just queued); set by ScanJobs.
 	wakeJobs   func()
 	exclusions exclusionCache // each registry's pull time update exclusions
+	checks     tagChecks      // when this node next checks each pulled tag of a pull through cache
 	signing    signingCache   // each registry's signing configuration
 	// replication: the region, the destinations' authorizer and each registry's configuration.
 	replication replication

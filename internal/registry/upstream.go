@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/url"
+	"time"
 )
 
 // UpstreamConfig tunes how pull through cache rules reach their upstream registries.
@@ -17,6 +18,11 @@ type UpstreamConfig struct {
 	// anonymous). internal/upstream has the one over HTTP. Nil reaches no upstream: pulls through the
 	// cache fail, their upstream unavailable.
 	Dial func(base *url.URL, creds *UpstreamCredentials) UpstreamClient
+	// Refresh is how often a cached tag is checked against its upstream at most. Default
+	// DefaultPullThroughRefresh (ECR's 24 hours).
+	Refresh time.Duration
+	// Observe, when set, is told of each fetch from an upstream and each tag's check (metrics).
+	Observe func(UpstreamFetch)
 }
 
 // UpstreamCredentials are what a pull through cache secret holds: ECR's JSON of a user and a token.
@@ -34,6 +40,9 @@ type UpstreamClient interface {
 	// such thing, else the cause of the failure (ErrUpstreamDenied, ErrUpstreamThrottled, or
 	// ErrUpstreamUnavailable when it wraps neither).
 	Get(ctx context.Context, repository, path, accept string) (*UpstreamResponse, error)
+	// Digest asks the digest of the manifest ref names (a HEAD, which registries do not count as a
+	// pull): "" when the upstream does not say. Its errors are Get's.
+	Digest(ctx context.Context, repository, ref, accept string) (string, error)
 }
 
 // UpstreamResponse is what an upstream answered a Get with. The caller closes Body.
@@ -75,4 +84,8 @@ func (unreachable) Ping(context.Context) error { return errUnreachable }
 
 func (unreachable) Get(context.Context, string, string, string) (*UpstreamResponse, error) {
 	return nil, errUnreachable
+}
+
+func (unreachable) Digest(context.Context, string, string, string) (string, error) {
+	return "", errUnreachable
 }

@@ -46,7 +46,6 @@ import (
 	"github.com/wharf-dev/wharf/internal/store/postgres"
 	"github.com/wharf-dev/wharf/internal/store/sqlite"
 	"github.com/wharf-dev/wharf/internal/throttle"
-	"github.com/wharf-dev/wharf/internal/upstream"
 	"github.com/wharf-dev/wharf/internal/vulndb"
 	"github.com/wharf-dev/wharf/internal/vulndb/download"
 	"github.com/wharf-dev/wharf/internal/webhooks"
@@ -328,9 +327,7 @@ func New(opts Options, st *Stores) (*App, error) {
 	if opts.Registry.Secrets == nil {
 		opts.Registry.Secrets = secretStore // pull through cache credentials
 	}
-	if opts.Registry.Upstreams.Dial == nil {
-		opts.Registry.Upstreams.Dial = upstream.Dial(0) // pull through cache rules' upstream registries
-	}
+	wirePullThrough(m.reg, &opts.Registry.Upstreams)    // pull through cache rules' upstream registries
 	wirePeers(&opts.Registry.Peers, opts.Region, m.reg) // replication to other regions' deployments
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)

@@ -863,4 +863,9 @@ type PullThroughCacheRuleTx interface {
 	// PullThroughCacheRules lists a registry's rules with prefixes after after, by prefix, at most limit.
 	PullThroughCacheRules(registryID, after string, limit int) ([]PullThroughCacheRule, error)
 	CountPullThroughCacheRules(registryID string) (int, error)
+	// PullThroughTagChecked returns when a tag of a repository filled by a pull through cache was last
+	// checked against its upstream; ErrNotFound when it never was.
+	PullThroughTagChecked(registryID, repository, tag string) (time.Time, error)
+	// SetPullThroughTagChecked records that a tag was checked against its upstream at a time.
+	SetPullThroughTagChecked(registryID, repository, tag string, at time.Time) error
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,27 +19,137 @@ import (
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
-// Dial returns the core's dial of upstream registries (registry.UpstreamConfig.Dial). Its clients share a
-// transport, the default one's settings, whose wait for the headers of each answer is bounded by timeout
-// (not the body: a large blob takes the time it takes); 0 is 30 seconds.
+// Dial returns the core's dial of upstream registries (registry.UpstreamConfig.Dial), of a Dialer of its
+// own.
 func Dial(timeout time.Duration) func(*url.URL, *registry.UpstreamCredentials) registry.UpstreamClient {
+	return NewDialer(timeout).Dial
+}
+
+// Dialer makes the clients of upstream registries. Its clients share a transport, the default one's
+// settings, whose wait for the headers of each answer is bounded by a timeout (not the body: a large blob
+// takes the time it takes), and what each upstream host said of its rate limits.
+type Dialer struct {
+	http *http.Client
+	// Now is the time of the rate limits' waits; nil is time.Now.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	hosts map[string]*hostLimits
+}
+
+// hostLimits is what an upstream host said of its rate limit: the requests left in its window
+// (ratelimit-remaining, -1 when it never said) and, after a 429, until when to send it none (Retry-After).
+type hostLimits struct {
+	remaining  int64
+	retryAfter time.Time
+}
+
+// NewDialer returns a dialer whose clients wait at most timeout for the headers of an answer; 0 is 30
+// seconds.
+func NewDialer(timeout time.Duration) *Dialer {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = timeout
 	if timeout <= 0 {
 		t.ResponseHeaderTimeout = 30 * time.Second
 	}
-	hc := &http.Client{Transport: t}
-	return func(base *url.URL, creds *registry.UpstreamCredentials) registry.UpstreamClient {
-		return &client{base: base, creds: creds, http: hc, tokens: map[string]string{}}
+	return &Dialer{http: &http.Client{Transport: t}, hosts: map[string]*hostLimits{}}
+}
+
+// Dial is registry.UpstreamConfig.Dial: the client of the registry at base with a rule's credentials.
+func (d *Dialer) Dial(base *url.URL, creds *registry.UpstreamCredentials) registry.UpstreamClient {
+	return &client{base: base, creds: creds, http: d.http, dialer: d, tokens: map[string]string{}}
+}
+
+// Remaining returns the requests each upstream host said are left in its rate limit's window, for the
+// hosts that said.
+func (d *Dialer) Remaining() map[string]int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]int64{}
+	for h, l := range d.hosts {
+		if l.remaining >= 0 {
+			out[h] = l.remaining
+		}
 	}
+	return out
+}
+
+func (d *Dialer) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// maxRetryAfter bounds how long a Retry-After holds the requests to a host.
+const maxRetryAfter = time.Hour
+
+// observe keeps what an answer of host said of its rate limit.
+func (d *Dialer) observe(host string, res *http.Response) {
+	remaining, hasRemaining := parseRemaining(res.Header.Get("RateLimit-Remaining"))
+	var until time.Time
+	if res.StatusCode == http.StatusTooManyRequests {
+		if wait, ok := parseRetryAfter(res.Header.Get("Retry-After"), d.now()); ok {
+			until = d.now().Add(min(wait, maxRetryAfter))
+		}
+	}
+	if !hasRemaining && until.IsZero() {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.hosts[host]
+	if l == nil {
+		l = &hostLimits{remaining: -1}
+		d.hosts[host] = l
+	}
+	if hasRemaining {
+		l.remaining = remaining
+	}
+	if !until.IsZero() {
+		l.retryAfter = until
+	}
+}
+
+// held tells until when requests to host wait, after a 429 with a Retry-After; zero when they do not.
+func (d *Dialer) held(host string) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if l := d.hosts[host]; l != nil && d.now().Before(l.retryAfter) {
+		return l.retryAfter
+	}
+	return time.Time{}
+}
+
+// parseRemaining reads a ratelimit-remaining header ("76;w=21600", Docker Hub's form, or "76").
+func parseRemaining(h string) (int64, bool) {
+	v, _, _ := strings.Cut(h, ";")
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// parseRetryAfter reads a Retry-After header: seconds, or an HTTP date.
+func parseRetryAfter(h string, now time.Time) (time.Duration, bool) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
+		return time.Duration(max(n, 0)) * time.Second, true
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
 }
 
 // client talks to an upstream registry with a rule's credentials, answering its authentication
 // challenges.
 type client struct {
-	base  *url.URL
-	creds *registry.UpstreamCredentials
-	http  *http.Client
+	base   *url.URL
+	creds  *registry.UpstreamCredentials
+	http   *http.Client
+	dialer *Dialer
 
 	mu     sync.Mutex
 	tokens map[string]string // scope -> bearer token
@@ -73,18 +184,42 @@ func (c *client) Ping(ctx context.Context) error {
 // Get fetches path under /v2/<repository> and answers it when the upstream answers 200, else an error
 // that wraps the core's cause: what the upstream could not be reached for is unavailable.
 func (c *client) Get(ctx context.Context, repository, path, accept string) (*registry.UpstreamResponse, error) {
+	res, err := c.send(ctx, http.MethodGet, repository, path, accept)
+	if err != nil {
+		return nil, err
+	}
+	return &registry.UpstreamResponse{ContentType: res.Header.Get("Content-Type"),
+		Digest: res.Header.Get("Docker-Content-Digest"), Size: res.ContentLength, Body: res.Body}, nil
+}
+
+// Digest asks the digest of a manifest with a HEAD request, which registries do not count against their
+// pull rate limits (Docker Hub): "" when the upstream did not say it.
+func (c *client) Digest(ctx context.Context, repository, ref, accept string) (string, error) {
+	res, err := c.send(ctx, http.MethodHead, repository, "/manifests/"+ref, accept)
+	if err != nil {
+		return "", err
+	}
+	res.Body.Close()
+	return res.Header.Get("Docker-Content-Digest"), nil
+}
+
+// send sends a request of path under /v2/<repository> and returns the upstream's answer when it is 200,
+// else an error that wraps the core's cause.
+func (c *client) send(ctx context.Context, method, repository, path, accept string) (*http.Response, error) {
 	h := http.Header{}
 	if accept != "" {
 		h.Set("Accept", accept)
 	}
 	path = "/v2/" + repository + path
-	res, err := c.do(ctx, http.MethodGet, path, "repository:"+repository+":pull", h)
+	if until := c.dialer.held(c.base.Host); !until.IsZero() {
+		return nil, &failure{registry.ErrUpstreamThrottled, fmt.Errorf("%w; it asked to wait until %s", errTooMany, until.UTC().Format(time.RFC3339))}
+	}
+	res, err := c.do(ctx, method, path, "repository:"+repository+":pull", h)
 	if err != nil {
 		return nil, &failure{registry.ErrUpstreamUnavailable, err}
 	}
 	if res.StatusCode == http.StatusOK {
-		return &registry.UpstreamResponse{ContentType: res.Header.Get("Content-Type"),
-			Digest: res.Header.Get("Docker-Content-Digest"), Size: res.ContentLength, Body: res.Body}, nil
+		return res, nil
 	}
 	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	res.Body.Close()
@@ -96,7 +231,7 @@ func (c *client) Get(ctx context.Context, repository, path, accept string) (*reg
 	case http.StatusTooManyRequests:
 		return nil, &failure{registry.ErrUpstreamThrottled, errTooMany}
 	}
-	return nil, &failure{registry.ErrUpstreamUnavailable, fmt.Errorf("the upstream registry answered HTTP %d to GET %s", res.StatusCode, path)}
+	return nil, &failure{registry.ErrUpstreamUnavailable, fmt.Errorf("the upstream registry answered HTTP %d to %s %s", res.StatusCode, method, path)}
 }
 
 // failure is an error of an upstream, err, with the core's cause of it.
@@ -130,6 +265,7 @@ func (c *client) do(ctx context.Context, method, path, scope string, header http
 		if err != nil {
 			return nil, fmt.Errorf("the upstream registry could not be reached: %w", err)
 		}
+		c.dialer.observe(c.base.Host, res)
 		return res, nil
 	}
 	res, err := send()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -123,5 +124,70 @@ func TestParseChallenge(t *testing.T) {
 	scheme, p := parseChallenge(`Bearer realm="https://auth.example/token",service="reg \"x\"",scope=repository:a:pull`)
 	if scheme != "bearer" || p["realm"] != "https://auth.example/token" || p["service"] != `reg "x"` || p["scope"] != "repository:a:pull" {
 		t.Errorf("got %q %q", scheme, p)
+	}
+}
+
+// TestRateLimits: the client keeps the requests left that an upstream host says, and after a 429 with a
+// Retry-After it sends that host nothing until then (the core has the failure throttled).
+func TestRateLimits(t *testing.T) {
+	var requests atomic.Int32
+	busy := atomic.Bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if busy.Load() {
+			w.Header().Set("Retry-After", "60")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Header().Set("RateLimit-Limit", "100;w=21600")
+		w.Header().Set("RateLimit-Remaining", "76;w=21600")
+		w.Header().Set("Docker-Content-Digest", "sha256:abc")
+		if r.Method == http.MethodHead {
+			return
+		}
+		fmt.Fprint(w, "{}")
+	}))
+	defer srv.Close()
+	base, _ := url.Parse(srv.URL)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d := NewDialer(0)
+	d.Now = func() time.Time { return now }
+	c := d.Dial(base, nil)
+	ctx := context.Background()
+	if got, err := c.Digest(ctx, "lib/app", "v1", ""); err != nil || got != "sha256:abc" {
+		t.Fatalf("digest: %q, %v", got, err)
+	}
+	if got := d.Remaining(); got[base.Host] != 76 || len(got) != 1 {
+		t.Fatalf("remaining: %v", got)
+	}
+	busy.Store(true)
+	if _, err := c.Get(ctx, "lib/app", "/manifests/v1", ""); !errors.Is(err, registry.ErrUpstreamThrottled) {
+		t.Fatalf("a 429: %v", err)
+	}
+	busy.Store(false)
+	n := requests.Load()
+	// Another client of the same host, too: the wait is the host's.
+	if _, err := d.Dial(base, nil).Get(ctx, "lib/other", "/manifests/v1", ""); !errors.Is(err, registry.ErrUpstreamThrottled) ||
+		!strings.Contains(err.Error(), "wait until 2026-01-01T00:01:00Z") {
+		t.Fatalf("during the Retry-After: %v", err)
+	}
+	if requests.Load() != n {
+		t.Fatal("a request was sent during the Retry-After")
+	}
+	now = now.Add(61 * time.Second)
+	if _, err := c.Get(ctx, "lib/app", "/manifests/v1", ""); err != nil {
+		t.Fatalf("after the Retry-After: %v", err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for h, want := range map[string]time.Duration{"120": 2 * time.Minute, "Thu, 01 Jan 2026 00:00:30 GMT": 30 * time.Second, "-5": 0} {
+		if got, ok := parseRetryAfter(h, now); !ok || got != want {
+			t.Errorf("%q: %v %v; want %v", h, got, ok, want)
+		}
+	}
+	if _, ok := parseRetryAfter("soon", now); ok {
+		t.Error("an unreadable Retry-After was read")
 	}
 }

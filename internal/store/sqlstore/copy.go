@@ -21,7 +21,7 @@ var Tables = []string{
 	"signing_configurations", "signing_keys", "image_signing_statuses",
 	"image_storage", "login_profiles", "password_policies", "account_aliases", "console_sessions", "usage_daily",
 	"secrets", "secret_versions", "repository_creation_templates", "replication_configurations", "image_replication_statuses",
-	"pull_through_cache_rules",
+	"pull_through_cache_rules", "pull_through_tag_checks",
 }
 
 // identityTables have an id column the database numbers.

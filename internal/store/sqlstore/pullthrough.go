@@ -1,6 +1,10 @@
 package sqlstore
 
-import "github.com/wharf-dev/wharf/internal/store"
+import (
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/store"
+)
 
 const ptcRuleCols = `prefix, upstream_url, upstream_registry, upstream_repository_prefix, credential_arn, custom_role_arn,
 	created_at, updated_at`
@@ -56,4 +60,21 @@ func (t *txn) PullThroughCacheRules(registryID, after string, limit int) ([]stor
 func (t *txn) CountPullThroughCacheRules(registryID string) (n int, err error) {
 	err = t.queryRow(`SELECT COUNT(*) FROM pull_through_cache_rules WHERE registry_id = ?`, registryID).Scan(&n)
 	return n, mapErr(err)
+}
+
+func (t *txn) PullThroughTagChecked(registryID, repository, tag string) (time.Time, error) {
+	var at int64
+	err := t.queryRow(`SELECT checked_at FROM pull_through_tag_checks WHERE registry_id = ? AND repository = ? AND tag = ?`,
+		registryID, repository, tag).Scan(&at)
+	if err != nil {
+		return time.Time{}, mapErr(err)
+	}
+	return tm(at), nil
+}
+
+func (t *txn) SetPullThroughTagChecked(registryID, repository, tag string, at time.Time) error {
+	_, err := t.exec(`INSERT INTO pull_through_tag_checks (registry_id, repository, tag, checked_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (registry_id, repository, tag) DO UPDATE SET checked_at = excluded.checked_at`,
+		registryID, repository, tag, ts(at))
+	return err
 }

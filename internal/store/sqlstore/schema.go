@@ -583,6 +583,17 @@ CREATE TABLE pull_through_cache_rules (
 	PRIMARY KEY (registry_id, prefix)
 ) WITHOUT ROWID;
 `,
+	// 29: when each tag of a repository filled by a pull through cache was last checked against its
+	// upstream, shared by all nodes (the tags are re-checked at most once per refresh interval).
+	`
+CREATE TABLE pull_through_tag_checks (
+	registry_id TEXT    NOT NULL,
+	repository  TEXT    NOT NULL,
+	tag         TEXT    NOT NULL,
+	checked_at  INTEGER NOT NULL,
+	PRIMARY KEY (registry_id, repository, tag)
+) WITHOUT ROWID;
+`,
 }
 
 // sqliteOnly begins the statements of a migration that PostgreSQL skips.

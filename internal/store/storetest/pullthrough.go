@@ -81,3 +81,25 @@ func testPullThroughCacheRules(t *testing.T, s store.Store) {
 		return nil
 	})
 }
+
+func testPullThroughTagChecks(t *testing.T, s store.Store) {
+	const reg = "000000000000"
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.PullThroughTagChecked(reg, "hub/library/alpine", "3"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a tag never checked: %v", err)
+		}
+		return nil
+	})
+	for _, at := range []time.Time{t0, t0.Add(time.Hour)} {
+		update(t, s, func(tx store.Tx) error { return tx.SetPullThroughTagChecked(reg, "hub/library/alpine", "3", at) })
+		view(t, s, func(tx store.Tx) error {
+			if got, err := tx.PullThroughTagChecked(reg, "hub/library/alpine", "3"); err != nil || !got.Equal(at) {
+				t.Fatalf("checked at %v, %v; want %v", got, err, at)
+			}
+			if _, err := tx.PullThroughTagChecked(reg, "hub/library/alpine", "latest"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("another tag: %v", err)
+			}
+			return nil
+		})
+	}
+}
