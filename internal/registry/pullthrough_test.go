@@ -512,3 +512,68 @@ func TestFirstPullsOfSharedImages(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstPullStreamNeverGivesAWrongBlob: a reader following a blob on its way gets every byte but the
+// last before the blob is verified; an upstream's bytes of the right size that do not match the digest
+// end the reader with the fetch's error, never a whole blob.
+func TestFirstPullStreamNeverGivesAWrongBlob(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0)}})
+	layer := bytes.Repeat([]byte("a"), 64<<10)
+	wrong := bytes.Repeat([]byte("b"), len(layer))
+	config := []byte(`{"architecture":"amd64","os":"linux"}`)
+	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
+		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+	gate := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/lib/app/manifests/v1":
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			fmt.Fprint(w, m)
+		case "/v2/lib/app/blobs/" + digest.FromBytes(config).String():
+			w.Write(config)
+		case "/v2/lib/app/blobs/" + digest.FromBytes(layer).String():
+			w.Write(wrong) // every byte, chunked: the end of the body only once the gate opens
+			w.(http.Flusher).Flush()
+			<-gate
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	defer close(gate)
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, rc, err := e.svc.OpenBlob(ctx, reg, "up/lib/app", digest.FromBytes(layer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	head := make([]byte, len(layer)-1)
+	if _, err := io.ReadFull(rc, head); err != nil {
+		t.Fatalf("the bytes before the last: %v", err)
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := io.ReadAll(rc)
+		done <- result{len(b), err}
+	}()
+	select {
+	case r := <-done:
+		if r.err == nil {
+			t.Fatalf("the last byte of a blob not verified yet: %d bytes, no error", r.n)
+		}
+	case <-time.After(200 * time.Millisecond): // waiting for the fetch to end, as it should
+		gate <- struct{}{}
+		if r := <-done; r.err == nil || r.n != 0 {
+			t.Fatalf("the end of a blob that does not match its digest: %d bytes, %v", r.n, r.err)
+		}
+	}
+}

@@ -189,13 +189,21 @@ type blobFollower struct {
 	off int64
 }
 
+// The last byte of the blob is given once the fetch has ended and verified the blob: a reader never gets
+// the whole of a blob whose bytes do not match its digest, only its fetch's error.
 func (r *blobFollower) Read(p []byte) (int, error) {
 	b := r.b
 	b.mu.Lock()
-	for b.written <= r.off && !b.ended && r.off < b.desc.Size {
+	readable := func() int64 {
+		if b.ended {
+			return min(b.written, b.desc.Size)
+		}
+		return min(b.written, b.desc.Size-1)
+	}
+	for readable() <= r.off && !b.ended {
 		b.cond.Wait()
 	}
-	written, err, f := b.written, b.err, b.file
+	written, err, f := readable(), b.err, b.file
 	b.mu.Unlock()
 	if err != nil {
 		return 0, err
