@@ -52,7 +52,21 @@ func NewDialer(timeout time.Duration) *Dialer {
 	if timeout <= 0 {
 		t.ResponseHeaderTimeout = 30 * time.Second
 	}
-	return &Dialer{http: &http.Client{Transport: t}, hosts: map[string]*hostLimits{}}
+	return &Dialer{http: &http.Client{Transport: t, CheckRedirect: checkRedirect}, hosts: map[string]*hostLimits{}}
+}
+
+// checkRedirect follows at most 10 redirects, and sends the credentials (a rule's, or a token of the
+// upstream's) only to the scheme and host, port included, they were sent to first: a redirect to another
+// host, a CDN's, is followed anonymously. (Go's own check keeps them for the same host name on another
+// port, or a subdomain.)
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if first := via[0].URL; req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+		req.Header.Del("Authorization")
+	}
+	return nil
 }
 
 // Dial is registry.UpstreamConfig.Dial: the client of the registry at base with a rule's credentials.

@@ -191,3 +191,62 @@ func TestParseRetryAfter(t *testing.T) {
 		t.Error("an unreadable Retry-After was read")
 	}
 }
+
+// TestRedirectsKeepCredentials: a blob the upstream redirects to another host (a CDN, as Docker Hub's
+// are) is fetched from there without the rule's credentials or the upstream's token, even on the same
+// address with another port; a redirect within the upstream keeps them.
+func TestRedirectsKeepCredentials(t *testing.T) {
+	var leaked atomic.Int32
+	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			leaked.Add(1)
+		}
+		fmt.Fprint(w, "blob")
+	}))
+	defer cdn.Close()
+	for _, scheme := range []string{"basic", "bearer"} {
+		var srv *httptest.Server
+		srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.URL.Path == "/token":
+				fmt.Fprint(w, `{"token":"tok"}`)
+				return
+			case scheme == "basic" && r.Header.Get("Authorization") == "":
+				w.Header().Set("WWW-Authenticate", `Basic realm="up"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			case scheme == "bearer" && r.Header.Get("Authorization") != "Bearer tok":
+				w.Header().Set("WWW-Authenticate", `Bearer realm="`+srv.URL+`/token",service="up"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			switch r.URL.Path {
+			case "/v2/lib/app/blobs/away":
+				http.Redirect(w, r, cdn.URL+"/data", http.StatusTemporaryRedirect)
+			case "/v2/lib/app/blobs/here":
+				http.Redirect(w, r, "/v2/lib/app/blobs/there", http.StatusTemporaryRedirect)
+			case "/v2/lib/app/blobs/there":
+				fmt.Fprint(w, "local")
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		base, _ := url.Parse(srv.URL)
+		c := Dial(0)(base, &registry.UpstreamCredentials{Username: "alice", AccessToken: "pw"})
+		for path, want := range map[string]string{"/blobs/away": "blob", "/blobs/here": "local"} {
+			res, err := c.Get(context.Background(), "lib/app", path, "")
+			if err != nil {
+				t.Fatalf("%s %s: %v", scheme, path, err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if string(body) != want {
+				t.Errorf("%s %s: %q", scheme, path, body)
+			}
+		}
+		srv.Close()
+	}
+	if n := leaked.Load(); n != 0 {
+		t.Errorf("%d requests to another host carried the credentials", n)
+	}
+}
