@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -26,10 +27,12 @@ func Dial(timeout time.Duration) func(*url.URL, *registry.UpstreamCredentials) r
 }
 
 // Dialer makes the clients of upstream registries. Its clients share a transport, the default one's
-// settings, whose wait for the headers of each answer is bounded by a timeout (not the body: a large blob
-// takes the time it takes), and what each upstream host said of its rate limits.
+// settings, whose wait for the headers of each answer is bounded by a timeout, and for each read of a
+// body too (not the whole body: a large blob takes the time it takes, but an upstream that stops sending
+// fails the fetch), and what each upstream host said of its rate limits.
 type Dialer struct {
 	http *http.Client
+	idle time.Duration // the longest wait for an answer's headers, or for the next bytes of its body
 	// Now is the time of the rate limits' waits; nil is time.Now.
 	Now func() time.Time
 
@@ -44,15 +47,15 @@ type hostLimits struct {
 	retryAfter time.Time
 }
 
-// NewDialer returns a dialer whose clients wait at most timeout for the headers of an answer; 0 is 30
-// seconds.
+// NewDialer returns a dialer whose clients wait at most timeout for the headers of an answer, and for
+// each read of its body; 0 is 30 seconds.
 func NewDialer(timeout time.Duration) *Dialer {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = timeout
-	if timeout <= 0 {
-		t.ResponseHeaderTimeout = 30 * time.Second
-	}
-	return &Dialer{http: &http.Client{Transport: t, CheckRedirect: checkRedirect}, hosts: map[string]*hostLimits{}}
+	return &Dialer{http: &http.Client{Transport: t, CheckRedirect: checkRedirect}, idle: timeout, hosts: map[string]*hostLimits{}}
 }
 
 // checkRedirect follows at most 10 redirects, and sends the credentials (a rule's, or a token of the
@@ -178,6 +181,8 @@ var errTooMany = errors.New("the upstream registry refused the request: too many
 
 // Ping asks the upstream's base endpoint, GET /v2/, and answers why it refused, nil when it did not.
 func (c *client) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*c.dialer.idle)
+	defer cancel()
 	res, err := c.do(ctx, http.MethodGet, "/v2/", "", nil)
 	if err != nil {
 		return err
@@ -228,10 +233,13 @@ func (c *client) send(ctx context.Context, method, repository, path, accept stri
 	if until := c.dialer.held(c.base.Host); !until.IsZero() {
 		return nil, &failure{registry.ErrUpstreamThrottled, fmt.Errorf("%w; it asked to wait until %s", errTooMany, until.UTC().Format(time.RFC3339))}
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	res, err := c.do(ctx, method, path, "repository:"+repository+":pull", h)
 	if err != nil {
+		cancel()
 		return nil, &failure{registry.ErrUpstreamUnavailable, err}
 	}
+	res.Body = newIdleBody(res.Body, c.dialer.idle, cancel)
 	if res.StatusCode == http.StatusOK {
 		return res, nil
 	}
@@ -333,6 +341,8 @@ func (c *client) token(ctx context.Context, params map[string]string) (string, e
 		q.Set("scope", params["scope"])
 	}
 	realm.RawQuery = q.Encode()
+	ctx, cancel := context.WithTimeout(ctx, 2*c.dialer.idle)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, realm.String(), nil)
 	if err != nil {
 		return "", err
@@ -397,4 +407,38 @@ func parseChallenge(h string) (scheme string, params map[string]string) {
 		rest = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ","))
 	}
 	return strings.ToLower(scheme), params
+}
+
+// idleBody is the body of an upstream's answer whose reads each wait at most idle for bytes: an upstream
+// that stops sending ends the request (its context's cancel) and the read with an error, rather than
+// holding the fetch, and the lease on it, forever. The time between reads is the reader's own.
+type idleBody struct {
+	body    io.ReadCloser
+	idle    time.Duration
+	timer   *time.Timer
+	stalled atomic.Bool
+	cancel  context.CancelFunc
+}
+
+func newIdleBody(body io.ReadCloser, idle time.Duration, cancel context.CancelFunc) *idleBody {
+	b := &idleBody{body: body, idle: idle, cancel: cancel}
+	b.timer = time.AfterFunc(time.Hour, func() { b.stalled.Store(true); cancel() })
+	b.timer.Stop()
+	return b
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.idle)
+	n, err := b.body.Read(p)
+	if !b.timer.Stop() && b.stalled.Load() {
+		return n, fmt.Errorf("the upstream registry sent nothing for %s", b.idle)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	err := b.body.Close()
+	b.cancel()
+	return err
 }

@@ -250,3 +250,61 @@ func TestRedirectsKeepCredentials(t *testing.T) {
 		t.Errorf("%d requests to another host carried the credentials", n)
 	}
 }
+
+// TestStalledBody: an upstream that sends the headers of a blob and some bytes, then nothing more, fails
+// the read after the dialer's timeout rather than holding it forever; a slow reader is not the upstream's
+// stall.
+func TestStalledBody(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		fmt.Fprint(w, "some")
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/v2/lib/app/blobs/whole" {
+			time.Sleep(300 * time.Millisecond) // the reader's own pause comes first
+			fmt.Fprint(w, strings.Repeat("x", 996))
+			return
+		}
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	base, _ := url.Parse(srv.URL)
+	c := NewDialer(200 * time.Millisecond).Dial(base, nil)
+
+	res, err := c.Get(context.Background(), "lib/app", "/blobs/stalled", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(res.Body)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "sent nothing") {
+			t.Errorf("a stalled body: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a stalled body holds its reader")
+	}
+	res.Body.Close()
+
+	res, err = c.Get(context.Background(), "lib/app", "/blobs/whole", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(res.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // a reader slower than the timeout between its reads
+	if rest, err := io.ReadAll(res.Body); err != nil || len(rest) != 996 {
+		t.Errorf("the rest after a slow reader: %d bytes, %v", len(rest), err)
+	}
+}
