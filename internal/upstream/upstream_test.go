@@ -273,7 +273,7 @@ func TestStalledBody(t *testing.T) {
 	defer srv.Close()
 	defer close(stop)
 	base, _ := url.Parse(srv.URL)
-	c := NewDialer(200 * time.Millisecond).Dial(base, nil)
+	c := NewDialer(200*time.Millisecond).Dial(base, nil)
 
 	res, err := c.Get(context.Background(), "lib/app", "/blobs/stalled", "")
 	if err != nil {
