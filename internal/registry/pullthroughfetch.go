@@ -114,6 +114,13 @@ func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string,
 	if err := authorize(ctx, "ecr:BatchImportUpstreamImage", name); err != nil {
 		return true, err
 	}
+	// A caller who could not create the repository asks nothing of the upstream (a pull counted against
+	// its rate limit) either.
+	if _, err := s.Repository(ctx, registryID, name); KindOf(err) == KindRepositoryNotFound {
+		if err := authorize(ctx, "ecr:CreateRepository", name); err != nil {
+			return true, err
+		}
+	}
 	for {
 		unlock := s.locks.lock("pull-through\x00" + registryID + "\x00" + name + "\x00" + ref)
 		p := s.inflight.pull(registryID, name, ref)
