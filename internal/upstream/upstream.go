@@ -145,14 +145,14 @@ func parseRemaining(h string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
-// parseRetryAfter reads a Retry-After header: seconds, or an HTTP date.
+// parseRetryAfter reads a Retry-After header: seconds (at most maxRetryAfter), or an HTTP date.
 func parseRetryAfter(h string, now time.Time) (time.Duration, bool) {
 	h = strings.TrimSpace(h)
 	if h == "" {
 		return 0, false
 	}
 	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
-		return time.Duration(max(n, 0)) * time.Second, true
+		return time.Duration(min(max(n, 0), int64(maxRetryAfter/time.Second))) * time.Second, true // no overflow
 	}
 	if t, err := http.ParseTime(h); err == nil {
 		return max(t.Sub(now), 0), true

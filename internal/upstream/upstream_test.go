@@ -182,7 +182,8 @@ func TestRateLimits(t *testing.T) {
 
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for h, want := range map[string]time.Duration{"120": 2 * time.Minute, "Thu, 01 Jan 2026 00:00:30 GMT": 30 * time.Second, "-5": 0} {
+	for h, want := range map[string]time.Duration{"120": 2 * time.Minute, "Thu, 01 Jan 2026 00:00:30 GMT": 30 * time.Second, "-5": 0,
+		"99999999999999": maxRetryAfter} { // centuries, beyond a time.Duration's reach, hold for the longest
 		if got, ok := parseRetryAfter(h, now); !ok || got != want {
 			t.Errorf("%q: %v %v; want %v", h, got, ok, want)
 		}
