@@ -151,6 +151,11 @@ func (s *Service) refreshTag(ctx context.Context, registryID, name, tag string, 
 	return true
 }
 
+// MaxUpstreamReferrers bounds the referrers of an image one check fetches from an upstream (each a pull
+// by digest, waited for in the call that caused the check): an upstream that lists thousands has the
+// others fetched at the next checks.
+const MaxUpstreamReferrers = 64
+
 // refreshReferrers fetches the referrers upstream of an image of a repository under a pull through cache
 // rule (the referrers API, an index of descriptors) that the repository lacks, when they were last
 // fetched longer than the refresh interval ago: each is pulled through by digest, as a first pull, and
@@ -193,7 +198,16 @@ func (s *Service) refreshReferrers(ctx context.Context, registryID, name string,
 			"repository", name, "digest", d, "upstream", rule.UpstreamURL, "err", err)
 		return
 	}
+	fetched := 0
 	for _, desc := range descs {
+		if _, err := s.GetManifest(ctx, registryID, name, desc.Digest.String(), nil); err == nil {
+			continue // held already
+		}
+		if fetched++; fetched > MaxUpstreamReferrers {
+			s.log.Warn("pull through cache: the upstream lists more referrers than a check fetches; the others at the next check",
+				"registry", registryID, "repository", name, "digest", d, "referrers", len(descs), "fetched", MaxUpstreamReferrers)
+			break
+		}
 		if _, err := s.pullThrough(ctx, registryID, name, desc.Digest.String(), true); err != nil {
 			s.log.Warn("pull through cache: a referrer could not be fetched", "registry", registryID, "repository", name,
 				"digest", desc.Digest, "subject", d, "err", err)

@@ -318,3 +318,40 @@ func TestReferrersPullThrough(t *testing.T) {
 		t.Fatalf("referrers with the upstream down: %+v, %v", refs, err)
 	}
 }
+
+// TestReferrersPullThroughBounded: an upstream that lists more referrers of an image than a check fetches
+// has the first of them fetched at once, and those it lacks still at the next check; the referrers API
+// answers in the meantime.
+func TestReferrersPullThroughBounded(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0), Refresh: time.Hour}})
+	u := newMovingUpstream(t, 1)
+	subject := u.manifests[0]
+	empty := []byte("{}")
+	n := registry.MaxUpstreamReferrers + 10
+	var descs []string
+	u.mu.Lock()
+	u.files["/v2/lib/app/blobs/"+digest.FromBytes(empty).String()] = empty
+	for i := range n {
+		art := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example.sig","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2}],"annotations":{"n":"%d"},"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d}}`,
+			digest.FromBytes(empty), digest.FromBytes(empty), i, subject, len(u.files["/v2/lib/app/manifests/"+subject]))
+		d := digest.FromString(art)
+		u.files["/v2/lib/app/manifests/"+d.String()] = []byte(art)
+		descs = append(descs, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"artifactType":"application/vnd.example.sig"}`, d, len(art)))
+	}
+	u.files["/v2/lib/app/referrers/"+subject] = []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[` + strings.Join(descs, ",") + `]}`)
+	u.mu.Unlock()
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: u.srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.PullThrough(ctx, reg, "up/lib/app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := e.svc.Referrers(ctx, reg, "up/lib/app", digest.Digest(subject), "")
+	if err != nil || len(refs) != registry.MaxUpstreamReferrers {
+		t.Fatalf("referrers after the first check: %d, %v", len(refs), err)
+	}
+	e.clock.Advance(2 * time.Hour)
+	if refs, err := e.svc.Referrers(ctx, reg, "up/lib/app", digest.Digest(subject), ""); err != nil || len(refs) != n {
+		t.Fatalf("referrers after the next check: %d, %v", len(refs), err)
+	}
+}
