@@ -577,3 +577,52 @@ func TestFirstPullStreamNeverGivesAWrongBlob(t *testing.T) {
 		}
 	}
 }
+
+// TestPullThroughAfterDeleteRepository: a repository deleted while its first pull's blobs are on their
+// way stays deleted, even with create-on-push: the fetch fails rather than creating it again.
+func TestPullThroughAfterDeleteRepository(t *testing.T) {
+	fetched := make(chan registry.UpstreamFetch, 4)
+	e, _ := ptcEnv(t, registry.Config{CreateOnPush: true, Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0),
+		Observe: func(ev registry.UpstreamFetch) { fetched <- ev }}})
+	layer := []byte("the layer's bytes")
+	config := []byte(`{"architecture":"amd64","os":"linux"}`)
+	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
+		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+	gate := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/lib/app/manifests/v1":
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			fmt.Fprint(w, m)
+		case "/v2/lib/app/blobs/" + digest.FromBytes(config).String(), "/v2/lib/app/blobs/" + digest.FromBytes(layer).String():
+			<-gate
+			if strings.HasSuffix(r.URL.Path, digest.FromBytes(config).String()) {
+				w.Write(config)
+			} else {
+				w.Write(layer)
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.DeleteRepository(ctx, reg, "up/lib/app", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Repository(ctx, reg, "up/lib/app"); registry.KindOf(err) != registry.KindRepositoryNotFound {
+		t.Fatalf("the repository just deleted: %v", err)
+	}
+	close(gate)
+	if ev := <-fetched; ev.Err == nil {
+		t.Errorf("the fetch into a repository deleted meanwhile: %+v", ev)
+	}
+	if r, err := e.svc.Repository(ctx, reg, "up/lib/app"); registry.KindOf(err) != registry.KindRepositoryNotFound {
+		t.Fatalf("the repository deleted during the pull: %+v, %v", r, err)
+	}
+}

@@ -271,7 +271,7 @@ func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRu
 	s.background.Add(1)
 	go func() {
 		defer s.background.Done()
-		ctx := context.WithoutCancel(ctx)
+		ctx := context.WithValue(context.WithoutCancel(ctx), storingPullThroughKey{}, true)
 		stop := make(chan struct{})
 		kept := make(chan struct{})
 		go func() { s.keep(ctx, l, stop); close(kept) }()
@@ -300,6 +300,15 @@ func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRu
 			"upstream", rule.UpstreamURL, "digest", ev.Digest, "bytes", ev.Bytes, "refresh", refresh)
 	}()
 	return p, nil
+}
+
+type storingPullThroughKey struct{}
+
+// storingPullThrough tells whether ctx is a pull through's storing of what it fetched, which goes to
+// the repository the pull made: one deleted meanwhile stays deleted (no create-on-push).
+func storingPullThrough(ctx context.Context) bool {
+	v, _ := ctx.Value(storingPullThroughKey{}).(bool)
+	return v
 }
 
 // pullThroughRepository makes sure the repository a pull through fills exists: created from the

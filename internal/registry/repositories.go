@@ -219,7 +219,7 @@ func reload(tx store.Tx, r *store.Repository) (*store.Repository, error) {
 // or create-on-push is on (createOnPush).
 func (s *Service) repoForPush(ctx context.Context, registryID, name string) (*store.Repository, error) {
 	r, err := s.Repository(ctx, registryID, name)
-	if err == nil || !errors.Is(err, ErrRepositoryNotFound) {
+	if err == nil || !errors.Is(err, ErrRepositoryNotFound) || storingPullThrough(ctx) {
 		return r, err
 	}
 	return s.createOnPush(ctx, registryID, name)
