@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -624,5 +625,45 @@ func TestPullThroughAfterDeleteRepository(t *testing.T) {
 	}
 	if r, err := e.svc.Repository(ctx, reg, "up/lib/app"); registry.KindOf(err) != registry.KindRepositoryNotFound {
 		t.Fatalf("the repository deleted during the pull: %+v, %v", r, err)
+	}
+}
+
+// TestPullThroughRefusesTooManyLayers: a manifest upstream with more layers than an image may have is
+// refused as it arrives, before any of its blobs is fetched or its repository made, rather than once its
+// blobs are all fetched.
+func TestPullThroughRefusesTooManyLayers(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Limits: registry.Limits{LayersPerImage: 2},
+		Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0)}})
+	config := []byte(`{"architecture":"amd64","os":"linux"}`)
+	var layers []string
+	for i := range 3 {
+		l := fmt.Sprintf("layer %d", i)
+		layers = append(layers, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}`, digest.FromString(l), len(l)))
+	}
+	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[%s]}`,
+		digest.FromBytes(config), len(config), strings.Join(layers, ","))
+	var blobs atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/lib/app/manifests/v1" {
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			fmt.Fprint(w, m)
+			return
+		}
+		blobs.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "layers") {
+		t.Fatalf("a manifest of too many layers: %v", err)
+	}
+	if n := blobs.Load(); n != 0 {
+		t.Errorf("%d blobs asked of the upstream", n)
+	}
+	if _, err := e.svc.Repository(ctx, reg, "up/lib/app"); registry.KindOf(err) != registry.KindRepositoryNotFound {
+		t.Errorf("the repository after a refused manifest: %v", err)
 	}
 }

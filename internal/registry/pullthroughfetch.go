@@ -406,6 +406,9 @@ func (f *upstreamFetch) manifest(ctx context.Context, ref string, depth int, p *
 	if err != nil {
 		return upstreamFailed(ErrUpstreamUnavailable, "the manifest is not valid: %v", err)
 	}
+	if limit := f.s.cfg.Limits.LayersPerImage; len(m.Layers) > limit { // not fetched to be refused once stored
+		return upstreamFailed(ErrUpstreamUnavailable, "the image has %d layers; the limit is %d layers per image", len(m.Layers), limit)
+	}
 	if depth == 0 {
 		if err := f.found(); err != nil {
 			return err
