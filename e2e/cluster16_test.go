@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// craneLogin logs crane in to every node with one registry password (a token from one node works on all).
-func craneLogin(t *testing.T, nodes ...*wharfProc) {
+// loginNodes logs crane in to every node with one registry password (a token from one node works on all).
+func loginNodes(t *testing.T, nodes ...*wharfProc) {
 	t.Helper()
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	pw := nodes[0].password()
@@ -84,7 +84,7 @@ func TestCreationTemplateOnThreeNodes(t *testing.T) {
 		"--image-tag-mutability", "IMMUTABLE", "--lifecycle-policy", "file://"+lifecycleFile, "--repository-policy", clusterRepoPolicy,
 		"--resource-tags", "Key=team,Value=a")
 
-	craneLogin(t, n1, n2, n3)
+	loginNodes(t, n1, n2, n3)
 	run(t, crane, "append", "--insecure", "-f", writeTar(t, work, "one", []byte("one")), "-t", n2.addr+"/team-a/app:v1")
 
 	got := settingsOf(t, n3.awsEnv(), "000000000000", "team-a/app")
@@ -128,7 +128,7 @@ func TestReplicationOnThreeNodes(t *testing.T) {
 		"--resource-tags", "Key=replica,Value=yes")
 
 	n1.aws("ecr", "create-repository", "--repository-name", "prod/app")
-	craneLogin(t, n1, n2, n3)
+	loginNodes(t, n1, n2, n3)
 	src := n2.addr + "/prod/app"
 	push := func(tag string) string {
 		run(t, crane, "append", "--insecure", "-f", writeLayer(t, work, tag, map[string][]byte{"app": []byte("version " + tag)}), "-t", src+":"+tag)
@@ -292,7 +292,7 @@ func TestPullThroughCacheOnThreeNodes(t *testing.T) {
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	work := t.TempDir()
 
-	craneLogin(t, n1, n2, n3)
+	loginNodes(t, n1, n2, n3)
 	// The upstream's login is its own (added to the same configuration).
 	if out, err := runEnv(t, nil, strings.NewReader(upstream.password()), crane, "auth", "login", upstream.addr, "-u", "AWS", "--password-stdin"); err != nil {
 		t.Fatalf("crane auth login upstream: %v\n%s", err, out)

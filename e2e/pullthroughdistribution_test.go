@@ -259,10 +259,10 @@ func TestPullThroughCacheFromDistribution(t *testing.T) {
 	}
 }
 
-// TestPullThroughCacheOnThreeNodes: three nodes on PostgreSQL and S3, a Distribution registry upstream:
+// TestPullThroughCacheFromDistributionOnThreeNodes: three nodes on PostgreSQL and S3, a Distribution registry upstream:
 // concurrent first pulls through all three nodes fetch each manifest and blob once, and every node serves
 // the image.
-func TestPullThroughCacheOnThreeNodes(t *testing.T) {
+func TestPullThroughCacheFromDistributionOnThreeNodes(t *testing.T) {
 	crane := tool(t, "crane")
 	up := startDistribution(t, "", "")
 	nodes, _, _ := startCluster(t, 3, "--pull-through-allow-http")
