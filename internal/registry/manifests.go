@@ -201,6 +201,9 @@ func (s *Service) putImage(ctx context.Context, registryID, name string, ref Ima
 			}
 			return nil
 		}
+		if err := checkTagHeld(ctx, tx, repo.ID, tag); err != nil {
+			return err
+		}
 		prev, err := s.setTag(tx, repo, tag, d)
 		res.Unchanged = prev == d && existing != nil
 		if err != nil || res.Unchanged {

@@ -311,6 +311,32 @@ func storingPullThrough(ctx context.Context) bool {
 	return v
 }
 
+type refreshingTagKey struct{}
+
+// errTagMovedHere is a refreshed tag's move refused: the tag no longer names the image whose check found
+// it moved upstream (a push or a delete here since).
+var errTagMovedHere = errors.New("the tag changed in this registry since it was checked upstream: it is left as it is")
+
+// refreshingTag is ctx for the fetch of a tag that moved upstream while here it names held: the tag
+// is moved to the new image only if it names held still, so a push here meanwhile is never overwritten.
+func refreshingTag(ctx context.Context, held digest.Digest) context.Context {
+	return context.WithValue(ctx, refreshingTagKey{}, held)
+}
+
+// checkTagHeld refuses the move of a refreshed tag (refreshingTag) that no longer names the image it did
+// when it was checked.
+func checkTagHeld(ctx context.Context, tx store.Tx, repoID int64, tag string) error {
+	held, ok := ctx.Value(refreshingTagKey{}).(digest.Digest)
+	if !ok {
+		return nil
+	}
+	cur, err := tx.GetTag(repoID, tag)
+	if errors.Is(err, store.ErrNotFound) || err == nil && cur.Digest != held {
+		return errTagMovedHere
+	}
+	return err
+}
+
 // pullThroughRepository makes sure the repository a pull through fills exists: created from the
 // PULL_THROUGH_CACHE template that applies, else with ECR's defaults.
 func (s *Service) pullThroughRepository(ctx context.Context, registryID, name string) error {

@@ -145,7 +145,7 @@ func (s *Service) refreshTag(ctx context.Context, registryID, name, tag string, 
 		s.release(ctx, l) // moved here meanwhile, by another node
 		return false
 	}
-	if _, err := s.startPullThrough(ctx, rule, upstreamName, registryID, name, tag, true, l); err != nil {
+	if _, err := s.startPullThrough(refreshingTag(ctx, held), rule, upstreamName, registryID, name, tag, true, l); err != nil {
 		return false // observed and logged
 	}
 	return true
@@ -277,6 +277,8 @@ type UpstreamFetch struct {
 // fetchResult is the result of a fetch that failed with err.
 func fetchResult(err error) string {
 	switch {
+	case errors.Is(err, errTagMovedHere):
+		return FetchUnchanged // the tag here is left to the push that moved it
 	case errors.Is(err, ErrUpstreamNotFound) || KindOf(err) == KindManifestUnknown:
 		return FetchNotFound
 	case errors.Is(err, ErrUpstreamDenied) || KindOf(err) == KindInvalidParameter:

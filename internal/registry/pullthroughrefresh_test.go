@@ -25,6 +25,7 @@ type movingUpstream struct {
 	files     map[string][]byte
 	tag       string // the digest v1 names
 	status    int
+	hold      func(path string) // when set, called before each answer
 	heads     atomic.Int32
 	tagGets   atomic.Int32
 	manifests []string // digests of the images, by number
@@ -56,7 +57,11 @@ func newMovingUpstream(t *testing.T, images int) *movingUpstream {
 			}
 		}
 		body, ok := u.files[path]
+		hold := u.hold
 		u.mu.Unlock()
+		if hold != nil {
+			hold(path)
+		}
 		if status != http.StatusOK {
 			w.WriteHeader(status)
 			return
@@ -203,6 +208,55 @@ func TestTagRefresh(t *testing.T) {
 	defer log.mu.Unlock()
 	if ev := log.events[1]; !ev.Refresh || ev.Digest.String() != b || ev.Bytes == 0 || ev.UpstreamRepository != "lib/app" {
 		t.Fatalf("the refresh observed: %+v", ev)
+	}
+}
+
+// TestTagRefreshKeepsAPushMeanwhile: a tag that moved upstream is fetched anew, but a push of the tag here
+// while the new image's blobs arrive is newer than the check: the fetch leaves the tag to it.
+func TestTagRefreshKeepsAPushMeanwhile(t *testing.T) {
+	var log fetchLog
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0),
+		Refresh: time.Hour, Observe: log.observe}})
+	u := newMovingUpstream(t, 2)
+	a, b := u.manifests[0], u.manifests[1]
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: u.srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, nil); err != nil || info.Digest.String() != a {
+		t.Fatalf("first pull: %v %v", info, err)
+	}
+	if err := e.svc.PullThrough(ctx, reg, "up/lib/app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+
+	// v1 moves upstream to b; the check fetches b, whose layer waits for the gate.
+	gate := make(chan struct{})
+	newLayer := "/v2/lib/app/blobs/" + digest.FromString("the bytes of layer 1").String()
+	u.mu.Lock()
+	u.hold = func(path string) {
+		if path == newLayer {
+			<-gate
+		}
+	}
+	u.mu.Unlock()
+	u.set(b, http.StatusOK)
+	e.clock.Advance(61 * time.Minute)
+	if info, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, nil); err != nil || info.Digest.String() != b {
+		t.Fatalf("the pull that found v1 moved: %v %v", info, err)
+	}
+	// Meanwhile, a push of v1 here.
+	pushed := e.push(t, "up/lib/app", "v1", "pushed here")
+	close(gate)
+	for deadline := time.Now().Add(10 * time.Second); len(log.results()) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the refresh did not end: %v", log.results())
+		}
+	}
+	if img, err := e.svc.FindImage(ctx, reg, "up/lib/app", registry.ImageRef{Tag: "v1"}); err != nil || img.Digest != pushed {
+		t.Fatalf("v1 here: %+v, %v; want the push %s", img, err, pushed)
+	}
+	if got := log.results(); got[1] != registry.FetchUnchanged {
+		t.Fatalf("observed %v", got)
 	}
 }
 
