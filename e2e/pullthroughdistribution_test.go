@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -30,6 +33,7 @@ type distribution struct {
 	proxy  *httptest.Server
 	mu     sync.Mutex
 	counts map[string]int
+	held   func(*http.Request) // when set, called before each request is passed on
 }
 
 // startDistribution starts the registry, with htpasswd basic auth of user and password when user is not
@@ -81,9 +85,24 @@ func startDistribution(t *testing.T, user, password string) *distribution {
 		}
 		return nil
 	}
-	d.proxy = httptest.NewServer(rp)
+	d.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		held := d.held
+		d.mu.Unlock()
+		if held != nil {
+			held(r)
+		}
+		rp.ServeHTTP(w, r)
+	}))
 	d.addr = strings.TrimPrefix(d.proxy.URL, "http://")
 	return d
+}
+
+// hold calls f before each request is passed on (nil: none).
+func (d *distribution) hold(f func(*http.Request)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.held = f
 }
 
 // count returns the requests answered 200 of a method and path, and reset forgets them all.
@@ -261,7 +280,8 @@ func TestPullThroughCacheFromDistribution(t *testing.T) {
 
 // TestPullThroughCacheFromDistributionOnThreeNodes: three nodes on PostgreSQL and S3, a Distribution registry upstream:
 // concurrent first pulls through all three nodes fetch each manifest and blob once, and every node serves
-// the image.
+// the image; a first pull whose blob requests reach other nodes than its manifest's gets the blobs once
+// stored.
 func TestPullThroughCacheFromDistributionOnThreeNodes(t *testing.T) {
 	crane := tool(t, "crane")
 	up := startDistribution(t, "", "")
@@ -309,4 +329,75 @@ func TestPullThroughCacheFromDistributionOnThreeNodes(t *testing.T) {
 			t.Fatalf("the index on %s: %s, want %s", n.addr, got, want["multi"])
 		}
 	}
+
+	// A client behind a load balancer: the manifest of a first pull from one node, while that node still
+	// fetches the blobs, which the client asks the other nodes for. They wait for each blob, then serve it.
+	pushImages(t, up.addr+"/lib/other", work)
+	gate := make(chan struct{})
+	up.hold(func(r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/lib/other/blobs/") {
+			<-gate
+		}
+	})
+	res, body := send(t, "GET", "http://"+nodes[0].addr+"/v2/dist/lib/other/manifests/v1", pw, nil,
+		"Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+	if res.StatusCode != http.StatusOK {
+		close(gate)
+		t.Fatalf("the manifest of a first pull: %d %s", res.StatusCode, body)
+	}
+	var m struct {
+		Config struct{ Digest digest.Digest }
+		Layers []struct{ Digest digest.Digest }
+	}
+	if err := json.Unmarshal(body, &m); err != nil || len(m.Layers) == 0 {
+		close(gate)
+		t.Fatalf("the manifest: %v %s", err, body)
+	}
+	blobs := []digest.Digest{m.Config.Digest}
+	for _, l := range m.Layers {
+		blobs = append(blobs, l.Digest)
+	}
+	results := make(chan error, 2*len(blobs))
+	for _, d := range blobs {
+		for i, method := range []string{"GET", "HEAD"} {
+			go func() {
+				results <- fetchBlob(method, "http://"+nodes[1+i].addr+"/v2/dist/lib/other/blobs/"+d.String(), pw, d)
+			}()
+		}
+	}
+	select {
+	case err := <-results:
+		close(gate)
+		t.Fatalf("a blob request answered while the blob was on its way: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(gate)
+	for range 2 * len(blobs) {
+		if err := <-results; err != nil {
+			t.Fatalf("a blob of a first pull, from another node: %v", err)
+		}
+	}
+	up.hold(nil)
+}
+
+// fetchBlob requests a blob (GET or HEAD), following a redirect to the blob store, and checks the answer:
+// its bytes' digest for a GET.
+func fetchBlob(method, url, password string, d digest.Digest) error {
+	req, _ := http.NewRequest(method, url, nil)
+	req.Header.Set("Authorization", basicAuth(password))
+	res, err := http.DefaultClient.Do(req) // the Authorization header does not follow a redirect to another host
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	switch {
+	case err != nil:
+		return err
+	case res.StatusCode != http.StatusOK:
+		return fmt.Errorf("%s %s: %d %s", method, url, res.StatusCode, body)
+	case method == "GET" && digest.FromBytes(body) != d:
+		return fmt.Errorf("GET %s: %d bytes of digest %s", url, len(body), digest.FromBytes(body))
+	}
+	return nil
 }

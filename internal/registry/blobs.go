@@ -33,13 +33,17 @@ type UploadState struct {
 // AppendAtEnd as a start offset appends a chunk wherever the upload stands (a streamed PATCH).
 const AppendAtEnd int64 = -1
 
-// StatBlob returns a blob visible in the repository.
+// StatBlob returns a blob visible in the repository. A blob of a repository under a pull through cache
+// rule that another node is fetching into it is waited for (awaitFetchedBlob).
 func (s *Service) StatBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, error) {
-	info, err := s.storedBlob(ctx, registryID, name, d)
+	info, cached, err := s.linkedBlob(ctx, registryID, name, d, true)
 	if KindOf(err) == KindBlobUnknown {
 		if b := s.inflight.blob(registryID, name, d); b != nil { // being pulled through the cache
 			b.release()
 			return BlobInfo{Digest: d, Size: b.desc.Size}, nil
+		}
+		if cached {
+			return s.awaitFetchedBlob(ctx, registryID, name, d)
 		}
 	}
 	return info, err
@@ -47,7 +51,15 @@ func (s *Service) StatBlob(ctx context.Context, registryID, name string, d diges
 
 // storedBlob is StatBlob of the blobs stored (not those on their way through a pull through).
 func (s *Service) storedBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, error) {
+	info, _, err := s.linkedBlob(ctx, registryID, name, d, false)
+	return info, err
+}
+
+// linkedBlob is storedBlob that, with rule, also tells for a blob unknown whether the repository is under
+// a pull through cache rule (looked up only then).
+func (s *Service) linkedBlob(ctx context.Context, registryID, name string, d digest.Digest, rule bool) (BlobInfo, bool, error) {
 	var info BlobInfo
+	var cached bool
 	err := s.meta.View(ctx, func(tx store.Tx) error {
 		r, err := s.repo(tx, registryID, name)
 		if err != nil {
@@ -55,6 +67,13 @@ func (s *Service) storedBlob(ctx context.Context, registryID, name string, d dig
 		}
 		b, err := tx.GetLinkedBlob(r.ID, d)
 		if errors.Is(err, store.ErrNotFound) {
+			if rule {
+				under, _, err := ruleFor(tx, registryID, name)
+				if err != nil {
+					return err
+				}
+				cached = under != nil
+			}
 			return blobUnknown(d)
 		}
 		if err != nil {
@@ -63,7 +82,7 @@ func (s *Service) storedBlob(ctx context.Context, registryID, name string, d dig
 		info = BlobInfo{Digest: b.Digest, Size: b.Size}
 		return nil
 	})
-	return info, internal(err)
+	return info, cached, internal(err)
 }
 
 // BlobMediaType returns the media type an image of the repository gives blob d (a configuration's or a

@@ -3,6 +3,8 @@ package registry
 import (
 	"context"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/wharf-dev/wharf/internal/store"
 )
 
@@ -38,4 +40,9 @@ func UpstreamName(s *Service, registryID, name string) (string, error) {
 // FetchLeaseName is the name of the lease on the fetch of a reference through a pull through cache.
 func FetchLeaseName(registryID, name, ref string) string {
 	return fetchLeaseName(registryID, name, ref)
+}
+
+// BlobLeaseName is the name of the lease a fetch through a pull through cache holds on a blob.
+func BlobLeaseName(registryID, name string, d digest.Digest) string {
+	return blobLeaseName(registryID, name, d)
 }

@@ -100,7 +100,8 @@ func ruleFor(tx store.Tx, registryID, name string) (*PullThroughCacheRule, strin
 // Concurrent pulls of one reference fetch once: in this process they share the fetch in progress; on
 // several nodes, the node that takes the reference's lease in the store fetches it, and the others wait
 // until it is stored there (they do not stream the bytes that node fetches), or take the lease over when
-// it expires (that node died). It tells whether a rule applied.
+// it expires (that node died); their blob reads wait for the blobs that node fetches (awaitFetchedBlob).
+// It tells whether a rule applied.
 func (s *Service) pullThrough(ctx context.Context, registryID, name, ref string, wait bool) (bool, error) {
 	var rule *PullThroughCacheRule
 	var upstreamName string
@@ -167,9 +168,12 @@ const (
 	leasePoll           = 100 * time.Millisecond
 )
 
-// fetchLease is a lease on the fetch of a reference from an upstream, held by one fetch on one node. Its
-// name has no NUL byte: PostgreSQL text cannot hold one.
-type fetchLease struct{ name, holder string }
+// fetchLease is a lease on the fetch of a reference from an upstream, held by one fetch on one node, and
+// the leases it holds on its blobs (blobLeases). Its name has no NUL byte: PostgreSQL text cannot hold one.
+type fetchLease struct {
+	name, holder string
+	blobs        blobLeases
+}
 
 // fetchLease takes the lease on the fetch of ref into a repository, nil when another fetch holds it.
 func (s *Service) fetchLease(ctx context.Context, registryID, name, ref string) (*fetchLease, error) {
@@ -192,13 +196,14 @@ func fetchLeaseName(registryID, name, ref string) string {
 	return "pull-through/" + registryID + "/" + name + "@" + ref
 }
 
-// keep renews the lease until stop is closed, then releases it.
+// keep renews the lease and those on its blobs until stop is closed, then releases them.
 func (s *Service) keep(ctx context.Context, l *fetchLease, stop <-chan struct{}) {
 	t := time.NewTicker(pullThroughLeaseTTL / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
+			s.releaseBlobs(ctx, l)
 			s.release(ctx, l)
 			return
 		case <-t.C:
@@ -206,6 +211,7 @@ func (s *Service) keep(ctx context.Context, l *fetchLease, stop <-chan struct{})
 				_, err := tx.AcquireLease(l.name, l.holder, s.clock.Now(), pullThroughLeaseTTL)
 				return err
 			})
+			s.renewBlobs(ctx, l)
 		}
 	}
 }
@@ -258,7 +264,7 @@ func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRu
 		return failed(upstreamFailed(ErrUpstreamDenied, "%s", err.(*Error).Message))
 	}
 	p := &pendingPull{done: make(chan struct{}), blobs: map[digest.Digest]*inflightBlob{}}
-	f := &upstreamFetch{s: s, c: c, registryID: registryID, name: name, upstream: upstreamName, p: p,
+	f := &upstreamFetch{s: s, c: c, registryID: registryID, name: name, upstream: upstreamName, p: p, l: l,
 		// The repository is made once the upstream has shown it has the image: a mistyped name
 		// leaves no repository behind.
 		found: func() error { return s.pullThroughRepository(ctx, registryID, name) }}
@@ -267,6 +273,7 @@ func (s *Service) startPullThrough(ctx context.Context, rule *PullThroughCacheRu
 	}
 	ev.Digest = p.manifests[len(p.manifests)-1].info.Digest
 	recordImport(ctx, ev)
+	s.holdBlobs(ctx, l, registryID, name, p) // before the manifest is served: the other nodes wait for them
 	s.inflight.start(registryID, name, p)
 	s.background.Add(1)
 	go func() {
@@ -367,6 +374,7 @@ type upstreamFetch struct {
 	name       string
 	upstream   string // the repository's name upstream
 	p          *pendingPull
+	l          *fetchLease
 	// found is called once the first manifest has been fetched and verified, before anything is stored.
 	found func() error
 }
@@ -478,6 +486,7 @@ func (f *upstreamFetch) store(ctx context.Context, p *pendingPull) error {
 			defer func() { <-sem }()
 			err := f.blob(ctx, b)
 			b.end(err)
+			f.s.releaseBlob(ctx, f.l, f.registryID, f.name, b.desc.Digest) // stored, or failed
 			errs <- err
 		}()
 	}
