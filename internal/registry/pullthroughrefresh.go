@@ -69,17 +69,14 @@ func (c *tagChecks) set(key string, next time.Time) {
 	}
 }
 
-// refreshTag checks a tag of a repository under a pull through cache rule against its upstream when it
-// was last checked longer than the refresh interval ago, and when the upstream's tag has moved, starts the
-// fetch of its new image (served as a first pull is, from memory while it is stored). held is the digest
-// the tag has here. An upstream that is down, refuses or rate-limits leaves the tag as it is: the cached
-// image is served. It tells whether a fetch of the tag is in progress.
-func (s *Service) refreshTag(ctx context.Context, registryID, name, tag string, held digest.Digest) bool {
-	key := inflightKey(registryID, name, tag)
-	now := s.clock.Now()
+// checkDue tells whether a check upstream of ref (a tag, or an image's referrers under its digest) of a
+// repository is due, and claims it for this node (key, in memory) until it is done or retried: the
+// repository is under a pull through cache rule (returned, with the repository's name upstream), and ref
+// was last checked, on any node, longer than the refresh interval ago.
+func (s *Service) checkDue(ctx context.Context, registryID, name, ref, key string, now time.Time) (*PullThroughCacheRule, string, bool) {
 	interval := s.refreshInterval()
 	if !s.checks.claim(key, now, now.Add(min(interval, tagRetry))) {
-		return false
+		return nil, "", false
 	}
 	var rule *PullThroughCacheRule
 	var upstreamName string
@@ -88,24 +85,39 @@ func (s *Service) refreshTag(ctx context.Context, registryID, name, tag string, 
 		if rule, upstreamName, err = ruleFor(tx, registryID, name); err != nil || rule == nil {
 			return err
 		}
-		if checked, err = tx.PullThroughTagChecked(registryID, name, tag); errors.Is(err, store.ErrNotFound) {
-			return nil // fetched before tags were checked: due
+		if checked, err = tx.PullThroughTagChecked(registryID, name, ref); errors.Is(err, store.ErrNotFound) {
+			return nil // never checked (fetched before checks were kept): due
 		}
 		return err
 	})
 	switch {
 	case err != nil:
-		s.log.Warn("pull through cache: reading the tag's last check failed", "registry", registryID, "repository", name, "tag", tag, "err", err)
-		return false
+		s.log.Warn("pull through cache: reading the last check failed", "registry", registryID, "repository", name, "reference", ref, "err", err)
+		return nil, "", false
 	case rule == nil:
-		return false
+		return nil, "", false
 	case now.Sub(checked) < interval:
 		s.checks.set(key, checked.Add(interval))
+		return nil, "", false
+	}
+	return rule, upstreamName, true
+}
+
+// refreshTag checks a tag of a repository under a pull through cache rule against its upstream when it
+// was last checked longer than the refresh interval ago, and when the upstream's tag has moved, starts the
+// fetch of its new image (served as a first pull is, from memory while it is stored). held is the digest
+// the tag has here. An upstream that is down, refuses or rate-limits leaves the tag as it is: the cached
+// image is served. It tells whether a fetch of the tag is in progress.
+func (s *Service) refreshTag(ctx context.Context, registryID, name, tag string, held digest.Digest) bool {
+	key := inflightKey(registryID, name, tag)
+	now := s.clock.Now()
+	rule, upstreamName, due := s.checkDue(ctx, registryID, name, tag, key, now)
+	if !due {
 		return false
 	}
-	// The check may fetch an image: only for a caller that may import one. Another may check it.
+	// The check may fetch an image: only for a caller that may import one. A pull by another is served
+	// the cached image; the tag is looked at again within tagRetry (not at each such pull).
 	if authorize(ctx, "ecr:BatchImportUpstreamImage", name) != nil {
-		s.checks.set(key, now)
 		return false
 	}
 	ev := UpstreamFetch{RegistryID: registryID, Repository: name, Reference: tag, Upstream: rule.UpstreamURL,
@@ -126,7 +138,7 @@ func (s *Service) refreshTag(ctx context.Context, registryID, name, tag string, 
 		if err := s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetPullThroughTagChecked(registryID, name, tag, now) }); err != nil {
 			s.log.Warn("pull through cache: recording the tag's check failed", "registry", registryID, "repository", name, "tag", tag, "err", err)
 		}
-		s.checks.set(key, now.Add(interval))
+		s.checks.set(key, now.Add(s.refreshInterval()))
 		ev.Result, ev.Digest = FetchUnchanged, held
 		s.observe(ev)
 		return false
@@ -165,32 +177,12 @@ func (s *Service) refreshReferrers(ctx context.Context, registryID, name string,
 	ref := d.String()
 	key := inflightKey(registryID, name, "referrers\x00"+ref)
 	now := s.clock.Now()
-	interval := s.refreshInterval()
-	if !s.checks.claim(key, now, now.Add(min(interval, tagRetry))) {
-		return
-	}
-	var rule *PullThroughCacheRule
-	var upstreamName string
-	var checked time.Time
-	err := s.meta.View(ctx, func(tx store.Tx) (err error) {
-		if rule, upstreamName, err = ruleFor(tx, registryID, name); err != nil || rule == nil {
-			return err
-		}
-		if checked, err = tx.PullThroughTagChecked(registryID, name, ref); errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	})
-	switch {
-	case err != nil || rule == nil:
-		return
-	case now.Sub(checked) < interval:
-		s.checks.set(key, checked.Add(interval))
+	rule, upstreamName, due := s.checkDue(ctx, registryID, name, ref, key, now)
+	if !due {
 		return
 	}
 	if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err != nil || authorize(ctx, "ecr:BatchImportUpstreamImage", name) != nil {
-		s.checks.set(key, now) // not held here (nothing refers to it), or not for this caller to fetch
-		return
+		return // not held here (nothing refers to it), or not for this caller to fetch: looked at again within tagRetry
 	}
 	descs, err := s.upstreamReferrers(ctx, rule, upstreamName, d)
 	if err != nil {
@@ -217,7 +209,7 @@ func (s *Service) refreshReferrers(ctx context.Context, registryID, name string,
 	if err := s.meta.Update(ctx, func(tx store.Tx) error { return tx.SetPullThroughTagChecked(registryID, name, ref, now) }); err != nil {
 		s.log.Warn("pull through cache: recording the referrers' fetch failed", "registry", registryID, "repository", name, "digest", d, "err", err)
 	}
-	s.checks.set(key, now.Add(interval))
+	s.checks.set(key, now.Add(s.refreshInterval()))
 }
 
 // upstreamReferrers lists the manifests upstream whose subject is d: none when the upstream has no
