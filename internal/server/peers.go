@@ -1,6 +1,9 @@
 package server
 
 import (
+	"log/slog"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,8 +14,20 @@ import (
 
 // wirePeers completes the configuration of replication to other regions' deployments: their HTTP client,
 // the jobs' backoff, and the metrics of each attempt's outcome and of the bytes it pushed, by destination
-// region.
-func wirePeers(c *registry.PeerConfig, region string, reg *prometheus.Registry) {
+// region. A peer reached by plain HTTP is warned of: its login and registry tokens cross the network
+// unencrypted.
+func wirePeers(c *registry.PeerConfig, region string, reg *prometheus.Registry, log *slog.Logger) {
+	var plain []string
+	for r, u := range c.Endpoints {
+		if strings.HasPrefix(u, "http://") {
+			plain = append(plain, r+"="+u)
+		}
+	}
+	if len(plain) > 0 {
+		sort.Strings(plain)
+		log.Warn("replication peers reached by plain HTTP: their access key's signed logins and registry tokens cross the network unencrypted; use https outside a trusted network",
+			"peers", strings.Join(plain, ","))
+	}
 	if c.Dial == nil {
 		c.Dial = peer.Dial(region, 0)
 	}

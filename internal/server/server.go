@@ -328,7 +328,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		opts.Registry.Secrets = secretStore // pull through cache credentials
 	}
 	wirePullThrough(m.reg, &opts.Registry.Upstreams)    // pull through cache rules' upstream registries
-	wirePeers(&opts.Registry.Peers, opts.Region, m.reg) // replication to other regions' deployments
+	wirePeers(&opts.Registry.Peers, opts.Region, m.reg, opts.Log) // replication to other regions' deployments
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
 	// Replication into another account of this deployment, as the destination's registry policy allows.
