@@ -327,7 +327,7 @@ func New(opts Options, st *Stores) (*App, error) {
 	if opts.Registry.Secrets == nil {
 		opts.Registry.Secrets = secretStore // pull through cache credentials
 	}
-	wirePullThrough(m.reg, &opts.Registry.Upstreams)    // pull through cache rules' upstream registries
+	wirePullThrough(m.reg, &opts.Registry.Upstreams)              // pull through cache rules' upstream registries
 	wirePeers(&opts.Registry.Peers, opts.Region, m.reg, opts.Log) // replication to other regions' deployments
 	svc := registry.New(st.Meta, st.Blobs, opts.Clock, opts.Registry, opts.Log)
 	authorize := authz.NewPolicyAuthorizer(st.Meta, opts.Region, opts.Clock)
