@@ -206,3 +206,29 @@ func TestLoginDenied(t *testing.T) {
 		t.Fatalf("error: %v", err)
 	}
 }
+
+// TestUserAgent: every request to the destination, the login too, says it is a replication and from
+// which region, which the destination's audit trail shows as the caller's user agent.
+func TestUserAgent(t *testing.T) {
+	var mu sync.Mutex
+	var agents []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		agents = append(agents, r.Header.Get("User-Agent"))
+		mu.Unlock()
+		if r.Method == http.MethodPost && r.URL.Path == "/" {
+			io.WriteString(w, `{"authorizationData":[{"authorizationToken":"`+token+`"}]}`)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer srv.Close()
+	if _, err := dial(srv.URL, 0).BlobExists(context.Background(), "000000000000", "app", digest.FromString("x")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(agents) != 2 || agents[0] != "wharf-replication (from us-east-1)" || agents[1] != agents[0] {
+		t.Fatalf("user agents: %q", agents)
+	}
+}

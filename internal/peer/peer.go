@@ -194,6 +194,8 @@ const progressStep = 1 << 20
 // progressStep of its body, or not answered, for c.idle; the answer's body must come whole within c.idle
 // after its headers. The answer's body must be closed.
 func (c *client) send(req *http.Request) (*http.Response, error) {
+	// The destination's audit trail names the replication as the caller's user agent.
+	req.Header.Set("User-Agent", "wharf-replication (from "+c.source+")")
 	ctx, cancel := context.WithCancelCause(req.Context())
 	timer := time.AfterFunc(c.idle, func() { cancel(errStalled) })
 	stop := func() { timer.Stop(); cancel(nil) }
