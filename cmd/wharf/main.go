@@ -290,6 +290,10 @@ func serve(args []string) error {
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
+	proxies, err := server.ParseTrustedProxies(s.trustedProxies)
+	if err != nil {
+		return err
+	}
 	log, err := c.logger()
 	if err != nil {
 		return err
@@ -302,6 +306,7 @@ func serve(args []string) error {
 		return err
 	}
 	opts := c.options(log)
+	opts.TrustedProxies = proxies
 	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = s.addr, s.tlsCert, s.tlsKey, s.gcEvery, true
 	opts.LifecycleInterval, opts.MaxBodyMemory, opts.MetricsAddr = s.lifecycleEvery, s.maxBodyMemory, s.metricsAddr
 	opts.AuditRetention, opts.AuditDelivery, opts.AuditDeliveryInterval = s.auditRetention, s.auditDelivery, s.auditDeliveryEvery
@@ -310,9 +315,6 @@ func serve(args []string) error {
 		return err
 	}
 	if opts.Webhooks, err = webhooks.ParseTargets(s.webhooks); err != nil {
-		return err
-	}
-	if opts.TrustedProxies, err = server.ParseTrustedProxies(s.trustedProxies); err != nil {
 		return err
 	}
 	opts.Registry.Peers = s.peerRetry
