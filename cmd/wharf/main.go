@@ -265,7 +265,7 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.DurationVar(&s.peerRetry.RetryFor, "replication-retry-for", 24*time.Hour, "how long a replication to another region's deployment that cannot be reached is retried before it is FAILED")
 	fs.DurationVar(&s.peerRetry.RetryBase, "replication-retry-base", 10*time.Second, "wait before the first retry of a replication; it doubles with each attempt")
 	fs.DurationVar(&s.peerRetry.RetryMax, "replication-retry-max", 10*time.Minute, "longest wait between retries of a replication")
-	fs.StringVar(&s.trustedProxies, "trusted-proxies", "", "`CIDR[,CIDR…]` of the reverse proxies or load balancers in front: from them, the client's address is taken from X-Forwarded-For and https from X-Forwarded-Proto (default: none, the headers are ignored)")
+	fs.StringVar(&s.trustedProxies, "trusted-proxies", "", "networks (`CIDR[,CIDR…]`, or addresses) of the reverse proxies or load balancers in front: from them, the client's address is taken from X-Forwarded-For and https from X-Forwarded-Proto (default: none, the headers are ignored)")
 	fs.StringVar(&s.tlsCert, "tls-cert", "", "TLS certificate file (PEM); plain HTTP when unset")
 	fs.StringVar(&s.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.DurationVar(&s.gcEvery, "gc-interval", time.Hour, "how often garbage collection runs (0: never)")
