@@ -248,6 +248,7 @@ type serveSettings struct {
 	maxBodyMemory                                      int64
 	auditRetention, auditDeliveryEvery, eventRetention time.Duration
 	auditDelivery, throttle, webhooks                  string
+	trustedProxies                                     string
 	scanDBSync, scanDBEcosystems                       string
 	scanDBSyncEvery                                    time.Duration
 	peers                                              peer.Endpoints
@@ -264,6 +265,7 @@ func serveFlags() (*flag.FlagSet, *common, *serveSettings) {
 	fs.DurationVar(&s.peerRetry.RetryFor, "replication-retry-for", 24*time.Hour, "how long a replication to another region's deployment that cannot be reached is retried before it is FAILED")
 	fs.DurationVar(&s.peerRetry.RetryBase, "replication-retry-base", 10*time.Second, "wait before the first retry of a replication; it doubles with each attempt")
 	fs.DurationVar(&s.peerRetry.RetryMax, "replication-retry-max", 10*time.Minute, "longest wait between retries of a replication")
+	fs.StringVar(&s.trustedProxies, "trusted-proxies", "", "networks (`CIDR[,CIDR…]`, or addresses) of the reverse proxies or load balancers in front: from them, the client's address is taken from X-Forwarded-For and https from X-Forwarded-Proto (default: none, the headers are ignored)")
 	fs.StringVar(&s.tlsCert, "tls-cert", "", "TLS certificate file (PEM); plain HTTP when unset")
 	fs.StringVar(&s.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.DurationVar(&s.gcEvery, "gc-interval", time.Hour, "how often garbage collection runs (0: never)")
@@ -288,6 +290,10 @@ func serve(args []string) error {
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
+	proxies, err := server.ParseTrustedProxies(s.trustedProxies)
+	if err != nil {
+		return err
+	}
 	log, err := c.logger()
 	if err != nil {
 		return err
@@ -300,6 +306,7 @@ func serve(args []string) error {
 		return err
 	}
 	opts := c.options(log)
+	opts.TrustedProxies = proxies
 	opts.Addr, opts.TLSCert, opts.TLSKey, opts.GCInterval, opts.Bootstrap = s.addr, s.tlsCert, s.tlsKey, s.gcEvery, true
 	opts.LifecycleInterval, opts.MaxBodyMemory, opts.MetricsAddr = s.lifecycleEvery, s.maxBodyMemory, s.metricsAddr
 	opts.AuditRetention, opts.AuditDelivery, opts.AuditDeliveryInterval = s.auditRetention, s.auditDelivery, s.auditDeliveryEvery

@@ -61,6 +61,9 @@ type Options struct {
 	// proxyEndpoint and download URLs. Set it behind a load balancer or TLS proxy. Default: the scheme and
 	// host each request was sent to. See package address for how accounts map to hosts.
 	PublicURL string
+	// TrustedProxies are the proxies in front of Wharf whose X-Forwarded-For and X-Forwarded-Proto
+	// headers are believed (see forwarded); none by default, and the headers are ignored.
+	TrustedProxies TrustedProxies
 	// Bootstrap makes sure the default account and its admin user exist (wharf serve does; one-shot
 	// commands do not). AdminCredentials, when set, is the admin's key instead of a random one.
 	Bootstrap        bool
@@ -456,7 +459,7 @@ func New(opts Options, st *Stores) (*App, error) {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	a := &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: observe(m, opts.Log, root),
+	a := &App{opts: opts, stores: st, Service: svc, Identity: ids, Handler: forwarded(opts.TrustedProxies, observe(m, opts.Log, root)),
 		Metrics: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}), log: opts.Log, pipeline: pipe, addresses: addresses, limiter: limiter, NewAdmin: newAdmin,
 		trail: trail, delivery: delivery, SigningKeys: signingKeys, Secrets: secretStore,
 		Jobs:     jobs.New(st.Meta, opts.Clock, jobs.Options{Log: opts.Log, Metrics: m.reg}),
