@@ -232,3 +232,16 @@ func TestUserAgent(t *testing.T) {
 		t.Fatalf("user agents: %q", agents)
 	}
 }
+
+// TestEchoedTokenCutIsRedacted: a secret the destination echoes across the point where its words are cut
+// short is redacted too, not left with its first characters in the error.
+func TestEchoedTokenCutIsRedacted(t *testing.T) {
+	dest := destination(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, strings.Repeat("x", 500)+" the-destination-password")
+	})
+	err := dial(dest.URL, 0).PutManifest(context.Background(), "000000000000", "app", "v1", "application/vnd.oci.image.manifest.v1+json", []byte("{}"))
+	if err == nil || strings.Contains(err.Error(), "the-desti") {
+		t.Fatalf("error: %v", err)
+	}
+}

@@ -129,14 +129,17 @@ func answer(res *http.Response, body []byte, what string) error {
 }
 
 // answer is answer's error of a registry API call, with the token (and the password it encodes) blanked
-// out of the destination's words, which go to the log, the job and the audit trail.
+// out of the destination's words, which go to the log, the job and the audit trail: before they are cut
+// short, so that no part of a secret the cut splits is left.
 func (c *client) answer(res *http.Response, body []byte, what string) error {
-	err := answer(res, body, what)
+	if res.StatusCode/100 == 2 {
+		return nil
+	}
 	c.mu.Lock()
 	token := c.token
 	c.mu.Unlock()
-	if err == nil || token == "" {
-		return err
+	if token == "" {
+		return answer(res, body, what)
 	}
 	secrets := []string{token}
 	if raw, derr := base64.StdEncoding.DecodeString(token); derr == nil {
@@ -144,24 +147,12 @@ func (c *client) answer(res *http.Response, body []byte, what string) error {
 			secrets = append(secrets, password)
 		}
 	}
-	return redacted{err, secrets}
-}
-
-// redacted is an error whose text leaves out secrets; errors.Is and As see the error it wraps.
-type redacted struct {
-	err     error
-	secrets []string
-}
-
-func (r redacted) Error() string {
-	msg := r.err.Error()
-	for _, s := range r.secrets {
+	msg := string(body)
+	for _, s := range secrets {
 		msg = strings.ReplaceAll(msg, s, "[redacted]")
 	}
-	return msg
+	return answer(res, []byte(msg), what)
 }
-
-func (r redacted) Unwrap() error { return r.err }
 
 // do sends a registry API request to path (under /v2/<registryID>/<repository>) with the token.
 func (c *client) do(ctx context.Context, method, registryID, repository, path string, body io.Reader, size int64, contentType string) (*http.Response, error) {
