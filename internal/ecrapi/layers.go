@@ -100,6 +100,9 @@ func init() {
 			FailureReason string `json:"failureReason"`
 		}
 		layers, failures := []layer{}, []failure{}
+		// Blobs another node is fetching into a repository under a pull through cache rule are waited
+		// for, a minute for the whole batch: past it, they are missing.
+		ctx = registry.WithBlobWaitsFor(ctx, time.Minute)
 		for _, s := range in.LayerDigests {
 			d, err := digest.Parse(s)
 			if err != nil {

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -12,6 +13,15 @@ import (
 // A fetch holds a lease on each blob it fetches, until the blob is stored (or its fetch failed), so that
 // the other nodes, which serve the pull's blob requests a load balancer sends them, wait for the blob
 // rather than answer that it is unknown.
+
+type blobWaitKey struct{}
+
+// WithBlobWaitsFor bounds the waits for blobs other nodes fetch (StatBlob) of all the calls made with ctx
+// to d from now in all, rather than each to its own maxBlobWait: for a call that looks up many blobs
+// (ECR's BatchCheckLayerAvailability). Past it, a blob being fetched is unknown.
+func WithBlobWaitsFor(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, blobWaitKey{}, time.Now().Add(d))
+}
 
 // maxBlobWait bounds how long a read waits for a blob another node fetches: longer than a lease lives
 // unrenewed, so a fetch whose node died is not waited for longer than that.
@@ -118,7 +128,11 @@ func (s *Service) blobLeaseHeld(ctx context.Context, registryID, name string, d 
 // nor being fetched here: while another node's fetch holds its lease, until it is stored, at most
 // maxBlobWait. A blob nobody fetches, or whose fetch failed, is unknown.
 func (s *Service) awaitFetchedBlob(ctx context.Context, registryID, name string, d digest.Digest) (BlobInfo, error) {
-	wait, cancel := context.WithTimeout(ctx, maxBlobWait)
+	until := time.Now().Add(maxBlobWait)
+	if shared, ok := ctx.Value(blobWaitKey{}).(time.Time); ok && shared.Before(until) {
+		until = shared
+	}
+	wait, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
 	for {
 		held, err := s.blobLeaseHeld(wait, registryID, name, d)

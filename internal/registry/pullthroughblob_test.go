@@ -126,3 +126,36 @@ func TestFirstPullBlobsOnAnotherNode(t *testing.T) {
 		}
 	}
 }
+
+// TestBlobWaitsShareADeadline: a call that looks up many blobs being fetched elsewhere (a batch check of
+// layers) waits for them all at most its shared time, not each the longest wait.
+func TestBlobWaitsShareADeadline(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0)}})
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: "http://127.0.0.1:1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CreateRepository(ctx, store.Repository{RegistryID: reg, Name: "up/lib/app"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another node fetches these blobs (it holds their leases) and never stores them.
+	var blobs []digest.Digest
+	for i := range 5 {
+		d := digest.FromString(fmt.Sprint("being fetched ", i))
+		blobs = append(blobs, d)
+		if err := e.meta.Update(ctx, func(tx store.Tx) error {
+			_, err := tx.AcquireLease(registry.BlobLeaseName(reg, "up/lib/app", d), "another node", e.clock.Now(), time.Hour)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := registry.WithBlobWaitsFor(ctx, 300*time.Millisecond)
+	start := time.Now()
+	for _, d := range blobs {
+		_, err := e.svc.StatBlob(batch, reg, "up/lib/app", d)
+		wantPTCKind(t, "a blob being fetched past the batch's time", err, registry.KindBlobUnknown)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("five waits took %v, not one shared 300ms", took)
+	}
+}

@@ -116,8 +116,9 @@ func (s *Service) refreshTag(ctx context.Context, registryID, name, tag string, 
 		return false
 	}
 	// The check may fetch an image: only for a caller that may import one. A pull by another is served
-	// the cached image; the tag is looked at again within tagRetry (not at each such pull).
+	// the cached image, and leaves the check due for the next pull (which reads when it was last made).
 	if authorize(ctx, "ecr:BatchImportUpstreamImage", name) != nil {
+		s.checks.set(key, now)
 		return false
 	}
 	ev := UpstreamFetch{RegistryID: registryID, Repository: name, Reference: tag, Upstream: rule.UpstreamURL,
@@ -182,7 +183,8 @@ func (s *Service) refreshReferrers(ctx context.Context, registryID, name string,
 		return
 	}
 	if _, err := s.GetManifest(ctx, registryID, name, ref, nil); err != nil || authorize(ctx, "ecr:BatchImportUpstreamImage", name) != nil {
-		return // not held here (nothing refers to it), or not for this caller to fetch: looked at again within tagRetry
+		s.checks.set(key, now) // not held here (nothing refers to it), or not for this caller to fetch: due still
+		return
 	}
 	descs, err := s.upstreamReferrers(ctx, rule, upstreamName, d)
 	if err != nil {

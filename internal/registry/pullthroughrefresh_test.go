@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -407,5 +408,33 @@ func TestReferrersPullThroughBounded(t *testing.T) {
 	e.clock.Advance(2 * time.Hour)
 	if refs, err := e.svc.Referrers(ctx, reg, "up/lib/app", digest.Digest(subject), ""); err != nil || len(refs) != n {
 		t.Fatalf("referrers after the next check: %d, %v", len(refs), err)
+	}
+}
+
+// TestTagRefreshNotStarvedByNonImporters: a pull by a caller who may not import leaves a due check to the
+// next pull, which, by a caller who may, gets the tag's new image at once.
+func TestTagRefreshNotStarvedByNonImporters(t *testing.T) {
+	e, _ := ptcEnv(t, registry.Config{Upstreams: registry.UpstreamConfig{AllowHTTP: true, Dial: upstream.Dial(0), Refresh: time.Hour}})
+	u := newMovingUpstream(t, 2)
+	a, b := u.manifests[0], u.manifests[1]
+	if _, err := e.svc.CreatePullThroughCacheRule(ctx, registry.PullThroughCacheRule{RegistryID: reg, Prefix: "up", UpstreamURL: u.srv.URL}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.PullThrough(ctx, reg, "up/lib/app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	u.set(b, http.StatusOK)
+	e.clock.Advance(61 * time.Minute)
+	reader := registry.WithAuthorizer(ctx, func(action, repo string) error {
+		if action == "ecr:BatchImportUpstreamImage" {
+			return errors.New("denied")
+		}
+		return nil
+	})
+	if info, err := e.svc.GetManifestAs(reader, reg, "up/lib/app", "v1", nil, nil); err != nil || info.Digest.String() != a {
+		t.Fatalf("reader: %v %v", info, err)
+	}
+	if info, err := e.svc.GetManifestAs(ctx, reg, "up/lib/app", "v1", nil, nil); err != nil || info.Digest.String() != b {
+		t.Fatalf("importer after a reader: %v %v; want %s", info, err, b)
 	}
 }
