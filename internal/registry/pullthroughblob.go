@@ -108,18 +108,12 @@ func (s *Service) releaseBlobs(ctx context.Context, l *fetchLease) {
 	}
 }
 
-// blobLeaseHeld tells whether a fetch holds the lease on a blob: it takes the lease as a new holder, and
-// gives it back at once when it could.
+// blobLeaseHeld tells whether a fetch holds the lease on a blob (a read: a wait polls it).
 func (s *Service) blobLeaseHeld(ctx context.Context, registryID, name string, d digest.Digest) (bool, error) {
 	var held bool
-	err := s.meta.Update(ctx, func(tx store.Tx) error {
-		n, holder := blobLeaseName(registryID, name, d), newID()
-		ok, err := tx.AcquireLease(n, holder, s.clock.Now(), pullThroughLeaseTTL)
-		if err != nil || !ok {
-			held = err == nil
-			return err
-		}
-		return tx.ReleaseLease(n, holder)
+	err := s.meta.View(ctx, func(tx store.Tx) (err error) {
+		held, err = tx.LeaseHeld(blobLeaseName(registryID, name, d), s.clock.Now())
+		return err
 	})
 	return held, err
 }

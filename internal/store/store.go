@@ -443,6 +443,8 @@ type Tx interface {
 	// holder has it and it has not expired.
 	AcquireLease(name, holder string, now time.Time, ttl time.Duration) (bool, error)
 	ReleaseLease(name, holder string) error
+	// LeaseHeld tells, reading only, whether the named lease is held by anyone at now (not expired).
+	LeaseHeld(name string, now time.Time) (bool, error)
 
 	// EnqueueJob adds a queued job (j.State, Attempts, Holder and lease are ignored) and sets j.ID. With a
 	// UniqueKey already queued or running it adds nothing and reports false.

@@ -113,6 +113,12 @@ func (t *txn) AcquireLease(name, holder string, now time.Time, ttl time.Duration
 	return n > 0, nil
 }
 
+func (t *txn) LeaseHeld(name string, now time.Time) (bool, error) {
+	var n int
+	err := t.queryRow(`SELECT COUNT(*) FROM leases WHERE name = ? AND expires_at > ?`, name, ts(now)).Scan(&n)
+	return n > 0, err
+}
+
 func (t *txn) ReleaseLease(name, holder string) error {
 	_, err := t.exec(`DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
 	return err

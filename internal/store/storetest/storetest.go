@@ -826,8 +826,22 @@ func testLeases(t *testing.T, s store.Store) {
 		})
 		return ok
 	}
+	held := func(at time.Time) bool {
+		var ok bool
+		view(t, s, func(tx store.Tx) (err error) {
+			ok, err = tx.LeaseHeld("lifecycle", at)
+			return err
+		})
+		return ok
+	}
+	if held(t0) {
+		t.Fatal("a lease never taken is held")
+	}
 	if !acquire("node-1", t0) {
 		t.Fatal("a free lease was refused")
+	}
+	if !held(t0.Add(59*time.Second)) || held(t0.Add(60*time.Second)) {
+		t.Fatal("LeaseHeld does not tell a lease held until it expires")
 	}
 	if acquire("node-2", t0.Add(30*time.Second)) {
 		t.Fatal("a held lease was given to another holder")
