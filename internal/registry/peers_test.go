@@ -14,7 +14,6 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/secrets"
-	"github.com/wharf-dev/wharf/internal/store"
 )
 
 // fakePeer is another region's deployment in memory: what was pushed to it, in order.
@@ -89,31 +88,7 @@ func newPeerEnv(t *testing.T, f *fakePeer) (*env, *secrets.Service) {
 // runReplicationsRetrying runs the replication jobs due, each as its attempt-th attempt; a job that fails
 // is due again at once.
 func (e *env) runReplicationsRetrying(t *testing.T, attempt int) []error {
-	t.Helper()
-	var claimed []store.Job
-	now := e.clock.Now()
-	if err := e.meta.Update(ctx, func(tx store.Tx) (err error) {
-		claimed, err = tx.ClaimJobs(registry.ReplicateJobKind, "test", now, now.Add(time.Minute), 100)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var errs []error
-	for _, j := range claimed {
-		j.Attempts = attempt
-		err := e.svc.RunReplication(ctx, j)
-		errs = append(errs, err)
-		if err := e.meta.Update(ctx, func(tx store.Tx) error {
-			if err != nil {
-				_, err := tx.FailJob(j.ID, "test", err.Error(), now)
-				return err
-			}
-			return tx.CompleteJob(j.ID, "test")
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return errs
+	return e.runReplicationJobs(t, attempt, true)
 }
 
 func TestReplicationToAnotherRegion(t *testing.T) {

@@ -36,6 +36,12 @@ func newReplicationEnv(t *testing.T, g grants) *env {
 
 // runReplications runs the replication jobs due, each as its attempt-th attempt, and returns their errors.
 func (e *env) runReplications(t *testing.T, attempt int) []error {
+	return e.runReplicationJobs(t, attempt, false)
+}
+
+// runReplicationJobs runs the replication jobs due, each as its attempt-th attempt, and returns their
+// errors; with retry, a job that fails is due again at once, else every job ends.
+func (e *env) runReplicationJobs(t *testing.T, attempt int, retry bool) []error {
 	t.Helper()
 	var claimed []store.Job
 	now := e.clock.Now()
@@ -48,8 +54,15 @@ func (e *env) runReplications(t *testing.T, attempt int) []error {
 	var errs []error
 	for _, j := range claimed {
 		j.Attempts = attempt
-		errs = append(errs, e.svc.RunReplication(ctx, j))
-		if err := e.meta.Update(ctx, func(tx store.Tx) error { return tx.CompleteJob(j.ID, "test") }); err != nil {
+		err := e.svc.RunReplication(ctx, j)
+		errs = append(errs, err)
+		if err := e.meta.Update(ctx, func(tx store.Tx) error {
+			if err != nil && retry {
+				_, err := tx.FailJob(j.ID, "test", err.Error(), now)
+				return err
+			}
+			return tx.CompleteJob(j.ID, "test")
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
