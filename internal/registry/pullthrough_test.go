@@ -53,6 +53,12 @@ func secret(t *testing.T, s *secrets.Service, name, value string) string {
 	return sec.ARN
 }
 
+// upstreamManifest is the OCI image manifest an upstream serves for an image of config and one layer.
+func upstreamManifest(config, layer []byte) string {
+	return fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
+		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+}
+
 func wantPTCKind(t *testing.T, what string, err error, kind registry.Kind) {
 	t.Helper()
 	if registry.KindOf(err) != kind {
@@ -286,8 +292,7 @@ func TestUpstreamNames(t *testing.T) {
 // bytes than their digest's.
 func staticUpstream(t *testing.T, corrupt bool) (srv *httptest.Server, ref string, count func(path string) int64) {
 	layer, config := []byte("the layer's bytes"), []byte(`{"architecture":"amd64","os":"linux"}`)
-	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
-		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+	m := upstreamManifest(config, layer)
 	index := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"platform":{"architecture":"amd64","os":"linux"}}]}`,
 		digest.FromString(m), len(m))
 	files := map[string][]byte{
@@ -424,8 +429,7 @@ func TestFirstPullStreams(t *testing.T) {
 	first, rest := bytes.Repeat([]byte("a"), 100<<10), bytes.Repeat([]byte("b"), 50<<10)
 	layer := append(append([]byte{}, first...), rest...)
 	config := []byte(`{"architecture":"amd64","os":"linux"}`)
-	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
-		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+	m := upstreamManifest(config, layer)
 	gate := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -522,8 +526,7 @@ func TestFirstPullStreamNeverGivesAWrongBlob(t *testing.T) {
 	layer := bytes.Repeat([]byte("a"), 64<<10)
 	wrong := bytes.Repeat([]byte("b"), len(layer))
 	config := []byte(`{"architecture":"amd64","os":"linux"}`)
-	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
-		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+	m := upstreamManifest(config, layer)
 	gate := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -587,8 +590,7 @@ func TestPullThroughAfterDeleteRepository(t *testing.T) {
 		Observe: func(ev registry.UpstreamFetch) { fetched <- ev }}})
 	layer := []byte("the layer's bytes")
 	config := []byte(`{"architecture":"amd64","os":"linux"}`)
-	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
-		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+	m := upstreamManifest(config, layer)
 	gate := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {

@@ -27,8 +27,7 @@ func TestFirstPullBlobsOnAnotherNode(t *testing.T) {
 	config := []byte(`{"architecture":"amd64","os":"linux"}`)
 	good, bad := bytes.Repeat([]byte("g"), 64<<10), bytes.Repeat([]byte("b"), 64<<10)
 	image := func(layer []byte) string {
-		return fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
-			digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+		return upstreamManifest(config, layer)
 	}
 	gates := map[string]chan struct{}{"v1": make(chan struct{}), "v2": make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

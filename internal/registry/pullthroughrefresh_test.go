@@ -38,8 +38,7 @@ func newMovingUpstream(t *testing.T, images int) *movingUpstream {
 	u.files["/v2/lib/app/blobs/"+digest.FromBytes(config).String()] = config
 	for i := range images {
 		layer := []byte(fmt.Sprintf("the bytes of layer %d", i))
-		m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
-			digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+		m := upstreamManifest(config, layer)
 		d := digest.FromString(m).String()
 		u.files["/v2/lib/app/manifests/"+d] = []byte(m)
 		u.files["/v2/lib/app/blobs/"+digest.FromBytes(layer).String()] = layer
