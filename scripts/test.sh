@@ -30,42 +30,34 @@ install_go_tool oras oras.land/oras/cmd/oras "$ORAS_VERSION"
 install_go_tool versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"
 install_go_tool docker-credential-ecr-login github.com/awslabs/amazon-ecr-credential-helper/ecr-login/cli/docker-credential-ecr-login "$ECR_LOGIN_VERSION"
 
-if [ ! -x "$TOOLS/oci-conformance.test" ] || [ ! -f "$TOOLS/.conformance-$CONFORMANCE_VERSION" ]; then
-  step "building the OCI distribution-spec conformance suite $CONFORMANCE_VERSION"
+# module_dir downloads a module at a version from the proxy and prints where its source is. Tools built
+# from their module's source this way keep their dependencies out of Wharf's go.mod, and need no version
+# list from the proxy (which `go install` asks for, and the proxy may refuse).
+module_dir() {
   tmp=$(mktemp -d)
-  dir=$(cd "$tmp" && go mod init tmp >/dev/null 2>&1 &&
-    go mod download -json "github.com/opencontainers/distribution-spec/conformance@$CONFORMANCE_VERSION" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  (cd "$tmp" && go mod init tmp >/dev/null 2>&1 &&
+    go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   rm -rf "$tmp"
-  (cd "$dir" && GOFLAGS=-mod=mod go test -c -o "$TOOLS/oci-conformance.test" .)
-  touch "$TOOLS/.conformance-$CONFORMANCE_VERSION"
-fi
+}
 
-# notation verifies the images Wharf signs. Built from its module as the conformance suite is: `go install`
-# of it asks the proxy for the module's version list, which the proxy may refuse.
-if [ ! -x "$TOOLS/notation" ] || [ ! -f "$TOOLS/.notation-$NOTATION_VERSION" ]; then
-  step "building notation $NOTATION_VERSION"
-  tmp=$(mktemp -d)
-  dir=$(cd "$tmp" && go mod init tmp >/dev/null 2>&1 &&
-    go mod download -json "github.com/notaryproject/notation@$NOTATION_VERSION" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  rm -rf "$tmp"
-  (cd "$dir" && GOFLAGS=-mod=mod go build -o "$TOOLS/notation" ./cmd/notation)
-  touch "$TOOLS/.notation-$NOTATION_VERSION"
-fi
+# build_from_module NAME MODULE VERSION CMD... PACKAGE: builds $TOOLS/NAME by running CMD -o the tool
+# PACKAGE in the module's source, once per version.
+build_from_module() {
+  name=$1 module=$2 version=$3
+  shift 3
+  if [ ! -x "$TOOLS/$name" ] || [ ! -f "$TOOLS/.$name-$version" ]; then
+    step "building $name $version"
+    dir=$(module_dir "$module" "$version")
+    (cd "$dir" && GOFLAGS=-mod=mod "${@:1:$#-1}" -o "$TOOLS/$name" "${@: -1}")
+    touch "$TOOLS/.$name-$version"
+  fi
+}
 
-# CNCF Distribution's registry, the upstream of the pull through cache tests. Built from its module, as
-# notation is, so that its dependencies stay out of Wharf's go.mod.
-if [ ! -x "$TOOLS/registry" ] || [ ! -f "$TOOLS/.registry-$DISTRIBUTION_VERSION" ]; then
-  step "building CNCF Distribution $DISTRIBUTION_VERSION"
-  tmp=$(mktemp -d)
-  dir=$(cd "$tmp" && go mod init tmp >/dev/null 2>&1 &&
-    go mod download -json "github.com/distribution/distribution/v3@$DISTRIBUTION_VERSION" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  rm -rf "$tmp"
-  (cd "$dir" && GOFLAGS=-mod=mod go build -o "$TOOLS/registry" ./cmd/registry)
-  touch "$TOOLS/.registry-$DISTRIBUTION_VERSION"
-fi
+# The OCI distribution-spec conformance suite; notation, which verifies the images Wharf signs; CNCF
+# Distribution's registry, the upstream of the pull through cache tests.
+build_from_module oci-conformance.test github.com/opencontainers/distribution-spec/conformance "$CONFORMANCE_VERSION" go test -c .
+build_from_module notation github.com/notaryproject/notation "$NOTATION_VERSION" go build ./cmd/notation
+build_from_module registry github.com/distribution/distribution/v3 "$DISTRIBUTION_VERSION" go build ./cmd/registry
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
